@@ -1,0 +1,132 @@
+//! The command line: `wadash serve`, `wadash migrate`, `wadash token create`, ….
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret as _;
+
+use crate::auth::Role;
+use crate::config::{Settings, redact_url};
+use crate::startup::Application;
+use crate::storage;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wadash",
+    version,
+    about = "Operations console for WhatsApp traffic through Twilio"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web server (creates and migrates the database first).
+    Serve,
+    /// Create the database if it is missing and apply migrations, then exit.
+    Migrate,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the auth token that webhooks are validated with in simulator mode.
+    WebhookToken,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token; the token is printed alone on the last line, once.
+    Create {
+        /// What the token is for (shown on the admin page).
+        #[arg(long)]
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("{s:?} is not a role; use viewer, operator or admin"))
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wadash: configuration error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(settings.log_format);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wadash: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wadash: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            tracing::info!(database = %redact_url(settings.database.url.expose_secret()), "starting wadash {}", env!("CARGO_PKG_VERSION"));
+            let app = Application::build(settings).await?;
+            app.run_until_stopped().await
+        }
+        Command::Migrate => {
+            storage::database::prepare(&settings.database).await?;
+            println!(
+                "database {} is up to date",
+                redact_url(settings.database.url.expose_secret())
+            );
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Create { name, role },
+        } => {
+            let name = name.trim();
+            anyhow::ensure!(!name.is_empty(), "--name must not be empty");
+            let pool = storage::database::prepare(&settings.database).await?;
+            let (id, token) = storage::tokens::create(&pool, name, role)
+                .await
+                .context("creating the token")?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "created API token #{id} {name:?} with role {role}; it is shown only now:"
+            )?;
+            writeln!(out, "{token}")?;
+            Ok(())
+        }
+        Command::WebhookToken => {
+            anyhow::ensure!(
+                settings.twilio.auth_token.is_none(),
+                "TWILIO_AUTH_TOKEN is configured: webhooks are validated with it, not with a generated token"
+            );
+            let pool = storage::database::prepare(&settings.database).await?;
+            let token = crate::twilio::credentials::simulator_token(&pool).await?;
+            println!("{}", token.expose_secret());
+            Ok(())
+        }
+    }
+}

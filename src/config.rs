@@ -1,0 +1,326 @@
+//! Settings: defaults in code, then an optional `wadash.toml`, then the environment.
+//!
+//! Every setting has one name. In the environment it is `WADASH_<NAME>` (upper case), except
+//! the conventional `DATABASE_URL` and `TWILIO_*`; in `wadash.toml` it is the lower-case name
+//! without the `WADASH_` prefix (`bind = "0.0.0.0:8080"`, `twilio_account_sid = "AC…"`).
+//! Unknown keys in the file are an error, so a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Every key wadash reads: (file key, environment variable).
+const KEYS: &[(&str, &str)] = &[
+    ("database_url", "DATABASE_URL"),
+    ("bind", "WADASH_BIND"),
+    ("public_url", "WADASH_PUBLIC_URL"),
+    ("log_format", "WADASH_LOG_FORMAT"),
+    ("workers", "WADASH_WORKERS"),
+    ("db_max_connections", "WADASH_DB_MAX_CONNECTIONS"),
+    ("db_acquire_timeout_ms", "WADASH_DB_ACQUIRE_TIMEOUT_MS"),
+    ("ingest_max_batch", "WADASH_INGEST_MAX_BATCH"),
+    ("ingest_concurrency", "WADASH_INGEST_CONCURRENCY"),
+    ("ingest_queue", "WADASH_INGEST_QUEUE"),
+    ("shutdown_timeout_secs", "WADASH_SHUTDOWN_TIMEOUT_SECS"),
+    ("twilio_account_sid", "TWILIO_ACCOUNT_SID"),
+    ("twilio_auth_token", "TWILIO_AUTH_TOKEN"),
+    ("twilio_auth_token_secondary", "TWILIO_AUTH_TOKEN_SECONDARY"),
+    ("twilio_api_key", "TWILIO_API_KEY"),
+    ("twilio_api_secret", "TWILIO_API_SECRET"),
+    ("twilio_api_base", "TWILIO_API_BASE"),
+];
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/wadash";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Twilio account credentials. Absent → simulator mode.
+#[derive(Clone)]
+pub struct TwilioSettings {
+    pub account_sid: Option<String>,
+    pub auth_token: Option<SecretString>,
+    pub auth_token_secondary: Option<SecretString>,
+    pub api_key: Option<String>,
+    pub api_secret: Option<SecretString>,
+    pub api_base: String,
+}
+
+impl TwilioSettings {
+    /// Live mode needs an account and a credential for the REST API.
+    pub fn is_live(&self) -> bool {
+        self.account_sid.is_some()
+            && (self.auth_token.is_some() || (self.api_key.is_some() && self.api_secret.is_some()))
+    }
+}
+
+impl std::fmt::Debug for TwilioSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |o: bool| if o { "[set]" } else { "[unset]" };
+        f.debug_struct("TwilioSettings")
+            .field("account_sid", &self.account_sid)
+            .field("auth_token", &set(self.auth_token.is_some()))
+            .field(
+                "auth_token_secondary",
+                &set(self.auth_token_secondary.is_some()),
+            )
+            .field("api_key", &self.api_key)
+            .field("api_secret", &set(self.api_secret.is_some()))
+            .field("api_base", &self.api_base)
+            .finish()
+    }
+}
+
+/// Group-commit tuning for webhook ingestion.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestSettings {
+    /// Largest number of callbacks committed in one transaction.
+    pub max_batch: usize,
+    /// Transactions in flight at once.
+    pub concurrency: usize,
+    /// Callbacks waiting for a transaction before handlers get back-pressure.
+    pub queue: usize,
+}
+
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(self.url.expose_secret()))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
+}
+
+/// The whole configuration tree.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub bind: String,
+    /// What Twilio calls, without a trailing slash; signatures are checked against it.
+    /// `None` means `http://` + the address actually bound.
+    pub public_url: Option<String>,
+    pub log_format: LogFormat,
+    pub workers: Option<usize>,
+    pub shutdown_timeout: Duration,
+    pub ingest: IngestSettings,
+    pub twilio: TwilioSettings,
+}
+
+impl Settings {
+    /// Reads `wadash.toml` (or the file named by `WADASH_CONFIG`) and the environment.
+    pub fn load() -> anyhow::Result<Self> {
+        let explicit = std::env::var_os("WADASH_CONFIG").map(PathBuf::from);
+        let path = explicit
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("wadash.toml"));
+        let mut values = if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            parse_file(&text).with_context(|| format!("in {}", path.display()))?
+        } else if explicit.is_some() {
+            bail!(
+                "WADASH_CONFIG names {}, which does not exist",
+                path.display()
+            );
+        } else {
+            BTreeMap::new()
+        };
+        for (key, env) in KEYS {
+            if let Ok(v) = std::env::var(env) {
+                values.insert((*key).to_owned(), v);
+            }
+        }
+        Self::from_values(&values)
+    }
+
+    /// Builds settings from `key → value` pairs (file keys); missing keys take defaults.
+    pub fn from_values(values: &BTreeMap<String, String>) -> anyhow::Result<Self> {
+        let get = |k: &str| values.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let secret = |k: &str| get(k).map(|s| SecretString::from(s.to_owned()));
+        fn num<T: std::str::FromStr>(v: Option<&str>, key: &str, default: T) -> anyhow::Result<T> {
+            match v {
+                None => Ok(default),
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| anyhow!("{key} must be a number, got {s:?}")),
+            }
+        }
+
+        let bind = get("bind").unwrap_or(DEFAULT_BIND).to_owned();
+        if bind.parse::<SocketAddr>().is_err() && !bind.contains(':') {
+            bail!("bind must be host:port, got {bind:?}");
+        }
+        let public_url = match get("public_url") {
+            Some(u) => {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    bail!("public_url must start with http:// or https://, got {u:?}");
+                }
+                Some(u.trim_end_matches('/').to_owned())
+            }
+            None => None,
+        };
+        let log_format = match get("log_format").unwrap_or("human") {
+            "human" | "text" | "pretty" => LogFormat::Human,
+            "json" => LogFormat::Json,
+            other => bail!("log_format must be human or json, got {other:?}"),
+        };
+        let ingest = IngestSettings {
+            max_batch: num(get("ingest_max_batch"), "ingest_max_batch", 512usize)?.max(1),
+            concurrency: num(get("ingest_concurrency"), "ingest_concurrency", 4usize)?.max(1),
+            queue: num(get("ingest_queue"), "ingest_queue", 16_384usize)?.max(1),
+        };
+        let database = DatabaseSettings {
+            url: SecretString::from(
+                get("database_url")
+                    .unwrap_or(DEFAULT_DATABASE_URL)
+                    .to_owned(),
+            ),
+            max_connections: num(get("db_max_connections"), "db_max_connections", 16u32)?.max(2),
+            acquire_timeout: Duration::from_millis(num(
+                get("db_acquire_timeout_ms"),
+                "db_acquire_timeout_ms",
+                3000u64,
+            )?),
+        };
+        let twilio = TwilioSettings {
+            account_sid: get("twilio_account_sid").map(str::to_owned),
+            auth_token: secret("twilio_auth_token"),
+            auth_token_secondary: secret("twilio_auth_token_secondary"),
+            api_key: get("twilio_api_key").map(str::to_owned),
+            api_secret: secret("twilio_api_secret"),
+            api_base: get("twilio_api_base")
+                .unwrap_or("https://api.twilio.com")
+                .trim_end_matches('/')
+                .to_owned(),
+        };
+        let workers = match get("workers") {
+            None => None,
+            Some(_) => Some(num(get("workers"), "workers", 1usize)?.max(1)),
+        };
+        Ok(Self {
+            database,
+            bind,
+            public_url,
+            log_format,
+            workers,
+            shutdown_timeout: Duration::from_secs(num(
+                get("shutdown_timeout_secs"),
+                "shutdown_timeout_secs",
+                5u64,
+            )?),
+            ingest,
+            twilio,
+        })
+    }
+}
+
+fn parse_file(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let table: toml::Table = toml::from_str(text)?;
+    let mut out = BTreeMap::new();
+    for (k, v) in table {
+        if !KEYS.iter().any(|(key, _)| *key == k) {
+            let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+            bail!(
+                "unknown setting {k:?}; known settings: {}",
+                known.join(", ")
+            );
+        }
+        let s = match v {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => bail!("{k} must be a string or a number, got {}", other.type_str()),
+        };
+        out.insert(k, s);
+    }
+    Ok(out)
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_simulator_mode_on_local_postgres() {
+        let s = Settings::from_values(&BTreeMap::new()).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert_eq!(s.public_url, None);
+        assert_eq!(s.database.url.expose_secret(), DEFAULT_DATABASE_URL);
+        assert!(!s.twilio.is_live());
+    }
+
+    #[test]
+    fn debug_output_never_contains_secrets() {
+        let s = Settings::from_values(&values(&[
+            ("database_url", "postgres://u:dbpass@h/db"),
+            ("twilio_account_sid", "AC1"),
+            ("twilio_auth_token", "supersecrettoken"),
+            ("twilio_api_secret", "apisecretvalue"),
+        ]))
+        .unwrap();
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("supersecrettoken"));
+        assert!(!dbg.contains("apisecretvalue"));
+        assert!(!dbg.contains("dbpass"));
+        assert!(s.twilio.is_live());
+    }
+
+    #[test]
+    fn public_url_loses_its_trailing_slash_and_must_be_http() {
+        let s = Settings::from_values(&values(&[("public_url", "https://x.example/")])).unwrap();
+        assert_eq!(s.public_url.as_deref(), Some("https://x.example"));
+        assert!(Settings::from_values(&values(&[("public_url", "x.example")])).is_err());
+    }
+
+    #[test]
+    fn file_rejects_unknown_keys_and_accepts_numbers() {
+        assert!(parse_file("bnd = \"x\"").is_err());
+        let v = parse_file("workers = 3\nbind = \"0.0.0.0:9000\"").unwrap();
+        assert_eq!(v["workers"], "3");
+        let s = Settings::from_values(&v).unwrap();
+        assert_eq!(s.workers, Some(3));
+    }
+
+    #[test]
+    fn bad_numbers_are_explained() {
+        let err = Settings::from_values(&values(&[("ingest_max_batch", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("ingest_max_batch"));
+    }
+}

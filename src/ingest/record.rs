@@ -1,0 +1,142 @@
+//! What one accepted webhook (or REST response) contributes to the database: facts about the
+//! message, one status report, and the raw parameters for the event log.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sha2::Digest;
+
+use crate::domain::{Direction, EventSource, MessageSid, StatusReport};
+
+/// One media attachment (`MediaUrlN` / `MediaContentTypeN`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Media {
+    pub url: String,
+    pub content_type: Option<String>,
+}
+
+/// Facts about a message that do not change once known. On merge the first non-empty value
+/// wins, so a bare status callback never erases the body an inbound webhook stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFacts {
+    pub account_sid: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub body: Option<String>,
+    pub num_media: i32,
+    pub media: Vec<Media>,
+    pub profile_name: Option<String>,
+    pub wa_id: Option<String>,
+}
+
+impl MessageFacts {
+    pub fn fill_from(&mut self, other: &MessageFacts) {
+        fn fill(slot: &mut Option<String>, v: &Option<String>) {
+            if slot.is_none() {
+                slot.clone_from(v);
+            }
+        }
+        fill(&mut self.account_sid, &other.account_sid);
+        fill(
+            &mut self.messaging_service_sid,
+            &other.messaging_service_sid,
+        );
+        fill(&mut self.from, &other.from);
+        fill(&mut self.to, &other.to);
+        fill(&mut self.body, &other.body);
+        fill(&mut self.profile_name, &other.profile_name);
+        fill(&mut self.wa_id, &other.wa_id);
+        if self.media.is_empty() && !other.media.is_empty() {
+            self.media.clone_from(&other.media);
+        }
+        self.num_media = self.num_media.max(other.num_media);
+    }
+}
+
+/// One event to store.
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    pub sid: MessageSid,
+    pub direction: Direction,
+    pub facts: MessageFacts,
+    pub report: StatusReport,
+    /// Every parameter as received (a JSON object; repeated names become arrays).
+    pub params: Value,
+    pub source: EventSource,
+    /// Identifies a duplicate: the same source and exactly the same parameters.
+    pub dedup_key: [u8; 16],
+    pub received_at: DateTime<Utc>,
+}
+
+/// Hash of the source and the sorted parameters. Twilio's retries and duplicated callbacks
+/// repeat the body byte for byte, so equal parameters mean the same callback; two callbacks
+/// that differ in any field (a new status, an error code) are two events.
+pub fn dedup_key(source: EventSource, params: &[(String, String)]) -> [u8; 16] {
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort_unstable();
+    let mut h = sha2::Sha256::new();
+    h.update(source.as_str().as_bytes());
+    for (k, v) in sorted {
+        h.update([0u8]);
+        h.update(k.as_bytes());
+        h.update([0u8]);
+        h.update(v.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+/// The parameters as a JSON object, keeping every field and every repeated value.
+pub fn params_json(params: &[(String, String)]) -> Value {
+    let mut map = Map::with_capacity(params.len());
+    for (k, v) in params {
+        match map.get_mut(k) {
+            None => {
+                map.insert(k.clone(), Value::String(v.clone()));
+            }
+            Some(Value::Array(list)) => list.push(Value::String(v.clone())),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, Value::String(v.clone())]);
+            }
+        }
+    }
+    Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    #[test]
+    fn dedup_key_ignores_parameter_order_but_not_values_or_source() {
+        let a = p(&[("A", "1"), ("B", "2")]);
+        let b = p(&[("B", "2"), ("A", "1")]);
+        let c = p(&[("A", "1"), ("B", "3")]);
+        let k = dedup_key(EventSource::StatusCallback, &a);
+        assert_eq!(k, dedup_key(EventSource::StatusCallback, &b));
+        assert_ne!(k, dedup_key(EventSource::StatusCallback, &c));
+        assert_ne!(k, dedup_key(EventSource::Inbound, &a));
+        // Field boundaries matter: "AB"="" is not "A"="B".
+        assert_ne!(
+            dedup_key(EventSource::Inbound, &p(&[("AB", "")])),
+            dedup_key(EventSource::Inbound, &p(&[("A", "B")]))
+        );
+    }
+
+    #[test]
+    fn params_keep_repeated_names() {
+        let v = params_json(&p(&[("X", "1"), ("Y", "2"), ("X", "3"), ("X", "4")]));
+        assert_eq!(v["X"], serde_json::json!(["1", "3", "4"]));
+        assert_eq!(v["Y"], "2");
+    }
+}

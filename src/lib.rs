@@ -1,0 +1,19 @@
+//! wadash: the operations console for WhatsApp traffic through Twilio.
+//!
+//! Start at [`startup::Application`] for the server, [`cli`] for the command line,
+//! [`domain::status`] for the state machine and [`ingest::batcher`] for the webhook hot path.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod request_log;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod telemetry;
+pub mod twilio;

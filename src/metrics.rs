@@ -1,0 +1,250 @@
+//! Prometheus metrics kept in atomics (no locks on the hot path) and rendered in the text
+//! exposition format at `/metrics`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use crate::twilio::webhook::Webhook;
+
+/// How a webhook request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    BadSignature,
+    BadRequest,
+    TooLarge,
+    UnsupportedMediaType,
+    Unavailable,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 6] = [
+        Outcome::Accepted,
+        Outcome::BadSignature,
+        Outcome::BadRequest,
+        Outcome::TooLarge,
+        Outcome::UnsupportedMediaType,
+        Outcome::Unavailable,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::BadSignature => "bad_signature",
+            Outcome::BadRequest => "bad_request",
+            Outcome::TooLarge => "too_large",
+            Outcome::UnsupportedMediaType => "unsupported_media_type",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+const LATENCY_BUCKETS: [f64; 13] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+/// A fixed-bucket histogram.
+#[derive(Debug)]
+struct Histogram<const N: usize> {
+    bounds: [f64; N],
+    counts: [AtomicU64; N],
+    count: AtomicU64,
+    /// Sum in millionths of the unit, to stay integral.
+    sum_micros: AtomicU64,
+}
+
+impl<const N: usize> Histogram<N> {
+    fn new(bounds: [f64; N]) -> Self {
+        Self {
+            bounds,
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, v: f64) {
+        if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
+            self.counts[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add((v * 1e6) as u64, Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (b, c) in self.bounds.iter().zip(&self.counts) {
+            cumulative += c.load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cumulative}");
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(
+            out,
+            "{name}_sum{braces} {}",
+            self.sum_micros.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
+/// All of wadash's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    webhook: [[AtomicU64; 6]; 2],
+    latency: [Histogram<13>; 2],
+    batch_size: Histogram<10>,
+    batch_failures: AtomicU64,
+    events_inserted: AtomicU64,
+    events_duplicate: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            webhook: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            latency: std::array::from_fn(|_| Histogram::new(LATENCY_BUCKETS)),
+            batch_size: Histogram::new(BATCH_BUCKETS),
+            batch_failures: AtomicU64::new(0),
+            events_inserted: AtomicU64::new(0),
+            events_duplicate: AtomicU64::new(0),
+        }
+    }
+}
+
+fn hook_index(h: Webhook) -> usize {
+    match h {
+        Webhook::Inbound => 0,
+        Webhook::Status => 1,
+    }
+}
+
+impl Metrics {
+    pub fn webhook(&self, hook: Webhook, outcome: Outcome, elapsed: Duration) {
+        let o = Outcome::ALL.iter().position(|x| *x == outcome).unwrap_or(0);
+        self.webhook[hook_index(hook)][o].fetch_add(1, Relaxed);
+        if outcome == Outcome::Accepted {
+            self.latency[hook_index(hook)].observe(elapsed.as_secs_f64());
+        }
+    }
+
+    pub fn batch(&self, size: usize, inserted: u64) {
+        self.batch_size.observe(size as f64);
+        self.events_inserted.fetch_add(inserted, Relaxed);
+        self.events_duplicate
+            .fetch_add((size as u64).saturating_sub(inserted), Relaxed);
+    }
+
+    pub fn batch_failed(&self) {
+        self.batch_failures.fetch_add(1, Relaxed);
+    }
+
+    /// Count of webhook requests by route and outcome (for tests and health checks).
+    pub fn webhook_count(&self, hook: Webhook, outcome: Outcome) -> u64 {
+        let o = Outcome::ALL.iter().position(|x| *x == outcome).unwrap_or(0);
+        self.webhook[hook_index(hook)][o].load(Relaxed)
+    }
+
+    pub fn render(&self, pool: &PgPool) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str(
+            "# HELP wadash_webhook_requests_total Webhook requests by route and outcome.\n",
+        );
+        out.push_str("# TYPE wadash_webhook_requests_total counter\n");
+        for hook in [Webhook::Inbound, Webhook::Status] {
+            for outcome in Outcome::ALL {
+                let _ = writeln!(
+                    out,
+                    "wadash_webhook_requests_total{{route=\"{}\",outcome=\"{}\"}} {}",
+                    hook.route(),
+                    outcome.label(),
+                    self.webhook_count(hook, outcome)
+                );
+            }
+        }
+        out.push_str("# HELP wadash_ingest_duration_seconds Time from request to durable commit of accepted webhooks.\n");
+        out.push_str("# TYPE wadash_ingest_duration_seconds histogram\n");
+        for hook in [Webhook::Inbound, Webhook::Status] {
+            self.latency[hook_index(hook)].render(
+                &mut out,
+                "wadash_ingest_duration_seconds",
+                &format!("route=\"{}\"", hook.route()),
+            );
+        }
+        out.push_str("# HELP wadash_ingest_batch_size Callbacks committed per transaction.\n");
+        out.push_str("# TYPE wadash_ingest_batch_size histogram\n");
+        self.batch_size
+            .render(&mut out, "wadash_ingest_batch_size", "");
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        };
+        counter(
+            &mut out,
+            "wadash_ingest_batch_failures_total",
+            "Batches that could not be committed.",
+            self.batch_failures.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "wadash_events_stored_total",
+            "Events newly stored.",
+            self.events_inserted.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "wadash_events_duplicate_total",
+            "Callbacks recognised as duplicates of stored events.",
+            self.events_duplicate.load(Relaxed),
+        );
+        let size = pool.size();
+        let idle = pool.num_idle() as u32;
+        out.push_str("# HELP wadash_db_pool_connections Database pool connections by state.\n");
+        out.push_str("# TYPE wadash_db_pool_connections gauge\n");
+        let _ = writeln!(out, "wadash_db_pool_connections{{state=\"idle\"}} {idle}");
+        let _ = writeln!(
+            out,
+            "wadash_db_pool_connections{{state=\"in_use\"}} {}",
+            size.saturating_sub(idle)
+        );
+        out.push_str("# HELP wadash_db_pool_max_connections Configured pool size.\n");
+        out.push_str("# TYPE wadash_db_pool_max_connections gauge\n");
+        let _ = writeln!(
+            out,
+            "wadash_db_pool_max_connections {}",
+            pool.options().get_max_connections()
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let h = Histogram::new([1.0, 2.0]);
+        h.observe(0.5);
+        h.observe(1.5);
+        h.observe(9.0);
+        let mut s = String::new();
+        h.render(&mut s, "x", "");
+        assert!(s.contains("x_bucket{le=\"1\"} 1\n"));
+        assert!(s.contains("x_bucket{le=\"2\"} 2\n"));
+        assert!(s.contains("x_bucket{le=\"+Inf\"} 3\n"));
+        assert!(s.contains("x_count 3\n"));
+    }
+}

@@ -1,0 +1,62 @@
+//! Bearer-token authentication for the API: `Authorization: Bearer <token>`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use crate::auth::Role;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::tokens;
+
+/// An authenticated API caller.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiCaller {
+    pub token_id: i64,
+    pub role: Role,
+}
+
+impl ApiCaller {
+    /// Fails with 403 unless the caller's role includes `required`.
+    pub fn require(&self, required: Role) -> Result<(), ApiError> {
+        if self.role.allows(required) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(required))
+        }
+    }
+}
+
+impl FromRequest for ApiCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("state missing")))?;
+            let token = header
+                .as_deref()
+                .and_then(|h| {
+                    h.strip_prefix("Bearer ")
+                        .or_else(|| h.strip_prefix("bearer "))
+                })
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or(ApiError::Unauthorized)?;
+            match tokens::authenticate(&state.pool, token).await? {
+                Some((token_id, role)) => Ok(ApiCaller { token_id, role }),
+                None => Err(ApiError::Unauthorized),
+            }
+        })
+    }
+}

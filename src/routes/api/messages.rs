@@ -1,0 +1,195 @@
+//! `GET /api/v1/messages/{sid}` and `GET /api/v1/messages`.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::auth::ApiCaller;
+use super::parse_time;
+use crate::auth::Role;
+use crate::domain::{MessageSid, MessageStatus, PhoneNumber};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::messages::{self, Cursor, EventRow, MessageFilter, MessageRow};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/messages", web::get().to(list))
+        .route("/messages/{sid}", web::get().to(get));
+}
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+/// A message as the API shows it (DESIGN.md "HTTP interface").
+#[derive(Debug, Serialize)]
+pub struct MessageView {
+    pub sid: String,
+    pub direction: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub body: Option<String>,
+    pub media: serde_json::Value,
+    pub status: Option<String>,
+    pub error_code: Option<i32>,
+    pub error_message: Option<String>,
+    pub price: Option<String>,
+    pub price_unit: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub read_at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventView>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    pub status: String,
+    pub error_code: Option<i32>,
+    pub received_at: DateTime<Utc>,
+}
+
+impl From<MessageRow> for MessageView {
+    fn from(r: MessageRow) -> Self {
+        Self {
+            sid: r.sid,
+            direction: r.direction,
+            from: r.from_addr,
+            to: r.to_addr,
+            body: r.body,
+            media: r.media,
+            status: r.status,
+            error_code: r.error_code,
+            error_message: r.error_message,
+            price: r.price,
+            price_unit: r.price_unit,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            sent_at: r.sent_at,
+            delivered_at: r.delivered_at,
+            read_at: r.read_at,
+            failed_at: r.failed_at,
+            events: None,
+        }
+    }
+}
+
+impl From<EventRow> for EventView {
+    fn from(e: EventRow) -> Self {
+        Self {
+            status: e.status,
+            error_code: e.error_code,
+            received_at: e.received_at,
+        }
+    }
+}
+
+async fn get(
+    caller: ApiCaller,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let sid = MessageSid::parse(&path)
+        .map_err(|_| ApiError::NotFound(format!("no message {:?}", path.as_str())))?;
+    let row = messages::get(&state.pool, sid.as_str())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no message {sid}")))?;
+    let events = messages::events(&state.pool, sid.as_str()).await?;
+    let mut view = MessageView::from(row);
+    view.events = Some(events.into_iter().map(EventView::from).collect());
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    direction: Option<String>,
+    number: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    q: Option<String>,
+    error_code: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Page {
+    items: Vec<MessageView>,
+    next_cursor: Option<String>,
+}
+
+fn nonempty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+async fn list(
+    caller: ApiCaller,
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let q = query.into_inner();
+    let bad = |m: String| ApiError::BadRequest(m);
+    let status = match nonempty(&q.status) {
+        None => None,
+        Some(s) => match MessageStatus::parse(s) {
+            MessageStatus::Other(o) => return Err(bad(format!("unknown status {o:?}"))),
+            known => Some(known.as_str().to_owned()),
+        },
+    };
+    let direction = match nonempty(&q.direction) {
+        None => None,
+        Some(d @ ("inbound" | "outbound")) => Some(d.to_owned()),
+        Some(d) => {
+            return Err(bad(format!(
+                "direction must be inbound or outbound, got {d:?}"
+            )));
+        }
+    };
+    let number = match nonempty(&q.number) {
+        None => None,
+        Some(n) => Some(PhoneNumber::parse(n).map_err(bad)?.as_str().to_owned()),
+    };
+    let error_code = match nonempty(&q.error_code) {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i32>()
+                .map_err(|_| bad(format!("error_code must be a number, got {c:?}")))?,
+        ),
+    };
+    let limit = match nonempty(&q.limit) {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(bad(format!(
+                    "limit must be between 1 and {MAX_LIMIT}, got {l:?}"
+                )));
+            }
+        },
+    };
+    let cursor = match nonempty(&q.cursor) {
+        None => None,
+        Some(c) => Some(
+            Cursor::decode(c).ok_or_else(|| bad("cursor is not one this API returned".into()))?,
+        ),
+    };
+    let filter = MessageFilter {
+        status,
+        direction,
+        number,
+        since: parse_time("since", q.since.as_deref())?,
+        until: parse_time("until", q.until.as_deref())?,
+        text: nonempty(&q.q).map(str::to_owned),
+        error_code,
+    };
+    let (rows, next) = messages::list(&state.pool, &filter, cursor.as_ref(), limit).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        items: rows.into_iter().map(MessageView::from).collect(),
+        next_cursor: next.map(|c| c.encode()),
+    }))
+}

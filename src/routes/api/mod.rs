@@ -1,0 +1,36 @@
+//! The JSON API under `/api/v1`, authenticated with bearer tokens.
+
+pub mod auth;
+pub mod messages;
+pub mod stats;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    messages::configure(cfg);
+    stats::configure(cfg);
+    cfg.default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+    Err(crate::error::ApiError::NotFound(
+        "no such API endpoint".into(),
+    ))
+}
+
+/// Parses an RFC 3339 time from a query parameter.
+pub(crate) fn parse_time(
+    name: &str,
+    v: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, crate::error::ApiError> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&chrono::Utc)))
+            .map_err(|_| {
+                crate::error::ApiError::BadRequest(format!(
+                    "{name} must be an RFC 3339 time such as 2026-11-24T09:00:00Z, got {s:?}"
+                ))
+            }),
+    }
+}

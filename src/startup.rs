@@ -1,0 +1,125 @@
+//! Building and running the application; used by `wadash serve` and by the tests.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+use crate::ingest::Ingestor;
+use crate::metrics::Metrics;
+use crate::routes;
+use crate::state::AppState;
+use crate::storage;
+use crate::twilio::credentials::{TokenOrigin, WebhookKeys};
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+    ingest: JoinHandle<()>,
+}
+
+impl Application {
+    /// Prepares the database (create if missing, migrate), binds the listener and builds the
+    /// server. Binding port 0 picks a free port (tests); `port()` tells which.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = storage::database::prepare(&settings.database).await?;
+        Self::build_with_pool(settings, pool).await
+    }
+
+    /// Like [`build`](Self::build) with an existing, migrated pool.
+    pub async fn build_with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+        let addr = listener.local_addr()?;
+        let public_url: Arc<str> = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .into();
+
+        let webhook_keys = WebhookKeys::resolve(&settings.twilio, &pool).await?;
+        let simulator_mode = !settings.twilio.is_live();
+        let metrics = Arc::new(Metrics::default());
+        let (ingestor, ingest) = Ingestor::start(pool.clone(), settings.ingest, metrics.clone());
+        let state = AppState {
+            pool,
+            ingestor,
+            metrics,
+            webhook_keys,
+            public_url,
+            simulator_mode,
+        };
+
+        if simulator_mode {
+            tracing::warn!(
+                "SIMULATOR MODE: no Twilio credentials (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN or an API key) are configured; nothing is sent to Twilio"
+            );
+        } else {
+            tracing::info!(account = ?settings.twilio.account_sid, "live mode: talking to Twilio at {}", settings.twilio.api_base);
+        }
+        match state.webhook_keys.origin() {
+            TokenOrigin::Configured => tracing::info!(
+                "webhook signatures are checked against TWILIO_AUTH_TOKEN (and TWILIO_AUTH_TOKEN_SECONDARY if set)"
+            ),
+            TokenOrigin::GeneratedForSimulator => tracing::info!(
+                "webhook signatures are checked against this instance's generated auth token (`wadash webhook-token` shows it)"
+            ),
+        }
+        tracing::info!(%addr, public_url = %state.public_url, "listening; point Twilio at {0}/wa and {0}/sts", state.public_url);
+
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::request_log::log_request,
+                ))
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1));
+        if let Some(w) = settings.workers {
+            server = server.workers(w);
+        }
+        Ok(Self {
+            port: addr.port(),
+            server: server.run(),
+            state,
+            ingest,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or a stop through the server handle), then lets in-flight
+    /// requests finish and commits everything already queued before returning.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            server,
+            state,
+            ingest,
+            ..
+        } = self;
+        server.await?;
+        drop(state);
+        ingest.await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,20 @@
+//! The state shared by every request handler, created once at start-up.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::ingest::Ingestor;
+use crate::metrics::Metrics;
+use crate::twilio::credentials::WebhookKeys;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub ingestor: Ingestor,
+    pub metrics: Arc<Metrics>,
+    pub webhook_keys: WebhookKeys,
+    /// The URL Twilio calls (no trailing slash); webhook signatures are checked against it.
+    pub public_url: Arc<str>,
+    pub simulator_mode: bool,
+}

@@ -1,0 +1,79 @@
+//! Connecting: creating the database when it is missing, running migrations, the pool.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+
+use crate::config::{DatabaseSettings, redact_url};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub fn connect_options(settings: &DatabaseSettings) -> anyhow::Result<PgConnectOptions> {
+    let url = settings.url.expose_secret();
+    let opts = PgConnectOptions::from_str(url)
+        .with_context(|| format!("DATABASE_URL {} is not a PostgreSQL URL", redact_url(url)))?;
+    Ok(opts
+        .application_name("wadash")
+        .log_statements(tracing::log::LevelFilter::Trace))
+}
+
+/// Creates the database named in the URL if it does not exist (connecting to `postgres` to
+/// do so), so a fresh machine needs no manual step.
+pub async fn ensure_database(opts: &PgConnectOptions) -> anyhow::Result<()> {
+    let name = opts.get_database().unwrap_or("postgres").to_owned();
+    match opts.connect().await {
+        Ok(conn) => {
+            conn.close().await.ok();
+            return Ok(());
+        }
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {}
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot connect to PostgreSQL at {}:{}",
+                    opts.get_host(),
+                    opts.get_port()
+                )
+            });
+        }
+    }
+    let mut admin = opts.clone().database("postgres").connect().await.with_context(|| {
+        format!("database {name:?} is missing and the 'postgres' database is unreachable to create it")
+    })?;
+    let ident = name.replace('"', "\"\"");
+    let sql = format!("CREATE DATABASE \"{ident}\"");
+    match sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut admin)
+        .await
+    {
+        Ok(_) => tracing::info!(database = %name, "created database"),
+        // Another instance created it in the meantime.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+        Err(e) => return Err(e).context(format!("creating database {name:?}")),
+    }
+    admin.close().await.ok();
+    Ok(())
+}
+
+/// The pool used by the server. Connections are not pinged before use (that would cost a
+/// round trip per batch); callers retry transient errors instead.
+pub fn pool(settings: &DatabaseSettings, opts: PgConnectOptions) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(0)
+        .acquire_timeout(settings.acquire_timeout)
+        .test_before_acquire(false)
+        .connect_lazy_with(opts)
+}
+
+/// Creates (if needed), connects and migrates.
+pub async fn prepare(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    let opts = connect_options(settings)?;
+    ensure_database(&opts).await?;
+    let pool = pool(settings, opts);
+    MIGRATOR.run(&pool).await.context("applying migrations")?;
+    Ok(pool)
+}

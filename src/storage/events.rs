@@ -1,0 +1,198 @@
+//! Writing events: the whole batch of callbacks in one statement, applying the state machine
+//! to `messages` and appending to `message_events`.
+//!
+//! The batch is folded per message in memory with [`StatusState::apply`], then merged into
+//! each stored row by the upsert below, which implements the same merge in SQL by comparing
+//! `status_rank`. Because the merge is a maximum (commutative, associative, idempotent),
+//! folding first and merging after gives the same row as applying callbacks one by one.
+//!
+//! Rows are written in `sid` order so that concurrent batches (from this or another instance)
+//! lock messages in the same order; callers still retry deadlocks as transient.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+use crate::domain::StatusState;
+use crate::ingest::record::{EventRecord, MessageFacts};
+
+/// What a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BatchOutcome {
+    /// Events newly stored; the rest were duplicates of stored events.
+    pub inserted: u64,
+}
+
+struct Aggregate<'a> {
+    direction: &'a str,
+    facts: MessageFacts,
+    state: StatusState,
+    first_seen: DateTime<Utc>,
+}
+
+const APPLY_BATCH: &str = r#"
+WITH upsert AS (
+    INSERT INTO messages AS m (
+        sid, direction, account_sid, messaging_service_sid, from_addr, to_addr, body,
+        num_media, media, profile_name, wa_id, status, status_rank, error_code, error_message,
+        sent_at, delivered_at, read_at, failed_at, created_at, updated_at)
+    SELECT u.*, now() FROM UNNEST(
+        $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+        $8::int4[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::int2[], $14::int4[],
+        $15::text[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[],
+        $19::timestamptz[], $20::timestamptz[]) AS u
+    ON CONFLICT (sid) DO UPDATE SET
+        account_sid = COALESCE(m.account_sid, EXCLUDED.account_sid),
+        messaging_service_sid = COALESCE(m.messaging_service_sid, EXCLUDED.messaging_service_sid),
+        from_addr = COALESCE(m.from_addr, EXCLUDED.from_addr),
+        to_addr = COALESCE(m.to_addr, EXCLUDED.to_addr),
+        body = COALESCE(m.body, EXCLUDED.body),
+        num_media = GREATEST(m.num_media, EXCLUDED.num_media),
+        media = CASE WHEN m.media = '[]'::jsonb THEN EXCLUDED.media ELSE m.media END,
+        profile_name = COALESCE(m.profile_name, EXCLUDED.profile_name),
+        wa_id = COALESCE(m.wa_id, EXCLUDED.wa_id),
+        status = CASE WHEN EXCLUDED.status_rank > m.status_rank THEN EXCLUDED.status ELSE m.status END,
+        status_rank = GREATEST(m.status_rank, EXCLUDED.status_rank),
+        error_code = CASE
+            WHEN EXCLUDED.status_rank > m.status_rank THEN EXCLUDED.error_code
+            WHEN EXCLUDED.status_rank = m.status_rank THEN COALESCE(m.error_code, EXCLUDED.error_code)
+            ELSE m.error_code END,
+        error_message = CASE
+            WHEN EXCLUDED.status_rank > m.status_rank THEN EXCLUDED.error_message
+            WHEN EXCLUDED.status_rank = m.status_rank THEN COALESCE(m.error_message, EXCLUDED.error_message)
+            ELSE m.error_message END,
+        sent_at = LEAST(m.sent_at, EXCLUDED.sent_at),
+        delivered_at = LEAST(m.delivered_at, EXCLUDED.delivered_at),
+        read_at = LEAST(m.read_at, EXCLUDED.read_at),
+        failed_at = LEAST(m.failed_at, EXCLUDED.failed_at),
+        updated_at = now()
+    RETURNING 1
+)
+INSERT INTO message_events (message_sid, status, error_code, source, params, dedup_key, received_at)
+SELECT * FROM UNNEST($21::text[], $22::text[], $23::int4[], $24::text[], $25::jsonb[], $26::bytea[], $27::timestamptz[])
+ON CONFLICT (message_sid, dedup_key) DO NOTHING
+"#;
+
+/// Stores a batch of events in one statement (hence one implicit transaction).
+pub async fn apply_batch<'e, E: PgExecutor<'e>>(
+    executor: E,
+    records: &[EventRecord],
+) -> sqlx::Result<BatchOutcome> {
+    if records.is_empty() {
+        return Ok(BatchOutcome::default());
+    }
+
+    let mut per_sid: BTreeMap<&str, Aggregate<'_>> = BTreeMap::new();
+    for r in records {
+        let agg = per_sid.entry(r.sid.as_str()).or_insert_with(|| Aggregate {
+            direction: r.direction.as_str(),
+            facts: MessageFacts::default(),
+            state: StatusState::default(),
+            first_seen: r.received_at,
+        });
+        agg.facts.fill_from(&r.facts);
+        agg.state.apply(&r.report);
+        agg.first_seen = agg.first_seen.min(r.received_at);
+    }
+
+    let n = per_sid.len();
+    let mut sid = Vec::with_capacity(n);
+    let mut direction = Vec::with_capacity(n);
+    let mut account_sid = Vec::with_capacity(n);
+    let mut service_sid = Vec::with_capacity(n);
+    let mut from = Vec::with_capacity(n);
+    let mut to = Vec::with_capacity(n);
+    let mut body = Vec::with_capacity(n);
+    let mut num_media = Vec::with_capacity(n);
+    let mut media = Vec::with_capacity(n);
+    let mut profile = Vec::with_capacity(n);
+    let mut wa_id = Vec::with_capacity(n);
+    let mut status = Vec::with_capacity(n);
+    let mut rank = Vec::with_capacity(n);
+    let mut err_code = Vec::with_capacity(n);
+    let mut err_msg = Vec::with_capacity(n);
+    let mut sent_at = Vec::with_capacity(n);
+    let mut delivered_at = Vec::with_capacity(n);
+    let mut read_at = Vec::with_capacity(n);
+    let mut failed_at = Vec::with_capacity(n);
+    let mut created_at = Vec::with_capacity(n);
+    for (s, agg) in per_sid {
+        sid.push(s);
+        direction.push(agg.direction);
+        rank.push(agg.state.rank());
+        status.push(agg.state.status.as_ref().map(|s| s.as_str().to_owned()));
+        err_code.push(agg.state.error_code);
+        err_msg.push(agg.state.error_message);
+        sent_at.push(agg.state.sent_at);
+        delivered_at.push(agg.state.delivered_at);
+        read_at.push(agg.state.read_at);
+        failed_at.push(agg.state.failed_at);
+        created_at.push(agg.first_seen);
+        let f = agg.facts;
+        account_sid.push(f.account_sid);
+        service_sid.push(f.messaging_service_sid);
+        from.push(f.from);
+        to.push(f.to);
+        body.push(f.body);
+        num_media.push(f.num_media);
+        media.push(serde_json::to_value(&f.media).expect("media serialise"));
+        profile.push(f.profile_name);
+        wa_id.push(f.wa_id);
+    }
+
+    let mut events: Vec<&EventRecord> = records.iter().collect();
+    events.sort_by(|a, b| (a.sid.as_str(), &a.dedup_key).cmp(&(b.sid.as_str(), &b.dedup_key)));
+    events.dedup_by(|a, b| a.sid == b.sid && a.dedup_key == b.dedup_key);
+    let m = events.len();
+    let mut ev_sid = Vec::with_capacity(m);
+    let mut ev_status = Vec::with_capacity(m);
+    let mut ev_code = Vec::with_capacity(m);
+    let mut ev_source = Vec::with_capacity(m);
+    let mut ev_params = Vec::with_capacity(m);
+    let mut ev_key = Vec::with_capacity(m);
+    let mut ev_at = Vec::with_capacity(m);
+    for e in events {
+        ev_sid.push(e.sid.as_str());
+        ev_status.push(e.report.status.as_str());
+        ev_code.push(e.report.error_code);
+        ev_source.push(e.source.as_str());
+        ev_params.push(&e.params);
+        ev_key.push(&e.dedup_key[..]);
+        ev_at.push(e.received_at);
+    }
+
+    let done = sqlx::query(APPLY_BATCH)
+        .bind(sid)
+        .bind(direction)
+        .bind(account_sid)
+        .bind(service_sid)
+        .bind(from)
+        .bind(to)
+        .bind(body)
+        .bind(num_media)
+        .bind(media)
+        .bind(profile)
+        .bind(wa_id)
+        .bind(status)
+        .bind(rank)
+        .bind(err_code)
+        .bind(err_msg)
+        .bind(sent_at)
+        .bind(delivered_at)
+        .bind(read_at)
+        .bind(failed_at)
+        .bind(created_at)
+        .bind(ev_sid)
+        .bind(ev_status)
+        .bind(ev_code)
+        .bind(ev_source)
+        .bind(ev_params)
+        .bind(ev_key)
+        .bind(ev_at)
+        .execute(executor)
+        .await?;
+    Ok(BatchOutcome {
+        inserted: done.rows_affected(),
+    })
+}

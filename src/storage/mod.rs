@@ -1,0 +1,38 @@
+//! PostgreSQL access, one file per table family. Functions take a connection, pool or
+//! transaction; the caller owns the transaction boundary.
+//!
+//! Query style: runtime-checked `sqlx::query`/`query_as` with `&'static str` SQL and `FromRow`
+//! structs; dynamic filters are assembled with `sqlx::QueryBuilder` and bound parameters only.
+
+pub mod database;
+pub mod events;
+pub mod instance_settings;
+pub mod messages;
+pub mod tokens;
+
+/// True for errors after which the same work may succeed on a fresh connection or a second
+/// attempt: lost connections, deadlocks, serialization failures, a restarting server.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some(
+                "40001"
+                    | "40P01"
+                    | "57P01"
+                    | "57P02"
+                    | "57P03"
+                    | "08000"
+                    | "08003"
+                    | "08006"
+                    | "53300"
+            )
+        ),
+        _ => false,
+    }
+}

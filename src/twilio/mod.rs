@@ -1,0 +1,5 @@
+//! Everything that speaks Twilio's protocols.
+
+pub mod credentials;
+pub mod signature;
+pub mod webhook;

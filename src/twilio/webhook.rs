@@ -1,0 +1,246 @@
+//! Twilio's webhook form bodies (`/wa` inbound messages, `/sts` status callbacks) turned into
+//! domain records. Field names: https://www.twilio.com/docs/messaging/guides/webhook-request
+//! and https://www.twilio.com/docs/messaging/guides/track-outbound-message-status.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::status::StatusReport;
+use crate::domain::{Direction, EventSource, MessageSid, MessageStatus};
+use crate::ingest::record::{EventRecord, Media, MessageFacts, dedup_key, params_json};
+
+/// Twilio sends at most 10 media items; we read a few more in case that ever grows.
+const MAX_MEDIA: usize = 20;
+
+/// Which webhook a body arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Webhook {
+    Inbound,
+    Status,
+}
+
+impl Webhook {
+    pub fn route(self) -> &'static str {
+        match self {
+            Webhook::Inbound => "/wa",
+            Webhook::Status => "/sts",
+        }
+    }
+}
+
+/// Why a form body cannot be turned into a record (answered with 400).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WebhookError {
+    #[error("missing MessageSid (or SmsSid): Twilio always sends one")]
+    MissingSid,
+    #[error("invalid MessageSid: {0}")]
+    BadSid(String),
+    #[error("missing MessageStatus (or SmsStatus) in a status callback")]
+    MissingStatus,
+    #[error("ErrorCode must be a number, got {0:?}")]
+    BadErrorCode(String),
+}
+
+fn first<'a>(params: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
+    names.iter().find_map(|n| {
+        params
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// Parses a webhook body received at `received_at`.
+pub fn parse(
+    hook: Webhook,
+    params: &[(String, String)],
+    received_at: DateTime<Utc>,
+) -> Result<EventRecord, WebhookError> {
+    let get = |n: &str| first(params, &[n]);
+    let owned = |n: &str| get(n).map(str::to_owned);
+
+    let sid_raw = first(params, &["MessageSid", "SmsMessageSid", "SmsSid"])
+        .ok_or(WebhookError::MissingSid)?;
+    let sid = MessageSid::parse(sid_raw).map_err(WebhookError::BadSid)?;
+
+    let status = match (hook, first(params, &["MessageStatus", "SmsStatus"])) {
+        (_, Some(s)) => MessageStatus::parse(s),
+        (Webhook::Inbound, None) => MessageStatus::Received,
+        (Webhook::Status, None) => return Err(WebhookError::MissingStatus),
+    };
+    let error_code = match get("ErrorCode") {
+        None => None,
+        Some(raw) => Some(
+            raw.trim()
+                .parse::<i32>()
+                .map_err(|_| WebhookError::BadErrorCode(raw.to_owned()))?,
+        )
+        // Some callbacks carry ErrorCode=0 for "no error".
+        .filter(|c| *c != 0),
+    };
+    let error_message = owned("ErrorMessage").or_else(|| {
+        error_code
+            .and_then(crate::domain::error_codes::lookup)
+            .map(|e| e.meaning.to_owned())
+    });
+
+    let mut media = Vec::new();
+    for i in 0..MAX_MEDIA {
+        let Some(url) = get(&format!("MediaUrl{i}")) else {
+            continue;
+        };
+        media.push(Media {
+            url: url.to_owned(),
+            content_type: owned(&format!("MediaContentType{i}")),
+        });
+    }
+    let num_media = get("NumMedia")
+        .and_then(|n| n.trim().parse::<i32>().ok())
+        .unwrap_or(media.len() as i32);
+
+    let (direction, source) = match hook {
+        Webhook::Inbound => (Direction::Inbound, EventSource::Inbound),
+        Webhook::Status => (Direction::Outbound, EventSource::StatusCallback),
+    };
+    let facts = MessageFacts {
+        account_sid: owned("AccountSid"),
+        messaging_service_sid: owned("MessagingServiceSid"),
+        from: owned("From"),
+        to: owned("To"),
+        // A status callback has no Body; an inbound message may legitimately have an empty one.
+        body: match hook {
+            Webhook::Inbound => Some(
+                params
+                    .iter()
+                    .find(|(k, _)| k == "Body")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default(),
+            ),
+            Webhook::Status => owned("Body"),
+        },
+        num_media,
+        media,
+        profile_name: owned("ProfileName"),
+        wa_id: owned("WaId"),
+    };
+    Ok(EventRecord {
+        sid,
+        direction,
+        facts,
+        report: StatusReport {
+            status,
+            error_code,
+            error_message,
+            at: received_at,
+        },
+        params: params_json(params),
+        source,
+        dedup_key: dedup_key(source, params),
+        received_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<(String, String)> {
+        let path = format!("{}/../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_urlencoded::from_str(std::fs::read_to_string(path).unwrap().trim()).unwrap()
+    }
+
+    #[test]
+    fn inbound_seed_becomes_an_inbound_received_message() {
+        let rec = parse(Webhook::Inbound, &fixture("inbound-seed.form"), Utc::now()).unwrap();
+        assert_eq!(rec.sid.as_str(), "SM45e9b726c0314a5524c3f3cb4ZZZZZ");
+        assert_eq!(rec.direction, Direction::Inbound);
+        assert_eq!(rec.report.status, MessageStatus::Received);
+        assert_eq!(rec.facts.profile_name.as_deref(), Some("Ranjit Sankar"));
+        assert_eq!(rec.facts.wa_id.as_deref(), Some("91990000000"));
+        assert_eq!(rec.facts.body.as_deref(), Some("hey"));
+        assert_eq!(rec.facts.from.as_deref(), Some("whatsapp:+919900000000"));
+        assert_eq!(rec.params["ReferralNumMedia"], "0");
+    }
+
+    #[test]
+    fn status_seed_becomes_a_sent_report_with_every_field_kept() {
+        let params = fixture("status-seed.form");
+        let rec = parse(Webhook::Status, &params, Utc::now()).unwrap();
+        assert_eq!(rec.report.status, MessageStatus::Sent);
+        assert_eq!(rec.direction, Direction::Outbound);
+        assert_eq!(
+            rec.params["ChannelInstallSid"],
+            "XEcc20d939f803ee381f2442185EEEEE"
+        );
+        assert_eq!(rec.params.as_object().unwrap().len(), params.len());
+    }
+
+    #[test]
+    fn media_are_collected_in_order() {
+        let params: Vec<(String, String)> = [
+            ("MessageSid", "MM1234"),
+            ("NumMedia", "2"),
+            ("MediaUrl1", "https://m/1"),
+            ("MediaContentType1", "image/png"),
+            ("MediaUrl0", "https://m/0"),
+            ("MediaContentType0", "image/jpeg"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+        let rec = parse(Webhook::Inbound, &params, Utc::now()).unwrap();
+        assert_eq!(rec.facts.media.len(), 2);
+        assert_eq!(rec.facts.media[0].url, "https://m/0");
+        assert_eq!(
+            rec.facts.media[1].content_type.as_deref(),
+            Some("image/png")
+        );
+    }
+
+    #[test]
+    fn errors_are_explained() {
+        let p = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect()
+        };
+        let now = Utc::now();
+        assert_eq!(
+            parse(Webhook::Status, &p(&[("MessageStatus", "sent")]), now).unwrap_err(),
+            WebhookError::MissingSid
+        );
+        assert_eq!(
+            parse(Webhook::Status, &p(&[("MessageSid", "SM1234")]), now).unwrap_err(),
+            WebhookError::MissingStatus
+        );
+        assert!(matches!(
+            parse(Webhook::Status, &p(&[("MessageSid", "x'; drop")]), now),
+            Err(WebhookError::BadSid(_))
+        ));
+        assert!(matches!(
+            parse(
+                Webhook::Status,
+                &p(&[
+                    ("MessageSid", "SM1234"),
+                    ("MessageStatus", "failed"),
+                    ("ErrorCode", "abc")
+                ]),
+                now
+            ),
+            Err(WebhookError::BadErrorCode(_))
+        ));
+        let rec = parse(
+            Webhook::Status,
+            &p(&[
+                ("MessageSid", "SM1234"),
+                ("MessageStatus", "failed"),
+                ("ErrorCode", "63016"),
+            ]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(rec.report.error_code, Some(63016));
+        assert!(rec.report.error_message.unwrap().contains("24-hour"));
+    }
+}
