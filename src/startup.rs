@@ -117,8 +117,10 @@ impl Application {
             ..
         } = self;
         server.await?;
+        let pool = state.pool.clone();
         drop(state);
         ingest.await?;
+        pool.close().await;
         tracing::info!("stopped");
         Ok(())
     }

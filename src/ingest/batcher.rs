@@ -145,7 +145,12 @@ async fn store(pool: &PgPool, metrics: &Metrics, records: &[EventRecord]) -> Res
                 metrics.batch(records.len(), outcome.inserted);
                 return Ok(());
             }
-            Err(e) if storage::is_transient(&e) && attempt < MAX_ATTEMPTS => {
+            // A pool timeout already waited the whole acquire timeout: answer rather than wait again.
+            Err(e)
+                if storage::is_transient(&e)
+                    && !matches!(e, sqlx::Error::PoolTimedOut)
+                    && attempt < MAX_ATTEMPTS =>
+            {
                 tracing::warn!(error = %e, attempt, size = records.len(), "batch failed, retrying");
                 tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
             }

@@ -146,7 +146,7 @@ async fn accept(
         body.extend_from_slice(&chunk);
     }
 
-    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|e| {
+    let params = crate::twilio::form::parse(&body).map_err(|e| {
         reject(
             Outcome::BadRequest,
             StatusCode::BAD_REQUEST,

@@ -1,0 +1,103 @@
+//! The binary itself: `wadash token create` and `wadash migrate`.
+
+use std::process::Command;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::helpers::{TestApp, database_url};
+
+fn wadash(opts: &PgConnectOptions, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wadash"))
+        .args(args)
+        .env("DATABASE_URL", database_url(opts, None))
+        .env_remove("WADASH_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run wadash")
+}
+
+#[sqlx::test(migrations = false)]
+async fn token_create_prints_a_working_token_on_its_last_line(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let out = wadash(
+        &opts,
+        &["token", "create", "--name", "ci bot", "--role", "operator"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.lines().last().unwrap().trim().to_owned();
+    assert!(token.starts_with("wdsh_") && token.len() > 40, "{stdout}");
+
+    let app = TestApp::spawn(opts.clone()).await;
+    let (status, _) = app.get_json("/api/v1/stats/funnel", &token).await;
+    assert_eq!(status, 200);
+    let (name, role): (String, String) = sqlx::query_as("SELECT name, role FROM api_tokens")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!((name.as_str(), role.as_str()), ("ci bot", "operator"));
+    app.stop().await;
+
+    let bad = wadash(&opts, &["token", "create", "--name", "x", "--role", "root"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("viewer, operator or admin"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn migrate_creates_a_missing_database(_: PgPoolOptions, opts: PgConnectOptions) {
+    // Short and unique: PostgreSQL truncates names longer than 63 bytes.
+    let fresh = format!(
+        "wadash_fresh_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_subsec_nanos()
+    );
+    let fresh_opts = opts.clone().database(&fresh);
+    let out = wadash(&fresh_opts, &["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = wadash(&fresh_opts, &["migrate"]);
+    assert!(out.status.success(), "migrating twice is harmless");
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts.clone())
+        .await
+        .unwrap();
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&fresh)
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+    assert!(
+        exists,
+        "{fresh} missing; stdout {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE \"{fresh}\" WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    admin.close().await;
+}
+
+#[test]
+fn bad_configuration_is_explained_with_exit_status_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wadash"))
+        .args(["migrate"])
+        .env("WADASH_INGEST_MAX_BATCH", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ingest_max_batch"));
+}

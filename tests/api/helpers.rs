@@ -1,0 +1,211 @@
+//! Spawning the application on a random port against the test's own database, signing
+//! webhooks like Twilio, and a TCP proxy that can cut the database connection.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use wadash::auth::Role;
+use wadash::config::Settings;
+use wadash::startup::Application;
+use wadash::twilio::signature;
+
+pub const AUTH_TOKEN: &str = "test-primary-auth-token";
+
+pub struct TestApp {
+    pub address: String,
+    /// A pool on the test database that bypasses any proxy (for assertions).
+    pub pool: PgPool,
+    pub client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+pub fn database_url(opts: &PgConnectOptions, port: Option<u16>) -> String {
+    format!(
+        "postgres://{}@{}:{}/{}",
+        opts.get_username(),
+        opts.get_host(),
+        port.unwrap_or(opts.get_port()),
+        opts.get_database().expect("test database name")
+    )
+}
+
+pub fn fixture(name: &str) -> Vec<(String, String)> {
+    let path = format!("{}/../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_urlencoded::from_str(std::fs::read_to_string(path).unwrap().trim()).unwrap()
+}
+
+pub fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+impl TestApp {
+    pub async fn spawn(opts: PgConnectOptions) -> Self {
+        Self::spawn_with(opts, |_| {}).await
+    }
+
+    /// Spawns with extra settings (file keys, e.g. `twilio_auth_token_secondary`).
+    pub async fn spawn_with(
+        opts: PgConnectOptions,
+        tweak: impl FnOnce(&mut BTreeMap<String, String>),
+    ) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut values = BTreeMap::new();
+        values.insert("database_url".to_owned(), database_url(&opts, None));
+        values.insert("bind".to_owned(), "127.0.0.1:0".to_owned());
+        values.insert("workers".to_owned(), "1".to_owned());
+        values.insert("twilio_auth_token".to_owned(), AUTH_TOKEN.to_owned());
+        values.insert("db_acquire_timeout_ms".to_owned(), "500".to_owned());
+        values.insert("shutdown_timeout_secs".to_owned(), "1".to_owned());
+        tweak(&mut values);
+        let settings = Settings::from_values(&values).expect("test settings");
+        let app = Application::build(settings)
+            .await
+            .expect("application builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.server_handle();
+        let task = tokio::spawn(app.run_until_stopped());
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .unwrap();
+        Self {
+            address,
+            pool,
+            client: reqwest::Client::new(),
+            handle,
+            task,
+        }
+    }
+
+    /// Stops the server and closes every pool so the test database can be dropped.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        self.task.await.unwrap().unwrap();
+        self.pool.close().await;
+    }
+
+    pub fn sign(&self, path: &str, params: &[(String, String)]) -> String {
+        signature::compute(
+            AUTH_TOKEN.as_bytes(),
+            &format!("{}{path}", self.address),
+            params,
+        )
+    }
+
+    /// POSTs a form signed with the primary token.
+    pub async fn post_signed(&self, path: &str, params: &[(String, String)]) -> reqwest::Response {
+        let sig = self.sign(path, params);
+        self.post_form(path, params, Some(&sig)).await
+    }
+
+    pub async fn post_form(
+        &self,
+        path: &str,
+        params: &[(String, String)],
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .form(params);
+        if let Some(sig) = signature {
+            req = req.header("X-Twilio-Signature", sig);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn api_token(&self, role: Role) -> String {
+        wadash::storage::tokens::create(&self.pool, "test", role)
+            .await
+            .unwrap()
+            .1
+    }
+
+    pub async fn get_json(&self, path: &str, token: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+    }
+}
+
+/// A status callback like Twilio's for `sid` reaching `status`.
+pub fn status_callback(sid: &str, status: &str) -> Vec<(String, String)> {
+    params(&[
+        ("SmsSid", sid),
+        ("SmsStatus", status),
+        ("MessageStatus", status),
+        ("To", "whatsapp:+919900000000"),
+        ("From", "whatsapp:+14155238886"),
+        ("MessageSid", sid),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("ChannelPrefix", "whatsapp"),
+        ("ApiVersion", "2010-04-01"),
+    ])
+}
+
+/// A TCP proxy in front of PostgreSQL whose link can be cut and restored, to show what the
+/// service does while its database is unreachable.
+pub struct DbProxy {
+    pub port: u16,
+    cut: Arc<AtomicBool>,
+    kill: Arc<Notify>,
+}
+
+impl DbProxy {
+    pub async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let kill = Arc::new(Notify::new());
+        let (c, k) = (cut.clone(), kill.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let k = k.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = k.notified() => {}
+                    }
+                });
+            }
+        });
+        Self { port, cut, kill }
+    }
+
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        self.kill.notify_waiters();
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: the real server over HTTP against a fresh PostgreSQL database per test.
+//! One test binary (faster to link) with a module per area.
+
+mod cli;
+mod health;
+mod helpers;
+mod ingest_concurrency;
+mod ingest_properties;
+mod messages_api;
+mod webhooks;
