@@ -15,8 +15,11 @@ pub fn connect_options(settings: &DatabaseSettings) -> anyhow::Result<PgConnectO
     let url = settings.url.expose_secret();
     let opts = PgConnectOptions::from_str(url)
         .with_context(|| format!("DATABASE_URL {} is not a PostgreSQL URL", redact_url(url)))?;
+    // A 2xx on a webhook promises the callback is on disk: insist on synchronous commit for
+    // our sessions even if the server's default was relaxed.
     Ok(opts
         .application_name("wadash")
+        .options([("synchronous_commit", "on")])
         .log_statements(tracing::log::LevelFilter::Trace))
 }
 

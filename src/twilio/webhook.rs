@@ -40,14 +40,76 @@ pub enum WebhookError {
     BadErrorCode(String),
 }
 
-fn first<'a>(params: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
-    names.iter().find_map(|n| {
-        params
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    })
+/// The fields wadash reads, collected in one pass over the parameters (first non-empty value
+/// of each name wins; `MediaUrlN`/`MediaContentTypeN` by index).
+#[derive(Default)]
+struct Fields<'a> {
+    message_sid: Option<&'a str>,
+    sms_message_sid: Option<&'a str>,
+    sms_sid: Option<&'a str>,
+    message_status: Option<&'a str>,
+    sms_status: Option<&'a str>,
+    error_code: Option<&'a str>,
+    error_message: Option<&'a str>,
+    account_sid: Option<&'a str>,
+    messaging_service_sid: Option<&'a str>,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    body: Option<&'a str>,
+    num_media: Option<&'a str>,
+    profile_name: Option<&'a str>,
+    wa_id: Option<&'a str>,
+    media_urls: Vec<(usize, &'a str)>,
+    media_types: Vec<(usize, &'a str)>,
+}
+
+impl<'a> Fields<'a> {
+    fn collect(params: &'a [(String, String)]) -> Self {
+        let mut f = Fields::default();
+        for (k, v) in params {
+            let v = v.as_str();
+            // `Body` may legitimately be empty; every other field counts only when non-empty.
+            if k == "Body" {
+                f.body.get_or_insert(v);
+                continue;
+            }
+            if v.is_empty() {
+                continue;
+            }
+            let slot = match k.as_str() {
+                "MessageSid" => &mut f.message_sid,
+                "SmsMessageSid" => &mut f.sms_message_sid,
+                "SmsSid" => &mut f.sms_sid,
+                "MessageStatus" => &mut f.message_status,
+                "SmsStatus" => &mut f.sms_status,
+                "ErrorCode" => &mut f.error_code,
+                "ErrorMessage" => &mut f.error_message,
+                "AccountSid" => &mut f.account_sid,
+                "MessagingServiceSid" => &mut f.messaging_service_sid,
+                "From" => &mut f.from,
+                "To" => &mut f.to,
+                "NumMedia" => &mut f.num_media,
+                "ProfileName" => &mut f.profile_name,
+                "WaId" => &mut f.wa_id,
+                other => {
+                    if let Some(i) = other
+                        .strip_prefix("MediaUrl")
+                        .and_then(|n| n.parse::<usize>().ok())
+                    {
+                        f.media_urls.push((i, v));
+                    } else if let Some(i) = other
+                        .strip_prefix("MediaContentType")
+                        .and_then(|n| n.parse::<usize>().ok())
+                    {
+                        f.media_types.push((i, v));
+                    }
+                    continue;
+                }
+            };
+            slot.get_or_insert(v);
+        }
+        f
+    }
 }
 
 /// Parses a webhook body received at `received_at`.
@@ -56,19 +118,22 @@ pub fn parse(
     params: &[(String, String)],
     received_at: DateTime<Utc>,
 ) -> Result<EventRecord, WebhookError> {
-    let get = |n: &str| first(params, &[n]);
-    let owned = |n: &str| get(n).map(str::to_owned);
+    let f = Fields::collect(params);
+    let owned = |v: Option<&str>| v.map(str::to_owned);
 
-    let sid_raw = first(params, &["MessageSid", "SmsMessageSid", "SmsSid"])
+    let sid_raw = f
+        .message_sid
+        .or(f.sms_message_sid)
+        .or(f.sms_sid)
         .ok_or(WebhookError::MissingSid)?;
     let sid = MessageSid::parse(sid_raw).map_err(WebhookError::BadSid)?;
 
-    let status = match (hook, first(params, &["MessageStatus", "SmsStatus"])) {
+    let status = match (hook, f.message_status.or(f.sms_status)) {
         (_, Some(s)) => MessageStatus::parse(s),
         (Webhook::Inbound, None) => MessageStatus::Received,
         (Webhook::Status, None) => return Err(WebhookError::MissingStatus),
     };
-    let error_code = match get("ErrorCode") {
+    let error_code = match f.error_code {
         None => None,
         Some(raw) => Some(
             raw.trim()
@@ -78,23 +143,29 @@ pub fn parse(
         // Some callbacks carry ErrorCode=0 for "no error".
         .filter(|c| *c != 0),
     };
-    let error_message = owned("ErrorMessage").or_else(|| {
+    let error_message = owned(f.error_message).or_else(|| {
         error_code
             .and_then(crate::domain::error_codes::lookup)
             .map(|e| e.meaning.to_owned())
     });
 
-    let mut media = Vec::new();
-    for i in 0..MAX_MEDIA {
-        let Some(url) = get(&format!("MediaUrl{i}")) else {
-            continue;
-        };
-        media.push(Media {
+    let mut urls = f.media_urls;
+    urls.sort_unstable_by_key(|(i, _)| *i);
+    urls.dedup_by_key(|(i, _)| *i);
+    urls.truncate(MAX_MEDIA);
+    let media: Vec<Media> = urls
+        .into_iter()
+        .map(|(i, url)| Media {
             url: url.to_owned(),
-            content_type: owned(&format!("MediaContentType{i}")),
-        });
-    }
-    let num_media = get("NumMedia")
+            content_type: f
+                .media_types
+                .iter()
+                .find(|(j, _)| *j == i)
+                .map(|(_, t)| (*t).to_owned()),
+        })
+        .collect();
+    let num_media = f
+        .num_media
         .and_then(|n| n.trim().parse::<i32>().ok())
         .unwrap_or(media.len() as i32);
 
@@ -103,25 +174,19 @@ pub fn parse(
         Webhook::Status => (Direction::Outbound, EventSource::StatusCallback),
     };
     let facts = MessageFacts {
-        account_sid: owned("AccountSid"),
-        messaging_service_sid: owned("MessagingServiceSid"),
-        from: owned("From"),
-        to: owned("To"),
-        // A status callback has no Body; an inbound message may legitimately have an empty one.
+        account_sid: owned(f.account_sid),
+        messaging_service_sid: owned(f.messaging_service_sid),
+        from: owned(f.from),
+        to: owned(f.to),
+        // A status callback has no Body; an inbound message may have an empty one.
         body: match hook {
-            Webhook::Inbound => Some(
-                params
-                    .iter()
-                    .find(|(k, _)| k == "Body")
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default(),
-            ),
-            Webhook::Status => owned("Body"),
+            Webhook::Inbound => Some(f.body.unwrap_or_default().to_owned()),
+            Webhook::Status => owned(f.body.filter(|b| !b.is_empty())),
         },
         num_media,
         media,
-        profile_name: owned("ProfileName"),
-        wa_id: owned("WaId"),
+        profile_name: owned(f.profile_name),
+        wa_id: owned(f.wa_id),
     };
     Ok(EventRecord {
         sid,

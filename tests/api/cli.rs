@@ -101,3 +101,83 @@ fn bad_configuration_is_explained_with_exit_status_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ingest_max_batch"));
 }
+
+/// `wadash serve` with JSON logs: every line is JSON, no secret appears, the simulator-mode
+/// banner is absent in live mode, and SIGTERM shuts down cleanly with status 0.
+#[sqlx::test(migrations = false)]
+async fn serve_logs_json_without_secrets_and_stops_on_sigterm(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wadash"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url(&opts, None))
+        .env_remove("WADASH_CONFIG")
+        .env("WADASH_BIND", "127.0.0.1:0")
+        .env("WADASH_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .env("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
+        .env("TWILIO_AUTH_TOKEN", "very-secret-auth-token")
+        .env("TWILIO_API_SECRET", "very-secret-api-secret")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+
+    let started = std::time::Instant::now();
+    let mut listening = false;
+    while started.elapsed() < std::time::Duration::from_secs(20) {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await
+            .unwrap();
+        let ready: bool = sqlx::query_scalar("SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'wadash' AND datname = current_database()")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        if ready {
+            listening = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(listening, "wadash serve did not start");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
+
+    let lines = lines.join().unwrap();
+    assert!(lines.iter().any(|l| l.contains("listening")), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"stopped\"") || l.contains("stopped")),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("SIMULATOR MODE")),
+        "live mode does not claim to be the simulator"
+    );
+    for l in &lines {
+        serde_json::from_str::<serde_json::Value>(l)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(!l.contains("very-secret"), "secret in log: {l}");
+    }
+}
