@@ -44,18 +44,23 @@ CREATE INDEX messages_from_idx ON messages (from_addr, created_at DESC);
 CREATE INDEX messages_to_idx ON messages (to_addr, created_at DESC);
 
 -- Every accepted callback, verbatim. Append-only: rows are never updated.
--- dedup_key is a hash of the route and every parameter, so a callback Twilio sends twice is
--- stored once (see src/ingest/record.rs).
+-- dedup_key is a hash of the source and every parameter, so a callback Twilio sends twice is
+-- stored once (see src/ingest/record.rs). The primary key (message_sid, dedup_key) is both the
+-- deduplication constraint and the index for "events of a message".
+-- There is deliberately no foreign key to messages: the only writer (src/storage/events.rs)
+-- upserts the message in the same statement, and an RI check would add an index lookup and
+-- a row lock on messages for every callback on the hot path. `id` orders events received in
+-- the same microsecond; it needs no index.
 CREATE TABLE message_events (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    message_sid text NOT NULL REFERENCES messages (sid) ON DELETE CASCADE,
+    id          bigint GENERATED ALWAYS AS IDENTITY (CACHE 64),
+    message_sid text NOT NULL,
     status      text NOT NULL,
     error_code  integer,
     source      text NOT NULL CHECK (source IN ('callback', 'inbound', 'api', 'poll')),
     params      jsonb NOT NULL,
     dedup_key   bytea NOT NULL,
     received_at timestamptz NOT NULL,
-    CONSTRAINT message_events_dedup UNIQUE (message_sid, dedup_key)
+    PRIMARY KEY (message_sid, dedup_key)
 );
 
 CREATE TABLE api_tokens (
