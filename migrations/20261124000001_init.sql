@@ -9,13 +9,15 @@ CREATE TABLE instance_settings (
 
 -- fillfactor leaves room on each page so that status updates, which touch no indexed
 -- column, stay heap-only (HOT) and never rewrite the indexes.
+-- Identifiers and addresses use the "C" collation: they are ASCII, compared for equality
+-- and order only, and byte-wise comparison keeps index lookups on the hot path cheap.
 CREATE TABLE messages (
-    sid                   text PRIMARY KEY,
+    sid                   text COLLATE "C" PRIMARY KEY,
     account_sid           text,
     messaging_service_sid text,
     direction             text NOT NULL CHECK (direction IN ('inbound', 'outbound')),
-    from_addr             text,
-    to_addr               text,
+    from_addr             text COLLATE "C",
+    to_addr               text COLLATE "C",
     body                  text,
     num_media             integer NOT NULL DEFAULT 0,
     media                 jsonb NOT NULL DEFAULT '[]',
@@ -53,7 +55,7 @@ CREATE INDEX messages_to_idx ON messages (to_addr, created_at DESC);
 -- the same microsecond; it needs no index.
 CREATE TABLE message_events (
     id          bigint GENERATED ALWAYS AS IDENTITY (CACHE 64),
-    message_sid text NOT NULL,
+    message_sid text COLLATE "C" NOT NULL,
     status      text NOT NULL,
     error_code  integer,
     source      text NOT NULL CHECK (source IN ('callback', 'inbound', 'api', 'poll')),

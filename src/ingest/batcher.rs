@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::IngestSettings;
@@ -79,20 +79,42 @@ async fn dispatch(
     mut rx: mpsc::Receiver<Job>,
 ) {
     let slots = Arc::new(Semaphore::new(settings.concurrency));
+    // Signalled whenever a commit finishes (a stored permit, so no wake-up is ever lost).
+    let finished = Arc::new(Notify::new());
     let mut batch: Vec<Job> = Vec::with_capacity(settings.max_batch);
-    loop {
+    let mut closed = false;
+    while !closed {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
         };
-        if rx.recv_many(&mut batch, settings.max_batch).await == 0 {
+        if batch.is_empty() && rx.recv_many(&mut batch, settings.max_batch).await == 0 {
             break; // every sender is gone and the queue is empty
+        }
+        // While another commit is running, a small batch would only add a commit's fixed
+        // cost: keep gathering until the batch is worth a second transaction or the running
+        // one finishes. With nothing in flight, go at once (no added latency when idle).
+        while batch.len() < settings.min_parallel_batch
+            && slots.available_permits() + 1 < settings.concurrency
+        {
+            let room = settings.max_batch - batch.len();
+            tokio::select! {
+                n = rx.recv_many(&mut batch, room) => {
+                    if n == 0 {
+                        closed = true;
+                        break;
+                    }
+                }
+                () = finished.notified() => {}
+            }
         }
         let jobs = std::mem::replace(&mut batch, Vec::with_capacity(settings.max_batch));
         let pool = pool.clone();
         let metrics = metrics.clone();
+        let finished = finished.clone();
         tokio::spawn(async move {
             commit(&pool, &metrics, jobs).await;
             drop(slot);
+            finished.notify_one();
         });
     }
     // Wait for the batches still committing.

@@ -2,7 +2,6 @@
 //! message, one status report, and the raw parameters for the event log.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
 use sha2::Digest;
 
 use crate::domain::{Direction, EventSource, MessageSid, StatusReport};
@@ -60,8 +59,10 @@ pub struct EventRecord {
     pub direction: Direction,
     pub facts: MessageFacts,
     pub report: StatusReport,
-    /// Every parameter as received (a JSON object; repeated names become arrays).
-    pub params: Value,
+    /// Every parameter as received, as the text of a JSON object (repeated names become
+    /// arrays). Kept as text: PostgreSQL parses it into `jsonb` anyway, so building a
+    /// `serde_json::Value` on the hot path would only cost allocations.
+    pub params: String,
     pub source: EventSource,
     /// Identifies a duplicate: the same source and exactly the same parameters.
     pub dedup_key: [u8; 16],
@@ -88,22 +89,47 @@ pub fn dedup_key(source: EventSource, params: &[(String, String)]) -> [u8; 16] {
     key
 }
 
-/// The parameters as a JSON object, keeping every field and every repeated value.
-pub fn params_json(params: &[(String, String)]) -> Value {
-    let mut map = Map::with_capacity(params.len());
-    for (k, v) in params {
-        match map.get_mut(k) {
-            None => {
-                map.insert(k.clone(), Value::String(v.clone()));
+/// The parameters as the text of a JSON object, in the order received, keeping every field;
+/// a name that occurs more than once maps to the array of its values.
+pub fn params_json(params: &[(String, String)]) -> String {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    }
+    let mut out = Vec::with_capacity(
+        params
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 6)
+            .sum::<usize>()
+            + 2,
+    );
+    out.push(b'{');
+    for (i, (k, v)) in params.iter().enumerate() {
+        if params[..i].iter().any(|(seen, _)| seen == k) {
+            continue; // written with its first occurrence
+        }
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        string(&mut out, k);
+        out.push(b':');
+        let mut repeats = params[i + 1..]
+            .iter()
+            .filter(|(other, _)| other == k)
+            .peekable();
+        if repeats.peek().is_none() {
+            string(&mut out, v);
+        } else {
+            out.push(b'[');
+            string(&mut out, v);
+            for (_, more) in repeats {
+                out.push(b',');
+                string(&mut out, more);
             }
-            Some(Value::Array(list)) => list.push(Value::String(v.clone())),
-            Some(existing) => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, Value::String(v.clone())]);
-            }
+            out.push(b']');
         }
     }
-    Value::Object(map)
+    out.push(b'}');
+    String::from_utf8(out).expect("JSON of UTF-8 strings is UTF-8")
 }
 
 #[cfg(test)]
@@ -134,9 +160,17 @@ mod tests {
     }
 
     #[test]
-    fn params_keep_repeated_names() {
-        let v = params_json(&p(&[("X", "1"), ("Y", "2"), ("X", "3"), ("X", "4")]));
+    fn params_keep_repeated_names_and_escape_everything() {
+        let text = params_json(&p(&[
+            ("X", "1"),
+            ("Y", "2\"\\\n<\u{1}"),
+            ("X", "3"),
+            ("X", "4"),
+        ]));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["X"], serde_json::json!(["1", "3", "4"]));
-        assert_eq!(v["Y"], "2");
+        assert_eq!(v["Y"], "2\"\\\n<\u{1}");
+        assert_eq!(v.as_object().unwrap().len(), 2);
+        assert_eq!(params_json(&[]), "{}");
     }
 }

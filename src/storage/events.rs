@@ -67,10 +67,31 @@ WITH upsert AS (
         read_at = LEAST(m.read_at, EXCLUDED.read_at),
         failed_at = LEAST(m.failed_at, EXCLUDED.failed_at),
         updated_at = now()
+    -- Write a new row version only when the callback changes something: duplicates and
+    -- stale reports cost no heap update and no WAL, and updated_at means "last changed".
+    WHERE EXCLUDED.status_rank > m.status_rank
+       OR (EXCLUDED.status_rank = m.status_rank
+           AND ((m.error_code IS NULL AND EXCLUDED.error_code IS NOT NULL)
+             OR (m.error_message IS NULL AND EXCLUDED.error_message IS NOT NULL)))
+       OR LEAST(m.sent_at, EXCLUDED.sent_at) IS DISTINCT FROM m.sent_at
+       OR LEAST(m.delivered_at, EXCLUDED.delivered_at) IS DISTINCT FROM m.delivered_at
+       OR LEAST(m.read_at, EXCLUDED.read_at) IS DISTINCT FROM m.read_at
+       OR LEAST(m.failed_at, EXCLUDED.failed_at) IS DISTINCT FROM m.failed_at
+       OR (m.account_sid IS NULL AND EXCLUDED.account_sid IS NOT NULL)
+       OR (m.messaging_service_sid IS NULL AND EXCLUDED.messaging_service_sid IS NOT NULL)
+       OR (m.from_addr IS NULL AND EXCLUDED.from_addr IS NOT NULL)
+       OR (m.to_addr IS NULL AND EXCLUDED.to_addr IS NOT NULL)
+       OR (m.body IS NULL AND EXCLUDED.body IS NOT NULL)
+       OR (m.profile_name IS NULL AND EXCLUDED.profile_name IS NOT NULL)
+       OR (m.wa_id IS NULL AND EXCLUDED.wa_id IS NOT NULL)
+       OR EXCLUDED.num_media > m.num_media
+       OR (m.media = '[]'::jsonb AND EXCLUDED.media <> '[]'::jsonb)
     RETURNING 1
 )
 INSERT INTO message_events (message_sid, status, error_code, source, params, dedup_key, received_at)
-SELECT * FROM UNNEST($21::text[], $22::text[], $23::int4[], $24::text[], $25::jsonb[], $26::bytea[], $27::timestamptz[])
+SELECT e.sid, e.status, e.code, e.source, e.params::jsonb, e.key, e.at
+FROM UNNEST($21::text[], $22::text[], $23::int4[], $24::text[], $25::text[], $26::bytea[], $27::timestamptz[])
+    AS e(sid, status, code, source, params, key, at)
 ON CONFLICT (message_sid, dedup_key) DO NOTHING
 "#;
 
@@ -157,7 +178,7 @@ pub async fn apply_batch<'e, E: PgExecutor<'e>>(
         ev_status.push(e.report.status.as_str());
         ev_code.push(e.report.error_code);
         ev_source.push(e.source.as_str());
-        ev_params.push(&e.params);
+        ev_params.push(e.params.as_str());
         ev_key.push(&e.dedup_key[..]);
         ev_at.push(e.received_at);
     }
