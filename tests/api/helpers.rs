@@ -143,6 +143,23 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Posts a signed status callback and returns the HTTP status.
+    pub async fn post_status(&self, sid: &str, status: &str) -> u16 {
+        self.post_signed("/sts", &status_callback(sid, status))
+            .await
+            .status()
+            .as_u16()
+    }
+
+    /// The message's current status as stored (`None` if it has none yet).
+    pub async fn current_status(&self, sid: &str) -> Option<String> {
+        sqlx::query_scalar("SELECT status FROM messages WHERE sid = $1")
+            .bind(sid)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
     pub async fn count(&self, sql: &'static str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
     }

@@ -359,39 +359,15 @@ async fn duplicates_and_reordering_over_http(_: PgPoolOptions, opts: PgConnectOp
 async fn unknown_status_is_an_event_only(_: PgPoolOptions, opts: PgConnectOptions) {
     let app = TestApp::spawn(opts).await;
     let sid = "SM00000000000000000000000000000008";
+    assert_eq!(app.post_status(sid, "teleported").await, 204);
     assert_eq!(
-        app.post_signed("/sts", &status_callback(sid, "teleported"))
-            .await
-            .status(),
-        204
-    );
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM messages WHERE sid = $1")
-        .bind(sid)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        status, None,
+        app.current_status(sid).await,
+        None,
         "an unknown sid is created, but the unknown status is not current"
     );
-    assert_eq!(
-        app.post_signed("/sts", &status_callback(sid, "delivered"))
-            .await
-            .status(),
-        204
-    );
-    assert_eq!(
-        app.post_signed("/sts", &status_callback(sid, "warp_speed"))
-            .await
-            .status(),
-        204
-    );
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM messages WHERE sid = $1")
-        .bind(sid)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(status.as_deref(), Some("delivered"));
+    assert_eq!(app.post_status(sid, "delivered").await, 204);
+    assert_eq!(app.post_status(sid, "warp_speed").await, 204);
+    assert_eq!(app.current_status(sid).await.as_deref(), Some("delivered"));
     assert_eq!(app.count("SELECT count(*) FROM message_events").await, 3);
     app.stop().await;
 }
