@@ -86,7 +86,6 @@ WITH upsert AS (
        OR (m.wa_id IS NULL AND EXCLUDED.wa_id IS NOT NULL)
        OR EXCLUDED.num_media > m.num_media
        OR (m.media = '[]'::jsonb AND EXCLUDED.media <> '[]'::jsonb)
-    RETURNING 1
 )
 INSERT INTO message_events (message_sid, status, error_code, source, params, dedup_key, received_at)
 SELECT e.sid, e.status, e.code, e.source, e.params::jsonb, e.key, e.at
