@@ -1,5 +1,6 @@
 //! Everything that speaks Twilio's protocols.
 
+pub mod client;
 pub mod credentials;
 pub mod form;
 pub mod signature;
