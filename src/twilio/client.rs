@@ -470,8 +470,9 @@ fn without_url(e: &reqwest::Error) -> String {
     s
 }
 
-/// The form Twilio expects for `POST Messages.json`, validated before anything is sent.
-fn create_form(
+/// The exact form sent for `POST Messages.json` (validated before anything is sent). Public
+/// so that the contract tests can show Prism the very bytes the client sends.
+pub fn create_form(
     msg: &CreateMessage,
     status_callback: Option<&str>,
 ) -> Result<Vec<(&'static str, String)>, TwilioError> {

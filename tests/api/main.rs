@@ -7,4 +7,5 @@ mod helpers;
 mod ingest_concurrency;
 mod ingest_properties;
 mod messages_api;
+mod twilio_contract;
 mod webhooks;
