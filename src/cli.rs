@@ -36,6 +36,27 @@ enum Command {
     },
     /// Print the auth token that webhooks are validated with in simulator mode.
     WebhookToken,
+    /// Send one WhatsApp message (text, media or a template) and print its SID and status.
+    Send {
+        /// Recipient in E.164 form (+919900000000); the whatsapp: prefix is added.
+        #[arg(long)]
+        to: String,
+        /// Text of the message.
+        #[arg(long)]
+        body: Option<String>,
+        /// Public http(s) URL of a media file; repeat for up to 10.
+        #[arg(long = "media")]
+        media: Vec<String>,
+        /// Sender (whatsapp:+14155238886) or Messaging Service SID (MG…); default: WADASH_DEFAULT_FROM.
+        #[arg(long)]
+        from: Option<String>,
+        /// Approved template (HX…).
+        #[arg(long)]
+        content_sid: Option<String>,
+        /// Template variables as a JSON object, e.g. '{"1":"Ada"}'.
+        #[arg(long)]
+        content_variables: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +137,42 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 "created API token #{id} {name:?} with role {role}; it is shown only now:"
             )?;
             writeln!(out, "{token}")?;
+            Ok(())
+        }
+        Command::Send {
+            to,
+            body,
+            media,
+            from,
+            content_sid,
+            content_variables,
+        } => {
+            let request = crate::sending::SendRequest {
+                to,
+                body,
+                media_urls: media,
+                content_sid,
+                content_variables,
+                from,
+            };
+            let default = crate::sending::default_sender(
+                &settings.twilio.default_from,
+                settings.twilio.messaging_service_sid.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!("default_from: {e}"))?;
+            let msg = crate::sending::prepare(&request, &default)?;
+            let public_url = settings
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", settings.bind));
+            let Some(client) = crate::startup::twilio_client(&settings.twilio, &public_url)? else {
+                anyhow::bail!(
+                    "no Twilio credentials are configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)"
+                );
+            };
+            let pool = storage::database::prepare(&settings.database).await?;
+            let sent = crate::sending::send(&client, &pool, &msg).await?;
+            println!("{} {}", sent.sid, sent.status);
             Ok(())
         }
         Command::WebhookToken => {

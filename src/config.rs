@@ -36,7 +36,13 @@ const KEYS: &[(&str, &str)] = &[
     ("twilio_api_key", "TWILIO_API_KEY"),
     ("twilio_api_secret", "TWILIO_API_SECRET"),
     ("twilio_api_base", "TWILIO_API_BASE"),
+    ("twilio_timeout_ms", "WADASH_TWILIO_TIMEOUT_MS"),
+    ("default_from", "WADASH_DEFAULT_FROM"),
+    ("messaging_service_sid", "WADASH_MESSAGING_SERVICE_SID"),
 ];
+
+/// The Twilio WhatsApp sandbox number, the sender when none is configured.
+pub const SANDBOX_FROM: &str = "whatsapp:+14155238886";
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/wadash";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -56,9 +62,35 @@ pub struct TwilioSettings {
     pub api_key: Option<String>,
     pub api_secret: Option<SecretString>,
     pub api_base: String,
+    pub timeout: Duration,
+    /// Sender used when a send names none (`whatsapp:+…`).
+    pub default_from: String,
+    /// When set, sends without an explicit sender go through this Messaging Service.
+    pub messaging_service_sid: Option<String>,
 }
 
 impl TwilioSettings {
+    /// The REST credential: an API key and secret if configured, else the account's token.
+    pub fn rest_credentials(&self) -> Option<crate::twilio::client::RestCredentials> {
+        use crate::twilio::client::RestCredentials;
+        match (
+            &self.api_key,
+            &self.api_secret,
+            &self.account_sid,
+            &self.auth_token,
+        ) {
+            (Some(key), Some(secret), _, _) => Some(RestCredentials {
+                username: key.clone(),
+                secret: secret.clone(),
+            }),
+            (_, _, Some(sid), Some(token)) => Some(RestCredentials {
+                username: sid.clone(),
+                secret: token.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Live mode needs an account and a credential for the REST API.
     pub fn is_live(&self) -> bool {
         self.account_sid.is_some()
@@ -79,6 +111,9 @@ impl std::fmt::Debug for TwilioSettings {
             .field("api_key", &self.api_key)
             .field("api_secret", &set(self.api_secret.is_some()))
             .field("api_base", &self.api_base)
+            .field("timeout", &self.timeout)
+            .field("default_from", &self.default_from)
+            .field("messaging_service_sid", &self.messaging_service_sid)
             .finish()
     }
 }
@@ -221,6 +256,17 @@ impl Settings {
                 .unwrap_or("https://api.twilio.com")
                 .trim_end_matches('/')
                 .to_owned(),
+            timeout: Duration::from_millis(
+                num(get("twilio_timeout_ms"), "twilio_timeout_ms", 15_000u64)?.max(1),
+            ),
+            default_from: match get("default_from") {
+                None => SANDBOX_FROM.to_owned(),
+                Some(f) => crate::domain::WhatsAppAddress::parse(f)
+                    .map_err(|e| anyhow!("default_from: {e}"))?
+                    .as_str()
+                    .to_owned(),
+            },
+            messaging_service_sid: get("messaging_service_sid").map(str::to_owned),
         };
         let workers = match get("workers") {
             None => None,

@@ -17,6 +17,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
+    /// Any other status with its own code, e.g. Twilio refusing a message.
+    #[error("{2}")]
+    Other(StatusCode, &'static str, String),
     #[error("internal error")]
     Unexpected(#[source] anyhow::Error),
 }
@@ -29,6 +32,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Unavailable => "unavailable",
+            ApiError::Other(_, code, _) => code,
             ApiError::Unexpected(_) => "internal",
         }
     }
@@ -60,6 +64,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Other(status, _, _) => *status,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

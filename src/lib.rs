@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod request_log;
 pub mod routes;
+pub mod sending;
 pub mod startup;
 pub mod state;
 pub mod storage;

@@ -14,7 +14,28 @@ use crate::metrics::Metrics;
 use crate::routes;
 use crate::state::AppState;
 use crate::storage;
+use crate::twilio::client::{RetryPolicy, TwilioClient};
 use crate::twilio::credentials::{TokenOrigin, WebhookKeys};
+
+/// The REST client for live mode (`None` without credentials). Created messages get
+/// `StatusCallback = <public URL>/sts`.
+pub fn twilio_client(
+    twilio: &crate::config::TwilioSettings,
+    public_url: &str,
+) -> anyhow::Result<Option<TwilioClient>> {
+    let (Some(account), Some(creds)) = (&twilio.account_sid, twilio.rest_credentials()) else {
+        return Ok(None);
+    };
+    let client = TwilioClient::new(
+        &twilio.api_base,
+        account,
+        creds,
+        Some(format!("{public_url}/sts")),
+        twilio.timeout,
+        RetryPolicy::default(),
+    )?;
+    Ok(Some(client))
+}
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -47,6 +68,12 @@ impl Application {
         let simulator_mode = !settings.twilio.is_live();
         let metrics = Arc::new(Metrics::default());
         let (ingestor, ingest) = Ingestor::start(pool.clone(), settings.ingest, metrics.clone());
+        let twilio = twilio_client(&settings.twilio, &public_url)?;
+        let default_sender = crate::sending::default_sender(
+            &settings.twilio.default_from,
+            settings.twilio.messaging_service_sid.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!("default_from: {e}"))?;
         let state = AppState {
             pool,
             ingestor,
@@ -54,6 +81,8 @@ impl Application {
             webhook_keys,
             public_url,
             simulator_mode,
+            twilio,
+            default_sender,
         };
 
         if simulator_mode {

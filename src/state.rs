@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
+use crate::twilio::client::{Sender, TwilioClient};
 use crate::twilio::credentials::WebhookKeys;
 
 #[derive(Clone, Debug)]
@@ -17,4 +18,8 @@ pub struct AppState {
     /// The URL Twilio calls (no trailing slash); webhook signatures are checked against it.
     pub public_url: Arc<str>,
     pub simulator_mode: bool,
+    /// The REST client; `None` without Twilio credentials.
+    pub twilio: Option<TwilioClient>,
+    /// Who messages are sent from when a request names no sender.
+    pub default_sender: Sender,
 }

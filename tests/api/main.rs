@@ -7,5 +7,6 @@ mod helpers;
 mod ingest_concurrency;
 mod ingest_properties;
 mod messages_api;
+mod sending;
 mod twilio_contract;
 mod webhooks;

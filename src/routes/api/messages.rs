@@ -14,6 +14,7 @@ use crate::storage::messages::{self, Cursor, EventRow, MessageFilter, MessageRow
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/messages", web::get().to(list))
+        .route("/messages", web::post().to(create))
         .route("/messages/{sid}", web::get().to(get));
 }
 
@@ -192,4 +193,122 @@ async fn list(
         items: rows.into_iter().map(MessageView::from).collect(),
         next_cursor: next.map(|c| c.encode()),
     }))
+}
+
+/// `POST /api/v1/messages` body (DESIGN.md). `media_url` may be one URL or a list;
+/// `content_variables` an object or its JSON text.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    to: String,
+    body: Option<String>,
+    media_url: Option<serde_json::Value>,
+    content_sid: Option<String>,
+    content_variables: Option<serde_json::Value>,
+    from: Option<String>,
+    /// Accepted now; it will override the 24-hour-window check once contacts exist.
+    #[serde(default, rename = "force")]
+    _force: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Created {
+    sid: String,
+    status: String,
+    warnings: Vec<String>,
+}
+
+fn media_urls(v: Option<serde_json::Value>) -> Result<Vec<String>, ApiError> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(serde_json::Value::String(s)) => Ok(vec![s]),
+        Some(serde_json::Value::Array(items)) => items
+            .into_iter()
+            .map(|i| match i {
+                serde_json::Value::String(s) => Ok(s),
+                other => Err(ApiError::BadRequest(format!(
+                    "media_url entries must be strings, got {other}"
+                ))),
+            })
+            .collect(),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "media_url must be a URL or a list of URLs, got {other}"
+        ))),
+    }
+}
+
+async fn create(
+    caller: ApiCaller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::sending::{SendError, SendRequest};
+    use crate::twilio::client::TwilioError;
+    use actix_web::http::StatusCode;
+
+    caller.require(Role::Operator)?;
+    let req: CreateBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    let content_variables = match req.content_variables {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(v @ serde_json::Value::Object(_)) => Some(v.to_string()),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "content_variables must be an object, got {other}"
+            )));
+        }
+    };
+    let send = SendRequest {
+        to: req.to,
+        body: req.body,
+        media_urls: media_urls(req.media_url)?,
+        content_sid: req.content_sid,
+        content_variables,
+        from: req.from,
+    };
+    let msg = crate::sending::prepare(&send, &state.default_sender)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let Some(client) = &state.twilio else {
+        return Err(ApiError::Other(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "twilio_not_configured",
+            "no Twilio credentials are configured (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN or TWILIO_API_KEY/TWILIO_API_SECRET), so nothing can be sent".into(),
+        ));
+    };
+    match crate::sending::send(client, &state.pool, &msg).await {
+        Ok(sent) => Ok(HttpResponse::Created().json(Created {
+            sid: sent.sid,
+            status: sent.status,
+            warnings: sent.warnings,
+        })),
+        Err(SendError::Invalid(m)) => Err(ApiError::BadRequest(m)),
+        Err(SendError::NotRecorded { sid, source }) => {
+            tracing::error!(%sid, error = %source, "sent but not recorded");
+            Ok(HttpResponse::Created().json(Created {
+                sid,
+                status: "unknown".into(),
+                warnings: vec!["Twilio accepted the message but wadash could not record it yet; its status callbacks will".into()],
+            }))
+        }
+        Err(SendError::Twilio(e @ TwilioError::Api { status, .. }))
+            if (400..500).contains(&status) =>
+        {
+            Err(ApiError::Other(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "twilio_rejected",
+                e.to_string(),
+            ))
+        }
+        Err(SendError::Twilio(e @ TwilioError::Timeout(_))) => Err(ApiError::Other(
+            StatusCode::GATEWAY_TIMEOUT,
+            "twilio_timeout",
+            e.to_string(),
+        )),
+        Err(SendError::Twilio(e)) => Err(ApiError::Other(
+            StatusCode::BAD_GATEWAY,
+            "twilio_unavailable",
+            e.to_string(),
+        )),
+    }
 }

@@ -1,0 +1,258 @@
+//! One-way sending (the prototype's `wa-cli-send`): validate the request, create the message
+//! at Twilio, and record what Twilio answered through the state machine.
+//!
+//! Twilio sends no status callback for the status in its create response (`queued`,
+//! `accepted`, `scheduled`), so it is stored at once as an event of source `api`. A callback
+//! for the same sid may arrive before the create call returns; because the state machine
+//! keeps the highest-ranked status, recording `queued` afterwards never demotes it.
+
+use chrono::Utc;
+
+use crate::domain::{
+    Direction, EventSource, MessageSid, MessageStatus, PhoneNumber, StatusReport, WhatsAppAddress,
+};
+use crate::ingest::record::{EventRecord, Media, MessageFacts, dedup_key, params_json};
+use crate::twilio::client::{CreateMessage, MessageResource, Sender, TwilioClient, TwilioError};
+
+/// What to send. `from` overrides the configured default sender.
+#[derive(Debug, Clone, Default)]
+pub struct SendRequest {
+    pub to: String,
+    pub body: Option<String>,
+    pub media_urls: Vec<String>,
+    pub content_sid: Option<String>,
+    /// A JSON object as text, e.g. `{"1":"Ada"}`.
+    pub content_variables: Option<String>,
+    pub from: Option<String>,
+}
+
+/// The result of a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub sid: String,
+    pub status: String,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The request itself is wrong; nothing was sent.
+    #[error("{0}")]
+    Invalid(String),
+    /// Twilio refused or could not be reached.
+    #[error(transparent)]
+    Twilio(#[from] TwilioError),
+    /// Twilio accepted the message but wadash could not record it (it will be reconciled
+    /// from its status callbacks).
+    #[error("the message {sid} was sent but could not be recorded: {source}")]
+    NotRecorded { sid: String, source: sqlx::Error },
+}
+
+/// The sender used when a request names none.
+pub fn default_sender(
+    default_from: &str,
+    messaging_service_sid: Option<&str>,
+) -> Result<Sender, String> {
+    match messaging_service_sid {
+        Some(mg) => Ok(Sender::MessagingService(mg.to_owned())),
+        None => WhatsAppAddress::parse(default_from).map(Sender::From),
+    }
+}
+
+/// Validates `req` into what the client sends; nothing leaves the process on error.
+pub fn prepare(req: &SendRequest, default: &Sender) -> Result<CreateMessage, SendError> {
+    let to = PhoneNumber::parse(&req.to)
+        .map_err(|e| SendError::Invalid(format!("to: {e}")))?
+        .whatsapp();
+    let sender = match req.from.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        None => default.clone(),
+        Some(f) if f.starts_with("MG") => Sender::MessagingService(f.to_owned()),
+        Some(f) => Sender::From(
+            WhatsAppAddress::parse(f).map_err(|e| SendError::Invalid(format!("from: {e}")))?,
+        ),
+    };
+    if let Sender::From(from) = &sender
+        && from == &to
+    {
+        return Err(SendError::Invalid("to and from are the same number".into()));
+    }
+    let msg = CreateMessage {
+        to,
+        sender,
+        body: req.body.clone().filter(|b| !b.is_empty()),
+        media_urls: req.media_urls.clone(),
+        content_sid: req.content_sid.clone().filter(|c| !c.is_empty()),
+        content_variables: req.content_variables.clone(),
+    };
+    // The client validates the rest (media count and scheme, template variables).
+    crate::twilio::client::create_form(&msg, None)
+        .map_err(|e| SendError::Invalid(e.to_string()))?;
+    Ok(msg)
+}
+
+/// Sends and records. The returned status is Twilio's answer to the create call.
+pub async fn send(
+    client: &TwilioClient,
+    pool: &sqlx::PgPool,
+    msg: &CreateMessage,
+) -> Result<Sent, SendError> {
+    let resource = client.create_message(msg).await?;
+    let record = record_of(msg, &resource)
+        .map_err(|e| SendError::Invalid(format!("Twilio answered with {e}")))?;
+    crate::storage::events::apply_batch(pool, std::slice::from_ref(&record))
+        .await
+        .map_err(|source| SendError::NotRecorded {
+            sid: resource.sid.clone(),
+            source,
+        })?;
+    Ok(Sent {
+        sid: resource.sid,
+        status: resource.status,
+        warnings: Vec::new(),
+    })
+}
+
+/// The event that records Twilio's create response.
+pub fn record_of(msg: &CreateMessage, r: &MessageResource) -> Result<EventRecord, String> {
+    let sid = MessageSid::parse(&r.sid)?;
+    let mut pairs: Vec<(String, String)> = vec![
+        ("Sid".into(), r.sid.clone()),
+        ("Status".into(), r.status.clone()),
+    ];
+    let mut push = |k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            pairs.push((k.to_owned(), v.clone()));
+        }
+    };
+    push("To", &r.to);
+    push("From", &r.from);
+    push("Body", &r.body);
+    push("MessagingServiceSid", &r.messaging_service_sid);
+    push("Direction", &r.direction);
+    push("DateCreated", &r.date_created);
+    push("ErrorMessage", &r.error_message);
+    if let Some(code) = r.error_code {
+        pairs.push(("ErrorCode".into(), code.to_string()));
+    }
+    for url in &msg.media_urls {
+        pairs.push(("MediaUrl".into(), url.clone()));
+    }
+    let now = Utc::now();
+    let from = r.from.clone().or_else(|| match &msg.sender {
+        Sender::From(f) => Some(f.as_str().to_owned()),
+        Sender::MessagingService(_) => None,
+    });
+    Ok(EventRecord {
+        sid,
+        direction: Direction::Outbound,
+        facts: MessageFacts {
+            account_sid: None,
+            messaging_service_sid: r
+                .messaging_service_sid
+                .clone()
+                .or_else(|| match &msg.sender {
+                    Sender::MessagingService(mg) => Some(mg.clone()),
+                    Sender::From(_) => None,
+                }),
+            from,
+            to: Some(msg.to.as_str().to_owned()),
+            body: msg.body.clone().or_else(|| r.body.clone()),
+            num_media: msg.media_urls.len() as i32,
+            media: msg
+                .media_urls
+                .iter()
+                .map(|u| Media {
+                    url: u.clone(),
+                    content_type: None,
+                })
+                .collect(),
+            profile_name: None,
+            wa_id: None,
+        },
+        report: StatusReport {
+            status: MessageStatus::parse(&r.status),
+            error_code: r.error_code.and_then(|c| i32::try_from(c).ok()),
+            error_message: r.error_message.clone(),
+            at: now,
+        },
+        params: params_json(&pairs),
+        source: EventSource::Api,
+        dedup_key: dedup_key(EventSource::Api, &pairs),
+        received_at: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox() -> Sender {
+        default_sender(crate::config::SANDBOX_FROM, None).unwrap()
+    }
+
+    #[test]
+    fn numbers_are_validated_and_prefixed_before_anything_is_sent() {
+        let req = SendRequest {
+            to: "+91 99000 00000".into(),
+            body: Some("hi".into()),
+            ..Default::default()
+        };
+        let msg = prepare(&req, &sandbox()).unwrap();
+        assert_eq!(msg.to.as_str(), "whatsapp:+919900000000");
+        assert_eq!(msg.sender, sandbox());
+        for bad in ["9900000000", "+91abc", ""] {
+            let req = SendRequest {
+                to: bad.into(),
+                body: Some("hi".into()),
+                ..Default::default()
+            };
+            assert!(
+                matches!(prepare(&req, &sandbox()), Err(SendError::Invalid(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn sender_can_be_a_number_or_a_messaging_service() {
+        let mut req = SendRequest {
+            to: "+919900000000".into(),
+            body: Some("hi".into()),
+            ..Default::default()
+        };
+        req.from = Some("MG0123".into());
+        assert_eq!(
+            prepare(&req, &sandbox()).unwrap().sender,
+            Sender::MessagingService("MG0123".into())
+        );
+        req.from = Some("+14155550100".into());
+        assert_eq!(
+            prepare(&req, &sandbox()).unwrap().sender,
+            Sender::From(WhatsAppAddress::parse("+14155550100").unwrap())
+        );
+        req.from = Some("+919900000000".into());
+        assert!(
+            prepare(&req, &sandbox()).is_err(),
+            "to and from are the same"
+        );
+        assert_eq!(
+            default_sender("x", Some("MGabc")).unwrap(),
+            Sender::MessagingService("MGabc".into())
+        );
+    }
+
+    #[test]
+    fn empty_messages_and_too_many_media_are_refused() {
+        let req = SendRequest {
+            to: "+919900000000".into(),
+            ..Default::default()
+        };
+        assert!(prepare(&req, &sandbox()).is_err());
+        let req = SendRequest {
+            to: "+919900000000".into(),
+            media_urls: (0..11).map(|i| format!("https://x/{i}.png")).collect(),
+            ..Default::default()
+        };
+        assert!(prepare(&req, &sandbox()).is_err());
+    }
+}

@@ -1,0 +1,267 @@
+//! One-way sending through `POST /api/v1/messages` and `wadash send`: validation, roles, the
+//! create status recorded at once, Twilio's errors explained, and a callback that overtakes
+//! the create call.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use wadash::auth::Role;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, database_url};
+
+const AC: &str = "AC0123456789abcdef0123456789abcdef";
+
+fn prism_url() -> String {
+    std::env::var("WADASH_TEST_PRISM_URL")
+        .expect("WADASH_TEST_PRISM_URL is not set: run the suite with scripts/test")
+}
+
+async fn live_app(opts: PgConnectOptions, api_base: String) -> TestApp {
+    TestApp::spawn_with(opts, move |v| {
+        v.insert("twilio_account_sid".into(), AC.into());
+        v.insert("twilio_api_base".into(), api_base);
+        v.insert("twilio_timeout_ms".into(), "5000".into());
+    })
+    .await
+}
+
+async fn post(app: &TestApp, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = app
+        .client
+        .post(format!("{}/api/v1/messages", app.address))
+        .json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[sqlx::test(migrations = false)]
+async fn api_send_records_twilios_create_status_and_callbacks_move_it_on(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = live_app(opts, prism_url()).await;
+    let operator = app.api_token(Role::Operator).await;
+    let (status, created) = post(
+        &app,
+        Some(&operator),
+        json!({"to": "+91 99000 00000", "body": "hello <b>world</b>"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let sid = created["sid"].as_str().unwrap().to_owned();
+    assert_eq!(created["warnings"], json!([]));
+    assert!(!created["status"].as_str().unwrap().is_empty());
+
+    let viewer = app.api_token(Role::Viewer).await;
+    let (_, m) = app
+        .get_json(&format!("/api/v1/messages/{sid}"), &viewer)
+        .await;
+    assert_eq!(m["direction"], "outbound");
+    assert_eq!(m["to"], "whatsapp:+919900000000");
+    assert_eq!(
+        m["status"], created["status"],
+        "the create status is stored at once"
+    );
+    assert_eq!(m["events"].as_array().unwrap().len(), 1);
+
+    assert_eq!(app.post_status(&sid, "delivered").await, 204);
+    assert_eq!(app.current_status(&sid).await.as_deref(), Some("delivered"));
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn api_send_checks_roles_and_input_before_calling_twilio(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let app = live_app(opts, server.uri()).await;
+    let viewer = app.api_token(Role::Viewer).await;
+    let operator = app.api_token(Role::Operator).await;
+
+    let (status, err) = post(&app, None, json!({"to": "+919900000000", "body": "hi"})).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, err) = post(
+        &app,
+        Some(&viewer),
+        json!({"to": "+919900000000", "body": "hi"}),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+
+    for bad in [
+        json!({"to": "9900000000", "body": "hi"}),
+        json!({"to": "+919900000000"}),
+        json!({"to": "+919900000000", "body": "hi", "colour": "red"}),
+        json!({"to": "+919900000000", "media_url": "ftp://x/y.png"}),
+        json!({"to": "+919900000000", "media_url": (0..11).map(|i| format!("https://x/{i}.png")).collect::<Vec<_>>()}),
+        json!({"to": "+919900000000", "content_sid": "HX1", "content_variables": [1]}),
+    ] {
+        let (status, err) = post(&app, Some(&operator), bad.clone()).await;
+        assert_eq!(status, 400, "{bad} → {err}");
+        assert_eq!(err["error"]["code"], "bad_request");
+    }
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/messages", app.address))
+        .bearer_auth(&operator)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(app.count("SELECT count(*) FROM messages").await, 0);
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn twilio_errors_are_explained_to_the_caller(_: PgPoolOptions, opts: PgConnectOptions) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"code": 63015, "message": "Channel Sandbox can only send messages to phone numbers that have joined the Sandbox", "status": 400})))
+        .mount(&server)
+        .await;
+    let app = live_app(opts, server.uri()).await;
+    let operator = app.api_token(Role::Operator).await;
+    let (status, err) = post(
+        &app,
+        Some(&operator),
+        json!({"to": "+919900000000", "body": "hi"}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(err["error"]["code"], "twilio_rejected");
+    let text = err["error"]["message"].as_str().unwrap();
+    assert!(text.contains("63015") && text.contains("join"), "{text}");
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_callback_that_overtakes_the_create_call_is_not_demoted(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let sid = "SM0123456789abcdef0123456789abcdef";
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": sid, "status": "queued", "to": "whatsapp:+919900000000", "from": "whatsapp:+14155238886"})))
+        .mount(&server)
+        .await;
+    let app = live_app(opts, server.uri()).await;
+    assert_eq!(app.post_status(sid, "delivered").await, 204);
+    let operator = app.api_token(Role::Operator).await;
+    let (status, created) = post(
+        &app,
+        Some(&operator),
+        json!({"to": "+919900000000", "body": "hi"}),
+    )
+    .await;
+    assert_eq!((status, created["status"].as_str()), (201, Some("queued")));
+    assert_eq!(app.current_status(sid).await.as_deref(), Some("delivered"));
+    assert_eq!(app.count("SELECT count(*) FROM message_events").await, 2);
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn without_credentials_sending_says_why(_: PgPoolOptions, opts: PgConnectOptions) {
+    let app = TestApp::spawn(opts).await;
+    let operator = app.api_token(Role::Operator).await;
+    let (status, err) = post(
+        &app,
+        Some(&operator),
+        json!({"to": "+919900000000", "body": "hi"}),
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert_eq!(err["error"]["code"], "twilio_not_configured");
+    app.stop().await;
+}
+
+fn wadash_send(opts: &PgConnectOptions, api_base: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wadash"))
+        .arg("send")
+        .args(args)
+        .env("DATABASE_URL", database_url(opts, None))
+        .env_remove("WADASH_CONFIG")
+        .env("TWILIO_ACCOUNT_SID", AC)
+        .env("TWILIO_AUTH_TOKEN", "cli-token")
+        .env("TWILIO_API_BASE", api_base)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn cli_send_prints_sid_and_status_and_explains_failures(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let out = wadash_send(
+        &opts,
+        &prism_url(),
+        &["--to", "+919900000000", "--body", "hi"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut words = stdout.split_whitespace();
+    let sid = words.next().unwrap().to_owned();
+    assert!(sid.starts_with("SM"), "{stdout}");
+    assert!(words.next().is_some(), "status printed: {stdout}");
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts.clone())
+        .await
+        .unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE sid = $1")
+        .bind(&sid)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+    pool.close().await;
+
+    let bad = wadash_send(&opts, &prism_url(), &["--to", "9900000000", "--body", "hi"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("E.164"));
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}),
+        ))
+        .mount(&server)
+        .await;
+    let refused = wadash_send(
+        &opts,
+        &server.uri(),
+        &["--to", "+15005550001", "--body", "hi"],
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("21211") && stderr.contains("E.164"),
+        "{stderr}"
+    );
+}
