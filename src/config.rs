@@ -39,6 +39,13 @@ const KEYS: &[(&str, &str)] = &[
     ("twilio_timeout_ms", "WADASH_TWILIO_TIMEOUT_MS"),
     ("default_from", "WADASH_DEFAULT_FROM"),
     ("messaging_service_sid", "WADASH_MESSAGING_SERVICE_SID"),
+    ("sim_sent_ms", "WADASH_SIM_SENT_MS"),
+    ("sim_delivered_ms", "WADASH_SIM_DELIVERED_MS"),
+    ("sim_read_ms", "WADASH_SIM_READ_MS"),
+    ("sim_read_share", "WADASH_SIM_READ_SHARE"),
+    ("sim_failure_share", "WADASH_SIM_FAILURE_SHARE"),
+    ("sim_duplicate_share", "WADASH_SIM_DUPLICATE_SHARE"),
+    ("sim_reorder_share", "WADASH_SIM_REORDER_SHARE"),
 ];
 
 /// The Twilio WhatsApp sandbox number, the sender when none is configured.
@@ -162,6 +169,7 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     pub ingest: IngestSettings,
     pub twilio: TwilioSettings,
+    pub simulator: crate::twilio::simulator::SimulatorSettings,
 }
 
 impl Settings {
@@ -272,7 +280,33 @@ impl Settings {
             None => None,
             Some(_) => Some(num(get("workers"), "workers", 1usize)?.max(1)),
         };
+        let share = |key: &str, default: f64| -> anyhow::Result<f64> {
+            let v = num(get(key), key, default)?;
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&v),
+                "{key} must be between 0 and 1, got {v}"
+            );
+            Ok(v)
+        };
+        let ms = |key: &str, default: u64| -> anyhow::Result<Duration> {
+            Ok(Duration::from_millis(num(get(key), key, default)?))
+        };
+        let sim_defaults = crate::twilio::simulator::SimulatorSettings::default();
+        let simulator = crate::twilio::simulator::SimulatorSettings {
+            sent_after: ms("sim_sent_ms", sim_defaults.sent_after.as_millis() as u64)?,
+            delivered_after: ms(
+                "sim_delivered_ms",
+                sim_defaults.delivered_after.as_millis() as u64,
+            )?,
+            read_after: ms("sim_read_ms", sim_defaults.read_after.as_millis() as u64)?,
+            read_share: share("sim_read_share", sim_defaults.read_share)?,
+            failure_share: share("sim_failure_share", sim_defaults.failure_share)?,
+            duplicate_share: share("sim_duplicate_share", sim_defaults.duplicate_share)?,
+            reorder_share: share("sim_reorder_share", sim_defaults.reorder_share)?,
+            starting_balance: sim_defaults.starting_balance,
+        };
         Ok(Self {
+            simulator,
             database,
             bind,
             public_url,

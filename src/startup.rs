@@ -14,8 +14,9 @@ use crate::metrics::Metrics;
 use crate::routes;
 use crate::state::AppState;
 use crate::storage;
-use crate::twilio::client::{RetryPolicy, TwilioClient};
+use crate::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
 use crate::twilio::credentials::{TokenOrigin, WebhookKeys};
+use crate::twilio::simulator::Simulator;
 
 /// The REST client for live mode (`None` without credentials). Created messages get
 /// `StatusCallback = <public URL>/sts`.
@@ -43,6 +44,7 @@ pub struct Application {
     server: Server,
     state: AppState,
     ingest: JoinHandle<()>,
+    simulator: Option<Simulator>,
 }
 
 impl Application {
@@ -68,7 +70,27 @@ impl Application {
         let simulator_mode = !settings.twilio.is_live();
         let metrics = Arc::new(Metrics::default());
         let (ingestor, ingest) = Ingestor::start(pool.clone(), settings.ingest, metrics.clone());
-        let twilio = twilio_client(&settings.twilio, &public_url)?;
+        let (twilio, simulator) = match twilio_client(&settings.twilio, &public_url)? {
+            Some(client) => (client, None),
+            None => {
+                let token = webhook_keys.primary();
+                let sim = Simulator::start(token.clone(), settings.simulator)?;
+                let client = TwilioClient::new(
+                    sim.url(),
+                    sim.account_sid(),
+                    RestCredentials {
+                        username: sim.account_sid().to_owned(),
+                        secret: token,
+                    },
+                    Some(format!("{public_url}/sts")),
+                    settings.twilio.timeout,
+                    RetryPolicy::default(),
+                )?;
+                tracing::warn!(simulator = %sim.url(), "SIMULATOR MODE: messages go to the built-in Twilio simulator, which answers like Twilio and sends signed status callbacks to /sts");
+                (client, Some(sim))
+            }
+        };
+        let twilio = Some(twilio);
         let default_sender = crate::sending::default_sender(
             &settings.twilio.default_from,
             settings.twilio.messaging_service_sid.as_deref(),
@@ -121,6 +143,7 @@ impl Application {
             server: server.run(),
             state,
             ingest,
+            simulator,
         })
     }
 
@@ -143,9 +166,13 @@ impl Application {
             server,
             state,
             ingest,
+            simulator,
             ..
         } = self;
         server.await?;
+        if let Some(sim) = simulator {
+            sim.stop().await;
+        }
         let pool = state.pool.clone();
         drop(state);
         ingest.await?;

@@ -73,6 +73,11 @@ impl WebhookKeys {
         *self.inner.write().expect("webhook keys lock") = Arc::new(TokenSet { tokens, origin });
     }
 
+    /// The primary token (the one outgoing simulated callbacks are signed with).
+    pub fn primary(&self) -> SecretString {
+        self.inner.read().expect("webhook keys lock").tokens[0].clone()
+    }
+
     /// Runs `f` with the raw token bytes; the lock is held only to clone an `Arc`.
     pub fn with_tokens<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
         let set = self.inner.read().expect("webhook keys lock").clone();

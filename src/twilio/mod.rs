@@ -4,4 +4,5 @@ pub mod client;
 pub mod credentials;
 pub mod form;
 pub mod signature;
+pub mod simulator;
 pub mod webhook;

@@ -21,6 +21,9 @@ pub struct TestApp {
     /// A pool on the test database that bypasses any proxy (for assertions).
     pub pool: PgPool,
     pub client: reqwest::Client,
+    /// The application's Twilio client (the simulator's in simulator mode). Not the whole
+    /// state: holding it would keep the ingest pipeline alive and `stop` would wait forever.
+    pub twilio: Option<wadash::twilio::client::TwilioClient>,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -72,6 +75,7 @@ impl TestApp {
             .expect("application builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.server_handle();
+        let twilio = app.state().twilio.clone();
         let task = tokio::spawn(app.run_until_stopped());
         let pool = PgPoolOptions::new()
             .max_connections(4)
@@ -82,6 +86,7 @@ impl TestApp {
             address,
             pool,
             client: reqwest::Client::new(),
+            twilio,
             handle,
             task,
         }

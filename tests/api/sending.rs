@@ -3,6 +3,7 @@
 //! the create call.
 
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -180,18 +181,113 @@ async fn a_callback_that_overtakes_the_create_call_is_not_demoted(
     app.stop().await;
 }
 
+/// Simulator mode end to end: the API sends through the built-in simulator over HTTP, the
+/// simulator's signed (duplicated, reordered) callbacks drive the message to its final state,
+/// and the simulated balance goes down.
 #[sqlx::test(migrations = false)]
-async fn without_credentials_sending_says_why(_: PgPoolOptions, opts: PgConnectOptions) {
+async fn simulator_mode_sends_and_callbacks_reach_the_final_state(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert("sim_sent_ms".into(), "50".into());
+        v.insert("sim_delivered_ms".into(), "150".into());
+        v.insert("sim_read_ms".into(), "250".into());
+        v.insert("sim_read_share".into(), "1".into());
+        v.insert("sim_failure_share".into(), "0".into());
+        v.insert("sim_duplicate_share".into(), "1".into());
+        v.insert("sim_reorder_share".into(), "1".into());
+    })
+    .await;
+    let client = app.twilio.clone().expect("simulator mode has a client");
+    let before = client.fetch_balance().await.unwrap().balance.unwrap();
+    let operator = app.api_token(Role::Operator).await;
+    let (status, created) = post(
+        &app,
+        Some(&operator),
+        json!({"to": "+919900000000", "body": "hi from the simulator"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "queued");
+    let sid = created["sid"].as_str().unwrap().to_owned();
+
+    let mut final_status = None;
+    for _ in 0..100 {
+        let s = app.current_status(&sid).await;
+        if s.as_deref() == Some("read") {
+            final_status = s;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(final_status.as_deref(), Some("read"));
+    // Let the late duplicates land, then: every distinct callback stored once, all milestones.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let statuses: Vec<String> = sqlx::query_scalar(
+        "SELECT status FROM message_events WHERE message_sid = $1 ORDER BY status",
+    )
+    .bind(&sid)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(statuses, ["delivered", "queued", "read", "sent"]);
+    let (delivered, read): (bool, bool) = sqlx::query_as(
+        "SELECT delivered_at IS NOT NULL, read_at IS NOT NULL FROM messages WHERE sid = $1",
+    )
+    .bind(&sid)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(delivered && read);
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("wadash_events_duplicate_total 3"),
+        "every simulated callback was sent twice:\n{metrics}"
+    );
+
+    let after = client.fetch_balance().await.unwrap().balance.unwrap();
+    assert_eq!(before - after, "0.005".parse().unwrap());
+    let fetched = client.fetch_message(&sid).await.unwrap();
+    assert_eq!(fetched.status, "read");
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn simulator_sends_through_a_messaging_service_and_lists_what_it_sent(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
     let app = TestApp::spawn(opts).await;
     let operator = app.api_token(Role::Operator).await;
     let (status, err) = post(
         &app,
         Some(&operator),
-        json!({"to": "+919900000000", "body": "hi"}),
+        json!({"to": "+919900000000", "body": "hi", "from": "MG0123"}),
     )
     .await;
-    assert_eq!(status, 503);
-    assert_eq!(err["error"]["code"], "twilio_not_configured");
+    assert_eq!(status, 201, "{err}");
+    let list = app
+        .twilio
+        .clone()
+        .unwrap()
+        .list_messages(&wadash::twilio::client::ListMessages {
+            to: Some("whatsapp:+919900000000".into()),
+            page_size: 1,
+            max_pages: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
     app.stop().await;
 }
 
