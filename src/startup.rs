@@ -86,11 +86,10 @@ impl Application {
                     settings.twilio.timeout,
                     RetryPolicy::default(),
                 )?;
-                tracing::warn!(simulator = %sim.url(), "SIMULATOR MODE: messages go to the built-in Twilio simulator, which answers like Twilio and sends signed status callbacks to /sts");
+                tracing::info!(simulator = %sim.url(), "messages go to the built-in Twilio simulator, which answers like Twilio and sends signed status callbacks to /sts");
                 (client, Some(sim))
             }
         };
-        let twilio = Some(twilio);
         let default_sender = crate::sending::default_sender(
             &settings.twilio.default_from,
             settings.twilio.messaging_service_sid.as_deref(),
@@ -109,7 +108,7 @@ impl Application {
 
         if simulator_mode {
             tracing::warn!(
-                "SIMULATOR MODE: no Twilio credentials (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN or an API key) are configured; nothing is sent to Twilio"
+                "SIMULATOR MODE: no Twilio credentials (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN or an API key) are configured; nothing reaches Twilio"
             );
         } else {
             tracing::info!(account = ?settings.twilio.account_sid, "live mode: talking to Twilio at {}", settings.twilio.api_base);

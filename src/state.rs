@@ -18,8 +18,8 @@ pub struct AppState {
     /// The URL Twilio calls (no trailing slash); webhook signatures are checked against it.
     pub public_url: Arc<str>,
     pub simulator_mode: bool,
-    /// The REST client; `None` without Twilio credentials.
-    pub twilio: Option<TwilioClient>,
+    /// The REST client: Twilio in live mode, the built-in simulator otherwise.
+    pub twilio: TwilioClient,
     /// Who messages are sent from when a request names no sender.
     pub default_sender: Sender,
 }

@@ -23,7 +23,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The application's Twilio client (the simulator's in simulator mode). Not the whole
     /// state: holding it would keep the ingest pipeline alive and `stop` would wait forever.
-    pub twilio: Option<wadash::twilio::client::TwilioClient>,
+    pub twilio: wadash::twilio::client::TwilioClient,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }

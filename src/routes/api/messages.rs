@@ -269,13 +269,7 @@ async fn create(
     };
     let msg = crate::sending::prepare(&send, &state.default_sender)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let Some(client) = &state.twilio else {
-        return Err(ApiError::Other(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "twilio_not_configured",
-            "no Twilio credentials are configured (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN or TWILIO_API_KEY/TWILIO_API_SECRET), so nothing can be sent".into(),
-        ));
-    };
+    let client = &state.twilio;
     match crate::sending::send(client, &state.pool, &msg).await {
         Ok(sent) => Ok(HttpResponse::Created().json(Created {
             sid: sent.sid,
