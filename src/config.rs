@@ -39,6 +39,9 @@ const KEYS: &[(&str, &str)] = &[
     ("twilio_timeout_ms", "WADASH_TWILIO_TIMEOUT_MS"),
     ("default_from", "WADASH_DEFAULT_FROM"),
     ("messaging_service_sid", "WADASH_MESSAGING_SERVICE_SID"),
+    ("reconcile_after_secs", "WADASH_RECONCILE_AFTER_SECS"),
+    ("reconcile_interval_secs", "WADASH_RECONCILE_INTERVAL_SECS"),
+    ("reconcile_give_up_hours", "WADASH_RECONCILE_GIVE_UP_HOURS"),
     ("sim_sent_ms", "WADASH_SIM_SENT_MS"),
     ("sim_delivered_ms", "WADASH_SIM_DELIVERED_MS"),
     ("sim_read_ms", "WADASH_SIM_READ_MS"),
@@ -46,6 +49,7 @@ const KEYS: &[(&str, &str)] = &[
     ("sim_failure_share", "WADASH_SIM_FAILURE_SHARE"),
     ("sim_duplicate_share", "WADASH_SIM_DUPLICATE_SHARE"),
     ("sim_reorder_share", "WADASH_SIM_REORDER_SHARE"),
+    ("sim_lost_share", "WADASH_SIM_LOST_SHARE"),
 ];
 
 /// The Twilio WhatsApp sandbox number, the sender when none is configured.
@@ -139,6 +143,18 @@ pub struct IngestSettings {
     pub queue: usize,
 }
 
+/// Looking up messages whose callbacks may have been lost (src/jobs/reconcile.rs).
+#[derive(Debug, Clone, Copy)]
+pub struct ReconcileSettings {
+    /// A message not settled this long after it was created is looked up at Twilio; later
+    /// lookups back off from this delay, doubling each time.
+    pub after: Duration,
+    /// How often the job runs; zero turns reconciliation off.
+    pub interval: Duration,
+    /// Messages older than this are no longer looked up.
+    pub give_up_after: Duration,
+}
+
 #[derive(Clone)]
 pub struct DatabaseSettings {
     pub url: SecretString,
@@ -170,6 +186,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub twilio: TwilioSettings,
     pub simulator: crate::twilio::simulator::SimulatorSettings,
+    pub reconcile: ReconcileSettings,
 }
 
 impl Settings {
@@ -303,10 +320,26 @@ impl Settings {
             failure_share: share("sim_failure_share", sim_defaults.failure_share)?,
             duplicate_share: share("sim_duplicate_share", sim_defaults.duplicate_share)?,
             reorder_share: share("sim_reorder_share", sim_defaults.reorder_share)?,
+            lost_share: share("sim_lost_share", sim_defaults.lost_share)?,
             starting_balance: sim_defaults.starting_balance,
+        };
+        let secs = |key: &str, default: u64| -> anyhow::Result<Duration> {
+            Ok(Duration::from_secs(num(get(key), key, default)?))
+        };
+        let reconcile = ReconcileSettings {
+            after: secs("reconcile_after_secs", 600)?.max(Duration::from_secs(1)),
+            interval: secs("reconcile_interval_secs", 60)?,
+            give_up_after: Duration::from_secs(
+                num(
+                    get("reconcile_give_up_hours"),
+                    "reconcile_give_up_hours",
+                    72u64,
+                )? * 3600,
+            ),
         };
         Ok(Self {
             simulator,
+            reconcile,
             database,
             bind,
             public_url,

@@ -107,6 +107,12 @@ pub struct Metrics {
     batch_failures: AtomicU64,
     events_inserted: AtomicU64,
     events_duplicate: AtomicU64,
+    reconcile_lookups: AtomicU64,
+    reconcile_failures: AtomicU64,
+    reconcile_repaired: AtomicU64,
+    reconcile_given_up: AtomicU64,
+    credential_reloads: AtomicU64,
+    credential_reload_errors: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -118,6 +124,12 @@ impl Default for Metrics {
             batch_failures: AtomicU64::new(0),
             events_inserted: AtomicU64::new(0),
             events_duplicate: AtomicU64::new(0),
+            reconcile_lookups: AtomicU64::new(0),
+            reconcile_failures: AtomicU64::new(0),
+            reconcile_repaired: AtomicU64::new(0),
+            reconcile_given_up: AtomicU64::new(0),
+            credential_reloads: AtomicU64::new(0),
+            credential_reload_errors: AtomicU64::new(0),
         }
     }
 }
@@ -147,6 +159,24 @@ impl Metrics {
 
     pub fn batch_failed(&self) {
         self.batch_failures.fetch_add(1, Relaxed);
+    }
+
+    /// One reconciliation pass: lookups made, lookups that failed, new events stored, and
+    /// messages given up on.
+    pub fn reconciled(&self, lookups: u64, failures: u64, repaired: u64, given_up: u64) {
+        self.reconcile_lookups.fetch_add(lookups, Relaxed);
+        self.reconcile_failures.fetch_add(failures, Relaxed);
+        self.reconcile_repaired.fetch_add(repaired, Relaxed);
+        self.reconcile_given_up.fetch_add(given_up, Relaxed);
+    }
+
+    /// A credential reload that changed the credentials in use (`ok`) or failed.
+    pub fn credentials_reloaded(&self, ok: bool) {
+        if ok {
+            self.credential_reloads.fetch_add(1, Relaxed);
+        } else {
+            self.credential_reload_errors.fetch_add(1, Relaxed);
+        }
     }
 
     /// Count of webhook requests by route and outcome (for tests and health checks).
@@ -209,6 +239,40 @@ impl Metrics {
             "Callbacks recognised as duplicates of stored events.",
             self.events_duplicate.load(Relaxed),
         );
+        for (name, help, v) in [
+            (
+                "wadash_reconcile_lookups_total",
+                "Messages looked up at Twilio by reconciliation.",
+                &self.reconcile_lookups,
+            ),
+            (
+                "wadash_reconcile_lookup_failures_total",
+                "Reconciliation lookups that failed (retried later).",
+                &self.reconcile_failures,
+            ),
+            (
+                "wadash_reconcile_events_stored_total",
+                "New events stored by reconciliation (lost callbacks repaired).",
+                &self.reconcile_repaired,
+            ),
+            (
+                "wadash_reconcile_given_up_total",
+                "Messages still unsettled when reconciliation gave up on them.",
+                &self.reconcile_given_up,
+            ),
+            (
+                "wadash_credential_reloads_total",
+                "Reloads that changed the Twilio credentials in use.",
+                &self.credential_reloads,
+            ),
+            (
+                "wadash_credential_reload_errors_total",
+                "Credential reloads that failed (the previous credentials stay in use).",
+                &self.credential_reload_errors,
+            ),
+        ] {
+            counter(&mut out, name, help, v.load(Relaxed));
+        }
         let size = pool.size();
         let idle = pool.num_idle() as u32;
         out.push_str("# HELP wadash_db_pool_connections Database pool connections by state.\n");

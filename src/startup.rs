@@ -45,6 +45,8 @@ pub struct Application {
     state: AppState,
     ingest: JoinHandle<()>,
     simulator: Option<Simulator>,
+    jobs: Vec<JoinHandle<()>>,
+    stop_jobs: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -123,6 +125,18 @@ impl Application {
         }
         tracing::info!(%addr, public_url = %state.public_url, "listening; point Twilio at {0}/wa and {0}/sts", state.public_url);
 
+        let (stop_jobs, shutdown) = crate::jobs::Shutdown::new();
+        let mut jobs = Vec::new();
+        jobs.extend(crate::jobs::reconcile::start(
+            crate::jobs::reconcile::Reconciler {
+                pool: state.pool.clone(),
+                twilio: state.twilio.clone(),
+                settings: settings.reconcile,
+                metrics: state.metrics.clone(),
+            },
+            shutdown.clone(),
+        ));
+
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
             App::new()
@@ -143,6 +157,8 @@ impl Application {
             state,
             ingest,
             simulator,
+            jobs,
+            stop_jobs,
         })
     }
 
@@ -166,9 +182,15 @@ impl Application {
             state,
             ingest,
             simulator,
+            jobs,
+            stop_jobs,
             ..
         } = self;
         server.await?;
+        let _ = stop_jobs.send(true);
+        for job in jobs {
+            let _ = job.await;
+        }
         if let Some(sim) = simulator {
             sim.stop().await;
         }

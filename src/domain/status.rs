@@ -126,6 +126,7 @@ impl MessageStatus {
     }
 
     /// A status after which Twilio reports nothing further except, possibly, `read`.
+    /// Exactly the statuses ranked [`SETTLED_RANK`] or higher.
     pub fn is_final(&self) -> bool {
         matches!(
             self,
@@ -181,6 +182,10 @@ pub enum Transition {
     /// An unknown status: recorded as an event only.
     Unknown,
 }
+
+/// The lowest rank of a final status: a message ranked this high is settled, and SQL that
+/// looks for unsettled messages compares `status_rank < SETTLED_RANK`.
+pub const SETTLED_RANK: i16 = 50;
 
 /// The pure transition function. `current` is `None` for a message we have never seen.
 pub fn transition(current: Option<&MessageStatus>, incoming: &MessageStatus) -> Transition {
@@ -315,6 +320,14 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn settled_means_final() {
+        for s in S::KNOWN.iter() {
+            assert_eq!(s.is_final(), s.rank().unwrap() >= SETTLED_RANK, "{s}");
+        }
+        assert!(S::parse("mystery").rank().is_none());
     }
 
     #[test]

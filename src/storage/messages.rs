@@ -243,3 +243,32 @@ mod tests {
         assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
     }
 }
+
+/// Stores the prices Twilio charged, `(sid, price, unit)`, price as Twilio writes it (a
+/// decimal string, negative for a charge). A price already stored is kept.
+pub async fn set_prices(
+    pool: &PgPool,
+    prices: &[(String, String, Option<String>)],
+) -> sqlx::Result<u64> {
+    let valid: Vec<&(String, String, Option<String>)> = prices
+        .iter()
+        .filter(|(_, p, _)| p.parse::<rust_decimal::Decimal>().is_ok())
+        .collect();
+    if valid.is_empty() {
+        return Ok(0);
+    }
+    let sids: Vec<&str> = valid.iter().map(|(s, _, _)| s.as_str()).collect();
+    let amounts: Vec<&str> = valid.iter().map(|(_, p, _)| p.as_str()).collect();
+    let units: Vec<Option<&str>> = valid.iter().map(|(_, _, u)| u.as_deref()).collect();
+    Ok(sqlx::query(
+        r#"UPDATE messages m SET price = p.price::numeric, price_unit = p.unit
+           FROM UNNEST($1::text[], $2::text[], $3::text[]) AS p(sid, price, unit)
+           WHERE m.sid = p.sid AND m.price IS NULL"#,
+    )
+    .bind(&sids)
+    .bind(&amounts)
+    .bind(&units)
+    .execute(pool)
+    .await?
+    .rows_affected())
+}

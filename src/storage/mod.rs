@@ -8,6 +8,7 @@ pub mod database;
 pub mod events;
 pub mod instance_settings;
 pub mod messages;
+pub mod reconcile_queue;
 pub mod tokens;
 
 /// True for errors after which the same work may succeed on a fresh connection or a second

@@ -125,6 +125,8 @@ pub struct MessageResource {
     pub date_created: Option<String>,
     #[serde(default)]
     pub date_sent: Option<String>,
+    #[serde(default)]
+    pub date_updated: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -41,6 +41,9 @@ pub struct SimulatorSettings {
     pub duplicate_share: f64,
     /// Share of messages whose last two callbacks arrive in reverse order.
     pub reorder_share: f64,
+    /// Share of messages whose status callbacks are all lost on the way: the message still
+    /// progresses at the simulator, and only looking it up (reconciliation) tells.
+    pub lost_share: f64,
     pub starting_balance: Decimal,
 }
 
@@ -54,6 +57,7 @@ impl Default for SimulatorSettings {
             failure_share: 0.05,
             duplicate_share: 0.05,
             reorder_share: 0.1,
+            lost_share: 0.01,
             starting_balance: Decimal::new(2000, 2),
         }
     }
@@ -86,6 +90,7 @@ struct SimMessage {
     error_code: Option<i64>,
     error_message: Option<String>,
     created: chrono::DateTime<Utc>,
+    updated: chrono::DateTime<Utc>,
 }
 
 struct SimState {
@@ -239,14 +244,15 @@ fn authorized(req: &HttpRequest, state: &SimState, account: &str) -> bool {
 }
 
 fn resource(m: &SimMessage, account: &str) -> serde_json::Value {
-    let date = m.created.format("%a, %d %b %Y %H:%M:%S +0000").to_string();
+    let rfc2822 = |d: &chrono::DateTime<Utc>| d.format("%a, %d %b %Y %H:%M:%S +0000").to_string();
+    let date = rfc2822(&m.created);
     json!({
         "account_sid": account,
         "api_version": "2010-04-01",
         "body": m.body,
         "date_created": date,
         "date_sent": date,
-        "date_updated": date,
+        "date_updated": rfc2822(&m.updated),
         "direction": "outbound-api",
         "error_code": m.error_code,
         "error_message": m.error_message,
@@ -321,6 +327,7 @@ async fn create(
         error_code: None,
         error_message: None,
         created: Utc::now(),
+        updated: Utc::now(),
     };
     state
         .messages
@@ -455,6 +462,7 @@ async fn deliver(state: Arc<SimState>, msg: SimMessage, callback: String) {
         steps[n - 2].0 = b;
         steps[n - 1].0 = a;
     }
+    let lost = rand::random::<f64>() < state.settings.lost_share;
     let mut sends: Vec<(Duration, Vec<(String, String)>)> = Vec::new();
     for (delay, status, error) in steps {
         let mut p: Vec<(String, String)> = vec![
@@ -509,7 +517,15 @@ async fn deliver(state: Arc<SimState>, msg: SimMessage, callback: String) {
             if rank(&status) > rank(&m.status) {
                 m.status = status.clone();
                 m.error_code = error;
+                m.error_message = params
+                    .iter()
+                    .find(|(k, _)| k == "ErrorMessage")
+                    .map(|(_, v)| v.clone());
+                m.updated = Utc::now();
             }
+        }
+        if lost {
+            continue;
         }
         let signature =
             signature::compute(state.token.expose_secret().as_bytes(), &callback, &params);

@@ -68,6 +68,8 @@ impl TestApp {
         values.insert("twilio_auth_token".to_owned(), AUTH_TOKEN.to_owned());
         values.insert("db_acquire_timeout_ms".to_owned(), "500".to_owned());
         values.insert("shutdown_timeout_secs".to_owned(), "1".to_owned());
+        // Deterministic by default: tests that want lost callbacks ask for them.
+        values.insert("sim_lost_share".to_owned(), "0".to_owned());
         tweak(&mut values);
         let settings = Settings::from_values(&values).expect("test settings");
         let app = Application::build(settings)

@@ -7,6 +7,7 @@ mod helpers;
 mod ingest_concurrency;
 mod ingest_properties;
 mod messages_api;
+mod reconcile;
 mod sending;
 mod twilio_contract;
 mod webhooks;

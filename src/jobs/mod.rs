@@ -1,0 +1,56 @@
+//! Background work that runs inside `wadash serve`. Each job is claimed through the database,
+//! so any number of instances can run side by side without doing the same work twice.
+
+pub mod reconcile;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Tells running jobs to stop.
+#[derive(Debug, Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    pub fn new() -> (watch::Sender<bool>, Self) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Self(rx))
+    }
+
+    /// Waits up to `period`; true when the job should stop instead of running again.
+    pub async fn sleep(&mut self, period: Duration) -> bool {
+        if *self.0.borrow() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => false,
+            _ = self.0.changed() => true,
+        }
+    }
+}
+
+/// Runs `tick` every `period` until shutdown. A tick that fails is logged and the next one
+/// runs on schedule: a job never dies of a passing error.
+pub fn every<F, Fut>(
+    name: &'static str,
+    period: Duration,
+    mut shutdown: Shutdown,
+    mut tick: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            if shutdown.sleep(period).await {
+                break;
+            }
+            if let Err(e) = tick().await {
+                tracing::warn!(job = name, error = %format!("{e:#}"), "background job failed; it runs again at its next interval");
+            }
+        }
+    })
+}
