@@ -165,12 +165,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{}", settings.bind));
-            let Some(client) = crate::startup::twilio_client(&settings.twilio, &public_url)? else {
+            let pool = storage::database::prepare(&settings.database).await?;
+            let (_, effective) = crate::startup::resolve_credentials(&settings, &pool).await?;
+            let Some(client) =
+                crate::startup::twilio_client(&effective, &settings.twilio, &public_url)?
+            else {
                 anyhow::bail!(
-                    "no Twilio credentials are configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)"
+                    "no Twilio credentials are configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET), or name a credentials file in WADASH_TWILIO_CREDENTIALS_FILE"
                 );
             };
-            let pool = storage::database::prepare(&settings.database).await?;
             let sent = crate::sending::send(&client, &pool, &msg).await?;
             println!("{} {}", sent.sid, sent.status);
             Ok(())
@@ -181,7 +184,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 "TWILIO_AUTH_TOKEN is configured: webhooks are validated with it, not with a generated token"
             );
             let pool = storage::database::prepare(&settings.database).await?;
-            let token = crate::twilio::credentials::simulator_token(&pool).await?;
+            let token = crate::twilio::webhook_keys::simulator_token(&pool).await?;
             println!("{}", token.expose_secret());
             Ok(())
         }

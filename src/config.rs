@@ -36,6 +36,9 @@ const KEYS: &[(&str, &str)] = &[
     ("twilio_api_key", "TWILIO_API_KEY"),
     ("twilio_api_secret", "TWILIO_API_SECRET"),
     ("twilio_api_base", "TWILIO_API_BASE"),
+    ("twilio_credentials_file", "WADASH_TWILIO_CREDENTIALS_FILE"),
+    ("credentials_poll_ms", "WADASH_CREDENTIALS_POLL_MS"),
+    ("secret_key", "WADASH_SECRET_KEY"),
     ("twilio_timeout_ms", "WADASH_TWILIO_TIMEOUT_MS"),
     ("default_from", "WADASH_DEFAULT_FROM"),
     ("messaging_service_sid", "WADASH_MESSAGING_SERVICE_SID"),
@@ -143,6 +146,18 @@ pub struct IngestSettings {
     pub queue: usize,
 }
 
+/// Where Twilio credentials come from at run time besides the environment (src/credentials).
+#[derive(Debug, Clone)]
+pub struct CredentialSettings {
+    /// TOML file with the current credentials, re-read when it changes and on SIGHUP.
+    pub file: Option<PathBuf>,
+    /// How often the file and the stored credentials are checked for changes; zero: only on
+    /// SIGHUP and API calls.
+    pub poll: Duration,
+    /// Seals credentials stored through the API.
+    pub secret_key: Option<crate::credentials::sealed::SecretKey>,
+}
+
 /// Looking up messages whose callbacks may have been lost (src/jobs/reconcile.rs).
 #[derive(Debug, Clone, Copy)]
 pub struct ReconcileSettings {
@@ -187,6 +202,7 @@ pub struct Settings {
     pub twilio: TwilioSettings,
     pub simulator: crate::twilio::simulator::SimulatorSettings,
     pub reconcile: ReconcileSettings,
+    pub credentials: CredentialSettings,
 }
 
 impl Settings {
@@ -337,9 +353,25 @@ impl Settings {
                 )? * 3600,
             ),
         };
+        let credentials = CredentialSettings {
+            file: get("twilio_credentials_file").map(PathBuf::from),
+            poll: Duration::from_millis(num(
+                get("credentials_poll_ms"),
+                "credentials_poll_ms",
+                2000u64,
+            )?),
+            secret_key: match get("secret_key") {
+                None => None,
+                Some(k) => Some(
+                    crate::credentials::sealed::SecretKey::parse(k)
+                        .map_err(|e| anyhow!("secret_key: {e}"))?,
+                ),
+            },
+        };
         Ok(Self {
             simulator,
             reconcile,
+            credentials,
             database,
             bind,
             public_url,

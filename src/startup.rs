@@ -9,22 +9,47 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
+use crate::credentials::manager::Sources;
+use crate::credentials::{CredentialManager, CredentialSet, Effective};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::state::AppState;
 use crate::storage;
 use crate::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
-use crate::twilio::credentials::{TokenOrigin, WebhookKeys};
 use crate::twilio::simulator::Simulator;
+use crate::twilio::webhook_keys::{TokenOrigin, WebhookKeys, simulator_token};
+
+/// Reads every credential source (environment, credentials file, credentials stored through
+/// the API) as they are now. A credentials file that is named but unreadable is an error.
+pub async fn resolve_credentials(
+    settings: &Settings,
+    pool: &PgPool,
+) -> anyhow::Result<(Sources, Effective)> {
+    let environment = CredentialSet::from_settings(&settings.twilio)
+        .validated()
+        .map_err(|e| anyhow::anyhow!("Twilio settings: {e}"))?;
+    let sources = Sources {
+        environment,
+        file: settings.credentials.file.clone(),
+        secret_key: settings.credentials.secret_key.clone(),
+    };
+    let effective = sources
+        .read(pool, false)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((sources, effective))
+}
 
 /// The REST client for live mode (`None` without credentials). Created messages get
 /// `StatusCallback = <public URL>/sts`.
 pub fn twilio_client(
+    effective: &Effective,
     twilio: &crate::config::TwilioSettings,
     public_url: &str,
 ) -> anyhow::Result<Option<TwilioClient>> {
-    let (Some(account), Some(creds)) = (&twilio.account_sid, twilio.rest_credentials()) else {
+    let (Some(account), Some(creds)) = (&effective.set.account_sid, effective.rest_credentials())
+    else {
         return Ok(None);
     };
     let client = TwilioClient::new(
@@ -68,11 +93,18 @@ impl Application {
             .unwrap_or_else(|| format!("http://{addr}"))
             .into();
 
-        let webhook_keys = WebhookKeys::resolve(&settings.twilio, &pool).await?;
-        let simulator_mode = !settings.twilio.is_live();
+        let (sources, effective) = resolve_credentials(&settings, &pool).await?;
+        let webhook_keys = match effective.webhook_tokens() {
+            tokens if !tokens.is_empty() => WebhookKeys::new(tokens, TokenOrigin::Configured),
+            _ => WebhookKeys::new(
+                vec![simulator_token(&pool).await?],
+                TokenOrigin::GeneratedForSimulator,
+            ),
+        };
+        let simulator_mode = !effective.is_live();
         let metrics = Arc::new(Metrics::default());
         let (ingestor, ingest) = Ingestor::start(pool.clone(), settings.ingest, metrics.clone());
-        let (twilio, simulator) = match twilio_client(&settings.twilio, &public_url)? {
+        let (twilio, simulator) = match twilio_client(&effective, &settings.twilio, &public_url)? {
             Some(client) => (client, None),
             None => {
                 let token = webhook_keys.primary();
@@ -97,7 +129,16 @@ impl Application {
             settings.twilio.messaging_service_sid.as_deref(),
         )
         .map_err(|e| anyhow::anyhow!("default_from: {e}"))?;
+        let credentials = CredentialManager::new(
+            sources,
+            effective.clone(),
+            pool.clone(),
+            metrics.clone(),
+            twilio.clone(),
+            webhook_keys.clone(),
+        );
         let state = AppState {
+            credentials,
             pool,
             ingestor,
             metrics,
@@ -113,11 +154,11 @@ impl Application {
                 "SIMULATOR MODE: no Twilio credentials (TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN or an API key) are configured; nothing reaches Twilio"
             );
         } else {
-            tracing::info!(account = ?settings.twilio.account_sid, "live mode: talking to Twilio at {}", settings.twilio.api_base);
+            tracing::info!(account = ?effective.set.account_sid, auth_token = ?effective.token_source, api_key = ?effective.api_key_source, "live mode: talking to Twilio at {}", settings.twilio.api_base);
         }
         match state.webhook_keys.origin() {
             TokenOrigin::Configured => tracing::info!(
-                "webhook signatures are checked against TWILIO_AUTH_TOKEN (and TWILIO_AUTH_TOKEN_SECONDARY if set)"
+                "webhook signatures are checked against the account's auth token (and the secondary token if set)"
             ),
             TokenOrigin::GeneratedForSimulator => tracing::info!(
                 "webhook signatures are checked against this instance's generated auth token (`wadash webhook-token` shows it)"
@@ -126,7 +167,11 @@ impl Application {
         tracing::info!(%addr, public_url = %state.public_url, "listening; point Twilio at {0}/wa and {0}/sts", state.public_url);
 
         let (stop_jobs, shutdown) = crate::jobs::Shutdown::new();
-        let mut jobs = Vec::new();
+        let mut jobs = vec![
+            state
+                .credentials
+                .start(settings.credentials.poll, shutdown.clone()),
+        ];
         jobs.extend(crate::jobs::reconcile::start(
             crate::jobs::reconcile::Reconciler {
                 pool: state.pool.clone(),

@@ -7,10 +7,12 @@ use sqlx::PgPool;
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
 use crate::twilio::client::{Sender, TwilioClient};
-use crate::twilio::credentials::WebhookKeys;
+use crate::twilio::webhook_keys::WebhookKeys;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
+    /// The Twilio credentials in force, reloadable while running.
+    pub credentials: crate::credentials::CredentialManager,
     pub pool: PgPool,
     pub ingestor: Ingestor,
     pub metrics: Arc<Metrics>,

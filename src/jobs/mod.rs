@@ -19,6 +19,15 @@ impl Shutdown {
         (tx, Self(rx))
     }
 
+    /// Resolves when shutdown is requested.
+    pub async fn stopped(&mut self) {
+        while !*self.0.borrow() {
+            if self.0.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Waits up to `period`; true when the job should stop instead of running again.
     pub async fn sleep(&mut self, period: Duration) -> bool {
         if *self.0.borrow() {

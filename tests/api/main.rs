@@ -2,6 +2,7 @@
 //! One test binary (faster to link) with a module per area.
 
 mod cli;
+mod credentials;
 mod health;
 mod helpers;
 mod ingest_concurrency;

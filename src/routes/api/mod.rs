@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod messages;
+pub mod settings;
 pub mod stats;
 
 use actix_web::web;
@@ -9,6 +10,7 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     messages::configure(cfg);
     stats::configure(cfg);
+    settings::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

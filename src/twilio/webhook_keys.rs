@@ -11,7 +11,6 @@ use std::sync::{Arc, RwLock};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
-use crate::config::TwilioSettings;
 use crate::storage::instance_settings;
 
 pub const SIMULATOR_TOKEN_KEY: &str = "simulator_auth_token";
@@ -48,20 +47,6 @@ impl WebhookKeys {
         Self {
             inner: Arc::new(RwLock::new(Arc::new(TokenSet { tokens, origin }))),
         }
-    }
-
-    /// Tokens from the settings, or the instance's simulator token.
-    pub async fn resolve(twilio: &TwilioSettings, pool: &PgPool) -> anyhow::Result<Self> {
-        let configured: Vec<SecretString> = [&twilio.auth_token, &twilio.auth_token_secondary]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
-        if !configured.is_empty() {
-            return Ok(Self::new(configured, TokenOrigin::Configured));
-        }
-        let token = simulator_token(pool).await?;
-        Ok(Self::new(vec![token], TokenOrigin::GeneratedForSimulator))
     }
 
     pub fn origin(&self) -> TokenOrigin {
