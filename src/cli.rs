@@ -36,6 +36,9 @@ enum Command {
     },
     /// Print the auth token that webhooks are validated with in simulator mode.
     WebhookToken,
+    /// Drive inbound traffic (text, images, locations, STOP/START) at a running instance's
+    /// /wa, signed like Twilio's.
+    Simulate(SimulateArgs),
     /// Send one WhatsApp message (text, media or a template) and print its SID and status.
     Send {
         /// Recipient in E.164 form (+919900000000); the whatsapp: prefix is added.
@@ -57,6 +60,30 @@ enum Command {
         #[arg(long)]
         content_variables: Option<String>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct SimulateArgs {
+    /// Messages per second.
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// How long to run: 60s, 5m, 500ms, or seconds.
+    #[arg(long, default_value = "60s", value_parser = crate::simulate::parse_duration)]
+    duration: std::time::Duration,
+    /// Base URL of the instance, as Twilio calls it (default: WADASH_PUBLIC_URL, else
+    /// http:// + WADASH_BIND).
+    #[arg(long)]
+    url: Option<String>,
+    /// Auth token to sign with (default: the one the instance validates with — configured,
+    /// or the simulator's token from the database).
+    #[arg(long, env = "WADASH_SIMULATE_AUTH_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
+    /// How many different customers write.
+    #[arg(long, default_value_t = 50)]
+    customers: u32,
+    /// The business number they write to (default: WADASH_DEFAULT_FROM).
+    #[arg(long)]
+    to: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +205,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("{} {}", sent.sid, sent.status);
             Ok(())
         }
+        Command::Simulate(args) => simulate(args, settings).await,
         Command::WebhookToken => {
             anyhow::ensure!(
                 settings.twilio.auth_token.is_none(),
@@ -189,4 +217,96 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn simulate(args: SimulateArgs, settings: Settings) -> anyhow::Result<()> {
+    use secrecy::SecretString;
+
+    let url = args
+        .url
+        .or_else(|| settings.public_url.clone())
+        .unwrap_or_else(|| format!("http://{}", settings.bind));
+    anyhow::ensure!(
+        url.starts_with("http://") || url.starts_with("https://"),
+        "--url must start with http:// or https://, got {url:?}"
+    );
+    let to = match args.to {
+        Some(t) => crate::domain::WhatsAppAddress::parse(&t)
+            .map_err(|e| anyhow::anyhow!("--to: {e}"))?
+            .as_str()
+            .to_owned(),
+        None => settings.twilio.default_from.clone(),
+    };
+    let (token, account) = match args.auth_token.filter(|t| !t.trim().is_empty()) {
+        Some(t) => (SecretString::from(t.trim().to_owned()), None),
+        None => {
+            let pool = storage::database::prepare(&settings.database)
+                .await
+                .context(
+                    "reading the instance's auth token from its database (or pass --auth-token)",
+                )?;
+            let (_, effective) = crate::startup::resolve_credentials(&settings, &pool).await?;
+            let token = match effective.webhook_tokens().into_iter().next() {
+                Some(t) => t,
+                None => crate::twilio::webhook_keys::simulator_token(&pool).await?,
+            };
+            (token, effective.set.account_sid.clone())
+        }
+    };
+    let account_sid = account.unwrap_or_else(|| crate::twilio::simulator::account_sid_for(&token));
+    let plan = crate::simulate::Plan {
+        url: url.trim_end_matches('/').to_owned(),
+        token,
+        account_sid,
+        to,
+        rate: args.rate,
+        duration: args.duration,
+        customers: args.customers.max(1),
+        concurrency: 64,
+    };
+    eprintln!(
+        "sending {} inbound messages to {}/wa at {}/s from {} customers",
+        plan.total(),
+        plan.url,
+        plan.rate,
+        plan.customers
+    );
+    let bar = crate::progress::ProgressBar::new("messages");
+    let report = crate::simulate::run(&plan, &bar).await?;
+    let kinds: Vec<String> = report
+        .by_kind
+        .iter()
+        .map(|(k, n)| format!("{n} {}", k.label()))
+        .collect();
+    println!(
+        "sent {} in {:.1} s ({:.1}/s): {}; accepted {}, p50 {:.1} ms, p99 {:.1} ms",
+        report.sent,
+        report.elapsed.as_secs_f64(),
+        report.sent as f64 / report.elapsed.as_secs_f64().max(1e-3),
+        kinds.join(", "),
+        report.accepted,
+        report.p50.as_secs_f64() * 1e3,
+        report.p99.as_secs_f64() * 1e3,
+    );
+    if report.ok() {
+        return Ok(());
+    }
+    let mut problems = Vec::new();
+    for (status, n) in &report.refused {
+        let why = match status {
+            403 => {
+                " (signature refused: the token is not the one the instance validates with, or --url is not its public URL)"
+            }
+            503 => " (the instance's database is unavailable)",
+            _ => "",
+        };
+        problems.push(format!("{n} answered HTTP {status}{why}"));
+    }
+    if report.failed > 0 {
+        problems.push(format!(
+            "{} got no answer (is the instance running at {}?)",
+            report.failed, plan.url
+        ));
+    }
+    anyhow::bail!("{}", problems.join("; "))
 }

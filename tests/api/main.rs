@@ -10,5 +10,6 @@ mod ingest_properties;
 mod messages_api;
 mod reconcile;
 mod sending;
+mod simulate;
 mod twilio_contract;
 mod webhooks;
