@@ -119,6 +119,7 @@ async fn serve_logs_json_without_secrets_and_stops_on_sigterm(
         .env("RUST_LOG", "debug")
         .env("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
         .env("TWILIO_AUTH_TOKEN", "very-secret-auth-token")
+        .env("TWILIO_API_KEY", "SK00000000000000000000000000000000")
         .env("TWILIO_API_SECRET", "very-secret-api-secret")
         .stderr(std::process::Stdio::piped())
         .spawn()
