@@ -29,6 +29,11 @@ enum Command {
     Serve,
     /// Create the database if it is missing and apply migrations, then exit.
     Migrate,
+    /// Manage dashboard users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -84,6 +89,22 @@ struct SimulateArgs {
     /// The business number they write to (default: WADASH_DEFAULT_FROM).
     #[arg(long)]
     to: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user. The password is read from standard input with --password-stdin
+    /// (e.g. `printf '%s' "$PW" | wadash user add …`), else generated and printed once.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// viewer, operator or admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +227,44 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Simulate(args) => simulate(args, settings).await,
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    role,
+                    password_stdin,
+                },
+        } => {
+            let username = crate::accounts::normalize_username(&username)
+                .map_err(|e| anyhow::anyhow!("--username: {e}"))?;
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+            } else {
+                (crate::accounts::password::generate(), true)
+            };
+            crate::accounts::password::check_policy(&password)
+                .map_err(|e| anyhow::anyhow!("password: {e}"))?;
+            let pool = storage::database::prepare(&settings.database).await?;
+            let phc = tokio::task::spawn_blocking(move || {
+                let h = crate::accounts::password::hash(&password);
+                (h, password)
+            })
+            .await?;
+            let (phc, password) = phc;
+            let created = storage::users::create(&pool, &username, &phc, role)
+                .await
+                .context("adding the user")?;
+            anyhow::ensure!(created.is_some(), "the username {username} is taken");
+            println!("added {username} with role {role}");
+            if generated {
+                println!("password (shown only now): {password}");
+            }
+            Ok(())
+        }
         Command::WebhookToken => {
             anyhow::ensure!(
                 settings.twilio.auth_token.is_none(),

@@ -39,6 +39,7 @@ const KEYS: &[(&str, &str)] = &[
     ("twilio_credentials_file", "WADASH_TWILIO_CREDENTIALS_FILE"),
     ("credentials_poll_ms", "WADASH_CREDENTIALS_POLL_MS"),
     ("secret_key", "WADASH_SECRET_KEY"),
+    ("admin_password", "WADASH_ADMIN_PASSWORD"),
     ("twilio_timeout_ms", "WADASH_TWILIO_TIMEOUT_MS"),
     ("default_from", "WADASH_DEFAULT_FROM"),
     ("messaging_service_sid", "WADASH_MESSAGING_SERVICE_SID"),
@@ -203,6 +204,8 @@ pub struct Settings {
     pub simulator: crate::twilio::simulator::SimulatorSettings,
     pub reconcile: ReconcileSettings,
     pub credentials: CredentialSettings,
+    /// Password of the first admin, created when there are no users.
+    pub admin_password: Option<SecretString>,
 }
 
 impl Settings {
@@ -369,6 +372,7 @@ impl Settings {
             },
         };
         Ok(Self {
+            admin_password: secret("admin_password"),
             simulator,
             reconcile,
             credentials,

@@ -3,6 +3,7 @@
 //! Start at [`startup::Application`] for the server, [`cli`] for the command line,
 //! [`domain::status`] for the state machine and [`ingest::batcher`] for the webhook hot path.
 
+pub mod accounts;
 pub mod auth;
 pub mod cli;
 pub mod config;

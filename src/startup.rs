@@ -166,6 +166,12 @@ impl Application {
         }
         tracing::info!(%addr, public_url = %state.public_url, "listening; point Twilio at {0}/wa and {0}/sts", state.public_url);
 
+        crate::accounts::bootstrap::announce_first_admin(
+            &state.pool,
+            settings.admin_password.as_ref(),
+        )
+        .await?;
+
         let (stop_jobs, shutdown) = crate::jobs::Shutdown::new();
         let mut jobs = vec![
             state
@@ -186,6 +192,10 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::routes::pages::error::with_frame,
+                ))
+                .wrap(crate::routes::security_headers())
                 .wrap(actix_web::middleware::from_fn(
                     crate::request_log::log_request,
                 ))

@@ -79,6 +79,8 @@ pub struct MessageFilter {
     /// Case-insensitive substring of the body.
     pub text: Option<String>,
     pub error_code: Option<i32>,
+    /// The sending number (`whatsapp:+…`) or Messaging Service (`MG…`) of outbound messages.
+    pub sender: Option<String>,
 }
 
 /// Position after which the next page starts (newest first).
@@ -162,6 +164,13 @@ pub async fn list(
     if let Some(code) = filter.error_code {
         q.push(" AND error_code = ").push_bind(code);
     }
+    if let Some(sender) = &filter.sender {
+        q.push(" AND direction = 'outbound' AND (from_addr = ")
+            .push_bind(sender.clone())
+            .push(" OR messaging_service_sid = ")
+            .push_bind(sender.clone())
+            .push(")");
+    }
     if let Some(c) = after {
         q.push(" AND (created_at, sid) < (")
             .push_bind(c.created_at)
@@ -202,6 +211,7 @@ pub async fn funnel(
     pool: &PgPool,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
+    sender: Option<&str>,
 ) -> sqlx::Result<Funnel> {
     sqlx::query_as(
         "SELECT count(*) AS total, \
@@ -215,10 +225,12 @@ pub async fn funnel(
          FROM messages \
          WHERE direction = 'outbound' \
            AND ($1::timestamptz IS NULL OR created_at >= $1) \
-           AND ($2::timestamptz IS NULL OR created_at < $2)",
+           AND ($2::timestamptz IS NULL OR created_at < $2) \
+           AND ($3::text IS NULL OR from_addr = $3 OR messaging_service_sid = $3)",
     )
     .bind(since)
     .bind(until)
+    .bind(sender)
     .fetch_one(pool)
     .await
 }

@@ -8,8 +8,11 @@ pub mod database;
 pub mod events;
 pub mod instance_settings;
 pub mod messages;
+pub mod overview;
 pub mod reconcile_queue;
+pub mod sessions;
 pub mod tokens;
+pub mod users;
 
 /// True for errors after which the same work may succeed on a fresh connection or a second
 /// attempt: lost connections, deadlocks, serialization failures, a restarting server.

@@ -51,3 +51,48 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> sqlx::Result<Option<(i6
     .await?;
     Ok(row.and_then(|(id, role)| Role::parse(&role).map(|r| (id, r))))
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_by: Option<String>,
+}
+
+/// Every token, newest first, with the name of who created it (never the token).
+pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<TokenRow>> {
+    sqlx::query_as(
+        "SELECT t.id, t.name, t.role, t.created_at, t.last_used_at, t.revoked_at, \
+                u.username AS created_by \
+         FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by ORDER BY t.id DESC",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn set_creator(pool: &PgPool, id: i64, user_id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE api_tokens SET created_by = $2 WHERE id = $1")
+        .bind(id)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Revokes a token; true if it was live.
+pub async fn revoke(pool: &PgPool, id: i64) -> sqlx::Result<bool> {
+    Ok(
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected()
+            > 0,
+    )
+}

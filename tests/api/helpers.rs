@@ -15,6 +15,8 @@ use wadash::startup::Application;
 use wadash::twilio::signature;
 
 pub const AUTH_TOKEN: &str = "test-primary-auth-token";
+/// The first admin's password in every test instance.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
 pub struct TestApp {
     pub address: String,
@@ -70,6 +72,7 @@ impl TestApp {
         values.insert("shutdown_timeout_secs".to_owned(), "1".to_owned());
         // Deterministic by default: tests that want lost callbacks ask for them.
         values.insert("sim_lost_share".to_owned(), "0".to_owned());
+        values.insert("admin_password".to_owned(), ADMIN_PASSWORD.to_owned());
         tweak(&mut values);
         let settings = Settings::from_values(&values).expect("test settings");
         let app = Application::build(settings)
@@ -231,5 +234,149 @@ impl DbProxy {
 
     pub fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A browser-like client for the dashboard: keeps the session cookie, never follows
+/// redirects (tests look at them), and knows the page's form token.
+pub struct Browser {
+    pub base: String,
+    client: reqwest::Client,
+    pub cookies: BTreeMap<String, String>,
+}
+
+/// The `value` of the first `<input name="{name}" value="…">` in `html`.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, resp: &reqwest::Response) {
+        for h in resp.headers().get_all("set-cookie") {
+            let h = h.to_str().unwrap();
+            let (pair, attrs) = h.split_once(';').unwrap_or((h, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || attrs.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+
+    /// GET; returns status, `Location` (if any) and body.
+    pub async fn get(&mut self, path: &str) -> (u16, Option<String>, String) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.finish(resp).await
+    }
+
+    pub async fn get_response(&mut self, path: &str) -> reqwest::Response {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&resp);
+        resp
+    }
+
+    pub async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Option<String>, String) {
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.finish(resp).await
+    }
+
+    async fn finish(&mut self, resp: reqwest::Response) -> (u16, Option<String>, String) {
+        self.keep_cookies(&resp);
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, location, resp.text().await.unwrap())
+    }
+
+    /// Logs in through the form; returns the status of the form submission.
+    pub async fn login(&mut self, username: &str, password: &str) -> u16 {
+        let (_, _, page) = self.get("/login").await;
+        let token = input_value(&page, "token").expect("login form token");
+        self.post(
+            "/login",
+            &[
+                ("username", username),
+                ("password", password),
+                ("token", &token),
+                ("next", "/"),
+            ],
+        )
+        .await
+        .0
+    }
+
+    /// The form token of the logged-in session (from any page's logout form).
+    pub async fn csrf(&mut self) -> String {
+        let (status, _, page) = self.get("/account").await;
+        assert_eq!(status, 200, "not logged in");
+        input_value(&page, "csrf").expect("csrf field")
+    }
+}
+
+impl TestApp {
+    /// A browser logged in as the first admin.
+    pub async fn admin_browser(&self) -> Browser {
+        let mut b = Browser::new(&self.address);
+        assert_eq!(b.login("admin", ADMIN_PASSWORD).await, 303);
+        b
+    }
+
+    /// Adds a user with `role` and returns a browser logged in as them.
+    pub async fn browser_as(&self, username: &str, role: Role) -> Browser {
+        let phc = wadash::accounts::password::hash("password-for-tests");
+        wadash::storage::users::create(&self.pool, username, &phc, role)
+            .await
+            .unwrap()
+            .expect("new user");
+        let mut b = Browser::new(&self.address);
+        assert_eq!(b.login(username, "password-for-tests").await, 303);
+        b
     }
 }

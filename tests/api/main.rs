@@ -3,6 +3,7 @@
 
 mod cli;
 mod credentials;
+mod dashboard;
 mod health;
 mod helpers;
 mod ingest_concurrency;

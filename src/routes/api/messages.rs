@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::ApiCaller;
-use super::parse_time;
 use crate::auth::Role;
-use crate::domain::{MessageSid, MessageStatus, PhoneNumber};
+use crate::domain::MessageSid;
 use crate::error::ApiError;
+use crate::routes::message_query::Parsed;
 use crate::state::AppState;
-use crate::storage::messages::{self, Cursor, EventRow, MessageFilter, MessageRow};
+use crate::storage::messages::{self, EventRow, MessageRow};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/messages", web::get().to(list))
@@ -104,90 +104,25 @@ async fn get(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    status: Option<String>,
-    direction: Option<String>,
-    number: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    q: Option<String>,
-    error_code: Option<String>,
-    cursor: Option<String>,
-    limit: Option<String>,
-}
-
 #[derive(Debug, Serialize)]
 struct Page {
     items: Vec<MessageView>,
     next_cursor: Option<String>,
 }
 
-fn nonempty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
 async fn list(
     caller: ApiCaller,
-    query: web::Query<ListQuery>,
+    query: web::Query<crate::routes::message_query::ListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let q = query.into_inner();
-    let bad = |m: String| ApiError::BadRequest(m);
-    let status = match nonempty(&q.status) {
-        None => None,
-        Some(s) => match MessageStatus::parse(s) {
-            MessageStatus::Other(o) => return Err(bad(format!("unknown status {o:?}"))),
-            known => Some(known.as_str().to_owned()),
-        },
-    };
-    let direction = match nonempty(&q.direction) {
-        None => None,
-        Some(d @ ("inbound" | "outbound")) => Some(d.to_owned()),
-        Some(d) => {
-            return Err(bad(format!(
-                "direction must be inbound or outbound, got {d:?}"
-            )));
-        }
-    };
-    let number = match nonempty(&q.number) {
-        None => None,
-        Some(n) => Some(PhoneNumber::parse(n).map_err(bad)?.as_str().to_owned()),
-    };
-    let error_code = match nonempty(&q.error_code) {
-        None => None,
-        Some(c) => Some(
-            c.parse::<i32>()
-                .map_err(|_| bad(format!("error_code must be a number, got {c:?}")))?,
-        ),
-    };
-    let limit = match nonempty(&q.limit) {
-        None => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(bad(format!(
-                    "limit must be between 1 and {MAX_LIMIT}, got {l:?}"
-                )));
-            }
-        },
-    };
-    let cursor = match nonempty(&q.cursor) {
-        None => None,
-        Some(c) => Some(
-            Cursor::decode(c).ok_or_else(|| bad("cursor is not one this API returned".into()))?,
-        ),
-    };
-    let filter = MessageFilter {
-        status,
-        direction,
-        number,
-        since: parse_time("since", q.since.as_deref())?,
-        until: parse_time("until", q.until.as_deref())?,
-        text: nonempty(&q.q).map(str::to_owned),
-        error_code,
-    };
+    let Parsed {
+        filter,
+        cursor,
+        limit,
+    } = query
+        .parse(DEFAULT_LIMIT, MAX_LIMIT)
+        .map_err(ApiError::BadRequest)?;
     let (rows, next) = messages::list(&state.pool, &filter, cursor.as_ref(), limit).await?;
     Ok(HttpResponse::Ok().json(Page {
         items: rows.into_iter().map(MessageView::from).collect(),

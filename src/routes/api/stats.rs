@@ -28,6 +28,6 @@ async fn funnel(
     caller.require(Role::Viewer)?;
     let since = parse_time("since", q.since.as_deref())?;
     let until = parse_time("until", q.until.as_deref())?;
-    let f = messages::funnel(&state.pool, since, until).await?;
+    let f = messages::funnel(&state.pool, since, until, None).await?;
     Ok(HttpResponse::Ok().json(f))
 }

@@ -1,0 +1,298 @@
+//! `/admin` (admin role): people and API tokens. Add a user, change a role, disable or
+//! re-enable someone (which ends their sessions), set a new password; create an API token
+//! (shown once) or revoke one. The last active admin cannot be demoted or disabled.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::format;
+use super::{Chrome, CurrentUser, PageError, html};
+use crate::accounts::{normalize_username, password};
+use crate::auth::Role;
+use crate::state::AppState;
+use crate::storage::{tokens, users};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(page))
+        .route("/admin/users", web::post().to(add_user))
+        .route("/admin/users/{id}", web::post().to(change_user))
+        .route("/admin/tokens", web::post().to(create_token))
+        .route("/admin/tokens/{id}/revoke", web::post().to(revoke_token));
+}
+
+struct UserItem {
+    id: i64,
+    username: String,
+    role: String,
+    disabled: bool,
+    last_login: String,
+    me: bool,
+}
+
+struct TokenItem {
+    id: i64,
+    name: String,
+    role: String,
+    created: String,
+    last_used: String,
+    created_by: String,
+    revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    chrome: Chrome,
+    users: Vec<UserItem>,
+    tokens: Vec<TokenItem>,
+    notice: Option<String>,
+    error: Option<String>,
+    new_token: Option<String>,
+}
+
+async fn render(
+    user: &CurrentUser,
+    state: &AppState,
+    notice: Option<String>,
+    error: Option<String>,
+    new_token: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let (people, toks) = tokio::try_join!(users::all(&state.pool), tokens::all(&state.pool))?;
+    let never = || "never".to_owned();
+    let mut resp = html(&AdminPage {
+        chrome: Chrome::for_user(user, state, "admin"),
+        users: people
+            .into_iter()
+            .map(|u| UserItem {
+                me: u.id == user.id,
+                id: u.id,
+                role: u.role,
+                disabled: u.disabled_at.is_some(),
+                last_login: u.last_login_at.map_or_else(never, |t| format::utc(&t)),
+                username: u.username,
+            })
+            .collect(),
+        tokens: toks
+            .into_iter()
+            .map(|t| TokenItem {
+                id: t.id,
+                name: t.name,
+                role: t.role,
+                created: format::utc(&t.created_at),
+                last_used: t.last_used_at.map_or_else(never, |d| format::utc(&d)),
+                created_by: t.created_by.unwrap_or_else(|| "command line".into()),
+                revoked: t.revoked_at.is_some(),
+            })
+            .collect(),
+        error: error.clone(),
+        notice,
+        new_token,
+    })?;
+    if error.is_some() {
+        *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+    }
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn page(
+    user: CurrentUser,
+    q: web::Query<DoneQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.require(Role::Admin)?;
+    let notice = q.done.as_deref().map(|d| match d {
+        "user" => "User added.".to_owned(),
+        "changed" => "User changed.".to_owned(),
+        "revoked" => "Token revoked.".to_owned(),
+        _ => "Done.".to_owned(),
+    });
+    render(&user, &state, notice, None, None).await
+}
+
+fn done(what: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", format!("/admin?done={what}")))
+        .finish()
+}
+
+#[derive(Deserialize)]
+struct AddUser {
+    #[serde(default)]
+    csrf: String,
+    username: String,
+    role: String,
+    password: String,
+}
+
+async fn add_user(
+    user: CurrentUser,
+    form: web::Form<AddUser>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Admin)?;
+    let form = form.into_inner();
+    let fail = |e: String| render(&user, &state, None, Some(e), None);
+    let username = match normalize_username(&form.username) {
+        Ok(u) => u,
+        Err(e) => return fail(e).await,
+    };
+    let Some(role) = Role::parse(&form.role) else {
+        return fail("choose viewer, operator or admin".into()).await;
+    };
+    if let Err(e) = password::check_policy(&form.password) {
+        return fail(e).await;
+    }
+    let pw = form.password;
+    let phc = web::block(move || password::hash(&pw))
+        .await
+        .map_err(|e| PageError::Internal(e.into()))?;
+    if users::create(&state.pool, &username, &phc, role)
+        .await?
+        .is_none()
+    {
+        return fail(format!("the username {username} is taken")).await;
+    }
+    tracing::info!(admin = %user.username, %username, %role, "user added");
+    Ok(done("user"))
+}
+
+#[derive(Deserialize)]
+struct ChangeUser {
+    #[serde(default)]
+    csrf: String,
+    /// `role`, `disable`, `enable` or `password`.
+    action: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn change_user(
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<ChangeUser>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Admin)?;
+    let id = path.into_inner();
+    let form = form.into_inner();
+    let fail = |e: String| render(&user, &state, None, Some(e), None);
+    let last_admin = users::other_active_admins(&state.pool, id).await? == 0;
+    let changed = match form.action.as_str() {
+        "role" => {
+            let Some(role) = Role::parse(&form.role) else {
+                return fail("choose viewer, operator or admin".into()).await;
+            };
+            if role != Role::Admin && last_admin {
+                return fail("this is the last active admin; make someone else admin first".into())
+                    .await;
+            }
+            users::set_role(&state.pool, id, role).await?
+        }
+        "disable" => {
+            if last_admin {
+                return fail("the last active admin cannot be disabled".into()).await;
+            }
+            users::set_disabled(&state.pool, id, true).await?
+        }
+        "enable" => users::set_disabled(&state.pool, id, false).await?,
+        "password" => {
+            if let Err(e) = password::check_policy(&form.password) {
+                return fail(e).await;
+            }
+            let pw = form.password;
+            let phc = web::block(move || password::hash(&pw))
+                .await
+                .map_err(|e| PageError::Internal(e.into()))?;
+            users::set_password(&state.pool, id, &phc).await?;
+            true
+        }
+        other => return fail(format!("unknown action {other:?}")).await,
+    };
+    if !changed {
+        return Err(PageError::NotFound("no such user".into()));
+    }
+    tracing::info!(admin = %user.username, user_id = id, action = %form.action, "user changed");
+    Ok(done("changed"))
+}
+
+#[derive(Deserialize)]
+struct CreateToken {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    role: String,
+}
+
+async fn create_token(
+    user: CurrentUser,
+    form: web::Form<CreateToken>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Admin)?;
+    let name = form.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return render(
+            &user,
+            &state,
+            None,
+            Some("give the token a name (up to 100 characters)".into()),
+            None,
+        )
+        .await;
+    }
+    let Some(role) = Role::parse(&form.role) else {
+        return render(
+            &user,
+            &state,
+            None,
+            Some("choose viewer, operator or admin".into()),
+            None,
+        )
+        .await;
+    };
+    let (id, token) = tokens::create(&state.pool, name, role).await?;
+    tokens::set_creator(&state.pool, id, user.id).await?;
+    tracing::info!(admin = %user.username, token_id = id, %role, "API token created");
+    // Shown in this response only; never stored or shown again.
+    render(
+        &user,
+        &state,
+        Some(format!(
+            "Token “{name}” created. Copy it now: it is shown only once."
+        )),
+        None,
+        Some(token),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn revoke_token(
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<CsrfOnly>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Admin)?;
+    let id = path.into_inner();
+    tokens::revoke(&state.pool, id).await?;
+    tracing::info!(admin = %user.username, token_id = id, "API token revoked");
+    Ok(done("revoked"))
+}

@@ -1,0 +1,58 @@
+//! The stylesheet and the script, compiled into the binary (one file to deploy, no CDN).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+const APP_CSS: &str = include_str!("../../../static/app.css");
+const LIVE_JS: &str = include_str!("../../../static/live.js");
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/app.css", web::get().to(css))
+        .route("/static/live.js", web::get().to(js));
+}
+
+/// A short content hash, used as the ETag and in the URLs the layout links to, so a new
+/// build is fetched at once and an unchanged one is cached.
+pub fn version(content: &str) -> String {
+    use sha2::Digest;
+    crate::twilio::signature::hex(&sha2::Sha256::digest(content.as_bytes())[..6])
+}
+
+pub fn css_version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| version(APP_CSS))
+}
+
+pub fn js_version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| version(LIVE_JS))
+}
+
+fn serve(req: &HttpRequest, body: &'static str, etag: &str, content_type: &str) -> HttpResponse {
+    let tag = format!("\"{etag}\"");
+    if req
+        .headers()
+        .get("If-None-Match")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == tag)
+    {
+        return HttpResponse::NotModified().finish();
+    }
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("ETag", tag))
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(body)
+}
+
+async fn css(req: HttpRequest) -> HttpResponse {
+    serve(&req, APP_CSS, css_version(), "text/css; charset=utf-8")
+}
+
+async fn js(req: HttpRequest) -> HttpResponse {
+    serve(
+        &req,
+        LIVE_JS,
+        js_version(),
+        "text/javascript; charset=utf-8",
+    )
+}

@@ -1,0 +1,318 @@
+//! Logging in and out, and changing one's own password.
+//!
+//! The login form is protected against cross-site submission by a double-submit token: a
+//! random value in a `SameSite=Strict` cookie that must come back in the form. Failed logins
+//! are throttled per account and per client (`accounts::throttle`); a login to an unknown
+//! account costs as much as a real one, so timing does not reveal which accounts exist.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::session::{
+    self, CurrentUser, SESSION_COOKIE, client_ip, constant_time_eq, expired_session_cookie,
+    session_cookie,
+};
+use super::{Chrome, PageError, html};
+use crate::accounts::{normalize_username, password, throttle};
+use crate::state::AppState;
+use crate::storage::{sessions, users};
+
+const LOGIN_COOKIE: &str = "wadash_login";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(form))
+        .route("/login", web::post().to(submit))
+        .route("/logout", web::post().to(logout))
+        .route("/account", web::get().to(account))
+        .route("/account/password", web::post().to(change_password));
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    token: String,
+    next: String,
+    username: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only a path on this site: `/…` but not `//…` (another host) or `/\…`.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn login_cookie(token: &str, secure: bool) -> Cookie<'static> {
+    Cookie::build(LOGIN_COOKIE, token.to_owned())
+        .path("/login")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .finish()
+}
+
+fn new_token() -> String {
+    let mut raw = [0u8; 24];
+    rand::fill(&mut raw);
+    crate::twilio::signature::hex(&raw)
+}
+
+fn login_page(
+    state: &AppState,
+    token: String,
+    next: String,
+    username: String,
+    error: Option<String>,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, PageError> {
+    let page = LoginPage {
+        chrome: Chrome::anonymous(state.simulator_mode),
+        token: token.clone(),
+        next,
+        username,
+        error,
+    };
+    let mut resp = html(&page)?;
+    *resp.status_mut() = status;
+    resp.add_cookie(&login_cookie(&token, session::secure(state)))
+        .map_err(|e| PageError::Internal(e.into()))?;
+    Ok(resp)
+}
+
+async fn form(
+    req: HttpRequest,
+    query: web::Query<NextQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let token = req
+        .cookie(LOGIN_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|t| t.len() == 48)
+        .unwrap_or_else(new_token);
+    login_page(
+        &state,
+        token,
+        safe_next(query.next.as_deref()),
+        String::new(),
+        None,
+        actix_web::http::StatusCode::OK,
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    token: String,
+}
+
+async fn submit(
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    use actix_web::http::StatusCode;
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    let cookie = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned());
+    if !cookie.is_some_and(|c| constant_time_eq(c.as_bytes(), form.token.as_bytes())) {
+        return login_page(
+            &state,
+            new_token(),
+            next,
+            form.username,
+            Some("The form expired or did not come from this site. Please try again.".into()),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let fail = |msg: String, status: StatusCode, username: String| {
+        login_page(
+            &state,
+            new_token(),
+            next.clone(),
+            username,
+            Some(msg),
+            status,
+        )
+    };
+    let Ok(username) = normalize_username(&form.username) else {
+        return fail(
+            "Wrong username or password.".into(),
+            StatusCode::UNAUTHORIZED,
+            form.username,
+        );
+    };
+    let account_key = throttle::account_key(&username);
+    let client_key = throttle::client_key(&client_ip(&req));
+    if let Some(wait) = throttle::blocked(&state.pool, &account_key, &client_key).await? {
+        tracing::warn!(%username, client = %client_key, "login refused: too many failed attempts");
+        return fail(
+            format!(
+                "Too many failed attempts. Try again in {}.",
+                super::format::duration_secs(wait.as_secs_f64().ceil())
+            ),
+            StatusCode::TOO_MANY_REQUESTS,
+            username,
+        );
+    }
+    let user = users::by_username(&state.pool, &username).await?;
+    let candidate = form.password;
+    let ok = match &user {
+        Some(u) if u.disabled_at.is_none() => {
+            let phc = u.password_hash.clone();
+            web::block(move || password::verify(&candidate, &phc))
+                .await
+                .map_err(|e| PageError::Internal(e.into()))?
+        }
+        _ => {
+            web::block(move || password::verify_dummy(&candidate))
+                .await
+                .map_err(|e| PageError::Internal(e.into()))?;
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| ok) else {
+        throttle::record_failure(&state.pool, &account_key, &client_key).await?;
+        tracing::warn!(%username, client = %client_key, "failed login");
+        return fail(
+            "Wrong username or password.".into(),
+            StatusCode::UNAUTHORIZED,
+            username,
+        );
+    };
+    throttle::clear_account(&state.pool, &account_key).await?;
+    let previous = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let token = sessions::create(&state.pool, user.id, previous.as_deref()).await?;
+    tracing::info!(%username, "logged in");
+    let secure = session::secure(&state);
+    let mut gone = login_cookie("", secure);
+    gone.make_removal();
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", next))
+        .cookie(session_cookie(token, secure))
+        .cookie(gone)
+        .finish())
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    req: HttpRequest,
+    user: CurrentUser,
+    form: web::Form<CsrfForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    if let Some(c) = req.cookie(SESSION_COOKIE) {
+        sessions::delete(&state.pool, c.value()).await?;
+    }
+    tracing::info!(username = %user.username, "logged out");
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", "/login"))
+        .cookie(expired_session_cookie(session::secure(&state)))
+        .finish())
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NoticeQuery {
+    done: Option<String>,
+}
+
+async fn account(
+    user: CurrentUser,
+    query: web::Query<NoticeQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    html(&AccountPage {
+        chrome: Chrome::for_user(&user, &state, "account"),
+        notice: query
+            .done
+            .is_some()
+            .then(|| "Password changed. Your other sessions were logged out.".to_owned()),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    current: String,
+    new: String,
+    confirm: String,
+}
+
+async fn change_password(
+    req: HttpRequest,
+    user: CurrentUser,
+    form: web::Form<PasswordForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    let form = form.into_inner();
+    let again = |error: String| -> Result<HttpResponse, PageError> {
+        let mut resp = html(&AccountPage {
+            chrome: Chrome::for_user(&user, &state, "account"),
+            notice: None,
+            error: Some(error),
+        })?;
+        *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+        Ok(resp)
+    };
+    if form.new != form.confirm {
+        return again("The new password and its confirmation differ.".into());
+    }
+    if let Err(e) = password::check_policy(&form.new) {
+        return again(format!("The new password is not accepted: {e}."));
+    }
+    let Some(row) = users::by_username(&state.pool, &user.username).await? else {
+        return Err(PageError::LoginRequired { next: None });
+    };
+    let (current, phc) = (form.current, row.password_hash);
+    let ok = web::block(move || password::verify(&current, &phc))
+        .await
+        .map_err(|e| PageError::Internal(e.into()))?;
+    if !ok {
+        return again("The current password is wrong.".into());
+    }
+    let new = form.new;
+    let hash = web::block(move || password::hash(&new))
+        .await
+        .map_err(|e| PageError::Internal(e.into()))?;
+    users::set_password(&state.pool, user.id, &hash).await?;
+    // Every session ended with the change; this browser gets a fresh one.
+    let token = sessions::create(&state.pool, user.id, None).await?;
+    let _ = req;
+    tracing::info!(username = %user.username, "password changed");
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", "/account?done=1"))
+        .cookie(session_cookie(token, session::secure(&state)))
+        .finish())
+}

@@ -1,0 +1,373 @@
+//! The message log (`/messages`, filters in the URL, keyset pages), its CSV export
+//! (`/messages/export.csv`, streamed page by page in constant memory), one message with its
+//! whole event timeline (`/messages/{sid}`) and a conversation with one number
+//! (`/conversations/{number}`).
+
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::Utc;
+
+use super::format;
+use super::overview::{RecentRow, recent_row};
+use super::{Chrome, CurrentUser, PageError, html};
+use crate::domain::{MessageSid, MessageStatus, PhoneNumber};
+use crate::routes::message_query::{ListQuery, Parsed};
+use crate::state::AppState;
+use crate::storage::messages::{self, Cursor, MessageFilter, MessageRow};
+
+const PAGE: i64 = 50;
+const EXPORT_CHUNK: i64 = 1000;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/messages", web::get().to(log))
+        .route("/messages/export.csv", web::get().to(export))
+        .route("/messages/{sid}", web::get().to(one))
+        .route("/conversations/{number}", web::get().to(conversation));
+}
+
+#[derive(Template)]
+#[template(path = "messages.html")]
+struct LogPage {
+    chrome: Chrome,
+    q: FilterValues,
+    statuses: &'static [&'static str],
+    recent: Vec<RecentRow>,
+    next: Option<String>,
+    export: String,
+    filtered: bool,
+}
+
+/// The filter form's current values, as text.
+struct FilterValues {
+    status: String,
+    direction: String,
+    number: String,
+    sender: String,
+    since: String,
+    until: String,
+    error_code: String,
+    q: String,
+}
+
+impl From<&ListQuery> for FilterValues {
+    fn from(q: &ListQuery) -> Self {
+        let v = |o: &Option<String>| o.clone().unwrap_or_default();
+        Self {
+            status: v(&q.status),
+            direction: v(&q.direction),
+            number: v(&q.number),
+            sender: v(&q.sender),
+            since: v(&q.since),
+            until: v(&q.until),
+            error_code: v(&q.error_code),
+            q: v(&q.q),
+        }
+    }
+}
+
+const STATUSES: &[&str] = &[
+    "accepted",
+    "scheduled",
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "undelivered",
+    "canceled",
+    "received",
+];
+
+async fn log(
+    user: CurrentUser,
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let q = query.into_inner();
+    let Parsed { filter, cursor, .. } = q.parse(PAGE, PAGE).map_err(PageError::BadRequest)?;
+    let (rows, next) = messages::list(&state.pool, &filter, cursor.as_ref(), PAGE).await?;
+    let now = Utc::now();
+    let mut export_q = q.clone();
+    export_q.cursor = None;
+    html(&LogPage {
+        chrome: Chrome::for_user(&user, &state, "messages"),
+        statuses: STATUSES,
+        recent: rows.iter().map(|m| recent_row(m, now)).collect(),
+        next: next.map(|c| q.with_cursor(Some(c.encode()))),
+        export: export_q.with_cursor(None),
+        filtered: !q.with_cursor(None).is_empty(),
+        q: FilterValues::from(&q),
+    })
+}
+
+/// One CSV field: quoted when needed, and text that a spreadsheet would run as a formula
+/// (`=`, `+`, `-`, `@` first) neutralised with a leading apostrophe.
+fn csv_field(out: &mut String, value: &str, free_text: bool) {
+    let formula = free_text && value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let needs_quotes = formula || value.contains([',', '"', '\n', '\r']) || value.starts_with(' ');
+    if needs_quotes {
+        out.push('"');
+        if formula {
+            out.push('\'');
+        }
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(value);
+    }
+}
+
+const CSV_HEADER: &str = "sid,direction,created_at,from,to,status,error_code,error_message,body,num_media,sent_at,delivered_at,read_at,failed_at,price,price_unit\r\n";
+
+fn csv_row(out: &mut String, m: &MessageRow) {
+    let t = |d: &Option<chrono::DateTime<Utc>>| d.map(|d| format::iso(&d)).unwrap_or_default();
+    let media = m.media.as_array().map_or(0, |a| a.len()).to_string();
+    let fields: [(String, bool); 16] = [
+        (m.sid.clone(), false),
+        (m.direction.clone(), false),
+        (format::iso(&m.created_at), false),
+        (m.from_addr.clone().unwrap_or_default(), false),
+        (m.to_addr.clone().unwrap_or_default(), false),
+        (m.status.clone().unwrap_or_default(), false),
+        (
+            m.error_code.map(|c| c.to_string()).unwrap_or_default(),
+            false,
+        ),
+        (m.error_message.clone().unwrap_or_default(), true),
+        (m.body.clone().unwrap_or_default(), true),
+        (media, false),
+        (t(&m.sent_at), false),
+        (t(&m.delivered_at), false),
+        (t(&m.read_at), false),
+        (t(&m.failed_at), false),
+        (m.price.clone().unwrap_or_default(), false),
+        (m.price_unit.clone().unwrap_or_default(), false),
+    ];
+    for (i, (value, free)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(out, value, *free);
+    }
+    out.push_str("\r\n");
+}
+
+async fn export(
+    user: CurrentUser,
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let Parsed { filter, .. } = query
+        .into_inner()
+        .parse(PAGE, PAGE)
+        .map_err(PageError::BadRequest)?;
+    tracing::info!(username = %user.username, "CSV export");
+    let pool = state.pool.clone();
+    // One page of rows in memory at a time, however large the export.
+    let state0: (Option<Cursor>, bool, MessageFilter) = (None, true, filter);
+    let body = futures_util::stream::unfold(state0, move |(cursor, first, filter)| {
+        let pool = pool.clone();
+        async move {
+            if !first && cursor.is_none() {
+                return None;
+            }
+            let mut chunk = String::new();
+            if first {
+                chunk.push_str(CSV_HEADER);
+            }
+            match messages::list(&pool, &filter, cursor.as_ref(), EXPORT_CHUNK).await {
+                Ok((rows, next)) => {
+                    for m in &rows {
+                        csv_row(&mut chunk, m);
+                    }
+                    Some((
+                        Ok::<_, actix_web::Error>(Bytes::from(chunk)),
+                        (next, false, filter),
+                    ))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "CSV export stopped");
+                    Some((
+                        Err(actix_web::error::ErrorInternalServerError("export failed")),
+                        (None, false, filter),
+                    ))
+                }
+            }
+        }
+    });
+    let name = format!("wadash-messages-{}.csv", Utc::now().format("%Y%m%d-%H%M%S"));
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header(("Cache-Control", "no-store"))
+        .streaming(body))
+}
+
+struct EventItem {
+    status: String,
+    error: String,
+    source: String,
+    iso: String,
+    utc: String,
+    /// Arrived after a later stage had already been reported.
+    late: bool,
+    params: String,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage {
+    chrome: Chrome,
+    m: MessageRow,
+    party: String,
+    media: Vec<String>,
+    milestones: Vec<(&'static str, String, String)>,
+    error_help: Option<(&'static str, &'static str)>,
+    events: Vec<EventItem>,
+}
+
+async fn one(
+    user: CurrentUser,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let sid = MessageSid::parse(&path.into_inner())
+        .map_err(|_| PageError::NotFound("no such message".into()))?;
+    let m = messages::get(&state.pool, sid.as_str())
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("no message {sid}")))?;
+    let rows = messages::events(&state.pool, sid.as_str()).await?;
+    let mut highest = -1i16;
+    let events = rows
+        .into_iter()
+        .map(|e| {
+            let rank = MessageStatus::parse(&e.status).rank().unwrap_or(-1);
+            let late = rank >= 0 && rank < highest;
+            highest = highest.max(rank);
+            EventItem {
+                error: e.error_code.map(|c| c.to_string()).unwrap_or_default(),
+                source: e.source,
+                iso: format::iso(&e.received_at),
+                utc: format::utc(&e.received_at),
+                late,
+                params: serde_json::to_string_pretty(&e.params).unwrap_or_default(),
+                status: e.status,
+            }
+        })
+        .collect();
+    let milestone = |label, t: &Option<chrono::DateTime<Utc>>| {
+        t.map(|t| (label, format::iso(&t), format::utc(&t)))
+    };
+    let milestones = [
+        milestone("Created", &Some(m.created_at)),
+        milestone("Sent", &m.sent_at),
+        milestone("Delivered", &m.delivered_at),
+        milestone("Read", &m.read_at),
+        milestone("Failed", &m.failed_at),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let inbound = m.direction == "inbound";
+    let party = if inbound { &m.from_addr } else { &m.to_addr }
+        .as_deref()
+        .unwrap_or("")
+        .trim_start_matches("whatsapp:")
+        .to_owned();
+    let media = m
+        .media
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.get("url").and_then(|u| u.as_str()))
+                // Only web links become links; anything else (javascript:, data:) is dropped.
+                .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let error_help = m
+        .error_code
+        .and_then(crate::domain::error_codes::lookup)
+        .map(|i| (i.meaning, i.action));
+    html(&MessagePage {
+        chrome: Chrome::for_user(&user, &state, "messages"),
+        party,
+        media,
+        milestones,
+        error_help,
+        events,
+        m,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "conversation.html")]
+struct ConversationPage {
+    chrome: Chrome,
+    number: String,
+    profile: String,
+    bubbles: Vec<RecentRow>,
+    older: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct OlderQuery {
+    cursor: Option<String>,
+}
+
+async fn conversation(
+    user: CurrentUser,
+    path: web::Path<String>,
+    query: web::Query<OlderQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let number = PhoneNumber::parse(&path.into_inner()).map_err(PageError::BadRequest)?;
+    let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => {
+            Some(Cursor::decode(c).ok_or_else(|| PageError::BadRequest("bad cursor".into()))?)
+        }
+        None => None,
+    };
+    let filter = MessageFilter {
+        number: Some(number.as_str().to_owned()),
+        ..MessageFilter::default()
+    };
+    let (mut rows, next) = messages::list(&state.pool, &filter, cursor.as_ref(), PAGE).await?;
+    let profile = rows
+        .iter()
+        .find_map(|m| m.profile_name.clone())
+        .unwrap_or_default();
+    rows.reverse();
+    let now = Utc::now();
+    html(&ConversationPage {
+        chrome: Chrome::for_user(&user, &state, "messages"),
+        number: number.as_str().to_owned(),
+        profile,
+        bubbles: rows.iter().map(|m| recent_row(m, now)).collect(),
+        older: next.map(|c| c.encode()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_neutralised() {
+        let mut s = String::new();
+        csv_field(&mut s, "plain", true);
+        s.push('|');
+        csv_field(&mut s, "a,b \"c\"", true);
+        s.push('|');
+        csv_field(&mut s, "=HYPERLINK(\"x\")", true);
+        s.push('|');
+        csv_field(&mut s, "-5", false);
+        assert_eq!(s, "plain|\"a,b \"\"c\"\"\"|\"'=HYPERLINK(\"\"x\"\")\"|-5");
+    }
+}

@@ -1,0 +1,81 @@
+//! The dashboard: server-rendered pages behind a login. Each page has its template struct
+//! next to its handler; `base.html` is the layout; every page shows the simulator banner when
+//! no real Twilio account is connected.
+
+pub mod admin;
+pub mod assets;
+pub mod chart;
+pub mod error;
+pub mod format;
+pub mod login;
+pub mod messages;
+pub mod overview;
+pub mod session;
+
+use actix_web::web;
+
+pub use error::PageError;
+pub use session::CurrentUser;
+
+use crate::auth::Role;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    assets::configure(cfg);
+    login::configure(cfg);
+    overview::configure(cfg);
+    messages::configure(cfg);
+    admin::configure(cfg);
+}
+
+/// What every page's frame needs: who is logged in, the form token, the mode, the page.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub username: Option<String>,
+    pub role: Option<Role>,
+    pub csrf: String,
+    pub simulator: bool,
+    /// Which navigation entry is current.
+    pub active: &'static str,
+}
+
+impl Chrome {
+    pub fn for_user(
+        user: &CurrentUser,
+        state: &crate::state::AppState,
+        active: &'static str,
+    ) -> Self {
+        Self {
+            username: Some(user.username.clone()),
+            role: Some(user.role),
+            csrf: user.csrf.clone(),
+            simulator: state.simulator_mode,
+            active,
+        }
+    }
+
+    pub fn anonymous(simulator: bool) -> Self {
+        Self {
+            username: None,
+            role: None,
+            csrf: String::new(),
+            simulator,
+            active: "",
+        }
+    }
+
+    pub fn can(&self, role: &str) -> bool {
+        match (self.role, Role::parse(role)) {
+            (Some(have), Some(need)) => have.allows(need),
+            _ => false,
+        }
+    }
+}
+
+/// Renders a template into a 200 HTML response.
+pub fn html<T: askama::Template>(t: &T) -> Result<actix_web::HttpResponse, PageError> {
+    let body = t.render().map_err(|e| PageError::Internal(e.into()))?;
+    Ok(actix_web::HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body))
+}

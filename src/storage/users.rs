@@ -1,0 +1,139 @@
+//! Dashboard users.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgPool};
+
+use crate::auth::Role;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+impl UserRow {
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Viewer)
+    }
+}
+
+/// Creates a user; `None` if the username is taken.
+pub async fn create(
+    pool: &PgPool,
+    username: &str,
+    password_hash: &str,
+    role: Role,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3) \
+         ON CONFLICT (username) DO NOTHING RETURNING id",
+    )
+    .bind(username)
+    .bind(password_hash)
+    .bind(role.as_str())
+    .fetch_optional(pool)
+    .await
+}
+
+/// Creates `username` only while there are no users at all; `Some(id)` if this call did.
+/// Two instances starting at once cannot both create a first admin.
+pub async fn create_first(
+    pool: &PgPool,
+    username: &str,
+    password_hash: &str,
+) -> sqlx::Result<Option<i64>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    let id = sqlx::query_scalar(
+        "INSERT INTO users (username, password_hash, role) \
+         SELECT $1, $2, 'admin' WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING id",
+    )
+    .bind(username)
+    .bind(password_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+pub async fn by_username(pool: &PgPool, username: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as("SELECT * FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<UserRow>> {
+    sqlx::query_as("SELECT * FROM users ORDER BY username")
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn count(pool: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(pool)
+        .await
+}
+
+pub async fn set_role(pool: &PgPool, id: i64, role: Role) -> sqlx::Result<bool> {
+    Ok(sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+        .bind(id)
+        .bind(role.as_str())
+        .execute(pool)
+        .await?
+        .rows_affected()
+        > 0)
+}
+
+/// Disables (or re-enables) a user. Disabling also ends the user's sessions.
+pub async fn set_disabled(pool: &PgPool, id: i64, disabled: bool) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query(
+        "UPDATE users SET disabled_at = CASE WHEN $2 THEN COALESCE(disabled_at, now()) END WHERE id = $1",
+    )
+    .bind(id)
+    .bind(disabled)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if disabled {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(n > 0)
+}
+
+/// Sets a new password and ends every session of the user.
+pub async fn set_password(pool: &PgPool, id: i64, password_hash: &str) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+        .bind(id)
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// Active admins other than `id` (the last admin may not be demoted or disabled).
+pub async fn other_active_admins(pool: &PgPool, id: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+}
