@@ -40,6 +40,7 @@ const KEYS: &[(&str, &str)] = &[
     ("credentials_poll_ms", "WADASH_CREDENTIALS_POLL_MS"),
     ("secret_key", "WADASH_SECRET_KEY"),
     ("admin_password", "WADASH_ADMIN_PASSWORD"),
+    ("live_poll_ms", "WADASH_LIVE_POLL_MS"),
     ("twilio_timeout_ms", "WADASH_TWILIO_TIMEOUT_MS"),
     ("default_from", "WADASH_DEFAULT_FROM"),
     ("messaging_service_sid", "WADASH_MESSAGING_SERVICE_SID"),
@@ -206,6 +207,8 @@ pub struct Settings {
     pub credentials: CredentialSettings,
     /// Password of the first admin, created when there are no users.
     pub admin_password: Option<SecretString>,
+    /// How often each instance reads the live change log.
+    pub live_poll: Duration,
 }
 
 impl Settings {
@@ -372,6 +375,9 @@ impl Settings {
             },
         };
         Ok(Self {
+            live_poll: Duration::from_millis(
+                num(get("live_poll_ms"), "live_poll_ms", 100u64)?.max(10),
+            ),
             admin_password: secret("admin_password"),
             simulator,
             reconcile,

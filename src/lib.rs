@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod ingest;
 pub mod jobs;
+pub mod live;
 pub mod metrics;
 pub mod progress;
 pub mod request_log;

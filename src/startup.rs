@@ -137,7 +137,12 @@ impl Application {
             twilio.clone(),
             webhook_keys.clone(),
         );
+        let (stop_jobs, shutdown) = crate::jobs::Shutdown::new();
+        let live =
+            crate::live::LiveHub::new(pool.clone(), shutdown.clone(), crate::live::hub::CAPACITY)
+                .await?;
         let state = AppState {
+            live,
             credentials,
             pool,
             ingestor,
@@ -172,8 +177,8 @@ impl Application {
         )
         .await?;
 
-        let (stop_jobs, shutdown) = crate::jobs::Shutdown::new();
         let mut jobs = vec![
+            state.live.start(settings.live_poll),
             state
                 .credentials
                 .start(settings.credentials.poll, shutdown.clone()),
@@ -202,6 +207,9 @@ impl Application {
                 .configure(routes::configure)
         })
         .listen(listener)?
+        // Signals are handled in `run_until_stopped`, which ends live streams before the
+        // server waits for open connections.
+        .disable_signals()
         .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1));
         if let Some(w) = settings.workers {
             server = server.workers(w);
@@ -241,7 +249,17 @@ impl Application {
             stop_jobs,
             ..
         } = self;
-        server.await?;
+        let handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        tokio::select! {
+            r = &mut server => r?,
+            _ = wait_for_signal() => {
+                tracing::info!("stopping: finishing requests in flight, ending live streams");
+                let _ = stop_jobs.send(true);
+                handle.stop(true).await;
+                server.await?;
+            }
+        }
         let _ = stop_jobs.send(true);
         for job in jobs {
             let _ = job.await;
@@ -255,5 +273,27 @@ impl Application {
         pool.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

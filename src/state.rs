@@ -22,6 +22,8 @@ pub struct AppState {
     pub simulator_mode: bool,
     /// The REST client: Twilio in live mode, the built-in simulator otherwise.
     pub twilio: TwilioClient,
+    /// Live updates for the dashboard's browsers.
+    pub live: crate::live::LiveHub,
     /// Who messages are sent from when a request names no sender.
     pub default_sender: Sender,
 }

@@ -1,20 +1,98 @@
 // wadash: small enhancements on top of server-rendered pages. Everything works without it.
-// Times are rendered in UTC; show them in the reader's local time with the zone named.
+//  - times are shown in the reader's local time zone;
+//  - regions marked data-live-src follow changes live: the server pushes what changed over
+//    Server-Sent Events (/events) and the page fetches the region's fresh markup, rendered by
+//    the same template as the page.
 (function () {
   "use strict";
+
+  var fmt = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
+  });
+
   function localTimes(root) {
-    var fmt = new Intl.DateTimeFormat(undefined, {
-      year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
-    });
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));
       if (!isNaN(d)) {
-        el.title = el.textContent;
+        if (!el.title) { el.title = el.textContent; }
         el.textContent = fmt.format(d);
       }
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+
+  function bare(n) { return (n || "").replace(/^whatsapp:/, ""); }
+
+  // Does a change concern this region?
+  function concerns(region, changes) {
+    var sid = region.getAttribute("data-live-sid");
+    var number = region.getAttribute("data-live-number");
+    if (!sid && !number) { return true; }
+    return changes.some(function (c) {
+      return (sid && c.sid === sid) ||
+        (number && (bare(c.from) === number || bare(c.to) === number));
+    });
+  }
+
+  // One fetch per region at a time; changes arriving meanwhile cause one more fetch.
+  var state = new Map();
+  function refresh(region) {
+    var s = state.get(region.id) || { busy: false, again: false };
+    state.set(region.id, s);
+    if (s.busy) { s.again = true; return; }
+    s.busy = true;
+    fetch(region.getAttribute("data-live-src"), { credentials: "same-origin" })
+      .then(function (r) {
+        if (r.status === 303 || r.redirected || !r.ok) { throw new Error("status " + r.status); }
+        return r.text();
+      })
+      .then(function (html) {
+        var current = document.getElementById(region.id);
+        if (!current) { return; }
+        var t = document.createElement("template");
+        t.innerHTML = html.trim();
+        var fresh = t.content.querySelector("#" + region.id);
+        if (fresh) {
+          current.replaceWith(fresh);
+          localTimes(fresh);
+        }
+      })
+      .catch(function () { /* the next change tries again */ })
+      .finally(function () {
+        s.busy = false;
+        if (s.again) {
+          s.again = false;
+          var r = document.getElementById(region.id);
+          if (r) { setTimeout(function () { refresh(r); }, 150); }
+        }
+      });
+  }
+
+  function setStatus(text, cls) {
+    var el = document.getElementById("live-status");
+    if (el) { el.textContent = text; el.className = cls; el.hidden = false; }
+  }
+
+  function connect() {
+    if (!document.querySelector("[data-live-src]") || !window.EventSource) { return; }
+    var es = new EventSource("/events");
+    es.addEventListener("hello", function () { setStatus("● live", "live-on"); });
+    es.addEventListener("open", function () { setStatus("● live", "live-on"); });
+    es.addEventListener("error", function () { setStatus("○ reconnecting…", "live-off"); });
+    es.addEventListener("messages", function (e) {
+      var changes;
+      try { changes = JSON.parse(e.data); } catch (_) { return; }
+      document.querySelectorAll("[data-live-src]").forEach(function (region) {
+        if (concerns(region, changes)) { refresh(region); }
+      });
+    });
+    // The server could not replay what this page missed: the page is stale, start over.
+    es.addEventListener("reload", function () { es.close(); location.reload(); });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    localTimes(document);
+    connect();
+  });
   window.wadash = { localTimes: localTimes };
 })();

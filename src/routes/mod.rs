@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod health;
+pub mod live;
 pub mod message_query;
 pub mod pages;
 pub mod webhooks;
@@ -12,6 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     webhooks::configure(cfg);
     health::configure(cfg);
     cfg.service(web::scope("/api/v1").configure(api::configure));
+    live::configure(cfg);
     pages::configure(cfg);
 }
 

@@ -6,6 +6,9 @@
 //! `status_rank`. Because the merge is a maximum (commutative, associative, idempotent),
 //! folding first and merging after gives the same row as applying callbacks one by one.
 //!
+//! The messages a batch actually changed are appended, as one row, to `live_log` in the same
+//! statement, so live updates are exactly as durable as the change and cost one row a batch.
+//!
 //! Rows are written in `sid` order so that concurrent batches (from this or another instance)
 //! lock messages in the same order; callers still retry deadlocks as transient.
 
@@ -86,6 +89,16 @@ WITH upsert AS (
        OR (m.wa_id IS NULL AND EXCLUDED.wa_id IS NOT NULL)
        OR EXCLUDED.num_media > m.num_media
        OR (m.media = '[]'::jsonb AND EXCLUDED.media <> '[]'::jsonb)
+    RETURNING m.sid, m.direction, m.status, m.error_code, m.from_addr, m.to_addr, left(m.body, 160) AS body
+),
+-- One change-log row per batch (never one per message) for live updates (src/live).
+live AS (
+    INSERT INTO live_log (kind, payload)
+    SELECT 'messages', jsonb_agg(jsonb_build_object(
+        'sid', sid, 'direction', direction, 'status', status, 'error_code', error_code,
+        'from', from_addr, 'to', to_addr, 'body', body))
+    FROM upsert
+    HAVING count(*) > 0
 )
 INSERT INTO message_events (message_sid, status, error_code, source, params, dedup_key, received_at)
 SELECT e.sid, e.status, e.code, e.source, e.params::jsonb, e.key, e.at

@@ -7,6 +7,7 @@
 pub mod database;
 pub mod events;
 pub mod instance_settings;
+pub mod live_log;
 pub mod messages;
 pub mod overview;
 pub mod reconcile_queue;

@@ -8,6 +8,7 @@ mod health;
 mod helpers;
 mod ingest_concurrency;
 mod ingest_properties;
+mod live;
 mod messages_api;
 mod reconcile;
 mod sending;

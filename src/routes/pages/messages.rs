@@ -27,9 +27,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Template)]
-#[template(path = "messages.html")]
+#[template(path = "messages.html", blocks = ["live"])]
 struct LogPage {
     chrome: Chrome,
+    /// The first page follows new messages live; later pages stay put.
+    live: bool,
     q: FilterValues,
     statuses: &'static [&'static str],
     recent: Vec<RecentRow>,
@@ -80,9 +82,22 @@ const STATUSES: &[&str] = &[
     "received",
 ];
 
+/// `?fragment=live` asks for only the part a live update replaces.
+#[derive(serde::Deserialize)]
+struct FragmentQuery {
+    fragment: Option<String>,
+}
+
+impl FragmentQuery {
+    fn live(&self) -> bool {
+        self.fragment.as_deref() == Some("live")
+    }
+}
+
 async fn log(
     user: CurrentUser,
     query: web::Query<ListQuery>,
+    fragment: web::Query<FragmentQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let q = query.into_inner();
@@ -91,7 +106,8 @@ async fn log(
     let now = Utc::now();
     let mut export_q = q.clone();
     export_q.cursor = None;
-    html(&LogPage {
+    let page = LogPage {
+        live: cursor.is_none(),
         chrome: Chrome::for_user(&user, &state, "messages"),
         statuses: STATUSES,
         recent: rows.iter().map(|m| recent_row(m, now)).collect(),
@@ -99,7 +115,11 @@ async fn log(
         export: export_q.with_cursor(None),
         filtered: !q.with_cursor(None).is_empty(),
         q: FilterValues::from(&q),
-    })
+    };
+    if fragment.live() {
+        return html(&page.as_live());
+    }
+    html(&page)
 }
 
 /// One CSV field: quoted when needed, and text that a spreadsheet would run as a formula
@@ -220,7 +240,7 @@ struct EventItem {
 }
 
 #[derive(Template)]
-#[template(path = "message.html")]
+#[template(path = "message.html", blocks = ["live"])]
 struct MessagePage {
     chrome: Chrome,
     m: MessageRow,
@@ -234,6 +254,7 @@ struct MessagePage {
 async fn one(
     user: CurrentUser,
     path: web::Path<String>,
+    fragment: web::Query<FragmentQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let sid = MessageSid::parse(&path.into_inner())
@@ -295,7 +316,7 @@ async fn one(
         .error_code
         .and_then(crate::domain::error_codes::lookup)
         .map(|i| (i.meaning, i.action));
-    html(&MessagePage {
+    let page = MessagePage {
         chrome: Chrome::for_user(&user, &state, "messages"),
         party,
         media,
@@ -303,13 +324,18 @@ async fn one(
         error_help,
         events,
         m,
-    })
+    };
+    if fragment.live() {
+        return html(&page.as_live());
+    }
+    html(&page)
 }
 
 #[derive(Template)]
-#[template(path = "conversation.html")]
+#[template(path = "conversation.html", blocks = ["live"])]
 struct ConversationPage {
     chrome: Chrome,
+    live: bool,
     number: String,
     profile: String,
     bubbles: Vec<RecentRow>,
@@ -325,6 +351,7 @@ async fn conversation(
     user: CurrentUser,
     path: web::Path<String>,
     query: web::Query<OlderQuery>,
+    fragment: web::Query<FragmentQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let number = PhoneNumber::parse(&path.into_inner()).map_err(PageError::BadRequest)?;
@@ -345,13 +372,18 @@ async fn conversation(
         .unwrap_or_default();
     rows.reverse();
     let now = Utc::now();
-    html(&ConversationPage {
+    let page = ConversationPage {
+        live: cursor.is_none(),
         chrome: Chrome::for_user(&user, &state, "messages"),
         number: number.as_str().to_owned(),
         profile,
         bubbles: rows.iter().map(|m| recent_row(m, now)).collect(),
         older: next.map(|c| c.encode()),
-    })
+    };
+    if fragment.live() {
+        return html(&page.as_live());
+    }
+    html(&page)
 }
 
 #[cfg(test)]

@@ -19,12 +19,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(page));
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, serde::Serialize, Default)]
 pub struct WindowQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub w: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sender: Option<String>,
+    /// `live`: only the part that live updates replace.
+    #[serde(skip_serializing)]
+    pub fragment: Option<String>,
 }
 
 /// The period the page shows.
@@ -132,9 +139,11 @@ pub struct RecentRow {
 }
 
 #[derive(Template)]
-#[template(path = "overview.html")]
+#[template(path = "overview.html", blocks = ["live"])]
 struct OverviewPage {
     chrome: Chrome,
+    /// The page's own query, for the live region to fetch itself again.
+    query: String,
     window: &'static str,
     since_value: String,
     until_value: String,
@@ -257,7 +266,8 @@ async fn page(
     )?;
     let secs = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), duration_secs);
     let buckets = super::chart::dense(&traffic, w.since, w.step, w.buckets);
-    html(&OverviewPage {
+    let page = OverviewPage {
+        query: serde_urlencoded::to_string(&q).unwrap_or_default(),
         chrome: Chrome::for_user(&user, &state, "overview"),
         window: w.key,
         since_value: w.since.format("%Y-%m-%dT%H:%M").to_string(),
@@ -292,7 +302,11 @@ async fn page(
             .collect(),
         chart: super::chart::svg(&buckets, w.label_format),
         recent: recent.0.iter().map(|m| recent_row(m, now)).collect(),
-    })
+    };
+    if q.fragment.as_deref() == Some("live") {
+        return html(&page.as_live());
+    }
+    html(&page)
 }
 
 #[cfg(test)]

@@ -1,0 +1,261 @@
+//! Live updates: the change log read in commit-safe order, `GET /events` with resume through
+//! `Last-Event-ID`, and a callback on one instance reaching a browser on another.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use wadash::jobs::Shutdown;
+use wadash::live::LiveHub;
+
+use crate::helpers::TestApp;
+
+#[derive(Debug, Clone)]
+struct Frame {
+    event: String,
+    id: Option<String>,
+    data: String,
+}
+
+/// An open `/events` stream, parsed frame by frame.
+struct Events {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl Events {
+    async fn open(app: &TestApp, session: &str, last_id: Option<&str>) -> Self {
+        let mut req = app
+            .client
+            .get(format!("{}/events", app.address))
+            .header("Cookie", format!("wadash_session={session}"));
+        if let Some(id) = last_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        Self {
+            resp,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event (comments and retry lines skipped), or `None` after `wait`.
+    async fn next(&mut self, wait: Duration) -> Option<Frame> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let raw: String = self.buf.drain(..end + 2).collect();
+                let mut f = Frame {
+                    event: "message".into(),
+                    id: None,
+                    data: String::new(),
+                };
+                let mut any = false;
+                for line in raw.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        f.event = v.to_owned();
+                        any = true;
+                    } else if let Some(v) = line.strip_prefix("id: ") {
+                        f.id = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        f.data.push_str(v);
+                        any = true;
+                    }
+                }
+                if any {
+                    return Some(f);
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.resp.chunk())
+                .await
+                .ok()?
+                .unwrap()?;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Collects `messages` events until one mentions `sid`; returns them.
+    async fn until_sid(&mut self, sid: &str) -> Vec<Frame> {
+        let mut seen = Vec::new();
+        while let Some(f) = self.next(Duration::from_secs(5)).await {
+            if f.event == "messages" {
+                let done = f.data.contains(sid);
+                seen.push(f);
+                if done {
+                    return seen;
+                }
+            }
+        }
+        panic!("no event for {sid}; got {seen:?}");
+    }
+}
+
+fn sid(n: u32) -> String {
+    format!("SM{n:032x}")
+}
+
+async fn session_of(app: &TestApp) -> String {
+    app.admin_browser().await.cookies["wadash_session"].clone()
+}
+
+#[sqlx::test(migrations = false)]
+async fn events_stream_changes_and_resume_from_last_event_id_without_loss(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert("live_poll_ms".into(), "20".into());
+    })
+    .await;
+    let session = session_of(&app).await;
+
+    // Without a session there is no stream.
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/events", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+
+    let mut events = Events::open(&app, &session, None).await;
+    assert_eq!(
+        events.next(Duration::from_secs(5)).await.unwrap().event,
+        "hello"
+    );
+    assert_eq!(app.post_status(&sid(1), "sent").await, 204);
+    let got = events.until_sid(&sid(1)).await;
+    let first = got.last().unwrap().clone();
+    let change: serde_json::Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(change[0]["status"], "sent");
+    assert_eq!(change[0]["direction"], "outbound");
+    let last_id = first.id.clone().expect("events carry ids");
+    drop(events);
+
+    // While the browser is away, three more changes (one of them a duplicate, which
+    // changes nothing and so sends nothing).
+    assert_eq!(app.post_status(&sid(2), "sent").await, 204);
+    assert_eq!(app.post_status(&sid(3), "delivered").await, 204);
+    assert_eq!(app.post_status(&sid(3), "delivered").await, 204);
+    // Let the instance's poller pass them, so they come back as a replay from the database
+    // (before `hello`), not as live events.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut resumed = Events::open(&app, &session, Some(&last_id)).await;
+    let mut frames = Vec::new();
+    while let Some(f) = resumed.next(Duration::from_millis(800)).await {
+        if f.event == "messages" {
+            frames.push(f);
+        } else if f.event == "hello" {
+            break;
+        }
+    }
+    let replayed: String = frames.iter().map(|f| f.data.clone()).collect();
+    assert!(
+        !replayed.contains(&sid(1)),
+        "nothing already seen is repeated"
+    );
+    assert!(
+        replayed.contains(&sid(2)) && replayed.contains(&sid(3)),
+        "{replayed}"
+    );
+    assert_eq!(
+        replayed.matches(&sid(3)).count(),
+        1,
+        "the duplicate changed nothing"
+    );
+    let ids: Vec<String> = frames.iter().map(|f| f.id.clone().unwrap()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_by_key(|i| wadash::storage::live_log::Position::parse(i).unwrap());
+    assert_eq!(ids, sorted, "in log order");
+
+    // And then live again.
+    assert_eq!(app.post_status(&sid(4), "read").await, 204);
+    let more = resumed.until_sid(&sid(4)).await;
+    assert!(more.iter().all(|f| !f.data.contains(&sid(2))));
+
+    // A position whose rows were pruned: the browser must reload.
+    sqlx::query("INSERT INTO instance_settings (key, value) VALUES ('live_log_pruned_before', '18446744073709551615')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mut stale = Events::open(&app, &session, Some(&last_id)).await;
+    let f = stale.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(f.event, "reload");
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_callback_received_by_one_instance_reaches_a_browser_on_another(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let a = TestApp::spawn(opts.clone()).await;
+    let b = TestApp::spawn(opts).await;
+    let session = session_of(&a).await;
+    let mut events = Events::open(&a, &session, None).await;
+    assert_eq!(
+        events.next(Duration::from_secs(5)).await.unwrap().event,
+        "hello"
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(b.post_status(&sid(9), "delivered").await, 204);
+    events.until_sid(&sid(9)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+async fn write_row(tx: &mut sqlx::PgConnection, tag: &str) {
+    sqlx::query(
+        "INSERT INTO live_log (kind, payload) VALUES ('test', jsonb_build_array($1::text))",
+    )
+    .bind(tag)
+    .execute(tx)
+    .await
+    .unwrap();
+}
+
+/// Identity values commit out of order; the hub must still deliver every row exactly once.
+#[sqlx::test]
+async fn rows_committed_out_of_order_are_all_delivered_once(pool: PgPool) {
+    let (_stop, shutdown) = Shutdown::new();
+    let hub = LiveHub::new(pool.clone(), shutdown, 64).await.unwrap();
+    let mut rx = hub.subscribe();
+
+    // `early` takes its transaction id (and row id) first but commits last.
+    let mut early = pool.begin().await.unwrap();
+    write_row(&mut early, "early").await;
+    let mut late = pool.begin().await.unwrap();
+    write_row(&mut late, "late").await;
+    late.commit().await.unwrap();
+    let mut auto = pool.acquire().await.unwrap();
+    write_row(&mut auto, "autocommit").await;
+
+    hub.poll_once().await.unwrap();
+    let mut got = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        got.push(e.payload.clone());
+    }
+    assert!(
+        got.is_empty(),
+        "nothing passes a transaction still running: {got:?}"
+    );
+
+    early.commit().await.unwrap();
+    hub.poll_once().await.unwrap();
+    hub.poll_once().await.unwrap();
+    while let Ok(e) = rx.try_recv() {
+        got.push(e.payload.clone());
+    }
+    assert_eq!(got, ["[\"early\"]", "[\"late\"]", "[\"autocommit\"]"]);
+}
