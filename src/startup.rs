@@ -256,8 +256,11 @@ impl Application {
             _ = wait_for_signal() => {
                 tracing::info!("stopping: finishing requests in flight, ending live streams");
                 let _ = stop_jobs.send(true);
-                handle.stop(true).await;
+                // The stop command is carried out by the server future, so it must keep being
+                // polled while the command waits.
+                let stopping = tokio::spawn(async move { handle.stop(true).await });
                 server.await?;
+                let _ = stopping.await;
             }
         }
         let _ = stop_jobs.send(true);

@@ -21,6 +21,19 @@
     });
   }
 
+  // ?theme=dark|light picks a theme and remembers it (a wall screen); ?theme=auto follows the
+  // system again.
+  function applyTheme() {
+    try {
+      var q = new URLSearchParams(location.search).get("theme");
+      if (q === "dark" || q === "light") { localStorage.setItem("wadash-theme", q); }
+      if (q === "auto") { localStorage.removeItem("wadash-theme"); }
+      var t = localStorage.getItem("wadash-theme");
+      if (t) { document.documentElement.setAttribute("data-theme", t); }
+    } catch (_) { /* storage disabled: the system theme applies */ }
+  }
+  applyTheme();
+
   function bare(n) { return (n || "").replace(/^whatsapp:/, ""); }
 
   // Does a change concern this region?
