@@ -159,8 +159,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             tracing::info!(database = %redact_url(settings.database.url.expose_secret()), "starting wadash {}", env!("CARGO_PKG_VERSION"));
+            // Handlers first: a SIGTERM while the database is prepared still stops cleanly.
+            let stop = crate::startup::wait_for_signal();
             let app = Application::build(settings).await?;
-            app.run_until_stopped().await
+            app.run_until(stop).await
         }
         Command::Migrate => {
             storage::database::prepare(&settings.database).await?;

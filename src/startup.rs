@@ -240,6 +240,16 @@ impl Application {
     /// Serves until SIGINT/SIGTERM (or a stop through the server handle), then lets in-flight
     /// requests finish and commits everything already queued before returning.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(wait_for_signal()).await
+    }
+
+    /// Like [`run_until_stopped`](Self::run_until_stopped), stopping when `stop` resolves
+    /// (`wadash serve` installs its signal handlers before building, so that a signal during
+    /// start-up is not lost).
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let Self {
             server,
             state,
@@ -253,7 +263,7 @@ impl Application {
         let mut server = std::pin::pin!(server);
         tokio::select! {
             r = &mut server => r?,
-            _ = wait_for_signal() => {
+            _ = stop => {
                 tracing::info!("stopping: finishing requests in flight, ending live streams");
                 let _ = stop_jobs.send(true);
                 // The stop command is carried out by the server future, so it must keep being
@@ -279,24 +289,28 @@ impl Application {
     }
 }
 
-/// SIGINT or SIGTERM.
-async fn wait_for_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled.
+pub fn wait_for_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            let (Ok(mut term), Ok(mut int)) = (term, int) else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -182,3 +182,165 @@ async fn serve_logs_json_without_secrets_and_stops_on_sigterm(
         assert!(!l.contains("very-secret"), "secret in log: {l}");
     }
 }
+
+fn wadash_stdin(opts: &PgConnectOptions, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wadash"))
+        .args(args)
+        .env("DATABASE_URL", database_url(opts, None))
+        .env_remove("WADASH_CONFIG")
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run wadash");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn user_add_reads_the_password_from_stdin_and_the_user_can_log_in(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let args = [
+        "user",
+        "add",
+        "--username",
+        "Priya",
+        "--role",
+        "operator",
+        "--password-stdin",
+    ];
+    let out = wadash_stdin(&opts, &args, "a very good password\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("added priya with role operator"));
+    let again = wadash_stdin(&opts, &args, "a very good password\n");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("taken"));
+    let short = wadash_stdin(
+        &opts,
+        &[
+            "user",
+            "add",
+            "--username",
+            "sam",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12"));
+    // Without --password-stdin a password is generated and shown once.
+    let generated = wadash_stdin(
+        &opts,
+        &["user", "add", "--username", "gen", "--role", "viewer"],
+        "",
+    );
+    let stdout = String::from_utf8_lossy(&generated.stdout);
+    let pw = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown only now): "))
+        .expect("generated password")
+        .to_owned();
+
+    let app = TestApp::spawn(opts).await;
+    let mut b = crate::helpers::Browser::new(&app.address);
+    assert_eq!(b.login("priya", "a very good password").await, 303);
+    let (_, _, page) = b.get("/").await;
+    assert!(page.contains(">priya</a>") && page.contains("operator"));
+    assert_eq!(
+        crate::helpers::Browser::new(&app.address)
+            .login("gen", &pw)
+            .await,
+        303
+    );
+    app.stop().await;
+}
+
+/// First start without users or WADASH_ADMIN_PASSWORD: `admin` gets a generated password,
+/// printed once on standard output and never into the log.
+#[sqlx::test(migrations = false)]
+async fn first_start_prints_a_generated_admin_password_once(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    use std::io::{BufRead, BufReader};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_wadash"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url(&opts, None))
+            .env_remove("WADASH_CONFIG")
+            .env_remove("WADASH_ADMIN_PASSWORD")
+            .env("WADASH_BIND", format!("127.0.0.1:{port}"))
+            .env("WADASH_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let run = |mut child: std::process::Child| async move {
+        let address = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if reqwest::get(format!("{address}/healthz")).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let stdout: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .collect();
+        let stderr: Vec<String> = BufReader::new(child.stderr.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .collect();
+        assert!(child.wait().unwrap().success());
+        (stdout, stderr)
+    };
+    let (stdout, stderr) = run(start()).await;
+    let pw = stdout
+        .iter()
+        .find_map(|l| l.split("log in as `admin` with password: ").nth(1))
+        .expect("the generated password on stdout")
+        .trim()
+        .to_owned();
+    assert_eq!(pw.len(), 20);
+    assert!(stderr.iter().all(|l| !l.contains(&pw)), "never in the log");
+    assert!(stderr.iter().any(|l| l.contains("created the first user")));
+    // The second start finds the admin and prints nothing.
+    let (stdout, _) = run(start()).await;
+    assert!(stdout.iter().all(|l| !l.contains("password")), "{stdout:?}");
+
+    let app = TestApp::spawn(opts.clone()).await;
+    assert_eq!(
+        crate::helpers::Browser::new(&app.address)
+            .login("admin", &pw)
+            .await,
+        303
+    );
+    app.stop().await;
+}
