@@ -4,8 +4,9 @@
 --
 -- Identity values are handed out at insert time but become visible at commit, so they can
 -- appear out of order. `xid` (the writing transaction) solves that: a reader only takes rows
--- of transactions older than the oldest one still running (pg_snapshot_xmin), which are all
--- finished, and so never skips a row that commits later. Position = (xid, id).
+-- of transactions older than the oldest one of this database still running, which are all
+-- finished, and so never skips a row that commits later (src/storage/live_log.rs).
+-- Position = (xid, id).
 CREATE TABLE live_log (
     xid     xid8 NOT NULL DEFAULT pg_current_xact_id(),
     id      bigint GENERATED ALWAYS AS IDENTITY (CACHE 64),

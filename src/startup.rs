@@ -179,6 +179,7 @@ impl Application {
 
         let mut jobs = vec![
             state.live.start(settings.live_poll),
+            crate::jobs::rollup::start(state.pool.clone(), shutdown.clone()),
             state
                 .credentials
                 .start(settings.credentials.poll, shutdown.clone()),

@@ -2,6 +2,7 @@
 //! so any number of instances can run side by side without doing the same work twice.
 
 pub mod reconcile;
+pub mod rollup;
 
 use std::future::Future;
 use std::time::Duration;

@@ -37,6 +37,21 @@ pub struct LogRow {
     pub payload: String,
 }
 
+/// The horizon: the oldest transaction still running that may have written to this
+/// database (its id, so every smaller one is finished or belongs elsewhere), or the next
+/// transaction id when there is none. Transaction ids are cluster-wide, so plain
+/// `pg_snapshot_xmin` would let a long write in *another* database on the same server hold
+/// live updates back; transactions positively known (from `pg_stat_activity`) to run in
+/// another database are therefore left out. Anything unknown counts as ours, so a
+/// transaction of this database is never passed over while it runs.
+const HORIZON_CTE: &str = r#"s AS (SELECT pg_current_snapshot() AS snap),
+other AS (SELECT backend_xid::text::numeric AS x FROM pg_stat_activity
+          WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()),
+h AS (SELECT COALESCE(
+          (SELECT min(x) FROM s, pg_snapshot_xip(s.snap) AS x
+           WHERE (x::text::numeric % 4294967296) NOT IN (SELECT x FROM other)),
+          (SELECT pg_snapshot_xmax(snap) FROM s)) AS x)"#;
+
 type RawRow = (
     String,
     Option<String>,
@@ -49,18 +64,21 @@ fn xid(s: &str) -> u64 {
     s.parse().unwrap_or(0)
 }
 
-/// Every row of transactions in `[from_xid, horizon)`, where the horizon is the oldest
-/// transaction still running now; returns the rows in order and the horizon.
+/// Every row of transactions in `[from_xid, horizon)` (see [`HORIZON_CTE`]); returns the rows
+/// in order and the horizon.
 pub async fn window(pool: &PgPool, from_xid: u64) -> sqlx::Result<(Vec<LogRow>, u64)> {
-    let raw: Vec<RawRow> = sqlx::query_as(
-        r#"WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x)
-           SELECT h.x::text, l.xid::text, l.id, l.kind, l.payload::text
-           FROM h LEFT JOIN live_log l ON l.xid >= $1::text::xid8 AND l.xid < h.x
-           ORDER BY l.xid, l.id"#,
-    )
-    .bind(from_xid.to_string())
-    .fetch_all(pool)
-    .await?;
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "WITH {HORIZON_CTE} SELECT h.x::text, l.xid::text, l.id, l.kind, l.payload::text \
+             FROM h LEFT JOIN live_log l ON l.xid >= $1::text::xid8 AND l.xid < h.x \
+             ORDER BY l.xid, l.id"
+        )
+    });
+    let raw: Vec<RawRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(from_xid.to_string())
+        .fetch_all(pool)
+        .await?;
     let horizon = raw.first().map_or(from_xid, |r| xid(&r.0));
     let rows = raw
         .into_iter()
@@ -78,9 +96,11 @@ pub async fn window(pool: &PgPool, from_xid: u64) -> sqlx::Result<(Vec<LogRow>, 
     Ok((rows, horizon.max(from_xid)))
 }
 
-/// The oldest transaction still running: everything before it has finished.
+/// The horizon now (see [`HORIZON_CTE`]).
 pub async fn current_horizon(pool: &PgPool) -> sqlx::Result<u64> {
-    let x: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| format!("WITH {HORIZON_CTE} SELECT h.x::text FROM h"));
+    let x: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
         .fetch_one(pool)
         .await?;
     Ok(xid(&x))

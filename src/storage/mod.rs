@@ -11,6 +11,7 @@ pub mod live_log;
 pub mod messages;
 pub mod overview;
 pub mod reconcile_queue;
+pub mod rollups;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

@@ -90,3 +90,127 @@ pub async fn traffic(
     .fetch_all(pool)
     .await
 }
+
+/// Everything the overview shows for a window, from the hourly roll-ups for whole past hours
+/// and from `messages` for the rest (the current hour and partial hours at the edges).
+#[derive(Debug, Clone, Default)]
+pub struct WindowStats {
+    pub funnel: super::messages::Funnel,
+    pub timings: Timings,
+    pub failures: Vec<(Option<i32>, i64)>,
+    /// (bucket start, outbound, inbound), buckets of `step` from `since`.
+    pub traffic: Vec<TrafficBucket>,
+    /// True when delivery times are estimated from histograms (roll-ups were used).
+    pub estimated: bool,
+}
+
+fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::DurationRound;
+    t.duration_trunc(chrono::Duration::hours(1)).unwrap_or(t)
+}
+
+/// Windows shorter than this are read from `messages` alone.
+const MIN_ROLLUP_HOURS: i64 = 3;
+
+pub async fn window_stats(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    step: std::time::Duration,
+    sender: Option<&str>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<WindowStats> {
+    use super::messages;
+    use super::rollups;
+    let hs = {
+        let f = hour_floor(since);
+        if f == since {
+            f
+        } else {
+            f + chrono::Duration::hours(1)
+        }
+    };
+    let he = hour_floor(now.min(until));
+    if he - hs < chrono::Duration::hours(MIN_ROLLUP_HOURS) {
+        let (funnel, timings, failures, traffic) = tokio::try_join!(
+            messages::funnel(pool, Some(since), Some(until), sender),
+            timings(pool, since, until, sender),
+            failures_by_code(pool, since, until, sender),
+            traffic(pool, since, until, step, sender),
+        )?;
+        return Ok(WindowStats {
+            funnel,
+            timings,
+            failures,
+            traffic,
+            estimated: false,
+        });
+    }
+    let mut raw_ranges = vec![(he, until)];
+    if since < hs {
+        raw_ranges.push((since, hs));
+    }
+    let (mut totals, mut fails) = tokio::try_join!(
+        rollups::totals(pool, hs, he, sender),
+        rollups::failures(pool, hs, he, sender),
+    )?;
+    let mut buckets: Vec<(DateTime<Utc>, i64, i64)> = std::mem::take(&mut totals.traffic);
+    for (a, b) in raw_ranges {
+        let (f, (dh, rh), rf, tr) = tokio::try_join!(
+            messages::funnel(pool, Some(a), Some(b), sender),
+            rollups::raw_hists(pool, a, b, sender),
+            failures_by_code(pool, a, b, sender),
+            traffic(pool, a, b, step, sender),
+        )?;
+        let t = &mut totals.funnel;
+        t.total += f.total;
+        t.sent += f.sent;
+        t.delivered += f.delivered;
+        t.read += f.read;
+        t.failed += f.failed;
+        t.undelivered += f.undelivered;
+        for i in 0..rollups::HIST_LEN {
+            totals.delivered_hist[i] += dh[i];
+            totals.read_hist[i] += rh[i];
+        }
+        fails.extend(rf);
+        buckets.extend(tr.into_iter().map(|b| (b.bucket, b.outbound, b.inbound)));
+    }
+    // Merge failures by code, most frequent first.
+    let mut by_code: std::collections::BTreeMap<Option<i32>, i64> = Default::default();
+    for (c, n) in fails {
+        *by_code.entry(c).or_default() += n;
+    }
+    let mut failures: Vec<(Option<i32>, i64)> = by_code.into_iter().collect();
+    failures.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    failures.truncate(20);
+    // Re-bucket hours and raw buckets into the window's buckets.
+    let step_s = step.as_secs().max(1) as i64;
+    let mut dense: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
+    for (t, o, i) in buckets {
+        let k = (t - since).num_seconds().div_euclid(step_s);
+        let e = dense.entry(k).or_default();
+        e.0 += o;
+        e.1 += i;
+    }
+    let traffic = dense
+        .into_iter()
+        .map(|(k, (o, i))| TrafficBucket {
+            bucket: since + chrono::Duration::seconds(k * step_s),
+            outbound: o,
+            inbound: i,
+        })
+        .collect();
+    Ok(WindowStats {
+        funnel: totals.funnel,
+        timings: Timings {
+            delivered_p50: rollups::quantile(&totals.delivered_hist, 0.5),
+            delivered_p90: rollups::quantile(&totals.delivered_hist, 0.9),
+            read_p50: rollups::quantile(&totals.read_hist, 0.5),
+            read_p90: rollups::quantile(&totals.read_hist, 0.9),
+        },
+        failures,
+        traffic,
+        estimated: true,
+    })
+}

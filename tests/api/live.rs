@@ -228,9 +228,28 @@ async fn write_row(tx: &mut sqlx::PgConnection, tag: &str) {
 /// Identity values commit out of order; the hub must still deliver every row exactly once.
 #[sqlx::test]
 async fn rows_committed_out_of_order_are_all_delivered_once(pool: PgPool) {
+    // A long write transaction in another database of the same server: transaction ids are
+    // cluster-wide, but it must not hold this database's live updates back.
+    let url = std::env::var("DATABASE_URL").unwrap();
+    let other = PgPool::connect(&url).await.unwrap();
+    let mut elsewhere = other.begin().await.unwrap();
+    let _: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
+        .fetch_one(&mut *elsewhere)
+        .await
+        .unwrap();
+
     let (_stop, shutdown) = Shutdown::new();
     let hub = LiveHub::new(pool.clone(), shutdown, 64).await.unwrap();
     let mut rx = hub.subscribe();
+
+    let mut before = pool.acquire().await.unwrap();
+    write_row(&mut before, "before").await;
+    hub.poll_once().await.unwrap();
+    assert_eq!(
+        rx.try_recv().unwrap().payload,
+        "[\"before\"]",
+        "delivered although another database has a transaction open"
+    );
 
     // `early` takes its transaction id (and row id) first but commits last.
     let mut early = pool.begin().await.unwrap();
@@ -258,4 +277,6 @@ async fn rows_committed_out_of_order_are_all_delivered_once(pool: PgPool) {
         got.push(e.payload.clone());
     }
     assert_eq!(got, ["[\"early\"]", "[\"late\"]", "[\"autocommit\"]"]);
+    elsewhere.rollback().await.unwrap();
+    other.close().await;
 }

@@ -12,6 +12,7 @@ mod ingest_properties;
 mod live;
 mod messages_api;
 mod reconcile;
+mod rollup;
 mod sending;
 mod simulate;
 mod twilio_contract;

@@ -97,7 +97,10 @@ async fn pages(http: &reqwest::Client, a: &Args, session: &str) -> anyhow::Resul
         ("overview, last hour", "/?w=1h".to_owned()),
         ("overview, 24 hours", "/?w=24h".to_owned()),
         ("overview, 7 days", "/?w=7d".to_owned()),
-        ("overview, live fragment (24 h)", "/?w=24h&fragment=live".to_owned()),
+        (
+            "overview, live fragment (24 h)",
+            "/?w=24h&fragment=live".to_owned(),
+        ),
         ("message log, first page", "/messages".to_owned()),
         (
             "message log, failed with 63016",
@@ -271,7 +274,10 @@ async fn live(http: &reqwest::Client, a: &Args, session: &str) -> anyhow::Result
     for n in 0..total {
         tokio::time::sleep_until((start + period.mul_f64(n as f64)).into()).await;
         let permit = slots.clone().acquire_owned().await?;
-        let sid = format!("SMbe{:030x}", n + u64::from(std::process::id()) * 1_000_000_000);
+        let sid = format!(
+            "SMbe{:030x}",
+            n + u64::from(std::process::id()) * 1_000_000_000
+        );
         let params: Vec<(String, String)> = [
             ("MessageSid", sid.as_str()),
             ("SmsSid", sid.as_str()),

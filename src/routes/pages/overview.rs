@@ -257,14 +257,24 @@ async fn page(
     let pool = &state.pool;
     let sender_ref = sender.as_deref();
     let everything = MessageFilter::default();
-    let (funnel, timings, failures, traffic, recent) = tokio::try_join!(
-        messages::funnel(pool, Some(w.since), Some(w.until), sender_ref),
-        overview::timings(pool, w.since, w.until, sender_ref),
-        overview::failures_by_code(pool, w.since, w.until, sender_ref),
-        overview::traffic(pool, w.since, w.until, w.step, sender_ref),
+    let (stats, recent) = tokio::try_join!(
+        overview::window_stats(pool, w.since, w.until, w.step, sender_ref, now),
         messages::list(pool, &everything, None, 15),
     )?;
-    let secs = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), duration_secs);
+    let overview::WindowStats {
+        funnel,
+        timings,
+        failures,
+        traffic,
+        estimated,
+    } = stats;
+    let approx = if estimated { "≈ " } else { "" };
+    let secs = |v: Option<f64>| {
+        v.map_or_else(
+            || "–".to_owned(),
+            |s| format!("{approx}{}", duration_secs(s)),
+        )
+    };
     let buckets = super::chart::dense(&traffic, w.since, w.step, w.buckets);
     let page = OverviewPage {
         query: serde_urlencoded::to_string(&q).unwrap_or_default(),

@@ -1,0 +1,127 @@
+//! Keeps the overview's hourly roll-ups current (`storage::rollups`).
+//!
+//! One instance at a time (a transaction-scoped advisory lock) reads the change log after
+//! its saved position, collects the creation hours of the messages that changed and
+//! recomputes those hours from `messages`. The first run — or a run after the change log was
+//! pruned past its position — recomputes every hour. Recomputing is idempotent, so reading a
+//! change twice is harmless and a crash loses nothing.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+use sqlx::PgPool;
+
+use crate::storage::live_log::{self, Position};
+use crate::storage::rollups;
+
+const LOCK: i64 = 0x7761_6461_7368_726f;
+const POSITION_KEY: &str = "rollup_position";
+/// Change-log rows read per step.
+const STEP: i64 = 5000;
+pub const INTERVAL: Duration = Duration::from_secs(2);
+
+fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(chrono::Duration::hours(1)).unwrap_or(t)
+}
+
+/// Creation hours named in a change-log payload (`[{"created_at": …}, …]`).
+pub fn hours_in(payload: &str, into: &mut BTreeSet<DateTime<Utc>>) {
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_str(payload) else {
+        return;
+    };
+    for it in items {
+        if let Some(t) = it
+            .get("created_at")
+            .and_then(|v| v.as_str())
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        {
+            into.insert(hour_of(t.with_timezone(&Utc)));
+        }
+    }
+}
+
+/// One pass. Returns how many hours were recomputed, or `None` if another instance runs it.
+pub async fn run_once(pool: &PgPool) -> anyhow::Result<Option<usize>> {
+    let mut tx = pool.begin().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(LOCK)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let saved: Option<String> =
+        sqlx::query_scalar("SELECT value FROM instance_settings WHERE key = $1")
+            .bind(POSITION_KEY)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let saved = saved.as_deref().and_then(Position::parse);
+    let pruned = live_log::pruned_before(pool).await?;
+    let horizon = live_log::current_horizon(pool).await?;
+    let (hours, next) = match saved {
+        Some(pos) if pos.xid >= pruned => {
+            let rows = live_log::after(pool, pos, horizon, STEP).await?;
+            let mut hours = BTreeSet::new();
+            for r in &rows {
+                hours_in(&r.payload, &mut hours);
+            }
+            let next = rows.last().map_or(pos, |r| r.pos);
+            (hours.into_iter().collect::<Vec<_>>(), next)
+        }
+        _ => {
+            // Everything before `horizon` is in `messages` now; later changes come through
+            // the log from this position on.
+            let all = rollups::all_hours(&mut *tx).await?;
+            tracing::info!(
+                hours = all.len(),
+                "recomputing every hour of the overview roll-ups"
+            );
+            (
+                all,
+                Position {
+                    xid: horizon,
+                    id: 0,
+                },
+            )
+        }
+    };
+    for chunk in hours.chunks(48) {
+        rollups::recompute(&mut tx, chunk).await?;
+    }
+    sqlx::query(
+        r#"INSERT INTO instance_settings (key, value) VALUES ($1, $2)
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"#,
+    )
+    .bind(POSITION_KEY)
+    .bind(next.to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(hours.len()))
+}
+
+pub fn start(pool: PgPool, shutdown: super::Shutdown) -> tokio::task::JoinHandle<()> {
+    super::every("rollup", INTERVAL, shutdown, move || {
+        let pool = pool.clone();
+        async move { run_once(&pool).await.map(|_| ()) }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_come_from_the_payload() {
+        let mut h = BTreeSet::new();
+        hours_in(
+            r#"[{"sid":"SM1","created_at":"2026-11-24T10:17:42.123+00:00"},{"sid":"SM2","created_at":"2026-11-24T10:59:59Z"},{"sid":"SM3"}]"#,
+            &mut h,
+        );
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.first().unwrap().to_rfc3339(), "2026-11-24T10:00:00+00:00");
+        hours_in("not json", &mut h);
+        assert_eq!(h.len(), 1);
+    }
+}

@@ -1,0 +1,268 @@
+//! Hourly roll-ups of `messages` for the overview (`message_stats_hourly`,
+//! `message_failures_hourly`): recomputing whole hours, and reading a window's totals.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgExecutor, PgPool};
+
+use super::messages::Funnel;
+
+/// Upper bounds (seconds) of the delivery-time histogram buckets; one more bucket holds the rest.
+pub const HIST_BOUNDS: [f64; 14] = [
+    2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0,
+];
+pub const HIST_LEN: usize = HIST_BOUNDS.len() + 1;
+
+/// `ARRAY[count(*) FILTER (WHERE d <= 2), count(*) FILTER (WHERE d > 2 AND d <= 5), …]` over
+/// `expr`, NULLs not counted.
+fn hist_sql(expr: &str) -> String {
+    let mut parts = Vec::with_capacity(HIST_LEN);
+    let mut low: Option<f64> = None;
+    for b in HIST_BOUNDS {
+        let cond = match low {
+            None => format!("{expr} <= {b}"),
+            Some(l) => format!("{expr} > {l} AND {expr} <= {b}"),
+        };
+        parts.push(format!("count(*) FILTER (WHERE {cond})"));
+        low = Some(b);
+    }
+    parts.push(format!(
+        "count(*) FILTER (WHERE {expr} > {})",
+        HIST_BOUNDS[HIST_BOUNDS.len() - 1]
+    ));
+    format!("ARRAY[{}]::bigint[]", parts.join(", "))
+}
+
+fn recompute_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            r#"WITH hh AS (SELECT DISTINCT h FROM unnest($1::timestamptz[]) AS u(h))
+               INSERT INTO message_stats_hourly (hour, direction, business, service_sid, total, sent,
+                   delivered, read, failed, undelivered, delivered_hist, read_hist)
+               SELECT hh.h, m.direction,
+                   COALESCE(CASE WHEN m.direction = 'inbound' THEN m.to_addr ELSE m.from_addr END, ''),
+                   COALESCE(m.messaging_service_sid, ''),
+                   count(*),
+                   count(*) FILTER (WHERE m.sent_at IS NOT NULL OR m.delivered_at IS NOT NULL OR m.read_at IS NOT NULL
+                                    OR m.status IN ('sent', 'delivered', 'read')),
+                   count(*) FILTER (WHERE m.delivered_at IS NOT NULL OR m.read_at IS NOT NULL
+                                    OR m.status IN ('delivered', 'read')),
+                   count(*) FILTER (WHERE m.read_at IS NOT NULL OR m.status = 'read'),
+                   count(*) FILTER (WHERE m.status = 'failed'),
+                   count(*) FILTER (WHERE m.status = 'undelivered'),
+                   {},
+                   {}
+               FROM hh JOIN messages m ON m.created_at >= hh.h AND m.created_at < hh.h + interval '1 hour'
+               GROUP BY 1, 2, 3, 4"#,
+            hist_sql("extract(epoch FROM m.delivered_at - m.created_at)"),
+            hist_sql("extract(epoch FROM m.read_at - m.created_at)")
+        )
+    })
+}
+
+const RECOMPUTE_FAILURES: &str = r#"
+WITH hh AS (SELECT DISTINCT h FROM unnest($1::timestamptz[]) AS u(h))
+INSERT INTO message_failures_hourly (hour, business, service_sid, error_code, messages)
+SELECT hh.h, COALESCE(m.from_addr, ''), COALESCE(m.messaging_service_sid, ''), COALESCE(m.error_code, -1), count(*)
+FROM hh JOIN messages m ON m.created_at >= hh.h AND m.created_at < hh.h + interval '1 hour'
+WHERE m.direction = 'outbound' AND m.status IN ('failed', 'undelivered')
+GROUP BY 1, 2, 3, 4"#;
+
+/// Recomputes the given hours (each the start of an hour) from `messages`. The caller's
+/// transaction makes the replacement atomic. (Delete and insert are separate statements: in
+/// one statement the insert would not see the delete.)
+pub async fn recompute(conn: &mut sqlx::PgConnection, hours: &[DateTime<Utc>]) -> sqlx::Result<()> {
+    if hours.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM message_stats_hourly WHERE hour = ANY($1)")
+        .bind(hours)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM message_failures_hourly WHERE hour = ANY($1)")
+        .bind(hours)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(recompute_sql()))
+        .bind(hours)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(RECOMPUTE_FAILURES)
+        .bind(hours)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Every hour from the oldest message to now.
+pub async fn all_hours<'e, E: PgExecutor<'e>>(e: E) -> sqlx::Result<Vec<DateTime<Utc>>> {
+    sqlx::query_scalar(
+        "SELECT generate_series(date_trunc('hour', min(created_at)), date_trunc('hour', now()), interval '1 hour') \
+         FROM messages HAVING count(*) > 0",
+    )
+    .fetch_all(e)
+    .await
+}
+
+#[derive(Debug, Clone, FromRow)]
+struct StatsRow {
+    hour: DateTime<Utc>,
+    direction: String,
+    total: i64,
+    sent: i64,
+    delivered: i64,
+    read: i64,
+    failed: i64,
+    undelivered: i64,
+    delivered_hist: Vec<i64>,
+    read_hist: Vec<i64>,
+}
+
+/// A window's totals from the roll-ups.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    pub funnel: Funnel,
+    pub delivered_hist: [i64; HIST_LEN],
+    pub read_hist: [i64; HIST_LEN],
+    /// (hour, outbound, inbound).
+    pub traffic: Vec<(DateTime<Utc>, i64, i64)>,
+}
+
+/// Sums the hours in `[since, until)` (both hour starts), optionally for one sender.
+pub async fn totals(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    sender: Option<&str>,
+) -> sqlx::Result<Totals> {
+    let rows: Vec<StatsRow> = sqlx::query_as(
+        "SELECT hour, direction, total, sent, delivered, read, failed, undelivered, delivered_hist, read_hist \
+         FROM message_stats_hourly WHERE hour >= $1 AND hour < $2 \
+           AND ($3::text IS NULL OR business = $3 OR service_sid = $3) \
+         ORDER BY hour",
+    )
+    .bind(since)
+    .bind(until)
+    .bind(sender)
+    .fetch_all(pool)
+    .await?;
+    let mut t = Totals::default();
+    for r in rows {
+        match t.traffic.last_mut() {
+            Some(last) if last.0 == r.hour => {}
+            _ => t.traffic.push((r.hour, 0, 0)),
+        }
+        let slot = t.traffic.last_mut().expect("just pushed");
+        if r.direction == "inbound" {
+            slot.2 += r.total;
+            continue;
+        }
+        slot.1 += r.total;
+        let f = &mut t.funnel;
+        f.total += r.total;
+        f.sent += r.sent;
+        f.delivered += r.delivered;
+        f.read += r.read;
+        f.failed += r.failed;
+        f.undelivered += r.undelivered;
+        for (i, v) in r.delivered_hist.iter().enumerate().take(HIST_LEN) {
+            t.delivered_hist[i] += v;
+        }
+        for (i, v) in r.read_hist.iter().enumerate().take(HIST_LEN) {
+            t.read_hist[i] += v;
+        }
+    }
+    Ok(t)
+}
+
+/// Failures by code in `[since, until)` from the roll-ups.
+pub async fn failures(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    sender: Option<&str>,
+) -> sqlx::Result<Vec<(Option<i32>, i64)>> {
+    let rows: Vec<(i32, i64)> = sqlx::query_as(
+        "SELECT error_code, sum(messages)::bigint FROM message_failures_hourly \
+         WHERE hour >= $1 AND hour < $2 AND ($3::text IS NULL OR business = $3 OR service_sid = $3) \
+         GROUP BY error_code",
+    )
+    .bind(since)
+    .bind(until)
+    .bind(sender)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(c, n)| ((c >= 0).then_some(c), n))
+        .collect())
+}
+
+/// The same histogram over raw messages created in `[since, until)` (for the partial hours at
+/// a window's edges).
+pub async fn raw_hists(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    sender: Option<&str>,
+) -> sqlx::Result<([i64; HIST_LEN], [i64; HIST_LEN])> {
+    static SQL: OnceLock<String> = OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "SELECT {}, {} FROM messages WHERE direction = 'outbound' AND created_at >= $1 AND created_at < $2 \
+             AND ($3::text IS NULL OR from_addr = $3 OR messaging_service_sid = $3)",
+            hist_sql("extract(epoch FROM delivered_at - created_at)"),
+            hist_sql("extract(epoch FROM read_at - created_at)")
+        )
+    });
+    let (d, r): (Vec<i64>, Vec<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(since)
+        .bind(until)
+        .bind(sender)
+        .fetch_one(pool)
+        .await?;
+    let mut dh = [0; HIST_LEN];
+    let mut rh = [0; HIST_LEN];
+    dh.iter_mut().zip(d).for_each(|(a, b)| *a = b);
+    rh.iter_mut().zip(r).for_each(|(a, b)| *a = b);
+    Ok((dh, rh))
+}
+
+/// The `q`-quantile of a histogram, interpolated linearly inside its bucket; `None` if empty.
+pub fn quantile(hist: &[i64; HIST_LEN], q: f64) -> Option<f64> {
+    let n: i64 = hist.iter().sum();
+    if n == 0 {
+        return None;
+    }
+    let target = q * n as f64;
+    let mut seen = 0.0;
+    for (i, c) in hist.iter().enumerate() {
+        let c = *c as f64;
+        if c > 0.0 && seen + c >= target {
+            let low = if i == 0 { 0.0 } else { HIST_BOUNDS[i - 1] };
+            let high = HIST_BOUNDS.get(i).copied().unwrap_or(low * 2.0);
+            return Some(low + (high - low) * ((target - seen) / c).clamp(0.0, 1.0));
+        }
+        seen += c;
+    }
+    Some(HIST_BOUNDS[HIST_BOUNDS.len() - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_inside_buckets() {
+        let mut h = [0i64; HIST_LEN];
+        assert_eq!(quantile(&h, 0.5), None);
+        h[2] = 10; // 5–10 s
+        assert_eq!(quantile(&h, 0.5), Some(7.5));
+        assert_eq!(quantile(&h, 1.0), Some(10.0));
+        h[0] = 10; // 0–2 s
+        assert_eq!(quantile(&h, 0.25), Some(1.0));
+        assert!(hist_sql("d").starts_with("ARRAY[count(*) FILTER (WHERE d <= 2)"));
+    }
+}

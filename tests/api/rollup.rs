@@ -1,0 +1,141 @@
+//! The overview's hourly roll-ups: the first run computes every hour, later runs follow the
+//! change log, and a window read through them matches one read from the messages themselves.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use sqlx::PgPool;
+use wadash::domain::{Direction, EventSource, MessageSid, MessageStatus, StatusReport};
+use wadash::ingest::record::{EventRecord, MessageFacts, dedup_key, params_json};
+use wadash::storage::{messages, overview};
+
+/// Messages over the last 30 hours with every status, some from a second sender.
+async fn seed(pool: &PgPool) {
+    sqlx::query(
+        r#"INSERT INTO messages (sid, direction, from_addr, to_addr, status, status_rank, error_code,
+                                 sent_at, delivered_at, read_at, failed_at, created_at)
+           SELECT 'SM' || md5(g::text),
+                  CASE WHEN g % 7 = 0 THEN 'inbound' ELSE 'outbound' END,
+                  CASE WHEN g % 7 = 0 THEN 'whatsapp:+919900000001'
+                       WHEN g % 3 = 0 THEN 'whatsapp:+14155550100' ELSE 'whatsapp:+14155238886' END,
+                  CASE WHEN g % 7 = 0 THEN 'whatsapp:+14155238886' ELSE 'whatsapp:+919900000001' END,
+                  s.status, s.rank, s.code,
+                  CASE WHEN s.rank >= 40 AND s.rank <> 52 THEN c + interval '1 second' END,
+                  CASE WHEN s.rank >= 60 AND s.rank <> 65 THEN c + (g % 50) * interval '1 second' END,
+                  CASE WHEN s.rank = 70 THEN c + (g % 900) * interval '1 second' END,
+                  CASE WHEN s.rank IN (51, 52) THEN c + interval '5 seconds' END,
+                  c
+           FROM generate_series(1, 3000) g,
+                LATERAL (SELECT now() - (g * interval '36 seconds') AS c) t,
+                LATERAL (SELECT * FROM (VALUES
+                   (g % 7 = 0, 'received', 65::smallint, NULL::int),
+                   (g % 7 <> 0 AND g % 10 = 1, 'failed', 52::smallint, 63016),
+                   (g % 7 <> 0 AND g % 10 = 2, 'undelivered', 51::smallint, 30003),
+                   (g % 7 <> 0 AND g % 10 = 3, 'sent', 40::smallint, NULL),
+                   (g % 7 <> 0 AND g % 10 IN (4, 5, 6), 'delivered', 60::smallint, NULL),
+                   (g % 7 <> 0 AND g % 10 IN (0, 7, 8, 9), 'read', 70::smallint, NULL)
+                 ) v(ok, status, rank, code) WHERE ok) s"#,
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+fn read_callback(sid: &str, at: DateTime<Utc>) -> EventRecord {
+    let pairs = vec![
+        ("MessageSid".to_owned(), sid.to_owned()),
+        ("MessageStatus".to_owned(), "read".to_owned()),
+    ];
+    EventRecord {
+        sid: MessageSid::parse(sid).unwrap(),
+        direction: Direction::Outbound,
+        facts: MessageFacts::default(),
+        report: StatusReport {
+            status: MessageStatus::Read,
+            error_code: None,
+            error_message: None,
+            at,
+        },
+        params: params_json(&pairs),
+        source: EventSource::StatusCallback,
+        dedup_key: dedup_key(EventSource::StatusCallback, &pairs),
+        received_at: at,
+    }
+}
+
+#[sqlx::test]
+async fn rollups_match_the_messages_and_follow_changes(pool: PgPool) {
+    seed(&pool).await;
+    let now = Utc::now();
+    let until = now.duration_trunc(Duration::hours(1)).unwrap() + Duration::hours(1);
+    let since = until - Duration::hours(24);
+    let step = std::time::Duration::from_secs(3600);
+
+    // Nothing computed yet: the first run computes every hour.
+    let hours = wadash::jobs::rollup::run_once(&pool)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(hours >= 30, "{hours}");
+    let check = |sender: Option<&'static str>| {
+        let pool = pool.clone();
+        async move {
+            let via = overview::window_stats(&pool, since, until, step, sender, Utc::now())
+                .await
+                .unwrap();
+            assert!(via.estimated, "24 hours are read from the roll-ups");
+            let raw = messages::funnel(&pool, Some(since), Some(until), sender)
+                .await
+                .unwrap();
+            assert_eq!(via.funnel, raw, "sender {sender:?}");
+            let raw_fail = overview::failures_by_code(&pool, since, until, sender)
+                .await
+                .unwrap();
+            assert_eq!(via.failures, raw_fail);
+            let raw_traffic = overview::traffic(&pool, since, until, step, sender)
+                .await
+                .unwrap();
+            let sum = |v: &[overview::TrafficBucket]| -> (i64, i64) {
+                v.iter()
+                    .fold((0, 0), |a, b| (a.0 + b.outbound, a.1 + b.inbound))
+            };
+            assert_eq!(sum(&via.traffic), sum(&raw_traffic));
+            let exact = overview::timings(&pool, since, until, sender)
+                .await
+                .unwrap();
+            let (est, real) = (
+                via.timings.delivered_p50.unwrap(),
+                exact.delivered_p50.unwrap(),
+            );
+            assert!(
+                (est - real).abs() <= 10.0,
+                "median to delivered ≈ {est} vs {real}"
+            );
+            via
+        }
+    };
+    let all = check(None).await;
+    assert!(all.funnel.total > 1000 && all.funnel.failed > 0);
+    check(Some("whatsapp:+14155550100")).await;
+
+    // A message from five hours ago is read now: its hour is recomputed from the change log.
+    let sid: String = sqlx::query_scalar(
+        "SELECT sid FROM messages WHERE status = 'delivered' AND created_at < now() - interval '5 hours' \
+         AND created_at > now() - interval '6 hours' LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    wadash::storage::events::apply_batch(&pool, &[read_callback(&sid, now)])
+        .await
+        .unwrap();
+    assert_eq!(
+        wadash::jobs::rollup::run_once(&pool).await.unwrap(),
+        Some(1)
+    );
+    let after = check(None).await;
+    assert_eq!(after.funnel.read, all.funnel.read + 1);
+    // Nothing changed since: nothing recomputed.
+    assert_eq!(
+        wadash::jobs::rollup::run_once(&pool).await.unwrap(),
+        Some(0)
+    );
+}
