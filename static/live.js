@@ -99,6 +99,10 @@
         if (concerns(region, changes)) { refresh(region); }
       });
     });
+    // The overview's hourly figures were recomputed.
+    es.addEventListener("stats", function () {
+      document.querySelectorAll("[data-live-stats]").forEach(refresh);
+    });
     // The server could not replay what this page missed: the page is stale, start over.
     es.addEventListener("reload", function () { es.close(); location.reload(); });
   }

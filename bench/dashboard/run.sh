@@ -6,9 +6,9 @@
 # Usage: bash bench/dashboard/run.sh
 # Knobs (environment):
 #   N=5000000        messages to seed (over DAYS days)     DAYS=30
-#   REUSE=1          keep an already seeded database (skip seeding if it has N messages)
+#   REUSE=1          keep an already seeded database (skip seeding if it has messages)
 #   REQUESTS=50      requests per page                     EXPORT_ROWS=100000
-#   RATE=2000 SECONDS=10 CONNECTIONS=64                    live-latency load
+#   RATE=2000 LIVE_SECONDS=10 CONNECTIONS=64               live-latency load
 #   PG_URL=postgres://postgres@127.0.0.1:5432              (database wadash_bench_dashboard)
 #   PORT=18090 SKIP_BUILD=1 SKIP=pages,export,live
 set -euo pipefail
@@ -19,7 +19,7 @@ DAYS=${DAYS:-30}
 REQUESTS=${REQUESTS:-50}
 EXPORT_ROWS=${EXPORT_ROWS:-100000}
 RATE=${RATE:-2000}
-SECONDS_=${SECONDS:-10}
+LIVE_SECONDS=${LIVE_SECONDS:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_URL=${PG_URL%/}
@@ -40,7 +40,7 @@ have=0
 if [ -n "${REUSE:-}" ]; then
   have=$(psql "$PG_URL/$DB" -Atqc "select count(*) from messages" 2>/dev/null || echo 0)
 fi
-if [ "$have" != "$N" ]; then
+if [ "$have" = "0" ]; then
   psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
   DATABASE_URL="$DB_URL" ./target/release/wadash migrate >/dev/null
   echo "seeding $N messages over $DAYS days..." >&2
@@ -54,7 +54,7 @@ COUNTS=$(psql "$PG_URL/$DB" -Atqc "select (select count(*) from messages) || ' m
 SINCE=$(psql "$PG_URL/$DB" -Atqc "select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') from messages order by created_at desc, sid desc offset $EXPORT_ROWS limit 1")
 SID=$(psql "$PG_URL/$DB" -Atqc "select sid from messages where status = 'read' order by created_at desc limit 1")
 NUMBER=$(psql "$PG_URL/$DB" -Atqc "select substr(to_addr, 10) from messages where direction = 'outbound' order by created_at desc limit 1")
-psql "$PG_URL/$DB" -qc "DELETE FROM users; DELETE FROM sessions; DELETE FROM login_failures; DELETE FROM messages WHERE sid LIKE 'SMbe%'"
+psql "$PG_URL/$DB" -qc "DELETE FROM users; DELETE FROM sessions; DELETE FROM login_failures; DELETE FROM messages WHERE sid LIKE 'SMzz%'; DELETE FROM message_events WHERE message_sid LIKE 'SMzz%'"
 
 DATABASE_URL="$DB_URL" WADASH_BIND="127.0.0.1:$PORT" TWILIO_AUTH_TOKEN="$TOKEN" \
   WADASH_ADMIN_PASSWORD="$ADMIN_PW" WADASH_RECONCILE_INTERVAL_SECS=0 RUST_LOG=warn \
@@ -62,6 +62,13 @@ DATABASE_URL="$DB_URL" WADASH_BIND="127.0.0.1:$PORT" TWILIO_AUTH_TOKEN="$TOKEN" 
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+# The overview's hourly roll-ups are computed once on a new database; wait for them.
+t0=$(date +%s)
+until [ -n "$(psql "$PG_URL/$DB" -Atqc "select value from instance_settings where key = 'rollup_position'" 2>/dev/null)" ]; do
+  sleep 1
+  [ $(( $(date +%s) - t0 )) -lt 900 ] || { echo "roll-ups not computed after 15 min" >&2; exit 1; }
+done
+echo "roll-ups ready after $(( $(date +%s) - t0 )) s" >&2
 
 {
   echo "## Dashboard benchmark ($STAMP)"
@@ -71,5 +78,5 @@ for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null &
   BENCH_ADMIN_PASSWORD="$ADMIN_PW" BENCH_TOKEN="$TOKEN" ./target/release/wadash-dashboard-bench \
     --url "http://127.0.0.1:$PORT" --pid "$PID" --requests "$REQUESTS" \
     --export-since "$SINCE" --sid "$SID" --number "$NUMBER" \
-    --rate "$RATE" --seconds "$SECONDS_" --connections "$CONNECTIONS" ${SKIP:+--skip "$SKIP"}
+    --rate "$RATE" --seconds "$LIVE_SECONDS" --connections "$CONNECTIONS" ${SKIP:+--skip "$SKIP"}
 } | tee "$OUT/report.md"

@@ -1,6 +1,6 @@
 //! Keeps the overview's hourly roll-ups current (`storage::rollups`).
 //!
-//! One instance at a time (a transaction-scoped advisory lock) reads the change log after
+//! One instance at a time (a session advisory lock) reads the change log after
 //! its saved position, collects the creation hours of the messages that changed and
 //! recomputes those hours from `messages`. The first run — or a run after the change log was
 //! pruned past its position — recomputes every hour. Recomputing is idempotent, so reading a
@@ -19,7 +19,7 @@ const LOCK: i64 = 0x7761_6461_7368_726f;
 const POSITION_KEY: &str = "rollup_position";
 /// Change-log rows read per step.
 const STEP: i64 = 5000;
-pub const INTERVAL: Duration = Duration::from_secs(2);
+pub const INTERVAL: Duration = Duration::from_secs(1);
 
 fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(chrono::Duration::hours(1)).unwrap_or(t)
@@ -43,18 +43,33 @@ pub fn hours_in(payload: &str, into: &mut BTreeSet<DateTime<Utc>>) {
 
 /// One pass. Returns how many hours were recomputed, or `None` if another instance runs it.
 pub async fn run_once(pool: &PgPool) -> anyhow::Result<Option<usize>> {
-    let mut tx = pool.begin().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+    // A session lock on a connection of its own: the work below is many short transactions
+    // (see `rollups::recompute`), and the lock goes with the connection if the process dies.
+    let mut lock = pool.acquire().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(LOCK)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *lock)
         .await?;
     if !locked {
         return Ok(None);
     }
+    let result = pass(pool).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(LOCK)
+        .execute(&mut *lock)
+        .await;
+    if unlocked.is_err() {
+        // Never hand a connection that may still hold the lock back to the pool.
+        lock.detach();
+    }
+    result.map(Some)
+}
+
+async fn pass(pool: &PgPool) -> anyhow::Result<usize> {
     let saved: Option<String> =
         sqlx::query_scalar("SELECT value FROM instance_settings WHERE key = $1")
             .bind(POSITION_KEY)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(pool)
             .await?;
     let saved = saved.as_deref().and_then(Position::parse);
     let pruned = live_log::pruned_before(pool).await?;
@@ -72,10 +87,10 @@ pub async fn run_once(pool: &PgPool) -> anyhow::Result<Option<usize>> {
         _ => {
             // Everything before `horizon` is in `messages` now; later changes come through
             // the log from this position on.
-            let all = rollups::all_hours(&mut *tx).await?;
+            let all = rollups::all_hours(pool).await?;
             tracing::info!(
                 hours = all.len(),
-                "recomputing every hour of the overview roll-ups"
+                "computing every hour of the overview roll-ups"
             );
             (
                 all,
@@ -86,8 +101,14 @@ pub async fn run_once(pool: &PgPool) -> anyhow::Result<Option<usize>> {
             )
         }
     };
-    for chunk in hours.chunks(48) {
-        rollups::recompute(&mut tx, chunk).await?;
+    rollups::recompute(pool, &hours).await?;
+    if !hours.is_empty() {
+        // Tell live pages that figures changed (the overview refreshes on it).
+        let list: Vec<String> = hours.iter().map(|h| h.to_rfc3339()).collect();
+        sqlx::query("INSERT INTO live_log (kind, payload) VALUES ('stats', $1)")
+            .bind(serde_json::json!({ "hours": list }))
+            .execute(pool)
+            .await?;
     }
     sqlx::query(
         r#"INSERT INTO instance_settings (key, value) VALUES ($1, $2)
@@ -95,10 +116,9 @@ pub async fn run_once(pool: &PgPool) -> anyhow::Result<Option<usize>> {
     )
     .bind(POSITION_KEY)
     .bind(next.to_string())
-    .execute(&mut *tx)
+    .execute(pool)
     .await?;
-    tx.commit().await?;
-    Ok(Some(hours.len()))
+    Ok(hours.len())
 }
 
 pub fn start(pool: PgPool, shutdown: super::Shutdown) -> tokio::task::JoinHandle<()> {

@@ -84,7 +84,15 @@ impl LiveHub {
     /// One read of the log; returns how many rows were sent.
     pub async fn poll_once(&self) -> sqlx::Result<usize> {
         let from = self.horizon();
+        let started = std::time::Instant::now();
         let (rows, horizon) = live_log::window(&self.inner.pool, from).await?;
+        tracing::debug!(
+            rows = rows.len(),
+            from,
+            horizon,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "live poll"
+        );
         *self.inner.horizon.lock().expect("horizon lock") = horizon;
         let n = rows.len();
         for r in rows {

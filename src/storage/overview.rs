@@ -122,15 +122,20 @@ pub async fn window_stats(
 ) -> sqlx::Result<WindowStats> {
     use super::messages;
     use super::rollups;
-    let hs = {
-        let f = hour_floor(since);
-        if f == since {
-            f
-        } else {
-            f + chrono::Duration::hours(1)
-        }
+    let hour = chrono::Duration::hours(1);
+    let ceil = |t: DateTime<Utc>| {
+        let f = hour_floor(t);
+        if f == t { f } else { f + hour }
     };
-    let he = hour_floor(now.min(until));
+    let hs = ceil(since);
+    // Roll-ups cover the whole hours inside the window. A window that reaches the present
+    // takes the current hour from its roll-up too: it trails by about a second, and the
+    // roll-up job announces each recompute so live pages refresh.
+    let he = if until >= now {
+        (hour_floor(now) + hour).min(ceil(until))
+    } else {
+        hour_floor(until)
+    };
     if he - hs < chrono::Duration::hours(MIN_ROLLUP_HOURS) {
         let (funnel, timings, failures, traffic) = tokio::try_join!(
             messages::funnel(pool, Some(since), Some(until), sender),
@@ -146,7 +151,10 @@ pub async fn window_stats(
             estimated: false,
         });
     }
-    let mut raw_ranges = vec![(he, until)];
+    let mut raw_ranges = Vec::new();
+    if he < until {
+        raw_ranges.push((he, until));
+    }
     if since < hs {
         raw_ranges.push((since, hs));
     }

@@ -34,65 +34,120 @@ fn hist_sql(expr: &str) -> String {
     format!("ARRAY[{}]::bigint[]", parts.join(", "))
 }
 
-fn recompute_sql() -> &'static str {
+fn aggregate_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
         format!(
-            r#"WITH hh AS (SELECT DISTINCT h FROM unnest($1::timestamptz[]) AS u(h))
-               INSERT INTO message_stats_hourly (hour, direction, business, service_sid, total, sent,
-                   delivered, read, failed, undelivered, delivered_hist, read_hist)
-               SELECT hh.h, m.direction,
-                   COALESCE(CASE WHEN m.direction = 'inbound' THEN m.to_addr ELSE m.from_addr END, ''),
-                   COALESCE(m.messaging_service_sid, ''),
-                   count(*),
+            r#"SELECT m.direction,
+                   COALESCE(CASE WHEN m.direction = 'inbound' THEN m.to_addr ELSE m.from_addr END, '') AS business,
+                   COALESCE(m.messaging_service_sid, '') AS service_sid,
+                   count(*) AS total,
                    count(*) FILTER (WHERE m.sent_at IS NOT NULL OR m.delivered_at IS NOT NULL OR m.read_at IS NOT NULL
-                                    OR m.status IN ('sent', 'delivered', 'read')),
+                                    OR m.status IN ('sent', 'delivered', 'read')) AS sent,
                    count(*) FILTER (WHERE m.delivered_at IS NOT NULL OR m.read_at IS NOT NULL
-                                    OR m.status IN ('delivered', 'read')),
-                   count(*) FILTER (WHERE m.read_at IS NOT NULL OR m.status = 'read'),
-                   count(*) FILTER (WHERE m.status = 'failed'),
-                   count(*) FILTER (WHERE m.status = 'undelivered'),
-                   {},
-                   {}
-               FROM hh JOIN messages m ON m.created_at >= hh.h AND m.created_at < hh.h + interval '1 hour'
-               GROUP BY 1, 2, 3, 4"#,
+                                    OR m.status IN ('delivered', 'read')) AS delivered,
+                   count(*) FILTER (WHERE m.read_at IS NOT NULL OR m.status = 'read') AS read,
+                   count(*) FILTER (WHERE m.status = 'failed') AS failed,
+                   count(*) FILTER (WHERE m.status = 'undelivered') AS undelivered,
+                   {} AS delivered_hist,
+                   {} AS read_hist
+               FROM messages m
+               WHERE m.created_at >= $1 AND m.created_at < $2
+               GROUP BY 1, 2, 3"#,
             hist_sql("extract(epoch FROM m.delivered_at - m.created_at)"),
             hist_sql("extract(epoch FROM m.read_at - m.created_at)")
         )
     })
 }
 
-const RECOMPUTE_FAILURES: &str = r#"
-WITH hh AS (SELECT DISTINCT h FROM unnest($1::timestamptz[]) AS u(h))
-INSERT INTO message_failures_hourly (hour, business, service_sid, error_code, messages)
-SELECT hh.h, COALESCE(m.from_addr, ''), COALESCE(m.messaging_service_sid, ''), COALESCE(m.error_code, -1), count(*)
-FROM hh JOIN messages m ON m.created_at >= hh.h AND m.created_at < hh.h + interval '1 hour'
-WHERE m.direction = 'outbound' AND m.status IN ('failed', 'undelivered')
-GROUP BY 1, 2, 3, 4"#;
+const AGGREGATE_FAILURES: &str = r#"
+SELECT COALESCE(m.from_addr, ''), COALESCE(m.messaging_service_sid, ''), COALESCE(m.error_code, -1), count(*)
+FROM messages m
+WHERE m.created_at >= $1 AND m.created_at < $2
+  AND m.direction = 'outbound' AND m.status IN ('failed', 'undelivered')
+GROUP BY 1, 2, 3"#;
 
-/// Recomputes the given hours (each the start of an hour) from `messages`. The caller's
-/// transaction makes the replacement atomic. (Delete and insert are separate statements: in
-/// one statement the insert would not see the delete.)
-pub async fn recompute(conn: &mut sqlx::PgConnection, hours: &[DateTime<Utc>]) -> sqlx::Result<()> {
-    if hours.is_empty() {
-        return Ok(());
+#[derive(Debug, Clone, FromRow)]
+struct HourAggregate {
+    direction: String,
+    business: String,
+    service_sid: String,
+    total: i64,
+    sent: i64,
+    delivered: i64,
+    read: i64,
+    failed: i64,
+    undelivered: i64,
+    delivered_hist: Vec<i64>,
+    read_hist: Vec<i64>,
+}
+
+/// Recomputes each given hour (the start of an hour) from `messages`.
+///
+/// The counting is a read (it takes no transaction id); only replacing the hour's rows is a
+/// write, in a transaction of a few milliseconds, because a long write transaction would hold
+/// back the live horizon (src/storage/live_log.rs) and with it every browser's updates. Each
+/// hour is read on its own, so the `created_at` index bounds the work. A message that changes
+/// between the read and the write is in the change log after the position being processed,
+/// so its hour is recomputed again on the next run.
+pub async fn recompute(pool: &PgPool, hours: &[DateTime<Utc>]) -> sqlx::Result<()> {
+    for &h in hours {
+        let end = h + chrono::Duration::hours(1);
+        let stats: Vec<HourAggregate> = sqlx::query_as(sqlx::AssertSqlSafe(aggregate_sql()))
+            .bind(h)
+            .bind(end)
+            .fetch_all(pool)
+            .await?;
+        let fails: Vec<(String, String, i32, i64)> = sqlx::query_as(AGGREGATE_FAILURES)
+            .bind(h)
+            .bind(end)
+            .fetch_all(pool)
+            .await?;
+        let mut tx = pool.begin().await?;
+        sqlx::query("DELETE FROM message_stats_hourly WHERE hour = $1")
+            .bind(h)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM message_failures_hourly WHERE hour = $1")
+            .bind(h)
+            .execute(&mut *tx)
+            .await?;
+        for a in &stats {
+            sqlx::query(
+                "INSERT INTO message_stats_hourly (hour, direction, business, service_sid, total, sent, \
+                 delivered, read, failed, undelivered, delivered_hist, read_hist) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(h)
+            .bind(&a.direction)
+            .bind(&a.business)
+            .bind(&a.service_sid)
+            .bind(a.total)
+            .bind(a.sent)
+            .bind(a.delivered)
+            .bind(a.read)
+            .bind(a.failed)
+            .bind(a.undelivered)
+            .bind(&a.delivered_hist)
+            .bind(&a.read_hist)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (business, service, code, n) in &fails {
+            sqlx::query(
+                "INSERT INTO message_failures_hourly (hour, business, service_sid, error_code, messages) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(h)
+            .bind(business)
+            .bind(service)
+            .bind(code)
+            .bind(n)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
     }
-    sqlx::query("DELETE FROM message_stats_hourly WHERE hour = ANY($1)")
-        .bind(hours)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM message_failures_hourly WHERE hour = ANY($1)")
-        .bind(hours)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(sqlx::AssertSqlSafe(recompute_sql()))
-        .bind(hours)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(RECOMPUTE_FAILURES)
-        .bind(hours)
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 

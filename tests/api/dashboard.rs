@@ -361,14 +361,23 @@ async fn pages_show_the_funnel_timeline_and_conversation_with_text_escaped(
     assert_eq!(app.post_signed("/wa", &inbound).await.status(), 200);
 
     let mut b = app.admin_browser().await;
-    let (_, _, page) = b.get("/").await;
-    let stage = |name: &str| {
+    let stage_in = |page: &str, name: &str| {
         page.split(&format!("data-stage=\"{name}\">"))
             .nth(1)
             .and_then(|s| s.split('<').next())
             .unwrap()
             .to_owned()
     };
+    // The 24-hour overview reads hourly roll-ups, which follow changes within about a second.
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = b.get("/").await.2;
+        if stage_in(&page, "sent") == "2" && stage_in(&page, "failed") == "1" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let stage = |name: &str| stage_in(&page, name);
     assert_eq!(
         (
             stage("sent"),

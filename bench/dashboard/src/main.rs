@@ -227,6 +227,7 @@ async fn export(http: &reqwest::Client, a: &Args, session: &str) -> anyhow::Resu
 async fn live(http: &reqwest::Client, a: &Args, session: &str) -> anyhow::Result<()> {
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let seen: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let other_events: Arc<Mutex<Vec<String>>> = Arc::default();
     // The browser.
     let mut stream = http
         .get(format!("{}/events", a.url))
@@ -234,7 +235,7 @@ async fn live(http: &reqwest::Client, a: &Args, session: &str) -> anyhow::Result
         .send()
         .await?;
     let reader = {
-        let (sent, seen) = (sent.clone(), seen.clone());
+        let (sent, seen, other_events) = (sent.clone(), seen.clone(), other_events.clone());
         tokio::spawn(async move {
             let mut buf = String::new();
             while let Ok(Some(chunk)) = stream.chunk().await {
@@ -242,6 +243,11 @@ async fn live(http: &reqwest::Client, a: &Args, session: &str) -> anyhow::Result
                 buf.push_str(&String::from_utf8_lossy(&chunk));
                 while let Some(end) = buf.find("\n\n") {
                     let frame: String = buf.drain(..end + 2).collect();
+                    if let Some(kind) = frame.lines().find_map(|l| l.strip_prefix("event: "))
+                        && kind != "messages"
+                    {
+                        other_events.lock().unwrap().push(kind.to_owned());
+                    }
                     for line in frame.lines() {
                         let Some(data) = line.strip_prefix("data: ") else {
                             continue;
@@ -317,6 +323,10 @@ async fn live(http: &reqwest::Client, a: &Args, session: &str) -> anyhow::Result
     let mut lat = seen.lock().unwrap().clone();
     lat.sort();
     let missing = sent.lock().unwrap().len();
+    println!(
+        "other events in the stream: {:?}",
+        other_events.lock().unwrap()
+    );
     println!(
         "live: {total} callbacks in {:.1} s ({:.0}/s, {} errors); {} seen in the stream, {missing} not seen within 2 s",
         posted_in.as_secs_f64(),
