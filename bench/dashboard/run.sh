@@ -52,8 +52,8 @@ SIZE=$(psql "$PG_URL/$DB" -Atqc "select pg_size_pretty(pg_database_size('$DB'))"
 COUNTS=$(psql "$PG_URL/$DB" -Atqc "select (select count(*) from messages) || ' messages, ' || (select count(*) from message_events) || ' events'")
 # A window holding about EXPORT_ROWS messages, a message with a long history, a busy number.
 SINCE=$(psql "$PG_URL/$DB" -Atqc "select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') from messages order by created_at desc, sid desc offset $EXPORT_ROWS limit 1")
-SID=$(psql "$PG_URL/$DB" -Atqc "select sid from messages where status = 'read' order by created_at desc limit 1")
-NUMBER=$(psql "$PG_URL/$DB" -Atqc "select substr(to_addr, 10) from messages where direction = 'outbound' order by created_at desc limit 1")
+SID=$(psql "$PG_URL/$DB" -Atqc "select sid from messages where status = 'read' and sid not like 'SMzz%' order by created_at desc limit 1")
+NUMBER=$(psql "$PG_URL/$DB" -Atqc "select substr(to_addr, 10) from messages where direction = 'outbound' and sid not like 'SMzz%' order by created_at desc limit 1")
 psql "$PG_URL/$DB" -qc "DELETE FROM users; DELETE FROM sessions; DELETE FROM login_failures; DELETE FROM messages WHERE sid LIKE 'SMzz%'; DELETE FROM message_events WHERE message_sid LIKE 'SMzz%'"
 
 DATABASE_URL="$DB_URL" WADASH_BIND="127.0.0.1:$PORT" TWILIO_AUTH_TOKEN="$TOKEN" \

@@ -284,12 +284,14 @@ async fn live(http: &reqwest::Client, a: &Args, session: &str) -> anyhow::Result
             "SMbe{:030x}",
             n + u64::from(std::process::id()) * 1_000_000_000
         );
+        // Spread over many customers, as real traffic is.
+        let to = format!("whatsapp:+9188{:08}", n % 5000);
         let params: Vec<(String, String)> = [
             ("MessageSid", sid.as_str()),
             ("SmsSid", sid.as_str()),
             ("MessageStatus", "sent"),
             ("SmsStatus", "sent"),
-            ("To", "whatsapp:+919900000000"),
+            ("To", to.as_str()),
             ("From", "whatsapp:+14155238886"),
             ("AccountSid", "AC00000000000000000000000000000000"),
             ("ApiVersion", "2010-04-01"),
