@@ -490,3 +490,75 @@ async fn every_page_carries_security_headers_and_the_simulator_banner(
     assert!(!page.contains("simulator-banner"));
     live.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn operators_send_from_the_form_and_viewers_cannot(_: PgPoolOptions, opts: PgConnectOptions) {
+    let app = TestApp::spawn(opts).await;
+    let mut viewer = app.browser_as("vera", Role::Viewer).await;
+    assert_eq!(viewer.get("/send").await.0, 403);
+    let (_, _, page) = viewer.get("/").await;
+    assert!(!page.contains("href=\"/send\""), "no send link for viewers");
+    let csrf = viewer.csrf().await;
+    let (status, _, _) = viewer
+        .post(
+            "/send",
+            &[
+                ("csrf", &csrf),
+                ("to", "+919900000000"),
+                ("body", "from a viewer"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        app.count("SELECT count(*) FROM messages").await,
+        0,
+        "nothing was sent"
+    );
+
+    let mut operator = app.browser_as("otto", Role::Operator).await;
+    let csrf = operator.csrf().await;
+    // Invalid input: explained, the form keeps what was typed, nothing is sent.
+    let (status, _, page) = operator
+        .post(
+            "/send",
+            &[
+                ("csrf", &csrf),
+                ("to", "9900000000"),
+                ("body", "keep <this>"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("id=\"send-error\""));
+    assert!(page.contains("keep &#60;this&#62;"));
+    assert_eq!(app.count("SELECT count(*) FROM messages").await, 0);
+
+    let (status, location, _) = operator
+        .post(
+            "/send",
+            &[
+                ("csrf", &csrf),
+                ("to", "+91 99000 00000"),
+                ("body", "hello from the form"),
+                ("media", "https://example.com/a.png\n"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let location = location.unwrap();
+    let sid = location.strip_prefix("/messages/").unwrap();
+    let (body, to, media): (Option<String>, Option<String>, i32) =
+        sqlx::query_as("SELECT body, to_addr, num_media FROM messages WHERE sid = $1")
+            .bind(sid)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(body.as_deref(), Some("hello from the form"));
+    assert_eq!(to.as_deref(), Some("whatsapp:+919900000000"));
+    assert_eq!(media, 1);
+    let (status, _, page) = operator.get(&location).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("hello from the form"));
+    app.stop().await;
+}

@@ -10,6 +10,7 @@ pub mod format;
 pub mod login;
 pub mod messages;
 pub mod overview;
+pub mod send;
 pub mod session;
 
 use actix_web::web;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     login::configure(cfg);
     overview::configure(cfg);
     messages::configure(cfg);
+    send::configure(cfg);
     admin::configure(cfg);
 }
 

@@ -1,0 +1,131 @@
+//! `/send` (operator): send one WhatsApp message from a form — text, media links, or an
+//! approved template — through the same path as `POST /api/v1/messages`. On success the
+//! message's page opens and follows its delivery live.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{Chrome, CurrentUser, PageError, html};
+use crate::auth::Role;
+use crate::sending::{self, SendError, SendRequest};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/send", web::get().to(form))
+        .route("/send", web::post().to(submit));
+}
+
+#[derive(Template)]
+#[template(path = "send.html")]
+struct SendPage {
+    chrome: Chrome,
+    default_sender: String,
+    to: String,
+    body: String,
+    media: String,
+    from: String,
+    content_sid: String,
+    content_variables: String,
+    error: Option<String>,
+}
+
+fn sender_text(s: &crate::twilio::client::Sender) -> String {
+    match s {
+        crate::twilio::client::Sender::From(a) => a.as_str().to_owned(),
+        crate::twilio::client::Sender::MessagingService(mg) => mg.clone(),
+    }
+}
+
+async fn form(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    user.require(Role::Operator)?;
+    html(&SendPage {
+        chrome: Chrome::for_user(&user, &state, "send"),
+        default_sender: sender_text(&state.default_sender),
+        to: String::new(),
+        body: String::new(),
+        media: String::new(),
+        from: String::new(),
+        content_sid: String::new(),
+        content_variables: String::new(),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct SendForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    body: String,
+    /// One URL per line.
+    #[serde(default)]
+    media: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    content_sid: String,
+    #[serde(default)]
+    content_variables: String,
+}
+
+fn opt(s: &str) -> Option<String> {
+    Some(s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+async fn submit(
+    user: CurrentUser,
+    form: web::Form<SendForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Operator)?;
+    let f = form.into_inner();
+    let request = SendRequest {
+        to: f.to.clone(),
+        body: opt(&f.body),
+        media_urls: f
+            .media
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        content_sid: opt(&f.content_sid),
+        content_variables: opt(&f.content_variables),
+        from: opt(&f.from),
+    };
+    let outcome = match sending::prepare(&request, &state.default_sender) {
+        Ok(msg) => sending::send(&state.twilio, &state.pool, &msg).await,
+        Err(e) => Err(e),
+    };
+    let error = match outcome {
+        Ok(sent) => {
+            tracing::info!(username = %user.username, sid = %sent.sid, "message sent from the dashboard");
+            return Ok(HttpResponse::SeeOther()
+                .insert_header(("Location", format!("/messages/{}", sent.sid)))
+                .finish());
+        }
+        Err(SendError::NotRecorded { sid, .. }) => {
+            return Ok(HttpResponse::SeeOther()
+                .insert_header(("Location", format!("/messages/{sid}")))
+                .finish());
+        }
+        Err(e) => e.to_string(),
+    };
+    let mut resp = html(&SendPage {
+        chrome: Chrome::for_user(&user, &state, "send"),
+        default_sender: sender_text(&state.default_sender),
+        to: f.to,
+        body: f.body,
+        media: f.media,
+        from: f.from,
+        content_sid: f.content_sid,
+        content_variables: f.content_variables,
+        error: Some(error),
+    })?;
+    *resp.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(resp)
+}
