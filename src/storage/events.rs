@@ -89,14 +89,14 @@ WITH upsert AS (
        OR (m.wa_id IS NULL AND EXCLUDED.wa_id IS NOT NULL)
        OR EXCLUDED.num_media > m.num_media
        OR (m.media = '[]'::jsonb AND EXCLUDED.media <> '[]'::jsonb)
-    RETURNING m.sid, m.direction, m.status, m.error_code, m.from_addr, m.to_addr, left(m.body, 160) AS body, m.created_at
+    RETURNING m.sid, m.direction, m.status, m.error_code, m.from_addr, m.to_addr, m.created_at
 ),
 -- One change-log row per batch (never one per message) for live updates (src/live).
 live AS (
     INSERT INTO live_log (kind, payload)
     SELECT 'messages', jsonb_agg(jsonb_build_object(
         'sid', sid, 'direction', direction, 'status', status, 'error_code', error_code,
-        'from', from_addr, 'to', to_addr, 'body', body, 'created_at', created_at))
+        'from', from_addr, 'to', to_addr, 'created_at', created_at))
     FROM upsert
     HAVING count(*) > 0
 )
