@@ -122,34 +122,13 @@ fn escape_like(s: &str) -> String {
     out
 }
 
-/// A page of messages, newest first, using keyset pagination on `(created_at, sid)` so that
-/// deep pages cost the same as the first one.
-pub async fn list(
-    pool: &PgPool,
-    filter: &MessageFilter,
-    after: Option<&Cursor>,
-    limit: i64,
-) -> sqlx::Result<(Vec<MessageRow>, Option<Cursor>)> {
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
-    q.push(message_columns!()).push(" FROM messages WHERE true");
+/// Every filter but the number, and the keyset position, as `AND …` clauses.
+fn push_conditions(q: &mut QueryBuilder<Postgres>, filter: &MessageFilter, after: Option<&Cursor>) {
     if let Some(s) = &filter.status {
         q.push(" AND status = ").push_bind(s.clone());
     }
     if let Some(d) = &filter.direction {
         q.push(" AND direction = ").push_bind(d.clone());
-    }
-    if let Some(n) = &filter.number {
-        let bare = n.trim_start_matches("whatsapp:").to_owned();
-        let wa = format!("whatsapp:{bare}");
-        q.push(" AND (from_addr IN (")
-            .push_bind(bare.clone())
-            .push(", ")
-            .push_bind(wa.clone())
-            .push(") OR to_addr IN (")
-            .push_bind(bare)
-            .push(", ")
-            .push_bind(wa)
-            .push("))");
     }
     if let Some(t) = filter.since {
         q.push(" AND created_at >= ").push_bind(t);
@@ -177,6 +156,51 @@ pub async fn list(
             .push(", ")
             .push_bind(c.sid.clone())
             .push(")");
+    }
+}
+
+/// A page of messages, newest first, using keyset pagination on `(created_at, sid)` so that
+/// deep pages cost the same as the first one.
+pub async fn list(
+    pool: &PgPool,
+    filter: &MessageFilter,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> sqlx::Result<(Vec<MessageRow>, Option<Cursor>)> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
+    match &filter.number {
+        None => {
+            q.push(message_columns!()).push(" FROM messages WHERE true");
+            push_conditions(&mut q, filter, after);
+        }
+        Some(n) => {
+            // "Either party" as four index-ordered scans (sender or recipient, with or without
+            // the whatsapp: prefix), each stopping after one page, merged: an OR over two
+            // columns would read every message of the number before sorting.
+            let bare = n.trim_start_matches("whatsapp:").to_owned();
+            let wa = format!("whatsapp:{bare}");
+            q.push(message_columns!()).push(" FROM (");
+            let branches = [
+                ("from_addr", &bare),
+                ("from_addr", &wa),
+                ("to_addr", &bare),
+                ("to_addr", &wa),
+            ];
+            for (i, (column, value)) in branches.into_iter().enumerate() {
+                if i > 0 {
+                    q.push(" UNION ALL ");
+                }
+                q.push("(SELECT * FROM messages WHERE ")
+                    .push(column)
+                    .push(" = ")
+                    .push_bind(value.clone());
+                push_conditions(&mut q, filter, after);
+                q.push(" ORDER BY created_at DESC, sid DESC LIMIT ")
+                    .push_bind(limit + 1)
+                    .push(")");
+            }
+            q.push(") AS m");
+        }
     }
     q.push(" ORDER BY created_at DESC, sid DESC LIMIT ")
         .push_bind(limit + 1);

@@ -208,6 +208,33 @@ async fn list_filters_and_paginates_without_gaps_or_repeats(
         26,
         "inbound from and outbound to the number"
     );
+    // The number filter pages like any other: small pages, no gaps, no repeats, newest first.
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = app
+            .get_json(
+                &format!("/api/v1/messages?number=%2B919900000000&limit=4&cursor={cursor}"),
+                &token,
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        for m in page["items"].as_array().unwrap() {
+            seen.push((
+                m["created_at"].as_str().unwrap().to_owned(),
+                m["sid"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 26);
+    let mut ordered = seen.clone();
+    ordered.sort_by(|a, b| b.cmp(a));
+    ordered.dedup();
+    assert_eq!(seen, ordered, "newest first, each once");
     let (_, by_text) = app.get_json("/api/v1/messages?q=HE", &token).await;
     assert_eq!(by_text["items"].as_array().unwrap().len(), 1);
     let (_, none) = app.get_json("/api/v1/messages?q=%25", &token).await;
