@@ -69,7 +69,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Twilio account credentials. Absent → simulator mode.
+/// Twilio account settings from the environment. Which credentials are in force (and so
+/// live or simulator mode) is decided in `crate::credentials`.
 #[derive(Clone)]
 pub struct TwilioSettings {
     pub account_sid: Option<String>,
@@ -83,35 +84,6 @@ pub struct TwilioSettings {
     pub default_from: String,
     /// When set, sends without an explicit sender go through this Messaging Service.
     pub messaging_service_sid: Option<String>,
-}
-
-impl TwilioSettings {
-    /// The REST credential: an API key and secret if configured, else the account's token.
-    pub fn rest_credentials(&self) -> Option<crate::twilio::client::RestCredentials> {
-        use crate::twilio::client::RestCredentials;
-        match (
-            &self.api_key,
-            &self.api_secret,
-            &self.account_sid,
-            &self.auth_token,
-        ) {
-            (Some(key), Some(secret), _, _) => Some(RestCredentials {
-                username: key.clone(),
-                secret: secret.clone(),
-            }),
-            (_, _, Some(sid), Some(token)) => Some(RestCredentials {
-                username: sid.clone(),
-                secret: token.clone(),
-            }),
-            _ => None,
-        }
-    }
-
-    /// Live mode needs an account and a credential for the REST API.
-    pub fn is_live(&self) -> bool {
-        self.account_sid.is_some()
-            && (self.auth_token.is_some() || (self.api_key.is_some() && self.api_secret.is_some()))
-    }
 }
 
 impl std::fmt::Debug for TwilioSettings {
@@ -438,6 +410,15 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     use super::*;
 
+    fn live(s: &Settings) -> bool {
+        use crate::credentials::{CredentialSet, Effective, Source};
+        Effective::merge(&[(
+            Source::Environment,
+            &CredentialSet::from_settings(&s.twilio),
+        )])
+        .is_live()
+    }
+
     fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -451,7 +432,7 @@ mod tests {
         assert_eq!(s.bind, "127.0.0.1:8080");
         assert_eq!(s.public_url, None);
         assert_eq!(s.database.url.expose_secret(), DEFAULT_DATABASE_URL);
-        assert!(!s.twilio.is_live());
+        assert!(!live(&s));
     }
 
     #[test]
@@ -467,7 +448,7 @@ mod tests {
         assert!(!dbg.contains("supersecrettoken"));
         assert!(!dbg.contains("apisecretvalue"));
         assert!(!dbg.contains("dbpass"));
-        assert!(s.twilio.is_live());
+        assert!(live(&s));
     }
 
     #[test]

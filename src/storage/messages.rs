@@ -228,6 +228,17 @@ pub struct Funnel {
     pub undelivered: i64,
 }
 
+impl std::ops::AddAssign for Funnel {
+    fn add_assign(&mut self, o: Funnel) {
+        self.total += o.total;
+        self.sent += o.sent;
+        self.delivered += o.delivered;
+        self.read += o.read;
+        self.failed += o.failed;
+        self.undelivered += o.undelivered;
+    }
+}
+
 /// The delivery funnel of outbound messages created in `[since, until)`. A stage counts every
 /// message that reached at least that stage, even if its own callback was lost (a `read`
 /// message was necessarily delivered and sent).

@@ -170,13 +170,7 @@ pub async fn window_stats(
             failures_by_code(pool, a, b, sender),
             traffic(pool, a, b, step, sender),
         )?;
-        let t = &mut totals.funnel;
-        t.total += f.total;
-        t.sent += f.sent;
-        t.delivered += f.delivered;
-        t.read += f.read;
-        t.failed += f.failed;
-        t.undelivered += f.undelivered;
+        totals.funnel += f;
         for i in 0..rollups::HIST_LEN {
             totals.delivered_hist[i] += dh[i];
             totals.read_hist[i] += rh[i];

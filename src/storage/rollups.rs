@@ -215,13 +215,14 @@ pub async fn totals(
             continue;
         }
         slot.1 += r.total;
-        let f = &mut t.funnel;
-        f.total += r.total;
-        f.sent += r.sent;
-        f.delivered += r.delivered;
-        f.read += r.read;
-        f.failed += r.failed;
-        f.undelivered += r.undelivered;
+        t.funnel += Funnel {
+            total: r.total,
+            sent: r.sent,
+            delivered: r.delivered,
+            read: r.read,
+            failed: r.failed,
+            undelivered: r.undelivered,
+        };
         for (i, v) in r.delivered_hist.iter().enumerate().take(HIST_LEN) {
             t.delivered_hist[i] += v;
         }

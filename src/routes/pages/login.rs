@@ -175,14 +175,10 @@ async fn submit(
     let ok = match &user {
         Some(u) if u.disabled_at.is_none() => {
             let phc = u.password_hash.clone();
-            web::block(move || password::verify(&candidate, &phc))
-                .await
-                .map_err(|e| PageError::Internal(e.into()))?
+            super::blocking(move || password::verify(&candidate, &phc)).await?
         }
         _ => {
-            web::block(move || password::verify_dummy(&candidate))
-                .await
-                .map_err(|e| PageError::Internal(e.into()))?;
+            super::blocking(move || password::verify_dummy(&candidate)).await?;
             false
         }
     };
@@ -296,16 +292,12 @@ async fn change_password(
         return Err(PageError::LoginRequired { next: None });
     };
     let (current, phc) = (form.current, row.password_hash);
-    let ok = web::block(move || password::verify(&current, &phc))
-        .await
-        .map_err(|e| PageError::Internal(e.into()))?;
+    let ok = super::blocking(move || password::verify(&current, &phc)).await?;
     if !ok {
         return again("The current password is wrong.".into());
     }
     let new = form.new;
-    let hash = web::block(move || password::hash(&new))
-        .await
-        .map_err(|e| PageError::Internal(e.into()))?;
+    let hash = super::blocking(move || password::hash(&new)).await?;
     users::set_password(&state.pool, user.id, &hash).await?;
     // Every session ended with the change; this browser gets a fresh one.
     let token = sessions::create(&state.pool, user.id, None).await?;

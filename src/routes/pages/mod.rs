@@ -81,3 +81,12 @@ pub fn html<T: askama::Template>(t: &T) -> Result<actix_web::HttpResponse, PageE
         .insert_header(("Cache-Control", "no-store"))
         .body(body))
 }
+
+/// Runs CPU-heavy work (password hashing) on the blocking pool.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PageError> {
+    actix_web::web::block(f)
+        .await
+        .map_err(|e| PageError::Internal(e.into()))
+}
