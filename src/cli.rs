@@ -64,6 +64,9 @@ enum Command {
         /// Template variables as a JSON object, e.g. '{"1":"Ada"}'.
         #[arg(long)]
         content_variables: Option<String>,
+        /// Send free-form text even though the contact's 24-hour window is known to be closed.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -196,6 +199,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             from,
             content_sid,
             content_variables,
+            force,
         } => {
             let request = crate::sending::SendRequest {
                 to,
@@ -205,12 +209,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 content_variables,
                 from,
             };
-            let default = crate::sending::default_sender(
+            let configured = crate::sending::default_sender(
                 &settings.twilio.default_from,
                 settings.twilio.messaging_service_sid.as_deref(),
             )
             .map_err(|e| anyhow::anyhow!("default_from: {e}"))?;
-            let msg = crate::sending::prepare(&request, &default)?;
             let public_url = settings
                 .public_url
                 .clone()
@@ -224,7 +227,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     "no Twilio credentials are configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET), or name a credentials file in WADASH_TWILIO_CREDENTIALS_FILE"
                 );
             };
-            let sent = crate::sending::send(&client, &pool, &msg).await?;
+            crate::senders::register_configured(&pool, &configured).await?;
+            let default = crate::sending::current_default(&pool, &configured).await?;
+            let msg = crate::sending::prepare(&request, &default)?;
+            let opts = crate::sending::SendOptions { force };
+            let sent = crate::sending::send(&client, &pool, &msg, opts).await?;
+            for warning in &sent.warnings {
+                eprintln!("warning: {warning}");
+            }
             println!("{} {}", sent.sid, sent.status);
             Ok(())
         }

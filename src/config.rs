@@ -41,6 +41,10 @@ const KEYS: &[(&str, &str)] = &[
     ("secret_key", "WADASH_SECRET_KEY"),
     ("admin_password", "WADASH_ADMIN_PASSWORD"),
     ("live_poll_ms", "WADASH_LIVE_POLL_MS"),
+    ("opt_out_keywords", "WADASH_OPT_OUT_KEYWORDS"),
+    ("opt_in_keywords", "WADASH_OPT_IN_KEYWORDS"),
+    ("opt_out_reply", "WADASH_OPT_OUT_REPLY"),
+    ("opt_in_reply", "WADASH_OPT_IN_REPLY"),
     ("twilio_timeout_ms", "WADASH_TWILIO_TIMEOUT_MS"),
     ("default_from", "WADASH_DEFAULT_FROM"),
     ("messaging_service_sid", "WADASH_MESSAGING_SERVICE_SID"),
@@ -181,6 +185,8 @@ pub struct Settings {
     pub admin_password: Option<SecretString>,
     /// How often each instance reads the live change log.
     pub live_poll: Duration,
+    /// Consent keywords and their confirmations (src/replies).
+    pub replies: crate::replies::ReplySettings,
 }
 
 impl Settings {
@@ -346,7 +352,24 @@ impl Settings {
                 ),
             },
         };
+        let keywords = crate::domain::consent::Keywords::parse(
+            get("opt_out_keywords").unwrap_or(crate::domain::consent::DEFAULT_OPT_OUT),
+            get("opt_in_keywords").unwrap_or(crate::domain::consent::DEFAULT_OPT_IN),
+        )
+        .map_err(|e| anyhow!("opt_out_keywords / opt_in_keywords: {e}"))?;
+        // `off` turns a confirmation off.
+        let reply_text = |key: &str, default: &str| match get(key) {
+            Some(v) if v.eq_ignore_ascii_case("off") => None,
+            Some(v) => Some(v.to_owned()),
+            None => Some(default.to_owned()),
+        };
+        let replies = crate::replies::ReplySettings {
+            keywords,
+            opt_out_reply: reply_text("opt_out_reply", crate::replies::DEFAULT_OPT_OUT_REPLY),
+            opt_in_reply: reply_text("opt_in_reply", crate::replies::DEFAULT_OPT_IN_REPLY),
+        };
         Ok(Self {
+            replies,
             live_poll: Duration::from_millis(
                 num(get("live_poll_ms"), "live_poll_ms", 100u64)?.max(10),
             ),

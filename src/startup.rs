@@ -129,6 +129,7 @@ impl Application {
             settings.twilio.messaging_service_sid.as_deref(),
         )
         .map_err(|e| anyhow::anyhow!("default_from: {e}"))?;
+        crate::senders::register_configured(&pool, &default_sender).await?;
         let credentials = CredentialManager::new(
             sources,
             effective.clone(),
@@ -152,6 +153,8 @@ impl Application {
             simulator_mode,
             twilio,
             default_sender,
+            replies: Arc::new(settings.replies.clone()),
+            reply_patterns: Arc::default(),
         };
 
         if simulator_mode {

@@ -24,6 +24,11 @@ pub struct AppState {
     pub twilio: TwilioClient,
     /// Live updates for the dashboard's browsers.
     pub live: crate::live::LiveHub,
-    /// Who messages are sent from when a request names no sender.
+    /// Who messages are sent from when a request names no sender and no default sender is
+    /// registered.
     pub default_sender: Sender,
+    /// Consent keywords and confirmation texts for inbound messages.
+    pub replies: Arc<crate::replies::ReplySettings>,
+    /// Compiled auto-reply patterns.
+    pub reply_patterns: Arc<crate::replies::rules::RegexCache>,
 }

@@ -1,9 +1,11 @@
 //! Domain types: parsed at the edge, used everywhere past the handlers.
 
+pub mod consent;
 pub mod error_codes;
 pub mod phone;
 pub mod sid;
 pub mod status;
+pub mod window;
 
 pub use phone::{PhoneNumber, WhatsAppAddress};
 pub use sid::MessageSid;

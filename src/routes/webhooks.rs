@@ -3,6 +3,10 @@
 //! Order of checks: size (413), content type (415), form syntax (400), signature (403),
 //! fields (400), then durable storage (503 if the database cannot take it). A 2xx is sent only
 //! after the callback's transaction has committed.
+//!
+//! A stored inbound message is then routed (src/replies): its contact and consent are
+//! updated and the TwiML answer carries any automatic reply. A status callback for an
+//! automatic reply (`/sts?reply=<id>`) links the reply to the message Twilio created.
 
 use std::time::Instant;
 
@@ -13,6 +17,7 @@ use futures_util::StreamExt as _;
 
 use crate::error::error_body;
 use crate::metrics::Outcome;
+use crate::replies::InboundMessage;
 use crate::state::AppState;
 use crate::twilio::signature::{self, SignedBody};
 use crate::twilio::webhook::{self, Webhook};
@@ -63,15 +68,24 @@ async fn handle(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let result = accept(hook, &req, payload, &state).await;
+    let result = match accept(hook, &req, payload, &state).await {
+        Ok(Accepted::Inbound(msg)) => answer(&state, &msg).await,
+        Ok(Accepted::Status { sid, reply }) => {
+            if let Some(id) = reply {
+                link_reply(&state, id, &sid).await;
+            }
+            Ok(None)
+        }
+        Err(r) => Err(r),
+    };
     let elapsed = started.elapsed();
     match result {
-        Ok(()) => {
+        Ok(twiml) => {
             state.metrics.webhook(hook, Outcome::Accepted, elapsed);
             match hook {
                 Webhook::Inbound => HttpResponse::Ok()
                     .content_type("application/xml")
-                    .body(EMPTY_TWIML),
+                    .body(twiml.unwrap_or_else(|| EMPTY_TWIML.to_owned())),
                 Webhook::Status => HttpResponse::NoContent().finish(),
             }
         }
@@ -89,12 +103,61 @@ async fn handle(
     }
 }
 
+/// What a stored webhook leads to.
+enum Accepted {
+    Inbound(InboundMessage),
+    /// A status callback; `reply` when it reports an automatic reply (`/sts?reply=<id>`).
+    Status { sid: String, reply: Option<i64> },
+}
+
+/// Routes a stored inbound message (contact, consent, automatic replies) and writes the
+/// TwiML answer. The message itself is already committed; routing is retried briefly, and a
+/// 503 tells Twilio the answer could not be given.
+async fn answer(state: &AppState, msg: &InboundMessage) -> Result<Option<String>, Reject> {
+    let mut attempt = 0;
+    let rows = loop {
+        match crate::replies::route(&state.pool, &state.replies, &state.reply_patterns, msg).await {
+            Ok(rows) => break rows,
+            Err(e) if attempt < 2 && crate::storage::is_transient(&e) => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+            }
+            Err(e) => {
+                tracing::error!(sid = %msg.sid, error = %e, "inbound message stored but not routed");
+                return Err(reject(
+                    Outcome::Unavailable,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the message was stored but could not be answered, please retry",
+                ));
+            }
+        }
+    };
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let messages = crate::replies::twiml_messages(&rows, &state.public_url);
+    if state.simulator_mode {
+        // Without Twilio, the simulator plays its part: it creates the reply messages the
+        // TwiML asks for and reports their status to the callback URL.
+        crate::replies::simulate_twiml_replies(state.twilio.clone(), &state.public_url, rows);
+    }
+    Ok(Some(crate::twilio::twiml::messaging_response(&messages)))
+}
+
+async fn link_reply(state: &AppState, reply: i64, sid: &str) {
+    if let Err(e) = crate::storage::auto_replies::link(&state.pool, reply, sid).await {
+        // The callback itself is stored; only the reply's body is missing from its message.
+        tracing::warn!(reply, %sid, error = %e, "could not link an automatic reply to its message");
+    }
+}
+
 async fn accept(
     hook: Webhook,
     req: &HttpRequest,
     mut payload: web::Payload,
     state: &AppState,
-) -> Result<(), Reject> {
+) -> Result<Accepted, Reject> {
     let too_large = || {
         reject(
             Outcome::TooLarge,
@@ -194,6 +257,27 @@ async fn accept(
             e.to_string(),
         )
     })?;
+    let accepted = match hook {
+        Webhook::Inbound => Accepted::Inbound(InboundMessage {
+            sid: record.sid.as_str().to_owned(),
+            from: record.facts.from.clone().unwrap_or_default(),
+            to: record.facts.to.clone().unwrap_or_default(),
+            body: record.facts.body.clone().unwrap_or_default(),
+            media_types: record
+                .facts
+                .media
+                .iter()
+                .map(|m| m.content_type.clone())
+                .collect(),
+            profile_name: record.facts.profile_name.clone(),
+            wa_id: record.facts.wa_id.clone(),
+            received_at: record.received_at,
+        }),
+        Webhook::Status => Accepted::Status {
+            sid: record.sid.as_str().to_owned(),
+            reply: crate::replies::reply_id_of(req.query_string()),
+        },
+    };
     state.ingestor.submit(record).await.map_err(|e| {
         reject(
             Outcome::Unavailable,
@@ -201,7 +285,8 @@ async fn accept(
             "unavailable",
             format!("not stored, please retry: {e}"),
         )
-    })
+    })?;
+    Ok(accepted)
 }
 
 fn forbidden() -> Reject {

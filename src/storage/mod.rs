@@ -4,14 +4,18 @@
 //! Query style: runtime-checked `sqlx::query`/`query_as` with `&'static str` SQL and `FromRow`
 //! structs; dynamic filters are assembled with `sqlx::QueryBuilder` and bound parameters only.
 
+pub mod auto_replies;
+pub mod contacts;
 pub mod database;
 pub mod events;
 pub mod instance_settings;
 pub mod live_log;
 pub mod messages;
 pub mod overview;
+pub mod reply_rules;
 pub mod reconcile_queue;
 pub mod rollups;
+pub mod senders;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

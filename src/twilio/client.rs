@@ -291,7 +291,17 @@ impl TwilioClient {
         &self,
         msg: &CreateMessage,
     ) -> Result<MessageResource, TwilioError> {
-        let form = create_form(msg, self.status_callback.as_deref())?;
+        self.create_message_with_callback(msg, self.status_callback.as_deref())
+            .await
+    }
+
+    /// Like [`create_message`](Self::create_message) with another status callback URL.
+    pub async fn create_message_with_callback(
+        &self,
+        msg: &CreateMessage,
+        status_callback: Option<&str>,
+    ) -> Result<MessageResource, TwilioError> {
+        let form = create_form(msg, status_callback)?;
         self.send_json(
             Method::POST,
             &self.account_url("Messages.json"),

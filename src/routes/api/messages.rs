@@ -141,9 +141,9 @@ struct CreateBody {
     content_sid: Option<String>,
     content_variables: Option<serde_json::Value>,
     from: Option<String>,
-    /// Accepted now; it will override the 24-hour-window check once contacts exist.
-    #[serde(default, rename = "force")]
-    _force: bool,
+    /// Send free-form text even though the contact's 24-hour window is known to be closed.
+    #[serde(default)]
+    force: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -202,16 +202,21 @@ async fn create(
         content_variables,
         from: req.from,
     };
-    let msg = crate::sending::prepare(&send, &state.default_sender)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let client = &state.twilio;
-    match crate::sending::send(client, &state.pool, &msg).await {
+    let default = crate::sending::current_default(&state.pool, &state.default_sender)
+        .await
+        .map_err(send_error)?;
+    let msg =
+        crate::sending::prepare(&send, &default).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let opts = crate::sending::SendOptions { force: req.force };
+    match crate::sending::send(&state.twilio, &state.pool, &msg, opts).await {
         Ok(sent) => Ok(HttpResponse::Created().json(Created {
             sid: sent.sid,
             status: sent.status,
             warnings: sent.warnings,
         })),
-        Err(SendError::Invalid(m)) => Err(ApiError::BadRequest(m)),
+        Err(e @ (SendError::Invalid(_) | SendError::Refused(_) | SendError::Database(_))) => {
+            Err(send_error(e))
+        }
         Err(SendError::NotRecorded { sid, source }) => {
             tracing::error!(%sid, error = %source, "sent but not recorded");
             Ok(HttpResponse::Created().json(Created {
@@ -239,5 +244,17 @@ async fn create(
             "twilio_unavailable",
             e.to_string(),
         )),
+    }
+}
+
+/// The API's answer to a send that did not happen.
+pub fn send_error(e: crate::sending::SendError) -> ApiError {
+    use crate::sending::SendError;
+    use actix_web::http::StatusCode;
+    match e {
+        SendError::Invalid(m) => ApiError::BadRequest(m),
+        SendError::Refused(r) => ApiError::Other(StatusCode::CONFLICT, r.code(), r.to_string()),
+        SendError::Database(e) => ApiError::from(e),
+        other => ApiError::Other(StatusCode::BAD_GATEWAY, "twilio_unavailable", other.to_string()),
     }
 }

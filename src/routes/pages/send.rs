@@ -69,6 +69,8 @@ struct SendForm {
     content_sid: String,
     #[serde(default)]
     content_variables: String,
+    /// The "send outside the 24-hour window" checkbox.
+    force: Option<String>,
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -97,8 +99,14 @@ async fn submit(
         content_variables: opt(&f.content_variables),
         from: opt(&f.from),
     };
-    let outcome = match sending::prepare(&request, &state.default_sender) {
-        Ok(msg) => sending::send(&state.twilio, &state.pool, &msg).await,
+    let outcome = match sending::current_default(&state.pool, &state.default_sender).await {
+        Ok(default) => match sending::prepare(&request, &default) {
+            Ok(msg) => {
+                let opts = sending::SendOptions { force: f.force.is_some() };
+                sending::send(&state.twilio, &state.pool, &msg, opts).await
+            }
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let error = match outcome {

@@ -5,6 +5,12 @@
 //! `accepted`, `scheduled`), so it is stored at once as an event of source `api`. A callback
 //! for the same sid may arrive before the create call returns; because the state machine
 //! keeps the highest-ranked status, recording `queued` afterwards never demotes it.
+//!
+//! Every send passes [`policy`] first: consent, de-authorization, changed numbers, the
+//! 24-hour window and the sender's status. The API, the CLI, the dashboard and broadcasts all
+//! send through [`send`], so none can skip it.
+
+pub mod policy;
 
 use chrono::Utc;
 
@@ -46,6 +52,19 @@ pub enum SendError {
     /// from its status callbacks).
     #[error("the message {sid} was sent but could not be recorded: {source}")]
     NotRecorded { sid: String, source: sqlx::Error },
+    /// The policy refuses it; nothing was sent.
+    #[error("{0}")]
+    Refused(policy::Refusal),
+    /// The database could not be asked; nothing was sent.
+    #[error("the database is unavailable, nothing was sent: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+/// How a send may bend the rules.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendOptions {
+    /// Send free-form text outside a known-closed 24-hour window anyway.
+    pub force: bool,
 }
 
 /// The sender used when a request names none.
@@ -90,12 +109,53 @@ pub fn prepare(req: &SendRequest, default: &Sender) -> Result<CreateMessage, Sen
     Ok(msg)
 }
 
-/// Sends and records. The returned status is Twilio's answer to the create call.
+/// The sender for requests that name none: the default sender an admin chose, or else the
+/// configured one.
+pub async fn current_default(pool: &sqlx::PgPool, configured: &Sender) -> Result<Sender, SendError> {
+    let row = crate::storage::senders::default(pool)
+        .await
+        .map_err(SendError::Database)?;
+    Ok(match row {
+        Some(r) if r.address.starts_with("MG") => Sender::MessagingService(r.address),
+        Some(r) => match WhatsAppAddress::parse(&r.address) {
+            Ok(a) => Sender::From(a),
+            Err(_) => configured.clone(),
+        },
+        None => configured.clone(),
+    })
+}
+
+/// Checks `msg` against the policy; returns the warnings to show with it.
+pub async fn authorize(
+    pool: &sqlx::PgPool,
+    msg: &CreateMessage,
+    opts: SendOptions,
+) -> Result<Vec<String>, SendError> {
+    let sender_address = match &msg.sender {
+        Sender::From(a) => a.as_str().to_owned(),
+        Sender::MessagingService(mg) => mg.clone(),
+    };
+    let sender = crate::storage::senders::by_address(pool, &sender_address)
+        .await
+        .map_err(SendError::Database)?;
+    policy::check_sender(&sender_address, sender.as_ref()).map_err(SendError::Refused)?;
+    let number = msg.to.as_str().trim_start_matches("whatsapp:");
+    let recipient = crate::storage::contacts::recipient(pool, number)
+        .await
+        .map_err(SendError::Database)?;
+    let free_form = msg.content_sid.is_none();
+    policy::check_recipient(number, &recipient, free_form, opts.force, Utc::now())
+        .map_err(SendError::Refused)
+}
+
+/// Checks, sends and records. The returned status is Twilio's answer to the create call.
 pub async fn send(
     client: &TwilioClient,
     pool: &sqlx::PgPool,
     msg: &CreateMessage,
+    opts: SendOptions,
 ) -> Result<Sent, SendError> {
+    let warnings = authorize(pool, msg, opts).await?;
     let resource = client.create_message(msg).await?;
     let record = record_of(msg, &resource)
         .map_err(|e| SendError::Invalid(format!("Twilio answered with {e}")))?;
@@ -108,7 +168,7 @@ pub async fn send(
     Ok(Sent {
         sid: resource.sid,
         status: resource.status,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 

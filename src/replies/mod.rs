@@ -1,0 +1,269 @@
+//! Two-way routing: what wadash does with an inbound message once it is stored.
+//!
+//! In one transaction per message: the contact is created or updated (profile name, WhatsApp
+//! ID, the 24-hour window), consent keywords change consent (with history), and the first
+//! step that has something to say answers:
+//!
+//! 1. consent keywords: the opt-out or opt-in confirmation (configurable text);
+//! 2. keyword and regular-expression rules, in the admins' order;
+//! 3. image-echo rules (an inbound image is answered with a configured image);
+//! 4. a bot (AWS Lex or Google Dialogflow: the hand-off goes where the rules found nothing,
+//!    and its answer, produced after the webhook returned, goes out through the REST client);
+//! 5. otherwise no reply.
+//!
+//! Contacts who opted out or were de-authorized get no automatic replies (except the
+//! opt-out confirmation), and neither do messages to a sender that is not active. Each reply
+//! is stored in `auto_replies` before it is given, so a webhook Twilio delivers twice gets
+//! the same answer and changes nothing twice. Replies go back as TwiML; Twilio creates the
+//! reply message and reports its status to `/sts?reply=<id>`, which links the two.
+
+pub mod rules;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::domain::PhoneNumber;
+use crate::domain::consent::{self, Consent, KeywordKind, Keywords};
+use crate::storage::auto_replies::{self, NewReply, ReplyRow};
+use crate::storage::contacts::{self, ChangeBy, InboundContact};
+use crate::storage::{reply_rules, senders};
+use crate::twilio::twiml::ReplyMessage;
+
+/// How wadash answers consent keywords.
+#[derive(Debug, Clone)]
+pub struct ReplySettings {
+    pub keywords: Keywords,
+    /// Sent after an opt-out keyword; `None` sends nothing.
+    pub opt_out_reply: Option<String>,
+    /// Sent after an opt-in keyword; `None` sends nothing.
+    pub opt_in_reply: Option<String>,
+}
+
+pub const DEFAULT_OPT_OUT_REPLY: &str = "You have been unsubscribed and will receive no more \
+    messages from us. Reply START to subscribe again.";
+pub const DEFAULT_OPT_IN_REPLY: &str =
+    "You are subscribed again. Reply STOP at any time to unsubscribe.";
+
+impl Default for ReplySettings {
+    fn default() -> Self {
+        Self {
+            keywords: Keywords::default(),
+            opt_out_reply: Some(DEFAULT_OPT_OUT_REPLY.to_owned()),
+            opt_in_reply: Some(DEFAULT_OPT_IN_REPLY.to_owned()),
+        }
+    }
+}
+
+/// What routing needs to know about an inbound message.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub sid: String,
+    /// `whatsapp:+…`
+    pub from: String,
+    /// The sender it was sent to, `whatsapp:+…`.
+    pub to: String,
+    pub body: String,
+    pub media_types: Vec<Option<String>>,
+    pub profile_name: Option<String>,
+    pub wa_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Routes `msg` and returns the replies to give, in order (possibly none).
+pub async fn route(
+    pool: &PgPool,
+    settings: &ReplySettings,
+    cache: &rules::RegexCache,
+    msg: &InboundMessage,
+) -> sqlx::Result<Vec<ReplyRow>> {
+    // Messages from something other than a phone number (another channel) have no contact.
+    let Ok(number) = PhoneNumber::parse(&msg.from) else {
+        return Ok(Vec::new());
+    };
+    let mut tx = pool.begin().await?;
+    let given = auto_replies::for_inbound(&mut tx, &msg.sid).await?;
+    let contact = contacts::upsert_inbound(
+        &mut tx,
+        &InboundContact {
+            number: number.as_str(),
+            wa_id: msg.wa_id.as_deref(),
+            profile_name: msg.profile_name.as_deref(),
+            at: msg.received_at,
+        },
+    )
+    .await?;
+    if !given.is_empty() {
+        tx.commit().await?;
+        return Ok(given);
+    }
+
+    let keyword = settings.keywords.classify(&msg.body);
+    let join =
+        msg.to == crate::senders::SANDBOX_NUMBER && consent::sandbox_join_code(&msg.body).is_some();
+    let mut consent = contact.consent();
+    if let Some((change, source)) = consent::on_inbound(consent, keyword, join) {
+        let detail: String = msg.body.trim().chars().take(100).collect();
+        contacts::apply_change(
+            &mut tx,
+            contact.id,
+            change,
+            ChangeBy {
+                source,
+                actor: None,
+                detail: Some(&detail),
+                message_sid: Some(&msg.sid),
+            },
+        )
+        .await?;
+        consent = match change {
+            consent::ConsentChange::OptedOut => Consent::OptedOut,
+            consent::ConsentChange::OptedIn => Consent::OptedIn,
+            _ => consent,
+        };
+        tracing::info!(sid = %msg.sid, change = change.as_str(), source = source.as_str(), "consent changed by an inbound message");
+    }
+
+    let sender_active = match senders::by_address(pool, &msg.to).await? {
+        Some(s) => s.status == "active",
+        None => true,
+    };
+    let mut replies: Vec<(&'static str, Option<i64>, Option<String>, Vec<String>)> = Vec::new();
+    if contact.is_deauthorized() || !sender_active || join {
+        // No automatic messages: the business blocked the contact or the sender, or the
+        // sandbox answers `join` itself.
+    } else if let Some(kind) = keyword {
+        let text = match kind {
+            KeywordKind::OptOut => &settings.opt_out_reply,
+            KeywordKind::OptIn => &settings.opt_in_reply,
+        };
+        if let Some(text) = text {
+            let reason = match kind {
+                KeywordKind::OptOut => "opt_out",
+                KeywordKind::OptIn => "opt_in",
+            };
+            replies.push((reason, None, Some(text.clone()), Vec::new()));
+        }
+    } else if consent != Consent::OptedOut {
+        let rules = reply_rules::for_sender(&mut tx, &msg.to).await?;
+        let view = rules::Inbound {
+            body: &msg.body,
+            media_types: &msg.media_types,
+        };
+        if let Some(rule) = rules::first_match(&rules, &view, cache) {
+            let reason = if rule.kind == "image_echo" {
+                "image_echo"
+            } else {
+                "rule"
+            };
+            replies.push((
+                reason,
+                Some(rule.id),
+                rule.reply_body.clone(),
+                rule.reply_media.clone(),
+            ));
+        }
+        // Bot hand-off goes here, when no rule answered.
+    }
+
+    let mut rows = Vec::with_capacity(replies.len());
+    for (position, (reason, rule_id, body, media)) in replies.iter().enumerate() {
+        rows.push(
+            auto_replies::insert(
+                &mut tx,
+                &NewReply {
+                    inbound_sid: &msg.sid,
+                    position: position as i16,
+                    reason,
+                    rule_id: *rule_id,
+                    from_addr: &msg.to,
+                    to_addr: &msg.from,
+                    body: body.as_deref(),
+                    media,
+                },
+            )
+            .await?,
+        );
+    }
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// The TwiML `<Message>`s for stored replies; each reports its status to
+/// `{public_url}/sts?reply=<id>`.
+pub fn twiml_messages(rows: &[ReplyRow], public_url: &str) -> Vec<ReplyMessage> {
+    rows.iter()
+        .map(|r| ReplyMessage {
+            body: r.body.clone(),
+            media: r.media.clone(),
+            to: None,
+            from: None,
+            status_callback: Some(reply_callback_url(public_url, r.id)),
+        })
+        .collect()
+}
+
+/// In simulator mode, does what Twilio does with a TwiML answer: creates each reply message
+/// (at the built-in simulator) with the reply's status callback URL, in the background.
+pub fn simulate_twiml_replies(
+    client: crate::twilio::client::TwilioClient,
+    public_url: &str,
+    rows: Vec<ReplyRow>,
+) {
+    use crate::domain::WhatsAppAddress;
+    use crate::twilio::client::{CreateMessage, Sender};
+    let public_url = public_url.to_owned();
+    tokio::spawn(async move {
+        for r in rows {
+            let (Ok(to), Ok(from)) = (
+                WhatsAppAddress::parse(&r.to_addr),
+                WhatsAppAddress::parse(&r.from_addr),
+            ) else {
+                continue;
+            };
+            let msg = CreateMessage {
+                to,
+                sender: Sender::From(from),
+                body: r.body.clone(),
+                media_urls: r.media.clone(),
+                content_sid: None,
+                content_variables: None,
+            };
+            let callback = reply_callback_url(&public_url, r.id);
+            if let Err(e) = client.create_message_with_callback(&msg, Some(&callback)).await {
+                tracing::warn!(reply = r.id, error = %e, "the simulator did not take an automatic reply");
+            }
+        }
+    });
+}
+
+pub fn reply_callback_url(public_url: &str, reply_id: i64) -> String {
+    format!("{public_url}/sts?reply={reply_id}")
+}
+
+/// The reply id of a `/sts?reply=<id>` status callback.
+pub fn reply_id_of(query: &str) -> Option<i64> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == "reply")
+        .and_then(|(_, v)| v.parse().ok())
+        .filter(|id| *id > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_ids_come_from_the_callback_query() {
+        assert_eq!(reply_id_of("reply=42"), Some(42));
+        assert_eq!(reply_id_of("a=1&reply=7"), Some(7));
+        assert_eq!(reply_id_of("reply=x"), None);
+        assert_eq!(reply_id_of("reply=-1"), None);
+        assert_eq!(reply_id_of(""), None);
+        assert_eq!(
+            reply_callback_url("https://ops.example.com", 9),
+            "https://ops.example.com/sts?reply=9"
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! Automatic-reply rules, edited by admins.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct RuleRow {
+    pub id: i64,
+    pub position: i32,
+    pub name: String,
+    pub kind: String,
+    pub pattern: String,
+    pub sender: Option<String>,
+    pub reply_body: Option<String>,
+    pub reply_media: Vec<String>,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, position, name, kind, pattern, sender, reply_body, reply_media, \
+    enabled, created_at, updated_at";
+
+/// A rule's settings as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRule {
+    pub name: String,
+    pub kind: String,
+    pub pattern: String,
+    pub sender: Option<String>,
+    pub reply_body: Option<String>,
+    pub reply_media: Vec<String>,
+    pub enabled: bool,
+}
+
+/// Every rule in evaluation order: keyword and regex rules by position, then image echo.
+pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<RuleRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM reply_rules ORDER BY kind = 'image_echo', position, id"
+    )))
+    .fetch_all(pool)
+    .await
+}
+
+/// The enabled rules that apply to messages sent to `sender`, in evaluation order.
+pub async fn for_sender(conn: &mut PgConnection, sender: &str) -> sqlx::Result<Vec<RuleRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM reply_rules \
+         WHERE enabled AND (sender IS NULL OR sender = $1) \
+         ORDER BY kind = 'image_echo', position, id"
+    )))
+    .bind(sender)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn get(pool: &PgPool, id: i64) -> sqlx::Result<Option<RuleRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM reply_rules WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Adds a rule after the existing ones.
+pub async fn insert(pool: &PgPool, r: &NewRule) -> sqlx::Result<RuleRow> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO reply_rules (position, name, kind, pattern, sender, reply_body, \
+           reply_media, enabled) \
+         SELECT COALESCE(max(position), 0) + 10, $1, $2, $3, $4, $5, $6, $7 FROM reply_rules \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(&r.name)
+    .bind(&r.kind)
+    .bind(&r.pattern)
+    .bind(&r.sender)
+    .bind(&r.reply_body)
+    .bind(&r.reply_media)
+    .bind(r.enabled)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn update(pool: &PgPool, id: i64, r: &NewRule) -> sqlx::Result<Option<RuleRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE reply_rules SET name = $2, kind = $3, pattern = $4, sender = $5, \
+           reply_body = $6, reply_media = $7, enabled = $8, updated_at = now() \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(&r.name)
+    .bind(&r.kind)
+    .bind(&r.pattern)
+    .bind(&r.sender)
+    .bind(&r.reply_body)
+    .bind(&r.reply_media)
+    .bind(r.enabled)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn delete(pool: &PgPool, id: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query("DELETE FROM reply_rules WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// Swaps a rule with its neighbour above (`up`) or below among rules of the same group.
+pub async fn move_rule(pool: &PgPool, id: i64, up: bool) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let me: Option<(i32, bool)> = sqlx::query_as(
+        "SELECT position, kind = 'image_echo' FROM reply_rules WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((position, echo)) = me else {
+        return Ok(false);
+    };
+    let sql = if up {
+        "SELECT id, position FROM reply_rules WHERE (kind = 'image_echo') = $2 \
+         AND (position, id) < ($1, $3) ORDER BY position DESC, id DESC LIMIT 1 FOR UPDATE"
+    } else {
+        "SELECT id, position FROM reply_rules WHERE (kind = 'image_echo') = $2 \
+         AND (position, id) > ($1, $3) ORDER BY position, id LIMIT 1 FOR UPDATE"
+    };
+    let other: Option<(i64, i32)> = sqlx::query_as(sql)
+        .bind(position)
+        .bind(echo)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some((other_id, other_position)) = other else {
+        return Ok(false);
+    };
+    // Equal positions (rules added concurrently) are separated by the swap's tie-break.
+    let (mine, theirs) = if other_position == position {
+        if up {
+            (position - 1, position)
+        } else {
+            (position + 1, position)
+        }
+    } else {
+        (other_position, position)
+    };
+    sqlx::query("UPDATE reply_rules SET position = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(mine)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE reply_rules SET position = $2, updated_at = now() WHERE id = $1")
+        .bind(other_id)
+        .bind(theirs)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,139 @@
+//! The business's WhatsApp senders.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct SenderRow {
+    pub id: i64,
+    pub address: String,
+    pub kind: String,
+    pub label: String,
+    pub status: String,
+    pub join_code: Option<String>,
+    pub mps: f64,
+    pub is_default: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "id, address, kind, label, status, join_code, mps, is_default, created_at, updated_at";
+
+/// A sender's settings as written.
+#[derive(Debug, Clone)]
+pub struct NewSender {
+    pub address: String,
+    pub kind: String,
+    pub label: String,
+    pub status: String,
+    pub join_code: Option<String>,
+    pub mps: f64,
+    pub is_default: bool,
+}
+
+pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<SenderRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM senders ORDER BY is_default DESC, status, address"
+    )))
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn get(pool: &PgPool, id: i64) -> sqlx::Result<Option<SenderRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM senders WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn by_address(pool: &PgPool, address: &str) -> sqlx::Result<Option<SenderRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM senders WHERE address = $1"
+    )))
+    .bind(address)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn default(pool: &PgPool) -> sqlx::Result<Option<SenderRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM senders WHERE is_default"
+    )))
+    .fetch_optional(pool)
+    .await
+}
+
+/// Inserts a sender; when it is the default, the previous default stops being one in the
+/// same transaction. A second sender with the same address is a unique violation.
+pub async fn insert(conn: &mut PgConnection, s: &NewSender) -> sqlx::Result<SenderRow> {
+    if s.is_default {
+        clear_default(&mut *conn).await?;
+    }
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO senders (address, kind, label, status, join_code, mps, is_default) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+    )))
+    .bind(&s.address)
+    .bind(&s.kind)
+    .bind(&s.label)
+    .bind(&s.status)
+    .bind(&s.join_code)
+    .bind(s.mps)
+    .bind(s.is_default)
+    .fetch_one(conn)
+    .await
+}
+
+/// Replaces a sender's settings (its address stays).
+pub async fn update(
+    conn: &mut PgConnection,
+    id: i64,
+    s: &NewSender,
+) -> sqlx::Result<Option<SenderRow>> {
+    if s.is_default {
+        clear_default(&mut *conn).await?;
+    }
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE senders SET kind = $2, label = $3, status = $4, join_code = $5, mps = $6, \
+           is_default = $7, updated_at = now() \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(&s.kind)
+    .bind(&s.label)
+    .bind(&s.status)
+    .bind(&s.join_code)
+    .bind(s.mps)
+    .bind(s.is_default)
+    .fetch_optional(conn)
+    .await
+}
+
+async fn clear_default(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("UPDATE senders SET is_default = false, updated_at = now() WHERE is_default")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Registers the configured sender at start-up, as the default when there is none. An
+/// existing row is left as an admin set it.
+pub async fn seed(pool: &PgPool, s: &NewSender) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO senders (address, kind, label, status, join_code, mps, is_default) \
+         SELECT $1, $2, $3, $4, $5, $6, NOT EXISTS (SELECT 1 FROM senders WHERE is_default) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&s.address)
+    .bind(&s.kind)
+    .bind(&s.label)
+    .bind(&s.status)
+    .bind(&s.join_code)
+    .bind(s.mps)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
