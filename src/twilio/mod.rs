@@ -4,5 +4,6 @@ pub mod client;
 pub mod form;
 pub mod signature;
 pub mod simulator;
+pub mod twiml;
 pub mod webhook;
 pub mod webhook_keys;

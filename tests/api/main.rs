@@ -16,4 +16,5 @@ mod rollup;
 mod sending;
 mod simulate;
 mod twilio_contract;
+mod twiml;
 mod webhooks;
