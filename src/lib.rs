@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod contacts;
 pub mod credentials;
 pub mod domain;
 pub mod error;

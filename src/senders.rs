@@ -67,8 +67,7 @@ pub struct SenderInput {
     pub status: Option<String>,
     pub join_code: Option<String>,
     pub mps: Option<f64>,
-    #[serde(default)]
-    pub is_default: bool,
+    pub is_default: Option<bool>,
 }
 
 /// Validates a new sender. The kind follows from the address: the sandbox's number, another
@@ -84,9 +83,30 @@ pub fn validate_new(input: &SenderInput) -> Result<NewSender, String> {
     finish(input, address, kind)
 }
 
-/// Validates new settings for an existing sender (whose address and kind stay).
+/// Validates changed settings for an existing sender: fields left out keep their values;
+/// the address and kind never change.
 pub fn validate_update(existing: &SenderRow, input: &SenderInput) -> Result<NewSender, String> {
-    if let Some(a) = input.address.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+    let input = SenderInput {
+        address: input.address.clone(),
+        label: input.label.clone().or_else(|| Some(existing.label.clone())),
+        status: input
+            .status
+            .clone()
+            .or_else(|| Some(existing.status.clone())),
+        join_code: input
+            .join_code
+            .clone()
+            .or_else(|| existing.join_code.clone()),
+        mps: input.mps.or(Some(existing.mps)),
+        is_default: input.is_default.or(Some(existing.is_default)),
+    };
+    let input = &input;
+    if let Some(a) = input
+        .address
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
         let (address, _) = parse_address(a)?;
         if address != existing.address {
             return Err("a sender's address cannot change; add a new sender instead".into());
@@ -133,7 +153,8 @@ fn finish(input: &SenderInput, address: String, kind: Kind) -> Result<NewSender,
             "mps must be above 0 and at most 1000 messages per second, got {mps}"
         ));
     }
-    if input.is_default && status != Status::Active {
+    let is_default = input.is_default.unwrap_or(false);
+    if is_default && status != Status::Active {
         return Err("only an active sender can be the default".into());
     }
     let join_code = input
@@ -162,7 +183,7 @@ fn finish(input: &SenderInput, address: String, kind: Kind) -> Result<NewSender,
         status: status.as_str().to_owned(),
         join_code,
         mps,
-        is_default: input.is_default,
+        is_default,
     })
 }
 
@@ -240,7 +261,10 @@ mod tests {
     #[test]
     fn the_kind_follows_from_the_address() {
         let s = validate_new(&input("+14155238886")).unwrap();
-        assert_eq!((s.address.as_str(), s.kind.as_str()), (SANDBOX_NUMBER, "sandbox"));
+        assert_eq!(
+            (s.address.as_str(), s.kind.as_str()),
+            (SANDBOX_NUMBER, "sandbox")
+        );
         assert!((s.mps - SANDBOX_MPS).abs() < 1e-9);
         let s = validate_new(&input("whatsapp:+14155550100")).unwrap();
         assert_eq!(s.kind, "number");
@@ -256,7 +280,10 @@ mod tests {
     fn settings_are_checked() {
         let mut i = input("+14155238886");
         i.join_code = Some("join Plenty-Tiger".into());
-        assert_eq!(validate_new(&i).unwrap().join_code.as_deref(), Some("plenty-tiger"));
+        assert_eq!(
+            validate_new(&i).unwrap().join_code.as_deref(),
+            Some("plenty-tiger")
+        );
         i.join_code = Some("bad code!".into());
         assert!(validate_new(&i).is_err());
         let mut i = input("+14155550100");
@@ -268,10 +295,10 @@ mod tests {
         i.mps = Some(400.0);
         assert_eq!(validate_new(&i).unwrap().mps, 400.0);
         i.status = Some("pending".into());
-        i.is_default = true;
+        i.is_default = Some(true);
         assert!(validate_new(&i).is_err(), "a pending default");
         i.status = Some("paused".into());
-        i.is_default = false;
+        i.is_default = None;
         assert!(validate_new(&i).is_err());
     }
 

@@ -69,6 +69,14 @@ pub struct InboundMessage {
     pub received_at: DateTime<Utc>,
 }
 
+/// A reply decided on, before it is stored.
+struct Planned {
+    reason: &'static str,
+    rule_id: Option<i64>,
+    body: Option<String>,
+    media: Vec<String>,
+}
+
 /// Routes `msg` and returns the replies to give, in order (possibly none).
 pub async fn route(
     pool: &PgPool,
@@ -127,7 +135,7 @@ pub async fn route(
         Some(s) => s.status == "active",
         None => true,
     };
-    let mut replies: Vec<(&'static str, Option<i64>, Option<String>, Vec<String>)> = Vec::new();
+    let mut replies: Vec<Planned> = Vec::new();
     if contact.is_deauthorized() || !sender_active || join {
         // No automatic messages: the business blocked the contact or the sender, or the
         // sandbox answers `join` itself.
@@ -141,7 +149,12 @@ pub async fn route(
                 KeywordKind::OptOut => "opt_out",
                 KeywordKind::OptIn => "opt_in",
             };
-            replies.push((reason, None, Some(text.clone()), Vec::new()));
+            replies.push(Planned {
+                reason,
+                rule_id: None,
+                body: Some(text.clone()),
+                media: Vec::new(),
+            });
         }
     } else if consent != Consent::OptedOut {
         let rules = reply_rules::for_sender(&mut tx, &msg.to).await?;
@@ -155,30 +168,30 @@ pub async fn route(
             } else {
                 "rule"
             };
-            replies.push((
+            replies.push(Planned {
                 reason,
-                Some(rule.id),
-                rule.reply_body.clone(),
-                rule.reply_media.clone(),
-            ));
+                rule_id: Some(rule.id),
+                body: rule.reply_body.clone(),
+                media: rule.reply_media.clone(),
+            });
         }
         // Bot hand-off goes here, when no rule answered.
     }
 
     let mut rows = Vec::with_capacity(replies.len());
-    for (position, (reason, rule_id, body, media)) in replies.iter().enumerate() {
+    for (position, p) in replies.iter().enumerate() {
         rows.push(
             auto_replies::insert(
                 &mut tx,
                 &NewReply {
                     inbound_sid: &msg.sid,
                     position: position as i16,
-                    reason,
-                    rule_id: *rule_id,
+                    reason: p.reason,
+                    rule_id: p.rule_id,
                     from_addr: &msg.to,
                     to_addr: &msg.from,
-                    body: body.as_deref(),
-                    media,
+                    body: p.body.as_deref(),
+                    media: &p.media,
                 },
             )
             .await?,
@@ -229,7 +242,10 @@ pub fn simulate_twiml_replies(
                 content_variables: None,
             };
             let callback = reply_callback_url(&public_url, r.id);
-            if let Err(e) = client.create_message_with_callback(&msg, Some(&callback)).await {
+            if let Err(e) = client
+                .create_message_with_callback(&msg, Some(&callback))
+                .await
+            {
                 tracing::warn!(reply = r.id, error = %e, "the simulator did not take an automatic reply");
             }
         }

@@ -48,11 +48,14 @@ pub fn validate(input: &RuleInput) -> Result<NewRule, String> {
             }
         }
         "regex" => {
-            compile(&pattern).map_err(|e| format!("pattern is not a valid regular expression: {e}"))?;
+            compile(&pattern)
+                .map_err(|e| format!("pattern is not a valid regular expression: {e}"))?;
         }
         "image_echo" => {
             if !pattern.is_empty() {
-                return Err("an image-echo rule has no pattern: it answers any inbound image".into());
+                return Err(
+                    "an image-echo rule has no pattern: it answers any inbound image".into(),
+                );
             }
         }
         other => {
@@ -61,7 +64,12 @@ pub fn validate(input: &RuleInput) -> Result<NewRule, String> {
             ));
         }
     }
-    let sender = match input.sender.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let sender = match input
+        .sender
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         None => None,
         Some(s) => Some(
             WhatsAppAddress::parse(s)
@@ -75,7 +83,10 @@ pub fn validate(input: &RuleInput) -> Result<NewRule, String> {
         .as_deref()
         .filter(|b| !b.trim().is_empty())
         .map(str::to_owned);
-    if reply_body.as_ref().is_some_and(|b| b.chars().count() > 1600) {
+    if reply_body
+        .as_ref()
+        .is_some_and(|b| b.chars().count() > 1600)
+    {
         return Err("reply_body is limited to 1600 characters".into());
     }
     let reply_media: Vec<String> = input
@@ -91,7 +102,9 @@ pub fn validate(input: &RuleInput) -> Result<NewRule, String> {
         .iter()
         .find(|m| !(m.starts_with("https://") || m.starts_with("http://")))
     {
-        return Err(format!("media must be http(s) URLs Twilio can fetch, got {bad:?}"));
+        return Err(format!(
+            "media must be http(s) URLs Twilio can fetch, got {bad:?}"
+        ));
     }
     if reply_body.is_none() && reply_media.is_empty() {
         return Err("a rule replies with a body, media, or both".into());
@@ -167,12 +180,15 @@ pub fn first_match<'r>(
     cache: &RegexCache,
 ) -> Option<&'r RuleRow> {
     let word = normalize(msg.body);
-    rules.iter().filter(|r| r.enabled).find(|r| match r.kind.as_str() {
-        "keyword" => !word.is_empty() && keywords(&r.pattern).contains(&word),
-        "regex" => !msg.body.is_empty() && cache.is_match(&r.pattern, msg.body),
-        "image_echo" => msg.has_image(),
-        _ => false,
-    })
+    rules
+        .iter()
+        .filter(|r| r.enabled)
+        .find(|r| match r.kind.as_str() {
+            "keyword" => !word.is_empty() && keywords(&r.pattern).contains(&word),
+            "regex" => !msg.body.is_empty() && cache.is_match(&r.pattern, msg.body),
+            "image_echo" => msg.has_image(),
+            _ => false,
+        })
 }
 
 #[cfg(test)]
@@ -214,7 +230,11 @@ mod tests {
         let hit = |m: &Inbound<'_>| first_match(&rules, m, &cache).map(|r| r.id);
         assert_eq!(hit(&text("Hours?")), Some(1));
         assert_eq!(hit(&text("  opening   HOURS ")), Some(1));
-        assert_eq!(hit(&text("what are your hours")), None, "keywords match whole messages");
+        assert_eq!(
+            hit(&text("what are your hours")),
+            None,
+            "keywords match whole messages"
+        );
         assert_eq!(hit(&text("where is ORDER #123?")), Some(2));
         assert_eq!(hit(&text("hi!")), Some(3));
         assert_eq!(hit(&text("")), None);
@@ -251,7 +271,10 @@ mod tests {
         let mut r = rule(1, "keyword", "hi");
         r.enabled = false;
         let rules = vec![r, rule(2, "regex", "^hi$")];
-        assert_eq!(first_match(&rules, &text("hi"), &cache).map(|r| r.id), Some(2));
+        assert_eq!(
+            first_match(&rules, &text("hi"), &cache).map(|r| r.id),
+            Some(2)
+        );
     }
 
     #[test]
@@ -271,21 +294,25 @@ mod tests {
             validate(&i).unwrap_err()
         };
         assert!(bad(&|i| i.pattern = " , ".into()).contains("keyword"));
-        assert!(bad(&|i| {
-            i.kind = Some("regex".into());
-            i.pattern = "(unclosed".into();
-        })
-        .contains("regular expression"));
+        assert!(
+            bad(&|i| {
+                i.kind = Some("regex".into());
+                i.pattern = "(unclosed".into();
+            })
+            .contains("regular expression")
+        );
         assert!(bad(&|i| i.kind = Some("other".into())).contains("kind"));
         assert!(bad(&|i| i.reply_body = None).contains("body, media"));
         assert!(bad(&|i| i.reply_media = vec!["ftp://x".into()]).contains("http"));
         assert!(bad(&|i| i.name = None).contains("name"));
         assert!(bad(&|i| i.sender = Some("12345".into())).contains("sender"));
-        assert!(bad(&|i| {
-            i.kind = Some("image_echo".into());
-            i.pattern = String::new();
-        })
-        .contains("image"));
+        assert!(
+            bad(&|i| {
+                i.kind = Some("image_echo".into());
+                i.pattern = String::new();
+            })
+            .contains("image")
+        );
         let echo = RuleInput {
             name: Some("Echo".into()),
             kind: Some("image_echo".into()),

@@ -107,7 +107,10 @@ async fn handle(
 enum Accepted {
     Inbound(InboundMessage),
     /// A status callback; `reply` when it reports an automatic reply (`/sts?reply=<id>`).
-    Status { sid: String, reply: Option<i64> },
+    Status {
+        sid: String,
+        reply: Option<i64>,
+    },
 }
 
 /// Routes a stored inbound message (contact, consent, automatic replies) and writes the

@@ -111,7 +111,10 @@ pub fn prepare(req: &SendRequest, default: &Sender) -> Result<CreateMessage, Sen
 
 /// The sender for requests that name none: the default sender an admin chose, or else the
 /// configured one.
-pub async fn current_default(pool: &sqlx::PgPool, configured: &Sender) -> Result<Sender, SendError> {
+pub async fn current_default(
+    pool: &sqlx::PgPool,
+    configured: &Sender,
+) -> Result<Sender, SendError> {
     let row = crate::storage::senders::default(pool)
         .await
         .map_err(SendError::Database)?;

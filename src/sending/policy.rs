@@ -11,13 +11,29 @@ use crate::storage::senders::SenderRow;
 /// Why a send is refused. Each has a stable code for the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    OptedOut { number: String },
-    Deauthorized { number: String },
-    NumberChanged { number: String, new_number: String },
-    OutsideWindow { number: String, closed_at: DateTime<Utc> },
-    SenderDisabled { sender: String },
-    SenderPending { sender: String },
-    UnknownSender { sender: String },
+    OptedOut {
+        number: String,
+    },
+    Deauthorized {
+        number: String,
+    },
+    NumberChanged {
+        number: String,
+        new_number: String,
+    },
+    OutsideWindow {
+        number: String,
+        closed_at: DateTime<Utc>,
+    },
+    SenderDisabled {
+        sender: String,
+    },
+    SenderPending {
+        sender: String,
+    },
+    UnknownSender {
+        sender: String,
+    },
 }
 
 impl Refusal {
@@ -179,18 +195,24 @@ mod tests {
         let now = t("2026-11-20T12:00:00Z");
         let out = contact("opted_out", Some("2026-11-20T11:00:00Z"));
         assert_eq!(
-            check_recipient(N, &out, true, true, now).unwrap_err().code(),
+            check_recipient(N, &out, true, true, now)
+                .unwrap_err()
+                .code(),
             "recipient_opted_out"
         );
         assert_eq!(
-            check_recipient(N, &out, false, false, now).unwrap_err().code(),
+            check_recipient(N, &out, false, false, now)
+                .unwrap_err()
+                .code(),
             "recipient_opted_out",
             "templates too"
         );
         let mut blocked = contact("opted_in", Some("2026-11-20T11:00:00Z"));
         blocked.contact.as_mut().unwrap().deauthorized_at = Some(now);
         assert_eq!(
-            check_recipient(N, &blocked, true, true, now).unwrap_err().code(),
+            check_recipient(N, &blocked, true, true, now)
+                .unwrap_err()
+                .code(),
             "recipient_deauthorized"
         );
     }

@@ -36,7 +36,10 @@ pub struct NewReply<'a> {
 }
 
 /// The replies already given to an inbound message (when its webhook is delivered again).
-pub async fn for_inbound(conn: &mut PgConnection, inbound_sid: &str) -> sqlx::Result<Vec<ReplyRow>> {
+pub async fn for_inbound(
+    conn: &mut PgConnection,
+    inbound_sid: &str,
+) -> sqlx::Result<Vec<ReplyRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM auto_replies WHERE inbound_sid = $1 ORDER BY position"
     )))

@@ -176,7 +176,11 @@ pub async fn history(pool: &PgPool, contact_id: i64) -> sqlx::Result<Vec<Consent
     .await
 }
 
-pub async fn set_tags(conn: &mut PgConnection, contact_id: i64, tags: &[String]) -> sqlx::Result<()> {
+pub async fn set_tags(
+    conn: &mut PgConnection,
+    contact_id: i64,
+    tags: &[String],
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE contacts SET tags = $2, updated_at = now() WHERE id = $1")
         .bind(contact_id)
         .bind(tags)
@@ -304,7 +308,9 @@ pub async fn list(
             .push(")");
     }
     if let Some(tag) = filter.tag.as_deref().filter(|s| !s.is_empty()) {
-        q.push(" AND tags @> ARRAY[").push_bind(tag.to_owned()).push("]::text[]");
+        q.push(" AND tags @> ARRAY[")
+            .push_bind(tag.to_owned())
+            .push("]::text[]");
     }
     match filter.consent.as_deref() {
         Some("deauthorized") => {

@@ -205,8 +205,8 @@ async fn create(
     let default = crate::sending::current_default(&state.pool, &state.default_sender)
         .await
         .map_err(send_error)?;
-    let msg =
-        crate::sending::prepare(&send, &default).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let msg = crate::sending::prepare(&send, &default)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let opts = crate::sending::SendOptions { force: req.force };
     match crate::sending::send(&state.twilio, &state.pool, &msg, opts).await {
         Ok(sent) => Ok(HttpResponse::Created().json(Created {
@@ -255,6 +255,10 @@ pub fn send_error(e: crate::sending::SendError) -> ApiError {
         SendError::Invalid(m) => ApiError::BadRequest(m),
         SendError::Refused(r) => ApiError::Other(StatusCode::CONFLICT, r.code(), r.to_string()),
         SendError::Database(e) => ApiError::from(e),
-        other => ApiError::Other(StatusCode::BAD_GATEWAY, "twilio_unavailable", other.to_string()),
+        other => ApiError::Other(
+            StatusCode::BAD_GATEWAY,
+            "twilio_unavailable",
+            other.to_string(),
+        ),
     }
 }

@@ -1,7 +1,10 @@
 //! The JSON API under `/api/v1`, authenticated with bearer tokens.
 
 pub mod auth;
+pub mod contacts;
 pub mod messages;
+pub mod rules;
+pub mod senders;
 pub mod settings;
 pub mod stats;
 
@@ -11,6 +14,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     messages::configure(cfg);
     stats::configure(cfg);
     settings::configure(cfg);
+    contacts::configure(cfg);
+    senders::configure(cfg);
+    rules::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

@@ -102,7 +102,9 @@ async fn submit(
     let outcome = match sending::current_default(&state.pool, &state.default_sender).await {
         Ok(default) => match sending::prepare(&request, &default) {
             Ok(msg) => {
-                let opts = sending::SendOptions { force: f.force.is_some() };
+                let opts = sending::SendOptions {
+                    force: f.force.is_some(),
+                };
                 sending::send(&state.twilio, &state.pool, &msg, opts).await
             }
             Err(e) => Err(e),

@@ -1,0 +1,327 @@
+//! `/api/v1/contacts`: contacts, their consent and 24-hour window, tags, number changes,
+//! CSV import and export.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::auth::ApiCaller;
+use crate::auth::Role;
+use crate::contacts::{self, Action, Actor, ContactError, csv_io};
+use crate::domain::consent::ConsentSource;
+use crate::domain::window::Window;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::contacts::{
+    self as store, ConsentEventRow, ContactFilter, ContactRow, RetiredRow,
+};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/contacts", web::get().to(list))
+        .route("/contacts/import", web::post().to(import))
+        .route("/contacts/export", web::get().to(export))
+        .route("/contacts/{number}", web::get().to(get))
+        .route("/contacts/{number}", web::patch().to(update))
+        .route("/contacts/{number}/{action}", web::post().to(act));
+}
+
+/// A contact as the API shows it (DESIGN.md): `consent` is `deauthorized` while the business
+/// blocks the contact, whatever the contact said.
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    pub number: String,
+    pub profile_name: Option<String>,
+    pub wa_id: Option<String>,
+    pub consent: String,
+    pub deauthorized_at: Option<DateTime<Utc>>,
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub window_expires_at: Option<DateTime<Utc>>,
+    /// `open`, `closed` or `unknown` (never heard from).
+    pub window: &'static str,
+    pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<ConsentEventRow>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_numbers: Option<Vec<RetiredRow>>,
+}
+
+impl ContactView {
+    pub fn new(c: ContactRow, now: DateTime<Utc>) -> Self {
+        let consent = if c.is_deauthorized() {
+            "deauthorized".to_owned()
+        } else {
+            c.consent.clone()
+        };
+        let window = match Window::at(c.last_inbound_at, now) {
+            Window::Open { .. } => "open",
+            Window::Closed { .. } => "closed",
+            Window::Unknown => "unknown",
+        };
+        Self {
+            window_expires_at: Window::expires_at(c.last_inbound_at),
+            window,
+            number: c.number,
+            profile_name: c.profile_name,
+            wa_id: c.wa_id,
+            consent,
+            deauthorized_at: c.deauthorized_at,
+            last_inbound_at: c.last_inbound_at,
+            tags: c.tags,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            history: None,
+            previous_numbers: None,
+        }
+    }
+}
+
+fn contact_error(e: ContactError) -> ApiError {
+    use actix_web::http::StatusCode;
+    match e {
+        ContactError::Invalid(m) => ApiError::BadRequest(m),
+        ContactError::NotFound(_) => ApiError::NotFound(e.to_string()),
+        ContactError::NumberTaken(_) => {
+            ApiError::Other(StatusCode::CONFLICT, "number_taken", e.to_string())
+        }
+        ContactError::Database(e) => e.into(),
+    }
+}
+
+fn actor_name(caller: &ApiCaller) -> String {
+    format!("api token #{}", caller.token_id)
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    q: Option<String>,
+    tag: Option<String>,
+    consent: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Page {
+    items: Vec<ContactView>,
+    next_cursor: Option<String>,
+}
+
+/// Cursor text: `<updated_at as RFC 3339>,<id>`.
+pub fn parse_cursor(s: &str) -> Option<(DateTime<Utc>, i64)> {
+    let (t, id) = s.rsplit_once(',')?;
+    Some((
+        DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc),
+        id.parse().ok()?,
+    ))
+}
+
+pub fn cursor_of(c: &ContactRow) -> String {
+    format!(
+        "{},{}",
+        c.updated_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        c.id
+    )
+}
+
+async fn list(
+    caller: ApiCaller,
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 500".into(),
+        ));
+    }
+    if let Some(c) = q.consent.as_deref()
+        && !["opted_in", "opted_out", "unknown", "deauthorized", ""].contains(&c)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "consent must be opted_in, opted_out, unknown or deauthorized, got {c:?}"
+        )));
+    }
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            parse_cursor(c).ok_or_else(|| ApiError::BadRequest("cursor is not valid".into()))?,
+        ),
+    };
+    let filter = ContactFilter {
+        q: q.q,
+        tag: q.tag.map(|t| t.trim().to_lowercase()),
+        consent: q.consent,
+    };
+    let rows = store::list(&state.pool, &filter, after, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    let rows: Vec<ContactRow> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = if more {
+        rows.last().map(cursor_of)
+    } else {
+        None
+    };
+    let now = Utc::now();
+    Ok(HttpResponse::Ok().json(Page {
+        items: rows.into_iter().map(|c| ContactView::new(c, now)).collect(),
+        next_cursor,
+    }))
+}
+
+async fn get(
+    caller: ApiCaller,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let number = contacts::parse_number(&path).map_err(contact_error)?;
+    let contact = store::get(&state.pool, number.as_str())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no contact has the number {number}")))?;
+    let history = store::history(&state.pool, contact.id).await?;
+    let previous = store::retired_of(&state.pool, contact.id).await?;
+    let mut view = ContactView::new(contact, Utc::now());
+    view.history = Some(history);
+    view.previous_numbers = Some(previous);
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActBody {
+    note: Option<String>,
+}
+
+async fn act(
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let (number, action) = path.into_inner();
+    let action = Action::parse(&action).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no contact action {action:?}; use opt-out, opt-in, deauthorize or reauthorize"
+        ))
+    })?;
+    let number = contacts::parse_number(&number).map_err(contact_error)?;
+    let body: ActBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ActBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+    };
+    let name = actor_name(&caller);
+    let contact = contacts::act(
+        &state.pool,
+        &number,
+        action,
+        Actor {
+            source: ConsentSource::Api,
+            name: &name,
+            note: body.note.as_deref(),
+        },
+    )
+    .await
+    .map_err(contact_error)?;
+    Ok(HttpResponse::Ok().json(ContactView::new(contact, Utc::now())))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    tags: Option<Vec<String>>,
+    profile_name: Option<String>,
+    /// Moves the contact to this number; the old one is refused from then on.
+    number: Option<String>,
+}
+
+async fn update(
+    caller: ApiCaller,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let body: UpdateBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    let mut number = contacts::parse_number(&path).map_err(contact_error)?;
+    if let Some(new) = body.number.as_deref() {
+        let new = contacts::parse_number(new).map_err(contact_error)?;
+        if new != number {
+            contacts::change_number(&state.pool, &number, &new, &actor_name(&caller))
+                .await
+                .map_err(contact_error)?;
+            number = new;
+        }
+    }
+    let tags = match &body.tags {
+        None => None,
+        Some(t) => Some(
+            contacts::normalize_tags(t.iter().map(String::as_str)).map_err(ApiError::BadRequest)?,
+        ),
+    };
+    let contact = contacts::update(&state.pool, &number, tags, body.profile_name.as_deref())
+        .await
+        .map_err(contact_error)?;
+    Ok(HttpResponse::Ok().json(ContactView::new(contact, Utc::now())))
+}
+
+async fn import(
+    caller: ApiCaller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    use actix_web::http::StatusCode;
+    caller.require(Role::Operator)?;
+    let report = match csv_io::parse(&body) {
+        Ok(lines) => csv_io::import(&state.pool, &lines, &actor_name(&caller)).await?,
+        Err(errors) => csv_io::ImportReport {
+            errors,
+            ..Default::default()
+        },
+    };
+    let status = if report.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(HttpResponse::build(status).json(report))
+}
+
+async fn export(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(csv_response(export_csv(&state.pool).await?))
+}
+
+/// Every contact as CSV, in pages of 1000 along the list's index.
+pub async fn export_csv(pool: &sqlx::PgPool) -> sqlx::Result<String> {
+    let mut out = String::from(csv_io::EXPORT_HEADER);
+    let mut after = None;
+    loop {
+        let rows = store::list(pool, &ContactFilter::default(), after, 1000).await?;
+        for c in &rows {
+            out.push_str(&csv_io::export_line(c));
+        }
+        match rows.last() {
+            Some(last) if rows.len() == 1000 => after = Some((last.updated_at, last.id)),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+pub fn csv_response(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"wadash-contacts.csv\"",
+        ))
+        .body(body)
+}
