@@ -17,4 +17,5 @@ mod sending;
 mod simulate;
 mod twilio_contract;
 mod twiml;
+mod two_way;
 mod webhooks;

@@ -111,6 +111,10 @@ async fn submit(
         },
         Err(e) => Err(e),
     };
+    let status = match &outcome {
+        Err(SendError::Refused(_)) => actix_web::http::StatusCode::CONFLICT,
+        _ => actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+    };
     let error = match outcome {
         Ok(sent) => {
             tracing::info!(username = %user.username, sid = %sent.sid, "message sent from the dashboard");
@@ -136,6 +140,6 @@ async fn submit(
         content_variables: f.content_variables,
         error: Some(error),
     })?;
-    *resp.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+    *resp.status_mut() = status;
     Ok(resp)
 }
