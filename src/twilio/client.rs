@@ -74,6 +74,16 @@ impl RetryPolicy {
     }
 }
 
+/// Where Twilio's REST API and its media URLs live.
+pub const TWILIO_API: &str = "https://api.twilio.com";
+
+/// A downloaded media file.
+#[derive(Debug, Clone)]
+pub struct MediaFile {
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
 /// Who a message is sent from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sender {
@@ -382,6 +392,65 @@ impl TwilioClient {
             account_sid: raw.account_sid,
             balance,
             currency: raw.currency,
+        })
+    }
+
+    /// Downloads a media file that Twilio stores for a message (`https://api.twilio.com/…`,
+    /// as in `MediaUrlN`), with the account's credentials, up to `max` bytes. Any other URL is
+    /// refused, so that the dashboard's media proxy can reach nothing but Twilio. Requests go
+    /// to this client's base URL (the simulator, or Prism in tests); Twilio answers with a
+    /// redirect to its storage, which reqwest follows without the credentials.
+    pub async fn fetch_media(&self, url: &str, max: usize) -> Result<MediaFile, TwilioError> {
+        let path = url
+            .strip_prefix(TWILIO_API)
+            .filter(|p| p.starts_with("/2010-04-01/Accounts/") && p.contains("/Media/"))
+            .ok_or_else(|| TwilioError::Invalid(format!("{url:?} is not a Twilio media URL")))?;
+        let creds = self.credentials.read().expect("credentials lock").clone();
+        let mut resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .basic_auth(&creds.username, Some(creds.secret.expose_secret()))
+            .send()
+            .await
+            .map_err(|e| match e.is_timeout() {
+                true => TwilioError::Timeout(self.timeout),
+                false => TwilioError::Transport(without_url(&e)),
+            })?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(TwilioError::Api {
+                status: status.as_u16(),
+                code: None,
+                message: format!("media download failed: {status}"),
+                more_info: None,
+            });
+        }
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(TwilioError::Invalid(format!(
+                "the media file is larger than {max} bytes"
+            )));
+        }
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| TwilioError::Transport(without_url(&e)))?
+        {
+            if bytes.len() + chunk.len() > max {
+                return Err(TwilioError::Invalid(format!(
+                    "the media file is larger than {max} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(MediaFile {
+            content_type,
+            bytes,
         })
     }
 

@@ -165,6 +165,7 @@ impl Simulator {
                                 .route("/Messages.json", web::post().to(create))
                                 .route("/Messages.json", web::get().to(list))
                                 .route("/Messages/{sid}.json", web::get().to(fetch))
+                                .route("/Messages/{sid}/Media/{media}", web::get().to(media))
                                 .route("/Balance.json", web::get().to(balance)),
                         )
                     })
@@ -241,6 +242,23 @@ fn authorized(req: &HttpRequest, state: &SimState, account: &str) -> bool {
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0;
     same && account == state.account_sid
+}
+
+/// Every simulated media file is the same small photo.
+const PHOTO: &[u8] = include_bytes!("simulated-photo.png");
+
+/// `GET …/Messages/{sid}/Media/{media}`: the media of simulated inbound messages (those
+/// `wadash simulate` sends), behind the account's credentials as Twilio's are.
+async fn media(
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    state: web::Data<SimState>,
+) -> HttpResponse {
+    let (account, _, _) = path.into_inner();
+    if !authorized(&req, &state, &account) {
+        return twilio_error(401, 20003, "Authenticate");
+    }
+    HttpResponse::Ok().content_type("image/png").body(PHOTO)
 }
 
 fn resource(m: &SimMessage, account: &str) -> serde_json::Value {

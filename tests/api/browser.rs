@@ -202,6 +202,68 @@ async fn in_a_browser_the_overview_follows_callbacks_live_from_any_instance(
             .contains("<img src=x onerror=alert(2)>hello")
     );
     assert!(c.get_alert_text().await.is_err(), "no script ran");
+
+    // A photo and a shared location: the photo comes through the media proxy (the page's
+    // CSP allows only this site's images), the location as coordinates with a map link.
+    let photo_url = format!(
+        "https://api.twilio.com/2010-04-01/Accounts/{}/Messages/SM0000000000000000000000000000dddd/Media/ME0001",
+        a.twilio.account_sid()
+    );
+    let photo = params(&[
+        ("MessageSid", "SM0000000000000000000000000000dddd"),
+        ("SmsStatus", "received"),
+        ("From", "whatsapp:+919900000001"),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", ""),
+        ("NumMedia", "1"),
+        ("MediaUrl0", &photo_url),
+        ("MediaContentType0", "image/jpeg"),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+    ]);
+    assert_eq!(a.post_signed("/wa", &photo).await.status(), 200);
+    let place = params(&[
+        ("MessageSid", "SM0000000000000000000000000000eeee"),
+        ("SmsStatus", "received"),
+        ("From", "whatsapp:+919900000001"),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", ""),
+        ("NumMedia", "0"),
+        ("Latitude", "12.9716"),
+        ("Longitude", "77.5946"),
+        ("Label", "MG Road"),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+    ]);
+    assert_eq!(a.post_signed("/wa", &place).await.status(), 200);
+    c.goto(&format!("{}/conversations/+919900000001", a.address))
+        .await
+        .unwrap();
+    let width = {
+        let mut width = serde_json::Value::Null;
+        for _ in 0..50 {
+            width = c
+                .execute(
+                    "const i = document.querySelector('img.bubble-image'); return i && i.complete ? i.naturalWidth : null;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if !width.is_null() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        width
+    };
+    assert_eq!(
+        width,
+        serde_json::json!(96),
+        "the photo loaded through /media"
+    );
+    let location = text_of(&c, ".location").await;
+    assert!(
+        location.contains("12.9716, 77.5946") && location.contains("MG Road"),
+        "{location}"
+    );
     screenshot(&c, "conversation").await;
 
     for (path, name) in [

@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod conversations;
 mod credentials;
 mod dashboard;
 mod health;

@@ -21,6 +21,9 @@ pub enum PageError {
     BadRequest(String),
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
+    /// Twilio did not answer as needed.
+    #[error("{0}")]
+    Upstream(String),
     #[error("something went wrong on our side")]
     Internal(#[source] anyhow::Error),
 }
@@ -53,6 +56,7 @@ impl PageError {
             PageError::NotFound(_) => "Not found",
             PageError::BadRequest(_) => "Cannot do that",
             PageError::Unavailable => "Unavailable",
+            PageError::Upstream(_) => "Twilio did not answer",
             PageError::Internal(_) => "Error",
         }
     }
@@ -105,6 +109,7 @@ impl ResponseError for PageError {
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::Upstream(_) => StatusCode::BAD_GATEWAY,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,7 +1,6 @@
 //! The message log (`/messages`, filters in the URL, keyset pages), its CSV export
 //! (`/messages/export.csv`, streamed page by page in constant memory), one message with its
-//! whole event timeline (`/messages/{sid}`) and a conversation with one number
-//! (`/conversations/{number}`).
+//! whole event timeline (`/messages/{sid}`).
 
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
@@ -11,7 +10,7 @@ use chrono::Utc;
 use super::format;
 use super::overview::{RecentRow, recent_row};
 use super::{Chrome, CurrentUser, PageError, html};
-use crate::domain::{MessageSid, MessageStatus, PhoneNumber};
+use crate::domain::{MessageSid, MessageStatus};
 use crate::routes::message_query::{ListQuery, Parsed};
 use crate::state::AppState;
 use crate::storage::messages::{self, Cursor, MessageFilter, MessageRow};
@@ -22,8 +21,7 @@ const EXPORT_CHUNK: i64 = 1000;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/messages", web::get().to(log))
         .route("/messages/export.csv", web::get().to(export))
-        .route("/messages/{sid}", web::get().to(one))
-        .route("/conversations/{number}", web::get().to(conversation));
+        .route("/messages/{sid}", web::get().to(one));
 }
 
 #[derive(Template)]
@@ -84,12 +82,12 @@ const STATUSES: &[&str] = &[
 
 /// `?fragment=live` asks for only the part a live update replaces.
 #[derive(serde::Deserialize)]
-struct FragmentQuery {
+pub struct FragmentQuery {
     fragment: Option<String>,
 }
 
 impl FragmentQuery {
-    fn live(&self) -> bool {
+    pub fn live(&self) -> bool {
         self.fragment.as_deref() == Some("live")
     }
 }
@@ -305,10 +303,17 @@ async fn one(
         .as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|x| x.get("url").and_then(|u| u.as_str()))
+                .enumerate()
+                .filter_map(|(i, x)| x.get("url").and_then(|u| u.as_str()).map(|u| (i, u)))
                 // Only web links become links; anything else (javascript:, data:) is dropped.
-                .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-                .map(str::to_owned)
+                .filter(|(_, u)| u.starts_with("https://") || u.starts_with("http://"))
+                // Twilio's media needs the account's credentials: through the proxy.
+                .map(
+                    |(i, u)| match u.starts_with(crate::twilio::client::TWILIO_API) {
+                        true => format!("/media/{}/{i}", m.sid),
+                        false => u.to_owned(),
+                    },
+                )
                 .collect()
         })
         .unwrap_or_default();
@@ -324,61 +329,6 @@ async fn one(
         error_help,
         events,
         m,
-    };
-    if fragment.live() {
-        return html(&page.as_live());
-    }
-    html(&page)
-}
-
-#[derive(Template)]
-#[template(path = "conversation.html", blocks = ["live"])]
-struct ConversationPage {
-    chrome: Chrome,
-    live: bool,
-    number: String,
-    profile: String,
-    bubbles: Vec<RecentRow>,
-    older: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-struct OlderQuery {
-    cursor: Option<String>,
-}
-
-async fn conversation(
-    user: CurrentUser,
-    path: web::Path<String>,
-    query: web::Query<OlderQuery>,
-    fragment: web::Query<FragmentQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, PageError> {
-    let number = PhoneNumber::parse(&path.into_inner()).map_err(PageError::BadRequest)?;
-    let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => {
-            Some(Cursor::decode(c).ok_or_else(|| PageError::BadRequest("bad cursor".into()))?)
-        }
-        None => None,
-    };
-    let filter = MessageFilter {
-        number: Some(number.as_str().to_owned()),
-        ..MessageFilter::default()
-    };
-    let (mut rows, next) = messages::list(&state.pool, &filter, cursor.as_ref(), PAGE).await?;
-    let profile = rows
-        .iter()
-        .find_map(|m| m.profile_name.clone())
-        .unwrap_or_default();
-    rows.reverse();
-    let now = Utc::now();
-    let page = ConversationPage {
-        live: cursor.is_none(),
-        chrome: Chrome::for_user(&user, &state, "messages"),
-        number: number.as_str().to_owned(),
-        profile,
-        bubbles: rows.iter().map(|m| recent_row(m, now)).collect(),
-        older: next.map(|c| c.encode()),
     };
     if fragment.live() {
         return html(&page.as_live());

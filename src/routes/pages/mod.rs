@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod assets;
 pub mod chart;
+pub mod conversation;
 pub mod error;
 pub mod format;
 pub mod login;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     login::configure(cfg);
     overview::configure(cfg);
     messages::configure(cfg);
+    conversation::configure(cfg);
     send::configure(cfg);
     admin::configure(cfg);
 }

@@ -1,0 +1,446 @@
+//! A conversation with one number (`/conversations/{number}`): the thread of inbound and
+//! outbound messages with their statuses, images shown through the media proxy, other media
+//! as links, shared locations with a map link; the contact's consent and 24-hour window; and
+//! a reply box for operators that goes through the same send policy as every other send.
+//!
+//! `/media/{sid}/{n}` proxies the `n`-th media file of a message from Twilio (which requires
+//! the account's credentials), for logged-in users only.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::Utc;
+
+use super::format;
+use super::messages::FragmentQuery;
+use super::{Chrome, CurrentUser, PageError, html};
+use crate::auth::Role;
+use crate::domain::consent::Consent;
+use crate::domain::window::{self, Window};
+use crate::domain::{MessageSid, PhoneNumber};
+use crate::sending::{self, SendError, SendRequest};
+use crate::state::AppState;
+use crate::storage::messages::{self, Cursor, MessageFilter, MessageRow};
+
+const PAGE: i64 = 50;
+/// WhatsApp's largest media file is 16 MB (documents 100 MB: those are shown as links and
+/// fetched from Twilio by the browser's user only if they choose).
+const MAX_MEDIA_BYTES: usize = 16 * 1024 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/conversations/{number}", web::get().to(page))
+        .route("/conversations/{number}/reply", web::post().to(reply))
+        .route("/media/{sid}/{n}", web::get().to(media));
+}
+
+pub struct Bubble {
+    pub sid: String,
+    pub direction: &'static str,
+    pub text: String,
+    pub status: String,
+    pub iso: String,
+    pub utc: String,
+    /// Proxy URLs of images to show.
+    pub images: Vec<String>,
+    /// Other media: (label, URL).
+    pub files: Vec<(String, String)>,
+    pub location: Option<Location>,
+}
+
+pub struct Location {
+    pub lat: String,
+    pub lon: String,
+    pub label: String,
+    pub map_url: String,
+}
+
+/// What the page says about the contact.
+pub struct ContactInfo {
+    pub consent: &'static str,
+    pub consent_label: &'static str,
+    pub window: &'static str,
+    pub time_left: String,
+}
+
+#[derive(Template)]
+#[template(path = "conversation.html", blocks = ["live"])]
+struct ConversationPage {
+    chrome: Chrome,
+    live: bool,
+    number: String,
+    profile: String,
+    contact: ContactInfo,
+    previous_numbers: Vec<String>,
+    new_number: Option<String>,
+    bubbles: Vec<Bubble>,
+    older: Option<String>,
+    /// Why the reply box is closed, if it is.
+    blocked: Option<String>,
+    window_closed: bool,
+    body: String,
+    media_url: String,
+    content_sid: String,
+    error: Option<String>,
+    warnings: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    cursor: Option<String>,
+    /// Warnings of the reply just sent, shown once.
+    #[serde(default)]
+    warning: Vec<String>,
+}
+
+/// Inbound location messages carry their coordinates only in the raw parameters.
+async fn locations(
+    pool: &sqlx::PgPool,
+    sids: &[String],
+) -> sqlx::Result<HashMap<String, Location>> {
+    let rows: Vec<(String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT message_sid, params->>'Latitude', params->>'Longitude', \
+           COALESCE(params->>'Label', params->>'Address') \
+         FROM message_events \
+         WHERE message_sid = ANY($1) AND source = 'inbound' AND params ? 'Latitude'",
+    )
+    .bind(sids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(sid, lat, lon, label)| {
+            let (lat, lon) = (lat?, lon?);
+            let (la, lo) = (lat.parse::<f64>().ok()?, lon.parse::<f64>().ok()?);
+            if !((-90.0..=90.0).contains(&la) && (-180.0..=180.0).contains(&lo)) {
+                return None;
+            }
+            let map_url =
+                format!("https://www.openstreetmap.org/?mlat={la}&mlon={lo}#map=16/{la}/{lo}");
+            Some((
+                sid,
+                Location {
+                    lat: la.to_string(),
+                    lon: lo.to_string(),
+                    label: label.unwrap_or_default(),
+                    map_url,
+                },
+            ))
+        })
+        .collect())
+}
+
+fn bubble(m: &MessageRow, location: Option<Location>) -> Bubble {
+    let mut images = Vec::new();
+    let mut files = Vec::new();
+    for (i, item) in m.media.as_array().into_iter().flatten().enumerate() {
+        let url = item["url"].as_str().unwrap_or("");
+        let kind = item["content_type"].as_str().unwrap_or("");
+        let twilio = url.starts_with(crate::twilio::client::TWILIO_API);
+        if twilio && kind.starts_with("image/") {
+            images.push(format!("/media/{}/{i}", m.sid));
+        } else if twilio {
+            let label = if kind.is_empty() { "file" } else { kind };
+            files.push((label.to_owned(), format!("/media/{}/{i}", m.sid)));
+        } else {
+            files.push(("media link".to_owned(), url.to_owned()));
+        }
+    }
+    Bubble {
+        sid: m.sid.clone(),
+        direction: if m.direction == "inbound" {
+            "inbound"
+        } else {
+            "outbound"
+        },
+        text: m.body.clone().unwrap_or_default(),
+        status: m.status.clone().unwrap_or_else(|| "unknown".into()),
+        iso: format::iso(&m.created_at),
+        utc: format::utc(&m.created_at),
+        images,
+        files,
+        location,
+    }
+}
+
+struct Draft {
+    body: String,
+    media_url: String,
+    content_sid: String,
+    error: Option<String>,
+    warnings: Vec<String>,
+}
+
+async fn render(
+    user: &CurrentUser,
+    state: &AppState,
+    number: &PhoneNumber,
+    cursor: Option<Cursor>,
+    draft: Draft,
+) -> Result<ConversationPage, PageError> {
+    let filter = MessageFilter {
+        number: Some(number.as_str().to_owned()),
+        ..MessageFilter::default()
+    };
+    let (mut rows, next) = messages::list(&state.pool, &filter, cursor.as_ref(), PAGE).await?;
+    rows.reverse();
+    let sids: Vec<String> = rows
+        .iter()
+        .filter(|m| m.direction == "inbound")
+        .map(|m| m.sid.clone())
+        .collect();
+    let mut places = locations(&state.pool, &sids).await?;
+    let recipient = crate::storage::contacts::recipient(&state.pool, number.as_str()).await?;
+    let now = Utc::now();
+    let (contact, previous_numbers, profile) = match &recipient.contact {
+        Some(c) => {
+            let w = Window::at(c.last_inbound_at, now);
+            let previous = crate::storage::contacts::retired_of(&state.pool, c.id)
+                .await?
+                .into_iter()
+                .map(|r| r.number)
+                .collect();
+            let consent = if c.is_deauthorized() {
+                "deauthorized"
+            } else {
+                c.consent().as_str()
+            };
+            (
+                ContactInfo {
+                    consent,
+                    consent_label: consent_label(consent),
+                    window: window_name(w),
+                    time_left: window::time_left(w, now),
+                },
+                previous,
+                c.profile_name.clone().unwrap_or_default(),
+            )
+        }
+        None => (
+            ContactInfo {
+                consent: "unknown",
+                consent_label: consent_label("unknown"),
+                window: "unknown",
+                time_left: window::time_left(Window::Unknown, now),
+            },
+            Vec::new(),
+            String::new(),
+        ),
+    };
+    let blocked = match (&recipient.contact, &recipient.retired) {
+        (Some(c), _) if c.is_deauthorized() => {
+            Some("This contact is de-authorized: nothing can be sent to them.".to_owned())
+        }
+        (Some(c), _) if c.consent() == Consent::OptedOut => {
+            Some("This contact opted out: nothing can be sent until they send START.".to_owned())
+        }
+        (None, Some(r)) => Some(format!(
+            "This number was replaced by {}: write to the new number.",
+            r.replaced_by
+        )),
+        _ => None,
+    };
+    let window_closed = contact.window == "closed";
+    Ok(ConversationPage {
+        live: cursor.is_none(),
+        chrome: Chrome::for_user(user, state, "contacts"),
+        number: number.as_str().to_owned(),
+        profile,
+        contact,
+        previous_numbers,
+        new_number: recipient.retired.map(|r| r.replaced_by),
+        bubbles: rows
+            .iter()
+            .map(|m| bubble(m, places.remove(&m.sid)))
+            .collect(),
+        older: next.map(|c| c.encode()),
+        blocked,
+        window_closed,
+        body: draft.body,
+        media_url: draft.media_url,
+        content_sid: draft.content_sid,
+        error: draft.error,
+        warnings: draft.warnings,
+    })
+}
+
+fn consent_label(consent: &str) -> &'static str {
+    match consent {
+        "opted_in" => "opted in",
+        "opted_out" => "opted out",
+        "deauthorized" => "de-authorized",
+        _ => "consent unknown",
+    }
+}
+
+fn window_name(w: Window) -> &'static str {
+    match w {
+        Window::Open { .. } => "open",
+        Window::Closed { .. } => "closed",
+        Window::Unknown => "unknown",
+    }
+}
+
+async fn page(
+    user: CurrentUser,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+    fragment: web::Query<FragmentQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let number = PhoneNumber::parse(&path.into_inner()).map_err(PageError::BadRequest)?;
+    let q = query.into_inner();
+    let cursor = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => {
+            Some(Cursor::decode(c).ok_or_else(|| PageError::BadRequest("bad cursor".into()))?)
+        }
+        None => None,
+    };
+    let draft = Draft {
+        body: String::new(),
+        media_url: String::new(),
+        content_sid: String::new(),
+        error: None,
+        warnings: q.warning.into_iter().take(5).collect(),
+    };
+    let page = render(&user, &state, &number, cursor, draft).await?;
+    if fragment.live() {
+        return html(&page.as_live());
+    }
+    html(&page)
+}
+
+#[derive(serde::Deserialize)]
+struct ReplyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    media_url: String,
+    #[serde(default)]
+    content_sid: String,
+    force: Option<String>,
+}
+
+async fn reply(
+    user: CurrentUser,
+    path: web::Path<String>,
+    form: web::Form<ReplyForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.require(Role::Operator)?;
+    let f = form.into_inner();
+    user.check_csrf(&f.csrf)?;
+    let number = PhoneNumber::parse(&path.into_inner()).map_err(PageError::BadRequest)?;
+    let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let request = SendRequest {
+        to: number.as_str().to_owned(),
+        body: opt(&f.body),
+        media_urls: opt(&f.media_url).into_iter().collect(),
+        content_sid: opt(&f.content_sid),
+        content_variables: None,
+        from: None,
+    };
+    let outcome = match sending::current_default(&state.pool, &state.default_sender).await {
+        Ok(default) => match sending::prepare(&request, &default) {
+            Ok(msg) => {
+                let opts = sending::SendOptions {
+                    force: f.force.is_some(),
+                };
+                sending::send(&state.twilio, &state.pool, &msg, opts).await
+            }
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let status = match &outcome {
+        Ok(sent) => {
+            tracing::info!(username = %user.username, sid = %sent.sid, "reply sent from a conversation");
+            let mut location = format!("/conversations/{}", number.as_str());
+            for (i, w) in sent.warnings.iter().enumerate() {
+                location.push(if i == 0 { '?' } else { '&' });
+                location.push_str("warning=");
+                location.push_str(&form_encode(w));
+            }
+            return Ok(HttpResponse::SeeOther()
+                .insert_header(("Location", location))
+                .finish());
+        }
+        Err(SendError::NotRecorded { .. }) => {
+            return Ok(HttpResponse::SeeOther()
+                .insert_header(("Location", format!("/conversations/{}", number.as_str())))
+                .finish());
+        }
+        Err(SendError::Refused(_)) => actix_web::http::StatusCode::CONFLICT,
+        Err(_) => actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let error = outcome.err().map(|e| e.to_string());
+    let draft = Draft {
+        body: f.body,
+        media_url: f.media_url,
+        content_sid: f.content_sid,
+        error,
+        warnings: Vec::new(),
+    };
+    let page = render(&user, &state, &number, None, draft).await?;
+    let mut resp = html(&page)?;
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+fn form_encode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|e| e.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
+}
+
+/// Image types shown inline; anything else is downloaded as an attachment.
+const INLINE: &[&str] = &["image/jpeg", "image/png", "image/webp", "image/gif"];
+
+async fn media(
+    _user: CurrentUser,
+    path: web::Path<(String, usize)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let (sid, n) = path.into_inner();
+    let sid = MessageSid::parse(&sid).map_err(|_| PageError::NotFound("no such message".into()))?;
+    let m = messages::get(&state.pool, sid.as_str())
+        .await?
+        .ok_or_else(|| PageError::NotFound("no such message".into()))?;
+    let url = m
+        .media
+        .as_array()
+        .and_then(|a| a.get(n))
+        .and_then(|item| item["url"].as_str())
+        .ok_or_else(|| PageError::NotFound("the message has no such media".into()))?;
+    let file = state
+        .twilio
+        .fetch_media(url, MAX_MEDIA_BYTES)
+        .await
+        .map_err(|e| {
+            tracing::warn!(%sid, n, error = %e, "media could not be fetched from Twilio");
+            PageError::Upstream(format!("Twilio did not give the media file: {e}"))
+        })?;
+    let content_type = file
+        .content_type
+        .as_deref()
+        .and_then(|c| c.split(';').next())
+        .map(str::trim)
+        .unwrap_or("application/octet-stream")
+        .to_ascii_lowercase();
+    let inline = INLINE.contains(&content_type.as_str());
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header(("Cache-Control", "private, max-age=3600"))
+        .insert_header(("Content-Security-Policy", "default-src 'none'; sandbox"));
+    if inline {
+        resp.content_type(content_type);
+    } else {
+        resp.content_type("application/octet-stream")
+            .insert_header((
+                "Content-Disposition",
+                format!("attachment; filename=\"{}-{n}\"", sid.as_str()),
+            ));
+    }
+    Ok(resp.body(file.bytes))
+}
