@@ -79,13 +79,24 @@ async fn screenshot(c: &Client, name: &str) {
     std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
 }
 
+/// The text of the first element matching `css`, waiting up to 5 s for it to appear (a live
+/// update may be replacing the region at that moment).
 async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let started = Instant::now();
+    loop {
+        match c.find(Locator::Css(css)).await {
+            Ok(e) => {
+                if let Ok(t) = e.text().await {
+                    return t;
+                }
+            }
+            Err(e) if started.elapsed() > Duration::from_secs(5) => {
+                panic!("{css} not found: {e}")
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Waits until the element's text is `want`; returns how long it took.
