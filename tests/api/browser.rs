@@ -84,12 +84,12 @@ async fn screenshot(c: &Client, name: &str) {
 async fn text_of(c: &Client, css: &str) -> String {
     let started = Instant::now();
     loop {
-        match c.find(Locator::Css(css)).await {
-            Ok(e) => {
-                if let Ok(t) = e.text().await {
-                    return t;
-                }
-            }
+        let found = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await,
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(t) => return t,
             Err(e) if started.elapsed() > Duration::from_secs(5) => {
                 panic!("{css} not found: {e}")
             }
