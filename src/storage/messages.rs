@@ -319,3 +319,26 @@ mod tests {
         assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
     }
 }
+
+/// Where an inbound location message was shared (its coordinates are only in the raw
+/// parameters).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LocationRow {
+    pub sid: String,
+    pub latitude: Option<String>,
+    pub longitude: Option<String>,
+    pub label: Option<String>,
+}
+
+pub async fn inbound_locations(pool: &PgPool, sids: &[String]) -> sqlx::Result<Vec<LocationRow>> {
+    sqlx::query_as(
+        "SELECT message_sid AS sid, params->>'Latitude' AS latitude, \
+           params->>'Longitude' AS longitude, \
+           COALESCE(params->>'Label', params->>'Address') AS label \
+         FROM message_events \
+         WHERE message_sid = ANY($1) AND source = 'inbound' AND params ? 'Latitude'",
+    )
+    .bind(sids)
+    .fetch_all(pool)
+    .await
+}

@@ -98,19 +98,12 @@ async fn locations(
     pool: &sqlx::PgPool,
     sids: &[String],
 ) -> sqlx::Result<HashMap<String, Location>> {
-    let rows: Vec<(String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT message_sid, params->>'Latitude', params->>'Longitude', \
-           COALESCE(params->>'Label', params->>'Address') \
-         FROM message_events \
-         WHERE message_sid = ANY($1) AND source = 'inbound' AND params ? 'Latitude'",
-    )
-    .bind(sids)
-    .fetch_all(pool)
-    .await?;
+    let rows = messages::inbound_locations(pool, sids).await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(sid, lat, lon, label)| {
-            let (lat, lon) = (lat?, lon?);
+        .filter_map(|r| {
+            let (sid, label) = (r.sid, r.label);
+            let (lat, lon) = (r.latitude?, r.longitude?);
             let (la, lo) = (lat.parse::<f64>().ok()?, lon.parse::<f64>().ok()?);
             if !((-90.0..=90.0).contains(&la) && (-180.0..=180.0).contains(&lo)) {
                 return None;
