@@ -41,6 +41,11 @@ enum Command {
     },
     /// Print the auth token that webhooks are validated with in simulator mode.
     WebhookToken,
+    /// Import, export and change the consent of contacts.
+    Contacts {
+        #[command(subcommand)]
+        command: ContactsCommand,
+    },
     /// Drive inbound traffic (text, images, locations, STOP/START) at a running instance's
     /// /wa, signed like Twilio's.
     Simulate(SimulateArgs),
@@ -67,6 +72,47 @@ enum Command {
         /// Send free-form text even though the contact's 24-hour window is known to be closed.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ContactsCommand {
+    /// Import contacts from a CSV file (columns number, profile_name, tags, consent): every
+    /// line is checked first, and either all are imported or none.
+    Import {
+        /// The CSV file; `-` reads standard input.
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Write every contact as CSV to standard output.
+    Export,
+    /// Opt a number out (nothing is sent to it until it opts in again).
+    OptOut {
+        #[arg(long)]
+        number: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Opt a number in.
+    OptIn {
+        #[arg(long)]
+        number: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// De-authorize a number: the business's own block, which the contact's keywords do not lift.
+    Deauthorize {
+        #[arg(long)]
+        number: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Lift a de-authorization.
+    Reauthorize {
+        #[arg(long)]
+        number: String,
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 
@@ -167,6 +213,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             app.run_until(stop).await
         }
+        Command::Contacts { command } => contacts(command, settings).await,
         Command::Migrate => {
             storage::database::prepare(&settings.database).await?;
             println!(
@@ -380,4 +427,74 @@ async fn simulate(args: SimulateArgs, settings: Settings) -> anyhow::Result<()> 
         ));
     }
     anyhow::bail!("{}", problems.join("; "))
+}
+
+async fn contacts(command: ContactsCommand, settings: Settings) -> anyhow::Result<()> {
+    use crate::contacts::{Action, Actor};
+    use crate::domain::consent::ConsentSource;
+    let pool = storage::database::prepare(&settings.database).await?;
+    let actor = format!(
+        "cli ({})",
+        std::env::var("USER").unwrap_or_else(|_| "unknown user".into())
+    );
+    let (action, number, note) = match command {
+        ContactsCommand::Import { file } => {
+            let bytes = if file.as_os_str() == "-" {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+                buf
+            } else {
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?
+            };
+            let report = match crate::contacts::csv_io::parse(&bytes) {
+                Ok(lines) => crate::contacts::csv_io::import(&pool, &lines, &actor).await?,
+                Err(errors) => crate::contacts::csv_io::ImportReport {
+                    errors,
+                    ..Default::default()
+                },
+            };
+            if !report.errors.is_empty() {
+                for e in &report.errors {
+                    eprintln!("line {}: {}", e.line, e.message);
+                }
+                anyhow::bail!(
+                    "nothing was imported: {} line(s) need fixing",
+                    report.errors.len()
+                );
+            }
+            println!(
+                "imported {} contacts ({} new, {} updated)",
+                report.imported, report.created, report.updated
+            );
+            return Ok(());
+        }
+        ContactsCommand::Export => {
+            let csv = crate::contacts::csv_io::export_all(&pool).await?;
+            std::io::stdout().lock().write_all(csv.as_bytes())?;
+            return Ok(());
+        }
+        ContactsCommand::OptOut { number, note } => (Action::OptOut, number, note),
+        ContactsCommand::OptIn { number, note } => (Action::OptIn, number, note),
+        ContactsCommand::Deauthorize { number, note } => (Action::Deauthorize, number, note),
+        ContactsCommand::Reauthorize { number, note } => (Action::Reauthorize, number, note),
+    };
+    let number = crate::contacts::parse_number(&number)?;
+    let c = crate::contacts::act(
+        &pool,
+        &number,
+        action,
+        Actor {
+            source: ConsentSource::Cli,
+            name: &actor,
+            note: note.as_deref(),
+        },
+    )
+    .await?;
+    let consent = if c.is_deauthorized() {
+        "deauthorized"
+    } else {
+        c.consent.as_str()
+    };
+    println!("{} {consent}", c.number);
+    Ok(())
 }

@@ -286,6 +286,23 @@ pub fn export_line(c: &ContactRow) -> String {
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("the cells are text")
 }
 
+/// Every contact as CSV, in pages of 1000 along the list's index.
+pub async fn export_all(pool: &PgPool) -> sqlx::Result<String> {
+    let mut out = String::from(EXPORT_HEADER);
+    let mut after = None;
+    loop {
+        let rows = contacts::list(pool, &contacts::ContactFilter::default(), after, 1000).await?;
+        for c in &rows {
+            out.push_str(&export_line(c));
+        }
+        match rows.last() {
+            Some(last) if rows.len() == 1000 => after = Some((last.updated_at, last.id)),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
 fn defuse(cell: &str) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}")

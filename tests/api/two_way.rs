@@ -826,3 +826,100 @@ async fn contact_import_is_all_or_nothing_and_an_export_imports_again(
     assert_eq!(page["items"][0]["number"], "+919900000070");
     app.stop().await;
 }
+
+fn wadash_contacts(opts: &PgConnectOptions, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wadash"))
+        .arg("contacts")
+        .args(args)
+        .env("DATABASE_URL", database_url(opts, None))
+        .env_remove("WADASH_CONFIG")
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_cli_imports_exports_and_opts_out_contacts(_: PgPoolOptions, opts: PgConnectOptions) {
+    let app = TestApp::spawn(opts.clone()).await;
+    let run = |args: &'static [&'static str], stdin: &'static str| {
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || wadash_contacts(&opts, args, stdin))
+    };
+    let bad = run(
+        &["import", "--file", "-"],
+        "number,tags\n+919900000080,vip\nnot-a-number,\n",
+    )
+    .await
+    .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("line 3:") && stderr.contains("nothing was imported"),
+        "{stderr}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM contacts").await, 0);
+
+    let good = run(
+        &["import", "--file", "-"],
+        "number,tags\n+919900000080,vip\n+919900000081,\n",
+    )
+    .await
+    .unwrap();
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(String::from_utf8_lossy(&good.stdout).contains("imported 2 contacts (2 new"));
+
+    let out = run(
+        &[
+            "opt-out",
+            "--number",
+            "+91 99000 00080",
+            "--note",
+            "called us",
+        ],
+        "",
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "+919900000080 opted_out"
+    );
+    let operator = app.api_token(Role::Operator).await;
+    let (status, err) = send(
+        &app,
+        &operator,
+        json!({"to": "+919900000080", "body": "hi"}),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("recipient_opted_out"))
+    );
+    let (_, c) = app
+        .get_json("/api/v1/contacts/+919900000080", &operator)
+        .await;
+    assert_eq!(c["history"][0]["source"], "cli");
+    assert_eq!(c["history"][0]["detail"], "called us");
+
+    let export = run(&["export"], "").await.unwrap();
+    let csv = String::from_utf8(export.stdout).unwrap();
+    assert!(csv.starts_with("number,profile_name,consent"), "{csv}");
+    assert!(csv.contains("+919900000080,,opted_out,,,,vip\r\n"), "{csv}");
+    app.stop().await;
+}

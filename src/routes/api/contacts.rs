@@ -299,22 +299,7 @@ async fn export(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpRes
     Ok(csv_response(export_csv(&state.pool).await?))
 }
 
-/// Every contact as CSV, in pages of 1000 along the list's index.
-pub async fn export_csv(pool: &sqlx::PgPool) -> sqlx::Result<String> {
-    let mut out = String::from(csv_io::EXPORT_HEADER);
-    let mut after = None;
-    loop {
-        let rows = store::list(pool, &ContactFilter::default(), after, 1000).await?;
-        for c in &rows {
-            out.push_str(&csv_io::export_line(c));
-        }
-        match rows.last() {
-            Some(last) if rows.len() == 1000 => after = Some((last.updated_at, last.id)),
-            _ => break,
-        }
-    }
-    Ok(out)
-}
+pub use crate::contacts::csv_io::export_all as export_csv;
 
 pub fn csv_response(body: String) -> HttpResponse {
     HttpResponse::Ok()
