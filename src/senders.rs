@@ -247,6 +247,18 @@ pub fn join_instructions(sender: &SenderRow) -> Option<JoinInstructions> {
     })
 }
 
+/// The join link as a QR code (SVG), for posters and screens: scanning it opens WhatsApp
+/// with the join message typed.
+pub fn join_qr_svg(join: &JoinInstructions) -> Result<String, String> {
+    let code = qrcode::QrCode::new(join.link.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +332,11 @@ mod tests {
         assert_eq!(j.message, "join plenty-tiger");
         assert_eq!(j.number, "+14155238886");
         assert_eq!(j.link, "https://wa.me/14155238886?text=join%20plenty-tiger");
+        let svg = join_qr_svg(&j).unwrap();
+        assert!(
+            svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains("<path"),
+            "{svg}"
+        );
         let no_code = SenderRow {
             join_code: None,
             ..row

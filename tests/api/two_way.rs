@@ -625,6 +625,13 @@ async fn a_disabled_sender_keeps_its_history_and_is_refused(
         s["join"]["link"],
         "https://wa.me/14155238886?text=join%20plenty-tiger"
     );
+    let mut admin_browser = app.admin_browser().await;
+    let qr = admin_browser
+        .get_response(&format!("/senders/{sandbox_id}/join-qr.svg"))
+        .await;
+    assert_eq!(qr.status(), 200);
+    assert_eq!(qr.headers()["content-type"], "image/svg+xml");
+    assert!(qr.text().await.unwrap().contains("<svg"));
 
     let (status, _) = call(
         &app,

@@ -8,6 +8,7 @@ pub mod chart;
 pub mod conversation;
 pub mod error;
 pub mod format;
+pub mod join_qr;
 pub mod login;
 pub mod messages;
 pub mod overview;
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     conversation::configure(cfg);
     send::configure(cfg);
     admin::configure(cfg);
+    join_qr::configure(cfg);
 }
 
 /// What every page's frame needs: who is logged in, the form token, the mode, the page.
