@@ -128,6 +128,20 @@ pub async fn current_default(
     })
 }
 
+/// Validates `req` (with the current default sender), checks it against the policy, sends and
+/// records it: what the API, the dashboard's forms and the CLI do.
+pub async fn send_request(
+    client: &TwilioClient,
+    pool: &sqlx::PgPool,
+    configured_default: &Sender,
+    req: &SendRequest,
+    opts: SendOptions,
+) -> Result<Sent, SendError> {
+    let default = current_default(pool, configured_default).await?;
+    let msg = prepare(req, &default)?;
+    send(client, pool, &msg, opts).await
+}
+
 /// Checks `msg` against the policy; returns the warnings to show with it.
 pub async fn authorize(
     pool: &sqlx::PgPool,

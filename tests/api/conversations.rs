@@ -190,8 +190,16 @@ async fn the_reply_box_sends_within_the_window_and_respects_consent(
         )
         .await;
     assert_eq!(status, 303);
-    let (_, _, page) = op.get(location.as_deref().unwrap()).await;
-    assert!(page.contains("forced"), "the warning is shown once: {page}");
+    let location = location.unwrap();
+    assert!(location.contains("?warning="), "{location}");
+    let (status, _, page) = op.get(&location).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<p class=\"warning-box\" role=\"status\">sent outside"),
+        "the warning is shown: {page}"
+    );
+    let (_, _, page) = op.get(&format!("/conversations/{number}")).await;
+    assert!(!page.contains("sent outside"), "and only once");
 
     // After STOP the box is closed and a crafted POST is refused.
     let stop = inbound(
@@ -219,5 +227,32 @@ async fn the_reply_box_sends_within_the_window_and_respects_consent(
         )
         .await;
     assert_eq!(status, 403);
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_send_form_shows_the_warnings_of_what_it_sent(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let mut op = app.browser_as("op", Role::Operator).await;
+    let csrf = op.csrf().await;
+    let (status, location, _) = op
+        .post(
+            "/send",
+            &[("csrf", &csrf), ("to", "+919900000401"), ("body", "hello")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let location = location.unwrap();
+    assert!(location.starts_with("/messages/SM"), "{location}");
+    let (status, _, page) = op.get(&location).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("class=\"warning-box\"")
+            && page.contains("never received a message from +919900000401"),
+        "{page}"
+    );
     app.stop().await;
 }

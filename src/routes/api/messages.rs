@@ -202,13 +202,16 @@ async fn create(
         content_variables,
         from: req.from,
     };
-    let default = crate::sending::current_default(&state.pool, &state.default_sender)
-        .await
-        .map_err(send_error)?;
-    let msg = crate::sending::prepare(&send, &default)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let opts = crate::sending::SendOptions { force: req.force };
-    match crate::sending::send(&state.twilio, &state.pool, &msg, opts).await {
+    match crate::sending::send_request(
+        &state.twilio,
+        &state.pool,
+        &state.default_sender,
+        &send,
+        opts,
+    )
+    .await
+    {
         Ok(sent) => Ok(HttpResponse::Created().json(Created {
             sid: sent.sid,
             status: sent.status,

@@ -88,9 +88,6 @@ struct ConversationPage {
 #[derive(serde::Deserialize)]
 struct PageQuery {
     cursor: Option<String>,
-    /// Warnings of the reply just sent, shown once.
-    #[serde(default)]
-    warning: Vec<String>,
 }
 
 /// Inbound location messages carry their coordinates only in the raw parameters.
@@ -275,6 +272,7 @@ fn window_name(w: Window) -> &'static str {
 }
 
 async fn page(
+    req: actix_web::HttpRequest,
     user: CurrentUser,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
@@ -294,7 +292,7 @@ async fn page(
         media_url: String::new(),
         content_sid: String::new(),
         error: None,
-        warnings: q.warning.into_iter().take(5).collect(),
+        warnings: super::warnings_of(&req),
     };
     let page = render(&user, &state, &number, cursor, draft).await?;
     if fragment.live() {
@@ -335,27 +333,24 @@ async fn reply(
         content_variables: None,
         from: None,
     };
-    let outcome = match sending::current_default(&state.pool, &state.default_sender).await {
-        Ok(default) => match sending::prepare(&request, &default) {
-            Ok(msg) => {
-                let opts = sending::SendOptions {
-                    force: f.force.is_some(),
-                };
-                sending::send(&state.twilio, &state.pool, &msg, opts).await
-            }
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
+    let opts = sending::SendOptions {
+        force: f.force.is_some(),
     };
+    let outcome = sending::send_request(
+        &state.twilio,
+        &state.pool,
+        &state.default_sender,
+        &request,
+        opts,
+    )
+    .await;
     let status = match &outcome {
         Ok(sent) => {
             tracing::info!(username = %user.username, sid = %sent.sid, "reply sent from a conversation");
-            let mut location = format!("/conversations/{}", number.as_str());
-            for (i, w) in sent.warnings.iter().enumerate() {
-                location.push(if i == 0 { '?' } else { '&' });
-                location.push_str("warning=");
-                location.push_str(&form_encode(w));
-            }
+            let location = super::with_warnings(
+                &format!("/conversations/{}", number.as_str()),
+                &sent.warnings,
+            );
             return Ok(HttpResponse::SeeOther()
                 .insert_header(("Location", location))
                 .finish());
@@ -380,12 +375,6 @@ async fn reply(
     let mut resp = html(&page)?;
     *resp.status_mut() = status;
     Ok(resp)
-}
-
-fn form_encode(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)])
-        .map(|e| e.trim_start_matches('=').to_owned())
-        .unwrap_or_default()
 }
 
 /// Image types shown inline; anything else is downloaded as an attachment.

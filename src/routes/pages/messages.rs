@@ -247,12 +247,15 @@ struct MessagePage {
     milestones: Vec<(&'static str, String, String)>,
     error_help: Option<(&'static str, &'static str)>,
     events: Vec<EventItem>,
+    /// Warnings of the send that led here, shown once.
+    warnings: Vec<String>,
 }
 
 async fn one(
     user: CurrentUser,
     path: web::Path<String>,
     fragment: web::Query<FragmentQuery>,
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let sid = MessageSid::parse(&path.into_inner())
@@ -329,6 +332,7 @@ async fn one(
         error_help,
         events,
         m,
+        warnings: super::warnings_of(&req),
     };
     if fragment.live() {
         return html(&page.as_live());

@@ -94,3 +94,25 @@ pub async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| PageError::Internal(e.into()))
 }
+
+/// `path` with a send's warnings as `warning=` query parameters, shown once by the page the
+/// browser is sent to after the POST.
+pub fn with_warnings(path: &str, warnings: &[String]) -> String {
+    let mut url = path.to_owned();
+    for (i, w) in warnings.iter().take(5).enumerate() {
+        url.push(if i == 0 { '?' } else { '&' });
+        url.push_str(&serde_urlencoded::to_string([("warning", w)]).unwrap_or_default());
+    }
+    url
+}
+
+/// The `warning=` parameters of a page's query (see [`with_warnings`]).
+pub fn warnings_of(req: &actix_web::HttpRequest) -> Vec<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k == "warning")
+        .map(|(_, v)| v)
+        .take(5)
+        .collect()
+}

@@ -99,18 +99,17 @@ async fn submit(
         content_variables: opt(&f.content_variables),
         from: opt(&f.from),
     };
-    let outcome = match sending::current_default(&state.pool, &state.default_sender).await {
-        Ok(default) => match sending::prepare(&request, &default) {
-            Ok(msg) => {
-                let opts = sending::SendOptions {
-                    force: f.force.is_some(),
-                };
-                sending::send(&state.twilio, &state.pool, &msg, opts).await
-            }
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
+    let opts = sending::SendOptions {
+        force: f.force.is_some(),
     };
+    let outcome = sending::send_request(
+        &state.twilio,
+        &state.pool,
+        &state.default_sender,
+        &request,
+        opts,
+    )
+    .await;
     let status = match &outcome {
         Err(SendError::Refused(_)) => actix_web::http::StatusCode::CONFLICT,
         _ => actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -119,7 +118,10 @@ async fn submit(
         Ok(sent) => {
             tracing::info!(username = %user.username, sid = %sent.sid, "message sent from the dashboard");
             return Ok(HttpResponse::SeeOther()
-                .insert_header(("Location", format!("/messages/{}", sent.sid)))
+                .insert_header((
+                    "Location",
+                    super::with_warnings(&format!("/messages/{}", sent.sid), &sent.warnings),
+                ))
                 .finish());
         }
         Err(SendError::NotRecorded { sid, .. }) => {
