@@ -547,7 +547,10 @@ async fn operators_send_from_the_form_and_viewers_cannot(_: PgPoolOptions, opts:
         .await;
     assert_eq!(status, 303);
     let location = location.unwrap();
-    let sid = location.strip_prefix("/messages/").unwrap();
+    // The recipient never wrote, so the page is told to warn about the unknown window.
+    let (path, query) = location.split_once('?').unwrap();
+    assert!(query.starts_with("warning="), "{query}");
+    let sid = path.strip_prefix("/messages/").unwrap();
     let (body, to, media): (Option<String>, Option<String>, i32) =
         sqlx::query_as("SELECT body, to_addr, num_media FROM messages WHERE sid = $1")
             .bind(sid)

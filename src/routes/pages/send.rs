@@ -28,6 +28,23 @@ struct SendPage {
     content_sid: String,
     content_variables: String,
     error: Option<String>,
+    /// Active senders other than the default: (address, label).
+    senders: Vec<(String, String)>,
+}
+
+/// The default sender's address and the other active senders, for the form.
+async fn sender_choices(state: &AppState) -> Result<(String, Vec<(String, String)>), PageError> {
+    let default = sending::current_default(&state.pool, &state.default_sender)
+        .await
+        .map_err(|e| PageError::Internal(e.into()))?;
+    let default = sender_text(&default);
+    let others = crate::storage::senders::all(&state.pool)
+        .await?
+        .into_iter()
+        .filter(|s| s.status == "active" && s.address != default)
+        .map(|s| (s.address, s.label))
+        .collect();
+    Ok((default, others))
 }
 
 fn sender_text(s: &crate::twilio::client::Sender) -> String {
@@ -39,9 +56,11 @@ fn sender_text(s: &crate::twilio::client::Sender) -> String {
 
 async fn form(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     user.require(Role::Operator)?;
+    let (default_sender, senders) = sender_choices(&state).await?;
     html(&SendPage {
         chrome: Chrome::for_user(&user, &state, "send"),
-        default_sender: sender_text(&state.default_sender),
+        default_sender,
+        senders,
         to: String::new(),
         body: String::new(),
         media: String::new(),
@@ -131,9 +150,11 @@ async fn submit(
         }
         Err(e) => e.to_string(),
     };
+    let (default_sender, senders) = sender_choices(&state).await?;
     let mut resp = html(&SendPage {
         chrome: Chrome::for_user(&user, &state, "send"),
-        default_sender: sender_text(&state.default_sender),
+        default_sender,
+        senders,
         to: f.to,
         body: f.body,
         media: f.media,
