@@ -5,12 +5,15 @@
 pub mod admin;
 pub mod assets;
 pub mod chart;
+pub mod contacts;
 pub mod error;
 pub mod format;
 pub mod login;
 pub mod messages;
 pub mod overview;
+pub mod rules;
 pub mod send;
+pub mod senders;
 pub mod session;
 
 use actix_web::web;
@@ -26,7 +29,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     overview::configure(cfg);
     messages::configure(cfg);
     send::configure(cfg);
+    contacts::configure(cfg);
     admin::configure(cfg);
+    senders::configure(cfg);
+    rules::configure(cfg);
 }
 
 /// What every page's frame needs: who is logged in, the form token, the mode, the page.
