@@ -271,6 +271,10 @@ struct ContactForms {
 struct ContactPage {
     chrome: Chrome,
     c: ContactItem,
+    /// What the contact said (`opted_in`, `opted_out`, `unknown`), whatever the business's
+    /// block: the consent buttons follow it.
+    said: String,
+    said_label: &'static str,
     deauthorized_since: Option<String>,
     first_inbound: String,
     /// `open`, `closed` or `unknown`.
@@ -323,8 +327,11 @@ async fn render(
             .unwrap_or_else(|| contact.profile_name.clone().unwrap_or_default()),
         new_number: typed.new_number,
     };
+    let said = contact.consent.clone();
     let mut resp = html(&ContactPage {
         chrome: Chrome::for_user(user, state, "contacts"),
+        said_label: consent_label(&said),
+        said,
         c: item(contact, now),
         deauthorized_since,
         first_inbound,
