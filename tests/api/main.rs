@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod contacts_pages;
 mod conversations;
 mod credentials;
 mod dashboard;

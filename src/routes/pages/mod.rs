@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod assets;
 pub mod chart;
+pub mod contacts;
 pub mod conversation;
 pub mod error;
 pub mod format;
@@ -12,7 +13,9 @@ pub mod join_qr;
 pub mod login;
 pub mod messages;
 pub mod overview;
+pub mod rules;
 pub mod send;
+pub mod senders;
 pub mod session;
 
 use actix_web::web;
@@ -29,8 +32,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     messages::configure(cfg);
     conversation::configure(cfg);
     send::configure(cfg);
+    contacts::configure(cfg);
     admin::configure(cfg);
     join_qr::configure(cfg);
+    senders::configure(cfg);
+    rules::configure(cfg);
 }
 
 /// What every page's frame needs: who is logged in, the form token, the mode, the page.

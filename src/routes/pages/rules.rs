@@ -1,0 +1,393 @@
+//! `/admin/rules` (admin): automatic-reply rules in the order they are tried. Add, edit,
+//! delete, enable or disable a rule, and move it up or down among the rules of its group
+//! (keyword and regular-expression rules; image-echo rules always come after them).
+//! Validation is `crate::replies::rules::validate`, as for `/api/v1/rules`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{Chrome, CurrentUser, PageError, html};
+use crate::auth::Role;
+use crate::replies::rules::{self, MAX_MEDIA, RuleInput};
+use crate::state::AppState;
+use crate::storage::reply_rules::{self as store, NewRule, RuleRow};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/rules", web::get().to(page))
+        .route("/admin/rules", web::post().to(add))
+        .route("/admin/rules/{id}", web::post().to(change))
+        .route("/admin/rules/{id}/toggle", web::post().to(toggle))
+        .route("/admin/rules/{id}/move", web::post().to(move_rule))
+        .route("/admin/rules/{id}/delete", web::post().to(delete));
+}
+
+const KINDS: &[(&str, &str)] = &[
+    ("keyword", "keyword"),
+    ("regex", "regular expression"),
+    ("image_echo", "image echo"),
+];
+
+/// A rule's fields as the forms show them.
+#[derive(Debug, Clone)]
+struct RuleFields {
+    name: String,
+    kind: String,
+    pattern: String,
+    sender: String,
+    reply_body: String,
+    /// One URL per line.
+    reply_media: String,
+    enabled: bool,
+}
+
+impl Default for RuleFields {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            kind: "keyword".into(),
+            pattern: String::new(),
+            sender: String::new(),
+            reply_body: String::new(),
+            reply_media: String::new(),
+            enabled: true,
+        }
+    }
+}
+
+fn fields_of(r: &RuleRow) -> RuleFields {
+    RuleFields {
+        name: r.name.clone(),
+        kind: r.kind.clone(),
+        pattern: r.pattern.clone(),
+        sender: r.sender.clone().unwrap_or_default(),
+        reply_body: r.reply_body.clone().unwrap_or_default(),
+        reply_media: r.reply_media.join("\n"),
+        enabled: r.enabled,
+    }
+}
+
+struct RuleItem {
+    id: i64,
+    /// 1-based place in the evaluation order.
+    place: usize,
+    name: String,
+    kind_label: &'static str,
+    pattern: String,
+    sender: String,
+    reply_body: String,
+    reply_media: Vec<String>,
+    enabled: bool,
+    can_up: bool,
+    can_down: bool,
+    fields: RuleFields,
+    open: bool,
+}
+
+fn kind_label(kind: &str) -> &'static str {
+    KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or("unknown", |(_, l)| l)
+}
+
+/// Rules move only within their group: image echo is always tried after the text rules.
+fn group(r: &RuleRow) -> bool {
+    r.kind == "image_echo"
+}
+
+#[derive(Template)]
+#[template(path = "rules.html")]
+struct RulesPage {
+    chrome: Chrome,
+    rules: Vec<RuleItem>,
+    new: RuleFields,
+    kinds: &'static [(&'static str, &'static str)],
+    opt_out_keywords: String,
+    opt_in_keywords: String,
+    max_media: usize,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+enum Refused {
+    Add(RuleFields),
+    Change(i64, RuleFields),
+}
+
+async fn render(
+    user: &CurrentUser,
+    state: &AppState,
+    notice: Option<String>,
+    refused: Option<(StatusCode, String, Refused)>,
+) -> Result<HttpResponse, PageError> {
+    let rows = store::all(&state.pool).await?;
+    let (status, error, refused) = match refused {
+        Some((s, e, r)) => (s, Some(e), Some(r)),
+        None => (StatusCode::OK, None, None),
+    };
+    let rules = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let (fields, open) = match &refused {
+                Some(Refused::Change(id, typed)) if *id == r.id => (typed.clone(), true),
+                _ => (fields_of(r), false),
+            };
+            let before = i.checked_sub(1).and_then(|j| rows.get(j));
+            let after = rows.get(i + 1);
+            RuleItem {
+                id: r.id,
+                place: i + 1,
+                name: r.name.clone(),
+                kind_label: kind_label(&r.kind),
+                pattern: r.pattern.clone(),
+                sender: r.sender.clone().unwrap_or_default(),
+                reply_body: r.reply_body.clone().unwrap_or_default(),
+                reply_media: r.reply_media.clone(),
+                enabled: r.enabled,
+                can_up: before.is_some_and(|b| group(b) == group(r)),
+                can_down: after.is_some_and(|a| group(a) == group(r)),
+                fields,
+                open,
+            }
+        })
+        .collect();
+    let new = match refused {
+        Some(Refused::Add(typed)) => typed,
+        _ => RuleFields::default(),
+    };
+    let keywords = &state.replies.keywords;
+    let mut resp = html(&RulesPage {
+        chrome: Chrome::for_user(user, state, "rules"),
+        rules,
+        new,
+        kinds: KINDS,
+        opt_out_keywords: keywords.opt_out().join(", "),
+        opt_in_keywords: keywords.opt_in().join(", "),
+        max_media: MAX_MEDIA,
+        notice,
+        error,
+    })?;
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn page(
+    user: CurrentUser,
+    q: web::Query<DoneQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.require(Role::Admin)?;
+    let notice = q.done.as_deref().map(|d| {
+        match d {
+            "added" => "Rule added, at the end of its group.",
+            "changed" => "Rule saved.",
+            "enabled" => "Rule enabled.",
+            "disabled" => "Rule disabled: it is skipped until enabled again.",
+            "moved" => "Rule moved.",
+            "deleted" => "Rule deleted.",
+            _ => "Done.",
+        }
+        .to_owned()
+    });
+    render(&user, &state, notice, None).await
+}
+
+fn done(what: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", format!("/admin/rules?done={what}")))
+        .finish()
+}
+
+#[derive(Deserialize)]
+struct RuleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    pattern: String,
+    #[serde(default)]
+    sender: String,
+    #[serde(default)]
+    reply_body: String,
+    /// One URL per line.
+    #[serde(default)]
+    reply_media: String,
+    /// The checkbox: present when ticked.
+    enabled: Option<String>,
+}
+
+impl RuleForm {
+    fn fields(&self) -> RuleFields {
+        RuleFields {
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            pattern: self.pattern.clone(),
+            sender: self.sender.clone(),
+            reply_body: self.reply_body.clone(),
+            reply_media: self.reply_media.clone(),
+            enabled: self.enabled.is_some(),
+        }
+    }
+
+    fn validate(&self) -> Result<NewRule, String> {
+        rules::validate(&RuleInput {
+            name: Some(self.name.clone()),
+            kind: Some(self.kind.clone()),
+            pattern: self.pattern.clone(),
+            sender: Some(self.sender.clone()),
+            reply_body: Some(self.reply_body.clone()),
+            reply_media: self.reply_media.lines().map(str::to_owned).collect(),
+            enabled: Some(self.enabled.is_some()),
+        })
+    }
+}
+
+async fn add(
+    user: CurrentUser,
+    form: web::Form<RuleForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Admin)?;
+    let rule = match form.validate() {
+        Ok(r) => r,
+        Err(e) => {
+            let refused = Refused::Add(form.fields());
+            return render(
+                &user,
+                &state,
+                None,
+                Some((StatusCode::BAD_REQUEST, e, refused)),
+            )
+            .await;
+        }
+    };
+    let row = store::insert(&state.pool, &rule).await?;
+    tracing::info!(admin = %user.username, rule = row.id, kind = %row.kind, "reply rule added");
+    Ok(done("added"))
+}
+
+async fn find(state: &AppState, id: i64) -> Result<RuleRow, PageError> {
+    store::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("no rule {id}")))
+}
+
+async fn change(
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<RuleForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Admin)?;
+    let id = find(&state, *path).await?.id;
+    let rule = match form.validate() {
+        Ok(r) => r,
+        Err(e) => {
+            let refused = Refused::Change(id, form.fields());
+            return render(
+                &user,
+                &state,
+                None,
+                Some((StatusCode::BAD_REQUEST, e, refused)),
+            )
+            .await;
+        }
+    };
+    store::update(&state.pool, id, &rule)
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("no rule {id}")))?;
+    tracing::info!(admin = %user.username, rule = id, "reply rule changed");
+    Ok(done("changed"))
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn toggle(
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<CsrfOnly>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Admin)?;
+    let r = find(&state, *path).await?;
+    // Only the flag changes: the rest was validated when it was saved.
+    let rule = NewRule {
+        enabled: !r.enabled,
+        name: r.name,
+        kind: r.kind,
+        pattern: r.pattern,
+        sender: r.sender,
+        reply_body: r.reply_body,
+        reply_media: r.reply_media,
+    };
+    store::update(&state.pool, r.id, &rule)
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("no rule {}", r.id)))?;
+    tracing::info!(admin = %user.username, rule = r.id, enabled = rule.enabled, "reply rule toggled");
+    Ok(done(if rule.enabled { "enabled" } else { "disabled" }))
+}
+
+#[derive(Deserialize)]
+struct MoveForm {
+    #[serde(default)]
+    csrf: String,
+    /// `up` or `down`.
+    #[serde(default)]
+    direction: String,
+}
+
+async fn move_rule(
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<MoveForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Admin)?;
+    let up = match form.direction.as_str() {
+        "up" => true,
+        "down" => false,
+        other => {
+            return Err(PageError::BadRequest(format!(
+                "direction must be up or down, got {other:?}"
+            )));
+        }
+    };
+    let id = find(&state, *path).await?.id;
+    // At the top or bottom of its group, a move changes nothing; that is no error.
+    store::move_rule(&state.pool, id, up).await?;
+    Ok(done("moved"))
+}
+
+async fn delete(
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<CsrfOnly>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Admin)?;
+    if !store::delete(&state.pool, *path).await? {
+        return Err(PageError::NotFound(format!("no rule {path}")));
+    }
+    tracing::info!(admin = %user.username, rule = *path, "reply rule deleted");
+    Ok(done("deleted"))
+}
