@@ -469,8 +469,11 @@ async fn contacts(command: ContactsCommand, settings: Settings) -> anyhow::Resul
             return Ok(());
         }
         ContactsCommand::Export => {
-            let csv = crate::contacts::csv_io::export_all(&pool).await?;
-            std::io::stdout().lock().write_all(csv.as_bytes())?;
+            use futures_util::TryStreamExt as _;
+            let mut chunks = std::pin::pin!(crate::contacts::csv_io::export_stream(pool.clone()));
+            while let Some(chunk) = chunks.try_next().await? {
+                std::io::stdout().lock().write_all(&chunk)?;
+            }
             return Ok(());
         }
         ContactsCommand::OptOut { number, note } => (Action::OptOut, number, note),

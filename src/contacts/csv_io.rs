@@ -286,21 +286,39 @@ pub fn export_line(c: &ContactRow) -> String {
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("the cells are text")
 }
 
-/// Every contact as CSV, in pages of 1000 along the list's index.
-pub async fn export_all(pool: &PgPool) -> sqlx::Result<String> {
-    let mut out = String::from(EXPORT_HEADER);
-    let mut after = None;
-    loop {
-        let rows = contacts::list(pool, &contacts::ContactFilter::default(), after, 1000).await?;
-        for c in &rows {
-            out.push_str(&export_line(c));
-        }
-        match rows.last() {
-            Some(last) if rows.len() == 1000 => after = Some((last.updated_at, last.id)),
-            _ => break,
-        }
-    }
-    Ok(out)
+/// Every contact as CSV, a thousand at a time along the list's index, so an export of any
+/// size holds one page in memory.
+pub fn export_stream(
+    pool: PgPool,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, sqlx::Error>> {
+    const CHUNK: i64 = 1000;
+    futures_util::stream::try_unfold(
+        (Some(None::<(chrono::DateTime<chrono::Utc>, i64)>), true),
+        move |(after, first)| {
+            let pool = pool.clone();
+            async move {
+                let Some(after) = after else {
+                    return Ok(None);
+                };
+                let rows = contacts::list(&pool, &contacts::ContactFilter::default(), after, CHUNK)
+                    .await?;
+                let mut out = String::new();
+                if first {
+                    out.push_str(EXPORT_HEADER);
+                }
+                for c in &rows {
+                    out.push_str(&export_line(c));
+                }
+                let next = match rows.last() {
+                    Some(last) if rows.len() as i64 == CHUNK => {
+                        Some(Some((last.updated_at, last.id)))
+                    }
+                    _ => None,
+                };
+                Ok(Some((bytes::Bytes::from(out), (next, false))))
+            }
+        },
+    )
 }
 
 fn defuse(cell: &str) -> String {

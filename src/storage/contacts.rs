@@ -194,11 +194,14 @@ pub async fn set_profile_name(
     contact_id: i64,
     name: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE contacts SET profile_name = $2, updated_at = now() WHERE id = $1")
-        .bind(contact_id)
-        .bind(name)
-        .execute(conn)
-        .await?;
+    // An empty name is no name.
+    sqlx::query(
+        "UPDATE contacts SET profile_name = NULLIF($2, ''), updated_at = now() WHERE id = $1",
+    )
+    .bind(contact_id)
+    .bind(name)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

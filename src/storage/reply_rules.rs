@@ -109,54 +109,36 @@ pub async fn delete(pool: &PgPool, id: i64) -> sqlx::Result<bool> {
         == 1)
 }
 
-/// Swaps a rule with its neighbour above (`up`) or below among rules of the same group.
+/// Swaps a rule with its neighbour above (`up`) or below among rules of the same group
+/// (keyword and regex rules, or image-echo rules), renumbering the group 10, 20, 30, … so that
+/// positions stay distinct. Returns false when there is no such neighbour.
 pub async fn move_rule(pool: &PgPool, id: i64, up: bool) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
-    let me: Option<(i32, bool)> = sqlx::query_as(
-        "SELECT position, kind = 'image_echo' FROM reply_rules WHERE id = $1 FOR UPDATE",
+    let mut ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM reply_rules \
+         WHERE (kind = 'image_echo') = (SELECT kind = 'image_echo' FROM reply_rules WHERE id = $1) \
+         ORDER BY position, id FOR UPDATE",
     )
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    let Some((position, echo)) = me else {
+    let Some(at) = ids.iter().position(|&i| i == id) else {
         return Ok(false);
     };
-    let sql = if up {
-        "SELECT id, position FROM reply_rules WHERE (kind = 'image_echo') = $2 \
-         AND (position, id) < ($1, $3) ORDER BY position DESC, id DESC LIMIT 1 FOR UPDATE"
-    } else {
-        "SELECT id, position FROM reply_rules WHERE (kind = 'image_echo') = $2 \
-         AND (position, id) > ($1, $3) ORDER BY position, id LIMIT 1 FOR UPDATE"
+    let other = match up {
+        true if at > 0 => at - 1,
+        false if at + 1 < ids.len() => at + 1,
+        _ => return Ok(false),
     };
-    let other: Option<(i64, i32)> = sqlx::query_as(sql)
-        .bind(position)
-        .bind(echo)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some((other_id, other_position)) = other else {
-        return Ok(false);
-    };
-    // Equal positions (rules added concurrently) are separated by the swap's tie-break.
-    let (mine, theirs) = if other_position == position {
-        if up {
-            (position - 1, position)
-        } else {
-            (position + 1, position)
-        }
-    } else {
-        (other_position, position)
-    };
-    sqlx::query("UPDATE reply_rules SET position = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(mine)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE reply_rules SET position = $2, updated_at = now() WHERE id = $1")
-        .bind(other_id)
-        .bind(theirs)
-        .execute(&mut *tx)
-        .await?;
+    ids.swap(at, other);
+    sqlx::query(
+        "UPDATE reply_rules r SET position = t.ord * 10, updated_at = now() \
+         FROM unnest($1::bigint[]) WITH ORDINALITY AS t(id, ord) \
+         WHERE r.id = t.id AND r.position <> t.ord * 10",
+    )
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(true)
 }

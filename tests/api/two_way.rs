@@ -930,3 +930,85 @@ async fn the_cli_imports_exports_and_opts_out_contacts(_: PgPoolOptions, opts: P
     assert!(csv.contains("+919900000080,,opted_out,,,,vip\r\n"), "{csv}");
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn rules_move_within_their_group_even_when_positions_tie(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let admin = app.api_token(Role::Admin).await;
+    let mut ids = Vec::new();
+    for (name, kind, pattern) in [
+        ("a", "keyword", "a"),
+        ("b", "keyword", "b"),
+        ("c", "regex", "c"),
+    ] {
+        let (status, r) = call(
+            &app,
+            "POST",
+            "/rules",
+            &admin,
+            Some(json!({"name": name, "kind": kind, "pattern": pattern, "reply_body": name})),
+        )
+        .await;
+        assert_eq!(status, 201, "{r}");
+        ids.push(r["id"].as_i64().unwrap());
+    }
+    let (status, echo) = call(
+        &app,
+        "POST",
+        "/rules",
+        &admin,
+        Some(json!({"name": "echo", "kind": "image_echo", "reply_media": [ECHO_IMAGE]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    // Two admins added rules at the same moment: equal positions.
+    sqlx::query("UPDATE reply_rules SET position = 10")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let order = async || {
+        let (_, list) = call(&app, "GET", "/rules", &admin, None).await;
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(order().await, ["a", "b", "c", "echo"]);
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/rules/{}/move", ids[2]),
+        &admin,
+        Some(json!({"direction": "up"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(order().await, ["a", "c", "b", "echo"]);
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/rules/{}/move", ids[0]),
+        &admin,
+        Some(json!({"direction": "down"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(order().await, ["c", "a", "b", "echo"]);
+    // The image echo stays after the text rules whatever is asked.
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/rules/{}/move", echo["id"]),
+        &admin,
+        Some(json!({"direction": "up"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(order().await, ["c", "a", "b", "echo"]);
+    app.stop().await;
+}

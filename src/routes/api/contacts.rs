@@ -296,17 +296,21 @@ async fn import(
 
 async fn export(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(csv_response(export_csv(&state.pool).await?))
+    Ok(csv_response(state.pool.clone()))
 }
 
-pub use crate::contacts::csv_io::export_all as export_csv;
-
-pub fn csv_response(body: String) -> HttpResponse {
+/// Every contact as a streamed CSV download.
+pub fn csv_response(pool: sqlx::PgPool) -> HttpResponse {
+    use futures_util::TryStreamExt as _;
+    let body = csv_io::export_stream(pool).map_err(|e| {
+        tracing::error!(error = %e, "contact export stopped");
+        actix_web::error::ErrorInternalServerError("export failed")
+    });
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             "Content-Disposition",
             "attachment; filename=\"wadash-contacts.csv\"",
         ))
-        .body(body)
+        .streaming(body)
 }

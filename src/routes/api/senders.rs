@@ -42,6 +42,16 @@ impl From<SenderRow> for SenderView {
 /// come back as 409 too.
 pub fn save_error(e: sqlx::Error) -> ApiError {
     match &e {
+        sqlx::Error::Database(db)
+            if db.code().as_deref() == Some("23505")
+                && db.constraint() == Some("senders_default_idx") =>
+        {
+            ApiError::Other(
+                StatusCode::CONFLICT,
+                "default_changed",
+                "another sender was made the default at the same moment; try again".into(),
+            )
+        }
         sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => ApiError::Other(
             StatusCode::CONFLICT,
             "sender_exists",

@@ -17,9 +17,7 @@ use crate::contacts::{self, Action, Actor, ContactError, csv_io};
 use crate::domain::PhoneNumber;
 use crate::domain::consent::ConsentSource;
 use crate::domain::window::{self, Window};
-use crate::routes::api::contacts::{
-    ContactView, csv_response, cursor_of, export_csv, parse_cursor,
-};
+use crate::routes::api::contacts::{ContactView, csv_response, cursor_of, parse_cursor};
 use crate::state::AppState;
 use crate::storage::contacts::{self as store, ContactFilter, ContactRow};
 
@@ -213,7 +211,7 @@ async fn list(
 
 async fn export(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     tracing::info!(username = %user.username, "contacts CSV export");
-    let mut resp = csv_response(export_csv(&state.pool).await?);
+    let mut resp = csv_response(state.pool.clone());
     resp.headers_mut().insert(
         actix_web::http::header::CACHE_CONTROL,
         actix_web::http::header::HeaderValue::from_static("no-store"),
