@@ -89,11 +89,31 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ImportLine>, Vec<LineError>> {
         ));
     }
 
+    let newlines: Vec<usize> = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i)
+        .collect();
     let mut lines = Vec::new();
     let mut errors = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
     for (i, record) in reader.records().enumerate() {
-        let line = i as u64 + 2;
+        // The reader skips blank lines (and its line count misses them): the line as the file
+        // has it is counted from the record's byte offset.
+        let offset = match &record {
+            Ok(r) => r.position().map(|p| p.byte()),
+            Err(e) => e.position().map(|p| p.byte()),
+        };
+        let line = offset.map_or(i as u64 + 2, |b| {
+            // The offset is where reading began, before any blank lines the reader skipped.
+            let start = bytes
+                .iter()
+                .skip(b as usize)
+                .position(|c| *c != b'\n' && *c != b'\r')
+                .map_or(bytes.len(), |k| b as usize + k);
+            newlines.partition_point(|&n| n < start) as u64 + 1
+        });
         if i >= MAX_LINES {
             errors.push(LineError {
                 line,
