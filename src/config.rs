@@ -41,6 +41,8 @@ const KEYS: &[(&str, &str)] = &[
     ("secret_key", "WADASH_SECRET_KEY"),
     ("admin_password", "WADASH_ADMIN_PASSWORD"),
     ("live_poll_ms", "WADASH_LIVE_POLL_MS"),
+    ("broadcast_stale_secs", "WADASH_BROADCAST_STALE_SECS"),
+    ("reminder_max_late_secs", "WADASH_REMINDER_MAX_LATE_SECS"),
     ("opt_out_keywords", "WADASH_OPT_OUT_KEYWORDS"),
     ("opt_in_keywords", "WADASH_OPT_IN_KEYWORDS"),
     ("opt_out_reply", "WADASH_OPT_OUT_REPLY"),
@@ -187,6 +189,10 @@ pub struct Settings {
     pub live_poll: Duration,
     /// Consent keywords and their confirmations (src/replies).
     pub replies: crate::replies::ReplySettings,
+    /// The broadcast runner (src/jobs/broadcasts.rs).
+    pub broadcasts: crate::jobs::broadcasts::RunnerSettings,
+    /// A reminder found this late after its time (after downtime) is skipped, not sent.
+    pub reminder_max_late: Duration,
 }
 
 impl Settings {
@@ -368,7 +374,19 @@ impl Settings {
             opt_out_reply: reply_text("opt_out_reply", crate::replies::DEFAULT_OPT_OUT_REPLY),
             opt_in_reply: reply_text("opt_in_reply", crate::replies::DEFAULT_OPT_IN_REPLY),
         };
+        let broadcasts = crate::jobs::broadcasts::RunnerSettings {
+            stale_after: Duration::from_secs(
+                num(get("broadcast_stale_secs"), "broadcast_stale_secs", 120u64)?.max(1),
+            ),
+            ..Default::default()
+        };
         Ok(Self {
+            broadcasts,
+            reminder_max_late: Duration::from_secs(num(
+                get("reminder_max_late_secs"),
+                "reminder_max_late_secs",
+                3600u64,
+            )?),
             replies,
             live_poll: Duration::from_millis(
                 num(get("live_poll_ms"), "live_poll_ms", 100u64)?.max(10),

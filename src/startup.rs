@@ -187,6 +187,14 @@ impl Application {
                 .credentials
                 .start(settings.credentials.poll, shutdown.clone()),
         ];
+        jobs.push(crate::jobs::broadcasts::start(
+            crate::jobs::broadcasts::Runner {
+                pool: state.pool.clone(),
+                twilio: state.twilio.clone(),
+                settings: settings.broadcasts,
+            },
+            shutdown.clone(),
+        ));
         jobs.extend(crate::jobs::reconcile::start(
             crate::jobs::reconcile::Reconciler {
                 pool: state.pool.clone(),

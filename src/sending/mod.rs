@@ -174,7 +174,21 @@ pub async fn send(
 ) -> Result<Sent, SendError> {
     let warnings = authorize(pool, msg, opts).await?;
     let resource = client.create_message(msg).await?;
-    let record = record_of(msg, &resource)
+    record(pool, msg, &resource).await?;
+    Ok(Sent {
+        sid: resource.sid,
+        status: resource.status,
+        warnings,
+    })
+}
+
+/// Stores Twilio's answer to a create call as the message's first event.
+pub async fn record(
+    pool: &sqlx::PgPool,
+    msg: &CreateMessage,
+    resource: &MessageResource,
+) -> Result<(), SendError> {
+    let record = record_of(msg, resource)
         .map_err(|e| SendError::Invalid(format!("Twilio answered with {e}")))?;
     crate::storage::events::apply_batch(pool, std::slice::from_ref(&record))
         .await
@@ -182,11 +196,7 @@ pub async fn send(
             sid: resource.sid.clone(),
             source,
         })?;
-    Ok(Sent {
-        sid: resource.sid,
-        status: resource.status,
-        warnings,
-    })
+    Ok(())
 }
 
 /// The event that records Twilio's create response.

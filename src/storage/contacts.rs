@@ -357,3 +357,65 @@ fn escape_like(s: &str) -> String {
     }
     out
 }
+
+/// [`recipient`] for many numbers at once (a broadcast's audience), by number.
+pub async fn recipients_bulk(
+    pool: &PgPool,
+    numbers: &[String],
+) -> sqlx::Result<std::collections::BTreeMap<String, Recipient>> {
+    let mut out = std::collections::BTreeMap::new();
+    for chunk in numbers.chunks(10_000) {
+        let contacts: Vec<ContactRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM contacts WHERE number = ANY($1)"
+        )))
+        .bind(chunk)
+        .fetch_all(pool)
+        .await?;
+        for c in contacts {
+            out.insert(
+                c.number.clone(),
+                Recipient {
+                    contact: Some(c),
+                    retired: None,
+                },
+            );
+        }
+        let retired: Vec<RetiredRow> = sqlx::query_as(
+            "SELECT number, contact_id, replaced_by, actor, retired_at FROM retired_numbers \
+             WHERE number = ANY($1)",
+        )
+        .bind(chunk)
+        .fetch_all(pool)
+        .await?;
+        for r in retired {
+            out.entry(r.number.clone()).or_insert(Recipient {
+                contact: None,
+                retired: Some(r),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The numbers of contacts with `tag`, or of every opted-in contact when `tag` is None,
+/// leaving out de-authorized ones (the send policy would refuse them anyway).
+pub async fn audience(pool: &PgPool, tag: Option<&str>) -> sqlx::Result<Vec<String>> {
+    match tag {
+        Some(t) => {
+            sqlx::query_scalar(
+                "SELECT number FROM contacts WHERE tags @> ARRAY[$1]::text[] ORDER BY number",
+            )
+            .bind(t)
+            .fetch_all(pool)
+            .await
+        }
+        None => {
+            sqlx::query_scalar(
+                "SELECT number FROM contacts WHERE consent = 'opted_in' \
+                 AND deauthorized_at IS NULL ORDER BY number",
+            )
+            .fetch_all(pool)
+            .await
+        }
+    }
+}

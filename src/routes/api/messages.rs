@@ -153,7 +153,7 @@ struct Created {
     warnings: Vec<String>,
 }
 
-fn media_urls(v: Option<serde_json::Value>) -> Result<Vec<String>, ApiError> {
+pub fn media_urls(v: Option<serde_json::Value>) -> Result<Vec<String>, ApiError> {
     match v {
         None | Some(serde_json::Value::Null) => Ok(Vec::new()),
         Some(serde_json::Value::String(s)) => Ok(vec![s]),

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, authenticated with bearer tokens.
 
 pub mod auth;
+pub mod broadcasts;
 pub mod contacts;
 pub mod messages;
 pub mod rules;
@@ -17,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     contacts::configure(cfg);
     senders::configure(cfg);
     rules::configure(cfg);
+    broadcasts::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

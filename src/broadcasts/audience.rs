@@ -1,0 +1,280 @@
+//! Who a broadcast goes to: numbers pasted or uploaded (with per-recipient template
+//! variables from CSV columns), contacts with a tag, or every opted-in contact; and who is
+//! left out, and why.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::PhoneNumber;
+use crate::sending::policy;
+use crate::storage::broadcasts::NewRecipient;
+use crate::storage::contacts::Recipient;
+
+/// Largest audience accepted in one broadcast.
+pub const MAX_RECIPIENTS: usize = 200_000;
+
+/// A number as given, with the line it came from and its own template variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub line: u64,
+    pub raw: String,
+    pub variables: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A recipient left out, and why: `invalid: …`, `duplicate`, or a send-policy code
+/// (`recipient_opted_out`, `recipient_deauthorized`, `recipient_number_changed`,
+/// `outside_service_window`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Excluded {
+    pub number: String,
+    pub reason: String,
+}
+
+/// Numbers pasted as text: one per line, or separated by commas or semicolons. A first line
+/// `number,…` is a CSV header (see [`parse_csv`]).
+pub fn parse_pasted(text: &str) -> Result<Vec<Listed>, String> {
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if first.starts_with("number") || first.starts_with("phone") {
+        return parse_csv(text.as_bytes());
+    }
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        for part in line.split([',', ';']) {
+            let part = part.trim();
+            if !part.is_empty() {
+                out.push(Listed {
+                    line: i as u64 + 1,
+                    raw: part.to_owned(),
+                    variables: None,
+                });
+            }
+        }
+    }
+    check_size(out)
+}
+
+/// A CSV file with a `number` column; every other column is a template variable named by its
+/// header (`1`, `2`, … for Twilio's numbered placeholders, or any name).
+pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Listed>, String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("the header row cannot be read: {e}"))?
+        .clone();
+    let number_col = headers
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case("number") || h.eq_ignore_ascii_case("phone"))
+        .ok_or("the CSV needs a number column")?;
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| format!("line {}: not valid CSV: {e}", i + 2))?;
+        let raw = record.get(number_col).unwrap_or("").to_owned();
+        if raw.is_empty() && record.iter().all(str::is_empty) {
+            continue;
+        }
+        let mut vars = serde_json::Map::new();
+        for (j, h) in headers.iter().enumerate() {
+            if j != number_col
+                && let Some(v) = record.get(j).filter(|v| !v.is_empty())
+            {
+                vars.insert(h.to_owned(), serde_json::Value::String(v.to_owned()));
+            }
+        }
+        out.push(Listed {
+            line: record.position().map_or(i as u64 + 2, |p| p.line()),
+            raw,
+            variables: (!vars.is_empty()).then_some(vars),
+        });
+    }
+    check_size(out)
+}
+
+fn check_size(v: Vec<Listed>) -> Result<Vec<Listed>, String> {
+    if v.len() > MAX_RECIPIENTS {
+        return Err(format!(
+            "a broadcast goes to at most {MAX_RECIPIENTS} numbers, got {}",
+            v.len()
+        ));
+    }
+    Ok(v)
+}
+
+/// Valid, distinct numbers in the order given; the rest excluded with the reason.
+pub fn normalize(
+    listed: Vec<Listed>,
+) -> (Vec<(PhoneNumber, Option<serde_json::Value>)>, Vec<Excluded>) {
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut valid = Vec::new();
+    let mut excluded = Vec::new();
+    for l in listed {
+        match PhoneNumber::parse(&l.raw) {
+            Err(e) => excluded.push(Excluded {
+                number: l.raw,
+                reason: format!("invalid (line {}): {e}", l.line),
+            }),
+            Ok(n) => {
+                if let Some(first) = seen.get(n.as_str()) {
+                    excluded.push(Excluded {
+                        number: n.to_string(),
+                        reason: format!("duplicate of line {first}"),
+                    });
+                } else {
+                    seen.insert(n.as_str().to_owned(), l.line);
+                    valid.push((n, l.variables.map(serde_json::Value::Object)));
+                }
+            }
+        }
+    }
+    (valid, excluded)
+}
+
+/// Splits numbers into recipients and exclusions by the send policy, with what wadash knows
+/// about each (`known`, by number). `free_form` is true without a template.
+pub fn apply_policy(
+    numbers: Vec<(PhoneNumber, Option<serde_json::Value>)>,
+    known: &BTreeMap<String, Recipient>,
+    free_form: bool,
+    now: DateTime<Utc>,
+) -> (Vec<NewRecipient>, Vec<Excluded>) {
+    let unknown = Recipient::default();
+    let mut recipients = Vec::with_capacity(numbers.len());
+    let mut excluded = Vec::new();
+    for (n, variables) in numbers {
+        let state = known.get(n.as_str()).unwrap_or(&unknown);
+        match policy::check_recipient(n.as_str(), state, free_form, false, now) {
+            Ok(_) => recipients.push(NewRecipient {
+                number: n.as_str().to_owned(),
+                variables,
+            }),
+            Err(refusal) => excluded.push(Excluded {
+                number: n.as_str().to_owned(),
+                reason: refusal.code().to_owned(),
+            }),
+        }
+    }
+    (recipients, excluded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::contacts::ContactRow;
+
+    #[test]
+    fn pasted_lists_take_lines_commas_and_semicolons() {
+        let l = parse_pasted("+919900000001\n+919900000002, +919900000003;\n\n  +919900000004 ")
+            .unwrap();
+        let raws: Vec<&str> = l.iter().map(|x| x.raw.as_str()).collect();
+        assert_eq!(
+            raws,
+            [
+                "+919900000001",
+                "+919900000002",
+                "+919900000003",
+                "+919900000004"
+            ]
+        );
+        assert_eq!(l[3].line, 4);
+    }
+
+    #[test]
+    fn csv_columns_become_per_recipient_variables() {
+        let l = parse_csv(b"number,1,2\n+919900000001,Asha,Mon\n+919900000002,Ravi,\n").unwrap();
+        assert_eq!(l.len(), 2);
+        assert_eq!(
+            serde_json::Value::Object(l[0].variables.clone().unwrap()),
+            serde_json::json!({"1": "Asha", "2": "Mon"})
+        );
+        assert_eq!(
+            serde_json::Value::Object(l[1].variables.clone().unwrap()),
+            serde_json::json!({"1": "Ravi"})
+        );
+        assert!(parse_csv(b"name\nAsha\n").is_err());
+        let pasted = parse_pasted("number,1\n+919900000001,Asha\n").unwrap();
+        assert!(
+            pasted[0].variables.is_some(),
+            "a pasted CSV keeps its columns"
+        );
+    }
+
+    #[test]
+    fn invalid_and_duplicate_numbers_are_listed_not_sent() {
+        let l = parse_pasted("+919900000001\n9900000002\n+91 99000 00001\n+919900000003").unwrap();
+        let (valid, excluded) = normalize(l);
+        assert_eq!(valid.len(), 2);
+        assert_eq!(excluded.len(), 2);
+        assert!(
+            excluded[0].reason.starts_with("invalid (line 2)"),
+            "{excluded:?}"
+        );
+        assert_eq!(excluded[1].reason, "duplicate of line 1");
+    }
+
+    #[test]
+    fn the_policy_excludes_opted_out_deauthorized_and_closed_windows() {
+        let now = Utc::now();
+        let contact = |n: &str, consent: &str, deauth: bool, hours_ago: Option<i64>| ContactRow {
+            id: 1,
+            number: n.into(),
+            wa_id: None,
+            profile_name: None,
+            consent: consent.into(),
+            deauthorized_at: deauth.then_some(now),
+            first_inbound_at: None,
+            last_inbound_at: hours_ago.map(|h| now - chrono::TimeDelta::hours(h)),
+            tags: vec![],
+            created_at: now,
+            updated_at: now,
+        };
+        let mut known = BTreeMap::new();
+        for (n, c, d, h) in [
+            ("+919900000001", "opted_in", false, Some(1)),
+            ("+919900000002", "opted_out", false, Some(1)),
+            ("+919900000003", "opted_in", true, Some(1)),
+            ("+919900000004", "opted_in", false, Some(30)),
+        ] {
+            known.insert(
+                n.to_owned(),
+                Recipient {
+                    contact: Some(contact(n, c, d, h)),
+                    retired: None,
+                },
+            );
+        }
+        let numbers: Vec<_> = [
+            "+919900000001",
+            "+919900000002",
+            "+919900000003",
+            "+919900000004",
+            "+919900000005",
+        ]
+        .iter()
+        .map(|n| (PhoneNumber::parse(n).unwrap(), None))
+        .collect();
+        let (r, e) = apply_policy(numbers.clone(), &known, true, now);
+        let sent: Vec<&str> = r.iter().map(|x| x.number.as_str()).collect();
+        assert_eq!(sent, ["+919900000001", "+919900000005"]);
+        let reasons: Vec<&str> = e.iter().map(|x| x.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "recipient_opted_out",
+                "recipient_deauthorized",
+                "outside_service_window"
+            ]
+        );
+        let (r, _) = apply_policy(numbers, &known, false, now);
+        assert_eq!(r.len(), 3, "a template may go outside the window");
+    }
+}

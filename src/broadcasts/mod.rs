@@ -1,0 +1,333 @@
+//! Broadcasts: one message to many recipients, previewed, queued durably per recipient, sent
+//! at the sender's rate across every instance, exactly once.
+//!
+//! - [`audience`]: who it goes to and who is left out, and why;
+//! - [`preview`] / [`create`]: what will happen, then the queue;
+//! - [`delivery`]: sending one queued recipient, and looking up at Twilio a recipient whose
+//!   sender died between calling Twilio and recording the answer;
+//! - the runner in `src/jobs/broadcasts.rs` claims due recipients and paces them through the
+//!   shared send slots.
+
+pub mod audience;
+pub mod delivery;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::domain::WhatsAppAddress;
+use crate::sending::policy::{self, Refusal};
+use crate::storage::broadcasts::{self as store, BroadcastRow, NewBroadcast, NewRecipient};
+use crate::twilio::client::{CreateMessage, Sender};
+use audience::{Excluded, Listed};
+
+/// Twilio's fee per WhatsApp message (USD), the part of the cost known before sending. Meta's
+/// template fees by country and category come on top (see the pricing issue).
+pub const TWILIO_FEE_PER_MESSAGE: Decimal = Decimal::from_parts(5, 0, 0, false, 3);
+
+/// Broadcasts are paced 1% under the sender's limit, so that network jitter can never put
+/// more than the limit's worth of messages into any one second.
+pub const PACE: f64 = 0.99;
+
+/// Who a broadcast is for.
+#[derive(Debug, Clone)]
+pub enum Audience {
+    Listed(Vec<Listed>),
+    Tag(String),
+    AllOptedIn,
+}
+
+impl Audience {
+    fn describe(&self) -> serde_json::Value {
+        match self {
+            Audience::Listed(l) => serde_json::json!({ "numbers": l.len() }),
+            Audience::Tag(t) => serde_json::json!({ "tag": t }),
+            Audience::AllOptedIn => serde_json::json!({ "all_opted_in": true }),
+        }
+    }
+}
+
+/// A broadcast as asked for.
+#[derive(Debug, Clone)]
+pub struct BroadcastRequest {
+    pub name: Option<String>,
+    pub body: Option<String>,
+    pub media: Vec<String>,
+    pub content_sid: Option<String>,
+    /// A JSON object shared by every recipient; CSV columns override it per recipient.
+    pub content_variables: Option<serde_json::Value>,
+    /// `whatsapp:+…` or `MG…`; the default sender when None.
+    pub sender: Option<String>,
+    pub start_at: Option<DateTime<Utc>>,
+    pub audience: Audience,
+    pub created_by: String,
+    pub reminder_id: Option<i64>,
+}
+
+/// What a broadcast will do, before anything is queued.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub sender: String,
+    pub mps: f64,
+    #[serde(skip)]
+    pub recipients: Vec<NewRecipient>,
+    #[serde(rename = "recipients")]
+    pub recipient_count: usize,
+    pub excluded: Vec<Excluded>,
+    /// Exact decimal, written as text (`"0.500"`) like Twilio's prices.
+    #[serde(serialize_with = "decimal_text")]
+    pub estimated_cost: Decimal,
+    pub cost_currency: &'static str,
+    /// At the sender's rate.
+    pub estimated_seconds: f64,
+    pub start_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BroadcastError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error("nobody is left to send to: every recipient was excluded")]
+    NoRecipients(Vec<Excluded>),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn decimal_text<S: serde::Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&d.to_string())
+}
+
+pub fn sender_of(address: &str) -> Result<Sender, String> {
+    if address.starts_with("MG") {
+        Ok(Sender::MessagingService(address.to_owned()))
+    } else {
+        WhatsAppAddress::parse(address).map(Sender::From)
+    }
+}
+
+fn sender_address(s: &Sender) -> String {
+    match s {
+        Sender::From(a) => a.as_str().to_owned(),
+        Sender::MessagingService(mg) => mg.clone(),
+    }
+}
+
+/// The message for one recipient: the broadcast's content with the recipient's variables
+/// merged over the shared ones.
+pub fn message_for(
+    b: &BroadcastRow,
+    number: &str,
+    variables: Option<&serde_json::Value>,
+) -> Result<CreateMessage, String> {
+    let to = crate::domain::PhoneNumber::parse(number)?.whatsapp();
+    let mut vars = b.content_variables.clone();
+    if let Some(serde_json::Value::Object(own)) = variables {
+        let mut merged = match vars.take() {
+            Some(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        merged.extend(own.clone());
+        vars = Some(serde_json::Value::Object(merged));
+    }
+    Ok(CreateMessage {
+        to,
+        sender: sender_of(&b.sender)?,
+        body: b.body.clone(),
+        media_urls: b.media.clone(),
+        content_sid: b.content_sid.clone(),
+        content_variables: vars.map(|v| v.to_string()),
+    })
+}
+
+/// Validates the request and works out recipients, exclusions, cost and duration.
+pub async fn preview(
+    pool: &PgPool,
+    configured_default: &Sender,
+    req: &BroadcastRequest,
+    now: DateTime<Utc>,
+) -> Result<Preview, BroadcastError> {
+    let body = req.body.clone().filter(|b| !b.trim().is_empty());
+    let content_sid = req.content_sid.clone().filter(|c| !c.trim().is_empty());
+    if let Some(v) = &req.content_variables
+        && !v.is_object()
+    {
+        return Err(BroadcastError::Invalid(
+            "content_variables must be a JSON object, e.g. {\"1\": \"Ada\"}".into(),
+        ));
+    }
+    let sender = match req
+        .sender
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(s) => sender_of(s).map_err(|e| BroadcastError::Invalid(format!("sender: {e}")))?,
+        None => crate::sending::current_default(pool, configured_default)
+            .await
+            .map_err(|e| BroadcastError::Invalid(e.to_string()))?,
+    };
+    let address = sender_address(&sender);
+    let row = crate::storage::senders::by_address(pool, &address).await?;
+    policy::check_sender(&address, row.as_ref()).map_err(BroadcastError::Refused)?;
+    let mps = row.map_or(crate::senders::DEFAULT_MPS, |r| r.mps);
+    // The content is checked as Twilio would, once, on a stand-in recipient.
+    let sample = CreateMessage {
+        to: WhatsAppAddress::parse("+10000000000").expect("a valid stand-in"),
+        sender: sender.clone(),
+        body: body.clone(),
+        media_urls: req.media.clone(),
+        content_sid: content_sid.clone(),
+        content_variables: req.content_variables.as_ref().map(|v| v.to_string()),
+    };
+    crate::twilio::client::create_form(&sample, None)
+        .map_err(|e| BroadcastError::Invalid(e.to_string()))?;
+
+    let (numbers, mut excluded) = match &req.audience {
+        Audience::Listed(l) => audience::normalize(l.clone()),
+        Audience::Tag(t) => {
+            let tag = t.trim().to_lowercase();
+            if tag.is_empty() {
+                return Err(BroadcastError::Invalid("the tag is empty".into()));
+            }
+            let numbers = crate::storage::contacts::audience(pool, Some(&tag)).await?;
+            audience::normalize(listed(numbers))
+        }
+        Audience::AllOptedIn => audience::normalize(listed(
+            crate::storage::contacts::audience(pool, None).await?,
+        )),
+    };
+    let keys: Vec<String> = numbers.iter().map(|(n, _)| n.as_str().to_owned()).collect();
+    let known = crate::storage::contacts::recipients_bulk(pool, &keys).await?;
+    let (recipients, refused) = audience::apply_policy(numbers, &known, content_sid.is_none(), now);
+    excluded.extend(refused);
+    let n = recipients.len();
+    Ok(Preview {
+        sender: address,
+        mps,
+        recipient_count: n,
+        recipients,
+        excluded,
+        estimated_cost: TWILIO_FEE_PER_MESSAGE * Decimal::from(n as u64),
+        cost_currency: "USD",
+        estimated_seconds: n as f64 / (mps * PACE),
+        start_at: req.start_at.unwrap_or(now).max(now),
+    })
+}
+
+fn listed(numbers: Vec<String>) -> Vec<Listed> {
+    numbers
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| Listed {
+            line: i as u64 + 1,
+            raw,
+            variables: None,
+        })
+        .collect()
+}
+
+/// Previews and queues the broadcast in one transaction.
+pub async fn create(
+    pool: &PgPool,
+    configured_default: &Sender,
+    req: &BroadcastRequest,
+    now: DateTime<Utc>,
+) -> Result<(BroadcastRow, Preview), BroadcastError> {
+    let p = preview(pool, configured_default, req, now).await?;
+    if p.recipients.is_empty() {
+        return Err(BroadcastError::NoRecipients(p.excluded));
+    }
+    let name = req
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("Broadcast of {}", now.format("%Y-%m-%d %H:%M UTC")));
+    let new = NewBroadcast {
+        name: name.chars().take(200).collect(),
+        body: req.body.clone().filter(|b| !b.trim().is_empty()),
+        media: req.media.clone(),
+        content_sid: req.content_sid.clone().filter(|c| !c.trim().is_empty()),
+        content_variables: req.content_variables.clone(),
+        sender: p.sender.clone(),
+        mps: p.mps,
+        start_at: p.start_at,
+        audience: req.audience.describe(),
+        excluded: serde_json::to_value(&p.excluded).unwrap_or_default(),
+        estimated_cost: Some(p.estimated_cost),
+        reminder_id: req.reminder_id,
+        created_by: Some(req.created_by.clone()),
+    };
+    let mut tx = pool.begin().await?;
+    let row = store::insert(&mut tx, &new, &p.recipients, now).await?;
+    tx.commit().await?;
+    tracing::info!(broadcast = row.id, recipients = p.recipients.len(), excluded = p.excluded.len(), by = %req.created_by, "broadcast queued");
+    Ok((row, p))
+}
+
+/// Twilio error codes worth sending again later: queue overflow, rate limits, a temporarily
+/// unreachable handset, unknown errors.
+pub const RETRYABLE_CODES: &[i32] = &[30001, 30003, 30008, 63018, 63038, 63032];
+
+pub fn is_retryable(code: Option<i64>) -> bool {
+    code.is_some_and(|c| RETRYABLE_CODES.iter().any(|r| i64::from(*r) == c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_recipient_variables_override_the_shared_ones() {
+        let now = Utc::now();
+        let b = BroadcastRow {
+            id: 1,
+            name: "x".into(),
+            status: "running".into(),
+            body: None,
+            media: vec![],
+            content_sid: Some("HX0123".into()),
+            content_variables: Some(serde_json::json!({"1": "friend", "2": "Monday"})),
+            sender: "whatsapp:+14155238886".into(),
+            mps: 80.0,
+            start_at: now,
+            audience: serde_json::json!({}),
+            excluded: serde_json::json!([]),
+            estimated_cost: None,
+            reminder_id: None,
+            created_by: None,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+        };
+        let own = serde_json::json!({"1": "Asha"});
+        let m = message_for(&b, "+919900000001", Some(&own)).unwrap();
+        let vars: serde_json::Value =
+            serde_json::from_str(m.content_variables.as_deref().unwrap()).unwrap();
+        assert_eq!(vars, serde_json::json!({"1": "Asha", "2": "Monday"}));
+        assert_eq!(m.to.as_str(), "whatsapp:+919900000001");
+        let m = message_for(&b, "+919900000002", None).unwrap();
+        let vars: serde_json::Value =
+            serde_json::from_str(m.content_variables.as_deref().unwrap()).unwrap();
+        assert_eq!(vars, serde_json::json!({"1": "friend", "2": "Monday"}));
+    }
+
+    #[test]
+    fn retryable_codes_are_the_temporary_ones() {
+        assert!(is_retryable(Some(30001)));
+        assert!(is_retryable(Some(63018)));
+        assert!(
+            !is_retryable(Some(21211)),
+            "an invalid number stays invalid"
+        );
+        assert!(
+            !is_retryable(Some(63016)),
+            "outside the window: a template is needed"
+        );
+        assert!(!is_retryable(None));
+    }
+}

@@ -1,0 +1,159 @@
+//! The broadcast runner: every instance runs one, and they share the work through the
+//! database.
+//!
+//! Each turn it starts scheduled broadcasts whose time has come, looks up stale `sending`
+//! recipients at Twilio (see `broadcasts::delivery`), then claims about a second's worth of
+//! due recipients of one running broadcast (`FOR UPDATE SKIP LOCKED`, so two runners never
+//! claim the same row) and reserves as many consecutive send slots of the broadcast's sender
+//! in `send_slots`. Slots are spaced `1 / (mps × 0.99)` apart and shared by every instance,
+//! so the sender's limit holds in total however many instances run. Each recipient is sent
+//! at its slot by its own task; the runner claims the next batch shortly before the last
+//! slot, so sending never pauses between batches.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::time::Instant;
+
+use super::Shutdown;
+use crate::broadcasts::{PACE, delivery};
+use crate::storage::broadcasts::{self as store, BroadcastRow};
+use crate::twilio::client::TwilioClient;
+
+/// How the runner behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerSettings {
+    /// A `sending` row older than this is looked up at Twilio (its worker died, or its call
+    /// ended without an answer). Longer than Twilio's timeout plus a batch's slots.
+    pub stale_after: Duration,
+    /// How long an idle runner waits before looking for work again.
+    pub idle: Duration,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            stale_after: Duration::from_secs(120),
+            idle: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Seconds of sending claimed at a time.
+const BATCH_SECONDS: f64 = 1.0;
+const MAX_BATCH: i64 = 200;
+/// The next batch is claimed this long before the current one's last slot.
+const LEAD: Duration = Duration::from_millis(150);
+
+#[derive(Clone)]
+pub struct Runner {
+    pub pool: PgPool,
+    pub twilio: TwilioClient,
+    pub settings: RunnerSettings,
+}
+
+pub fn start(runner: Runner, mut shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut cache: HashMap<i64, Arc<BroadcastRow>> = HashMap::new();
+        loop {
+            let pause = match runner.turn(&mut cache).await {
+                Ok(wait) => wait,
+                Err(e) => {
+                    tracing::warn!(error = %e, "broadcast runner: a turn failed; trying again shortly");
+                    Duration::from_secs(1)
+                }
+            };
+            if shutdown.sleep(pause).await {
+                break;
+            }
+        }
+    })
+}
+
+impl Runner {
+    /// One turn; returns how long to wait before the next.
+    pub async fn turn(
+        &self,
+        cache: &mut HashMap<i64, Arc<BroadcastRow>>,
+    ) -> anyhow::Result<Duration> {
+        store::start_due(&self.pool).await?;
+        self.recover_stale(cache).await?;
+        let Some((id, sender, mps)) = store::next_due(&self.pool).await? else {
+            self.finish_running().await?;
+            cache.clear();
+            return Ok(self.settings.idle);
+        };
+        let batch = ((mps * BATCH_SECONDS).ceil() as i64).clamp(1, MAX_BATCH);
+        let claimed = store::claim(&self.pool, id, batch).await?;
+        if claimed.is_empty() {
+            return Ok(Duration::ZERO);
+        }
+        let b = self.broadcast(cache, id).await?;
+        let spacing = 1.0 / (mps * PACE);
+        let n = claimed.len();
+        let wait = store::reserve_slots(&self.pool, &sender, n as i64, spacing).await?;
+        let first = Instant::now() + Duration::from_secs_f64(wait.max(0.0));
+        for (i, r) in claimed.into_iter().enumerate() {
+            let at = first + Duration::from_secs_f64(spacing * i as f64);
+            let (pool, client, b) = (self.pool.clone(), self.twilio.clone(), b.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                match delivery::deliver(&pool, &client, &b, &r).await {
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(broadcast = b.id, error = %e, "a broadcast recipient could not be updated; the lookup will settle it")
+                    }
+                }
+            });
+        }
+        let last = first + Duration::from_secs_f64(spacing * (n - 1) as f64);
+        Ok(last
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(LEAD))
+    }
+
+    async fn broadcast(
+        &self,
+        cache: &mut HashMap<i64, Arc<BroadcastRow>>,
+        id: i64,
+    ) -> anyhow::Result<Arc<BroadcastRow>> {
+        if let Some(b) = cache.get(&id) {
+            return Ok(b.clone());
+        }
+        let b = Arc::new(
+            store::get(&self.pool, id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("broadcast {id} vanished"))?,
+        );
+        cache.insert(id, b.clone());
+        Ok(b)
+    }
+
+    async fn recover_stale(
+        &self,
+        cache: &mut HashMap<i64, Arc<BroadcastRow>>,
+    ) -> anyhow::Result<()> {
+        let stale =
+            store::claim_stale(&self.pool, self.settings.stale_after.as_secs_f64(), 50).await?;
+        for r in stale {
+            let b = self.broadcast(cache, r.broadcast_id).await?;
+            delivery::recover(&self.pool, &self.twilio, &b, &r).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish_running(&self) -> anyhow::Result<()> {
+        let running: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM broadcasts WHERE status = 'running'")
+                .fetch_all(&self.pool)
+                .await?;
+        for id in running {
+            if store::complete_if_done(&self.pool, id).await? {
+                tracing::info!(broadcast = id, "broadcast completed");
+            }
+        }
+        Ok(())
+    }
+}
