@@ -42,6 +42,7 @@ const KEYS: &[(&str, &str)] = &[
     ("admin_password", "WADASH_ADMIN_PASSWORD"),
     ("live_poll_ms", "WADASH_LIVE_POLL_MS"),
     ("broadcast_stale_secs", "WADASH_BROADCAST_STALE_SECS"),
+    ("broadcast_pace", "WADASH_BROADCAST_PACE"),
     ("reminder_max_late_secs", "WADASH_REMINDER_MAX_LATE_SECS"),
     ("opt_out_keywords", "WADASH_OPT_OUT_KEYWORDS"),
     ("opt_in_keywords", "WADASH_OPT_IN_KEYWORDS"),
@@ -378,6 +379,18 @@ impl Settings {
             stale_after: Duration::from_secs(
                 num(get("broadcast_stale_secs"), "broadcast_stale_secs", 120u64)?.max(1),
             ),
+            pace: {
+                let p = num(
+                    get("broadcast_pace"),
+                    "broadcast_pace",
+                    crate::broadcasts::PACE,
+                )?;
+                anyhow::ensure!(
+                    p > 0.5 && p <= 1.0,
+                    "broadcast_pace must be above 0.5 and at most 1, got {p}"
+                );
+                p
+            },
             ..Default::default()
         };
         Ok(Self {

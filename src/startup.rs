@@ -188,11 +188,11 @@ impl Application {
                 .start(settings.credentials.poll, shutdown.clone()),
         ];
         jobs.push(crate::jobs::broadcasts::start(
-            crate::jobs::broadcasts::Runner {
-                pool: state.pool.clone(),
-                twilio: state.twilio.clone(),
-                settings: settings.broadcasts,
-            },
+            crate::jobs::broadcasts::Runner::new(
+                state.pool.clone(),
+                state.twilio.clone(),
+                settings.broadcasts,
+            ),
             shutdown.clone(),
         ));
         jobs.extend(crate::jobs::reconcile::start(

@@ -30,36 +30,55 @@ pub enum Outcome {
     Unsure,
 }
 
-/// Sends one claimed recipient of broadcast `b`.
-pub async fn deliver(
+/// A claimed recipient checked against the send policy and ready to go.
+#[derive(Debug)]
+pub struct Ready {
+    msg: CreateMessage,
+}
+
+/// Builds and checks one claimed recipient's message before its slot comes (consent may have
+/// changed since the broadcast was queued: a STOP meanwhile). `Err` carries what became of a
+/// recipient that will not be sent.
+pub async fn prepare(
     pool: &PgPool,
-    client: &TwilioClient,
     b: &BroadcastRow,
     r: &Claimed,
-) -> Result<Outcome, sqlx::Error> {
+) -> Result<Result<Ready, Outcome>, sqlx::Error> {
     let msg = match message_for(b, &r.number, r.variables.as_ref()) {
         Ok(m) => m,
-        Err(e) => return fail(pool, r, None, Some("invalid"), &e, false).await,
-    };
-    // Consent may have changed since the broadcast was queued (a STOP meanwhile).
-    match sending::authorize(pool, &msg, SendOptions::default()).await {
-        Ok(_) => {}
-        Err(SendError::Refused(refusal)) => {
-            return fail(
-                pool,
-                r,
-                None,
-                Some(refusal.code()),
-                &refusal.to_string(),
-                false,
-            )
-            .await;
+        Err(e) => {
+            return fail(pool, r, None, Some("invalid"), &e, false)
+                .await
+                .map(Err);
         }
+    };
+    match sending::authorize(pool, &msg, SendOptions::default()).await {
+        Ok(_) => Ok(Ok(Ready { msg })),
+        Err(SendError::Refused(refusal)) => fail(
+            pool,
+            r,
+            None,
+            Some(refusal.code()),
+            &refusal.to_string(),
+            false,
+        )
+        .await
+        .map(Err),
         Err(e) => {
             store::requeue(pool, r.broadcast_id, &r.number, 5.0, &e.to_string()).await?;
-            return Ok(Outcome::Requeued);
+            Ok(Err(Outcome::Requeued))
         }
     }
+}
+
+/// Sends a prepared recipient now and records the answer.
+pub async fn send(
+    pool: &PgPool,
+    client: &TwilioClient,
+    r: &Claimed,
+    ready: Ready,
+) -> Result<Outcome, sqlx::Error> {
+    let msg = ready.msg;
     match client.create_message(&msg).await {
         Ok(resource) => {
             store::mark_sent(pool, r.broadcast_id, &r.number, &resource.sid).await?;
@@ -70,6 +89,19 @@ pub async fn deliver(
             Ok(Outcome::Sent)
         }
         Err(e) => on_error(pool, r, e).await,
+    }
+}
+
+/// Prepares and sends one claimed recipient of broadcast `b` at once.
+pub async fn deliver(
+    pool: &PgPool,
+    client: &TwilioClient,
+    b: &BroadcastRow,
+    r: &Claimed,
+) -> Result<Outcome, sqlx::Error> {
+    match prepare(pool, b, r).await? {
+        Ok(ready) => send(pool, client, r, ready).await,
+        Err(outcome) => Ok(outcome),
     }
 }
 

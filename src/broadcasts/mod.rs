@@ -26,9 +26,11 @@ use audience::{Excluded, Listed};
 /// template fees by country and category come on top (see the pricing issue).
 pub const TWILIO_FEE_PER_MESSAGE: Decimal = Decimal::from_parts(5, 0, 0, false, 3);
 
-/// Broadcasts are paced 1% under the sender's limit, so that network jitter can never put
-/// more than the limit's worth of messages into any one second.
-pub const PACE: f64 = 0.99;
+/// Broadcasts are paced this share of the sender's limit by default (1.5% under it), so that
+/// up to ~15 ms of jitter between sending a message and Twilio receiving it cannot put more
+/// than the limit's worth of messages into any one second. `WADASH_BROADCAST_PACE` trades
+/// jitter tolerance (`1 / pace - 1` seconds) for throughput.
+pub const PACE: f64 = 0.985;
 
 /// Who a broadcast is for.
 #[derive(Debug, Clone)]

@@ -30,6 +30,8 @@ pub struct RunnerSettings {
     pub stale_after: Duration,
     /// How long an idle runner waits before looking for work again.
     pub idle: Duration,
+    /// Share of the sender's limit to send at (see `broadcasts::PACE`).
+    pub pace: f64,
 }
 
 impl Default for RunnerSettings {
@@ -37,6 +39,7 @@ impl Default for RunnerSettings {
         Self {
             stale_after: Duration::from_secs(120),
             idle: Duration::from_millis(200),
+            pace: PACE,
         }
     }
 }
@@ -49,16 +52,29 @@ const LEAD: Duration = Duration::from_millis(150);
 
 #[derive(Clone)]
 pub struct Runner {
-    pub pool: PgPool,
-    pub twilio: TwilioClient,
-    pub settings: RunnerSettings,
+    pool: PgPool,
+    twilio: TwilioClient,
+    settings: RunnerSettings,
+    /// Policy checks in flight at once, so that a large batch does not queue for every
+    /// connection of the pool at the same moment.
+    checks: Arc<tokio::sync::Semaphore>,
 }
+
+/// Policy checks in flight at once per runner.
+const CHECKS: usize = 4;
+
+/// Within one instance, consecutive sends of a sender leave at least one slot's spacing
+/// between them even when the process was busy and several slots came due at once: the
+/// shared slots say when a message may leave at the earliest, this keeps a late one from
+/// leaving together with the next.
+type Pacers = HashMap<String, Arc<tokio::sync::Mutex<Instant>>>;
 
 pub fn start(runner: Runner, mut shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut cache: HashMap<i64, Arc<BroadcastRow>> = HashMap::new();
+        let mut pacers: Pacers = HashMap::new();
         loop {
-            let pause = match runner.turn(&mut cache).await {
+            let pause = match runner.turn(&mut cache, &mut pacers).await {
                 Ok(wait) => wait,
                 Err(e) => {
                     tracing::warn!(error = %e, "broadcast runner: a turn failed; trying again shortly");
@@ -73,16 +89,27 @@ pub fn start(runner: Runner, mut shutdown: Shutdown) -> tokio::task::JoinHandle<
 }
 
 impl Runner {
+    pub fn new(pool: PgPool, twilio: TwilioClient, settings: RunnerSettings) -> Self {
+        Self {
+            pool,
+            twilio,
+            settings,
+            checks: Arc::new(tokio::sync::Semaphore::new(CHECKS)),
+        }
+    }
+
     /// One turn; returns how long to wait before the next.
     pub async fn turn(
         &self,
         cache: &mut HashMap<i64, Arc<BroadcastRow>>,
+        pacers: &mut Pacers,
     ) -> anyhow::Result<Duration> {
         store::start_due(&self.pool).await?;
         self.recover_stale(cache).await?;
         let Some((id, sender, mps)) = store::next_due(&self.pool).await? else {
             self.finish_running().await?;
             cache.clear();
+            pacers.clear();
             return Ok(self.settings.idle);
         };
         let batch = ((mps * BATCH_SECONDS).ceil() as i64).clamp(1, MAX_BATCH);
@@ -91,20 +118,44 @@ impl Runner {
             return Ok(Duration::ZERO);
         }
         let b = self.broadcast(cache, id).await?;
-        let spacing = 1.0 / (mps * PACE);
+        let spacing = 1.0 / (mps * self.settings.pace);
         let n = claimed.len();
         let wait = store::reserve_slots(&self.pool, &sender, n as i64, spacing).await?;
         let first = Instant::now() + Duration::from_secs_f64(wait.max(0.0));
+        let pacer = pacers
+            .entry(sender.clone())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Instant::now())))
+            .clone();
+        let gap = Duration::from_secs_f64(spacing);
         for (i, r) in claimed.into_iter().enumerate() {
             let at = first + Duration::from_secs_f64(spacing * i as f64);
             let (pool, client, b) = (self.pool.clone(), self.twilio.clone(), b.clone());
+            let pacer = pacer.clone();
+            let checks = self.checks.clone();
             tokio::spawn(async move {
-                tokio::time::sleep_until(at).await;
-                match delivery::deliver(&pool, &client, &b, &r).await {
-                    Ok(_) => {}
+                // The policy check (database work) happens before the slot, so that what is
+                // left at the slot is only the call to Twilio.
+                let permit = checks.acquire_owned().await;
+                let checked = delivery::prepare(&pool, &b, &r).await;
+                drop(permit);
+                let ready = match checked {
+                    Ok(Ok(ready)) => ready,
+                    Ok(Err(_)) => return,
                     Err(e) => {
-                        tracing::warn!(broadcast = b.id, error = %e, "a broadcast recipient could not be updated; the lookup will settle it")
+                        tracing::warn!(broadcast = b.id, error = %e, "a broadcast recipient could not be checked; the lookup will settle it");
+                        return;
                     }
+                };
+                tokio::time::sleep_until(at).await;
+                {
+                    // Fair (FIFO) lock: sends leave in slot order, one gap apart at least.
+                    let mut next = pacer.lock().await;
+                    let leave = (*next).max(Instant::now());
+                    tokio::time::sleep_until(leave).await;
+                    *next = leave + gap;
+                }
+                if let Err(e) = delivery::send(&pool, &client, &r, ready).await {
+                    tracing::warn!(broadcast = b.id, error = %e, "a broadcast recipient could not be updated; the lookup will settle it");
                 }
             });
         }

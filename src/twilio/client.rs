@@ -284,6 +284,11 @@ impl TwilioClient {
         *self.credentials.write().expect("credentials lock") = credentials;
     }
 
+    /// The base URL requests go to (Twilio, the simulator, or a test double).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub fn account_sid(&self) -> &str {
         &self.account_sid
     }

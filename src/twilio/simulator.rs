@@ -284,6 +284,9 @@ fn resource(m: &SimMessage, account: &str) -> serde_json::Value {
         "status": m.status,
         "to": m.to,
         "uri": format!("/2010-04-01/Accounts/{account}/Messages/{}.json", m.sid),
+        // Not Twilio's: when the simulator took the message, to the microsecond, so that tests
+        // and benchmarks can measure send rates where Twilio would see them.
+        "wadash_received_at": m.created.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     })
 }
 
