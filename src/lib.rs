@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod live;
 pub mod metrics;
 pub mod progress;
+pub mod reminders;
 pub mod replies;
 pub mod request_log;
 pub mod routes;
