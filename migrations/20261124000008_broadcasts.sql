@@ -102,6 +102,8 @@ CREATE TABLE reminder_runs (
     started_at   timestamptz NOT NULL DEFAULT now(),
     outcome      text NOT NULL CHECK (outcome IN ('sent', 'skipped')),
     broadcast_id bigint REFERENCES broadcasts ON DELETE SET NULL,
+    -- Why it was skipped, or who was left out.
+    note         text,
     PRIMARY KEY (reminder_id, due_at)
 );
 

@@ -41,6 +41,11 @@ enum Command {
     },
     /// Print the auth token that webhooks are validated with in simulator mode.
     WebhookToken,
+    /// Send one message to every number in a file (CSV with a number column, or one number
+    /// per line), throttled at the sender's rate, and follow it with a progress bar.
+    Broadcast(BroadcastArgs),
+    /// Schedule a reminder: one-off, or recurring with --every.
+    Remind(RemindArgs),
     /// Import, export and change the consent of contacts.
     Contacts {
         #[command(subcommand)]
@@ -73,6 +78,61 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct BroadcastArgs {
+    /// File of recipients: CSV with a `number` column (other columns become template
+    /// variables), or one number per line; `-` reads standard input.
+    #[arg(long)]
+    to_file: std::path::PathBuf,
+    #[arg(long)]
+    body: Option<String>,
+    /// Public http(s) URL of a media file; repeat for up to 10.
+    #[arg(long = "media")]
+    media: Vec<String>,
+    /// Approved template (HX…) for recipients outside their 24-hour window.
+    #[arg(long)]
+    content_sid: Option<String>,
+    /// Template variables shared by every recipient, as a JSON object.
+    #[arg(long)]
+    content_variables: Option<String>,
+    /// Sender (whatsapp:+… or MG…); default: the default sender.
+    #[arg(long)]
+    sender: Option<String>,
+    #[arg(long)]
+    name: Option<String>,
+    /// Start later (RFC 3339).
+    #[arg(long)]
+    start_at: Option<String>,
+    /// Queue it and exit without following it.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct RemindArgs {
+    /// The number to remind (+…); or --tag.
+    #[arg(long)]
+    to: Option<String>,
+    /// Everyone with this tag.
+    #[arg(long)]
+    tag: Option<String>,
+    /// When: 2026-12-01T09:00:00+05:30, or a local time 2026-12-01T09:00 read in --timezone.
+    #[arg(long)]
+    at: String,
+    #[arg(long)]
+    body: Option<String>,
+    #[arg(long = "media")]
+    media: Vec<String>,
+    #[arg(long)]
+    content_sid: Option<String>,
+    /// once (default), daily, weekly:mon,thu, monthly:15 or cron:"0 9 * * 1-5".
+    #[arg(long)]
+    every: Option<String>,
+    /// IANA time zone of --at and of the recurrence (default UTC).
+    #[arg(long)]
+    timezone: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +274,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             app.run_until(stop).await
         }
         Command::Contacts { command } => contacts(command, settings).await,
+        Command::Broadcast(args) => broadcast(args, settings).await,
+        Command::Remind(args) => remind(args, settings).await,
         Command::Migrate => {
             storage::database::prepare(&settings.database).await?;
             println!(
@@ -499,5 +561,169 @@ async fn contacts(command: ContactsCommand, settings: Settings) -> anyhow::Resul
         c.consent.as_str()
     };
     println!("{} {consent}", c.number);
+    Ok(())
+}
+
+async fn broadcast(args: BroadcastArgs, settings: Settings) -> anyhow::Result<()> {
+    use crate::broadcasts::{Audience, BroadcastRequest, audience};
+    let text = if args.to_file.as_os_str() == "-" {
+        let mut buf = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf)?;
+        buf
+    } else {
+        std::fs::read_to_string(&args.to_file)
+            .with_context(|| format!("reading {}", args.to_file.display()))?
+    };
+    let listed = audience::parse_pasted(&text).map_err(|e| anyhow::anyhow!(e))?;
+    let content_variables = match &args.content_variables {
+        None => None,
+        Some(v) => Some(
+            serde_json::from_str::<serde_json::Value>(v)
+                .context("--content-variables must be a JSON object")?,
+        ),
+    };
+    let start_at = match &args.start_at {
+        None => None,
+        Some(t) => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .context("--start-at must be an RFC 3339 time")?
+                .with_timezone(&chrono::Utc),
+        ),
+    };
+    let pool = storage::database::prepare(&settings.database).await?;
+    let configured = crate::sending::default_sender(
+        &settings.twilio.default_from,
+        settings.twilio.messaging_service_sid.as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!("default_from: {e}"))?;
+    crate::senders::register_configured(&pool, &configured).await?;
+    let req = BroadcastRequest {
+        name: args.name,
+        body: args.body,
+        media: args.media,
+        content_sid: args.content_sid,
+        content_variables,
+        sender: args.sender,
+        start_at,
+        audience: Audience::Listed(listed),
+        created_by: format!(
+            "cli ({})",
+            std::env::var("USER").unwrap_or_else(|_| "unknown user".into())
+        ),
+        reminder_id: None,
+    };
+    let (row, preview) = crate::broadcasts::create(&pool, &configured, &req, chrono::Utc::now())
+        .await
+        .map_err(|e| match e {
+            crate::broadcasts::BroadcastError::NoRecipients(excluded) => {
+                for x in &excluded {
+                    eprintln!("left out {}: {}", x.number, x.reason);
+                }
+                anyhow::anyhow!("nobody is left to send to")
+            }
+            other => anyhow::anyhow!(other),
+        })?;
+    for x in &preview.excluded {
+        eprintln!("left out {}: {}", x.number, x.reason);
+    }
+    eprintln!(
+        "broadcast #{} queued: {} recipients from {} at {:.2} msg/s, about {:.0} s, estimated {} {}",
+        row.id,
+        preview.recipient_count,
+        preview.sender,
+        preview.mps,
+        preview.estimated_seconds,
+        preview.estimated_cost,
+        preview.cost_currency
+    );
+    println!("{}", row.id);
+    if args.no_wait {
+        return Ok(());
+    }
+    // With live credentials this process sends too (alongside any running server: they share
+    // the queue); without, a running `wadash serve` does the sending.
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.bind));
+    let (_, effective) = crate::startup::resolve_credentials(&settings, &pool).await?;
+    let (stop, shutdown) = crate::jobs::Shutdown::new();
+    let runner = match crate::startup::twilio_client(&effective, &settings.twilio, &public_url)? {
+        Some(client) => Some(crate::jobs::broadcasts::start(
+            crate::jobs::broadcasts::Runner::new(pool.clone(), client, settings.broadcasts),
+            shutdown,
+        )),
+        None => {
+            eprintln!(
+                "no Twilio credentials here: waiting for a running `wadash serve` to send it"
+            );
+            None
+        }
+    };
+    let bar = crate::progress::ProgressBar::new("sent");
+    let started = std::time::Instant::now();
+    let total = preview.recipient_count as u64;
+    let outcome = loop {
+        let counts = storage::broadcasts::counts(&pool, row.id).await?;
+        let done = total.saturating_sub(counts.pending as u64);
+        let ok = (counts.sent + counts.delivered + counts.read) as u64;
+        bar.update(done, total, ok, started.elapsed());
+        let status = storage::broadcasts::get(&pool, row.id)
+            .await?
+            .map(|b| b.status)
+            .unwrap_or_default();
+        if status == "completed" || status == "canceled" {
+            break (status, counts);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let _ = stop.send(true);
+    if let Some(r) = runner {
+        let _ = r.await;
+    }
+    let (status, c) = outcome;
+    println!(
+        "broadcast #{} {status}: {} sent, {} delivered, {} read, {} failed, {} undelivered, {} canceled",
+        row.id, c.sent, c.delivered, c.read, c.failed, c.undelivered, c.canceled
+    );
+    anyhow::ensure!(
+        c.failed == 0,
+        "{} recipients failed (see the broadcast's page)",
+        c.failed
+    );
+    Ok(())
+}
+
+async fn remind(args: RemindArgs, settings: Settings) -> anyhow::Result<()> {
+    let pool = storage::database::prepare(&settings.database).await?;
+    let input = crate::reminders::ReminderInput {
+        to: args.to,
+        tag: args.tag,
+        body: args.body,
+        media_url: (!args.media.is_empty()).then(|| serde_json::json!(args.media)),
+        content_sid: args.content_sid,
+        sender: None,
+        at: Some(args.at),
+        every: args.every,
+        timezone: args.timezone,
+        status: None,
+    };
+    let by = format!(
+        "cli ({})",
+        std::env::var("USER").unwrap_or_else(|_| "unknown user".into())
+    );
+    let new = crate::reminders::validate(&input, None, &by, chrono::Utc::now())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let row = storage::reminders::insert(&pool, &new).await?;
+    println!(
+        "reminder #{} {} ({}, {}), next at {}",
+        row.id,
+        row.status,
+        row.recurrence,
+        row.timezone,
+        row.next_at
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| "never".into())
+    );
     Ok(())
 }

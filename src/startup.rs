@@ -195,6 +195,14 @@ impl Application {
             ),
             shutdown.clone(),
         ));
+        jobs.push(crate::jobs::reminders::start(
+            crate::jobs::reminders::ReminderRunner {
+                pool: state.pool.clone(),
+                configured_sender: state.default_sender.clone(),
+                max_late: settings.reminder_max_late,
+            },
+            shutdown.clone(),
+        ));
         jobs.extend(crate::jobs::reconcile::start(
             crate::jobs::reconcile::Reconciler {
                 pool: state.pool.clone(),

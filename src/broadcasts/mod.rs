@@ -242,6 +242,20 @@ pub async fn create(
     if p.recipients.is_empty() {
         return Err(BroadcastError::NoRecipients(p.excluded));
     }
+    let mut tx = pool.begin().await?;
+    let row = queue(&mut tx, req, &p, now).await?;
+    tx.commit().await?;
+    tracing::info!(broadcast = row.id, recipients = p.recipients.len(), excluded = p.excluded.len(), by = %req.created_by, "broadcast queued");
+    Ok((row, p))
+}
+
+/// Queues a previewed broadcast within the caller's transaction.
+pub async fn queue(
+    conn: &mut sqlx::PgConnection,
+    req: &BroadcastRequest,
+    p: &Preview,
+    now: DateTime<Utc>,
+) -> Result<BroadcastRow, sqlx::Error> {
     let name = req
         .name
         .as_deref()
@@ -264,11 +278,7 @@ pub async fn create(
         reminder_id: req.reminder_id,
         created_by: Some(req.created_by.clone()),
     };
-    let mut tx = pool.begin().await?;
-    let row = store::insert(&mut tx, &new, &p.recipients, now).await?;
-    tx.commit().await?;
-    tracing::info!(broadcast = row.id, recipients = p.recipients.len(), excluded = p.excluded.len(), by = %req.created_by, "broadcast queued");
-    Ok((row, p))
+    store::insert(conn, &new, &p.recipients, now).await
 }
 
 /// Twilio error codes worth sending again later: queue overflow, rate limits, a temporarily

@@ -3,6 +3,7 @@
 
 pub mod broadcasts;
 pub mod reconcile;
+pub mod reminders;
 pub mod rollup;
 
 use std::future::Future;

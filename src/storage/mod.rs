@@ -14,6 +14,7 @@ pub mod live_log;
 pub mod messages;
 pub mod overview;
 pub mod reconcile_queue;
+pub mod reminders;
 pub mod reply_rules;
 pub mod rollups;
 pub mod senders;

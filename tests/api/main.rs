@@ -15,6 +15,7 @@ mod ingest_properties;
 mod live;
 mod messages_api;
 mod reconcile;
+mod reminders;
 mod rollup;
 mod sending;
 mod simulate;

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod broadcasts;
 pub mod contacts;
 pub mod messages;
+pub mod reminders;
 pub mod rules;
 pub mod senders;
 pub mod settings;
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     senders::configure(cfg);
     rules::configure(cfg);
     broadcasts::configure(cfg);
+    reminders::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

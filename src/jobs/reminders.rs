@@ -1,0 +1,170 @@
+//! The reminder runner: every second, in one transaction per turn, it locks the reminders
+//! that are due (`FOR UPDATE SKIP LOCKED`, so each is handled by one instance), records each
+//! due occurrence once in `reminder_runs` (its primary key is the reminder and the due time),
+//! queues the occurrence as a broadcast of its recipients, and moves the reminder on to its
+//! next occurrence. Either all of that commits or none of it, so an occurrence is sent exactly
+//! once across instances and restarts; the broadcast runner then sends it like any
+//! broadcast.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::PgPool;
+
+use super::Shutdown;
+use crate::broadcasts::audience::Listed;
+use crate::broadcasts::{self, Audience, BroadcastRequest};
+use crate::reminders::{self, Run};
+use crate::storage::reminders::{self as store, ReminderRow};
+use crate::twilio::client::Sender;
+
+#[derive(Clone)]
+pub struct ReminderRunner {
+    pub pool: PgPool,
+    pub configured_sender: Sender,
+    /// Older occurrences are skipped (recorded), not sent.
+    pub max_late: Duration,
+}
+
+pub fn start(runner: ReminderRunner, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+    super::every("reminders", Duration::from_secs(1), shutdown, move || {
+        let runner = runner.clone();
+        async move {
+            runner.run_once(Utc::now()).await?;
+            Ok(())
+        }
+    })
+}
+
+impl ReminderRunner {
+    /// Handles every reminder due at `now`; returns how many occurrences were recorded.
+    pub async fn run_once(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        let due = store::claim_due(&mut tx, 20).await?;
+        let mut recorded = 0;
+        for r in &due {
+            recorded += self.handle(&mut tx, r, now).await?;
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    async fn handle(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        r: &ReminderRow,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<usize> {
+        let Some(due) = r.next_at else {
+            return Ok(0);
+        };
+        let sched = match reminders::schedule_of(r) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(reminder = r.id, error = %e, "reminder has an unreadable schedule; stopping it");
+                store::advance(tx, r.id, None).await?;
+                return Ok(0);
+            }
+        };
+        let max_late = TimeDelta::from_std(self.max_late).unwrap_or(TimeDelta::hours(1));
+        let (runs, next) = reminders::plan(&sched, due, now, max_late);
+        let mut recorded = 0;
+        for (at, run) in &runs {
+            let (outcome, broadcast, note) = match run {
+                Run::Skip => (
+                    "skipped",
+                    None,
+                    Some(format!(
+                        "not sent: due {} and found {} later (the limit is {} s), or superseded by a later occurrence",
+                        at.to_rfc3339(),
+                        human(now - *at),
+                        max_late.num_seconds()
+                    )),
+                ),
+                Run::Send { late } => self.queue(tx, r, *at, now, *late).await?,
+            };
+            if !store::record_run(tx, r.id, *at, outcome, broadcast, note.as_deref()).await? {
+                anyhow::bail!("reminder {} occurrence {at} was already recorded", r.id);
+            }
+            recorded += 1;
+            tracing::info!(reminder = r.id, due = %at, outcome, "reminder occurrence");
+        }
+        store::advance(tx, r.id, next).await?;
+        Ok(recorded)
+    }
+
+    /// Queues one occurrence as a broadcast; (outcome, broadcast id, note).
+    async fn queue(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        r: &ReminderRow,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+        late: TimeDelta,
+    ) -> anyhow::Result<(&'static str, Option<i64>, Option<String>)> {
+        let audience = match (&r.to_number, &r.to_tag) {
+            (Some(n), _) => Audience::Listed(vec![Listed {
+                line: 1,
+                raw: n.clone(),
+                variables: None,
+            }]),
+            (None, Some(t)) => Audience::Tag(t.clone()),
+            (None, None) => Audience::Listed(Vec::new()),
+        };
+        let req = BroadcastRequest {
+            name: Some(format!(
+                "Reminder #{} due {}",
+                r.id,
+                due.format("%Y-%m-%d %H:%M UTC")
+            )),
+            body: r.body.clone(),
+            media: r.media.clone(),
+            content_sid: r.content_sid.clone(),
+            content_variables: None,
+            sender: r.sender.clone(),
+            start_at: None,
+            audience,
+            created_by: format!("reminder #{}", r.id),
+            reminder_id: Some(r.id),
+        };
+        let preview =
+            match broadcasts::preview(&self.pool, &self.configured_sender, &req, now).await {
+                Ok(p) => p,
+                Err(e) => return Ok(("skipped", None, Some(format!("not sent: {e}")))),
+            };
+        if preview.recipients.is_empty() {
+            let why: Vec<String> = preview
+                .excluded
+                .iter()
+                .map(|e| format!("{} ({})", e.number, e.reason))
+                .collect();
+            return Ok((
+                "skipped",
+                None,
+                Some(format!("nobody to send to: {}", why.join(", "))),
+            ));
+        }
+        let b = broadcasts::queue(tx, &req, &preview, now).await?;
+        let mut note = Vec::new();
+        if late > TimeDelta::seconds(30) {
+            note.push(format!("sent {} late", human(late)));
+        }
+        if !preview.excluded.is_empty() {
+            note.push(format!("{} left out", preview.excluded.len()));
+        }
+        Ok((
+            "sent",
+            Some(b.id),
+            (!note.is_empty()).then(|| note.join("; ")),
+        ))
+    }
+}
+
+fn human(d: TimeDelta) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        _ => format!("{} h", s / 3600),
+    }
+}

@@ -1,0 +1,201 @@
+//! Reminders and the record of each occurrence.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct ReminderRow {
+    pub id: i64,
+    pub to_number: Option<String>,
+    pub to_tag: Option<String>,
+    pub body: Option<String>,
+    pub media: Vec<String>,
+    pub content_sid: Option<String>,
+    pub sender: Option<String>,
+    pub first_at: DateTime<Utc>,
+    pub recurrence: String,
+    pub timezone: String,
+    pub status: String,
+    pub next_at: Option<DateTime<Utc>>,
+    pub created_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, to_number, to_tag, body, media, content_sid, sender, first_at, \
+    recurrence, timezone, status, next_at, created_by, created_at, updated_at";
+
+/// A reminder's settings as written.
+#[derive(Debug, Clone)]
+pub struct NewReminder {
+    pub to_number: Option<String>,
+    pub to_tag: Option<String>,
+    pub body: Option<String>,
+    pub media: Vec<String>,
+    pub content_sid: Option<String>,
+    pub sender: Option<String>,
+    pub first_at: DateTime<Utc>,
+    pub recurrence: String,
+    pub timezone: String,
+    pub status: String,
+    pub next_at: Option<DateTime<Utc>>,
+    pub created_by: Option<String>,
+}
+
+pub async fn insert(pool: &PgPool, r: &NewReminder) -> sqlx::Result<ReminderRow> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO reminders (to_number, to_tag, body, media, content_sid, sender, first_at, \
+           recurrence, timezone, status, next_at, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
+    )))
+    .bind(&r.to_number)
+    .bind(&r.to_tag)
+    .bind(&r.body)
+    .bind(&r.media)
+    .bind(&r.content_sid)
+    .bind(&r.sender)
+    .bind(r.first_at)
+    .bind(&r.recurrence)
+    .bind(&r.timezone)
+    .bind(&r.status)
+    .bind(r.next_at)
+    .bind(&r.created_by)
+    .fetch_one(pool)
+    .await
+}
+
+/// Replaces a reminder's settings (not its creator).
+pub async fn update(pool: &PgPool, id: i64, r: &NewReminder) -> sqlx::Result<Option<ReminderRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE reminders SET to_number = $2, to_tag = $3, body = $4, media = $5, \
+           content_sid = $6, sender = $7, first_at = $8, recurrence = $9, timezone = $10, \
+           status = $11, next_at = $12, updated_at = now() \
+         WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(&r.to_number)
+    .bind(&r.to_tag)
+    .bind(&r.body)
+    .bind(&r.media)
+    .bind(&r.content_sid)
+    .bind(&r.sender)
+    .bind(r.first_at)
+    .bind(&r.recurrence)
+    .bind(&r.timezone)
+    .bind(&r.status)
+    .bind(r.next_at)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn get(pool: &PgPool, id: i64) -> sqlx::Result<Option<ReminderRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM reminders WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Active and paused reminders first (soonest first), then the rest, newest first.
+pub async fn list(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<ReminderRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM reminders \
+         ORDER BY status NOT IN ('active', 'paused'), next_at NULLS LAST, id DESC LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn cancel(pool: &PgPool, id: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE reminders SET status = 'canceled', next_at = NULL, updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Due active reminders, locked for this transaction; other instances skip them.
+pub async fn claim_due(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<ReminderRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM reminders WHERE status = 'active' AND next_at <= now() \
+         ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED"
+    )))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records one occurrence; false if it was already recorded (never twice).
+pub async fn record_run(
+    conn: &mut PgConnection,
+    reminder_id: i64,
+    due_at: DateTime<Utc>,
+    outcome: &str,
+    broadcast_id: Option<i64>,
+    note: Option<&str>,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO reminder_runs (reminder_id, due_at, outcome, broadcast_id, note) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(reminder_id)
+    .bind(due_at)
+    .bind(outcome)
+    .bind(broadcast_id)
+    .bind(note)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Moves the reminder on to its next occurrence, or marks it done.
+pub async fn advance(
+    conn: &mut PgConnection,
+    id: i64,
+    next_at: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE reminders SET next_at = $2, \
+           status = CASE WHEN $2 IS NULL THEN 'done' ELSE status END, updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(next_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct RunRow {
+    pub due_at: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub outcome: String,
+    pub broadcast_id: Option<i64>,
+    pub note: Option<String>,
+    /// The message, when the reminder went to one number.
+    pub message_sid: Option<String>,
+    pub message_status: Option<String>,
+}
+
+/// The latest occurrences, newest first.
+pub async fn runs(pool: &PgPool, reminder_id: i64, limit: i64) -> sqlx::Result<Vec<RunRow>> {
+    sqlx::query_as(
+        "SELECT rr.due_at, rr.started_at, rr.outcome, rr.broadcast_id, rr.note, \
+           r.message_sid, m.status AS message_status \
+         FROM reminder_runs rr \
+         LEFT JOIN LATERAL (SELECT message_sid FROM broadcast_recipients \
+                            WHERE broadcast_id = rr.broadcast_id ORDER BY number LIMIT 1) r ON true \
+         LEFT JOIN messages m ON m.sid = r.message_sid \
+         WHERE rr.reminder_id = $1 ORDER BY rr.due_at DESC LIMIT $2",
+    )
+    .bind(reminder_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
