@@ -67,7 +67,7 @@ impl ReminderRunner {
             }
         };
         let max_late = TimeDelta::from_std(self.max_late).unwrap_or(TimeDelta::hours(1));
-        let (runs, next) = reminders::plan(&sched, due, now, max_late);
+        let reminders::Plan { runs, next } = reminders::plan(&sched, due, now, max_late);
         let mut recorded = 0;
         for (at, run) in &runs {
             let (outcome, broadcast, note) = match run {

@@ -203,17 +203,19 @@ pub enum Run {
     Skip,
 }
 
+/// The occurrences due at some moment, and the next one after them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub runs: Vec<(DateTime<Utc>, Run)>,
+    pub next: Option<DateTime<Utc>>,
+}
+
 /// The occurrences due at `now` starting at `due`, and the next occurrence after them.
 ///
 /// After downtime several occurrences may be due at once: only the latest is sent, and only
 /// if it is at most `max_late` old; the others are recorded as skipped, so a daily reminder
 /// after three days down sends one message, not three.
-pub fn plan(
-    sched: &Schedule,
-    due: DateTime<Utc>,
-    now: DateTime<Utc>,
-    max_late: TimeDelta,
-) -> (Vec<(DateTime<Utc>, Run)>, Option<DateTime<Utc>>) {
+pub fn plan(sched: &Schedule, due: DateTime<Utc>, now: DateTime<Utc>, max_late: TimeDelta) -> Plan {
     let mut occurrences = Vec::new();
     let mut next = Some(due);
     while let Some(d) = next {
@@ -237,7 +239,7 @@ pub fn plan(
             (d, run)
         })
         .collect();
-    (runs, next)
+    Plan { runs, next }
 }
 
 #[cfg(test)]
@@ -259,7 +261,7 @@ mod tests {
     #[test]
     fn an_on_time_occurrence_is_sent_and_the_next_one_planned() {
         let s = daily_berlin();
-        let (runs, next) = plan(
+        let Plan { runs, next } = plan(
             &s,
             t("2026-03-28T08:00:00Z"),
             t("2026-03-28T08:00:02Z"),
@@ -282,7 +284,7 @@ mod tests {
     fn after_downtime_only_the_latest_recent_occurrence_is_sent_late() {
         let s = daily_berlin();
         let now = t("2026-03-30T07:30:00Z");
-        let (runs, next) = plan(&s, t("2026-03-27T08:00:00Z"), now, TimeDelta::hours(1));
+        let Plan { runs, next } = plan(&s, t("2026-03-27T08:00:00Z"), now, TimeDelta::hours(1));
         assert_eq!(
             runs,
             vec![
@@ -299,7 +301,7 @@ mod tests {
         );
         assert_eq!(next, Some(t("2026-03-31T07:00:00Z")));
         // Two hours late with a one-hour limit: skipped, recorded, not sent.
-        let (runs, _) = plan(
+        let Plan { runs, .. } = plan(
             &s,
             t("2026-03-30T07:00:00Z"),
             t("2026-03-30T09:00:00Z"),
@@ -315,7 +317,7 @@ mod tests {
             recurrence: Recurrence::Once,
             tz: schedule::parse_tz("Asia/Kolkata").unwrap(),
         };
-        let (runs, next) = plan(&s, s.first, t("2026-12-01T03:30:05Z"), TimeDelta::hours(1));
+        let Plan { runs, next } = plan(&s, s.first, t("2026-12-01T03:30:05Z"), TimeDelta::hours(1));
         assert_eq!(runs.len(), 1);
         assert_eq!(next, None);
     }
