@@ -533,3 +533,41 @@ async fn an_interrupted_send_is_looked_up_at_twilio_and_never_sent_twice(
     assert!(per_number.values().all(|n| *n == 1), "{per_number:?}");
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_large_audience_is_accepted_in_one_request_and_can_be_canceled_before_it_starts(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let op = fast_sender(&app, 80.0).await;
+    let later = (Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
+    let started = Instant::now();
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/broadcasts",
+        &op,
+        Some(json!({"body": "big", "sender": FAST, "start_at": later,
+                    "audience": {"numbers": numbers(20_000, 100_000)}})),
+    )
+    .await;
+    eprintln!(
+        "20,000 recipients previewed and queued in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["recipients"], 20_000);
+    assert_eq!(created["status"], "scheduled");
+    assert!(created["estimated_seconds"].as_f64().unwrap() > 250.0);
+    let id = created["id"].as_i64().unwrap();
+    let (status, canceled) =
+        call(&app, "POST", &format!("/broadcasts/{id}/cancel"), &op, None).await;
+    assert_eq!(
+        (status, canceled["status"].as_str()),
+        (200, Some("canceled"))
+    );
+    assert_eq!(canceled["counts"]["canceled"], 20_000);
+    assert!(taken(&app.twilio).await.is_empty(), "nothing was sent");
+    app.stop().await;
+}

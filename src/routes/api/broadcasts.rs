@@ -14,13 +14,21 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::broadcasts::{self as store, BroadcastRow, Counts, RecipientRow};
 
+/// Largest request body: an audience of `audience::MAX_RECIPIENTS` numbers with variables.
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/broadcasts", web::get().to(list))
-        .route("/broadcasts", web::post().to(create))
-        .route("/broadcasts/{id}", web::get().to(get))
-        .route("/broadcasts/{id}/recipients", web::get().to(recipients))
-        .route("/broadcasts/{id}/recipients.csv", web::get().to(export))
-        .route("/broadcasts/{id}/{action}", web::post().to(act));
+    cfg.service(
+        web::resource("/broadcasts")
+            // 200,000 numbers or a CSV with variables: far above the default 256 KiB.
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .route("/broadcasts/{id}", web::get().to(get))
+    .route("/broadcasts/{id}/recipients", web::get().to(recipients))
+    .route("/broadcasts/{id}/recipients.csv", web::get().to(export))
+    .route("/broadcasts/{id}/{action}", web::post().to(act));
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,7 +18,13 @@ use crate::storage::contacts::{
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/contacts", web::get().to(list))
-        .route("/contacts/import", web::post().to(import))
+        .service(
+            web::resource("/contacts/import")
+                .app_data(web::PayloadConfig::new(
+                    crate::routes::api::broadcasts::MAX_BODY,
+                ))
+                .route(web::post().to(import)),
+        )
         .route("/contacts/export", web::get().to(export))
         .route("/contacts/{number}", web::get().to(get))
         .route("/contacts/{number}", web::patch().to(update))
