@@ -78,6 +78,10 @@ pub async fn send(
     r: &Claimed,
     ready: Ready,
 ) -> Result<Outcome, sqlx::Error> {
+    let sender = match &ready.msg.sender {
+        Sender::From(a) => a.as_str().to_owned(),
+        Sender::MessagingService(mg) => mg.clone(),
+    };
     let msg = ready.msg;
     match client.create_message(&msg).await {
         Ok(resource) => {
@@ -88,7 +92,7 @@ pub async fn send(
             }
             Ok(Outcome::Sent)
         }
-        Err(e) => on_error(pool, r, e).await,
+        Err(e) => on_error(pool, r, &sender, e).await,
     }
 }
 
@@ -105,10 +109,17 @@ pub async fn deliver(
     }
 }
 
-async fn on_error(pool: &PgPool, r: &Claimed, e: TwilioError) -> Result<Outcome, sqlx::Error> {
+async fn on_error(
+    pool: &PgPool,
+    r: &Claimed,
+    sender: &str,
+    e: TwilioError,
+) -> Result<Outcome, sqlx::Error> {
     match &e {
-        // Twilio did not take the message: try again after a pause (and slow the sender).
+        // Twilio did not take the message: try again after a pause, and hold every
+        // instance's sends from this sender for a second.
         TwilioError::Api { status: 429, .. } | TwilioError::Api { status: 503, .. } => {
+            store::hold_slots(pool, sender, 1.0).await?;
             let delay = backoff(r.attempts);
             store::requeue(pool, r.broadcast_id, &r.number, delay, &e.to_string()).await?;
             Ok(Outcome::Requeued)

@@ -456,6 +456,19 @@ pub async fn retry_failed(pool: &PgPool, id: i64, retryable_codes: &[i32]) -> sq
     Ok(n)
 }
 
+/// Holds every instance's sends from `sender` for `secs` (Twilio said 429).
+pub async fn hold_slots(pool: &PgPool, sender: &str, secs: f64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE send_slots SET next_slot = GREATEST(next_slot, clock_timestamp() \
+           + make_interval(secs => $2)) WHERE sender = $1",
+    )
+    .bind(sender)
+    .bind(secs)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Reserves `count` consecutive send slots of `sender`, spaced `spacing_secs` apart and shared
 /// by every instance. Returns how long to wait, from now, until the first slot.
 pub async fn reserve_slots(

@@ -571,3 +571,75 @@ async fn a_large_audience_is_accepted_in_one_request_and_can_be_canceled_before_
     assert!(taken(&app.twilio).await.is_empty(), "nothing was sent");
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn twilios_429_requeues_with_back_off_and_holds_the_sender(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let twilio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429).set_body_json(
+                json!({"code": 20429, "message": "Too Many Requests", "status": 429}),
+            ),
+        )
+        .mount(&twilio)
+        .await;
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert(
+            "twilio_account_sid".into(),
+            "AC00000000000000000000000000000000".into(),
+        );
+        v.insert("twilio_api_base".into(), twilio.uri());
+    })
+    .await;
+    let op = fast_sender(&app, 50.0).await;
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/broadcasts",
+        &op,
+        Some(json!({"body": "busy", "sender": FAST, "audience": {"numbers": ["+919900007001"]}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let started = Instant::now();
+    let (state, attempts, error, wait): (String, i32, Option<String>, f64) = loop {
+        let row: (String, i32, Option<String>, f64) = sqlx::query_as(
+            "SELECT state, attempts, error_message, extract(epoch FROM next_at - now())::float8 \
+             FROM broadcast_recipients",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if row.2.is_some() {
+            break row;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no answer recorded: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (state.as_str(), attempts),
+        ("pending", 1),
+        "back in the queue, not failed"
+    );
+    assert!(error.unwrap().contains("429"));
+    assert!(wait > 0.5, "backing off ({wait} s)");
+    let (_, b) = call(
+        &app,
+        "GET",
+        &format!("/broadcasts/{}", created["id"]),
+        &op,
+        None,
+    )
+    .await;
+    assert_eq!(b["status"], "running");
+    assert_eq!(b["counts"]["failed"], 0);
+    app.stop().await;
+}
