@@ -26,6 +26,8 @@ CREATE TABLE broadcasts (
     -- A reminder's run sends through a broadcast of its recipients.
     reminder_id       bigint,
     created_by        text,
+    -- Why wadash paused it by itself (Twilio refused the account, e.g. no balance left).
+    paused_reason     text,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     completed_at      timestamptz,

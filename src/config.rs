@@ -62,6 +62,7 @@ const KEYS: &[(&str, &str)] = &[
     ("sim_duplicate_share", "WADASH_SIM_DUPLICATE_SHARE"),
     ("sim_reorder_share", "WADASH_SIM_REORDER_SHARE"),
     ("sim_lost_share", "WADASH_SIM_LOST_SHARE"),
+    ("sim_balance", "WADASH_SIM_BALANCE"),
 ];
 
 /// The Twilio WhatsApp sandbox number, the sender when none is configured.
@@ -328,7 +329,14 @@ impl Settings {
             duplicate_share: share("sim_duplicate_share", sim_defaults.duplicate_share)?,
             reorder_share: share("sim_reorder_share", sim_defaults.reorder_share)?,
             lost_share: share("sim_lost_share", sim_defaults.lost_share)?,
-            starting_balance: sim_defaults.starting_balance,
+            starting_balance: match get("sim_balance") {
+                None => sim_defaults.starting_balance,
+                Some(b) => b
+                    .parse::<rust_decimal::Decimal>()
+                    .ok()
+                    .filter(|d| !d.is_sign_negative())
+                    .ok_or_else(|| anyhow!("sim_balance must be an amount in USD, got {b:?}"))?,
+            },
         };
         let secs = |key: &str, default: u64| -> anyhow::Result<Duration> {
             Ok(Duration::from_secs(num(get(key), key, default)?))

@@ -124,6 +124,16 @@ async fn on_error(
             store::requeue(pool, r.broadcast_id, &r.number, delay, &e.to_string()).await?;
             Ok(Outcome::Requeued)
         }
+        // The account itself is refused: every other recipient would fail the same way.
+        TwilioError::Api { status, code, .. }
+            if *status == 401 || code.is_some_and(|c| super::ACCOUNT_CODES.contains(&c)) =>
+        {
+            store::requeue(pool, r.broadcast_id, &r.number, 0.0, &e.to_string()).await?;
+            if store::pause_for(pool, r.broadcast_id, &e.to_string()).await? {
+                tracing::error!(broadcast = r.broadcast_id, error = %e, "Twilio refused the account: broadcast paused");
+            }
+            Ok(Outcome::Requeued)
+        }
         TwilioError::Api {
             status,
             code,

@@ -285,6 +285,10 @@ pub async fn queue(
 /// unreachable handset, unknown errors.
 pub const RETRYABLE_CODES: &[i32] = &[30001, 30003, 30008, 63018, 63038, 63032];
 
+/// Twilio refusing the account itself (authentication, a suspended account, no balance): no
+/// message can go, so the broadcast pauses instead of failing every recipient.
+pub const ACCOUNT_CODES: &[i64] = &[20003, 20005, 20008, 30002];
+
 pub fn is_retryable(code: Option<i64>) -> bool {
     code.is_some_and(|c| RETRYABLE_CODES.iter().any(|r| i64::from(*r) == c))
 }
@@ -312,6 +316,7 @@ mod tests {
             estimated_cost: None,
             reminder_id: None,
             created_by: None,
+            paused_reason: None,
             created_at: now,
             updated_at: now,
             completed_at: None,

@@ -21,6 +21,7 @@ pub struct BroadcastRow {
     pub estimated_cost: Option<String>,
     pub reminder_id: Option<i64>,
     pub created_by: Option<String>,
+    pub paused_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -28,8 +29,7 @@ pub struct BroadcastRow {
 
 const COLUMNS: &str = "id, name, status, body, media, content_sid, content_variables, sender, \
     mps, start_at, audience, excluded, estimated_cost::text AS estimated_cost, reminder_id, \
-    created_by, created_at, \
-    updated_at, completed_at";
+    created_by, paused_reason, created_at, updated_at, completed_at";
 
 /// A broadcast to create with its recipients.
 #[derive(Debug, Clone)]
@@ -403,7 +403,7 @@ pub async fn set_status(pool: &PgPool, id: i64, to: &str) -> sqlx::Result<Option
     let mut tx = pool.begin().await?;
     let row: Option<BroadcastRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE broadcasts SET status = CASE WHEN $2 = 'running' AND start_at > now() \
-           THEN 'scheduled' ELSE $2 END, updated_at = now(), \
+           THEN 'scheduled' ELSE $2 END, updated_at = now(), paused_reason = NULL, \
            completed_at = CASE WHEN $2 = 'canceled' THEN now() ELSE completed_at END \
          WHERE id = $1 AND status = ANY($3) RETURNING {COLUMNS}"
     )))
@@ -454,6 +454,21 @@ pub async fn retry_failed(pool: &PgPool, id: i64, retryable_codes: &[i32]) -> sq
     }
     tx.commit().await?;
     Ok(n)
+}
+
+/// Pauses a running broadcast because Twilio refused the account itself; an operator resumes
+/// it once the cause is fixed.
+pub async fn pause_for(pool: &PgPool, id: i64, reason: &str) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE broadcasts SET status = 'paused', paused_reason = $2, updated_at = now() \
+         WHERE id = $1 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(reason)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// Holds every instance's sends from `sender` for `secs` (Twilio said 429).

@@ -643,3 +643,45 @@ async fn twilios_429_requeues_with_back_off_and_holds_the_sender(
     assert_eq!(b["counts"]["failed"], 0);
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_broadcast_pauses_when_the_balance_runs_out_instead_of_failing_everyone(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    // Enough simulated credit for five messages at USD 0.005.
+    let app = TestApp::spawn_with(opts, |v| {
+        quick(v);
+        v.insert("sim_balance".into(), "0.025".into());
+    })
+    .await;
+    let op = fast_sender(&app, 50.0).await;
+    let (_, created) = call(
+        &app,
+        "POST",
+        "/broadcasts",
+        &op,
+        Some(json!({"body": "x", "sender": FAST, "audience": {"numbers": numbers(20, 8000)}})),
+    )
+    .await;
+    let id = created["id"].as_i64().unwrap();
+    let started = Instant::now();
+    let b = loop {
+        let (_, b) = call(&app, "GET", &format!("/broadcasts/{id}"), &op, None).await;
+        if b["status"] == "paused" {
+            break b;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        b["paused_reason"].as_str().unwrap().contains("balance"),
+        "{b}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, b) = call(&app, "GET", &format!("/broadcasts/{id}"), &op, None).await;
+    assert_eq!(b["counts"]["failed"], 0, "nobody failed: {b}");
+    assert_eq!(taken(&app.twilio).await.len(), 5);
+    assert_eq!(b["counts"]["pending"], 15);
+    app.stop().await;
+}
