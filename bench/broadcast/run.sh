@@ -36,7 +36,7 @@ API_TOKEN=$(DATABASE_URL="$DB_URL" ./target/release/wadash token create --name b
 # server also ingests three callbacks per message while it sends.
 DATABASE_URL="$DB_URL" WADASH_BIND="127.0.0.1:$PORT" TWILIO_AUTH_TOKEN="$TOKEN" \
   WADASH_ADMIN_PASSWORD=bench-admin-password WADASH_RECONCILE_INTERVAL_SECS=0 RUST_LOG=info WADASH_LOG_FORMAT=json \
-  WADASH_SIM_FAILURE_SHARE=0 WADASH_SIM_LOST_SHARE=0 WADASH_SIM_DUPLICATE_SHARE=0 \
+  WADASH_SIM_FAILURE_SHARE=0 WADASH_SIM_LOST_SHARE=0 WADASH_SIM_DUPLICATE_SHARE=0 WADASH_SIM_BALANCE=100000 \
   ./target/release/wadash serve > "$OUT/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
