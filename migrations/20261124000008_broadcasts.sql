@@ -58,9 +58,11 @@ CREATE TABLE broadcast_recipients (
     sent_at       timestamptz,
     PRIMARY KEY (broadcast_id, number)
 );
--- The queue: due pending rows, and rows whose sender died mid-call.
-CREATE INDEX broadcast_recipients_due_idx ON broadcast_recipients (next_at)
-    WHERE state IN ('pending', 'sending');
+-- The queue: each broadcast's due rows, and rows left `sending` by a worker that died.
+CREATE INDEX broadcast_recipients_due_idx ON broadcast_recipients (broadcast_id, next_at)
+    WHERE state = 'pending';
+CREATE INDEX broadcast_recipients_stale_idx ON broadcast_recipients (claimed_at)
+    WHERE state = 'sending';
 CREATE INDEX broadcast_recipients_sid_idx ON broadcast_recipients (message_sid)
     WHERE message_sid IS NOT NULL;
 

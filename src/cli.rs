@@ -46,6 +46,17 @@ enum Command {
     Broadcast(BroadcastArgs),
     /// Schedule a reminder: one-off, or recurring with --every.
     Remind(RemindArgs),
+    /// Run only the built-in Twilio simulator, as a stand-in Twilio for a `wadash serve` in
+    /// live mode (TWILIO_API_BASE = its URL, TWILIO_ACCOUNT_SID = the SID it prints) or for
+    /// measuring wadash without the simulator in its process.
+    Simulator {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        bind: String,
+        /// The auth token it accepts and signs callbacks with.
+        #[arg(long, env = "TWILIO_AUTH_TOKEN")]
+        auth_token: String,
+    },
     /// Import, export and change the consent of contacts.
     Contacts {
         #[command(subcommand)]
@@ -274,6 +285,19 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             app.run_until(stop).await
         }
         Command::Contacts { command } => contacts(command, settings).await,
+        Command::Simulator { bind, auth_token } => {
+            let sim = crate::twilio::simulator::Simulator::start_on(
+                &bind,
+                secrecy::SecretString::from(auth_token),
+                settings.simulator,
+            )?;
+            println!("TWILIO_API_BASE={}", sim.url());
+            println!("TWILIO_ACCOUNT_SID={}", sim.account_sid());
+            std::io::stdout().flush()?;
+            crate::startup::wait_for_signal().await;
+            sim.stop().await;
+            Ok(())
+        }
         Command::Broadcast(args) => broadcast(args, settings).await,
         Command::Remind(args) => remind(args, settings).await,
         Command::Migrate => {

@@ -80,12 +80,15 @@ def main():
     p.add_argument("--rate", type=float, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--sim-token", required=True)
+    p.add_argument("--sim-url", required=True)
+    p.add_argument("--sim-pid", type=int, required=True)
     a = p.parse_args()
 
     sender = "whatsapp:+14155550100"
     api(a.url, a.token, "POST", "/senders", {"address": sender, "label": "bench", "mps": a.rate})
     numbers = [f"+9198{i:08d}" for i in range(a.n)]
     counters0, cpu0, t0 = db_counters(a.db), cpu_seconds(a.pid), time.time()
+    sim_cpu0 = cpu_seconds(a.sim_pid)
     created = api(a.url, a.token, "POST", "/broadcasts",
                   {"name": "bench", "body": "Bench message", "sender": sender, "audience": {"numbers": numbers}})
     queued_in = time.time() - t0
@@ -102,19 +105,9 @@ def main():
     counters1, cpu1 = db_counters(a.db), cpu_seconds(a.pid)
     wall = time.time() - t0
 
-    # The simulator's address is in the server's log; its account SID derives from the token.
-    sim_url = None
-    for line in open(f"{a.out}/server.log"):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        fields = {**entry, **entry.get("fields", {})}
-        if "simulator" in fields:
-            sim_url = fields["simulator"]
-            break
     account = "AC" + hashlib.sha256(a.sim_token.encode()).hexdigest()[:32]
-    times = simulator_times(sim_url, account, a.sim_token) if sim_url else []
+    times = simulator_times(a.sim_url, account, a.sim_token)
+    sim_cpu = cpu_seconds(a.sim_pid)
 
     n = len(times)
     span = times[-1] - times[0] if n > 1 else 0
@@ -135,11 +128,14 @@ def main():
     print(f"| rate, first to last message | **{rate:.1f} msg/s** ({(rate / a.rate - 1) * 100:+.2f} % of {a.rate:g}) |")
     print(f"| most messages in any one second | {worst} |")
     print(f"| final counts | {json.dumps(counts)} |")
-    print(f"| server CPU per message (send + 3 callbacks ingested + simulator) | {cpu / max(n, 1) * 1e6:.0f} µs ({cpu:.1f} s in {wall:.0f} s) |")
+    print(f"| wadash CPU per message (send, record, ~3 callbacks ingested) | {cpu / max(n, 1) * 1e6:.0f} µs ({cpu:.1f} s in {wall:.0f} s) |")
+    print(f"| simulator CPU per message (its own process) | {(sim_cpu - sim_cpu0) / max(n, 1) * 1e6:.0f} µs |")
     print(f"| database per message: commits / rows inserted / rows updated / rows read | "
           f"{d[0] / max(n, 1):.1f} / {d[1] / max(n, 1):.1f} / {d[2] / max(n, 1):.1f} / {d[3] / max(n, 1):.0f} |")
     print(f"| WAL per message | {d[4] / max(n, 1) / 1024:.1f} KiB |")
-    print(f"| server memory (RSS) every 5 s: min / max | {min(rss):.0f} / {max(rss):.0f} MiB |")
+    quarter = max(len(rss) // 4, 1)
+    marks = " / ".join(f"{x:.0f}" for x in rss[::quarter])
+    print(f"| server memory (RSS) every 5 s: min / max | {min(rss):.0f} / {max(rss):.0f} MiB (over the run: {marks}) |")
 
 
 if __name__ == "__main__":

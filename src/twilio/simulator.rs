@@ -129,7 +129,17 @@ impl Simulator {
     /// Starts the simulator on a free loopback port. Callbacks are signed with `token`, the
     /// same token the instance validates webhooks with.
     pub fn start(token: SecretString, settings: SimulatorSettings) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        Self::start_on("127.0.0.1:0", token, settings)
+    }
+
+    /// Starts the simulator on `addr` (`wadash simulator`, where another process plays the
+    /// wadash side).
+    pub fn start_on(
+        addr: &str,
+        token: SecretString,
+        settings: SimulatorSettings,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr)?;
         let url = format!("http://{}", listener.local_addr()?);
         let account_sid = account_sid_for(&token);
         let state = web::Data::new(SimState {
