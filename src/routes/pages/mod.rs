@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod assets;
+pub mod broadcasts;
 pub mod chart;
 pub mod contacts;
 pub mod conversation;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     messages::configure(cfg);
     conversation::configure(cfg);
     send::configure(cfg);
+    broadcasts::configure(cfg);
     contacts::configure(cfg);
     admin::configure(cfg);
     join_qr::configure(cfg);
