@@ -14,6 +14,7 @@ pub mod join_qr;
 pub mod login;
 pub mod messages;
 pub mod overview;
+pub mod reminders;
 pub mod rules;
 pub mod send;
 pub mod senders;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     conversation::configure(cfg);
     send::configure(cfg);
     broadcasts::configure(cfg);
+    reminders::configure(cfg);
     contacts::configure(cfg);
     admin::configure(cfg);
     join_qr::configure(cfg);
