@@ -26,7 +26,7 @@ pub struct Listed {
 /// A recipient left out, and why: `invalid: …`, `duplicate`, or a send-policy code
 /// (`recipient_opted_out`, `recipient_deauthorized`, `recipient_number_changed`,
 /// `outside_service_window`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Excluded {
     pub number: String,
     pub reason: String,

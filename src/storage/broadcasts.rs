@@ -229,6 +229,19 @@ pub async fn recipients(
     .await
 }
 
+/// How many of a broadcast's recipients were handed to Twilio in the last `secs` seconds:
+/// the current send rate, over that window.
+pub async fn sent_within(pool: &PgPool, id: i64, secs: f64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM broadcast_recipients \
+         WHERE broadcast_id = $1 AND sent_at > now() - make_interval(secs => $2)",
+    )
+    .bind(id)
+    .bind(secs)
+    .fetch_one(pool)
+    .await
+}
+
 /// Moves scheduled broadcasts whose time has come to running.
 pub async fn start_due(pool: &PgPool) -> sqlx::Result<u64> {
     Ok(sqlx::query(

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod assets;
+pub mod broadcasts;
 pub mod chart;
 pub mod contacts;
 pub mod conversation;
@@ -13,6 +14,7 @@ pub mod join_qr;
 pub mod login;
 pub mod messages;
 pub mod overview;
+pub mod reminders;
 pub mod rules;
 pub mod send;
 pub mod senders;
@@ -32,6 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     messages::configure(cfg);
     conversation::configure(cfg);
     send::configure(cfg);
+    broadcasts::configure(cfg);
+    reminders::configure(cfg);
     contacts::configure(cfg);
     admin::configure(cfg);
     join_qr::configure(cfg);

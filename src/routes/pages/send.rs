@@ -33,7 +33,9 @@ struct SendPage {
 }
 
 /// The default sender's address and the other active senders, for the form.
-async fn sender_choices(state: &AppState) -> Result<(String, Vec<(String, String)>), PageError> {
+pub(super) async fn sender_choices(
+    state: &AppState,
+) -> Result<(String, Vec<(String, String)>), PageError> {
     let default = sending::current_default(&state.pool, &state.default_sender)
         .await
         .map_err(|e| PageError::Internal(e.into()))?;
