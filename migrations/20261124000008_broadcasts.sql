@@ -28,6 +28,9 @@ CREATE TABLE broadcasts (
     created_by        text,
     -- Why wadash paused it by itself (Twilio refused the account, e.g. no balance left).
     paused_reason     text,
+    -- The client's idempotency key (`Idempotency-Key`, or the confirm form's): the same key
+    -- again finds this broadcast instead of queuing a second one.
+    request_key       text UNIQUE,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     completed_at      timestamptz,

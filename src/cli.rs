@@ -635,6 +635,7 @@ async fn broadcast(args: BroadcastArgs, settings: Settings) -> anyhow::Result<()
             std::env::var("USER").unwrap_or_else(|_| "unknown user".into())
         ),
         reminder_id: None,
+        request_key: None,
     };
     let (row, preview) = crate::broadcasts::create(&pool, &configured, &req, chrono::Utc::now())
         .await

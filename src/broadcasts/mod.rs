@@ -65,6 +65,8 @@ pub struct BroadcastRequest {
     pub audience: Audience,
     pub created_by: String,
     pub reminder_id: Option<i64>,
+    /// An idempotency key: a second request with the same key finds the first broadcast.
+    pub request_key: Option<String>,
 }
 
 /// What a broadcast will do, before anything is queued.
@@ -94,6 +96,9 @@ pub enum BroadcastError {
     Refused(Refusal),
     #[error("nobody is left to send to: every recipient was excluded")]
     NoRecipients(Vec<Excluded>),
+    /// The idempotency key was used already, by this broadcast.
+    #[error("a broadcast with this idempotency key exists already: #{0}")]
+    Duplicate(i64),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -238,12 +243,30 @@ pub async fn create(
     req: &BroadcastRequest,
     now: DateTime<Utc>,
 ) -> Result<(BroadcastRow, Preview), BroadcastError> {
+    if let Some(key) = &req.request_key
+        && let Some(existing) = store::by_request_key(pool, key).await?
+    {
+        return Err(BroadcastError::Duplicate(existing.id));
+    }
     let p = preview(pool, configured_default, req, now).await?;
     if p.recipients.is_empty() {
         return Err(BroadcastError::NoRecipients(p.excluded));
     }
     let mut tx = pool.begin().await?;
-    let row = queue(&mut tx, req, &p, now).await?;
+    let row = match queue(&mut tx, req, &p, now).await {
+        Ok(row) => row,
+        // The same key submitted twice at the same moment: the other one won.
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some("broadcasts_request_key_key") => {
+            drop(tx);
+            let key = req.request_key.as_deref().unwrap_or_default();
+            let existing = store::by_request_key(pool, key).await?;
+            return Err(match existing {
+                Some(b) => BroadcastError::Duplicate(b.id),
+                None => BroadcastError::Invalid("the idempotency key was taken meanwhile".into()),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     tx.commit().await?;
     tracing::info!(broadcast = row.id, recipients = p.recipients.len(), excluded = p.excluded.len(), by = %req.created_by, "broadcast queued");
     Ok((row, p))
@@ -277,6 +300,7 @@ pub async fn queue(
         estimated_cost: Some(p.estimated_cost),
         reminder_id: req.reminder_id,
         created_by: Some(req.created_by.clone()),
+        request_key: req.request_key.clone(),
     };
     store::insert(conn, &new, &p.recipients, now).await
 }

@@ -126,6 +126,7 @@ impl ReminderRunner {
             audience,
             created_by: format!("reminder #{}", r.id),
             reminder_id: Some(r.id),
+            request_key: None,
         };
         let preview =
             match broadcasts::preview(&self.pool, &self.configured_sender, &req, now).await {

@@ -47,6 +47,7 @@ pub struct NewBroadcast {
     pub estimated_cost: Option<rust_decimal::Decimal>,
     pub reminder_id: Option<i64>,
     pub created_by: Option<String>,
+    pub request_key: Option<String>,
 }
 
 /// One recipient: the number and its own template variables.
@@ -70,8 +71,9 @@ pub async fn insert(
     };
     let row: BroadcastRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO broadcasts (name, status, body, media, content_sid, content_variables, \
-           sender, mps, start_at, audience, excluded, estimated_cost, reminder_id, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::numeric, $13, $14) \
+           sender, mps, start_at, audience, excluded, estimated_cost, reminder_id, created_by, \
+           request_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::numeric, $13, $14, $15) \
          RETURNING {COLUMNS}"
     )))
     .bind(&b.name)
@@ -88,6 +90,7 @@ pub async fn insert(
     .bind(b.estimated_cost.map(|d| d.to_string()))
     .bind(b.reminder_id)
     .bind(&b.created_by)
+    .bind(&b.request_key)
     .fetch_one(&mut *conn)
     .await?;
     // In chunks, so a 100,000-recipient broadcast is a few statements, not 100,000.
@@ -115,6 +118,16 @@ pub async fn get(pool: &PgPool, id: i64) -> sqlx::Result<Option<BroadcastRow>> {
         "SELECT {COLUMNS} FROM broadcasts WHERE id = $1"
     )))
     .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The broadcast queued with this idempotency key, if any.
+pub async fn by_request_key(pool: &PgPool, key: &str) -> sqlx::Result<Option<BroadcastRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM broadcasts WHERE request_key = $1"
+    )))
+    .bind(key)
     .fetch_optional(pool)
     .await
 }

@@ -913,3 +913,44 @@ async fn reminder_form_errors_explain_and_keep_the_input(_: PgPoolOptions, opts:
     assert_eq!(app.count("SELECT count(*) FROM reminders").await, 0);
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn confirming_the_same_preview_twice_queues_one_broadcast(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, quick).await;
+    fast_sender(&app, 50.0).await;
+    let mut op = app.browser_as("otto", Role::Operator).await;
+    let csrf = op.csrf().await;
+    let (status, _, page) = op
+        .post(
+            "/broadcasts/preview",
+            &broadcast_form(&csrf, "Twice", &numbers(2, 700)),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let fields = hidden_fields(&page);
+    assert!(
+        fields
+            .iter()
+            .any(|(k, v)| k == "request_key" && v.len() == 32),
+        "{fields:?}"
+    );
+    let (first, a, _) = post_owned(&mut op, "/broadcasts", &fields).await;
+    let (second, b, _) = post_owned(&mut op, "/broadcasts", &fields).await;
+    assert_eq!((first, second), (303, 303));
+    assert_eq!(a, b, "the second confirmation lands on the first broadcast");
+    assert_eq!(app.count("SELECT count(*) FROM broadcasts").await, 1);
+    // A new preview is a new request.
+    let (_, _, page) = op
+        .post(
+            "/broadcasts/preview",
+            &broadcast_form(&csrf, "Twice", &numbers(2, 700)),
+        )
+        .await;
+    let (status, c, _) = post_owned(&mut op, "/broadcasts", &hidden_fields(&page)).await;
+    assert_eq!(status, 303);
+    assert_ne!(c, a);
+    app.stop().await;
+}

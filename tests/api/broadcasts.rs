@@ -685,3 +685,39 @@ async fn a_broadcast_pauses_when_the_balance_runs_out_instead_of_failing_everyon
     assert_eq!(b["counts"]["pending"], 15);
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn the_same_idempotency_key_never_queues_a_second_broadcast(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, quick).await;
+    let op = fast_sender(&app, 50.0).await;
+    let body = json!({"body": "once", "sender": FAST, "audience": {"numbers": numbers(3, 9000)}});
+    let post = async || {
+        let resp = app
+            .client
+            .post(format!("{}/api/v1/broadcasts", app.address))
+            .bearer_auth(&op)
+            .header("Idempotency-Key", "order-42")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+    };
+    let (first, a) = post().await;
+    let (second, b) = post().await;
+    assert_eq!((first, second), (201, 200), "{a} {b}");
+    assert_eq!(a["id"], b["id"]);
+    assert_eq!(app.count("SELECT count(*) FROM broadcasts").await, 1);
+    wait_until_done(
+        &app,
+        &op,
+        a["id"].as_i64().unwrap(),
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(taken(&app.twilio).await.len(), 3);
+    app.stop().await;
+}

@@ -58,6 +58,11 @@ fn broadcast_error(e: BroadcastError) -> ApiError {
             "no_recipients",
             e.to_string(),
         ),
+        BroadcastError::Duplicate(id) => ApiError::Other(
+            StatusCode::CONFLICT,
+            "duplicate_request",
+            format!("this request was made already: broadcast #{id}"),
+        ),
         BroadcastError::Database(e) => e.into(),
     }
 }
@@ -130,10 +135,27 @@ struct Created {
 
 async fn create(
     caller: ApiCaller,
+    req: actix_web::HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
+    let request_key = match req.headers().get("Idempotency-Key") {
+        None => None,
+        Some(v) => {
+            let key = v
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+                    )
+                })?;
+            Some(format!("api:{key}"))
+        }
+    };
     let b: CreateBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     let audience = parse_audience(b.audience).map_err(ApiError::BadRequest)?;
@@ -157,6 +179,7 @@ async fn create(
         audience,
         created_by: format!("api token #{}", caller.token_id),
         reminder_id: None,
+        request_key,
     };
     let now = Utc::now();
     if b.preview {
@@ -165,9 +188,15 @@ async fn create(
             .map_err(broadcast_error)?;
         return Ok(HttpResponse::Ok().json(p));
     }
-    let (row, p) = broadcasts::create(&state.pool, &state.default_sender, &req, now)
-        .await
-        .map_err(broadcast_error)?;
+    let (row, p) = match broadcasts::create(&state.pool, &state.default_sender, &req, now).await {
+        Ok(created) => created,
+        // The same Idempotency-Key again: the broadcast it made, not a second one.
+        Err(BroadcastError::Duplicate(id)) => {
+            let row = find(&state, id).await?;
+            return Ok(HttpResponse::Ok().json(view(&state, row).await?));
+        }
+        Err(e) => return Err(broadcast_error(e)),
+    };
     Ok(HttpResponse::Created().json(Created {
         id: row.id,
         status: row.status,
@@ -415,6 +444,13 @@ pub async fn control(
         "resume" => "running",
         "cancel" => "canceled",
         "retry" => {
+            if !matches!(row.status.as_str(), "running" | "paused" | "completed") {
+                return Err(ApiError::Other(
+                    StatusCode::CONFLICT,
+                    "invalid_state",
+                    format!("a {} broadcast cannot retry", row.status),
+                ));
+            }
             let n = store::retry_failed(&state.pool, row.id, broadcasts::RETRYABLE_CODES).await?;
             tracing::info!(
                 broadcast = row.id,

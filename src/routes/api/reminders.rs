@@ -93,6 +93,16 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let existing = find(&state, *path).await?;
+    if matches!(existing.status.as_str(), "canceled" | "done") {
+        return Err(ApiError::Other(
+            actix_web::http::StatusCode::CONFLICT,
+            "invalid_state",
+            format!(
+                "this reminder is {}; create a new one instead",
+                existing.status
+            ),
+        ));
+    }
     let input = parse(&body)?;
     let by = format!("api token #{}", caller.token_id);
     let new = reminders::validate(&input, Some(&existing), &by, Utc::now())

@@ -240,6 +240,10 @@ struct BroadcastForm {
     start_local: String,
     #[serde(default)]
     timezone: String,
+    /// Made for each preview and carried to "Confirm": confirming twice (a double click, a
+    /// resubmitted form) finds the first broadcast instead of queuing another.
+    #[serde(default)]
+    request_key: String,
 }
 
 impl BroadcastForm {
@@ -266,6 +270,7 @@ impl BroadcastForm {
             ("tag", &self.tag),
             ("start_local", &self.start_local),
             ("timezone", &self.timezone),
+            ("request_key", &self.request_key),
         ]
     }
 
@@ -334,6 +339,7 @@ impl BroadcastForm {
             audience,
             created_by: created_by.to_owned(),
             reminder_id: None,
+            request_key: nonempty(&self.request_key).map(|k| format!("page:{k}")),
         })
     }
 }
@@ -434,6 +440,7 @@ fn refusal(e: BroadcastError) -> Result<(StatusCode, String, Vec<ExcludedItem>),
             message,
             excluded_items(&excluded),
         ),
+        BroadcastError::Duplicate(_) => (StatusCode::CONFLICT, message, Vec::new()),
         BroadcastError::Database(db) => return Err(db.into()),
     })
 }
@@ -530,7 +537,11 @@ async fn preview(
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;
     user.require(Role::Operator)?;
-    let f = form.into_inner();
+    let mut f = form.into_inner();
+    // A fresh key for each preview: its "Confirm" queues at most one broadcast.
+    let mut key = [0u8; 16];
+    rand::fill(&mut key);
+    f.request_key = crate::twilio::signature::hex(&key);
     let req = match f.request(&user.username) {
         Ok(r) => r,
         Err(m) => {
@@ -568,6 +579,10 @@ async fn confirm(
         }
     };
     match broadcasts::create(&state.pool, &state.default_sender, &req, Utc::now()).await {
+        // Confirmed twice: the first confirmation's broadcast.
+        Err(BroadcastError::Duplicate(id)) => Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", format!("/broadcasts/{id}")))
+            .finish()),
         Ok((row, p)) => {
             tracing::info!(
                 broadcast = row.id,
