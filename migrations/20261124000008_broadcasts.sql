@@ -62,7 +62,9 @@ CREATE TABLE broadcast_recipients (
     PRIMARY KEY (broadcast_id, number)
 );
 -- The queue: each broadcast's due rows, and rows left `sending` by a worker that died.
-CREATE INDEX broadcast_recipients_due_idx ON broadcast_recipients (broadcast_id, next_at)
+-- In claim order, so a claim reads only the rows it takes even when every recipient of a
+-- large broadcast is due at the same moment.
+CREATE INDEX broadcast_recipients_due_idx ON broadcast_recipients (broadcast_id, next_at, number)
     WHERE state = 'pending';
 CREATE INDEX broadcast_recipients_stale_idx ON broadcast_recipients (claimed_at)
     WHERE state = 'sending';
