@@ -41,6 +41,7 @@ const KEYS: &[(&str, &str)] = &[
     ("secret_key", "WADASH_SECRET_KEY"),
     ("admin_password", "WADASH_ADMIN_PASSWORD"),
     ("live_poll_ms", "WADASH_LIVE_POLL_MS"),
+    ("balance_poll_secs", "WADASH_BALANCE_POLL_SECS"),
     ("broadcast_stale_secs", "WADASH_BROADCAST_STALE_SECS"),
     ("broadcast_pace", "WADASH_BROADCAST_PACE"),
     ("reminder_max_late_secs", "WADASH_REMINDER_MAX_LATE_SECS"),
@@ -195,6 +196,8 @@ pub struct Settings {
     pub broadcasts: crate::jobs::broadcasts::RunnerSettings,
     /// A reminder found this late after its time (after downtime) is skipped, not sent.
     pub reminder_max_late: Duration,
+    /// How often Twilio's balance is read (in all, across instances); zero: never.
+    pub balance_poll: Duration,
 }
 
 impl Settings {
@@ -402,6 +405,11 @@ impl Settings {
             ..Default::default()
         };
         Ok(Self {
+            balance_poll: Duration::from_secs(num(
+                get("balance_poll_secs"),
+                "balance_poll_secs",
+                300u64,
+            )?),
             broadcasts,
             reminder_max_late: Duration::from_secs(num(
                 get("reminder_max_late_secs"),

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod balance;
 pub mod broadcasts;
 pub mod cli;
 pub mod config;

@@ -195,6 +195,14 @@ impl Application {
             ),
             shutdown.clone(),
         ));
+        jobs.extend(crate::jobs::balance::start(
+            crate::jobs::balance::BalancePoller {
+                pool: state.pool.clone(),
+                twilio: state.twilio.clone(),
+                interval: settings.balance_poll,
+            },
+            shutdown.clone(),
+        ));
         jobs.push(crate::jobs::reminders::start(
             crate::jobs::reminders::ReminderRunner {
                 pool: state.pool.clone(),

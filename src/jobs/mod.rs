@@ -1,6 +1,7 @@
 //! Background work that runs inside `wadash serve`. Each job is claimed through the database,
 //! so any number of instances can run side by side without doing the same work twice.
 
+pub mod balance;
 pub mod broadcasts;
 pub mod reconcile;
 pub mod reminders;

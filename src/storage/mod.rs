@@ -5,6 +5,7 @@
 //! structs; dynamic filters are assembled with `sqlx::QueryBuilder` and bound parameters only.
 
 pub mod auto_replies;
+pub mod balance;
 pub mod broadcasts;
 pub mod contacts;
 pub mod database;

@@ -72,6 +72,9 @@ impl TestApp {
         values.insert("shutdown_timeout_secs".to_owned(), "1".to_owned());
         // Deterministic by default: tests that want lost callbacks ask for them.
         values.insert("sim_lost_share".to_owned(), "0".to_owned());
+        // No balance polls unless a test asks for them (they would be requests to the Twilio
+        // doubles that other tests count).
+        values.insert("balance_poll_secs".to_owned(), "0".to_owned());
         values.insert("admin_password".to_owned(), ADMIN_PASSWORD.to_owned());
         tweak(&mut values);
         let settings = Settings::from_values(&values).expect("test settings");

@@ -14,7 +14,7 @@ use wadash::twilio::client::{
 
 const AC: &str = "AC0123456789abcdef0123456789abcdef";
 
-fn prism() -> TwilioClient {
+pub fn prism() -> TwilioClient {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let url = std::env::var("WADASH_TEST_PRISM_URL").expect(
         "WADASH_TEST_PRISM_URL is not set: run the suite with scripts/test, which starts Prism",

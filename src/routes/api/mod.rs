@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, authenticated with bearer tokens.
 
 pub mod auth;
+pub mod balance;
 pub mod broadcasts;
 pub mod contacts;
 pub mod messages;
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     senders::configure(cfg);
     rules::configure(cfg);
     broadcasts::configure(cfg);
+    balance::configure(cfg);
     reminders::configure(cfg);
     cfg.default_service(web::to(not_found));
 }

@@ -1,0 +1,182 @@
+//! The balance job and `GET /api/v1/balance`: readings from the simulator as messages spend
+//! its credit, one poll per interval across instances, the burn rate and the runway.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use wadash::auth::Role;
+
+use crate::helpers::TestApp;
+
+fn fast_polls(v: &mut std::collections::BTreeMap<String, String>) {
+    v.insert("balance_poll_secs".into(), "1".into());
+    v.insert("sim_failure_share".into(), "0".into());
+}
+
+#[sqlx::test(migrations = false)]
+async fn readings_follow_what_messages_spend_and_give_a_burn_rate_and_runway(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, fast_polls).await;
+    let viewer = app.api_token(Role::Viewer).await;
+    let started = Instant::now();
+    let first = loop {
+        let (status, b) = app.get_json("/api/v1/balance", &viewer).await;
+        assert_eq!(status, 200, "{b}");
+        if b["balance"].is_string() {
+            break b;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(first["balance"], "20.00", "the simulator's starting credit");
+    assert_eq!(first["currency"], "USD");
+
+    let op = app.api_token(Role::Operator).await;
+    for i in 0..4 {
+        let resp = app
+            .client
+            .post(format!("{}/api/v1/messages", app.address))
+            .bearer_auth(&op)
+            .json(&json!({"to": format!("+91990000{i:04}"), "body": "hi"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    // A later reading shows the four messages' USD 0.02.
+    let started = Instant::now();
+    let b: Value = loop {
+        let (_, b) = app.get_json("/api/v1/balance", &viewer).await;
+        if b["balance"] == "19.98" {
+            break b;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{b}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let readings = b["readings"].as_array().unwrap();
+    assert!(readings.len() >= 2, "{b}");
+    assert_eq!(readings.first().unwrap()["balance"], "20.00");
+    // Readings a few seconds apart are too short to rate; the traffic's prices are not yet in
+    // (they come when messages are final), so there may be no burn rate yet, but never a
+    // negative one.
+    if let Some(burn) = b["burn_per_hour"].as_str() {
+        assert!(!burn.starts_with('-'), "{b}");
+    }
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn two_instances_take_one_reading_per_interval_between_them(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let tweak = |v: &mut std::collections::BTreeMap<String, String>| {
+        v.insert("balance_poll_secs".into(), "2".into());
+    };
+    let a = TestApp::spawn_with(opts.clone(), tweak).await;
+    let b = TestApp::spawn_with(opts, tweak).await;
+    tokio::time::sleep(Duration::from_millis(6500)).await;
+    let times: Vec<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT read_at FROM balance_readings ORDER BY read_at")
+            .fetch_all(&a.pool)
+            .await
+            .unwrap();
+    assert!((3..=4).contains(&times.len()), "{times:?}");
+    for w in times.windows(2) {
+        let gap = (w[1] - w[0]).as_seconds_f64();
+        assert!(gap >= 1.9, "two readings {gap} s apart");
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_burn_rate_comes_from_readings_and_ignores_top_ups(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert("balance_poll_secs".into(), "0".into());
+    })
+    .await;
+    for (ago_h, balance) in [(4, "100.00"), (2, "90.00"), (1, "190.00"), (0, "180.00")] {
+        sqlx::query(
+            "INSERT INTO balance_readings (read_at, balance, currency) \
+             VALUES (now() - make_interval(hours => $1), $2::numeric, 'USD')",
+        )
+        .bind(ago_h)
+        .bind(balance)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let viewer = app.api_token(Role::Viewer).await;
+    let (_, b) = app.get_json("/api/v1/balance", &viewer).await;
+    assert_eq!(b["balance"], "180.00");
+    assert_eq!(b["burn_source"], "readings");
+    assert_eq!(b["burn_per_hour"], "5.00");
+    assert_eq!(b["runway_hours"], 36.0);
+    assert_eq!(b["runway"], "1 d 12 h");
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_job_reads_twilios_balance_contract_and_skips_subaccounts(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let app = TestApp::spawn(opts).await;
+    // Prism serves Twilio's own OpenAPI description of Balance.json.
+    let prism = crate::twilio_contract::prism();
+    let poller = wadash::jobs::balance::BalancePoller {
+        pool: app.pool.clone(),
+        twilio: prism,
+        interval: Duration::from_secs(3600),
+    };
+    assert!(
+        poller.poll_once().await.unwrap(),
+        "a reading from the contract's example"
+    );
+    assert!(
+        !poller.poll_once().await.unwrap(),
+        "not again within the interval"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM balance_readings").await, 1);
+
+    // A subaccount: Twilio answers without a balance, and nothing is recorded.
+    sqlx::query("DELETE FROM balance_readings")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let twilio = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"account_sid": "AC00000000000000000000000000000000", "balance": null, "currency": null}),
+        ))
+        .mount(&twilio)
+        .await;
+    let sub = wadash::jobs::balance::BalancePoller {
+        pool: app.pool.clone(),
+        twilio: wadash::twilio::client::TwilioClient::new(
+            &twilio.uri(),
+            "AC00000000000000000000000000000000",
+            wadash::twilio::client::RestCredentials {
+                username: "AC00000000000000000000000000000000".into(),
+                secret: secrecy::SecretString::from("token".to_owned()),
+            },
+            None,
+            Duration::from_secs(5),
+            wadash::twilio::client::RetryPolicy::default(),
+        )
+        .unwrap(),
+        interval: Duration::from_secs(1),
+    };
+    assert!(!sub.poll_once().await.unwrap());
+    assert_eq!(app.count("SELECT count(*) FROM balance_readings").await, 0);
+    app.stop().await;
+}
