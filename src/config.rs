@@ -42,6 +42,8 @@ const KEYS: &[(&str, &str)] = &[
     ("admin_password", "WADASH_ADMIN_PASSWORD"),
     ("live_poll_ms", "WADASH_LIVE_POLL_MS"),
     ("balance_poll_secs", "WADASH_BALANCE_POLL_SECS"),
+    ("credit_low", "WADASH_CREDIT_LOW"),
+    ("credit_critical", "WADASH_CREDIT_CRITICAL"),
     ("broadcast_stale_secs", "WADASH_BROADCAST_STALE_SECS"),
     ("broadcast_pace", "WADASH_BROADCAST_PACE"),
     ("reminder_max_late_secs", "WADASH_REMINDER_MAX_LATE_SECS"),
@@ -198,6 +200,8 @@ pub struct Settings {
     pub reminder_max_late: Duration,
     /// How often Twilio's balance is read (in all, across instances); zero: never.
     pub balance_poll: Duration,
+    /// The low and critical credit lines.
+    pub credit: crate::balance::Levels,
 }
 
 impl Settings {
@@ -404,7 +408,20 @@ impl Settings {
             },
             ..Default::default()
         };
+        let credit = {
+            let d = crate::balance::Levels::default();
+            let line = |key: &str, default| match get(key) {
+                None => Ok(default),
+                Some(v) => crate::balance::Threshold::parse(v).map_err(|e| anyhow!("{key}: {e}")),
+            };
+            crate::balance::Levels {
+                low: line("credit_low", d.low)?,
+                critical: line("credit_critical", d.critical)?,
+                hysteresis: d.hysteresis,
+            }
+        };
         Ok(Self {
+            credit,
             balance_poll: Duration::from_secs(num(
                 get("balance_poll_secs"),
                 "balance_poll_secs",

@@ -154,6 +154,7 @@ impl Application {
             twilio,
             default_sender,
             replies: Arc::new(settings.replies.clone()),
+            credit: settings.credit,
             reply_patterns: Arc::default(),
         };
 
@@ -200,6 +201,7 @@ impl Application {
                 pool: state.pool.clone(),
                 twilio: state.twilio.clone(),
                 interval: settings.balance_poll,
+                levels: settings.credit,
             },
             shutdown.clone(),
         ));

@@ -29,6 +29,8 @@ pub struct AppState {
     pub default_sender: Sender,
     /// Consent keywords and confirmation texts for inbound messages.
     pub replies: Arc<crate::replies::ReplySettings>,
+    /// The low and critical credit lines.
+    pub credit: crate::balance::Levels,
     /// Compiled auto-reply patterns.
     pub reply_patterns: Arc<crate::replies::rules::RegexCache>,
 }

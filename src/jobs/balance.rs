@@ -17,6 +17,7 @@ pub struct BalancePoller {
     pub pool: PgPool,
     pub twilio: TwilioClient,
     pub interval: Duration,
+    pub levels: crate::balance::Levels,
 }
 
 pub fn start(poller: BalancePoller, shutdown: Shutdown) -> Option<tokio::task::JoinHandle<()>> {
@@ -69,6 +70,8 @@ impl BalancePoller {
                 )
                 .await?;
                 tx.commit().await?;
+                crate::balance::status::reassess(&self.pool, &self.levels, chrono::Utc::now())
+                    .await?;
                 Ok(true)
             }
             _ => {

@@ -137,6 +137,7 @@ async fn the_job_reads_twilios_balance_contract_and_skips_subaccounts(
         pool: app.pool.clone(),
         twilio: prism,
         interval: Duration::from_secs(3600),
+        levels: Default::default(),
     };
     assert!(
         poller.poll_once().await.unwrap(),
@@ -175,8 +176,63 @@ async fn the_job_reads_twilios_balance_contract_and_skips_subaccounts(
         )
         .unwrap(),
         interval: Duration::from_secs(1),
+        levels: Default::default(),
     };
     assert!(!sub.poll_once().await.unwrap());
     assert_eq!(app.count("SELECT count(*) FROM balance_readings").await, 0);
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_credit_level_falls_to_low_then_critical_as_messages_spend_it(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        fast_polls(v);
+        v.insert("credit_low".into(), "19.99".into());
+        v.insert("credit_critical".into(), "19.97".into());
+    })
+    .await;
+    let viewer = app.api_token(Role::Viewer).await;
+    let op = app.api_token(Role::Operator).await;
+    let wait_level = async |want: &str| {
+        let started = Instant::now();
+        loop {
+            let (_, b) = app.get_json("/api/v1/balance", &viewer).await;
+            if b["level"] == want {
+                return b;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "want {want}: {b}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let b = wait_level("ok").await;
+    assert_eq!(
+        (b["low_at"].as_str(), b["critical_at"].as_str()),
+        (Some("19.99"), Some("19.97"))
+    );
+    let send = async |n: u32| {
+        for i in 0..n {
+            let resp = app
+                .client
+                .post(format!("{}/api/v1/messages", app.address))
+                .bearer_auth(&op)
+                .json(&json!({"to": format!("+91990001{i:04}"), "body": "hi"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 201);
+        }
+    };
+    send(2).await; // 19.99
+    let b = wait_level("low").await;
+    assert_eq!(b["balance"], "19.99");
+    send(4).await; // 19.97
+    let b = wait_level("critical").await;
+    assert_eq!(b["balance"], "19.97");
     app.stop().await;
 }

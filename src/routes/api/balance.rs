@@ -1,14 +1,13 @@
 //! `GET /api/v1/balance`: the latest reading, the burn rate and the runway (DESIGN.md).
 
 use actix_web::{HttpResponse, web};
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use serde::Serialize;
 
 use super::auth::ApiCaller;
 use crate::auth::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::balance;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/balance", web::get().to(get));
@@ -30,6 +29,11 @@ pub struct BalanceView {
     pub runway: Option<String>,
     /// Spend per hour from the last 24 hours' message prices.
     pub traffic_burn_per_hour: Option<String>,
+    /// `ok`, `low` or `critical`, as assessed after the latest reading.
+    pub level: crate::balance::Level,
+    /// Where the low and critical lines are now (hours-of-spend lines move with the pace).
+    pub low_at: String,
+    pub critical_at: String,
     /// The last 24 hours' readings, oldest first.
     pub readings: Vec<Point>,
 }
@@ -41,39 +45,26 @@ pub struct Point {
 }
 
 pub async fn view(state: &AppState) -> Result<BalanceView, sqlx::Error> {
-    let now = Utc::now();
-    let day = TimeDelta::hours(24);
-    let readings = balance::since(&state.pool, now - day, 2000).await?;
-    let latest = match readings.last() {
-        Some(r) => Some(r.clone()),
-        None => balance::latest(&state.pool).await?,
-    };
-    let (spent, priced) = balance::spend_since(&state.pool, now - day).await?;
-    let traffic = (priced > 0)
-        .then(|| crate::balance::burn_from_traffic(spent, day))
-        .flatten();
-    let (burn, source) = match crate::balance::burn_from_readings(&readings) {
-        Some(b) => (Some(b), Some("readings")),
-        None => (traffic, traffic.map(|_| "traffic")),
-    };
-    let runway = match (&latest, burn) {
-        (Some(l), Some(b)) => crate::balance::runway_hours(l.balance, b),
-        _ => None,
-    };
+    let s = crate::balance::status::current(&state.pool, &state.credit, Utc::now()).await?;
+    let money = crate::balance::money;
     Ok(BalanceView {
-        balance: latest.as_ref().map(|l| crate::balance::money(l.balance)),
-        currency: latest.as_ref().map(|l| l.currency.clone()),
-        read_at: latest.as_ref().map(|l| l.read_at),
-        burn_per_hour: burn.map(crate::balance::money),
-        burn_source: source,
-        runway_hours: runway.map(|h| (h * 100.0).round() / 100.0),
-        runway: runway.map(crate::balance::human_runway),
-        traffic_burn_per_hour: traffic.map(crate::balance::money),
-        readings: readings
+        balance: s.latest.as_ref().map(|l| money(l.balance)),
+        currency: s.latest.as_ref().map(|l| l.currency.clone()),
+        read_at: s.latest.as_ref().map(|l| l.read_at),
+        burn_per_hour: s.burn_per_hour.map(money),
+        burn_source: s.burn_source,
+        runway_hours: s.runway_hours.map(|h| (h * 100.0).round() / 100.0),
+        runway: s.runway_hours.map(crate::balance::human_runway),
+        traffic_burn_per_hour: s.traffic_burn_per_hour.map(money),
+        level: s.level,
+        low_at: money(s.low_at),
+        critical_at: money(s.critical_at),
+        readings: s
+            .readings
             .iter()
             .map(|r| Point {
                 read_at: r.read_at,
-                balance: crate::balance::money(r.balance),
+                balance: money(r.balance),
             })
             .collect(),
     })

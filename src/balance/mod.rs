@@ -1,0 +1,328 @@
+//! The Twilio balance: how fast it is spent, and how long it lasts.
+//!
+//! Spend is measured two ways. From the readings: every drop between consecutive readings is
+//! spending, every rise a top-up (not spending), over the time the readings cover. From the
+//! traffic: the final prices of the messages sent in the period. The readings see everything
+//! the account pays for; the traffic figure is there before two readings are.
+
+pub mod status;
+
+use chrono::TimeDelta;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::storage::balance::Reading;
+
+/// Spend per hour from readings (oldest first), or None with fewer than two readings or
+/// less than a minute between the first and the last.
+pub fn burn_from_readings(readings: &[Reading]) -> Option<Decimal> {
+    let (first, last) = (readings.first()?, readings.last()?);
+    let span = last.read_at - first.read_at;
+    if span < TimeDelta::minutes(1) {
+        return None;
+    }
+    let spent: Decimal = readings
+        .windows(2)
+        .map(|w| (w[0].balance - w[1].balance).max(Decimal::ZERO))
+        .sum();
+    let hours = Decimal::from(span.num_seconds()) / Decimal::from(3600);
+    Some((spent / hours).round_dp(5))
+}
+
+/// Spend per hour from what the period's messages cost.
+pub fn burn_from_traffic(spent: Decimal, period: TimeDelta) -> Option<Decimal> {
+    let secs = period.num_seconds();
+    (secs > 0).then(|| (spent * Decimal::from(3600) / Decimal::from(secs)).round_dp(5))
+}
+
+/// Hours the balance lasts at `per_hour`; None when nothing is being spent.
+pub fn runway_hours(balance: Decimal, per_hour: Decimal) -> Option<f64> {
+    if per_hour <= Decimal::ZERO {
+        return None;
+    }
+    (balance.max(Decimal::ZERO) / per_hour).to_f64()
+}
+
+/// An amount as people read money: no trailing zeros beyond the cents (`20.00`, `19.985`,
+/// `0.00125`).
+pub fn money(d: Decimal) -> String {
+    let mut n = d.normalize();
+    if n.scale() < 2 {
+        n.rescale(2);
+    }
+    n.to_string()
+}
+
+/// "3 d 4 h", "5 h 20 min", "12 min", "none left".
+pub fn human_runway(hours: f64) -> String {
+    let minutes = (hours * 60.0).floor() as i64;
+    match minutes {
+        i64::MIN..=0 => "none left".into(),
+        1..=59 => format!("{minutes} min"),
+        60..=1439 => format!("{} h {} min", minutes / 60, minutes % 60),
+        _ => format!("{} d {} h", minutes / 1440, (minutes % 1440) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn r(at: &str, balance: &str) -> Reading {
+        Reading {
+            read_at: DateTime::parse_from_rfc3339(at)
+                .unwrap()
+                .with_timezone(&Utc),
+            balance: balance.parse().unwrap(),
+            currency: "USD".into(),
+        }
+    }
+
+    #[test]
+    fn top_ups_are_not_spending() {
+        let readings = [
+            r("2026-11-24T00:00:00Z", "100.00"),
+            r("2026-11-24T02:00:00Z", "90.00"),
+            r("2026-11-24T03:00:00Z", "190.00"), // a top-up of 100 (and nothing spent)
+            r("2026-11-24T04:00:00Z", "180.00"),
+        ];
+        assert_eq!(
+            burn_from_readings(&readings),
+            Some("5".parse().unwrap()),
+            "20 in 4 h"
+        );
+        assert_eq!(burn_from_readings(&readings[..1]), None);
+        assert_eq!(
+            burn_from_readings(&[
+                r("2026-11-24T00:00:00Z", "1"),
+                r("2026-11-24T00:00:30Z", "0.5")
+            ]),
+            None,
+            "too short to say"
+        );
+    }
+
+    #[test]
+    fn runway_reads_naturally() {
+        let h = runway_hours("76".parse().unwrap(), "1".parse().unwrap()).unwrap();
+        assert_eq!(human_runway(h), "3 d 4 h");
+        assert_eq!(human_runway(5.34), "5 h 20 min");
+        assert_eq!(money("20.00000".parse().unwrap()), "20.00");
+        assert_eq!(money("19.98500".parse().unwrap()), "19.985");
+        assert_eq!(money("5".parse().unwrap()), "5.00");
+        assert_eq!(money("0.00125".parse().unwrap()), "0.00125");
+        assert_eq!(human_runway(0.2), "12 min");
+        assert_eq!(human_runway(0.0), "none left");
+        assert_eq!(runway_hours("10".parse().unwrap(), Decimal::ZERO), None);
+        assert_eq!(
+            burn_from_traffic("1.2".parse().unwrap(), TimeDelta::hours(24)),
+            Some("0.05".parse().unwrap())
+        );
+    }
+}
+
+/// A low-credit line: a fixed amount, or so many hours of spend at the current pace (a busy
+/// day raises it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threshold {
+    Amount(Decimal),
+    Hours(u32),
+}
+
+impl Threshold {
+    /// `10`, `10.50` (an amount) or `24h` (hours of spend).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Some(h) = s.strip_suffix('h') {
+            return h
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|h| *h > 0)
+                .map(Threshold::Hours)
+                .ok_or_else(|| format!("{s:?} is not a number of hours such as 24h"));
+        }
+        s.parse::<Decimal>()
+            .ok()
+            .filter(|d| !d.is_sign_negative())
+            .map(Threshold::Amount)
+            .ok_or_else(|| {
+                format!("{s:?} is neither an amount such as 10.00 nor hours such as 24h")
+            })
+    }
+
+    /// The amount the line is at, given the spend per hour (an hours line without a known
+    /// pace is at zero: it cannot fire before wadash knows the pace).
+    pub fn amount(self, burn_per_hour: Option<Decimal>) -> Decimal {
+        match self {
+            Threshold::Amount(a) => a,
+            Threshold::Hours(h) => burn_per_hour.unwrap_or_default() * Decimal::from(h),
+        }
+    }
+}
+
+impl std::fmt::Display for Threshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Threshold::Amount(a) => write!(f, "{}", money(*a)),
+            Threshold::Hours(h) => write!(f, "{h}h"),
+        }
+    }
+}
+
+/// How worried to be about the balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Low,
+    Critical,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Low => "low",
+            Level::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ok" => Some(Level::Ok),
+            "low" => Some(Level::Low),
+            "critical" => Some(Level::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// The two lines and how far above a line the balance must climb before its level clears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Levels {
+    pub low: Threshold,
+    pub critical: Threshold,
+    /// A share of the line: 0.1 clears a level only 10 % above it, so a balance hovering at
+    /// the line does not flap between levels.
+    pub hysteresis: Decimal,
+}
+
+impl Default for Levels {
+    fn default() -> Self {
+        Self {
+            low: Threshold::Hours(24),
+            critical: Threshold::Hours(4),
+            hysteresis: Decimal::new(1, 1),
+        }
+    }
+}
+
+/// The level for `balance`, given the level before: worse at once, better only past the
+/// hysteresis band.
+pub fn level(
+    previous: Level,
+    balance: Decimal,
+    burn_per_hour: Option<Decimal>,
+    l: &Levels,
+) -> Level {
+    let critical = l.critical.amount(burn_per_hour);
+    let low = l.low.amount(burn_per_hour).max(critical);
+    let band = Decimal::ONE + l.hysteresis;
+    let raw = if balance <= critical && critical > Decimal::ZERO {
+        Level::Critical
+    } else if balance <= low && low > Decimal::ZERO {
+        Level::Low
+    } else {
+        Level::Ok
+    };
+    if raw >= previous {
+        return raw;
+    }
+    // Improving: each level held until the balance is clearly above its line.
+    if previous == Level::Critical && balance <= critical * band {
+        Level::Critical
+    } else if previous >= Level::Low && raw == Level::Ok && balance <= low * band {
+        Level::Low
+    } else {
+        raw
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn thresholds_are_amounts_or_hours_of_spend() {
+        assert_eq!(Threshold::parse("10.50"), Ok(Threshold::Amount(d("10.50"))));
+        assert_eq!(Threshold::parse(" 24h "), Ok(Threshold::Hours(24)));
+        assert!(Threshold::parse("0h").is_err());
+        assert!(Threshold::parse("-5").is_err());
+        assert!(Threshold::parse("lots").is_err());
+        assert_eq!(Threshold::Hours(24).amount(Some(d("0.5"))), d("12"));
+        assert_eq!(Threshold::Hours(24).amount(None), Decimal::ZERO);
+        assert_eq!(Threshold::Hours(24).to_string(), "24h");
+    }
+
+    #[test]
+    fn a_busy_day_raises_an_adaptive_line() {
+        let l = Levels::default(); // low at 24 h, critical at 4 h of spend
+        let balance = d("30");
+        assert_eq!(
+            level(Level::Ok, balance, Some(d("1")), &l),
+            Level::Ok,
+            "30 h left"
+        );
+        assert_eq!(
+            level(Level::Ok, balance, Some(d("2")), &l),
+            Level::Low,
+            "15 h left"
+        );
+        assert_eq!(
+            level(Level::Ok, balance, Some(d("10")), &l),
+            Level::Critical,
+            "3 h left"
+        );
+        assert_eq!(
+            level(Level::Ok, balance, None, &l),
+            Level::Ok,
+            "no pace known yet"
+        );
+    }
+
+    #[test]
+    fn a_balance_hovering_at_a_line_does_not_flap() {
+        let l = Levels {
+            low: Threshold::Amount(d("10")),
+            critical: Threshold::Amount(d("2")),
+            hysteresis: d("0.1"),
+        };
+        let mut now = Level::Ok;
+        let mut changes = Vec::new();
+        for b in [
+            "10.5", "9.9", "10.2", "9.8", "10.9", "11.1", "1.9", "2.1", "2.3", "5", "12",
+        ] {
+            let next = level(now, d(b), None, &l);
+            if next != now {
+                changes.push((b, next));
+            }
+            now = next;
+        }
+        assert_eq!(
+            changes,
+            vec![
+                ("9.9", Level::Low),
+                ("11.1", Level::Ok),
+                ("1.9", Level::Critical),
+                ("2.3", Level::Low),
+                ("12", Level::Ok),
+            ]
+        );
+    }
+}
