@@ -43,6 +43,9 @@ const KEYS: &[(&str, &str)] = &[
     ("live_poll_ms", "WADASH_LIVE_POLL_MS"),
     ("balance_poll_secs", "WADASH_BALANCE_POLL_SECS"),
     ("credit_low", "WADASH_CREDIT_LOW"),
+    ("alert_webhook_url", "WADASH_ALERT_WEBHOOK_URL"),
+    ("alert_webhook_secret", "WADASH_ALERT_WEBHOOK_SECRET"),
+    ("alert_whatsapp", "WADASH_ALERT_WHATSAPP"),
     ("credit_critical", "WADASH_CREDIT_CRITICAL"),
     ("broadcast_stale_secs", "WADASH_BROADCAST_STALE_SECS"),
     ("broadcast_pace", "WADASH_BROADCAST_PACE"),
@@ -202,6 +205,8 @@ pub struct Settings {
     pub balance_poll: Duration,
     /// The low and critical credit lines.
     pub credit: crate::balance::Levels,
+    /// Where alerts are delivered.
+    pub alert_channels: crate::alerts::Channels,
 }
 
 impl Settings {
@@ -420,7 +425,39 @@ impl Settings {
                 hysteresis: d.hysteresis,
             }
         };
+        let alert_channels = {
+            let webhook_url = match get("alert_webhook_url") {
+                None => None,
+                Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                    Some(u.to_owned())
+                }
+                Some(u) => bail!("alert_webhook_url must be an http(s) URL, got {u:?}"),
+            };
+            let webhook_secret = secret("alert_webhook_secret");
+            if webhook_url.is_some() && webhook_secret.is_none() {
+                bail!(
+                    "alert_webhook_url needs alert_webhook_secret: the receiver checks each alert's signature with it"
+                );
+            }
+            let whatsapp = get("alert_whatsapp")
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| {
+                    crate::domain::PhoneNumber::parse(n)
+                        .map(|p| p.as_str().to_owned())
+                        .map_err(|e| anyhow!("alert_whatsapp: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            crate::alerts::Channels {
+                webhook_url,
+                webhook_secret,
+                whatsapp,
+            }
+        };
         Ok(Self {
+            alert_channels,
             credit,
             balance_poll: Duration::from_secs(num(
                 get("balance_poll_secs"),

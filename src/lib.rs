@@ -4,6 +4,7 @@
 //! [`domain::status`] for the state machine and [`ingest::batcher`] for the webhook hot path.
 
 pub mod accounts;
+pub mod alerts;
 pub mod auth;
 pub mod balance;
 pub mod broadcasts;

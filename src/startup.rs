@@ -202,6 +202,19 @@ impl Application {
                 twilio: state.twilio.clone(),
                 interval: settings.balance_poll,
                 levels: settings.credit,
+                channels: settings.alert_channels.clone(),
+            },
+            shutdown.clone(),
+        ));
+        jobs.push(crate::alerts::delivery::start(
+            crate::alerts::delivery::Deliverer {
+                pool: state.pool.clone(),
+                channels: settings.alert_channels.clone(),
+                http: reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()?,
+                twilio: state.twilio.clone(),
+                sender: state.default_sender.clone(),
             },
             shutdown.clone(),
         ));

@@ -18,6 +18,7 @@ pub struct BalancePoller {
     pub twilio: TwilioClient,
     pub interval: Duration,
     pub levels: crate::balance::Levels,
+    pub channels: crate::alerts::Channels,
 }
 
 pub fn start(poller: BalancePoller, shutdown: Shutdown) -> Option<tokio::task::JoinHandle<()>> {
@@ -70,7 +71,11 @@ impl BalancePoller {
                 )
                 .await?;
                 tx.commit().await?;
-                crate::balance::status::reassess(&self.pool, &self.levels, chrono::Utc::now())
+                let (before, after) =
+                    crate::balance::status::reassess(&self.pool, &self.levels, chrono::Utc::now())
+                        .await?;
+                let shown = format!("{} {currency}", crate::balance::money(balance));
+                crate::alerts::on_credit_level(&self.pool, &self.channels, before, after, &shown)
                     .await?;
                 Ok(true)
             }

@@ -4,6 +4,7 @@
 //! Query style: runtime-checked `sqlx::query`/`query_as` with `&'static str` SQL and `FromRow`
 //! structs; dynamic filters are assembled with `sqlx::QueryBuilder` and bound parameters only.
 
+pub mod alerts;
 pub mod auto_replies;
 pub mod balance;
 pub mod broadcasts;

@@ -138,6 +138,7 @@ async fn the_job_reads_twilios_balance_contract_and_skips_subaccounts(
         twilio: prism,
         interval: Duration::from_secs(3600),
         levels: Default::default(),
+        channels: Default::default(),
     };
     assert!(
         poller.poll_once().await.unwrap(),
@@ -177,6 +178,7 @@ async fn the_job_reads_twilios_balance_contract_and_skips_subaccounts(
         .unwrap(),
         interval: Duration::from_secs(1),
         levels: Default::default(),
+        channels: Default::default(),
     };
     assert!(!sub.poll_once().await.unwrap());
     assert_eq!(app.count("SELECT count(*) FROM balance_readings").await, 0);

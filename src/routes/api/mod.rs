@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, authenticated with bearer tokens.
 
+pub mod alerts;
 pub mod auth;
 pub mod balance;
 pub mod broadcasts;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     rules::configure(cfg);
     broadcasts::configure(cfg);
     balance::configure(cfg);
+    alerts::configure(cfg);
     reminders::configure(cfg);
     cfg.default_service(web::to(not_found));
 }

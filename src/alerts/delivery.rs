@@ -1,0 +1,111 @@
+//! Delivering alerts: every instance runs this job; deliveries are claimed with `FOR UPDATE
+//! SKIP LOCKED` and retried with a doubling delay (5 s … 5 min), ten times at most.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use super::{Channels, signature, webhook_body};
+use crate::jobs::Shutdown;
+use crate::storage::alerts::{self, Due};
+
+const MAX_ATTEMPTS: i32 = 10;
+
+#[derive(Clone)]
+pub struct Deliverer {
+    pub pool: PgPool,
+    pub channels: Channels,
+    pub http: reqwest::Client,
+    /// Sends the WhatsApp alerts.
+    pub twilio: crate::twilio::client::TwilioClient,
+    pub sender: crate::twilio::client::Sender,
+}
+
+pub fn start(d: Deliverer, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+    crate::jobs::every(
+        "alert deliveries",
+        Duration::from_secs(1),
+        shutdown,
+        move || {
+            let d = d.clone();
+            async move {
+                d.run_once().await?;
+                Ok(())
+            }
+        },
+    )
+}
+
+impl Deliverer {
+    /// Delivers what is due; returns how many were delivered.
+    pub async fn run_once(&self) -> anyhow::Result<usize> {
+        let due = alerts::claim_due(&self.pool, 20).await?;
+        let mut sent = 0;
+        for d in due {
+            let result = self.deliver(&d).await;
+            let give_up = d.attempts >= MAX_ATTEMPTS;
+            match &result {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    tracing::warn!(alert = d.alert_id, channel = %d.channel, attempts = d.attempts, error = %e, "alert not delivered")
+                }
+            }
+            alerts::delivered(&self.pool, &d, result.err().as_deref(), give_up).await?;
+        }
+        Ok(sent)
+    }
+
+    async fn deliver(&self, d: &Due) -> Result<(), String> {
+        let a = alerts::get(&self.pool, d.alert_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the alert is gone")?;
+        if d.channel == "webhook" {
+            let (Some(url), Some(secret)) =
+                (&self.channels.webhook_url, &self.channels.webhook_secret)
+            else {
+                return Err("no webhook is configured any more".into());
+            };
+            let body = webhook_body(&a, &d.event);
+            let ts = chrono::Utc::now().timestamp();
+            let resp = self
+                .http
+                .post(url)
+                .header("Content-Type", "application/json")
+                .header("X-Wadash-Timestamp", ts.to_string())
+                .header("X-Wadash-Signature", signature(secret, ts, &body))
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| format!("the webhook could not be reached: {}", e.without_url()))?;
+            return match resp.status() {
+                s if s.is_success() => Ok(()),
+                s => Err(format!("the webhook answered {s}")),
+            };
+        }
+        if let Some(number) = d.channel.strip_prefix("whatsapp:") {
+            let text = match d.event.as_str() {
+                "resolved" => format!("wadash: resolved: {}", a.message),
+                _ => format!("wadash {}: {}", a.severity, a.message),
+            };
+            let req = crate::sending::SendRequest {
+                to: number.to_owned(),
+                body: Some(text),
+                ..Default::default()
+            };
+            // Ops numbers are told even outside their 24-hour window (Twilio decides).
+            let opts = crate::sending::SendOptions { force: true };
+            return crate::sending::send_request(
+                &self.twilio,
+                &self.pool,
+                &self.sender,
+                &req,
+                opts,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        }
+        Err(format!("unknown channel {:?}", d.channel))
+    }
+}

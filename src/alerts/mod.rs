@@ -1,0 +1,154 @@
+//! Alerts: conditions an ops team must hear about, one open alert per condition (firing,
+//! acknowledged, resolved), delivered to the configured channels — a signed JSON webhook
+//! (Slack-compatible `text`) and WhatsApp messages to ops numbers through wadash itself —
+//! with retries.
+//!
+//! So far the credit levels raise alerts (`credit_low`, `credit_critical`); failure rates,
+//! error codes, silent callbacks and lost callbacks, and rules edited in the dashboard, come
+//! next (issue 7).
+
+pub mod delivery;
+
+use hmac::{KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+
+use crate::balance::Level;
+use crate::storage::alerts::{self, AlertRow};
+
+/// Where alerts go.
+#[derive(Debug, Clone, Default)]
+pub struct Channels {
+    /// Receives `POST`ed JSON, signed with `webhook_secret`.
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<SecretString>,
+    /// Ops numbers (`+…`) that get a WhatsApp message.
+    pub whatsapp: Vec<String>,
+}
+
+impl Channels {
+    /// Channel names as stored with each delivery: `webhook`, `whatsapp:+…`.
+    pub fn names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        if self.webhook_url.is_some() {
+            names.push("webhook".to_owned());
+        }
+        names.extend(self.whatsapp.iter().map(|n| format!("whatsapp:{n}")));
+        names
+    }
+}
+
+/// What a credit level change does to the credit alerts: (kind, fire?) in order.
+pub fn credit_changes(before: Level, after: Level) -> Vec<(&'static str, bool)> {
+    let mut out = Vec::new();
+    let (was_low, is_low) = (before >= Level::Low, after >= Level::Low);
+    let (was_crit, is_crit) = (before == Level::Critical, after == Level::Critical);
+    if is_low && !was_low {
+        out.push(("credit_low", true));
+    }
+    if is_crit && !was_crit {
+        out.push(("credit_critical", true));
+    }
+    if was_crit && !is_crit {
+        out.push(("credit_critical", false));
+    }
+    if was_low && !is_low {
+        out.push(("credit_low", false));
+    }
+    out
+}
+
+/// Raises and resolves the credit alerts for a level change.
+pub async fn on_credit_level(
+    pool: &PgPool,
+    channels: &Channels,
+    before: Level,
+    after: Level,
+    balance: &str,
+) -> sqlx::Result<Vec<AlertRow>> {
+    let names = channels.names();
+    let mut tx = pool.begin().await?;
+    let mut changed = Vec::new();
+    for (kind, fire) in credit_changes(before, after) {
+        let row = if fire {
+            let (severity, what) = match kind {
+                "credit_critical" => ("critical", "critically low"),
+                _ => ("warning", "low"),
+            };
+            let message = format!("Twilio credit is {what}: {balance} left");
+            alerts::fire(&mut tx, kind, "", severity, &message, &names).await?
+        } else {
+            alerts::resolve(&mut tx, kind, "", &names).await?
+        };
+        changed.extend(row);
+    }
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// The webhook's JSON: a Slack-compatible `text` and the alert itself.
+pub fn webhook_body(a: &AlertRow, event: &str) -> String {
+    let mark = match (event, a.severity.as_str()) {
+        ("resolved", _) => "RESOLVED",
+        (_, "critical") => "CRITICAL",
+        _ => "WARNING",
+    };
+    serde_json::json!({
+        "text": format!("[{mark}] {} (wadash)", a.message),
+        "event": event,
+        "alert": a,
+    })
+    .to_string()
+}
+
+/// `v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`: a receiver recomputes it, compares
+/// in constant time and refuses old timestamps, so a captured request cannot be replayed.
+pub fn signature(secret: &SecretString, timestamp: i64, body: &str) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    format!(
+        "v1={}",
+        crate::twilio::signature::hex(&mac.finalize().into_bytes())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_level_changes_fire_and_resolve_the_right_alerts() {
+        use Level::*;
+        assert_eq!(credit_changes(Ok, Low), vec![("credit_low", true)]);
+        assert_eq!(
+            credit_changes(Ok, Critical),
+            vec![("credit_low", true), ("credit_critical", true)]
+        );
+        assert_eq!(
+            credit_changes(Low, Critical),
+            vec![("credit_critical", true)]
+        );
+        assert_eq!(
+            credit_changes(Critical, Low),
+            vec![("credit_critical", false)]
+        );
+        assert_eq!(
+            credit_changes(Critical, Ok),
+            vec![("credit_critical", false), ("credit_low", false)]
+        );
+        assert_eq!(credit_changes(Low, Low), vec![]);
+    }
+
+    #[test]
+    fn the_signature_covers_timestamp_and_body() {
+        let secret = SecretString::from("s3cret".to_owned());
+        let a = signature(&secret, 1_700_000_000, "{\"text\":\"x\"}");
+        assert!(a.starts_with("v1=") && a.len() == 3 + 64, "{a}");
+        assert_ne!(a, signature(&secret, 1_700_000_001, "{\"text\":\"x\"}"));
+        assert_ne!(a, signature(&secret, 1_700_000_000, "{\"text\":\"y\"}"));
+        assert_eq!(a, signature(&secret, 1_700_000_000, "{\"text\":\"x\"}"));
+    }
+}

@@ -1,0 +1,60 @@
+//! `GET /api/v1/alerts?state=` (DESIGN.md) and `POST /api/v1/alerts/{id}/acknowledge`.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::auth::ApiCaller;
+use crate::auth::Role;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::alerts;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/alerts", web::get().to(list))
+        .route("/alerts/{id}/acknowledge", web::post().to(acknowledge));
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list(
+    caller: ApiCaller,
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let wanted = query.state.as_deref().filter(|s| !s.is_empty());
+    if let Some(s) = wanted
+        && !["firing", "acknowledged", "resolved"].contains(&s)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "state must be firing, acknowledged or resolved, got {s:?}"
+        )));
+    }
+    let limit = query.limit.unwrap_or(100).clamp(1, 500);
+    let items = alerts::list(&state.pool, wanted, limit).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+async fn acknowledge(
+    caller: ApiCaller,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let by = format!("api token #{}", caller.token_id);
+    match alerts::acknowledge(&state.pool, *path, &by).await? {
+        Some(a) => Ok(HttpResponse::Ok().json(a)),
+        None => match alerts::get(&state.pool, *path).await? {
+            None => Err(ApiError::NotFound(format!("no alert {path}"))),
+            Some(a) => Err(ApiError::Other(
+                actix_web::http::StatusCode::CONFLICT,
+                "invalid_state",
+                format!("the alert is {}, not firing", a.state),
+            )),
+        },
+    }
+}
