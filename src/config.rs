@@ -46,6 +46,7 @@ const KEYS: &[(&str, &str)] = &[
     ("alert_webhook_url", "WADASH_ALERT_WEBHOOK_URL"),
     ("alert_webhook_secret", "WADASH_ALERT_WEBHOOK_SECRET"),
     ("alert_whatsapp", "WADASH_ALERT_WHATSAPP"),
+    ("alert_evaluate_secs", "WADASH_ALERT_EVALUATE_SECS"),
     ("credit_critical", "WADASH_CREDIT_CRITICAL"),
     ("broadcast_stale_secs", "WADASH_BROADCAST_STALE_SECS"),
     ("broadcast_pace", "WADASH_BROADCAST_PACE"),
@@ -207,6 +208,8 @@ pub struct Settings {
     pub credit: crate::balance::Levels,
     /// Where alerts are delivered.
     pub alert_channels: crate::alerts::Channels,
+    /// How often the alert rules are checked (by one instance); zero: never.
+    pub alert_evaluate: Duration,
 }
 
 impl Settings {
@@ -457,6 +460,11 @@ impl Settings {
             }
         };
         Ok(Self {
+            alert_evaluate: Duration::from_secs(num(
+                get("alert_evaluate_secs"),
+                "alert_evaluate_secs",
+                30u64,
+            )?),
             alert_channels,
             credit,
             balance_poll: Duration::from_secs(num(

@@ -206,6 +206,14 @@ impl Application {
             },
             shutdown.clone(),
         ));
+        jobs.extend(crate::alerts::evaluate::start(
+            crate::alerts::evaluate::Evaluator {
+                pool: state.pool.clone(),
+                channels: settings.alert_channels.clone(),
+            },
+            settings.alert_evaluate,
+            shutdown.clone(),
+        ));
         jobs.push(crate::alerts::delivery::start(
             crate::alerts::delivery::Deliverer {
                 pool: state.pool.clone(),

@@ -8,6 +8,8 @@
 //! next (issue 7).
 
 pub mod delivery;
+pub mod evaluate;
+pub mod rules;
 
 use hmac::{KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};

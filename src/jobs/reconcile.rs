@@ -100,6 +100,16 @@ impl Reconciler {
         }
         self.metrics
             .reconciled(out.looked_up, out.failed, out.events_stored, out.given_up);
+        if out.settled > 0 {
+            // Messages that settled only through a lookup: their callbacks were lost. The
+            // alert evaluator reads this.
+            crate::storage::instance_settings::put(
+                &self.pool,
+                crate::alerts::evaluate::LOST_KEY,
+                &format!("{}|{}", Utc::now().to_rfc3339(), out.settled),
+            )
+            .await?;
+        }
         if out.looked_up > 0 || out.queued > 0 {
             tracing::info!(
                 queued = out.queued,

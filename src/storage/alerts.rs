@@ -85,6 +85,14 @@ async fn queue(
     Ok(())
 }
 
+/// Subjects of the open alerts of `kind`.
+pub async fn open_subjects(conn: &mut PgConnection, kind: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT subject FROM alerts WHERE kind = $1 AND state <> 'resolved'")
+        .bind(kind)
+        .fetch_all(conn)
+        .await
+}
+
 /// Alerts newest first, optionally in one state.
 pub async fn list(pool: &PgPool, state: Option<&str>, limit: i64) -> sqlx::Result<Vec<AlertRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

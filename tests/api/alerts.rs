@@ -203,3 +203,173 @@ async fn credit_alerts_fire_once_resolve_and_reach_the_webhook_and_whatsapp(
     assert_eq!(status, 400);
     app.stop().await;
 }
+
+async fn message(app: &TestApp, n: u32, status: &str, error_code: Option<i32>, minutes_ago: i32) {
+    sqlx::query(
+        "INSERT INTO messages (sid, direction, from_addr, to_addr, status, error_code, created_at) \
+         VALUES ($1, 'outbound', 'whatsapp:+14155238886', $2, $3, $4, \
+                 now() - make_interval(mins => $5))",
+    )
+    .bind(format!("SM{:032x}", 0xa1e00 + n))
+    .bind(format!("whatsapp:+9199{:08}", n))
+    .bind(status)
+    .bind(error_code)
+    .bind(minutes_ago)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+fn evaluator(app: &TestApp) -> wadash::alerts::evaluate::Evaluator {
+    wadash::alerts::evaluate::Evaluator {
+        pool: app.pool.clone(),
+        channels: Default::default(),
+    }
+}
+
+async fn open_alerts(app: &TestApp) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT kind, subject, severity FROM alerts WHERE state <> 'resolved' ORDER BY kind, subject",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn each_rule_fires_once_while_its_condition_holds_and_resolves_after(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    // 25 settled messages from the sandbox in the last 15 min, 10 failed: 6 with 63016.
+    for n in 0..15 {
+        message(&app, n, "delivered", None, 5).await;
+    }
+    for n in 15..21 {
+        message(&app, n, "failed", Some(63016), 5).await;
+    }
+    for n in 21..25 {
+        message(&app, n, "undelivered", Some(30003), 5).await;
+    }
+    // Six messages sent 15 minutes ago that never had a callback.
+    for n in 100..106 {
+        message(&app, n, "queued", None, 15).await;
+    }
+    wadash::storage::instance_settings::put(
+        &app.pool,
+        wadash::alerts::evaluate::LOST_KEY,
+        &format!("{}|3", chrono::Utc::now().to_rfc3339()),
+    )
+    .await
+    .unwrap();
+
+    let e = evaluator(&app);
+    let now = chrono::Utc::now();
+    e.run_once(now).await.unwrap().unwrap();
+    e.run_once(now).await.unwrap().unwrap();
+    let open = open_alerts(&app).await;
+    let kinds: Vec<(&str, &str)> = open
+        .iter()
+        .map(|(k, s, _)| (k.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("callbacks_stalled", ""),
+            ("error_code", "63016"),
+            ("failure_rate", "whatsapp:+14155238886"),
+            ("lost_callbacks", ""),
+        ],
+        "each condition once, however often it is checked"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM alerts").await, 4);
+    let message: String =
+        sqlx::query_scalar("SELECT message FROM alerts WHERE kind = 'failure_rate'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(message.starts_with("10 of 25 messages"), "{message}");
+
+    // The conditions clear: callbacks arrive, failures age out of the window, reconciliation
+    // has been quiet for two hours.
+    sqlx::query("UPDATE messages SET status = 'sent' WHERE status = 'queued'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE messages SET created_at = created_at - interval '2 hours' WHERE status IN ('failed', 'undelivered')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    wadash::storage::instance_settings::put(
+        &app.pool,
+        wadash::alerts::evaluate::LOST_KEY,
+        &format!(
+            "{}|3",
+            (chrono::Utc::now() - chrono::TimeDelta::hours(2)).to_rfc3339()
+        ),
+    )
+    .await
+    .unwrap();
+    e.run_once(chrono::Utc::now()).await.unwrap().unwrap();
+    assert!(open_alerts(&app).await.is_empty());
+    assert_eq!(
+        app.count("SELECT count(*) FROM alerts WHERE state = 'resolved'")
+            .await,
+        4
+    );
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn admins_tune_the_rules_and_a_disabled_rule_resolves_its_alerts(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    for n in 0..20 {
+        message(&app, n, "failed", Some(30008), 1).await;
+    }
+    let e = evaluator(&app);
+    e.run_once(chrono::Utc::now()).await.unwrap();
+    assert_eq!(open_alerts(&app).await.len(), 2, "failure rate and 30008");
+
+    let viewer = app.api_token(Role::Viewer).await;
+    let admin = app.api_token(Role::Admin).await;
+    let (_, rules) = app.get_json("/api/v1/alert-rules", &viewer).await;
+    assert_eq!(rules["failure_rate"]["threshold"], 0.2);
+    let put = async |token: &str, body: &str| {
+        let resp = app
+            .client
+            .put(format!("{}/api/v1/alert-rules", app.address))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        resp.status().as_u16()
+    };
+    assert_eq!(put(&viewer, "{}").await, 403);
+    assert_eq!(
+        put(&admin, r#"{"failure_rate": {"threshold": 2}}"#).await,
+        400
+    );
+    assert_eq!(
+        put(
+            &admin,
+            r#"{"failure_rate": {"enabled": false}, "error_codes": {"codes": [63016]}}"#
+        )
+        .await,
+        200
+    );
+    e.run_once(chrono::Utc::now()).await.unwrap();
+    assert!(
+        open_alerts(&app).await.is_empty(),
+        "both resolved once their rules stop holding"
+    );
+    let (_, rules) = app.get_json("/api/v1/alert-rules", &viewer).await;
+    assert_eq!(rules["failure_rate"]["enabled"], false);
+    assert_eq!(rules["error_codes"]["count"], 5, "defaults kept");
+    app.stop().await;
+}

@@ -75,6 +75,7 @@ impl TestApp {
         // No balance polls unless a test asks for them (they would be requests to the Twilio
         // doubles that other tests count).
         values.insert("balance_poll_secs".to_owned(), "0".to_owned());
+        values.insert("alert_evaluate_secs".to_owned(), "0".to_owned());
         values.insert("admin_password".to_owned(), ADMIN_PASSWORD.to_owned());
         tweak(&mut values);
         let settings = Settings::from_values(&values).expect("test settings");

@@ -11,6 +11,8 @@ use crate::storage::alerts;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/alerts", web::get().to(list))
+        .route("/alert-rules", web::get().to(get_rules))
+        .route("/alert-rules", web::put().to(put_rules))
         .route("/alerts/{id}/acknowledge", web::post().to(acknowledge));
 }
 
@@ -57,4 +59,27 @@ async fn acknowledge(
             )),
         },
     }
+}
+
+async fn get_rules(
+    caller: ApiCaller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(HttpResponse::Ok().json(crate::alerts::rules::load(&state.pool).await?))
+}
+
+/// Replaces the rules; fields left out take their defaults.
+async fn put_rules(
+    caller: ApiCaller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let rules: crate::alerts::rules::Rules = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid alert rules: {e}")))?;
+    rules.validate().map_err(ApiError::BadRequest)?;
+    crate::alerts::rules::save(&state.pool, &rules).await?;
+    tracing::info!(by = %format!("api token #{}", caller.token_id), "alert rules changed");
+    Ok(HttpResponse::Ok().json(rules))
 }
