@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Rules {
     pub failure_rate: FailureRate,
@@ -50,17 +50,6 @@ pub struct CallbacksStalled {
 pub struct LostCallbacks {
     pub enabled: bool,
     pub window_minutes: u32,
-}
-
-impl Default for Rules {
-    fn default() -> Self {
-        Self {
-            failure_rate: FailureRate::default(),
-            error_codes: ErrorCodes::default(),
-            callbacks_stalled: CallbacksStalled::default(),
-            lost_callbacks: LostCallbacks::default(),
-        }
-    }
 }
 
 impl Default for FailureRate {
