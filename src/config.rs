@@ -47,6 +47,8 @@ const KEYS: &[(&str, &str)] = &[
     ("alert_webhook_secret", "WADASH_ALERT_WEBHOOK_SECRET"),
     ("alert_whatsapp", "WADASH_ALERT_WHATSAPP"),
     ("alert_evaluate_secs", "WADASH_ALERT_EVALUATE_SECS"),
+    ("topup_webhook_url", "WADASH_TOPUP_WEBHOOK_URL"),
+    ("topup_webhook_secret", "WADASH_TOPUP_WEBHOOK_SECRET"),
     ("credit_critical", "WADASH_CREDIT_CRITICAL"),
     ("broadcast_stale_secs", "WADASH_BROADCAST_STALE_SECS"),
     ("broadcast_pace", "WADASH_BROADCAST_PACE"),
@@ -453,10 +455,25 @@ impl Settings {
                         .map_err(|e| anyhow!("alert_whatsapp: {e}"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            let topup_url = match get("topup_webhook_url") {
+                None => None,
+                Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                    Some(u.to_owned())
+                }
+                Some(u) => bail!("topup_webhook_url must be an http(s) URL, got {u:?}"),
+            };
+            let topup_secret = secret("topup_webhook_secret");
+            if topup_url.is_some() && topup_secret.is_none() {
+                bail!(
+                    "topup_webhook_url needs topup_webhook_secret: the finance system checks each call's signature with it"
+                );
+            }
             crate::alerts::Channels {
                 webhook_url,
                 webhook_secret,
                 whatsapp,
+                topup_url,
+                topup_secret,
             }
         };
         Ok(Self {

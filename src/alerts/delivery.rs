@@ -60,11 +60,13 @@ impl Deliverer {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the alert is gone")?;
-        if d.channel == "webhook" {
-            let (Some(url), Some(secret)) =
-                (&self.channels.webhook_url, &self.channels.webhook_secret)
-            else {
-                return Err("no webhook is configured any more".into());
+        if d.channel == "webhook" || d.channel == "topup" {
+            let (url, secret) = match d.channel.as_str() {
+                "webhook" => (&self.channels.webhook_url, &self.channels.webhook_secret),
+                _ => (&self.channels.topup_url, &self.channels.topup_secret),
+            };
+            let (Some(url), Some(secret)) = (url, secret) else {
+                return Err(format!("no {} URL is configured any more", d.channel));
             };
             let body = webhook_body(&a, &d.event);
             let ts = chrono::Utc::now().timestamp();

@@ -26,6 +26,10 @@ pub struct Channels {
     pub webhook_secret: Option<SecretString>,
     /// Ops numbers (`+…`) that get a WhatsApp message.
     pub whatsapp: Vec<String>,
+    /// Called when credit runs low, so that a finance system can recharge the account
+    /// (Twilio has no API to add credit). Signed like the webhook, with its own secret.
+    pub topup_url: Option<String>,
+    pub topup_secret: Option<SecretString>,
 }
 
 impl Channels {
@@ -36,6 +40,15 @@ impl Channels {
             names.push("webhook".to_owned());
         }
         names.extend(self.whatsapp.iter().map(|n| format!("whatsapp:{n}")));
+        names
+    }
+
+    /// The channels for alerts of `kind`: the top-up hook hears only about credit.
+    pub fn names_for(&self, kind: &str) -> Vec<String> {
+        let mut names = self.names();
+        if self.topup_url.is_some() && kind.starts_with("credit_") {
+            names.push("topup".to_owned());
+        }
         names
     }
 }
@@ -68,10 +81,10 @@ pub async fn on_credit_level(
     after: Level,
     balance: &str,
 ) -> sqlx::Result<Vec<AlertRow>> {
-    let names = channels.names();
     let mut tx = pool.begin().await?;
     let mut changed = Vec::new();
     for (kind, fire) in credit_changes(before, after) {
+        let names = channels.names_for(kind);
         let row = if fire {
             let (severity, what) = match kind {
                 "credit_critical" => ("critical", "critically low"),

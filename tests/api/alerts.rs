@@ -49,6 +49,11 @@ async fn credit_alerts_fire_once_resolve_and_reach_the_webhook_and_whatsapp(
     opts: PgConnectOptions,
 ) {
     let receiver = MockServer::start().await;
+    let topup = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&topup)
+        .await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200))
         .mount(&receiver)
@@ -60,6 +65,11 @@ async fn credit_alerts_fire_once_resolve_and_reach_the_webhook_and_whatsapp(
         );
         v.insert("alert_webhook_secret".into(), SECRET.into());
         v.insert("alert_whatsapp".into(), OPS.into());
+        v.insert(
+            "topup_webhook_url".into(),
+            format!("{}/recharge", topup.uri()),
+        );
+        v.insert("topup_webhook_secret".into(), SECRET.into());
         v.insert("credit_low".into(), "10".into());
         v.insert("credit_critical".into(), "2".into());
         v.insert("sim_failure_share".into(), "0".into());
@@ -80,6 +90,8 @@ async fn credit_alerts_fire_once_resolve_and_reach_the_webhook_and_whatsapp(
             ("alert_webhook_url", "http://unused"),
             ("alert_webhook_secret", SECRET),
             ("alert_whatsapp", OPS),
+            ("topup_webhook_url", &format!("{}/recharge", topup.uri())),
+            ("topup_webhook_secret", SECRET),
         ]
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -140,6 +152,23 @@ async fn credit_alerts_fire_once_resolve_and_reach_the_webhook_and_whatsapp(
             .starts_with("[WARNING] Twilio credit is low"),
         "{body}"
     );
+
+    // The top-up hook hears about credit too, so finance can recharge.
+    let started = Instant::now();
+    loop {
+        let reqs = topup.received_requests().await.unwrap();
+        if let Some(r) = reqs.first() {
+            assert_eq!(r.url.path(), "/recharge");
+            let body = verify(r);
+            assert_eq!(body["alert"]["kind"], "credit_low");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no top-up call"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // And to the ops number, through wadash and the simulator.
     let started = Instant::now();
