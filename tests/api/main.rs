@@ -2,6 +2,7 @@
 //! One test binary (faster to link) with a module per area.
 
 mod balance;
+mod balance_pages;
 mod broadcast_pages;
 mod broadcasts;
 mod browser;
