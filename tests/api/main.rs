@@ -3,6 +3,7 @@
 
 mod alerts;
 mod balance;
+mod balance_pages;
 mod broadcast_pages;
 mod broadcasts;
 mod browser;

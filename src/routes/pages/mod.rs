@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod assets;
+pub mod balance;
 pub mod broadcasts;
 pub mod chart;
 pub mod contacts;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     assets::configure(cfg);
     login::configure(cfg);
     overview::configure(cfg);
+    balance::configure(cfg);
     messages::configure(cfg);
     conversation::configure(cfg);
     send::configure(cfg);

@@ -159,6 +159,8 @@ struct OverviewPage {
     failures: Vec<FailureRow>,
     chart: String,
     recent: Vec<RecentRow>,
+    /// The balance tile; None before the first reading.
+    balance: Option<super::balance::Figures>,
 }
 
 fn stages(f: &Funnel) -> Vec<Stage> {
@@ -257,9 +259,10 @@ async fn page(
     let pool = &state.pool;
     let sender_ref = sender.as_deref();
     let everything = MessageFilter::default();
-    let (stats, recent) = tokio::try_join!(
+    let (stats, recent, balance) = tokio::try_join!(
         overview::window_stats(pool, w.since, w.until, w.step, sender_ref, now),
         messages::list(pool, &everything, None, 15),
+        crate::routes::api::balance::view(&state),
     )?;
     let overview::WindowStats {
         funnel,
@@ -312,6 +315,10 @@ async fn page(
             .collect(),
         chart: super::chart::svg(&buckets, w.label_format),
         recent: recent.0.iter().map(|m| recent_row(m, now)).collect(),
+        balance: balance
+            .balance
+            .is_some()
+            .then(|| super::balance::Figures::from_view(&balance)),
     };
     if q.fragment.as_deref() == Some("live") {
         return html(&page.as_live());

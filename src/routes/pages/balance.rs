@@ -1,0 +1,114 @@
+//! `GET /balance`: the Twilio balance, how fast it is spent and how long it lasts, with the
+//! last 24 hours' readings as a chart. The figures come from the API's view
+//! ([`crate::routes::api::balance::view`]) and refresh on the `stats` event.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::{TimeDelta, Utc};
+use serde::Deserialize;
+
+use super::{Chrome, CurrentUser, PageError, html};
+use crate::routes::api::balance::{BalanceView, view};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/balance", web::get().to(page));
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BalanceQuery {
+    /// `live`: only the part that live updates replace.
+    pub fragment: Option<String>,
+}
+
+/// The balance's figures as the pages show them.
+pub struct Figures {
+    /// "19.985 USD"; None before the first reading.
+    pub balance: Option<String>,
+    pub read_ago: String,
+    pub read_iso: String,
+    pub read_utc: String,
+    /// "0.42 USD"; None when nothing is being spent (or known to be).
+    pub burn: Option<String>,
+    /// Where the burn rate comes from, in words.
+    pub burn_source: &'static str,
+    /// The traffic figure when the burn rate comes from the readings.
+    pub traffic_burn: Option<String>,
+    /// "3 d 4 h".
+    pub runway: Option<String>,
+    pub readings: usize,
+}
+
+impl Figures {
+    pub fn from_view(v: &BalanceView) -> Self {
+        let now = Utc::now();
+        let unit = v.currency.as_deref().unwrap_or("");
+        let amount = |a: &String| format!("{a} {unit}").trim_end().to_owned();
+        Self {
+            balance: v.balance.as_ref().map(amount),
+            read_ago: v
+                .read_at
+                .map(|t| super::format::ago(t, now))
+                .unwrap_or_default(),
+            read_iso: v
+                .read_at
+                .as_ref()
+                .map(super::format::iso)
+                .unwrap_or_default(),
+            read_utc: v
+                .read_at
+                .as_ref()
+                .map(super::format::utc)
+                .unwrap_or_default(),
+            burn: v.burn_per_hour.as_ref().map(amount),
+            burn_source: match v.burn_source {
+                Some("readings") => "from the drops between balance readings (top-ups excluded)",
+                Some("traffic") => "from the prices of the messages sent (fewer than two readings)",
+                _ => "",
+            },
+            traffic_burn: match v.burn_source {
+                Some("readings") => v.traffic_burn_per_hour.as_ref().map(amount),
+                _ => None,
+            },
+            runway: v.runway.clone(),
+            readings: v.readings.len(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "balance.html", blocks = ["live"])]
+struct BalancePage {
+    chrome: Chrome,
+    f: Figures,
+    chart: String,
+}
+
+async fn page(
+    user: CurrentUser,
+    query: web::Query<BalanceQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let v = view(&state).await?;
+    let until = Utc::now();
+    let points: Vec<_> = v
+        .readings
+        .iter()
+        .map(|p| (p.read_at, p.balance.clone()))
+        .collect();
+    let chart = super::chart::balance_svg(
+        &points,
+        until - TimeDelta::hours(24),
+        until,
+        v.currency.as_deref().unwrap_or(""),
+    );
+    let page = BalancePage {
+        chrome: Chrome::for_user(&user, &state, "balance"),
+        f: Figures::from_view(&v),
+        chart,
+    };
+    if query.fragment.as_deref() == Some("live") {
+        return html(&page.as_live());
+    }
+    html(&page)
+}
