@@ -155,6 +155,7 @@ impl Application {
             default_sender,
             replies: Arc::new(settings.replies.clone()),
             credit: settings.credit,
+            balance: Arc::default(),
             reply_patterns: Arc::default(),
         };
 

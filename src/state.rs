@@ -31,6 +31,8 @@ pub struct AppState {
     pub replies: Arc<crate::replies::ReplySettings>,
     /// The low and critical credit lines.
     pub credit: crate::balance::Levels,
+    /// The balance's figures, computed at most every few seconds.
+    pub balance: Arc<crate::balance::status::Cache>,
     /// Compiled auto-reply patterns.
     pub reply_patterns: Arc<crate::replies::rules::RegexCache>,
 }

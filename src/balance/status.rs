@@ -11,6 +11,38 @@ use crate::storage::balance::{self, Reading};
 /// Where the credit level is remembered between readings (for its hysteresis).
 pub const LEVEL_KEY: &str = "credit_level";
 
+/// The last computed status, reused while no new reading has arrived (for at most a
+/// minute): pages refresh every second in every open tab, and the figures only change with a
+/// reading. Checking for a new reading is one primary-key lookup.
+#[derive(Debug, Default)]
+pub struct Cache {
+    last: std::sync::Mutex<Option<(Key, std::time::Instant, Status)>>,
+}
+
+type Key = (Option<i64>, Option<String>);
+
+impl Cache {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+    pub async fn get(&self, pool: &PgPool, levels: &Levels) -> sqlx::Result<Status> {
+        // The newest reading and the level assessed after it (written just after it).
+        let newest = (
+            balance::newest_id(pool).await?,
+            crate::storage::instance_settings::get(pool, LEVEL_KEY).await?,
+        );
+        if let Some((id, at, s)) = self.last.lock().expect("balance cache").as_ref()
+            && *id == newest
+            && at.elapsed() < Self::TTL
+        {
+            return Ok(s.clone());
+        }
+        let s = current(pool, levels, Utc::now()).await?;
+        *self.last.lock().expect("balance cache") =
+            Some((newest, std::time::Instant::now(), s.clone()));
+        Ok(s)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Status {
     pub latest: Option<Reading>,

@@ -28,6 +28,13 @@ impl From<Row> for Reading {
     }
 }
 
+/// The newest reading's id (readings only ever get added).
+pub async fn newest_id(pool: &PgPool) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT max(id) FROM balance_readings")
+        .fetch_one(pool)
+        .await
+}
+
 /// When the last reading was taken.
 pub async fn last_read_at(conn: &mut PgConnection) -> sqlx::Result<Option<DateTime<Utc>>> {
     sqlx::query_scalar("SELECT max(read_at) FROM balance_readings")

@@ -45,7 +45,7 @@ pub struct Point {
 }
 
 pub async fn view(state: &AppState) -> Result<BalanceView, sqlx::Error> {
-    let s = crate::balance::status::current(&state.pool, &state.credit, Utc::now()).await?;
+    let s = state.balance.get(&state.pool, &state.credit).await?;
     let money = crate::balance::money;
     Ok(BalanceView {
         balance: s.latest.as_ref().map(|l| money(l.balance)),
