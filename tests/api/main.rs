@@ -17,6 +17,7 @@ mod ingest_concurrency;
 mod ingest_properties;
 mod live;
 mod messages_api;
+mod prices;
 mod reconcile;
 mod reminders;
 mod rollup;
