@@ -636,6 +636,7 @@ async fn broadcast(args: BroadcastArgs, settings: Settings) -> anyhow::Result<()
         ),
         reminder_id: None,
         request_key: None,
+        template_category: None,
     };
     let (row, preview) = crate::broadcasts::create(&pool, &configured, &req, chrono::Utc::now())
         .await

@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod live;
 pub mod metrics;
+pub mod pricing;
 pub mod progress;
 pub mod reminders;
 pub mod replies;

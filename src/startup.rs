@@ -130,6 +130,11 @@ impl Application {
         )
         .map_err(|e| anyhow::anyhow!("default_from: {e}"))?;
         crate::senders::register_configured(&pool, &default_sender).await?;
+        if storage::prices::seed_if_empty(&pool, &crate::pricing::default_table()).await? {
+            tracing::info!(
+                "the price table was empty: seeded it with data/prices-default.csv, whose Meta rows are placeholders; upload the current rate card (PUT /api/v1/prices)"
+            );
+        }
         let credentials = CredentialManager::new(
             sources,
             effective.clone(),

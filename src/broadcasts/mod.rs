@@ -16,15 +16,13 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::domain::WhatsAppAddress;
+use crate::domain::window::Window;
+use crate::domain::{Direction, WhatsAppAddress};
+use crate::pricing::{self, Category, EstimateError};
 use crate::sending::policy::{self, Refusal};
 use crate::storage::broadcasts::{self as store, BroadcastRow, NewBroadcast, NewRecipient};
 use crate::twilio::client::{CreateMessage, Sender};
 use audience::{Excluded, Listed};
-
-/// Twilio's fee per WhatsApp message (USD), the part of the cost known before sending. Meta's
-/// template fees by country and category come on top (see the pricing issue).
-pub const TWILIO_FEE_PER_MESSAGE: Decimal = Decimal::from_parts(5, 0, 0, false, 3);
 
 /// Broadcasts are paced this share of the sender's limit by default (1.5% under it), so that
 /// up to ~15 ms of jitter between sending a message and Twilio receiving it cannot put more
@@ -67,6 +65,9 @@ pub struct BroadcastRequest {
     pub reminder_id: Option<i64>,
     /// An idempotency key: a second request with the same key finds the first broadcast.
     pub request_key: Option<String>,
+    /// The template's category, for the cost estimate; a template is priced as marketing
+    /// (the dearest) unless told.
+    pub template_category: Option<Category>,
 }
 
 /// What a broadcast will do, before anything is queued.
@@ -82,7 +83,8 @@ pub struct Preview {
     /// Exact decimal, written as text (`"0.500"`) like Twilio's prices.
     #[serde(serialize_with = "decimal_text")]
     pub estimated_cost: Decimal,
-    pub cost_currency: &'static str,
+    /// The price table's currency.
+    pub cost_currency: String,
     /// At the sender's rate.
     pub estimated_seconds: f64,
     pub start_at: DateTime<Utc>,
@@ -99,6 +101,9 @@ pub enum BroadcastError {
     /// The idempotency key was used already, by this broadcast.
     #[error("a broadcast with this idempotency key exists already: #{0}")]
     Duplicate(i64),
+    /// The price table cannot price a recipient.
+    #[error(transparent)]
+    Pricing(#[from] EstimateError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -211,17 +216,92 @@ pub async fn preview(
     let (recipients, refused) = audience::apply_policy(numbers, &known, content_sid.is_none(), now);
     excluded.extend(refused);
     let n = recipients.len();
+    let start_at = req.start_at.unwrap_or(now).max(now);
+    let template = content_sid
+        .is_some()
+        .then(|| req.template_category.unwrap_or(Category::Marketing));
+    let table = crate::storage::prices::all(pool).await?;
+    let (estimated_cost, cost_currency) =
+        estimate_cost(&table, &recipients, &known, template, start_at)?;
     Ok(Preview {
         sender: address,
         mps,
         recipient_count: n,
         recipients,
         excluded,
-        estimated_cost: TWILIO_FEE_PER_MESSAGE * Decimal::from(n as u64),
-        cost_currency: "USD",
+        estimated_cost,
+        cost_currency,
         estimated_seconds: n as f64 / (mps * PACE),
-        start_at: req.start_at.unwrap_or(now).max(now),
+        start_at,
     })
+}
+
+/// What sending to every recipient at `at` costs by the price table, in its currency.
+///
+/// Each recipient is priced by the country of their number and whether their window is open
+/// at `at` as wadash knows it (utility templates are free inside it); free-form messages go
+/// only to open windows, so they cost Twilio's fee alone. Before 2025-07-01 every recipient
+/// is assumed to open a new conversation: an upper bound. The table holds one currency (the
+/// upload refuses mixed ones); should rows disagree anyway, the preview fails rather than
+/// add up different money.
+pub fn estimate_cost(
+    table: &[pricing::Price],
+    recipients: &[NewRecipient],
+    known: &std::collections::BTreeMap<String, crate::storage::contacts::Recipient>,
+    template: Option<Category>,
+    at: DateTime<Utc>,
+) -> Result<(Decimal, String), EstimateError> {
+    // Prices depend only on the country and the window: a handful of estimates for any
+    // audience size.
+    let mut seen: std::collections::HashMap<(&'static str, bool), pricing::Breakdown> =
+        std::collections::HashMap::new();
+    let mut total = Decimal::ZERO;
+    let mut currency: Option<String> = None;
+    for r in recipients {
+        let country = crate::domain::PhoneNumber::parse(&r.number)
+            .map(|n| pricing::country::of(&n))
+            .unwrap_or(pricing::country::ELSEWHERE);
+        let last_inbound = known
+            .get(&r.number)
+            .and_then(|k| k.contact.as_ref())
+            .and_then(|c| c.last_inbound_at);
+        let in_window = matches!(Window::at(last_inbound, at), Window::Open { .. });
+        let b = match seen.get(&(country, in_window)) {
+            Some(b) => b,
+            None => {
+                let m = pricing::Message {
+                    direction: Direction::Outbound,
+                    failed: false,
+                    template,
+                    country: country.to_owned(),
+                    in_window,
+                    conversation_open: false,
+                    at,
+                };
+                let b = pricing::estimate(table, &m)?;
+                seen.entry((country, in_window)).or_insert(b)
+            }
+        };
+        match &currency {
+            Some(c) if *c != b.currency => {
+                return Err(EstimateError::MixedCurrencies(
+                    c.clone(),
+                    b.currency.clone(),
+                ));
+            }
+            Some(_) => {}
+            None => currency = Some(b.currency.clone()),
+        }
+        total += b.total;
+    }
+    let currency = match currency {
+        Some(c) => c,
+        // Nobody to send to: the table's currency, USD for an empty table.
+        None => table
+            .first()
+            .map_or_else(|| "USD".to_owned(), |p| p.currency.clone()),
+    };
+    Ok((total, currency))
 }
 
 fn listed(numbers: Vec<String>) -> Vec<Listed> {

@@ -127,6 +127,7 @@ impl ReminderRunner {
             created_by: format!("reminder #{}", r.id),
             reminder_id: Some(r.id),
             request_key: None,
+            template_category: None,
         };
         let preview =
             match broadcasts::preview(&self.pool, &self.configured_sender, &req, now).await {

@@ -15,6 +15,7 @@ pub mod instance_settings;
 pub mod live_log;
 pub mod messages;
 pub mod overview;
+pub mod prices;
 pub mod reconcile_queue;
 pub mod reminders;
 pub mod reply_rules;

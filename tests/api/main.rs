@@ -18,6 +18,7 @@ mod ingest_concurrency;
 mod ingest_properties;
 mod live;
 mod messages_api;
+mod prices;
 mod reconcile;
 mod reminders;
 mod rollup;

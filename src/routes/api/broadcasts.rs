@@ -42,6 +42,8 @@ struct CreateBody {
     sender: Option<String>,
     start_at: Option<String>,
     audience: AudienceBody,
+    /// The template's category for the cost estimate (marketing when absent).
+    template_category: Option<crate::pricing::Category>,
     /// Only show what would happen.
     #[serde(default)]
     preview: bool,
@@ -63,6 +65,9 @@ fn broadcast_error(e: BroadcastError) -> ApiError {
             "duplicate_request",
             format!("this request was made already: broadcast #{id}"),
         ),
+        e @ BroadcastError::Pricing(_) => {
+            ApiError::Other(StatusCode::UNPROCESSABLE_ENTITY, "no_price", e.to_string())
+        }
         BroadcastError::Database(e) => e.into(),
     }
 }
@@ -128,7 +133,7 @@ struct Created {
     recipients: usize,
     excluded: Vec<audience::Excluded>,
     estimated_cost: String,
-    cost_currency: &'static str,
+    cost_currency: String,
     estimated_seconds: f64,
     start_at: chrono::DateTime<Utc>,
 }
@@ -180,6 +185,7 @@ async fn create(
         created_by: format!("api token #{}", caller.token_id),
         reminder_id: None,
         request_key,
+        template_category: b.template_category,
     };
     let now = Utc::now();
     if b.preview {

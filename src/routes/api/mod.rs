@@ -6,6 +6,7 @@ pub mod balance;
 pub mod broadcasts;
 pub mod contacts;
 pub mod messages;
+pub mod prices;
 pub mod reminders;
 pub mod rules;
 pub mod senders;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     balance::configure(cfg);
     alerts::configure(cfg);
     reminders::configure(cfg);
+    prices::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

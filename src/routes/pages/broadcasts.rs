@@ -340,6 +340,7 @@ impl BroadcastForm {
             created_by: created_by.to_owned(),
             reminder_id: None,
             request_key: nonempty(&self.request_key).map(|k| format!("page:{k}")),
+            template_category: None,
         })
     }
 }
@@ -441,6 +442,7 @@ fn refusal(e: BroadcastError) -> Result<(StatusCode, String, Vec<ExcludedItem>),
             excluded_items(&excluded),
         ),
         BroadcastError::Duplicate(_) => (StatusCode::CONFLICT, message, Vec::new()),
+        BroadcastError::Pricing(_) => (StatusCode::UNPROCESSABLE_ENTITY, message, Vec::new()),
         BroadcastError::Database(db) => return Err(db.into()),
     })
 }
@@ -460,7 +462,7 @@ struct PreviewPage<'a> {
     excluded_count: usize,
     excluded: Vec<ExcludedItem>,
     cost: String,
-    currency: &'static str,
+    currency: String,
     duration: String,
     /// Empty when it starts at once.
     start: String,
@@ -518,7 +520,7 @@ fn render_preview(
         excluded_count: p.excluded.len(),
         excluded: excluded_items(&p.excluded),
         cost: p.estimated_cost.to_string(),
-        currency: p.cost_currency,
+        currency: p.cost_currency.clone(),
         duration: duration_words(p.estimated_seconds),
         start: if later {
             format::utc(&p.start_at)

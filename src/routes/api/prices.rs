@@ -1,0 +1,115 @@
+//! `/api/v1/prices`: the price table (anyone reads it, admins replace it with a CSV upload)
+//! and the cost estimate of one message.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::auth::ApiCaller;
+use crate::auth::Role;
+use crate::domain::{Direction, PhoneNumber};
+use crate::error::ApiError;
+use crate::pricing::{self, Breakdown, Category, LineError, Message};
+use crate::state::AppState;
+use crate::storage::prices as store;
+
+/// Largest upload: 100,000 rows of about 60 bytes.
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/prices")
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .route(web::get().to(list))
+            .route(web::put().to(upload)),
+    )
+    .route("/prices/estimate", web::post().to(estimate));
+}
+
+async fn list(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let items = store::all(&state.pool).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+#[derive(Debug, Serialize)]
+struct UploadErrors {
+    errors: Vec<LineError>,
+}
+
+/// Replaces the whole table with a CSV (`effective_from,kind,country,category,amount,currency`).
+/// Every line is checked first: with any error, nothing changes and every bad line is listed.
+async fn upload(
+    caller: ApiCaller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let prices = match pricing::parse(&body) {
+        Ok(p) => p,
+        Err(errors) => {
+            return Ok(
+                HttpResponse::build(StatusCode::UNPROCESSABLE_ENTITY).json(UploadErrors { errors })
+            );
+        }
+    };
+    let by = format!("api token #{}", caller.token_id);
+    let mut tx = state.pool.begin().await?;
+    store::replace(&mut tx, &prices, Some(&by)).await?;
+    tx.commit().await?;
+    tracing::info!(rows = prices.len(), %by, "price table replaced");
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "rows": prices.len() })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EstimateBody {
+    to: String,
+    /// Absent: a free-form (service) message.
+    template_category: Option<Category>,
+    #[serde(default)]
+    in_window: bool,
+    /// RFC 3339; now when absent.
+    at: Option<String>,
+    direction: Option<Direction>,
+    #[serde(default)]
+    failed: bool,
+    /// Before 2025-07-01 only: a conversation of this category is already open.
+    #[serde(default)]
+    conversation_open: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct EstimateView {
+    country: &'static str,
+    #[serde(flatten)]
+    breakdown: Breakdown,
+}
+
+async fn estimate(
+    caller: ApiCaller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let b: EstimateBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
+    let to = PhoneNumber::parse(&b.to).map_err(|e| ApiError::BadRequest(format!("to: {e}")))?;
+    let at = super::parse_time("at", b.at.as_deref())?.unwrap_or_else(Utc::now);
+    let country = pricing::country::of(&to);
+    let message = Message {
+        direction: b.direction.unwrap_or(Direction::Outbound),
+        failed: b.failed,
+        template: b.template_category,
+        country: country.to_owned(),
+        in_window: b.in_window,
+        conversation_open: b.conversation_open,
+        at,
+    };
+    let table = store::all(&state.pool).await?;
+    let breakdown = pricing::estimate(&table, &message).map_err(|e| {
+        ApiError::Other(StatusCode::UNPROCESSABLE_ENTITY, "no_price", e.to_string())
+    })?;
+    Ok(HttpResponse::Ok().json(EstimateView { country, breakdown }))
+}
