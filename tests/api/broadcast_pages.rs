@@ -13,8 +13,9 @@ use crate::helpers::{Browser, TestApp};
 
 const FAST: &str = "whatsapp:+14155550100";
 
-/// Simulated callbacks within tens of milliseconds, and no failures.
+/// Simulated callbacks within tens of milliseconds, no failures, every message read.
 fn quick(v: &mut std::collections::BTreeMap<String, String>) {
+    v.insert("sim_read_share".into(), "1".into());
     v.insert("sim_sent_ms".into(), "20".into());
     v.insert("sim_delivered_ms".into(), "40".into());
     v.insert("sim_read_ms".into(), "60".into());
