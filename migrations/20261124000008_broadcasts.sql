@@ -4,9 +4,10 @@
 CREATE TABLE broadcasts (
     id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name              text NOT NULL,
-    -- scheduled: waiting for start_at; running; paused; canceled; completed.
-    status            text NOT NULL
-                      CHECK (status IN ('scheduled', 'running', 'paused', 'canceled', 'completed')),
+    -- scheduled: waiting for start_at; running; paused; held (its cost would take the balance
+    -- below the reserve, until an admin releases it); canceled; completed.
+    status            text NOT NULL CHECK (status IN ('scheduled', 'running', 'paused', 'held',
+                      'canceled', 'completed')),
     body              text,
     media             text[] NOT NULL DEFAULT '{}',
     content_sid       text,
@@ -26,7 +27,7 @@ CREATE TABLE broadcasts (
     -- A reminder's run sends through a broadcast of its recipients.
     reminder_id       bigint,
     created_by        text,
-    -- Why wadash paused it by itself (Twilio refused the account, e.g. no balance left).
+    -- Why wadash paused or held it by itself (Twilio refused the account, the reserve).
     paused_reason     text,
     -- The client's idempotency key (`Idempotency-Key`, or the confirm form's): the same key
     -- again finds this broadcast instead of queuing a second one.

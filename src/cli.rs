@@ -638,17 +638,23 @@ async fn broadcast(args: BroadcastArgs, settings: Settings) -> anyhow::Result<()
         request_key: None,
         template_category: None,
     };
-    let (row, preview) = crate::broadcasts::create(&pool, &configured, &req, chrono::Utc::now())
-        .await
-        .map_err(|e| match e {
-            crate::broadcasts::BroadcastError::NoRecipients(excluded) => {
-                for x in &excluded {
-                    eprintln!("left out {}: {}", x.number, x.reason);
-                }
-                anyhow::anyhow!("nobody is left to send to")
+    let (row, preview) = crate::broadcasts::create(
+        &pool,
+        &configured,
+        settings.broadcast_reserve,
+        &req,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::broadcasts::BroadcastError::NoRecipients(excluded) => {
+            for x in &excluded {
+                eprintln!("left out {}: {}", x.number, x.reason);
             }
-            other => anyhow::anyhow!(other),
-        })?;
+            anyhow::anyhow!("nobody is left to send to")
+        }
+        other => anyhow::anyhow!(other),
+    })?;
     for x in &preview.excluded {
         eprintln!("left out {}: {}", x.number, x.reason);
     }

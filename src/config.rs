@@ -52,6 +52,7 @@ const KEYS: &[(&str, &str)] = &[
     ("credit_critical", "WADASH_CREDIT_CRITICAL"),
     ("broadcast_stale_secs", "WADASH_BROADCAST_STALE_SECS"),
     ("broadcast_pace", "WADASH_BROADCAST_PACE"),
+    ("broadcast_reserve", "WADASH_BROADCAST_RESERVE"),
     ("reminder_max_late_secs", "WADASH_REMINDER_MAX_LATE_SECS"),
     ("opt_out_keywords", "WADASH_OPT_OUT_KEYWORDS"),
     ("opt_in_keywords", "WADASH_OPT_IN_KEYWORDS"),
@@ -212,6 +213,9 @@ pub struct Settings {
     pub alert_channels: crate::alerts::Channels,
     /// How often the alert rules are checked (by one instance); zero: never.
     pub alert_evaluate: Duration,
+    /// A broadcast whose estimated cost would take the balance below this is held for an
+    /// admin.
+    pub broadcast_reserve: Option<rust_decimal::Decimal>,
 }
 
 impl Settings {
@@ -476,7 +480,17 @@ impl Settings {
                 topup_secret,
             }
         };
+        let broadcast_reserve = match get("broadcast_reserve") {
+            None => None,
+            Some(r) => Some(
+                r.parse::<rust_decimal::Decimal>()
+                    .ok()
+                    .filter(|d| !d.is_sign_negative())
+                    .ok_or_else(|| anyhow!("broadcast_reserve must be an amount, got {r:?}"))?,
+            ),
+        };
         Ok(Self {
+            broadcast_reserve,
             alert_evaluate: Duration::from_secs(num(
                 get("alert_evaluate_secs"),
                 "alert_evaluate_secs",

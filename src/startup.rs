@@ -160,6 +160,7 @@ impl Application {
             default_sender,
             replies: Arc::new(settings.replies.clone()),
             credit: settings.credit,
+            broadcast_reserve: settings.broadcast_reserve,
             balance: Arc::default(),
             reply_patterns: Arc::default(),
         };

@@ -31,6 +31,8 @@ pub struct AppState {
     pub replies: Arc<crate::replies::ReplySettings>,
     /// The low and critical credit lines.
     pub credit: crate::balance::Levels,
+    /// Broadcasts that would take the balance below this wait for an admin.
+    pub broadcast_reserve: Option<rust_decimal::Decimal>,
     /// The balance's figures, computed at most every few seconds.
     pub balance: Arc<crate::balance::status::Cache>,
     /// Compiled auto-reply patterns.

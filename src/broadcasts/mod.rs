@@ -320,6 +320,7 @@ fn listed(numbers: Vec<String>) -> Vec<Listed> {
 pub async fn create(
     pool: &PgPool,
     configured_default: &Sender,
+    reserve: Option<Decimal>,
     req: &BroadcastRequest,
     now: DateTime<Utc>,
 ) -> Result<(BroadcastRow, Preview), BroadcastError> {
@@ -332,8 +333,12 @@ pub async fn create(
     if p.recipients.is_empty() {
         return Err(BroadcastError::NoRecipients(p.excluded));
     }
+    let held = match reserve {
+        Some(reserve) => held_by_reserve(pool, reserve, &p).await?,
+        None => None,
+    };
     let mut tx = pool.begin().await?;
-    let row = match queue(&mut tx, req, &p, now).await {
+    let row = match queue(&mut tx, req, &p, held, now).await {
         Ok(row) => row,
         // The same key submitted twice at the same moment: the other one won.
         Err(sqlx::Error::Database(db)) if db.constraint() == Some("broadcasts_request_key_key") => {
@@ -352,11 +357,35 @@ pub async fn create(
     Ok((row, p))
 }
 
-/// Queues a previewed broadcast within the caller's transaction.
+/// Why the broadcast must wait for an admin: its estimated cost would take the last known
+/// balance below `reserve`. Without a reading nothing is held (wadash cannot know).
+pub async fn held_by_reserve(
+    pool: &PgPool,
+    reserve: Decimal,
+    p: &Preview,
+) -> Result<Option<String>, sqlx::Error> {
+    let Some(latest) = crate::storage::balance::latest(pool).await? else {
+        return Ok(None);
+    };
+    let after = latest.balance - p.estimated_cost;
+    Ok((after < reserve).then(|| {
+        format!(
+            "held: its estimated cost of {} {} would take the balance of {} below the reserve of {}; an admin must release it",
+            p.estimated_cost,
+            p.cost_currency,
+            crate::balance::money(latest.balance),
+            crate::balance::money(reserve)
+        )
+    }))
+}
+
+/// Queues a previewed broadcast within the caller's transaction (`held`: waiting for an
+/// admin, with the reason).
 pub async fn queue(
     conn: &mut sqlx::PgConnection,
     req: &BroadcastRequest,
     p: &Preview,
+    held: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<BroadcastRow, sqlx::Error> {
     let name = req
@@ -381,6 +410,7 @@ pub async fn queue(
         reminder_id: req.reminder_id,
         created_by: Some(req.created_by.clone()),
         request_key: req.request_key.clone(),
+        held_reason: held,
     };
     store::insert(conn, &new, &p.recipients, now).await
 }

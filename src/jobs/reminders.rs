@@ -146,7 +146,7 @@ impl ReminderRunner {
                 Some(format!("nobody to send to: {}", why.join(", "))),
             ));
         }
-        let b = broadcasts::queue(tx, &req, &preview, now).await?;
+        let b = broadcasts::queue(tx, &req, &preview, None, now).await?;
         let mut note = Vec::new();
         if late > TimeDelta::seconds(30) {
             note.push(format!("sent {} late", human(late)));

@@ -48,6 +48,8 @@ pub struct NewBroadcast {
     pub reminder_id: Option<i64>,
     pub created_by: Option<String>,
     pub request_key: Option<String>,
+    /// Held for an admin, and why.
+    pub held_reason: Option<String>,
 }
 
 /// One recipient: the number and its own template variables.
@@ -64,7 +66,9 @@ pub async fn insert(
     recipients: &[NewRecipient],
     now: DateTime<Utc>,
 ) -> sqlx::Result<BroadcastRow> {
-    let status = if b.start_at > now {
+    let status = if b.held_reason.is_some() {
+        "held"
+    } else if b.start_at > now {
         "scheduled"
     } else {
         "running"
@@ -72,8 +76,8 @@ pub async fn insert(
     let row: BroadcastRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO broadcasts (name, status, body, media, content_sid, content_variables, \
            sender, mps, start_at, audience, excluded, estimated_cost, reminder_id, created_by, \
-           request_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::numeric, $13, $14, $15) \
+           request_key, paused_reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::numeric, $13, $14, $15, $16) \
          RETURNING {COLUMNS}"
     )))
     .bind(&b.name)
@@ -91,6 +95,7 @@ pub async fn insert(
     .bind(b.reminder_id)
     .bind(&b.created_by)
     .bind(&b.request_key)
+    .bind(&b.held_reason)
     .fetch_one(&mut *conn)
     .await?;
     // In chunks, so a 100,000-recipient broadcast is a few statements, not 100,000.
@@ -423,7 +428,7 @@ pub async fn set_status(pool: &PgPool, id: i64, to: &str) -> sqlx::Result<Option
     let from: &[&str] = match to {
         "paused" => &["running", "scheduled"],
         "running" => &["paused"],
-        "canceled" => &["running", "scheduled", "paused"],
+        "canceled" => &["running", "scheduled", "paused", "held"],
         _ => &[],
     };
     let mut tx = pool.begin().await?;
@@ -495,6 +500,18 @@ pub async fn pause_for(pool: &PgPool, id: i64, reason: &str) -> sqlx::Result<boo
     .await?
     .rows_affected()
         == 1)
+}
+
+/// An admin releases a held broadcast: it starts (or waits for its start time).
+pub async fn release(pool: &PgPool, id: i64) -> sqlx::Result<Option<BroadcastRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE broadcasts SET status = CASE WHEN start_at > now() THEN 'scheduled' \
+           ELSE 'running' END, paused_reason = NULL, updated_at = now() \
+         WHERE id = $1 AND status = 'held' RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Holds every instance's sends from `sender` for `secs` (Twilio said 429).

@@ -955,3 +955,44 @@ async fn confirming_the_same_preview_twice_queues_one_broadcast(
     assert_ne!(c, a);
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_held_broadcast_says_why_and_only_an_admin_releases_it(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        quick(v);
+        v.insert("broadcast_reserve".into(), "19.99".into());
+    })
+    .await;
+    fast_sender(&app, 50.0).await;
+    sqlx::query("INSERT INTO balance_readings (balance, currency) VALUES (20.00, 'USD')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mut op = app.browser_as("otto", Role::Operator).await;
+    let csrf = op.csrf().await;
+    let id = confirmed(&mut op, &csrf, "Big one", &numbers(3, 800)).await;
+    assert_eq!(broadcast_status(&app, id).await, "held");
+    let (_, _, page) = op.get(&format!("/broadcasts/{id}")).await;
+    assert!(
+        page.contains("id=\"held-reason\"") && page.contains("reserve"),
+        "{page}"
+    );
+    let (status, _, _) = op
+        .post(&format!("/broadcasts/{id}/release"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 403);
+    let mut admin = app.admin_browser().await;
+    let admin_csrf = admin.csrf().await;
+    let (status, _, _) = admin
+        .post(
+            &format!("/broadcasts/{id}/release"),
+            &[("csrf", &admin_csrf)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_ne!(broadcast_status(&app, id).await, "held");
+    app.stop().await;
+}

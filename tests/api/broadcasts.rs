@@ -721,3 +721,94 @@ async fn the_same_idempotency_key_never_queues_a_second_broadcast(
     assert_eq!(taken(&app.twilio).await.len(), 3);
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_broadcast_that_would_eat_into_the_reserve_is_held_until_an_admin_releases_it(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        quick(v);
+        v.insert("broadcast_reserve".into(), "19.99".into());
+    })
+    .await;
+    let op = fast_sender(&app, 50.0).await;
+    let admin = app.api_token(Role::Admin).await;
+    sqlx::query("INSERT INTO balance_readings (balance, currency) VALUES (20.00, 'USD')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // One message (0.005) leaves 19.995: above the reserve, sent at once.
+    let (_, small) = call(
+        &app,
+        "POST",
+        "/broadcasts",
+        &op,
+        Some(json!({"body": "one", "sender": FAST, "audience": {"numbers": numbers(1, 9500)}})),
+    )
+    .await;
+    assert_eq!(small["status"], "running", "{small}");
+    // Three (0.015) would leave 19.985: held.
+    let (status, big) = call(
+        &app,
+        "POST",
+        "/broadcasts",
+        &op,
+        Some(json!({"body": "three", "sender": FAST, "audience": {"numbers": numbers(3, 9600)}})),
+    )
+    .await;
+    assert_eq!(
+        (status, big["status"].as_str()),
+        (201, Some("held")),
+        "{big}"
+    );
+    let id = big["id"].as_i64().unwrap();
+    let (_, b) = call(&app, "GET", &format!("/broadcasts/{id}"), &op, None).await;
+    assert!(
+        b["paused_reason"].as_str().unwrap().contains("reserve"),
+        "{b}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        taken(&app.twilio).await.len(),
+        1,
+        "nothing of the held one was sent"
+    );
+
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/broadcasts/{id}/release"),
+        &op,
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "operators cannot spend past the reserve");
+    let (status, _) = call(&app, "POST", &format!("/broadcasts/{id}/resume"), &op, None).await;
+    assert_eq!(status, 409, "resume is not release");
+    let (status, released) = call(
+        &app,
+        "POST",
+        &format!("/broadcasts/{id}/release"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, released["status"].as_str()),
+        (200, Some("running")),
+        "{released}"
+    );
+    wait_until_done(&app, &op, id, Duration::from_secs(20)).await;
+    assert_eq!(taken(&app.twilio).await.len(), 4);
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/broadcasts/{id}/release"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+    app.stop().await;
+}

@@ -194,7 +194,15 @@ async fn create(
             .map_err(broadcast_error)?;
         return Ok(HttpResponse::Ok().json(p));
     }
-    let (row, p) = match broadcasts::create(&state.pool, &state.default_sender, &req, now).await {
+    let (row, p) = match broadcasts::create(
+        &state.pool,
+        &state.default_sender,
+        state.broadcast_reserve,
+        &req,
+        now,
+    )
+    .await
+    {
         Ok(created) => created,
         // The same Idempotency-Key again: the broadcast it made, not a second one.
         Err(BroadcastError::Duplicate(id)) => {
@@ -432,6 +440,10 @@ async fn act(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let (id, action) = path.into_inner();
+    if action == "release" {
+        // Spending past the reserve is an admin's decision.
+        caller.require(Role::Admin)?;
+    }
     let row = find(&state, id).await?;
     let by = format!("api token #{}", caller.token_id);
     let row = control(&state, row, &action, &by).await?;
@@ -446,6 +458,19 @@ pub async fn control(
     by: &str,
 ) -> Result<BroadcastRow, ApiError> {
     let to = match action {
+        "release" => {
+            return match store::release(&state.pool, row.id).await? {
+                Some(updated) => {
+                    tracing::info!(broadcast = row.id, by, "held broadcast released");
+                    Ok(updated)
+                }
+                None => Err(ApiError::Other(
+                    StatusCode::CONFLICT,
+                    "invalid_state",
+                    format!("a {} broadcast is not held", row.status),
+                )),
+            };
+        }
         "pause" => "paused",
         "resume" => "running",
         "cancel" => "canceled",

@@ -86,6 +86,7 @@ fn status_label(status: &str) -> &'static str {
         "scheduled" => "scheduled",
         "running" => "sending",
         "paused" => "paused",
+        "held" => "held for an admin",
         "canceled" => "canceled",
         "completed" => "completed",
         _ => "unknown",
@@ -580,7 +581,15 @@ async fn confirm(
             return render_form(&user, &state, f, Some((StatusCode::BAD_REQUEST, m, vec![]))).await;
         }
     };
-    match broadcasts::create(&state.pool, &state.default_sender, &req, Utc::now()).await {
+    match broadcasts::create(
+        &state.pool,
+        &state.default_sender,
+        state.broadcast_reserve,
+        &req,
+        Utc::now(),
+    )
+    .await
+    {
         // Confirmed twice: the first confirmation's broadcast.
         Err(BroadcastError::Duplicate(id)) => Ok(HttpResponse::SeeOther()
             .insert_header(("Location", format!("/broadcasts/{id}")))
@@ -738,7 +747,10 @@ fn controls(status: &str, c: &Counts) -> Vec<Control> {
     if status == "paused" {
         out.push(("resume", "Resume", false));
     }
-    if matches!(status, "running" | "scheduled" | "paused") {
+    if status == "held" {
+        out.push(("release", "Release (admin)", false));
+    }
+    if matches!(status, "running" | "scheduled" | "paused" | "held") {
         out.push(("cancel", "Cancel", true));
     }
     if status != "canceled" && c.failed + c.undelivered > 0 {
@@ -961,6 +973,9 @@ async fn act(
     user.check_csrf(&form.csrf)?;
     user.require(Role::Operator)?;
     let (raw, action) = path.into_inner();
+    if action == "release" {
+        user.require(Role::Admin)?;
+    }
     let id = path_id(&raw)?;
     let row = find(&state, id).await?;
     // Retrying a canceled broadcast would queue recipients nothing sends.
@@ -1035,6 +1050,7 @@ mod tests {
         assert_eq!(actions("running", &none), ["pause", "cancel"]);
         assert_eq!(actions("scheduled", &none), ["pause", "cancel"]);
         assert_eq!(actions("paused", &none), ["resume", "cancel"]);
+        assert_eq!(actions("held", &none), ["release", "cancel"]);
         assert!(actions("completed", &none).is_empty());
         assert_eq!(actions("completed", &failed), ["retry"]);
         assert!(actions("canceled", &failed).is_empty());
