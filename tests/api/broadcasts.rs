@@ -11,30 +11,9 @@ use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::auth::Role;
 
-use crate::helpers::{AUTH_TOKEN, TestApp};
+use crate::helpers::{TestApp, call};
 
 const FAST: &str = "whatsapp:+14155550100";
-
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let url = format!("{}/api/v1{path}", app.address);
-    let req = match method {
-        "POST" => app.client.post(url),
-        _ => app.client.get(url),
-    };
-    let req = match body {
-        Some(b) => req.json(&b),
-        None => req,
-    };
-    let resp = req.bearer_auth(token).send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
 
 /// Registers a fast sender (the configured sandbox allows one message every 3 s).
 async fn fast_sender(app: &TestApp, mps: f64) -> String {
@@ -55,41 +34,6 @@ fn numbers(n: usize, base: u64) -> Vec<String> {
     (0..n as u64)
         .map(|i| format!("+9199{:08}", base + i))
         .collect()
-}
-
-/// What a simulator took: (to, when), straight from its list, for every message.
-async fn taken(client: &wadash::twilio::client::TwilioClient) -> Vec<(String, DateTime<Utc>)> {
-    let http = reqwest::Client::new();
-    let mut out = Vec::new();
-    let mut url = format!(
-        "{}/2010-04-01/Accounts/{}/Messages.json?PageSize=1000",
-        client.base(),
-        client.account_sid()
-    );
-    loop {
-        let page: Value = http
-            .get(&url)
-            .basic_auth(client.account_sid(), Some(AUTH_TOKEN))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for m in page["messages"].as_array().unwrap() {
-            out.push((
-                m["to"].as_str().unwrap().to_owned(),
-                DateTime::parse_from_rfc3339(m["wadash_received_at"].as_str().unwrap())
-                    .unwrap()
-                    .with_timezone(&Utc),
-            ));
-        }
-        match page["next_page_uri"].as_str() {
-            Some(next) => url = format!("{}{next}", client.base()),
-            None => break,
-        }
-    }
-    out
 }
 
 async fn wait_until_done(app: &TestApp, token: &str, id: i64, limit: Duration) -> Value {
@@ -193,7 +137,7 @@ async fn a_broadcast_previews_excludes_and_sends_every_recipient_once(
     assert_eq!(done["counts"]["failed"], 0);
 
     let mut per_number: HashMap<String, usize> = HashMap::new();
-    for (to, _) in taken(&app.twilio).await {
+    for (to, _) in app.simulator_log().await {
         *per_number.entry(to).or_default() += 1;
     }
     assert_eq!(per_number.len(), 21);
@@ -266,7 +210,7 @@ async fn two_instances_share_one_queue_without_sending_anyone_twice(
     let id = created["id"].as_i64().unwrap();
     wait_until_done(&a, &op, id, Duration::from_secs(30)).await;
     let mut per_number: HashMap<String, usize> = HashMap::new();
-    let (from_a, from_b) = (taken(&a.twilio).await, taken(&b.twilio).await);
+    let (from_a, from_b) = (a.simulator_log().await, b.simulator_log().await);
     assert!(
         !from_a.is_empty() && !from_b.is_empty(),
         "both instances sent ({} / {})",
@@ -313,7 +257,8 @@ async fn the_throttle_holds_the_senders_rate_within_five_percent_and_never_above
         Duration::from_secs(30),
     )
     .await;
-    let mut times: Vec<DateTime<Utc>> = taken(&app.twilio)
+    let mut times: Vec<DateTime<Utc>> = app
+        .simulator_log()
         .await
         .into_iter()
         .map(|(_, t)| t)
@@ -392,7 +337,7 @@ async fn pause_holds_resume_continues_and_cancel_stops_what_is_left(
     let c = &last["counts"];
     assert!(c["canceled"].as_i64().unwrap() > 0, "{last}");
     assert_eq!(c["pending"], 0, "{last}");
-    let sent = taken(&app.twilio).await.len() as i64;
+    let sent = app.simulator_log().await.len() as i64;
     assert_eq!(sent + c["canceled"].as_i64().unwrap(), 40, "{last}");
     app.stop().await;
 }
@@ -459,7 +404,7 @@ async fn retry_sends_again_only_recipients_whose_failure_is_retryable(
         twice, retryable,
         "exactly the retryable ones were sent again"
     );
-    assert_eq!(taken(&app.twilio).await.len() as i64, 40 + retryable);
+    assert_eq!(app.simulator_log().await.len() as i64, 40 + retryable);
     app.stop().await;
 }
 
@@ -526,7 +471,7 @@ async fn an_interrupted_send_is_looked_up_at_twilio_and_never_sent_twice(
     assert_eq!(rows[0].2, 1, "not sent again");
     assert_eq!(rows[1].2, 2, "not at Twilio: sent again, once");
     let mut per_number: HashMap<String, usize> = HashMap::new();
-    for (to, _) in taken(&app.twilio).await {
+    for (to, _) in app.simulator_log().await {
         *per_number.entry(to).or_default() += 1;
     }
     assert_eq!(per_number.len(), 2);
@@ -568,7 +513,7 @@ async fn a_large_audience_is_accepted_in_one_request_and_can_be_canceled_before_
         (200, Some("canceled"))
     );
     assert_eq!(canceled["counts"]["canceled"], 20_000);
-    assert!(taken(&app.twilio).await.is_empty(), "nothing was sent");
+    assert!(app.simulator_log().await.is_empty(), "nothing was sent");
     app.stop().await;
 }
 
@@ -681,7 +626,7 @@ async fn a_broadcast_pauses_when_the_balance_runs_out_instead_of_failing_everyon
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, b) = call(&app, "GET", &format!("/broadcasts/{id}"), &op, None).await;
     assert_eq!(b["counts"]["failed"], 0, "nobody failed: {b}");
-    assert_eq!(taken(&app.twilio).await.len(), 5);
+    assert_eq!(app.simulator_log().await.len(), 5);
     assert_eq!(b["counts"]["pending"], 15);
     app.stop().await;
 }
@@ -718,7 +663,7 @@ async fn the_same_idempotency_key_never_queues_a_second_broadcast(
         Duration::from_secs(20),
     )
     .await;
-    assert_eq!(taken(&app.twilio).await.len(), 3);
+    assert_eq!(app.simulator_log().await.len(), 3);
     app.stop().await;
 }
 
@@ -770,7 +715,7 @@ async fn a_broadcast_that_would_eat_into_the_reserve_is_held_until_an_admin_rele
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        taken(&app.twilio).await.len(),
+        app.simulator_log().await.len(),
         1,
         "nothing of the held one was sent"
     );
@@ -800,7 +745,7 @@ async fn a_broadcast_that_would_eat_into_the_reserve_is_held_until_an_admin_rele
         "{released}"
     );
     wait_until_done(&app, &op, id, Duration::from_secs(20)).await;
-    assert_eq!(taken(&app.twilio).await.len(), 4);
+    assert_eq!(app.simulator_log().await.len(), 4);
     let (status, _) = call(
         &app,
         "POST",

@@ -384,3 +384,71 @@ impl TestApp {
         b
     }
 }
+
+/// An API request with a bearer token: (status, JSON body or null).
+pub async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let url = format!("{}/api/v1{path}", app.address);
+    let req = match method {
+        "POST" => app.client.post(url),
+        "PATCH" => app.client.patch(url),
+        "PUT" => app.client.put(url),
+        "DELETE" => app.client.delete(url),
+        _ => app.client.get(url),
+    };
+    let req = match body {
+        Some(b) => req.json(&b),
+        None => req,
+    };
+    let resp = req.bearer_auth(token).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// What a simulator took: (to, when it received it), for every message, read from its own
+/// message list (`wadash_received_at` has microseconds).
+pub async fn simulator_log(
+    base: &str,
+    account: &str,
+    token: &str,
+) -> Vec<(String, chrono::DateTime<chrono::Utc>)> {
+    let http = reqwest::Client::new();
+    let mut out = Vec::new();
+    let mut url = format!("{base}/2010-04-01/Accounts/{account}/Messages.json?PageSize=1000");
+    loop {
+        let page: serde_json::Value = http
+            .get(&url)
+            .basic_auth(account, Some(token))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for m in page["messages"].as_array().unwrap() {
+            out.push((
+                m["to"].as_str().unwrap().to_owned(),
+                chrono::DateTime::parse_from_rfc3339(m["wadash_received_at"].as_str().unwrap())
+                    .unwrap()
+                    .with_timezone(&chrono::Utc),
+            ));
+        }
+        match page["next_page_uri"].as_str() {
+            Some(next) => url = format!("{base}{next}"),
+            None => break,
+        }
+    }
+    out
+}
+
+impl TestApp {
+    /// What this instance's simulator took.
+    pub async fn simulator_log(&self) -> Vec<(String, chrono::DateTime<chrono::Utc>)> {
+        simulator_log(self.twilio.base(), self.twilio.account_sid(), AUTH_TOKEN).await
+    }
+}

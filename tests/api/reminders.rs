@@ -11,65 +11,7 @@ use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::auth::Role;
 
-use crate::helpers::{AUTH_TOKEN, TestApp, database_url};
-
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let url = format!("{}/api/v1{path}", app.address);
-    let req = match method {
-        "POST" => app.client.post(url),
-        "PATCH" => app.client.patch(url),
-        "DELETE" => app.client.delete(url),
-        _ => app.client.get(url),
-    };
-    let req = match body {
-        Some(b) => req.json(&b),
-        None => req,
-    };
-    let resp = req.bearer_auth(token).send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-/// (to, received at) of every message a simulator took.
-async fn taken(base: &str, account: &str, token: &str) -> Vec<(String, DateTime<Utc>)> {
-    let http = reqwest::Client::new();
-    let mut out = Vec::new();
-    let mut url = format!("{base}/2010-04-01/Accounts/{account}/Messages.json?PageSize=1000");
-    loop {
-        let page: Value = http
-            .get(&url)
-            .basic_auth(account, Some(token))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for m in page["messages"].as_array().unwrap() {
-            out.push((
-                m["to"].as_str().unwrap().to_owned(),
-                DateTime::parse_from_rfc3339(m["wadash_received_at"].as_str().unwrap())
-                    .unwrap()
-                    .with_timezone(&Utc),
-            ));
-        }
-        match page["next_page_uri"].as_str() {
-            Some(next) => url = format!("{base}{next}"),
-            None => break,
-        }
-    }
-    out
-}
-
-async fn taken_by(app: &TestApp) -> Vec<(String, DateTime<Utc>)> {
-    taken(app.twilio.base(), app.twilio.account_sid(), AUTH_TOKEN).await
-}
+use crate::helpers::{TestApp, call, database_url, simulator_log};
 
 async fn open_window(app: &TestApp, number: &str) {
     sqlx::query(
@@ -108,13 +50,13 @@ async fn a_due_reminder_is_sent_within_seconds_exactly_once_across_two_instances
     let id = r["id"].as_i64().unwrap();
     let started = Instant::now();
     let sent = loop {
-        let mut all = taken_by(&a).await;
-        all.extend(taken_by(&b).await);
+        let mut all = a.simulator_log().await;
+        all.extend(b.simulator_log().await);
         if !all.is_empty() {
             // Any second copy would come within the same moment.
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let mut all = taken_by(&a).await;
-            all.extend(taken_by(&b).await);
+            let mut all = a.simulator_log().await;
+            all.extend(b.simulator_log().await);
             break all;
         }
         assert!(
@@ -213,12 +155,12 @@ async fn after_downtime_a_missed_reminder_is_sent_late_once_or_skipped(
     assert_eq!(next.timestamp(), (first + TimeDelta::days(4)).timestamp());
 
     let started = Instant::now();
-    while taken_by(&app).await.is_empty() {
+    while app.simulator_log().await.is_empty() {
         assert!(started.elapsed() < Duration::from_secs(10));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let sent = taken_by(&app).await;
+    let sent = app.simulator_log().await;
     assert_eq!(sent.len(), 1, "one late message, not four: {sent:?}");
     assert_eq!(sent[0].0, format!("whatsapp:{daily}"));
     app.stop().await;
@@ -371,7 +313,7 @@ async fn the_broadcast_and_remind_commands_queue_and_follow_their_work(
     assert!(stderr.contains("2/2 sent"), "the progress bar: {stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("completed"), "{stdout}");
-    assert_eq!(taken_by(&app).await.len(), 2);
+    assert_eq!(app.simulator_log().await.len(), 2);
 
     let out = tokio::task::spawn_blocking({
         let opts = opts.clone();
@@ -531,7 +473,11 @@ async fn a_broadcast_interrupted_by_sigkill_sends_each_recipient_exactly_once_af
     // Let it get going, then kill it without warning.
     let started = Instant::now();
     loop {
-        if taken(sim.url(), sim.account_sid(), token).await.len() >= 100 {
+        if simulator_log(sim.url(), sim.account_sid(), token)
+            .await
+            .len()
+            >= 100
+        {
             break;
         }
         assert!(
@@ -542,7 +488,9 @@ async fn a_broadcast_interrupted_by_sigkill_sends_each_recipient_exactly_once_af
     }
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
-    let at_kill = taken(sim.url(), sim.account_sid(), token).await.len();
+    let at_kill = simulator_log(sim.url(), sim.account_sid(), token)
+        .await
+        .len();
     let in_flight: i64 =
         sqlx::query_scalar("SELECT count(*) FROM broadcast_recipients WHERE state = 'sending'")
             .fetch_one(&pool)
@@ -572,7 +520,7 @@ async fn a_broadcast_interrupted_by_sigkill_sends_each_recipient_exactly_once_af
     second.kill().unwrap();
     second.wait().unwrap();
     let mut per_number: HashMap<String, usize> = HashMap::new();
-    for (to, _) in taken(sim.url(), sim.account_sid(), token).await {
+    for (to, _) in simulator_log(sim.url(), sim.account_sid(), token).await {
         *per_number.entry(to).or_default() += 1;
     }
     assert_eq!(per_number.len(), 400, "every recipient got a message");

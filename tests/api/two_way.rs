@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::auth::Role;
 
-use crate::helpers::{TestApp, database_url, params};
+use crate::helpers::{TestApp, call, database_url, params};
 
 const SANDBOX: &str = "whatsapp:+14155238886";
 const ECHO_IMAGE: &str = "https://cdn.example.com/thanks.jpg";
@@ -70,30 +70,6 @@ async fn send(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
         .send()
         .await
         .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let url = format!("{}/api/v1{path}", app.address);
-    let req = match method {
-        "POST" => app.client.post(url),
-        "PATCH" => app.client.patch(url),
-        "PUT" => app.client.put(url),
-        "DELETE" => app.client.delete(url),
-        _ => app.client.get(url),
-    };
-    let req = match body {
-        Some(b) => req.json(&b),
-        None => req,
-    };
-    let resp = req.bearer_auth(token).send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
