@@ -363,8 +363,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             crate::senders::register_configured(&pool, &configured).await?;
             let default = crate::sending::current_default(&pool, &configured).await?;
             let msg = crate::sending::prepare(&request, &default)?;
-            let opts = crate::sending::SendOptions { force };
-            let sent = crate::sending::send(&client, &pool, &msg, opts).await?;
+            let opts = crate::sending::SendOptions {
+                force,
+                ..Default::default()
+            };
+            let prices = crate::pricing::book::PriceBook::new(pool.clone());
+            let sent = crate::sending::send(&client, &pool, &prices, &msg, opts).await?;
             for warning in &sent.warnings {
                 eprintln!("warning: {warning}");
             }
@@ -682,7 +686,12 @@ async fn broadcast(args: BroadcastArgs, settings: Settings) -> anyhow::Result<()
     let (stop, shutdown) = crate::jobs::Shutdown::new();
     let runner = match crate::startup::twilio_client(&effective, &settings.twilio, &public_url)? {
         Some(client) => Some(crate::jobs::broadcasts::start(
-            crate::jobs::broadcasts::Runner::new(pool.clone(), client, settings.broadcasts),
+            crate::jobs::broadcasts::Runner::new(
+                pool.clone(),
+                client,
+                crate::pricing::book::PriceBook::new(pool.clone()),
+                settings.broadcasts,
+            ),
             shutdown,
         )),
         None => {

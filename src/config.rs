@@ -64,6 +64,8 @@ const KEYS: &[(&str, &str)] = &[
     ("reconcile_after_secs", "WADASH_RECONCILE_AFTER_SECS"),
     ("reconcile_interval_secs", "WADASH_RECONCILE_INTERVAL_SECS"),
     ("reconcile_give_up_hours", "WADASH_RECONCILE_GIVE_UP_HOURS"),
+    ("price_fetch_secs", "WADASH_PRICE_FETCH_SECS"),
+    ("price_fetch_per_sec", "WADASH_PRICE_FETCH_PER_SEC"),
     ("sim_sent_ms", "WADASH_SIM_SENT_MS"),
     ("sim_delivered_ms", "WADASH_SIM_DELIVERED_MS"),
     ("sim_read_ms", "WADASH_SIM_READ_MS"),
@@ -194,6 +196,8 @@ pub struct Settings {
     pub twilio: TwilioSettings,
     pub simulator: crate::twilio::simulator::SimulatorSettings,
     pub reconcile: ReconcileSettings,
+    /// Fetching what Twilio actually charged for each sent message.
+    pub price_fetch: crate::jobs::prices::PriceFetchSettings,
     pub credentials: CredentialSettings,
     /// Password of the first admin, created when there are no users.
     pub admin_password: Option<SecretString>,
@@ -373,6 +377,10 @@ impl Settings {
                 )? * 3600,
             ),
         };
+        let price_fetch = crate::jobs::prices::PriceFetchSettings {
+            interval: secs("price_fetch_secs", 10)?,
+            per_second: num(get("price_fetch_per_sec"), "price_fetch_per_sec", 20u32)?.max(1),
+        };
         let credentials = CredentialSettings {
             file: get("twilio_credentials_file").map(PathBuf::from),
             poll: Duration::from_millis(num(
@@ -516,6 +524,7 @@ impl Settings {
             admin_password: secret("admin_password"),
             simulator,
             reconcile,
+            price_fetch,
             credentials,
             database,
             bind,

@@ -11,6 +11,7 @@ pub mod broadcasts;
 pub mod cli;
 pub mod config;
 pub mod contacts;
+pub mod costs;
 pub mod credentials;
 pub mod domain;
 pub mod error;

@@ -148,6 +148,7 @@ impl Application {
             crate::live::LiveHub::new(pool.clone(), shutdown.clone(), crate::live::hub::CAPACITY)
                 .await?;
         let state = AppState {
+            prices: crate::pricing::book::PriceBook::new(pool.clone()),
             live,
             credentials,
             pool,
@@ -199,6 +200,7 @@ impl Application {
             crate::jobs::broadcasts::Runner::new(
                 state.pool.clone(),
                 state.twilio.clone(),
+                state.prices.clone(),
                 settings.broadcasts,
             ),
             shutdown.clone(),
@@ -230,6 +232,7 @@ impl Application {
                     .build()?,
                 twilio: state.twilio.clone(),
                 sender: state.default_sender.clone(),
+                prices: state.prices.clone(),
             },
             shutdown.clone(),
         ));
@@ -238,6 +241,14 @@ impl Application {
                 pool: state.pool.clone(),
                 configured_sender: state.default_sender.clone(),
                 max_late: settings.reminder_max_late,
+            },
+            shutdown.clone(),
+        ));
+        jobs.extend(crate::jobs::prices::start(
+            crate::jobs::prices::PriceFetcher {
+                pool: state.pool.clone(),
+                twilio: state.twilio.clone(),
+                settings: settings.price_fetch,
             },
             shutdown.clone(),
         ));

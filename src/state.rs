@@ -35,6 +35,8 @@ pub struct AppState {
     pub broadcast_reserve: Option<rust_decimal::Decimal>,
     /// The balance's figures, computed at most every few seconds.
     pub balance: Arc<crate::balance::status::Cache>,
+    /// The price table, for pricing each message as it is sent.
+    pub prices: crate::pricing::book::PriceBook,
     /// Compiled auto-reply patterns.
     pub reply_patterns: Arc<crate::replies::rules::RegexCache>,
 }

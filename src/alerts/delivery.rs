@@ -19,6 +19,7 @@ pub struct Deliverer {
     /// Sends the WhatsApp alerts.
     pub twilio: crate::twilio::client::TwilioClient,
     pub sender: crate::twilio::client::Sender,
+    pub prices: crate::pricing::book::PriceBook,
 }
 
 pub fn start(d: Deliverer, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
@@ -96,10 +97,14 @@ impl Deliverer {
                 ..Default::default()
             };
             // Ops numbers are told even outside their 24-hour window (Twilio decides).
-            let opts = crate::sending::SendOptions { force: true };
+            let opts = crate::sending::SendOptions {
+                force: true,
+                ..Default::default()
+            };
             return crate::sending::send_request(
                 &self.twilio,
                 &self.pool,
+                &self.prices,
                 &self.sender,
                 &req,
                 opts,

@@ -9,6 +9,7 @@
 //! sent; only if Twilio has nothing is it sent again. Answers that prove nothing was sent
 //! (429, 503, a refused request) put the row back in the queue or fail it at once.
 
+use crate::pricing::book::PriceBook;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
@@ -34,6 +35,19 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Ready {
     msg: CreateMessage,
+    facts: crate::costs::CostFacts,
+}
+
+/// How the messages of `b` are sent: under the policy, priced in the broadcast's category.
+fn options(b: &BroadcastRow) -> SendOptions {
+    SendOptions {
+        force: false,
+        category: b
+            .template_category
+            .as_deref()
+            .and_then(|c| crate::pricing::Category::parse(c).ok()),
+        broadcast_id: Some(b.id),
+    }
 }
 
 /// Builds and checks one claimed recipient's message before its slot comes (consent may have
@@ -52,8 +66,12 @@ pub async fn prepare(
                 .map(Err);
         }
     };
-    match sending::authorize(pool, &msg, SendOptions::default()).await {
-        Ok(_) => Ok(Ok(Ready { msg })),
+    let opts = options(b);
+    match sending::authorize(pool, &msg, opts).await {
+        Ok(allowed) => Ok(Ok(Ready {
+            facts: sending::cost_facts(&msg, &opts, allowed.in_window),
+            msg,
+        })),
         Err(SendError::Refused(refusal)) => fail(
             pool,
             r,
@@ -75,6 +93,7 @@ pub async fn prepare(
 pub async fn send(
     pool: &PgPool,
     client: &TwilioClient,
+    prices: &PriceBook,
     r: &Claimed,
     ready: Ready,
 ) -> Result<Outcome, sqlx::Error> {
@@ -82,11 +101,11 @@ pub async fn send(
         Sender::From(a) => a.as_str().to_owned(),
         Sender::MessagingService(mg) => mg.clone(),
     };
-    let msg = ready.msg;
-    match client.create_message(&msg).await {
+    let msg = &ready.msg;
+    match client.create_message(msg).await {
         Ok(resource) => {
             store::mark_sent(pool, r.broadcast_id, &r.number, &resource.sid).await?;
-            if let Err(e) = sending::record(pool, &msg, &resource).await {
+            if let Err(e) = sending::record(pool, prices, msg, &resource, &ready.facts).await {
                 // The recipient is sent; the message row comes with its first callback.
                 tracing::warn!(sid = %resource.sid, error = %e, "broadcast message sent but its first event not stored");
             }
@@ -100,11 +119,12 @@ pub async fn send(
 pub async fn deliver(
     pool: &PgPool,
     client: &TwilioClient,
+    prices: &PriceBook,
     b: &BroadcastRow,
     r: &Claimed,
 ) -> Result<Outcome, sqlx::Error> {
     match prepare(pool, b, r).await? {
-        Ok(ready) => send(pool, client, r, ready).await,
+        Ok(ready) => send(pool, client, prices, r, ready).await,
         Err(outcome) => Ok(outcome),
     }
 }
@@ -187,6 +207,7 @@ fn backoff(attempts: i32) -> f64 {
 pub async fn recover(
     pool: &PgPool,
     client: &TwilioClient,
+    prices: &PriceBook,
     b: &BroadcastRow,
     r: &Claimed,
 ) -> Result<Outcome, sqlx::Error> {
@@ -198,7 +219,10 @@ pub async fn recover(
         Ok(Some(resource)) => {
             tracing::info!(broadcast = r.broadcast_id, sid = %resource.sid, "an interrupted send was found at Twilio; recorded, not sent again");
             store::mark_sent(pool, r.broadcast_id, &r.number, &resource.sid).await?;
-            if let Err(e) = sending::record(pool, &msg, &resource).await {
+            // Whether the window was open when it was sent is no longer known: priced as
+            // closed, the upper bound.
+            let facts = sending::cost_facts(&msg, &options(b), false);
+            if let Err(e) = sending::record(pool, prices, &msg, &resource, &facts).await {
                 tracing::warn!(sid = %resource.sid, error = %e, "recovered message not stored");
             }
             Ok(Outcome::Found)

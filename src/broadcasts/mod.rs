@@ -401,6 +401,9 @@ pub async fn queue(
         media: req.media.clone(),
         content_sid: req.content_sid.clone().filter(|c| !c.trim().is_empty()),
         content_variables: req.content_variables.clone(),
+        template_category: req
+            .template_category
+            .filter(|c| *c != Category::Service && req.content_sid.is_some()),
         sender: p.sender.clone(),
         mps: p.mps,
         start_at: p.start_at,
@@ -442,6 +445,7 @@ mod tests {
             media: vec![],
             content_sid: Some("HX0123".into()),
             content_variables: Some(serde_json::json!({"1": "friend", "2": "Monday"})),
+            template_category: None,
             sender: "whatsapp:+14155238886".into(),
             mps: 80.0,
             start_at: now,

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::Shutdown;
 use crate::broadcasts::{PACE, delivery};
+use crate::pricing::book::PriceBook;
 use crate::storage::broadcasts::{self as store, BroadcastRow};
 use crate::twilio::client::TwilioClient;
 
@@ -54,6 +55,7 @@ const LEAD: Duration = Duration::from_millis(150);
 pub struct Runner {
     pool: PgPool,
     twilio: TwilioClient,
+    prices: PriceBook,
     settings: RunnerSettings,
     /// Policy checks in flight at once, so that a large batch does not queue for every
     /// connection of the pool at the same moment.
@@ -89,10 +91,16 @@ pub fn start(runner: Runner, mut shutdown: Shutdown) -> tokio::task::JoinHandle<
 }
 
 impl Runner {
-    pub fn new(pool: PgPool, twilio: TwilioClient, settings: RunnerSettings) -> Self {
+    pub fn new(
+        pool: PgPool,
+        twilio: TwilioClient,
+        prices: PriceBook,
+        settings: RunnerSettings,
+    ) -> Self {
         Self {
             pool,
             twilio,
+            prices,
             settings,
             checks: Arc::new(tokio::sync::Semaphore::new(CHECKS)),
         }
@@ -130,6 +138,7 @@ impl Runner {
         for (i, r) in claimed.into_iter().enumerate() {
             let at = first + Duration::from_secs_f64(spacing * i as f64);
             let (pool, client, b) = (self.pool.clone(), self.twilio.clone(), b.clone());
+            let prices = self.prices.clone();
             let pacer = pacer.clone();
             let checks = self.checks.clone();
             tokio::spawn(async move {
@@ -154,7 +163,7 @@ impl Runner {
                     tokio::time::sleep_until(leave).await;
                     *next = leave + gap;
                 }
-                if let Err(e) = delivery::send(&pool, &client, &r, ready).await {
+                if let Err(e) = delivery::send(&pool, &client, &prices, &r, ready).await {
                     tracing::warn!(broadcast = b.id, error = %e, "a broadcast recipient could not be updated; the lookup will settle it");
                 }
             });
@@ -190,7 +199,7 @@ impl Runner {
             store::claim_stale(&self.pool, self.settings.stale_after.as_secs_f64(), 50).await?;
         for r in stale {
             let b = self.broadcast(cache, r.broadcast_id).await?;
-            delivery::recover(&self.pool, &self.twilio, &b, &r).await?;
+            delivery::recover(&self.pool, &self.twilio, &self.prices, &b, &r).await?;
         }
         Ok(())
     }

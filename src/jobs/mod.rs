@@ -3,6 +3,7 @@
 
 pub mod balance;
 pub mod broadcasts;
+pub mod prices;
 pub mod reconcile;
 pub mod reminders;
 pub mod rollup;

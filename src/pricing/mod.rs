@@ -23,6 +23,7 @@
 //! wins. So a newer `*` row does not override an older row for a named country: a new rate
 //! card names its countries again.
 
+pub mod book;
 pub mod country;
 
 use std::collections::HashMap;

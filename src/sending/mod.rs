@@ -14,6 +14,10 @@ pub mod policy;
 
 use chrono::Utc;
 
+use crate::costs::CostFacts;
+use crate::pricing::Category;
+use crate::pricing::book::PriceBook;
+
 use crate::domain::{
     Direction, EventSource, MessageSid, MessageStatus, PhoneNumber, StatusReport, WhatsAppAddress,
 };
@@ -60,11 +64,25 @@ pub enum SendError {
     Database(#[source] sqlx::Error),
 }
 
-/// How a send may bend the rules.
+/// How a send may bend the rules, and what pricing should know of it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SendOptions {
     /// Send free-form text outside a known-closed 24-hour window anyway.
     pub force: bool,
+    /// The template's category, for the cost estimate (a template is priced as marketing
+    /// when this is not given).
+    pub category: Option<Category>,
+    /// The broadcast this message belongs to.
+    pub broadcast_id: Option<i64>,
+}
+
+/// A send the policy allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    /// To show with the result.
+    pub warnings: Vec<String>,
+    /// Whether the recipient's 24-hour window is open as wadash knows it (for pricing).
+    pub in_window: bool,
 }
 
 /// The sender used when a request names none.
@@ -133,21 +151,22 @@ pub async fn current_default(
 pub async fn send_request(
     client: &TwilioClient,
     pool: &sqlx::PgPool,
+    prices: &PriceBook,
     configured_default: &Sender,
     req: &SendRequest,
     opts: SendOptions,
 ) -> Result<Sent, SendError> {
     let default = current_default(pool, configured_default).await?;
     let msg = prepare(req, &default)?;
-    send(client, pool, &msg, opts).await
+    send(client, pool, prices, &msg, opts).await
 }
 
-/// Checks `msg` against the policy; returns the warnings to show with it.
+/// Checks `msg` against the policy.
 pub async fn authorize(
     pool: &sqlx::PgPool,
     msg: &CreateMessage,
     opts: SendOptions,
-) -> Result<Vec<String>, SendError> {
+) -> Result<Authorized, SendError> {
     let sender_address = match &msg.sender {
         Sender::From(a) => a.as_str().to_owned(),
         Sender::MessagingService(mg) => mg.clone(),
@@ -161,32 +180,56 @@ pub async fn authorize(
         .await
         .map_err(SendError::Database)?;
     let free_form = msg.content_sid.is_none();
-    policy::check_recipient(number, &recipient, free_form, opts.force, Utc::now())
-        .map_err(SendError::Refused)
+    let now = Utc::now();
+    let warnings = policy::check_recipient(number, &recipient, free_form, opts.force, now)
+        .map_err(SendError::Refused)?;
+    let last_inbound = recipient.contact.as_ref().and_then(|c| c.last_inbound_at);
+    Ok(Authorized {
+        warnings,
+        in_window: matches!(
+            crate::domain::window::Window::at(last_inbound, now),
+            crate::domain::window::Window::Open { .. }
+        ),
+    })
 }
 
 /// Checks, sends and records. The returned status is Twilio's answer to the create call.
 pub async fn send(
     client: &TwilioClient,
     pool: &sqlx::PgPool,
+    prices: &PriceBook,
     msg: &CreateMessage,
     opts: SendOptions,
 ) -> Result<Sent, SendError> {
-    let warnings = authorize(pool, msg, opts).await?;
+    let allowed = authorize(pool, msg, opts).await?;
     let resource = client.create_message(msg).await?;
-    record(pool, msg, &resource).await?;
+    let facts = cost_facts(msg, &opts, allowed.in_window);
+    record(pool, prices, msg, &resource, &facts).await?;
     Ok(Sent {
         sid: resource.sid,
         status: resource.status,
-        warnings,
+        warnings: allowed.warnings,
     })
 }
 
-/// Stores Twilio's answer to a create call as the message's first event.
+/// What pricing needs to know of a send.
+pub fn cost_facts(msg: &CreateMessage, opts: &SendOptions, in_window: bool) -> CostFacts {
+    CostFacts {
+        category: crate::costs::category_of(msg, opts.category),
+        in_window,
+        broadcast_id: opts.broadcast_id,
+    }
+}
+
+/// Stores Twilio's answer to a create call as the message's first event, and the message's
+/// estimated cost. A cost that cannot be stored is logged, not an error: the message was
+/// sent and recorded, and the cost page counts what it has.
 pub async fn record(
     pool: &sqlx::PgPool,
+    prices: &PriceBook,
     msg: &CreateMessage,
     resource: &MessageResource,
+    facts: &CostFacts,
 ) -> Result<(), SendError> {
     let record = record_of(msg, resource)
         .map_err(|e| SendError::Invalid(format!("Twilio answered with {e}")))?;
@@ -196,7 +239,46 @@ pub async fn record(
             sid: resource.sid.clone(),
             source,
         })?;
+    if let Err(e) = record_cost(pool, prices, msg, &resource.sid, facts).await {
+        tracing::warn!(sid = %resource.sid, error = %e, "the message's estimated cost was not stored");
+    }
     Ok(())
+}
+
+async fn record_cost(
+    pool: &sqlx::PgPool,
+    prices: &PriceBook,
+    msg: &CreateMessage,
+    sid: &str,
+    facts: &CostFacts,
+) -> sqlx::Result<()> {
+    let table = prices.table().await?;
+    let now = Utc::now();
+    let recipient = msg.to.as_str().trim_start_matches("whatsapp:").to_owned();
+    let country = crate::costs::country_of(&recipient);
+    let estimated = match crate::costs::estimate(&table, country, facts, now) {
+        Ok(b) => Some((b.total, b.currency)),
+        Err(e) => {
+            tracing::warn!(%sid, error = %e, "no estimate for a sent message");
+            None
+        }
+    };
+    crate::storage::costs::insert(
+        pool,
+        &crate::storage::costs::NewCost {
+            sid: sid.to_owned(),
+            sender: crate::costs::sender_of(msg),
+            recipient,
+            country: country.to_owned(),
+            category: facts.category.as_str().to_owned(),
+            in_window: facts.in_window,
+            broadcast_id: facts.broadcast_id,
+            estimated,
+            created_at: now,
+            check_at: now + crate::costs::FIRST_PRICE_CHECK,
+        },
+    )
+    .await
 }
 
 /// The event that records Twilio's create response.

@@ -12,6 +12,8 @@ pub struct BroadcastRow {
     pub media: Vec<String>,
     pub content_sid: Option<String>,
     pub content_variables: Option<serde_json::Value>,
+    /// The template's category for pricing (`marketing`, `utility`, `authentication`).
+    pub template_category: Option<String>,
     pub sender: String,
     pub mps: f64,
     pub start_at: DateTime<Utc>,
@@ -27,7 +29,8 @@ pub struct BroadcastRow {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, name, status, body, media, content_sid, content_variables, sender, \
+const COLUMNS: &str = "id, name, status, body, media, content_sid, content_variables, \
+    template_category, sender, \
     mps, start_at, audience, excluded, estimated_cost::text AS estimated_cost, reminder_id, \
     created_by, paused_reason, created_at, updated_at, completed_at";
 
@@ -39,6 +42,7 @@ pub struct NewBroadcast {
     pub media: Vec<String>,
     pub content_sid: Option<String>,
     pub content_variables: Option<serde_json::Value>,
+    pub template_category: Option<crate::pricing::Category>,
     pub sender: String,
     pub mps: f64,
     pub start_at: DateTime<Utc>,
@@ -76,8 +80,9 @@ pub async fn insert(
     let row: BroadcastRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO broadcasts (name, status, body, media, content_sid, content_variables, \
            sender, mps, start_at, audience, excluded, estimated_cost, reminder_id, created_by, \
-           request_key, paused_reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::numeric, $13, $14, $15, $16) \
+           request_key, paused_reason, template_category) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::numeric, $13, $14, $15, $16, \
+           $17) \
          RETURNING {COLUMNS}"
     )))
     .bind(&b.name)
@@ -96,6 +101,7 @@ pub async fn insert(
     .bind(&b.created_by)
     .bind(&b.request_key)
     .bind(&b.held_reason)
+    .bind(b.template_category.map(|c| c.as_str()))
     .fetch_one(&mut *conn)
     .await?;
     // In chunks, so a 100,000-recipient broadcast is a few statements, not 100,000.

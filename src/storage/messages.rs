@@ -271,7 +271,8 @@ pub async fn funnel(
 }
 
 /// Stores the prices Twilio charged, `(sid, price, unit)`, price as Twilio writes it (a
-/// decimal string, negative for a charge). A price already stored is kept.
+/// decimal string, negative for a charge), on the message and as its actual cost (which
+/// takes it off the price fetcher's queue). A price already stored is kept.
 pub async fn set_prices(
     pool: &PgPool,
     prices: &[(String, String, Option<String>)],
@@ -287,9 +288,14 @@ pub async fn set_prices(
     let amounts: Vec<&str> = valid.iter().map(|(_, p, _)| p.as_str()).collect();
     let units: Vec<Option<&str>> = valid.iter().map(|(_, _, u)| u.as_deref()).collect();
     Ok(sqlx::query(
-        r#"UPDATE messages m SET price = p.price::numeric, price_unit = p.unit
-           FROM UNNEST($1::text[], $2::text[], $3::text[]) AS p(sid, price, unit)
-           WHERE m.sid = p.sid AND m.price IS NULL"#,
+        r#"WITH p AS (
+               SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) AS p(sid, price, unit)),
+           costs AS (
+               UPDATE message_costs c
+               SET actual = abs(p.price::numeric), actual_currency = p.unit, next_check_at = NULL
+               FROM p WHERE c.sid = p.sid AND c.actual IS NULL)
+           UPDATE messages m SET price = p.price::numeric, price_unit = p.unit
+           FROM p WHERE m.sid = p.sid AND m.price IS NULL"#,
     )
     .bind(&sids)
     .bind(&amounts)

@@ -9,6 +9,7 @@ pub mod auto_replies;
 pub mod balance;
 pub mod broadcasts;
 pub mod contacts;
+pub mod costs;
 pub mod database;
 pub mod events;
 pub mod instance_settings;

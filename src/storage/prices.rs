@@ -58,7 +58,24 @@ pub async fn replace(
     sqlx::query("DELETE FROM prices")
         .execute(&mut *conn)
         .await?;
-    insert(conn, prices, uploaded_by).await
+    insert(&mut *conn, prices, uploaded_by).await?;
+    // Every instance's price book notices the new table by this version.
+    sqlx::query(
+        r#"INSERT INTO instance_settings (key, value) VALUES ($1, txid_current()::text)
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"#,
+    )
+    .bind(VERSION_KEY)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The `instance_settings` key that changes whenever the table is replaced.
+pub const VERSION_KEY: &str = "prices_version";
+
+/// The table's current version (see [`replace`]); None for the seeded table.
+pub async fn version(pool: &PgPool) -> sqlx::Result<Option<String>> {
+    crate::storage::instance_settings::get(pool, VERSION_KEY).await
 }
 
 async fn insert(

@@ -76,6 +76,7 @@ impl TestApp {
         // doubles that other tests count).
         values.insert("balance_poll_secs".to_owned(), "0".to_owned());
         values.insert("alert_evaluate_secs".to_owned(), "0".to_owned());
+        values.insert("price_fetch_secs".to_owned(), "0".to_owned());
         values.insert("admin_password".to_owned(), ADMIN_PASSWORD.to_owned());
         tweak(&mut values);
         let settings = Settings::from_values(&values).expect("test settings");

@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod contacts_pages;
 mod conversations;
+mod costs;
 mod credentials;
 mod dashboard;
 mod health;

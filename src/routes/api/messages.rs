@@ -144,6 +144,9 @@ struct CreateBody {
     /// Send free-form text even though the contact's 24-hour window is known to be closed.
     #[serde(default)]
     force: bool,
+    /// The template's Meta category, for the cost estimate (a template is priced as
+    /// marketing when this is not given).
+    template_category: Option<crate::pricing::Category>,
 }
 
 #[derive(Debug, Serialize)]
@@ -202,10 +205,15 @@ async fn create(
         content_variables,
         from: req.from,
     };
-    let opts = crate::sending::SendOptions { force: req.force };
+    let opts = crate::sending::SendOptions {
+        force: req.force,
+        category: req.template_category,
+        broadcast_id: None,
+    };
     match crate::sending::send_request(
         &state.twilio,
         &state.pool,
+        &state.prices,
         &state.default_sender,
         &send,
         opts,

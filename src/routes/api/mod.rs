@@ -5,6 +5,7 @@ pub mod auth;
 pub mod balance;
 pub mod broadcasts;
 pub mod contacts;
+pub mod costs;
 pub mod messages;
 pub mod prices;
 pub mod reminders;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     alerts::configure(cfg);
     reminders::configure(cfg);
     prices::configure(cfg);
+    costs::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

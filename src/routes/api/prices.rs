@@ -58,6 +58,7 @@ async fn upload(
     let mut tx = state.pool.begin().await?;
     store::replace(&mut tx, &prices, Some(&by)).await?;
     tx.commit().await?;
+    state.prices.invalidate().await;
     tracing::info!(rows = prices.len(), %by, "price table replaced");
     Ok(HttpResponse::Ok().json(serde_json::json!({ "rows": prices.len() })))
 }

@@ -215,6 +215,60 @@ pub fn balance_svg(
     s
 }
 
+/// Spend per day as bars: `(day, spend)` oldest first, every day of the range present (zero
+/// where nothing was spent). The tallest bar is labelled with its amount in `unit` (escaped).
+pub fn spend_svg(days: &[(chrono::NaiveDate, f64, String)], unit: &str) -> String {
+    let unit = escape(unit);
+    let plot = H - PAD_BOTTOM - PAD_TOP;
+    let n = days.len().max(1) as f64;
+    let slot = W / n;
+    let hi = days.iter().map(|d| d.1).fold(0.0, f64::max);
+    let mut s = String::with_capacity(256 + days.len() * 200);
+    let total: f64 = days.iter().map(|d| d.1).sum();
+    let _ = write!(
+        s,
+        r#"<svg viewBox="0 0 {W} {H}" role="img" aria-labelledby="spend-chart-title" xmlns="http://www.w3.org/2000/svg"><title id="spend-chart-title">Spend per day over {} days, {total:.4} {unit} in all</title>"#,
+        days.len(),
+    );
+    let _ = write!(
+        s,
+        r#"<line class="axis" x1="0" y1="{y}" x2="{W}" y2="{y}"/>"#,
+        y = H - PAD_BOTTOM
+    );
+    for (i, (day, v, text)) in days.iter().enumerate() {
+        let h = if hi > 0.0 { v / hi * plot } else { 0.0 };
+        let x = i as f64 * slot + slot * 0.1;
+        let _ = write!(
+            s,
+            r#"<rect class="out" x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}"><title>{day}: {} {unit}</title></rect>"#,
+            H - PAD_BOTTOM - h,
+            slot * 0.8,
+            escape(text),
+        );
+    }
+    if let (Some(first), Some(last)) = (days.first(), days.last()) {
+        let _ = write!(
+            s,
+            r#"<text x="0" y="{H}">{}</text><text x="{W}" y="{H}" text-anchor="end">{}</text>"#,
+            first.0.format("%b %-d"),
+            last.0.format("%b %-d"),
+        );
+    }
+    if let Some((_, _, text)) = days
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|d| d.1 > 0.0)
+    {
+        let _ = write!(
+            s,
+            r#"<text x="{W}" y="{PAD_TOP}" text-anchor="end" dominant-baseline="hanging">max {} {unit}</text>"#,
+            escape(text),
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +313,28 @@ mod tests {
         assert_eq!(s.matches("<circle").count(), 2);
         let empty = balance_svg(&[], since, until, "USD");
         assert!(!empty.contains("<path") && empty.contains("0 readings"));
+    }
+
+    #[test]
+    fn spend_bars_one_per_day_scaled_to_the_dearest_and_escaped() {
+        let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+        let svg = super::spend_svg(
+            &[
+                (d("2026-11-22"), 0.0, "0".into()),
+                (d("2026-11-23"), 2.0, "2".into()),
+                (d("2026-11-24"), 1.0, "1".into()),
+            ],
+            "<USD>",
+        );
+        assert_eq!(svg.matches("<rect").count(), 3);
+        assert!(
+            svg.contains("max 2 &lt;USD&gt;") || svg.contains("max 2 &#60;USD&#62;"),
+            "{svg}"
+        );
+        assert!(!svg.contains("<USD>"));
+        // The dearest day fills the plot; the half-as-dear one half of it.
+        let full = H - PAD_BOTTOM - PAD_TOP;
+        assert!(svg.contains(&format!(r#"height="{full:.1}""#)));
+        assert!(svg.contains(&format!(r#"height="{:.1}""#, full / 2.0)));
     }
 }

@@ -9,6 +9,7 @@ pub mod broadcasts;
 pub mod chart;
 pub mod contacts;
 pub mod conversation;
+pub mod costs;
 pub mod error;
 pub mod format;
 pub mod join_qr;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     login::configure(cfg);
     overview::configure(cfg);
     balance::configure(cfg);
+    costs::configure(cfg);
     messages::configure(cfg);
     conversation::configure(cfg);
     send::configure(cfg);

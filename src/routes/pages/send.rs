@@ -122,10 +122,12 @@ async fn submit(
     };
     let opts = sending::SendOptions {
         force: f.force.is_some(),
+        ..Default::default()
     };
     let outcome = sending::send_request(
         &state.twilio,
         &state.pool,
+        &state.prices,
         &state.default_sender,
         &request,
         opts,

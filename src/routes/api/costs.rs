@@ -1,0 +1,39 @@
+//! `GET /api/v1/costs?from=YYYY-MM-DD&to=YYYY-MM-DD`: spend over a range of days (UTC, both
+//! included; the last 30 days by default) by day, category, country, sender and broadcast,
+//! with cost per user reached and the estimate against what Twilio charged
+//! ([`crate::costs::report`]).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::auth::ApiCaller;
+use crate::auth::Role;
+use crate::costs::{self, Range};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/costs", web::get().to(get));
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CostQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+async fn get(
+    caller: ApiCaller,
+    q: web::Query<CostQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let range = Range::parse(
+        q.from.as_deref(),
+        q.to.as_deref(),
+        chrono::Utc::now().date_naive(),
+    )
+    .map_err(ApiError::BadRequest)?;
+    let report = costs::report_for(&state.pool, &state.prices, range).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
