@@ -24,6 +24,7 @@
 //! card names its countries again.
 
 pub mod country;
+pub mod export;
 
 use std::collections::HashMap;
 
@@ -388,8 +389,22 @@ pub fn lookup<'a>(
     })
 }
 
+/// What an estimate used: the fees and the row behind each, so a person can check them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote<'a> {
+    pub breakdown: Breakdown,
+    pub twilio_row: &'a Price,
+    /// `None` when Meta charges nothing for this message (nothing to look up).
+    pub meta_row: Option<&'a Price>,
+}
+
 /// What `m` costs by `table`.
 pub fn estimate(table: &[Price], m: &Message) -> Result<Breakdown, EstimateError> {
+    quote(table, m).map(|q| q.breakdown)
+}
+
+/// What `m` costs by `table`, with the rows used.
+pub fn quote<'a>(table: &'a [Price], m: &Message) -> Result<Quote<'a>, EstimateError> {
     let date = m.at.date_naive();
     let twilio_kind = if m.failed {
         Kind::TwilioFailed
@@ -433,11 +448,15 @@ pub fn estimate(table: &[Price], m: &Message) -> Result<Breakdown, EstimateError
         Some(p) => p.amount,
         None => Decimal::ZERO,
     };
-    Ok(Breakdown {
-        twilio_fee: twilio.amount,
-        meta_fee,
-        total: twilio.amount + meta_fee,
-        currency: twilio.currency.clone(),
+    Ok(Quote {
+        breakdown: Breakdown {
+            twilio_fee: twilio.amount,
+            meta_fee,
+            total: twilio.amount + meta_fee,
+            currency: twilio.currency.clone(),
+        },
+        twilio_row: twilio,
+        meta_row: meta,
     })
 }
 
