@@ -587,6 +587,26 @@ effective_from,kind,country,category,amount,currency
     }
 
     #[test]
+    fn a_quote_names_the_rows_it_used_and_none_for_a_free_meta_fee() {
+        let t = table();
+        let q = quote(&t, &outbound(Some(Category::Utility), "IN", "2025-08-01")).unwrap();
+        assert_eq!(
+            (q.twilio_row.kind, q.twilio_row.amount),
+            (Kind::TwilioMessage, dec("0.005"))
+        );
+        let meta = q.meta_row.unwrap();
+        assert_eq!(
+            (meta.country.as_str(), meta.category.as_str(), meta.amount),
+            ("IN", "*", dec("0.0014")),
+            "no IN utility row: the IN * row"
+        );
+        assert_eq!(q.breakdown.total, dec("0.0064"));
+        let q = quote(&t, &outbound(None, "IN", "2026-02-01")).unwrap();
+        assert_eq!(q.twilio_row.effective_from.to_string(), "2026-01-01");
+        assert_eq!(q.meta_row, None);
+    }
+
+    #[test]
     fn a_date_without_any_price_is_an_error_not_zero() {
         let m = outbound(None, "IN", "2024-12-31");
         assert!(matches!(
