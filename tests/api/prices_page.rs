@@ -307,7 +307,9 @@ async fn a_good_upload_replaces_the_table_and_the_estimate_form_uses_it(
     assert!(page.contains("id=\"total-fee\"><strong>0.03 USD</strong>"));
     let used = page.split("id=\"used-rows\"").nth(1).unwrap();
     let used = &used[..used.find("</tbody>").unwrap()];
-    assert!(used.contains("<td>Twilio</td><td><code>twilio_message</code></td><td>*</td><td>*</td><td>2025-01-01</td>"));
+    assert!(used.contains(
+        "<td>Twilio</td><td><code>twilio_message</code></td><td>*</td><td>*</td><td>2025-01-01</td>"
+    ));
     assert!(used.contains("<td>Meta</td><td><code>meta_template</code></td><td>IN</td><td>marketing</td><td>2025-07-01</td>"));
     assert!(
         page.contains("<option value=\"marketing\" selected>"),
@@ -416,7 +418,10 @@ async fn a_long_table_is_shown_a_page_at_a_time(_: PgPoolOptions, opts: PgConnec
     // Every row has started; the latest (2023-04-14, the last one) is in force.
     assert_eq!(page.matches(">in force</span>").count(), 1);
     let last = page.rsplit("<tr class=\"standing-row-").next().unwrap();
-    assert!(last.starts_with("in_force") && last.contains("2023-04-14"), "{last}");
+    assert!(
+        last.starts_with("in_force") && last.contains("2023-04-14"),
+        "{last}"
+    );
     assert!(page.contains("<dd>1200 (1 in force today, 1199 superseded, 0 future)</dd>"));
     assert_eq!(admin.get("/admin/prices?page=0").await.0, 400);
     app.stop().await;
@@ -434,7 +439,11 @@ async fn html_in_what_the_page_shows_back_is_escaped(_: PgPoolOptions, opts: PgC
         "/admin/prices",
         &[
             ("csrf", None, csrf.as_bytes()),
-            ("file", Some("<img src=x onerror=alert(2)>.csv"), csv.as_bytes()),
+            (
+                "file",
+                Some("<img src=x onerror=alert(2)>.csv"),
+                csv.as_bytes(),
+            ),
             ("csv", None, b"<textarea></textarea><b>pasted</b>"),
         ],
     )

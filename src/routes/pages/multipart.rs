@@ -60,7 +60,8 @@ pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, String
         let head = std::str::from_utf8(&rest[..head_end])
             .map_err(|_| bad("a part's headers are not UTF-8"))?;
         let content = &rest[head_end + 4..];
-        let end = find(content, delimiter.as_bytes()).ok_or_else(|| bad("the body is cut short"))?;
+        let end =
+            find(content, delimiter.as_bytes()).ok_or_else(|| bad("the body is cut short"))?;
         let (name, filename) = disposition(head).ok_or_else(|| bad("a part has no name"))?;
         parts.push(Part {
             name,
@@ -213,7 +214,8 @@ Content-Disposition: form-data; name=\"csv\"\r\n\
 
     #[test]
     fn a_preamble_is_skipped_and_an_empty_form_has_no_parts() {
-        let body = b"ignored\r\n--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--xyz--";
+        let body =
+            b"ignored\r\n--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--xyz--";
         let parts = parse(body, "xyz").unwrap();
         assert_eq!((parts[0].name.as_str(), parts[0].data), ("a", &b"1"[..]));
         assert!(parse(b"--xyz--\r\n", "xyz").unwrap().is_empty());

@@ -265,7 +265,11 @@ struct Extras {
     estimate_error: Option<(StatusCode, String)>,
 }
 
-async fn render(user: &CurrentUser, state: &AppState, x: Extras) -> Result<HttpResponse, PageError> {
+async fn render(
+    user: &CurrentUser,
+    state: &AppState,
+    x: Extras,
+) -> Result<HttpResponse, PageError> {
     let today = Utc::now().date_naive();
     let summary = store::summary(&state.pool, today).await?;
     let pages = (summary.rows + PAGE_ROWS - 1) / PAGE_ROWS;
@@ -362,14 +366,13 @@ async fn page(
 ) -> Result<HttpResponse, PageError> {
     user.require(Role::Admin)?;
     let q = q.into_inner();
-    let page = match q.page.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        None => 1,
-        Some(p) => p
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| PageError::BadRequest(format!("page must be 1 or more, got {p:?}")))?,
-    };
+    let page =
+        match q.page.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            None => 1,
+            Some(p) => p.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                PageError::BadRequest(format!("page must be 1 or more, got {p:?}"))
+            })?,
+        };
     let notice = q
         .uploaded
         .as_deref()
@@ -382,7 +385,11 @@ async fn page(
         window: q.window.clone().unwrap_or(blank.window),
         failed: flag(&q.failed),
         open: flag(&q.open),
-        date: q.date.clone().filter(|d| !d.trim().is_empty()).unwrap_or(blank.date),
+        date: q
+            .date
+            .clone()
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or(blank.date),
     };
     let (mut estimate, mut estimate_error) = (None, None);
     if !form.to.trim().is_empty() {
@@ -496,7 +503,10 @@ async fn upload(
     user.require(Role::Admin)?;
     let (source, bytes) = match form.file {
         Some((name, bytes)) => (name, bytes),
-        None => ("the pasted text".to_owned(), form.pasted.clone().into_bytes()),
+        None => (
+            "the pasted text".to_owned(),
+            form.pasted.clone().into_bytes(),
+        ),
     };
     let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {
         Err(vec![LineError {
@@ -526,7 +536,10 @@ async fn upload(
     tx.commit().await?;
     tracing::info!(username = %user.username, rows = prices.len(), %source, "price table replaced");
     Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/admin/prices?uploaded={}", prices.len())))
+        .insert_header((
+            "Location",
+            format!("/admin/prices?uploaded={}", prices.len()),
+        ))
         .finish())
 }
 
