@@ -150,6 +150,10 @@ async fn only_admins_see_download_and_upload_prices(_: PgPoolOptions, opts: PgCo
     assert!(page.contains("id=\"kind-twilio_message\""));
     assert!(page.contains("id=\"kind-meta_template\""));
     assert!(page.contains("enctype=\"multipart/form-data\""));
+    assert!(
+        !page.contains("<script>") && !page.contains(" style=\""),
+        "no inline script or style (the CSP forbids them)"
+    );
     app.stop().await;
 }
 

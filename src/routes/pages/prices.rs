@@ -462,12 +462,8 @@ fn read_form(req: &HttpRequest, body: &[u8]) -> Result<UploadForm, PageError> {
     })
 }
 
-/// Line `n` (1-based) of `bytes`, shortened for the page.
-fn line_text(bytes: &[u8], n: u64) -> String {
-    let line = bytes
-        .split(|b| *b == b'\n')
-        .nth(n.saturating_sub(1) as usize)
-        .unwrap_or_default();
+/// A line as the page shows it: shortened, lossy where it is not UTF-8.
+fn line_text(line: &[u8]) -> String {
     let text = String::from_utf8_lossy(line);
     let text = text.trim_end_matches('\r');
     match text.char_indices().nth(LINE_PREVIEW) {
@@ -477,6 +473,8 @@ fn line_text(bytes: &[u8], n: u64) -> String {
 }
 
 fn refused(source: String, bytes: &[u8], errors: Vec<LineError>) -> Refused {
+    // Split once: up to a thousand errors in an 8 MiB file must not rescan it each time.
+    let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
     Refused {
         source,
         total_errors: errors.len(),
@@ -484,7 +482,11 @@ fn refused(source: String, bytes: &[u8], errors: Vec<LineError>) -> Refused {
             .into_iter()
             .take(SHOWN_ERRORS)
             .map(|e| LineProblem {
-                text: line_text(bytes, e.line),
+                text: usize::try_from(e.line)
+                    .ok()
+                    .and_then(|n| lines.get(n.checked_sub(1)?))
+                    .map(|l| line_text(l))
+                    .unwrap_or_default(),
                 line: e.line,
                 message: e.message,
             })
