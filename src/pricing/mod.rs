@@ -25,6 +25,7 @@
 
 pub mod book;
 pub mod country;
+pub mod export;
 
 use std::collections::HashMap;
 
@@ -389,8 +390,22 @@ pub fn lookup<'a>(
     })
 }
 
+/// What an estimate used: the fees and the row behind each, so a person can check them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote<'a> {
+    pub breakdown: Breakdown,
+    pub twilio_row: &'a Price,
+    /// `None` when Meta charges nothing for this message (nothing to look up).
+    pub meta_row: Option<&'a Price>,
+}
+
 /// What `m` costs by `table`.
 pub fn estimate(table: &[Price], m: &Message) -> Result<Breakdown, EstimateError> {
+    quote(table, m).map(|q| q.breakdown)
+}
+
+/// What `m` costs by `table`, with the rows used.
+pub fn quote<'a>(table: &'a [Price], m: &Message) -> Result<Quote<'a>, EstimateError> {
     let date = m.at.date_naive();
     let twilio_kind = if m.failed {
         Kind::TwilioFailed
@@ -434,11 +449,15 @@ pub fn estimate(table: &[Price], m: &Message) -> Result<Breakdown, EstimateError
         Some(p) => p.amount,
         None => Decimal::ZERO,
     };
-    Ok(Breakdown {
-        twilio_fee: twilio.amount,
-        meta_fee,
-        total: twilio.amount + meta_fee,
-        currency: twilio.currency.clone(),
+    Ok(Quote {
+        breakdown: Breakdown {
+            twilio_fee: twilio.amount,
+            meta_fee,
+            total: twilio.amount + meta_fee,
+            currency: twilio.currency.clone(),
+        },
+        twilio_row: twilio,
+        meta_row: meta,
     })
 }
 
@@ -566,6 +585,26 @@ effective_from,kind,country,category,amount,currency
             dec("0"),
             "once per category per 24 h: an open conversation is not charged again"
         );
+    }
+
+    #[test]
+    fn a_quote_names_the_rows_it_used_and_none_for_a_free_meta_fee() {
+        let t = table();
+        let q = quote(&t, &outbound(Some(Category::Utility), "IN", "2025-08-01")).unwrap();
+        assert_eq!(
+            (q.twilio_row.kind, q.twilio_row.amount),
+            (Kind::TwilioMessage, dec("0.005"))
+        );
+        let meta = q.meta_row.unwrap();
+        assert_eq!(
+            (meta.country.as_str(), meta.category.as_str(), meta.amount),
+            ("IN", "*", dec("0.0014")),
+            "no IN utility row: the IN * row"
+        );
+        assert_eq!(q.breakdown.total, dec("0.0064"));
+        let q = quote(&t, &outbound(None, "IN", "2026-02-01")).unwrap();
+        assert_eq!(q.twilio_row.effective_from.to_string(), "2026-01-01");
+        assert_eq!(q.meta_row, None);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod health;
 pub mod live;
 pub mod message_query;
 pub mod pages;
+pub mod price_estimate;
 pub mod webhooks;
 
 use actix_web::web;

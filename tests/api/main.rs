@@ -20,6 +20,7 @@ mod ingest_properties;
 mod live;
 mod messages_api;
 mod prices;
+mod prices_page;
 mod reconcile;
 mod reminders;
 mod rollup;

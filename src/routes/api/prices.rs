@@ -10,7 +10,8 @@ use super::auth::ApiCaller;
 use crate::auth::Role;
 use crate::domain::{Direction, PhoneNumber};
 use crate::error::ApiError;
-use crate::pricing::{self, Breakdown, Category, LineError, Message};
+use crate::pricing::{self, Breakdown, Category, LineError};
+use crate::routes::price_estimate::{self, EstimateFailure, EstimateRequest};
 use crate::state::AppState;
 use crate::storage::prices as store;
 
@@ -96,21 +97,25 @@ async fn estimate(
     caller.require(Role::Viewer)?;
     let b: EstimateBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
-    let to = PhoneNumber::parse(&b.to).map_err(|e| ApiError::BadRequest(format!("to: {e}")))?;
-    let at = super::parse_time("at", b.at.as_deref())?.unwrap_or_else(Utc::now);
-    let country = pricing::country::of(&to);
-    let message = Message {
+    let request = EstimateRequest {
+        to: PhoneNumber::parse(&b.to).map_err(|e| ApiError::BadRequest(format!("to: {e}")))?,
+        template: b.template_category,
+        in_window: b.in_window,
         direction: b.direction.unwrap_or(Direction::Outbound),
         failed: b.failed,
-        template: b.template_category,
-        country: country.to_owned(),
-        in_window: b.in_window,
         conversation_open: b.conversation_open,
-        at,
+        at: super::parse_time("at", b.at.as_deref())?.unwrap_or_else(Utc::now),
     };
-    let table = store::all(&state.pool).await?;
-    let breakdown = pricing::estimate(&table, &message).map_err(|e| {
-        ApiError::Other(StatusCode::UNPROCESSABLE_ENTITY, "no_price", e.to_string())
-    })?;
-    Ok(HttpResponse::Ok().json(EstimateView { country, breakdown }))
+    let e = price_estimate::estimate(&state.pool, &request)
+        .await
+        .map_err(|e| match e {
+            EstimateFailure::NoPrice(e) => {
+                ApiError::Other(StatusCode::UNPROCESSABLE_ENTITY, "no_price", e.to_string())
+            }
+            EstimateFailure::Database(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(EstimateView {
+        country: e.country,
+        breakdown: e.breakdown,
+    }))
 }

@@ -15,7 +15,9 @@ pub mod format;
 pub mod join_qr;
 pub mod login;
 pub mod messages;
+pub mod multipart;
 pub mod overview;
+pub mod prices;
 pub mod reminders;
 pub mod rules;
 pub mod send;
@@ -45,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     join_qr::configure(cfg);
     senders::configure(cfg);
     rules::configure(cfg);
+    prices::configure(cfg);
 }
 
 /// What every page's frame needs: who is logged in, the form token, the mode, the page.
