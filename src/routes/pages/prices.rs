@@ -536,6 +536,7 @@ async fn upload(
     let mut tx = state.pool.begin().await?;
     store::replace(&mut tx, &prices, Some(&user.username)).await?;
     tx.commit().await?;
+    state.prices.invalidate().await;
     tracing::info!(username = %user.username, rows = prices.len(), %source, "price table replaced");
     Ok(HttpResponse::SeeOther()
         .insert_header((
