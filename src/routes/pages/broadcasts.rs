@@ -223,6 +223,9 @@ struct BroadcastForm {
     media: String,
     #[serde(default)]
     content_sid: String,
+    /// Empty, or the template's category for the cost estimate.
+    #[serde(default)]
+    template_category: String,
     /// A JSON object.
     #[serde(default)]
     content_variables: String,
@@ -264,6 +267,7 @@ impl BroadcastForm {
             ("body", &self.body),
             ("media", &self.media),
             ("content_sid", &self.content_sid),
+            ("template_category", &self.template_category),
             ("content_variables", &self.content_variables),
             ("sender", &self.sender),
             ("audience", &self.audience),
@@ -341,7 +345,7 @@ impl BroadcastForm {
             created_by: created_by.to_owned(),
             reminder_id: None,
             request_key: nonempty(&self.request_key).map(|k| format!("page:{k}")),
-            template_category: None,
+            template_category: crate::pricing::Category::parse(self.template_category.trim()).ok(),
         })
     }
 }

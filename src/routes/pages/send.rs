@@ -26,6 +26,7 @@ struct SendPage {
     media: String,
     from: String,
     content_sid: String,
+    template_category: String,
     content_variables: String,
     error: Option<String>,
     /// Active senders other than the default: (address, label).
@@ -68,6 +69,7 @@ async fn form(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpRespo
         media: String::new(),
         from: String::new(),
         content_sid: String::new(),
+        template_category: String::new(),
         content_variables: String::new(),
         error: None,
     })
@@ -88,6 +90,9 @@ struct SendForm {
     from: String,
     #[serde(default)]
     content_sid: String,
+    /// Empty, or a template category for the cost estimate.
+    #[serde(default)]
+    template_category: String,
     #[serde(default)]
     content_variables: String,
     /// The "send outside the 24-hour window" checkbox.
@@ -122,6 +127,7 @@ async fn submit(
     };
     let opts = sending::SendOptions {
         force: f.force.is_some(),
+        category: crate::pricing::Category::parse(f.template_category.trim()).ok(),
         ..Default::default()
     };
     let outcome = sending::send_request(
@@ -164,6 +170,7 @@ async fn submit(
         media: f.media,
         from: f.from,
         content_sid: f.content_sid,
+        template_category: f.template_category,
         content_variables: f.content_variables,
         error: Some(error),
     })?;
