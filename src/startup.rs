@@ -150,7 +150,7 @@ impl Application {
         let state = AppState {
             live,
             credentials,
-            pool,
+            pool: pool.clone(),
             ingestor,
             metrics,
             webhook_keys,
@@ -163,6 +163,12 @@ impl Application {
             broadcast_reserve: settings.broadcast_reserve,
             balance: Arc::default(),
             reply_patterns: Arc::default(),
+            alert_channels: crate::alerts::channels::ChannelStore::new(
+                pool.clone(),
+                settings.alert_channels.clone(),
+                settings.credentials.secret_key.clone(),
+            ),
+            open_alerts: Default::default(),
         };
 
         if simulator_mode {
@@ -188,8 +194,27 @@ impl Application {
         )
         .await?;
 
+        // The banner's snapshot is current before the first page and before every `alerts`
+        // event reaches this instance's browsers.
+        state.open_alerts.refresh(&state.pool).await?;
+        state.live.before_sending("alerts", {
+            let (open, pool) = (state.open_alerts.clone(), state.pool.clone());
+            Arc::new(move || {
+                let (open, pool) = (open.clone(), pool.clone());
+                Box::pin(async move {
+                    if let Err(e) = open.refresh(&pool).await {
+                        tracing::warn!(error = %e, "open alerts: refresh failed; the timer retries");
+                    }
+                })
+            })
+        });
         let mut jobs = vec![
             state.live.start(settings.live_poll),
+            state.open_alerts.start(
+                state.pool.clone(),
+                std::time::Duration::from_secs(5),
+                shutdown.clone(),
+            ),
             crate::jobs::rollup::start(state.pool.clone(), shutdown.clone()),
             state
                 .credentials
@@ -209,14 +234,14 @@ impl Application {
                 twilio: state.twilio.clone(),
                 interval: settings.balance_poll,
                 levels: settings.credit,
-                channels: settings.alert_channels.clone(),
+                channels: state.alert_channels.clone(),
             },
             shutdown.clone(),
         ));
         jobs.extend(crate::alerts::evaluate::start(
             crate::alerts::evaluate::Evaluator {
                 pool: state.pool.clone(),
-                channels: settings.alert_channels.clone(),
+                channels: state.alert_channels.clone(),
             },
             settings.alert_evaluate,
             shutdown.clone(),
@@ -224,7 +249,7 @@ impl Application {
         jobs.push(crate::alerts::delivery::start(
             crate::alerts::delivery::Deliverer {
                 pool: state.pool.clone(),
-                channels: settings.alert_channels.clone(),
+                channels: state.alert_channels.clone(),
                 http: reqwest::Client::builder()
                     .timeout(std::time::Duration::from_secs(10))
                     .build()?,
