@@ -514,8 +514,9 @@ mod tests {
             ..Default::default()
         };
         assert!(merge(&env(), &swapped, Some(&k)).problem.is_some());
-        // Clearing the secret of a hook that still has a URL is refused.
+        // Clearing the secret of a hook that keeps its URL is refused.
         let clear = Change {
+            topup_url: Some("https://finance.example/recharge".into()),
             topup_secret: Secret::Clear,
             ..Default::default()
         };

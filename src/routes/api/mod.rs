@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, authenticated with bearer tokens.
 
+pub mod alert_channels;
 pub mod alerts;
 pub mod auth;
 pub mod balance;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     broadcasts::configure(cfg);
     balance::configure(cfg);
     alerts::configure(cfg);
+    alert_channels::configure(cfg);
     reminders::configure(cfg);
     prices::configure(cfg);
     cfg.default_service(web::to(not_found));
