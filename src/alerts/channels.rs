@@ -239,12 +239,7 @@ impl ChannelStore {
     /// the others within a few seconds. Nothing is saved when anything is wrong.
     pub async fn save(&self, change: Change) -> Result<Arc<Effective>, SaveError> {
         let stored = self.read_stored().await?;
-        let next = apply(
-            &self.inner.env,
-            stored,
-            change,
-            self.inner.key.as_ref(),
-        )?;
+        let next = apply(&self.inner.env, stored, change, self.inner.key.as_ref())?;
         let text = serde_json::to_string(&next).expect("channels serialize");
         instance_settings::put(&self.inner.pool, KEY, &text).await?;
         Ok(self.reload().await?)
@@ -419,8 +414,7 @@ fn apply(
     if eff.channels.webhook_url.is_some() && eff.channels.webhook_secret.is_none() {
         errors.push((
             "webhook_secret",
-            "the webhook needs a secret: its receiver checks each alert's signature with it"
-                .into(),
+            "the webhook needs a secret: its receiver checks each alert's signature with it".into(),
         ));
     }
     if eff.channels.topup_url.is_some() && eff.channels.topup_secret.is_none() {
@@ -503,7 +497,10 @@ mod tests {
         assert!(sealed.starts_with("v1.") && !sealed.contains("a-long-enough"));
         let eff = merge(&env(), &stored, Some(&k));
         assert_eq!(
-            eff.channels.topup_secret.as_ref().map(|s| s.expose_secret()),
+            eff.channels
+                .topup_secret
+                .as_ref()
+                .map(|s| s.expose_secret()),
             Some("a-long-enough-top-up-secret")
         );
         // Keeping leaves it; the purposes cannot be swapped.
@@ -529,7 +526,12 @@ mod tests {
         };
         let cleared = apply(&env(), stored, clear_both, Some(&k)).unwrap();
         assert_eq!(cleared.topup_secret.as_deref(), Some(""));
-        assert!(merge(&env(), &cleared, Some(&k)).channels.topup_url.is_none());
+        assert!(
+            merge(&env(), &cleared, Some(&k))
+                .channels
+                .topup_url
+                .is_none()
+        );
     }
 
     #[test]

@@ -115,7 +115,10 @@ mod tests {
         let mut later = alert(1, "firing");
         later.message = "other words".into();
         assert_eq!(a.version, Snapshot::new(vec![later]).version);
-        assert_ne!(a.version, Snapshot::new(vec![alert(1, "acknowledged")]).version);
+        assert_ne!(
+            a.version,
+            Snapshot::new(vec![alert(1, "acknowledged")]).version
+        );
         assert_ne!(a.version, Snapshot::new(vec![]).version);
         assert_ne!(
             a.version,

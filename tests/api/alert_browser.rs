@@ -104,7 +104,11 @@ async fn in_a_browser_the_alert_banner_follows_alerts_live_on_an_open_page(
     );
     screenshot(&c, "alert-banner-firing").await;
     assert_eq!(
-        eval(&c, "return window.__fetched.filter(u => !u.startsWith('/alerts/banner'));").await,
+        eval(
+            &c,
+            "return window.__fetched.filter(u => !u.startsWith('/alerts/banner'));"
+        )
+        .await,
         json!([]),
         "an alert event refreshes only the alert regions"
     );
@@ -129,8 +133,14 @@ async fn in_a_browser_the_alert_banner_follows_alerts_live_on_an_open_page(
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let (status, _) =
-        crate::helpers::call(&app, "POST", &format!("/alerts/{id}/acknowledge"), &op, None).await;
+    let (status, _) = crate::helpers::call(
+        &app,
+        "POST",
+        &format!("/alerts/{id}/acknowledge"),
+        &op,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     until(
         &c,
@@ -173,7 +183,9 @@ async fn in_a_browser_the_alert_banner_follows_alerts_live_on_an_open_page(
     c.goto(&format!("{}/alerts", app.address)).await.unwrap();
     c.find(Locator::Css("main h1")).await.unwrap();
     screenshot(&c, "alerts").await;
-    c.goto(&format!("{}/admin/alerts", app.address)).await.unwrap();
+    c.goto(&format!("{}/admin/alerts", app.address))
+        .await
+        .unwrap();
     c.find(Locator::Css("main h1")).await.unwrap();
     screenshot(&c, "alert-settings").await;
     c.close().await.unwrap();

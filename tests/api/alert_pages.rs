@@ -88,7 +88,11 @@ fn verify(req: &wiremock::Request, secret: &str) -> Value {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    assert_eq!(sig, format!("v1={expected}"), "signed with the expected secret");
+    assert_eq!(
+        sig,
+        format!("v1={expected}"),
+        "signed with the expected secret"
+    );
     serde_json::from_slice(&req.body).unwrap()
 }
 
@@ -135,7 +139,9 @@ async fn every_page_shows_open_alerts_and_operators_acknowledge_them(
     let (status, _, banner) = viewer.get("/alerts/banner").await;
     assert_eq!(status, 200);
     assert!(banner.contains(message), "{banner}");
-    assert!(banner.contains(&format!("data-alert-id=\"{id}\" data-alert-state=\"firing\"")));
+    assert!(banner.contains(&format!(
+        "data-alert-id=\"{id}\" data-alert-state=\"firing\""
+    )));
     assert!(!banner_tag(&banner).ends_with(" hidden>"));
     eventually("the banner on /messages", Duration::from_secs(5), || {
         let mut b = Browser::new(&app.address);
@@ -149,7 +155,10 @@ async fn every_page_shows_open_alerts_and_operators_acknowledge_them(
     assert_eq!(status, 200);
     let open = &page[page.find("id=\"open-alerts\"").expect("open alerts")..];
     assert!(open.contains(&format!("id=\"alert-{id}\"")) && open.contains(message));
-    assert!(page.contains("data-channel=\"webhook\""), "deliveries are listed");
+    assert!(
+        page.contains("data-channel=\"webhook\""),
+        "deliveries are listed"
+    );
     let ack_path = format!("/alerts/{id}/acknowledge");
     assert!(!page.contains(&ack_path), "no button for viewers");
     let csrf = viewer.csrf().await;
@@ -178,7 +187,10 @@ async fn every_page_shows_open_alerts_and_operators_acknowledge_them(
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!((state.as_str(), by.as_deref()), ("acknowledged", Some("otto")));
+    assert_eq!(
+        (state.as_str(), by.as_deref()),
+        ("acknowledged", Some("otto"))
+    );
     let (_, _, banner) = viewer.get("/alerts/banner").await;
     assert!(banner.contains("data-alert-state=\"acknowledged\""));
     assert!(banner.contains("acknowledged by otto"));
@@ -198,7 +210,9 @@ async fn every_page_shows_open_alerts_and_operators_acknowledge_them(
     assert!(!banner.contains(message) && banner_tag(&banner).ends_with(" hidden>"));
     let (_, _, page) = viewer.get("/alerts").await;
     assert!(page.contains("id=\"no-open-alerts\""));
-    let resolved = &page[page.find("id=\"resolved-alerts\"").expect("resolved alerts")..];
+    let resolved = &page[page
+        .find("id=\"resolved-alerts\"")
+        .expect("resolved alerts")..];
     assert!(resolved.contains(&format!("id=\"alert-{id}\"")));
     assert_eq!(
         app.count("SELECT count(*) FROM live_log WHERE kind = 'alerts'")
@@ -301,13 +315,22 @@ async fn admins_edit_every_rule_with_errors_beside_the_fields_and_the_rules_take
             .find(&format!("id=\"{field}-error\""))
             .unwrap_or_else(|| panic!("no error beside {field}"));
         let shown: String = page[at..].chars().take(200).collect();
-        assert!(shown.contains(&says.replace('"', "&#34;")) || shown.contains(says), "{field}: {shown}");
+        assert!(
+            shown.contains(&says.replace('"', "&#34;")) || shown.contains(says),
+            "{field}: {shown}"
+        );
     }
     assert!(!page.contains("id=\"lc_window-error\""));
-    assert!(page.contains("name=\"fr_threshold\" value=\"150\""), "typed values come back");
+    assert!(
+        page.contains("name=\"fr_threshold\" value=\"150\""),
+        "typed values come back"
+    );
     let token = app.api_token(Role::Viewer).await;
     let (_, rules) = call(&app, "GET", "/alert-rules", &token, None).await;
-    assert_eq!(rules, serde_json::to_value(wadash::alerts::rules::Rules::default()).unwrap());
+    assert_eq!(
+        rules,
+        serde_json::to_value(wadash::alerts::rules::Rules::default()).unwrap()
+    );
 
     // Every field saved.
     let good = rules_form(
@@ -382,7 +405,10 @@ async fn channels_saved_in_the_dashboard_override_the_environment_and_receive_si
     let from_ui = receiver().await;
     let app = TestApp::spawn_with(opts, |v| {
         v.insert("secret_key".into(), secret_key());
-        v.insert("alert_webhook_url".into(), format!("{}/env", from_env.uri()));
+        v.insert(
+            "alert_webhook_url".into(),
+            format!("{}/env", from_env.uri()),
+        );
         v.insert("alert_webhook_secret".into(), ENV_SECRET.into());
     })
     .await;
@@ -423,14 +449,15 @@ async fn channels_saved_in_the_dashboard_override_the_environment_and_receive_si
     );
     let (_, _, page) = admin.get("/admin/alerts").await;
     assert!(page.contains(&format!("value=\"{ui_url}\"")));
-    assert!(page.contains(">+919900009999</textarea>"), "normalized, once");
+    assert!(
+        page.contains(">+919900009999</textarea>"),
+        "normalized, once"
+    );
     assert!(page.contains("URL <span class=\"muted\">(saved in wadash)"));
 
     // The running deliverer uses it at once: a test alert reaches the new URL, signed with
     // the environment's secret, and the ops number on WhatsApp.
-    let (status, location, _) = admin
-        .post("/admin/alerts/test", &[("csrf", &csrf)])
-        .await;
+    let (status, location, _) = admin.post("/admin/alerts/test", &[("csrf", &csrf)]).await;
     assert_eq!(
         (status, location.as_deref()),
         (303, Some("/admin/alerts?done=test"))
@@ -439,7 +466,12 @@ async fn channels_saved_in_the_dashboard_override_the_environment_and_receive_si
     assert_eq!(reqs[0].url.path(), "/ui");
     let body = verify(&reqs[0], ENV_SECRET);
     assert_eq!(body["alert"]["kind"], "test");
-    assert!(body["text"].as_str().unwrap().starts_with("[TEST] Test alert sent by admin"));
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[TEST] Test alert sent by admin")
+    );
     eventually("the WhatsApp test alert", Duration::from_secs(10), || async {
         app.count("SELECT count(*) FROM messages WHERE to_addr = 'whatsapp:+919900009999' AND body LIKE 'wadash test: Test alert%'")
             .await
@@ -452,9 +484,10 @@ async fn channels_saved_in_the_dashboard_override_the_environment_and_receive_si
         let mut b = Browser::new(&app.address);
         b.cookies = viewer.cookies.clone();
         async move {
-            b.get("/alerts").await.2.contains(
-                "data-channel=\"webhook\" data-event=\"fired\" data-delivery=\"sent\"",
-            )
+            b.get("/alerts")
+                .await
+                .2
+                .contains("data-channel=\"webhook\" data-event=\"fired\" data-delivery=\"sent\"")
         }
     })
     .await;
@@ -476,7 +509,10 @@ async fn channels_saved_in_the_dashboard_override_the_environment_and_receive_si
         .await;
     assert_eq!(status, 303);
     let stored = stored_channels(&app).await.unwrap();
-    assert!(!stored.contains(UI_SECRET) && stored.contains("\"webhook_secret\":\"v1."), "{stored}");
+    assert!(
+        !stored.contains(UI_SECRET) && stored.contains("\"webhook_secret\":\"v1."),
+        "{stored}"
+    );
     let (_, _, page) = admin.get("/admin/alerts").await;
     assert!(!page.contains(UI_SECRET));
     assert!(page.contains("id=\"webhook_secret-state\">set (saved in wadash)"));
@@ -501,16 +537,29 @@ async fn channels_saved_in_the_dashboard_override_the_environment_and_receive_si
         .await;
     assert_eq!(status, 400);
     for field in ["webhook_url", "whatsapp", "topup_secret"] {
-        assert!(page.contains(&format!("id=\"{field}-error\"")), "no error beside {field}");
+        assert!(
+            page.contains(&format!("id=\"{field}-error\"")),
+            "no error beside {field}"
+        );
     }
-    assert!(page.contains("value=\"ftp://hooks.example\""), "typed values come back");
+    assert!(
+        page.contains("value=\"ftp://hooks.example\""),
+        "typed values come back"
+    );
     assert!(!page.contains("value=\"short\""), "typed secrets do not");
-    assert_eq!(stored_channels(&app).await.unwrap(), stored, "nothing saved");
+    assert_eq!(
+        stored_channels(&app).await.unwrap(),
+        stored,
+        "nothing saved"
+    );
     // Clearing the secret of a webhook that keeps its URL would make it unverifiable.
     let (status, _, page) = admin
         .post(
             "/admin/alerts/channels",
-            &channels_form(&csrf, &[("webhook_url", &ui_url), ("webhook_secret_clear", "1")]),
+            &channels_form(
+                &csrf,
+                &[("webhook_url", &ui_url), ("webhook_secret_clear", "1")],
+            ),
         )
         .await;
     assert_eq!(status, 400);
@@ -610,9 +659,14 @@ async fn the_channels_api_is_for_admins_never_shows_secrets_and_reaches_every_in
     let admin = a.api_token(Role::Admin).await;
     for role in [Role::Viewer, Role::Operator] {
         let token = a.api_token(role).await;
-        assert_eq!(call(&a, "GET", "/alert-channels", &token, None).await.0, 403);
         assert_eq!(
-            call(&a, "PUT", "/alert-channels", &token, Some(json!({}))).await.0,
+            call(&a, "GET", "/alert-channels", &token, None).await.0,
+            403
+        );
+        assert_eq!(
+            call(&a, "PUT", "/alert-channels", &token, Some(json!({})))
+                .await
+                .0,
             403
         );
     }
@@ -635,9 +689,13 @@ async fn the_channels_api_is_for_admins_never_shows_secrets_and_reaches_every_in
     assert_eq!(view["sources"]["topup_url"], "environment");
 
     // The other instance's jobs use it within seconds, without a restart.
-    eventually("instance b sees the new channels", Duration::from_secs(10), || async {
-        call(&b, "GET", "/alert-channels", &admin, None).await.1["webhook_url"] == url.as_str()
-    })
+    eventually(
+        "instance b sees the new channels",
+        Duration::from_secs(10),
+        || async {
+            call(&b, "GET", "/alert-channels", &admin, None).await.1["webhook_url"] == url.as_str()
+        },
+    )
     .await;
     let (status, test) = call(&b, "POST", "/alert-channels/test", &admin, None).await;
     assert_eq!(status, 201, "{test}");
@@ -654,7 +712,13 @@ async fn the_channels_api_is_for_admins_never_shows_secrets_and_reaches_every_in
     )
     .await;
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().unwrap().contains("webhook_url"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("webhook_url"),
+        "{body}"
+    );
     let (status, _) = call(
         &a,
         "PUT",
@@ -674,7 +738,11 @@ async fn the_channels_api_is_for_admins_never_shows_secrets_and_reaches_every_in
     )
     .await;
     assert_eq!((status, &view["webhook_secret_set"]), (200, &json!(true)));
-    assert_eq!(view["whatsapp"], json!([]), "left out: the environment's (none)");
+    assert_eq!(
+        view["whatsapp"],
+        json!([]),
+        "left out: the environment's (none)"
+    );
 
     let (status, view) = call(&a, "DELETE", "/alert-channels", &admin, None).await;
     assert_eq!(status, 200);

@@ -100,12 +100,7 @@ pub(crate) async fn text_of(c: &Client, css: &str) -> String {
 }
 
 /// Waits until the element's text is `want`; returns how long it took.
-pub(crate) async fn wait_for_text(
-    c: &Client,
-    css: &str,
-    want: &str,
-    limit: Duration,
-) -> Duration {
+pub(crate) async fn wait_for_text(c: &Client, css: &str, want: &str, limit: Duration) -> Duration {
     let started = Instant::now();
     loop {
         if let Ok(el) = c.find(Locator::Css(css)).await

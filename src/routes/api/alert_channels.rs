@@ -132,8 +132,9 @@ async fn test(
     let body: TestBody = if body.iter().all(u8::is_ascii_whitespace) {
         TestBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("expected {{\"include_topup\": bool}} ({e})")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::BadRequest(format!("expected {{\"include_topup\": bool}} ({e})"))
+        })?
     };
     let channels = state.alert_channels.current().await;
     let by = format!("api token #{}", caller.token_id);

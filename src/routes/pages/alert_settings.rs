@@ -23,7 +23,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/alerts", web::get().to(page))
         .route("/admin/alerts/rules", web::post().to(save_rules))
         .route("/admin/alerts/channels", web::post().to(save_channels))
-        .route("/admin/alerts/channels/reset", web::post().to(reset_channels))
+        .route(
+            "/admin/alerts/channels/reset",
+            web::post().to(reset_channels),
+        )
         .route("/admin/alerts/test", web::post().to(send_test));
 }
 
@@ -171,7 +174,11 @@ impl RulesForm {
             };
             errors.add(field, problem);
         }
-        if errors.is_empty() { Ok(r) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(r)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -360,12 +367,7 @@ struct ChannelsForm {
 }
 
 /// Blank keeps, "clear" removes, anything else replaces; both at once is a mistake.
-fn secret_change(
-    field: &'static str,
-    typed: &str,
-    clear: bool,
-    errors: &mut Errors,
-) -> Secret {
+fn secret_change(field: &'static str, typed: &str, clear: bool, errors: &mut Errors) -> Secret {
     match (typed.trim().is_empty(), clear) {
         (true, false) => Secret::Keep,
         (true, true) => Secret::Clear,
@@ -529,7 +531,12 @@ mod tests {
             errors.of("fr_threshold"),
             Some("must be above 0 % and at most 100 %")
         );
-        assert!(errors.of("fr_window").unwrap().contains("between 1 and 10080"));
+        assert!(
+            errors
+                .of("fr_window")
+                .unwrap()
+                .contains("between 1 and 10080")
+        );
         assert!(errors.of("ec_codes").unwrap().contains("\"abc\""));
         assert!(errors.of("cs_min").is_some());
         assert_eq!(errors.of("lc_window"), None);

@@ -200,8 +200,12 @@ async fn page(
         open: open.iter().map(|a| item(a, &deliveries)).collect(),
         resolved: resolved.iter().map(|a| item(a, &deliveries)).collect(),
         notice: match q.done.as_deref() {
-            Some("acknowledged") => Some("Alert acknowledged: it stays open until its condition clears."),
-            Some("not_firing") => Some("That alert was no longer firing: someone acknowledged it or it resolved."),
+            Some("acknowledged") => {
+                Some("Alert acknowledged: it stays open until its condition clears.")
+            }
+            Some("not_firing") => {
+                Some("That alert was no longer firing: someone acknowledged it or it resolved.")
+            }
             _ => None,
         },
     };
@@ -219,10 +223,7 @@ struct BannerFragment {
 
 /// The banner alone, read from the database: a page fetches it because an alert changed,
 /// possibly on another instance whose change this instance's snapshot has not seen yet.
-async fn banner(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, PageError> {
+async fn banner(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let fresh = state.open_alerts.refresh(&state.pool).await?;
     let mut chrome = Chrome::for_user(&user, &state, "");
     chrome.banner = Some(Banner::of(&fresh));
