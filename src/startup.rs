@@ -151,7 +151,7 @@ impl Application {
             prices: crate::pricing::book::PriceBook::new(pool.clone()),
             live,
             credentials,
-            pool,
+            pool: pool.clone(),
             ingestor,
             metrics,
             webhook_keys,
@@ -164,6 +164,12 @@ impl Application {
             broadcast_reserve: settings.broadcast_reserve,
             balance: Arc::default(),
             reply_patterns: Arc::default(),
+            alert_channels: crate::alerts::channels::ChannelStore::new(
+                pool.clone(),
+                settings.alert_channels.clone(),
+                settings.credentials.secret_key.clone(),
+            ),
+            open_alerts: Default::default(),
         };
 
         if simulator_mode {
@@ -189,8 +195,27 @@ impl Application {
         )
         .await?;
 
+        // The banner's snapshot is current before the first page and before every `alerts`
+        // event reaches this instance's browsers.
+        state.open_alerts.refresh(&state.pool).await?;
+        state.live.before_sending("alerts", {
+            let (open, pool) = (state.open_alerts.clone(), state.pool.clone());
+            Arc::new(move || {
+                let (open, pool) = (open.clone(), pool.clone());
+                Box::pin(async move {
+                    if let Err(e) = open.refresh(&pool).await {
+                        tracing::warn!(error = %e, "open alerts: refresh failed; the timer retries");
+                    }
+                })
+            })
+        });
         let mut jobs = vec![
             state.live.start(settings.live_poll),
+            state.open_alerts.start(
+                state.pool.clone(),
+                std::time::Duration::from_secs(5),
+                shutdown.clone(),
+            ),
             crate::jobs::rollup::start(state.pool.clone(), shutdown.clone()),
             state
                 .credentials
@@ -211,14 +236,14 @@ impl Application {
                 twilio: state.twilio.clone(),
                 interval: settings.balance_poll,
                 levels: settings.credit,
-                channels: settings.alert_channels.clone(),
+                channels: state.alert_channels.clone(),
             },
             shutdown.clone(),
         ));
         jobs.extend(crate::alerts::evaluate::start(
             crate::alerts::evaluate::Evaluator {
                 pool: state.pool.clone(),
-                channels: settings.alert_channels.clone(),
+                channels: state.alert_channels.clone(),
             },
             settings.alert_evaluate,
             shutdown.clone(),
@@ -226,7 +251,7 @@ impl Application {
         jobs.push(crate::alerts::delivery::start(
             crate::alerts::delivery::Deliverer {
                 pool: state.pool.clone(),
-                channels: settings.alert_channels.clone(),
+                channels: state.alert_channels.clone(),
                 http: reqwest::Client::builder()
                     .timeout(std::time::Duration::from_secs(10))
                     .build()?,

@@ -39,4 +39,8 @@ pub struct AppState {
     pub prices: crate::pricing::book::PriceBook,
     /// Compiled auto-reply patterns.
     pub reply_patterns: Arc<crate::replies::rules::RegexCache>,
+    /// Where alerts go: the environment's channels with what admins saved laid over them.
+    pub alert_channels: crate::alerts::channels::ChannelStore,
+    /// The open alerts every page's banner shows, kept in memory.
+    pub open_alerts: crate::alerts::open::OpenAlerts,
 }

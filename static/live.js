@@ -2,7 +2,9 @@
 //  - times are shown in the reader's local time zone;
 //  - regions marked data-live-src follow changes live: the server pushes what changed over
 //    Server-Sent Events (/events) and the page fetches the region's fresh markup, rendered by
-//    the same template as the page.
+//    the same template as the page;
+//  - the open-alerts banner (and the alerts page) follow `alerts` events only: message
+//    regions ignore them, and the banner ignores message changes.
 (function () {
   "use strict";
 
@@ -89,19 +91,33 @@
   function connect() {
     if (!document.querySelector("[data-live-src]") || !window.EventSource) { return; }
     var es = new EventSource("/events");
-    es.addEventListener("hello", function () { setStatus("● live", "live-on"); });
+    es.addEventListener("hello", function (e) {
+      setStatus("● live", "live-on");
+      // The banner may have been rendered just before an alert changed, and this stream begun
+      // just after: the server says which open alerts it knows.
+      var version;
+      try { version = JSON.parse(e.data).alerts; } catch (_) { return; }
+      var banner = document.getElementById("alert-banner");
+      if (banner && version && banner.getAttribute("data-alerts-version") !== version) {
+        refresh(banner);
+      }
+    });
     es.addEventListener("open", function () { setStatus("● live", "live-on"); });
     es.addEventListener("error", function () { setStatus("○ reconnecting…", "live-off"); });
     es.addEventListener("messages", function (e) {
       var changes;
       try { changes = JSON.parse(e.data); } catch (_) { return; }
-      document.querySelectorAll("[data-live-src]").forEach(function (region) {
+      document.querySelectorAll("[data-live-src]:not([data-live-alerts])").forEach(function (region) {
         if (concerns(region, changes)) { refresh(region); }
       });
     });
     // The overview's hourly figures were recomputed.
     es.addEventListener("stats", function () {
       document.querySelectorAll("[data-live-stats]").forEach(refresh);
+    });
+    // An alert fired, was acknowledged or resolved.
+    es.addEventListener("alerts", function () {
+      document.querySelectorAll("[data-live-alerts]").forEach(refresh);
     });
     // The server could not replay what this page missed: the page is stale, start over.
     es.addEventListener("reload", function () { es.close(); location.reload(); });

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use super::channels::ChannelStore;
 use super::{Channels, signature, webhook_body};
 use crate::jobs::Shutdown;
 use crate::storage::alerts::{self, Due};
@@ -14,7 +15,8 @@ const MAX_ATTEMPTS: i32 = 10;
 #[derive(Clone)]
 pub struct Deliverer {
     pub pool: PgPool,
-    pub channels: Channels,
+    /// Read on every pass that has work, so channels saved by an admin apply at once.
+    pub channels: ChannelStore,
     pub http: reqwest::Client,
     /// Sends the WhatsApp alerts.
     pub twilio: crate::twilio::client::TwilioClient,
@@ -41,9 +43,13 @@ impl Deliverer {
     /// Delivers what is due; returns how many were delivered.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let due = alerts::claim_due(&self.pool, 20).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let channels = self.channels.current().await;
         let mut sent = 0;
         for d in due {
-            let result = self.deliver(&d).await;
+            let result = self.deliver(&channels.channels, &d).await;
             let give_up = d.attempts >= MAX_ATTEMPTS;
             match &result {
                 Ok(()) => sent += 1,
@@ -56,18 +62,21 @@ impl Deliverer {
         Ok(sent)
     }
 
-    async fn deliver(&self, d: &Due) -> Result<(), String> {
+    async fn deliver(&self, channels: &Channels, d: &Due) -> Result<(), String> {
         let a = alerts::get(&self.pool, d.alert_id)
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the alert is gone")?;
         if d.channel == "webhook" || d.channel == "topup" {
             let (url, secret) = match d.channel.as_str() {
-                "webhook" => (&self.channels.webhook_url, &self.channels.webhook_secret),
-                _ => (&self.channels.topup_url, &self.channels.topup_secret),
+                "webhook" => (&channels.webhook_url, &channels.webhook_secret),
+                _ => (&channels.topup_url, &channels.topup_secret),
             };
             let (Some(url), Some(secret)) = (url, secret) else {
-                return Err(format!("no {} URL is configured any more", d.channel));
+                return Err(format!(
+                    "no {} URL and secret are configured any more",
+                    d.channel
+                ));
             };
             let body = webhook_body(&a, &d.event);
             let ts = chrono::Utc::now().timestamp();
@@ -88,6 +97,7 @@ impl Deliverer {
         }
         if let Some(number) = d.channel.strip_prefix("whatsapp:") {
             let text = match d.event.as_str() {
+                _ if a.kind == "test" => format!("wadash test: {}", a.message),
                 "resolved" => format!("wadash: resolved: {}", a.message),
                 _ => format!("wadash {}: {}", a.severity, a.message),
             };

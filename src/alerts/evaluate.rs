@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::Channels;
+use super::channels::ChannelStore;
 use super::rules::{self, Rules};
 use crate::jobs::Shutdown;
 use crate::storage::alerts;
@@ -19,7 +19,7 @@ const LOCK: i64 = 0x7761_6461_7368_0a1e;
 #[derive(Clone)]
 pub struct Evaluator {
     pub pool: PgPool,
-    pub channels: Channels,
+    pub channels: ChannelStore,
 }
 
 pub fn start(
@@ -107,7 +107,7 @@ impl Evaluator {
 
     /// Fires what holds and is not open; resolves what is open and no longer holds.
     async fn apply(&self, kind: &str, firing: &[Firing]) -> sqlx::Result<()> {
-        let names = self.channels.names();
+        let names = self.channels.current().await.channels.names();
         let mut tx = self.pool.begin().await?;
         for f in firing {
             alerts::fire(&mut tx, f.kind, &f.subject, f.severity, &f.message, &names).await?;

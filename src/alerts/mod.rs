@@ -3,12 +3,14 @@
 //! (Slack-compatible `text`) and WhatsApp messages to ops numbers through wadash itself —
 //! with retries.
 //!
-//! So far the credit levels raise alerts (`credit_low`, `credit_critical`); failure rates,
-//! error codes, silent callbacks and lost callbacks, and rules edited in the dashboard, come
-//! next (issue 7).
+//! The credit levels raise `credit_low` and `credit_critical`; the rules ([`evaluate`]) raise
+//! the rest. Channels come from the environment with what admins saved laid over them
+//! ([`channels`]); every page shows the open alerts from a per-instance snapshot ([`open`]).
 
+pub mod channels;
 pub mod delivery;
 pub mod evaluate;
+pub mod open;
 pub mod rules;
 
 use hmac::{KeyInit, Mac};
@@ -101,9 +103,50 @@ pub async fn on_credit_level(
     Ok(changed)
 }
 
+/// Acknowledges a firing alert for `by`; `None` if it is not firing.
+pub async fn acknowledge(pool: &PgPool, id: i64, by: &str) -> sqlx::Result<Option<AlertRow>> {
+    let mut tx = pool.begin().await?;
+    let row = alerts::acknowledge(&mut tx, id, by).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Why a test alert was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    #[error("no channel is configured: set a webhook or WhatsApp ops numbers first")]
+    NoChannel,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Sends a test notification through the real delivery path: a test alert (kind `test`,
+/// born resolved, so it never shows as open) with a delivery queued to every channel. The
+/// top-up hook only when asked, since its receiver may recharge the account on a call.
+pub async fn send_test(
+    pool: &PgPool,
+    channels: &Channels,
+    by: &str,
+    include_topup: bool,
+) -> Result<AlertRow, TestError> {
+    let mut names = channels.names();
+    if include_topup && channels.topup_url.is_some() {
+        names.push("topup".to_owned());
+    }
+    if names.is_empty() {
+        return Err(TestError::NoChannel);
+    }
+    let message = format!("Test alert sent by {by}: this channel receives wadash alerts");
+    let mut tx = pool.begin().await?;
+    let row = alerts::insert_test(&mut tx, &message, &names).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
 /// The webhook's JSON: a Slack-compatible `text` and the alert itself.
 pub fn webhook_body(a: &AlertRow, event: &str) -> String {
     let mark = match (event, a.severity.as_str()) {
+        _ if a.kind == "test" => "TEST",
         ("resolved", _) => "RESOLVED",
         (_, "critical") => "CRITICAL",
         _ => "WARNING",

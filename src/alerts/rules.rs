@@ -95,10 +95,15 @@ impl Default for LostCallbacks {
 }
 
 impl Rules {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Every value out of range, as (field path, what is wrong), in the order of the fields.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
         let f = &self.failure_rate;
         if !(0.0..=1.0).contains(&f.threshold) || f.threshold == 0.0 {
-            return Err("failure_rate.threshold must be above 0 and at most 1".into());
+            out.push((
+                "failure_rate.threshold",
+                "must be above 0 and at most 1".into(),
+            ));
         }
         for (name, minutes) in [
             ("failure_rate.window_minutes", f.window_minutes),
@@ -113,18 +118,41 @@ impl Rules {
             ),
         ] {
             if !(1..=10_080).contains(&minutes) {
-                return Err(format!("{name} must be between 1 and 10080 (a week)"));
+                out.push((name, "must be between 1 and 10080 (a week)".into()));
             }
         }
         if self.error_codes.count == 0 {
-            return Err("error_codes.count must be at least 1".into());
+            out.push(("error_codes.count", "must be at least 1".into()));
         }
         if self.error_codes.codes.len() > 50 {
-            return Err("error_codes.codes holds at most 50 codes".into());
+            out.push(("error_codes.codes", "holds at most 50 codes".into()));
         }
-        Ok(())
+        if self.error_codes.codes.iter().any(|c| *c <= 0) {
+            out.push(("error_codes.codes", "holds positive numbers only".into()));
+        }
+        out.sort_by_key(|(field, _)| FIELDS.iter().position(|f| f == field));
+        out
+    }
+
+    /// The first problem, as one sentence naming its field.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.problems().into_iter().next() {
+            Some((field, problem)) => Err(format!("{field} {problem}")),
+            None => Ok(()),
+        }
     }
 }
+
+/// The fields that can be wrong, in the order a form shows them.
+const FIELDS: &[&str] = &[
+    "failure_rate.window_minutes",
+    "failure_rate.threshold",
+    "error_codes.codes",
+    "error_codes.count",
+    "error_codes.window_minutes",
+    "callbacks_stalled.minutes",
+    "lost_callbacks.window_minutes",
+];
 
 pub const KEY: &str = "alert_rules";
 
@@ -152,7 +180,24 @@ mod tests {
         assert_eq!(r.error_codes, ErrorCodes::default());
         assert!(r.validate().is_ok());
         let bad: Rules = serde_json::from_str(r#"{"failure_rate": {"threshold": 1.5}}"#).unwrap();
-        assert!(bad.validate().is_err());
+        assert_eq!(
+            bad.validate(),
+            Err("failure_rate.threshold must be above 0 and at most 1".into())
+        );
+        let mut many = Rules::default();
+        many.lost_callbacks.window_minutes = 0;
+        many.error_codes.codes = vec![-1];
+        many.failure_rate.threshold = 0.0;
+        let fields: Vec<_> = many.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            [
+                "failure_rate.threshold",
+                "error_codes.codes",
+                "lost_callbacks.window_minutes"
+            ],
+            "every problem, in form order"
+        );
         assert!(
             serde_json::from_str::<Rules>(r#"{"failure_rat": {}}"#).is_err(),
             "typos are errors"

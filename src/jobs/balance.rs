@@ -18,7 +18,7 @@ pub struct BalancePoller {
     pub twilio: TwilioClient,
     pub interval: Duration,
     pub levels: crate::balance::Levels,
-    pub channels: crate::alerts::Channels,
+    pub channels: crate::alerts::channels::ChannelStore,
 }
 
 pub fn start(poller: BalancePoller, shutdown: Shutdown) -> Option<tokio::task::JoinHandle<()>> {
@@ -75,8 +75,15 @@ impl BalancePoller {
                     crate::balance::status::reassess(&self.pool, &self.levels, chrono::Utc::now())
                         .await?;
                 let shown = format!("{} {currency}", crate::balance::money(balance));
-                crate::alerts::on_credit_level(&self.pool, &self.channels, before, after, &shown)
-                    .await?;
+                let channels = self.channels.current().await;
+                crate::alerts::on_credit_level(
+                    &self.pool,
+                    &channels.channels,
+                    before,
+                    after,
+                    &shown,
+                )
+                .await?;
                 Ok(true)
             }
             _ => {

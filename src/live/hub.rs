@@ -6,6 +6,10 @@
 //! up to the horizon and then reads the channel sees every row at least once (it drops
 //! positions it has already sent). A subscriber more than the channel's capacity behind is
 //! told so and must reload.
+//!
+//! A hook registered for a kind ([`LiveHub::before_sending`]) runs before rows of that kind
+//! are sent, so that an in-memory copy (the open alerts) is current by the time a browser
+//! reacts to the event.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +25,9 @@ pub const CAPACITY: usize = 1024;
 /// How long change-log rows are kept for clients that reconnect.
 pub const RETENTION: Duration = Duration::from_secs(3600);
 
+/// Work to finish before rows of a kind reach subscribers.
+pub type Hook = Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveEvent {
     pub pos: Position,
@@ -33,6 +40,7 @@ struct Inner {
     tx: broadcast::Sender<Arc<LiveEvent>>,
     horizon: Mutex<u64>,
     shutdown: Shutdown,
+    hooks: Mutex<Vec<(&'static str, Hook)>>,
 }
 
 #[derive(Clone)]
@@ -59,6 +67,7 @@ impl LiveHub {
                 tx,
                 horizon: Mutex::new(horizon),
                 shutdown,
+                hooks: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -81,6 +90,15 @@ impl LiveHub {
         self.inner.shutdown.clone()
     }
 
+    /// Runs `hook` (to completion) before rows of `kind` are sent to subscribers.
+    pub fn before_sending(&self, kind: &'static str, hook: Hook) {
+        self.inner
+            .hooks
+            .lock()
+            .expect("hooks lock")
+            .push((kind, hook));
+    }
+
     /// One read of the log; returns how many rows were sent.
     pub async fn poll_once(&self) -> sqlx::Result<usize> {
         let from = self.horizon();
@@ -95,6 +113,18 @@ impl LiveHub {
         );
         *self.inner.horizon.lock().expect("horizon lock") = horizon;
         let n = rows.len();
+        let due: Vec<Hook> = self
+            .inner
+            .hooks
+            .lock()
+            .expect("hooks lock")
+            .iter()
+            .filter(|(kind, _)| rows.iter().any(|r| r.kind == *kind))
+            .map(|(_, hook)| hook.clone())
+            .collect();
+        for hook in due {
+            hook().await;
+        }
         for r in rows {
             // No subscribers is not an error.
             let _ = self.inner.tx.send(Arc::new(LiveEvent {

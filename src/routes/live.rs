@@ -1,7 +1,8 @@
 //! `GET /events`: the dashboard's Server-Sent Events stream (session login required).
 //!
 //! Each change-log row becomes one event (`event: messages`, `id: <xid>.<id>`, data: the
-//! changed messages as JSON). A browser that reconnects sends `Last-Event-ID`; the stream
+//! changed messages as JSON; `stats` and `alerts` rows likewise). The first event, `hello`,
+//! carries the version of the open alerts this instance knows. A browser that reconnects sends `Last-Event-ID`; the stream
 //! first replays what it missed from the database, then continues live, without gaps or
 //! repeats. If what it missed is no longer kept, or it falls too far behind, it gets a
 //! `reload` event: a page reload shows the truth, silently missing events would not.
@@ -51,6 +52,7 @@ async fn events(
     let mut live = hub.subscribe();
     let (tx, rx) = mpsc::channel::<sse::Event>(64);
     let mut shutdown = hub.shutdown();
+    let open_alerts = state.open_alerts.clone();
     tokio::spawn(async move {
         let mut sent = last;
         if let Some(from) = last {
@@ -82,7 +84,10 @@ async fn events(
                 }
             }
         }
-        let _ = tx.send(sse::Data::new("{}").event("hello").into()).await;
+        // The open alerts' version lets a page whose banner was rendered before a change it
+        // has not heard of (it connected just after) notice and refresh it.
+        let hello = serde_json::json!({ "alerts": open_alerts.current().version }).to_string();
+        let _ = tx.send(sse::Data::new(hello).event("hello").into()).await;
         loop {
             tokio::select! {
                 msg = live.recv() => match msg {

@@ -1,4 +1,5 @@
-//! Alerts and their deliveries.
+//! Alerts and their deliveries. Every change of an alert's state appends an `alerts` row to
+//! `live_log` in the same transaction, so live pages hear of exactly the changes that commit.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -42,6 +43,7 @@ pub async fn fire(
     .await?;
     if let Some(a) = &row {
         queue(conn, a.id, "fired", channels).await?;
+        announce(conn, a).await?;
     }
     Ok(row)
 }
@@ -63,8 +65,18 @@ pub async fn resolve(
     .await?;
     if let Some(a) = &row {
         queue(conn, a.id, "resolved", channels).await?;
+        announce(conn, a).await?;
     }
     Ok(row)
+}
+
+/// Tells live pages (the banner, `/alerts`) that `a` changed.
+async fn announce(conn: &mut PgConnection, a: &AlertRow) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO live_log (kind, payload) VALUES ('alerts', $1)")
+        .bind(serde_json::json!({ "id": a.id, "kind": a.kind, "state": a.state }))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 async fn queue(
@@ -105,14 +117,78 @@ pub async fn list(pool: &PgPool, state: Option<&str>, limit: i64) -> sqlx::Resul
     .await
 }
 
-pub async fn acknowledge(pool: &PgPool, id: i64, by: &str) -> sqlx::Result<Option<AlertRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+/// Acknowledges a firing alert; `None` if it is not firing (or does not exist).
+pub async fn acknowledge(
+    conn: &mut PgConnection,
+    id: i64,
+    by: &str,
+) -> sqlx::Result<Option<AlertRow>> {
+    let row: Option<AlertRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE alerts SET state = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2 \
          WHERE id = $1 AND state = 'firing' RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(by)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(a) = &row {
+        announce(conn, a).await?;
+    }
+    Ok(row)
+}
+
+/// Records a test alert, born resolved so that it never shows as open, and queues its
+/// delivery to `channels` like a firing.
+pub async fn insert_test(
+    conn: &mut PgConnection,
+    message: &str,
+    channels: &[String],
+) -> sqlx::Result<AlertRow> {
+    let row: AlertRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO alerts (kind, severity, state, message, resolved_at) \
+         VALUES ('test', 'warning', 'resolved', $1, now()) RETURNING {COLUMNS}"
+    )))
+    .bind(message)
+    .fetch_one(&mut *conn)
+    .await?;
+    queue(conn, row.id, "fired", channels).await?;
+    announce(conn, &row).await?;
+    Ok(row)
+}
+
+/// The open alerts (firing, then acknowledged; critical first, newest first), read through
+/// the partial index of open alerts.
+pub async fn open(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<AlertRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM alerts WHERE state <> 'resolved' \
+         ORDER BY state = 'firing' DESC, severity = 'critical' DESC, fired_at DESC, id DESC \
+         LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// One delivery of an alert to a channel, as it stands.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub alert_id: i64,
+    pub channel: String,
+    pub event: String,
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The deliveries of the given alerts (through the primary key's leading `alert_id`).
+pub async fn deliveries(pool: &PgPool, ids: &[i64]) -> sqlx::Result<Vec<DeliveryRow>> {
+    sqlx::query_as(
+        "SELECT alert_id, channel, event, state, attempts, last_error, sent_at \
+         FROM alert_deliveries WHERE alert_id = ANY($1) ORDER BY alert_id, event, channel",
+    )
+    .bind(ids)
+    .fetch_all(pool)
     .await
 }
 

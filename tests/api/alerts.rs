@@ -252,7 +252,11 @@ async fn message(app: &TestApp, n: u32, status: &str, error_code: Option<i32>, m
 fn evaluator(app: &TestApp) -> wadash::alerts::evaluate::Evaluator {
     wadash::alerts::evaluate::Evaluator {
         pool: app.pool.clone(),
-        channels: Default::default(),
+        channels: wadash::alerts::channels::ChannelStore::new(
+            app.pool.clone(),
+            Default::default(),
+            None,
+        ),
     }
 }
 

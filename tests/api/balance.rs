@@ -138,7 +138,11 @@ async fn the_job_reads_twilios_balance_contract_and_skips_subaccounts(
         twilio: prism,
         interval: Duration::from_secs(3600),
         levels: Default::default(),
-        channels: Default::default(),
+        channels: wadash::alerts::channels::ChannelStore::new(
+            app.pool.clone(),
+            Default::default(),
+            None,
+        ),
     };
     assert!(
         poller.poll_once().await.unwrap(),
@@ -178,7 +182,11 @@ async fn the_job_reads_twilios_balance_contract_and_skips_subaccounts(
         .unwrap(),
         interval: Duration::from_secs(1),
         levels: Default::default(),
-        channels: Default::default(),
+        channels: wadash::alerts::channels::ChannelStore::new(
+            app.pool.clone(),
+            Default::default(),
+            None,
+        ),
     };
     assert!(!sub.poll_once().await.unwrap());
     assert_eq!(app.count("SELECT count(*) FROM balance_readings").await, 0);

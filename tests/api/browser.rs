@@ -15,7 +15,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// A ChromeDriver process for one test, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -27,7 +27,7 @@ impl Drop for Driver {
     }
 }
 
-async fn driver() -> Driver {
+pub(crate) async fn driver() -> Driver {
     assert!(
         std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists(),
         "Chromium and ChromeDriver are needed (apt-get install chromium chromium-driver; scripts/test installs them)"
@@ -55,7 +55,7 @@ async fn driver() -> Driver {
     Driver { child, url }
 }
 
-async fn browser(driver: &Driver) -> Client {
+pub(crate) async fn browser(driver: &Driver) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -72,7 +72,7 @@ async fn browser(driver: &Driver) -> Client {
         .expect("a Chromium session")
 }
 
-async fn screenshot(c: &Client, name: &str) {
+pub(crate) async fn screenshot(c: &Client, name: &str) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/target/screenshots");
     std::fs::create_dir_all(dir).unwrap();
     let png = c.screenshot().await.unwrap();
@@ -81,7 +81,7 @@ async fn screenshot(c: &Client, name: &str) {
 
 /// The text of the first element matching `css`, waiting up to 5 s for it to appear (a live
 /// update may be replacing the region at that moment).
-async fn text_of(c: &Client, css: &str) -> String {
+pub(crate) async fn text_of(c: &Client, css: &str) -> String {
     let started = Instant::now();
     loop {
         let found = match c.find(Locator::Css(css)).await {
@@ -100,7 +100,7 @@ async fn text_of(c: &Client, css: &str) -> String {
 }
 
 /// Waits until the element's text is `want`; returns how long it took.
-async fn wait_for_text(c: &Client, css: &str, want: &str, limit: Duration) -> Duration {
+pub(crate) async fn wait_for_text(c: &Client, css: &str, want: &str, limit: Duration) -> Duration {
     let started = Instant::now();
     loop {
         if let Ok(el) = c.find(Locator::Css(css)).await

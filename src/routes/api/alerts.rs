@@ -48,7 +48,7 @@ async fn acknowledge(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let by = format!("api token #{}", caller.token_id);
-    match alerts::acknowledge(&state.pool, *path, &by).await? {
+    match crate::alerts::acknowledge(&state.pool, *path, &by).await? {
         Some(a) => Ok(HttpResponse::Ok().json(a)),
         None => match alerts::get(&state.pool, *path).await? {
             None => Err(ApiError::NotFound(format!("no alert {path}"))),

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, authenticated with bearer tokens.
 
+pub mod alert_channels;
 pub mod alerts;
 pub mod auth;
 pub mod balance;
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     broadcasts::configure(cfg);
     balance::configure(cfg);
     alerts::configure(cfg);
+    alert_channels::configure(cfg);
     reminders::configure(cfg);
     prices::configure(cfg);
     costs::configure(cfg);

@@ -66,7 +66,7 @@ fn store_error(e: StoreError) -> ApiError {
 }
 
 /// serde_json's error text without anything quoted from the input.
-trait ClassifyMessage {
+pub(super) trait ClassifyMessage {
     fn classify_message(&self) -> String;
 }
 

@@ -3,6 +3,8 @@
 //! no real Twilio account is connected.
 
 pub mod admin;
+pub mod alert_settings;
+pub mod alerts;
 pub mod assets;
 pub mod balance;
 pub mod broadcasts;
@@ -48,6 +50,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     senders::configure(cfg);
     rules::configure(cfg);
     prices::configure(cfg);
+    alerts::configure(cfg);
+    alert_settings::configure(cfg);
 }
 
 /// What every page's frame needs: who is logged in, the form token, the mode, the page.
@@ -59,6 +63,8 @@ pub struct Chrome {
     pub simulator: bool,
     /// Which navigation entry is current.
     pub active: &'static str,
+    /// The open alerts, for logged-in pages (from the in-memory snapshot: no query).
+    pub banner: Option<alerts::Banner>,
 }
 
 impl Chrome {
@@ -73,6 +79,7 @@ impl Chrome {
             csrf: user.csrf.clone(),
             simulator: state.simulator_mode,
             active,
+            banner: Some(alerts::Banner::of(&state.open_alerts.current())),
         }
     }
 
@@ -83,6 +90,7 @@ impl Chrome {
             csrf: String::new(),
             simulator,
             active: "",
+            banner: None,
         }
     }
 

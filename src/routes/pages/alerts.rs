@@ -1,0 +1,261 @@
+//! `/alerts` (every role): the open alerts, then the recent resolved ones, each with its
+//! deliveries per channel; operators acknowledge firing alerts. Also the banner of open
+//! alerts that every logged-in page carries, and `/alerts/banner`, the banner alone, which
+//! live pages fetch when an `alerts` event arrives.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::format;
+use super::{Chrome, CurrentUser, PageError, html};
+use crate::alerts::open::Snapshot;
+use crate::auth::Role;
+use crate::state::AppState;
+use crate::storage::alerts::{self, AlertRow, DeliveryRow};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/alerts", web::get().to(page))
+        .route("/alerts/banner", web::get().to(banner))
+        .route("/alerts/{id}/acknowledge", web::post().to(acknowledge));
+}
+
+/// Open alerts a banner lists before it says "and N more".
+const BANNER_MAX: usize = 5;
+/// Resolved alerts the page lists (newest first, through the `fired_at` index).
+const RESOLVED_MAX: i64 = 50;
+/// Open alerts the page lists.
+const OPEN_MAX: i64 = 200;
+
+/// A time shown in UTC, and in the reader's zone once the script runs.
+#[derive(Debug, Clone)]
+pub struct When {
+    pub iso: String,
+    pub utc: String,
+}
+
+impl When {
+    fn of(t: &chrono::DateTime<chrono::Utc>) -> Self {
+        Self {
+            iso: format::iso(t),
+            utc: format::utc(t),
+        }
+    }
+}
+
+/// The banner's view of the open alerts.
+#[derive(Debug, Clone, Default)]
+pub struct Banner {
+    pub items: Vec<BannerItem>,
+    /// Open alerts not listed.
+    pub more: usize,
+    pub firing: usize,
+    /// See [`Snapshot::version`].
+    pub version: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct BannerItem {
+    pub id: i64,
+    pub severity: String,
+    pub state: String,
+    pub firing: bool,
+    pub message: String,
+    pub since: When,
+    pub acknowledged_by: Option<String>,
+}
+
+impl Banner {
+    pub fn of(s: &Snapshot) -> Self {
+        Self {
+            items: s
+                .alerts
+                .iter()
+                .take(BANNER_MAX)
+                .map(|a| BannerItem {
+                    id: a.id,
+                    severity: a.severity.clone(),
+                    state: a.state.clone(),
+                    firing: a.state == "firing",
+                    message: a.message.clone(),
+                    since: When::of(&a.fired_at),
+                    acknowledged_by: a.acknowledged_by.clone(),
+                })
+                .collect(),
+            more: s.alerts.len().saturating_sub(BANNER_MAX),
+            firing: s.alerts.iter().filter(|a| a.state == "firing").count(),
+            version: s.version.clone(),
+        }
+    }
+}
+
+pub fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "credit_low" => "Credit low",
+        "credit_critical" => "Credit critically low",
+        "failure_rate" => "Failure rate",
+        "error_code" => "Error code",
+        "callbacks_stalled" => "Callbacks stalled",
+        "lost_callbacks" => "Lost callbacks",
+        "test" => "Test",
+        _ => "Other",
+    }
+}
+
+#[derive(Debug)]
+struct DeliveryItem {
+    channel: String,
+    event: String,
+    state: String,
+    detail: String,
+    sent: Option<When>,
+}
+
+#[derive(Debug)]
+struct AlertItem {
+    id: i64,
+    kind: String,
+    kind_label: &'static str,
+    subject: String,
+    severity: String,
+    state: String,
+    message: String,
+    fired: When,
+    acknowledged: Option<When>,
+    acknowledged_by: Option<String>,
+    resolved: Option<When>,
+    deliveries: Vec<DeliveryItem>,
+}
+
+fn delivery_item(d: &DeliveryRow) -> DeliveryItem {
+    let tries = match d.attempts {
+        1 => "1 try".to_owned(),
+        n => format!("{n} tries"),
+    };
+    let detail = match (d.state.as_str(), &d.last_error) {
+        ("sent", _) => String::new(),
+        ("pending", None) => "waiting".into(),
+        (_, Some(e)) => format!("{tries}: {e}"),
+        (_, None) => tries,
+    };
+    DeliveryItem {
+        channel: d.channel.clone(),
+        event: d.event.clone(),
+        state: d.state.clone(),
+        detail,
+        sent: d.sent_at.as_ref().map(When::of),
+    }
+}
+
+fn item(a: &AlertRow, deliveries: &[DeliveryRow]) -> AlertItem {
+    AlertItem {
+        id: a.id,
+        kind: a.kind.clone(),
+        kind_label: kind_label(&a.kind),
+        subject: a.subject.clone(),
+        severity: a.severity.clone(),
+        state: a.state.clone(),
+        message: a.message.clone(),
+        fired: When::of(&a.fired_at),
+        acknowledged: a.acknowledged_at.as_ref().map(When::of),
+        acknowledged_by: a.acknowledged_by.clone(),
+        resolved: a.resolved_at.as_ref().map(When::of),
+        deliveries: deliveries
+            .iter()
+            .filter(|d| d.alert_id == a.id)
+            .map(delivery_item)
+            .collect(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html", blocks = ["live"])]
+struct AlertsPage {
+    chrome: Chrome,
+    open: Vec<AlertItem>,
+    resolved: Vec<AlertItem>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    /// `live`: only the part live updates replace.
+    fragment: Option<String>,
+    done: Option<String>,
+}
+
+async fn page(
+    user: CurrentUser,
+    q: web::Query<PageQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let (open, resolved) = tokio::try_join!(
+        alerts::open(&state.pool, OPEN_MAX),
+        alerts::list(&state.pool, Some("resolved"), RESOLVED_MAX),
+    )?;
+    let ids: Vec<i64> = open.iter().chain(&resolved).map(|a| a.id).collect();
+    let deliveries = alerts::deliveries(&state.pool, &ids).await?;
+    let page = AlertsPage {
+        chrome: Chrome::for_user(&user, &state, "alerts"),
+        open: open.iter().map(|a| item(a, &deliveries)).collect(),
+        resolved: resolved.iter().map(|a| item(a, &deliveries)).collect(),
+        notice: match q.done.as_deref() {
+            Some("acknowledged") => {
+                Some("Alert acknowledged: it stays open until its condition clears.")
+            }
+            Some("not_firing") => {
+                Some("That alert was no longer firing: someone acknowledged it or it resolved.")
+            }
+            _ => None,
+        },
+    };
+    if q.fragment.as_deref() == Some("live") {
+        return html(&page.as_live());
+    }
+    html(&page)
+}
+
+#[derive(Template)]
+#[template(path = "_alert_banner.html")]
+struct BannerFragment {
+    chrome: Chrome,
+}
+
+/// The banner alone, read from the database: a page fetches it because an alert changed,
+/// possibly on another instance whose change this instance's snapshot has not seen yet.
+async fn banner(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let fresh = state.open_alerts.refresh(&state.pool).await?;
+    let mut chrome = Chrome::for_user(&user, &state, "");
+    chrome.banner = Some(Banner::of(&fresh));
+    html(&BannerFragment { chrome })
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn acknowledge(
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<CsrfOnly>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Operator)?;
+    let id = *path;
+    let done = match crate::alerts::acknowledge(&state.pool, id, &user.username).await? {
+        Some(a) => {
+            tracing::info!(by = %user.username, alert = a.id, kind = %a.kind, "alert acknowledged");
+            "acknowledged"
+        }
+        None if alerts::get(&state.pool, id).await?.is_none() => {
+            return Err(PageError::NotFound(format!("no alert {id}")));
+        }
+        None => "not_firing",
+    };
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", format!("/alerts?done={done}")))
+        .finish())
+}
