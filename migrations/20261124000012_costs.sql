@@ -21,6 +21,9 @@ CREATE TABLE message_costs (
     -- What Twilio charged (its `price`, as a positive amount), once known.
     actual          numeric(14, 6),
     actual_currency text,
+    -- Whether the message reached the recipient (delivered or read), set by the price fetcher
+    -- once the message is final; NULL until then (the cost page then asks `messages`).
+    reached         boolean,
     -- Lookups at Twilio that came back without a price yet.
     price_checks    smallint NOT NULL DEFAULT 0,
     -- When to ask Twilio for the price next; NULL once it is known or wadash gave up.
@@ -31,6 +34,8 @@ CREATE INDEX message_costs_created_idx ON message_costs (created_at);
 -- The price fetcher's queue: only rows still waiting for a price.
 CREATE INDEX message_costs_due_idx ON message_costs (next_check_at)
     WHERE next_check_at IS NOT NULL;
+-- Messages whose reach is not settled yet: the cost page joins only these with `messages`.
+CREATE INDEX message_costs_unsettled_idx ON message_costs (created_at) WHERE reached IS NULL;
 -- Inbound messages by day, for the cost page's Twilio fees on received messages.
 CREATE INDEX messages_inbound_created_idx ON messages (created_at) WHERE direction = 'inbound';
 -- Which broadcast a cost belongs to, for the broadcast's own figures.

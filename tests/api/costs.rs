@@ -184,6 +184,12 @@ async fn each_message_is_priced_when_sent_and_charged_as_twilio_says_once_final(
             .await,
         0
     );
+    // The fetcher settled each one's reach on the way.
+    assert_eq!(
+        app.count("SELECT count(*) FROM message_costs WHERE reached")
+            .await,
+        4
+    );
     app.stop().await;
 }
 
