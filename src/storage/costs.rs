@@ -244,3 +244,31 @@ pub async fn report_inputs(
         currency,
     })
 }
+
+/// One message's cost as stored: what it was estimated at and, once known, charged.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct MessageCost {
+    pub category: String,
+    pub country: String,
+    pub in_window: bool,
+    pub broadcast_id: Option<i64>,
+    /// Exact decimal text; None when the table had no price.
+    pub estimated: Option<String>,
+    pub currency: Option<String>,
+    /// What Twilio charged, once fetched.
+    pub actual: Option<String>,
+    pub actual_currency: Option<String>,
+}
+
+/// The cost of the message `sid`, if wadash sent it.
+pub async fn of_message(pool: &PgPool, sid: &str) -> sqlx::Result<Option<MessageCost>> {
+    sqlx::query_as(
+        "SELECT category, country, in_window, broadcast_id, \
+         trim_scale(estimated)::text AS estimated, currency, \
+         trim_scale(actual)::text AS actual, actual_currency \
+         FROM message_costs WHERE sid = $1",
+    )
+    .bind(sid)
+    .fetch_optional(pool)
+    .await
+}

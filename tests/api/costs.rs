@@ -184,6 +184,26 @@ async fn each_message_is_priced_when_sent_and_charged_as_twilio_says_once_final(
             .await,
         0
     );
+    // Each message shows its own cost.
+    let (_, m) = call(
+        &app,
+        "GET",
+        &format!("/messages/{}", sids[2]),
+        &viewer,
+        None,
+    )
+    .await;
+    assert_eq!(m["cost"]["estimated"], "0.014", "{m}");
+    assert_eq!(m["cost"]["actual"], "0.005");
+    assert_eq!(m["cost"]["category"], "utility");
+    assert_eq!(m["cost"]["in_window"], false);
+    let mut b = app.browser_as("olga", Role::Operator).await;
+    let (status, _, page) = b.get(&format!("/messages/{}", sids[2])).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"id="message-estimate">0.014 USD"#),
+        "{page}"
+    );
     // The fetcher settled each one's reach on the way.
     assert_eq!(
         app.count("SELECT count(*) FROM message_costs WHERE reached")

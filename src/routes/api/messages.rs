@@ -43,6 +43,9 @@ pub struct MessageView {
     pub failed_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventView>>,
+    /// For one message sent through wadash: its estimated cost and what Twilio charged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::storage::costs::MessageCost>,
 }
 
 #[derive(Debug, Serialize)]
@@ -73,6 +76,7 @@ impl From<MessageRow> for MessageView {
             read_at: r.read_at,
             failed_at: r.failed_at,
             events: None,
+            cost: None,
         }
     }
 }
@@ -101,6 +105,7 @@ async fn get(
     let events = messages::events(&state.pool, sid.as_str()).await?;
     let mut view = MessageView::from(row);
     view.events = Some(events.into_iter().map(EventView::from).collect());
+    view.cost = crate::storage::costs::of_message(&state.pool, sid.as_str()).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

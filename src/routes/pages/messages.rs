@@ -249,6 +249,8 @@ struct MessagePage {
     events: Vec<EventItem>,
     /// Warnings of the send that led here, shown once.
     warnings: Vec<String>,
+    /// Its cost, when wadash sent it.
+    cost: Option<crate::storage::costs::MessageCost>,
 }
 
 async fn one(
@@ -324,7 +326,9 @@ async fn one(
         .error_code
         .and_then(crate::domain::error_codes::lookup)
         .map(|i| (i.meaning, i.action));
+    let cost = crate::storage::costs::of_message(&state.pool, sid.as_str()).await?;
     let page = MessagePage {
+        cost,
         chrome: Chrome::for_user(&user, &state, "messages"),
         party,
         media,
