@@ -221,9 +221,9 @@ pub fn cost_facts(msg: &CreateMessage, opts: &SendOptions, in_window: bool) -> C
     }
 }
 
-/// Stores Twilio's answer to a create call as the message's first event, and the message's
-/// estimated cost. A cost that cannot be stored is logged, not an error: the message was
-/// sent and recorded, and the cost page counts what it has.
+/// Stores Twilio's answer to a create call as the message's first event, with the message's
+/// estimated cost, in one transaction (one commit per send). A message the table cannot
+/// price is stored without an estimate and counted as unpriced; pricing never fails a send.
 pub async fn record(
     pool: &sqlx::PgPool,
     prices: &PriceBook,
@@ -233,52 +233,59 @@ pub async fn record(
 ) -> Result<(), SendError> {
     let record = record_of(msg, resource)
         .map_err(|e| SendError::Invalid(format!("Twilio answered with {e}")))?;
-    crate::storage::events::apply_batch(pool, std::slice::from_ref(&record))
+    let cost = match prices.table().await {
+        Ok(table) => Some(cost_of(&table, msg, &resource.sid, facts)),
+        Err(e) => {
+            tracing::warn!(sid = %resource.sid, error = %e, "the price table could not be read; the message's cost is not stored");
+            None
+        }
+    };
+    let not_recorded = |source| SendError::NotRecorded {
+        sid: resource.sid.clone(),
+        source,
+    };
+    let mut tx = pool.begin().await.map_err(not_recorded)?;
+    crate::storage::events::apply_batch(&mut *tx, std::slice::from_ref(&record))
         .await
-        .map_err(|source| SendError::NotRecorded {
-            sid: resource.sid.clone(),
-            source,
-        })?;
-    if let Err(e) = record_cost(pool, prices, msg, &resource.sid, facts).await {
-        tracing::warn!(sid = %resource.sid, error = %e, "the message's estimated cost was not stored");
+        .map_err(not_recorded)?;
+    if let Some(cost) = &cost {
+        crate::storage::costs::insert(&mut *tx, cost)
+            .await
+            .map_err(not_recorded)?;
     }
+    tx.commit().await.map_err(not_recorded)?;
     Ok(())
 }
 
-async fn record_cost(
-    pool: &sqlx::PgPool,
-    prices: &PriceBook,
+/// What `msg` is estimated to cost, as stored.
+fn cost_of(
+    table: &[crate::pricing::Price],
     msg: &CreateMessage,
     sid: &str,
     facts: &CostFacts,
-) -> sqlx::Result<()> {
-    let table = prices.table().await?;
+) -> crate::storage::costs::NewCost {
     let now = Utc::now();
     let recipient = msg.to.as_str().trim_start_matches("whatsapp:").to_owned();
     let country = crate::costs::country_of(&recipient);
-    let estimated = match crate::costs::estimate(&table, country, facts, now) {
+    let estimated = match crate::costs::estimate(table, country, facts, now) {
         Ok(b) => Some((b.total, b.currency)),
         Err(e) => {
             tracing::warn!(%sid, error = %e, "no estimate for a sent message");
             None
         }
     };
-    crate::storage::costs::insert(
-        pool,
-        &crate::storage::costs::NewCost {
-            sid: sid.to_owned(),
-            sender: crate::costs::sender_of(msg),
-            recipient,
-            country: country.to_owned(),
-            category: facts.category.as_str().to_owned(),
-            in_window: facts.in_window,
-            broadcast_id: facts.broadcast_id,
-            estimated,
-            created_at: now,
-            check_at: now + crate::costs::FIRST_PRICE_CHECK,
-        },
-    )
-    .await
+    crate::storage::costs::NewCost {
+        sid: sid.to_owned(),
+        sender: crate::costs::sender_of(msg),
+        recipient,
+        country: country.to_owned(),
+        category: facts.category.as_str().to_owned(),
+        in_window: facts.in_window,
+        broadcast_id: facts.broadcast_id,
+        estimated,
+        created_at: now,
+        check_at: now + crate::costs::FIRST_PRICE_CHECK,
+    }
 }
 
 /// The event that records Twilio's create response.

@@ -27,7 +27,7 @@ pub struct NewCost {
 }
 
 /// Stores a message's estimate (once: a second record of the same sid changes nothing).
-pub async fn insert(pool: &PgPool, c: &NewCost) -> sqlx::Result<()> {
+pub async fn insert(conn: &mut sqlx::PgConnection, c: &NewCost) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO message_costs (sid, created_at, sender, recipient, country, category, \
          in_window, broadcast_id, estimated, currency, next_check_at) \
@@ -45,7 +45,7 @@ pub async fn insert(pool: &PgPool, c: &NewCost) -> sqlx::Result<()> {
     .bind(c.estimated.as_ref().map(|(d, _)| d.to_string()))
     .bind(c.estimated.as_ref().map(|(_, cur)| cur.as_str()))
     .bind(c.check_at)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
