@@ -249,7 +249,7 @@ pub async fn record(
         .await
         .map_err(not_recorded)?;
     if let Some(cost) = &cost {
-        crate::storage::costs::insert(&mut *tx, cost)
+        crate::storage::costs::insert(&mut tx, cost)
             .await
             .map_err(not_recorded)?;
     }
