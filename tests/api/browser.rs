@@ -284,6 +284,10 @@ async fn in_a_browser_the_overview_follows_callbacks_live_from_any_instance(
             "message",
         ),
         ("/admin".to_owned(), "admin"),
+        ("/costs".to_owned(), "costs"),
+        ("/alerts".to_owned(), "alerts"),
+        ("/admin/alerts".to_owned(), "alert-settings"),
+        ("/admin/prices".to_owned(), "prices"),
     ] {
         c.goto(&format!("{}{path}", a.address)).await.unwrap();
         c.find(Locator::Css("main h1")).await.unwrap();
