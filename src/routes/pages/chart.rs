@@ -261,7 +261,7 @@ pub fn spend_svg(days: &[(chrono::NaiveDate, f64, String)], unit: &str) -> Strin
     {
         let _ = write!(
             s,
-            r#"<text x="{W}" y="{PAD_TOP}" text-anchor="end" dominant-baseline="hanging">max {} {unit}</text>"#,
+            r#"<text x="2" y="{PAD_TOP}" dominant-baseline="hanging">max {} {unit}</text>"#,
             escape(text),
         );
     }
