@@ -62,7 +62,7 @@ DATABASE_URL="$DB_URL" WADASH_BIND="127.0.0.1:$PORT" TWILIO_AUTH_TOKEN="$TOKEN" 
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
-# The overview's hourly roll-ups are computed once on a new database; wait for them.
+# The overview's roll-ups are computed once on a new database; wait for them.
 t0=$(date +%s)
 until [ -n "$(psql "$PG_URL/$DB" -Atqc "select value from instance_settings where key = 'rollup_position'" 2>/dev/null)" ]; do
   sleep 1

@@ -1,15 +1,17 @@
-//! Keeps the overview's hourly roll-ups current (`storage::rollups`).
+//! Keeps the overview's roll-ups current (`storage::rollups`, five-minute buckets).
 //!
 //! One instance at a time (a session advisory lock) reads the change log after
-//! its saved position, collects the creation hours of the messages that changed and
-//! recomputes those hours from `messages`. The first run — or a run after the change log was
-//! pruned past its position — recomputes every hour. Recomputing is idempotent, so reading a
-//! change twice is harmless and a crash loses nothing.
+//! its saved position, collects the creation buckets of the messages that changed and
+//! recomputes those buckets from `messages`. Callbacks mostly concern messages of the last few
+//! minutes, so a pass reads about one bucket's messages, not the whole hour's. The first run —
+//! or a run after the change log was pruned past its position — recomputes everything, an
+//! hour at a time. Recomputing is idempotent, so reading a change twice is harmless and a
+//! crash loses nothing.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chrono::{DateTime, DurationRound, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::storage::live_log::{self, Position};
@@ -21,12 +23,8 @@ const POSITION_KEY: &str = "rollup_position";
 const STEP: i64 = 5000;
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
-fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(chrono::Duration::hours(1)).unwrap_or(t)
-}
-
-/// Creation hours named in a change-log payload (`[{"created_at": …}, …]`).
-pub fn hours_in(payload: &str, into: &mut BTreeSet<DateTime<Utc>>) {
+/// Creation buckets named in a change-log payload (`[{"created_at": …}, …]`).
+pub fn buckets_in(payload: &str, into: &mut BTreeSet<DateTime<Utc>>) {
     let Ok(serde_json::Value::Array(items)) = serde_json::from_str(payload) else {
         return;
     };
@@ -36,12 +34,13 @@ pub fn hours_in(payload: &str, into: &mut BTreeSet<DateTime<Utc>>) {
             .and_then(|v| v.as_str())
             .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         {
-            into.insert(hour_of(t.with_timezone(&Utc)));
+            into.insert(rollups::bucket_of(t.with_timezone(&Utc)));
         }
     }
 }
 
-/// One pass. Returns how many hours were recomputed, or `None` if another instance runs it.
+/// One pass. Returns how many buckets were recomputed, or `None` if another instance runs
+/// it.
 pub async fn run_once(pool: &PgPool) -> anyhow::Result<Option<usize>> {
     // A session lock on a connection of its own: the work below is many short transactions
     // (see `rollups::recompute`), and the lock goes with the connection if the process dies.
@@ -74,26 +73,29 @@ async fn pass(pool: &PgPool) -> anyhow::Result<usize> {
     let saved = saved.as_deref().and_then(Position::parse);
     let pruned = live_log::pruned_before(pool).await?;
     let horizon = live_log::current_horizon(pool).await?;
-    let (hours, next) = match saved {
+    let (ranges, buckets, next) = match saved {
         Some(pos) if pos.xid >= pruned => {
             let rows = live_log::after(pool, pos, horizon, STEP).await?;
-            let mut hours = BTreeSet::new();
+            let mut buckets = BTreeSet::new();
             for r in &rows {
-                hours_in(&r.payload, &mut hours);
+                buckets_in(&r.payload, &mut buckets);
             }
             let next = rows.last().map_or(pos, |r| r.pos);
-            (hours.into_iter().collect::<Vec<_>>(), next)
+            (rollups::ranges(&buckets), buckets.len(), next)
         }
         _ => {
             // Everything before `horizon` is in `messages` now; later changes come through
             // the log from this position on.
-            let all = rollups::all_hours(pool).await?;
+            let all = rollups::all_ranges(pool).await?;
             tracing::info!(
                 hours = all.len(),
-                "computing every hour of the overview roll-ups"
+                "computing every bucket of the overview roll-ups, an hour at a time"
             );
+            let buckets = all.len()
+                * (rollups::MAX_RANGE.num_seconds() / rollups::BUCKET.num_seconds()) as usize;
             (
                 all,
+                buckets,
                 Position {
                     xid: horizon,
                     id: 0,
@@ -101,12 +103,15 @@ async fn pass(pool: &PgPool) -> anyhow::Result<usize> {
             )
         }
     };
-    rollups::recompute(pool, &hours).await?;
-    if !hours.is_empty() {
+    rollups::recompute(pool, &ranges).await?;
+    if !ranges.is_empty() {
         // Tell live pages that figures changed (the overview refreshes on it).
-        let list: Vec<String> = hours.iter().map(|h| h.to_rfc3339()).collect();
+        let list: Vec<[String; 2]> = ranges
+            .iter()
+            .map(|(a, b)| [a.to_rfc3339(), b.to_rfc3339()])
+            .collect();
         sqlx::query("INSERT INTO live_log (kind, payload) VALUES ('stats', $1)")
-            .bind(serde_json::json!({ "hours": list }))
+            .bind(serde_json::json!({ "ranges": list }))
             .execute(pool)
             .await?;
     }
@@ -118,7 +123,7 @@ async fn pass(pool: &PgPool) -> anyhow::Result<usize> {
     .bind(next.to_string())
     .execute(pool)
     .await?;
-    Ok(hours.len())
+    Ok(buckets)
 }
 
 pub fn start(pool: PgPool, shutdown: super::Shutdown) -> tokio::task::JoinHandle<()> {
@@ -133,15 +138,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hours_come_from_the_payload() {
+    fn buckets_come_from_the_payload() {
         let mut h = BTreeSet::new();
-        hours_in(
+        buckets_in(
             r#"[{"sid":"SM1","created_at":"2026-11-24T10:17:42.123+00:00"},{"sid":"SM2","created_at":"2026-11-24T10:59:59Z"},{"sid":"SM3"}]"#,
             &mut h,
         );
-        assert_eq!(h.len(), 1);
-        assert_eq!(h.first().unwrap().to_rfc3339(), "2026-11-24T10:00:00+00:00");
-        hours_in("not json", &mut h);
-        assert_eq!(h.len(), 1);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.first().unwrap().to_rfc3339(), "2026-11-24T10:15:00+00:00");
+        assert_eq!(h.last().unwrap().to_rfc3339(), "2026-11-24T10:55:00+00:00");
+        buckets_in("not json", &mut h);
+        assert_eq!(h.len(), 2);
     }
 }

@@ -104,11 +104,6 @@ pub struct WindowStats {
     pub estimated: bool,
 }
 
-fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
-    use chrono::DurationRound;
-    t.duration_trunc(chrono::Duration::hours(1)).unwrap_or(t)
-}
-
 /// Windows shorter than this are read from `messages` alone.
 const MIN_ROLLUP_HOURS: i64 = 3;
 
@@ -122,19 +117,20 @@ pub async fn window_stats(
 ) -> sqlx::Result<WindowStats> {
     use super::messages;
     use super::rollups;
-    let hour = chrono::Duration::hours(1);
+    let bucket = rollups::BUCKET;
+    let floor = rollups::bucket_of;
     let ceil = |t: DateTime<Utc>| {
-        let f = hour_floor(t);
-        if f == t { f } else { f + hour }
+        let f = floor(t);
+        if f == t { f } else { f + bucket }
     };
     let hs = ceil(since);
-    // Roll-ups cover the whole hours inside the window. A window that reaches the present
-    // takes the current hour from its roll-up too: it trails by about a second, and the
+    // Roll-ups cover the whole buckets inside the window. A window that reaches the present
+    // takes the current bucket from its roll-up too: it trails by about a second, and the
     // roll-up job announces each recompute so live pages refresh.
     let he = if until >= now {
-        (hour_floor(now) + hour).min(ceil(until))
+        (floor(now) + bucket).min(ceil(until))
     } else {
-        hour_floor(until)
+        floor(until)
     };
     if he - hs < chrono::Duration::hours(MIN_ROLLUP_HOURS) {
         let (funnel, timings, failures, traffic) = tokio::try_join!(

@@ -1,12 +1,37 @@
-//! Hourly roll-ups of `messages` for the overview (`message_stats_hourly`,
-//! `message_failures_hourly`): recomputing whole hours, and reading a window's totals.
+//! Roll-ups of `messages` for the overview in five-minute buckets (`message_stats_5m`,
+//! `message_failures_5m`): recomputing ranges of whole buckets, and reading a window's totals.
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::{FromRow, PgExecutor, PgPool};
 
 use super::messages::Funnel;
+
+/// The roll-ups' granularity. It divides an hour, so hour-aligned windows align with buckets.
+pub const BUCKET: TimeDelta = TimeDelta::minutes(5);
+/// Longest range read in one query (the full recompute goes an hour at a time).
+pub const MAX_RANGE: TimeDelta = TimeDelta::hours(1);
+
+/// The start of the bucket holding `t`.
+pub fn bucket_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(BUCKET).unwrap_or(t)
+}
+
+/// Merges bucket starts into ranges `[start, end)` of adjacent buckets, each at most
+/// [`MAX_RANGE`] long, in order.
+pub fn ranges(
+    buckets: &std::collections::BTreeSet<DateTime<Utc>>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut out: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for &b in buckets {
+        match out.last_mut() {
+            Some(last) if last.1 == b && b + BUCKET - last.0 <= MAX_RANGE => last.1 = b + BUCKET,
+            _ => out.push((b, b + BUCKET)),
+        }
+    }
+    out
+}
 
 /// Upper bounds (seconds) of the delivery-time histogram buckets; one more bucket holds the rest.
 pub const HIST_BOUNDS: [f64; 14] = [
@@ -38,7 +63,8 @@ fn aggregate_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
         format!(
-            r#"SELECT m.direction,
+            r#"SELECT date_bin(interval '5 minutes', m.created_at, timestamptz 'epoch') AS bucket,
+                   m.direction,
                    COALESCE(CASE WHEN m.direction = 'inbound' THEN m.to_addr ELSE m.from_addr END, '') AS business,
                    COALESCE(m.messaging_service_sid, '') AS service_sid,
                    count(*) AS total,
@@ -53,7 +79,7 @@ fn aggregate_sql() -> &'static str {
                    {} AS read_hist
                FROM messages m
                WHERE m.created_at >= $1 AND m.created_at < $2
-               GROUP BY 1, 2, 3"#,
+               GROUP BY 1, 2, 3, 4"#,
             hist_sql("extract(epoch FROM m.delivered_at - m.created_at)"),
             hist_sql("extract(epoch FROM m.read_at - m.created_at)")
         )
@@ -61,14 +87,16 @@ fn aggregate_sql() -> &'static str {
 }
 
 const AGGREGATE_FAILURES: &str = r#"
-SELECT COALESCE(m.from_addr, ''), COALESCE(m.messaging_service_sid, ''), COALESCE(m.error_code, -1), count(*)
+SELECT date_bin(interval '5 minutes', m.created_at, timestamptz 'epoch'),
+       COALESCE(m.from_addr, ''), COALESCE(m.messaging_service_sid, ''), COALESCE(m.error_code, -1), count(*)
 FROM messages m
 WHERE m.created_at >= $1 AND m.created_at < $2
   AND m.direction = 'outbound' AND m.status IN ('failed', 'undelivered')
-GROUP BY 1, 2, 3"#;
+GROUP BY 1, 2, 3, 4"#;
 
 #[derive(Debug, Clone, FromRow)]
-struct HourAggregate {
+struct BucketAggregate {
+    bucket: DateTime<Utc>,
     direction: String,
     business: String,
     service_sid: String,
@@ -82,88 +110,98 @@ struct HourAggregate {
     read_hist: Vec<i64>,
 }
 
-/// Recomputes each given hour (the start of an hour) from `messages`.
+/// Recomputes the buckets of each range `[start, end)` (bucket-aligned, see [`ranges`]) from
+/// `messages`.
 ///
-/// The counting is a read (it takes no transaction id); only replacing the hour's rows is a
+/// The counting is a read (it takes no transaction id); only replacing the range's rows is a
 /// write, in a transaction of a few milliseconds, because a long write transaction would hold
 /// back the live horizon (src/storage/live_log.rs) and with it every browser's updates. Each
-/// hour is read on its own, so the `created_at` index bounds the work. A message that changes
+/// range is read on its own, so the `created_at` index bounds the work. A message that changes
 /// between the read and the write is in the change log after the position being processed,
-/// so its hour is recomputed again on the next run.
-pub async fn recompute(pool: &PgPool, hours: &[DateTime<Utc>]) -> sqlx::Result<()> {
-    for &h in hours {
-        let end = h + chrono::Duration::hours(1);
-        let stats: Vec<HourAggregate> = sqlx::query_as(sqlx::AssertSqlSafe(aggregate_sql()))
-            .bind(h)
+/// so its bucket is recomputed again on the next run.
+pub async fn recompute(
+    pool: &PgPool,
+    ranges: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> sqlx::Result<()> {
+    for &(start, end) in ranges {
+        let stats: Vec<BucketAggregate> = sqlx::query_as(sqlx::AssertSqlSafe(aggregate_sql()))
+            .bind(start)
             .bind(end)
             .fetch_all(pool)
             .await?;
-        let fails: Vec<(String, String, i32, i64)> = sqlx::query_as(AGGREGATE_FAILURES)
-            .bind(h)
-            .bind(end)
-            .fetch_all(pool)
-            .await?;
+        let fails: Vec<(DateTime<Utc>, String, String, i32, i64)> =
+            sqlx::query_as(AGGREGATE_FAILURES)
+                .bind(start)
+                .bind(end)
+                .fetch_all(pool)
+                .await?;
         let mut tx = pool.begin().await?;
-        sqlx::query("DELETE FROM message_stats_hourly WHERE hour = $1")
-            .bind(h)
+        sqlx::query("DELETE FROM message_stats_5m WHERE bucket >= $1 AND bucket < $2")
+            .bind(start)
+            .bind(end)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM message_failures_hourly WHERE hour = $1")
-            .bind(h)
+        sqlx::query("DELETE FROM message_failures_5m WHERE bucket >= $1 AND bucket < $2")
+            .bind(start)
+            .bind(end)
             .execute(&mut *tx)
             .await?;
-        for a in &stats {
-            sqlx::query(
-                "INSERT INTO message_stats_hourly (hour, direction, business, service_sid, total, sent, \
-                 delivered, read, failed, undelivered, delivered_hist, read_hist) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(h)
-            .bind(&a.direction)
-            .bind(&a.business)
-            .bind(&a.service_sid)
-            .bind(a.total)
-            .bind(a.sent)
-            .bind(a.delivered)
-            .bind(a.read)
-            .bind(a.failed)
-            .bind(a.undelivered)
-            .bind(&a.delivered_hist)
-            .bind(&a.read_hist)
-            .execute(&mut *tx)
-            .await?;
+        // Chunks keep the bind count under PostgreSQL's 65,535 however many senders there are.
+        for stats in stats.chunks(4000) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO message_stats_5m (bucket, direction, business, service_sid, total, \
+                 sent, delivered, read, failed, undelivered, delivered_hist, read_hist) ",
+            );
+            q.push_values(stats, |mut b, a| {
+                b.push_bind(a.bucket)
+                    .push_bind(&a.direction)
+                    .push_bind(&a.business)
+                    .push_bind(&a.service_sid)
+                    .push_bind(a.total)
+                    .push_bind(a.sent)
+                    .push_bind(a.delivered)
+                    .push_bind(a.read)
+                    .push_bind(a.failed)
+                    .push_bind(a.undelivered)
+                    .push_bind(&a.delivered_hist)
+                    .push_bind(&a.read_hist);
+            });
+            q.build().execute(&mut *tx).await?;
         }
-        for (business, service, code, n) in &fails {
-            sqlx::query(
-                "INSERT INTO message_failures_hourly (hour, business, service_sid, error_code, messages) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(h)
-            .bind(business)
-            .bind(service)
-            .bind(code)
-            .bind(n)
-            .execute(&mut *tx)
-            .await?;
+        for fails in fails.chunks(10_000) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO message_failures_5m (bucket, business, service_sid, error_code, messages) ",
+            );
+            q.push_values(fails, |mut b, (bucket, business, service, code, n)| {
+                b.push_bind(bucket)
+                    .push_bind(business)
+                    .push_bind(service)
+                    .push_bind(code)
+                    .push_bind(n);
+            });
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
     }
     Ok(())
 }
 
-/// Every hour from the oldest message to now.
-pub async fn all_hours<'e, E: PgExecutor<'e>>(e: E) -> sqlx::Result<Vec<DateTime<Utc>>> {
-    sqlx::query_scalar(
+/// Every hour from the oldest message to now, as ranges for [`recompute`] (the first run).
+pub async fn all_ranges<'e, E: PgExecutor<'e>>(
+    e: E,
+) -> sqlx::Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+    let hours: Vec<DateTime<Utc>> = sqlx::query_scalar(
         "SELECT generate_series(date_trunc('hour', min(created_at)), date_trunc('hour', now()), interval '1 hour') \
          FROM messages HAVING count(*) > 0",
     )
     .fetch_all(e)
-    .await
+    .await?;
+    Ok(hours.into_iter().map(|h| (h, h + MAX_RANGE)).collect())
 }
 
 #[derive(Debug, Clone, FromRow)]
 struct StatsRow {
-    hour: DateTime<Utc>,
+    bucket: DateTime<Utc>,
     direction: String,
     total: i64,
     sent: i64,
@@ -181,11 +219,11 @@ pub struct Totals {
     pub funnel: Funnel,
     pub delivered_hist: [i64; HIST_LEN],
     pub read_hist: [i64; HIST_LEN],
-    /// (hour, outbound, inbound).
+    /// (bucket, outbound, inbound).
     pub traffic: Vec<(DateTime<Utc>, i64, i64)>,
 }
 
-/// Sums the hours in `[since, until)` (both hour starts), optionally for one sender.
+/// Sums the buckets in `[since, until)` (both bucket starts), optionally for one sender.
 pub async fn totals(
     pool: &PgPool,
     since: DateTime<Utc>,
@@ -193,10 +231,10 @@ pub async fn totals(
     sender: Option<&str>,
 ) -> sqlx::Result<Totals> {
     let rows: Vec<StatsRow> = sqlx::query_as(
-        "SELECT hour, direction, total, sent, delivered, read, failed, undelivered, delivered_hist, read_hist \
-         FROM message_stats_hourly WHERE hour >= $1 AND hour < $2 \
+        "SELECT bucket, direction, total, sent, delivered, read, failed, undelivered, delivered_hist, read_hist \
+         FROM message_stats_5m WHERE bucket >= $1 AND bucket < $2 \
            AND ($3::text IS NULL OR business = $3 OR service_sid = $3) \
-         ORDER BY hour",
+         ORDER BY bucket",
     )
     .bind(since)
     .bind(until)
@@ -206,8 +244,8 @@ pub async fn totals(
     let mut t = Totals::default();
     for r in rows {
         match t.traffic.last_mut() {
-            Some(last) if last.0 == r.hour => {}
-            _ => t.traffic.push((r.hour, 0, 0)),
+            Some(last) if last.0 == r.bucket => {}
+            _ => t.traffic.push((r.bucket, 0, 0)),
         }
         let slot = t.traffic.last_mut().expect("just pushed");
         if r.direction == "inbound" {
@@ -241,8 +279,8 @@ pub async fn failures(
     sender: Option<&str>,
 ) -> sqlx::Result<Vec<(Option<i32>, i64)>> {
     let rows: Vec<(i32, i64)> = sqlx::query_as(
-        "SELECT error_code, sum(messages)::bigint FROM message_failures_hourly \
-         WHERE hour >= $1 AND hour < $2 AND ($3::text IS NULL OR business = $3 OR service_sid = $3) \
+        "SELECT error_code, sum(messages)::bigint FROM message_failures_5m \
+         WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR business = $3 OR service_sid = $3) \
          GROUP BY error_code",
     )
     .bind(since)
@@ -256,8 +294,8 @@ pub async fn failures(
         .collect())
 }
 
-/// The same histogram over raw messages created in `[since, until)` (for the partial hours at
-/// a window's edges).
+/// The same histogram over raw messages created in `[since, until)` (for the partial buckets
+/// at a window's edges).
 pub async fn raw_hists(
     pool: &PgPool,
     since: DateTime<Utc>,
@@ -309,6 +347,33 @@ pub fn quantile(hist: &[i64; HIST_LEN], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adjacent_buckets_merge_into_ranges_of_at_most_an_hour() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            bucket_of(t("2026-11-24T10:17:42Z")),
+            t("2026-11-24T10:15:00Z")
+        );
+        let mut set = std::collections::BTreeSet::new();
+        for m in [0, 5, 10, 30] {
+            set.insert(t("2026-11-24T10:00:00Z") + TimeDelta::minutes(m));
+        }
+        assert_eq!(
+            ranges(&set),
+            [
+                (t("2026-11-24T10:00:00Z"), t("2026-11-24T10:15:00Z")),
+                (t("2026-11-24T10:30:00Z"), t("2026-11-24T10:35:00Z")),
+            ]
+        );
+        let day: std::collections::BTreeSet<_> = (0..288)
+            .map(|i| t("2026-11-24T00:00:00Z") + BUCKET * i)
+            .collect();
+        let r = ranges(&day);
+        assert_eq!(r.len(), 24);
+        assert!(r.iter().all(|(a, b)| *b - *a == MAX_RANGE));
+        assert!(ranges(&Default::default()).is_empty());
+    }
 
     #[test]
     fn quantiles_interpolate_inside_buckets() {

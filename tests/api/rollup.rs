@@ -1,4 +1,4 @@
-//! The overview's hourly roll-ups: the first run computes every hour, later runs follow the
+//! The overview's roll-ups: the first run computes every bucket, later runs follow the
 //! change log, and a window read through them matches one read from the messages themselves.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -69,7 +69,7 @@ async fn rollups_match_the_messages_and_follow_changes(pool: PgPool) {
     let since = until - Duration::hours(24);
     let step = std::time::Duration::from_secs(3600);
 
-    // Nothing computed yet: the first run computes every hour.
+    // Nothing computed yet: the first run computes every bucket.
     let hours = wadash::jobs::rollup::run_once(&pool)
         .await
         .unwrap()
@@ -116,7 +116,7 @@ async fn rollups_match_the_messages_and_follow_changes(pool: PgPool) {
     assert!(all.funnel.total > 1000 && all.funnel.failed > 0);
     check(Some("whatsapp:+14155550100")).await;
 
-    // A message from five hours ago is read now: its hour is recomputed from the change log.
+    // A message from five hours ago is read now: its bucket is recomputed from the change log.
     let sid: String = sqlx::query_scalar(
         "SELECT sid FROM messages WHERE status = 'delivered' AND created_at < now() - interval '5 hours' \
          AND created_at > now() - interval '6 hours' LIMIT 1",
