@@ -68,6 +68,39 @@ pub fn estimate(
     )
 }
 
+/// The cost row of a message sent now by `sender` to `to` (`whatsapp:+…` or `+…`), with its
+/// estimate by `table` (none when the table cannot price it: counted as unpriced).
+pub fn new_cost(
+    table: &[Price],
+    sid: &str,
+    sender: String,
+    to: &str,
+    facts: &CostFacts,
+    now: DateTime<Utc>,
+) -> crate::storage::costs::NewCost {
+    let recipient = to.trim_start_matches("whatsapp:").to_owned();
+    let country = country_of(&recipient);
+    let estimated = match estimate(table, country, facts, now) {
+        Ok(b) => Some((b.total, b.currency)),
+        Err(e) => {
+            tracing::warn!(%sid, error = %e, "no estimate for a sent message");
+            None
+        }
+    };
+    crate::storage::costs::NewCost {
+        sid: sid.to_owned(),
+        sender,
+        recipient,
+        country: country.to_owned(),
+        category: facts.category.as_str().to_owned(),
+        in_window: facts.in_window,
+        broadcast_id: facts.broadcast_id,
+        estimated,
+        created_at: now,
+        check_at: now + FIRST_PRICE_CHECK,
+    }
+}
+
 /// The sender as stored with a cost: `whatsapp:+…` or `MG…`.
 pub fn sender_of(msg: &CreateMessage) -> String {
     match &msg.sender {

@@ -149,9 +149,32 @@ async fn answer(state: &AppState, msg: &InboundMessage) -> Result<Option<String>
 }
 
 async fn link_reply(state: &AppState, reply: i64, sid: &str) {
-    if let Err(e) = crate::storage::auto_replies::link(&state.pool, reply, sid).await {
+    match crate::storage::auto_replies::link(&state.pool, reply, sid).await {
+        Ok(Some((from, to))) => price_reply(state, sid, from, &to).await,
+        Ok(None) => {}
         // The callback itself is stored; only the reply's body is missing from its message.
-        tracing::warn!(reply, %sid, error = %e, "could not link an automatic reply to its message");
+        Err(e) => {
+            tracing::warn!(reply, %sid, error = %e, "could not link an automatic reply to its message")
+        }
+    }
+}
+
+/// An automatic reply is a message Twilio sends and charges for like any other: a free-form
+/// answer inside the window the inbound message opened. Priced once, when it is linked.
+async fn price_reply(state: &AppState, sid: &str, from: String, to: &str) {
+    let facts = crate::costs::CostFacts {
+        category: crate::pricing::Category::Service,
+        in_window: true,
+        broadcast_id: None,
+    };
+    let stored = async {
+        let table = state.prices.table().await?;
+        let cost = crate::costs::new_cost(&table, sid, from, to, &facts, chrono::Utc::now());
+        let mut conn = state.pool.acquire().await?;
+        crate::storage::costs::insert(&mut conn, &cost).await
+    };
+    if let Err(e) = stored.await {
+        tracing::warn!(%sid, error = %e, "an automatic reply's estimated cost was not stored");
     }
 }
 

@@ -234,7 +234,14 @@ pub async fn record(
     let record = record_of(msg, resource)
         .map_err(|e| SendError::Invalid(format!("Twilio answered with {e}")))?;
     let cost = match prices.table().await {
-        Ok(table) => Some(cost_of(&table, msg, &resource.sid, facts)),
+        Ok(table) => Some(crate::costs::new_cost(
+            &table,
+            &resource.sid,
+            crate::costs::sender_of(msg),
+            msg.to.as_str(),
+            facts,
+            Utc::now(),
+        )),
         Err(e) => {
             tracing::warn!(sid = %resource.sid, error = %e, "the price table could not be read; the message's cost is not stored");
             None
@@ -255,37 +262,6 @@ pub async fn record(
     }
     tx.commit().await.map_err(not_recorded)?;
     Ok(())
-}
-
-/// What `msg` is estimated to cost, as stored.
-fn cost_of(
-    table: &[crate::pricing::Price],
-    msg: &CreateMessage,
-    sid: &str,
-    facts: &CostFacts,
-) -> crate::storage::costs::NewCost {
-    let now = Utc::now();
-    let recipient = msg.to.as_str().trim_start_matches("whatsapp:").to_owned();
-    let country = crate::costs::country_of(&recipient);
-    let estimated = match crate::costs::estimate(table, country, facts, now) {
-        Ok(b) => Some((b.total, b.currency)),
-        Err(e) => {
-            tracing::warn!(%sid, error = %e, "no estimate for a sent message");
-            None
-        }
-    };
-    crate::storage::costs::NewCost {
-        sid: sid.to_owned(),
-        sender: crate::costs::sender_of(msg),
-        recipient,
-        country: country.to_owned(),
-        category: facts.category.as_str().to_owned(),
-        in_window: facts.in_window,
-        broadcast_id: facts.broadcast_id,
-        estimated,
-        created_at: now,
-        check_at: now + crate::costs::FIRST_PRICE_CHECK,
-    }
 }
 
 /// The event that records Twilio's create response.

@@ -66,10 +66,15 @@ pub async fn insert(conn: &mut PgConnection, r: &NewReply<'_>) -> sqlx::Result<R
 }
 
 /// Links reply `id` to the message Twilio created for it, once, and gives that message the
-/// reply's body and media (status callbacks carry neither). Later callbacks for the same
-/// reply find it linked and change nothing.
-pub async fn link(pool: &PgPool, id: i64, message_sid: &str) -> sqlx::Result<bool> {
-    let linked = sqlx::query(
+/// reply's body and media (status callbacks carry neither). Returns the reply's (from, to)
+/// when this call linked it; later callbacks for the same reply find it linked and change
+/// nothing.
+pub async fn link(
+    pool: &PgPool,
+    id: i64,
+    message_sid: &str,
+) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as(
         "WITH r AS ( \
            UPDATE auto_replies SET message_sid = $2 \
            WHERE id = $1 AND message_sid IS NULL \
@@ -83,12 +88,11 @@ pub async fn link(pool: &PgPool, id: i64, message_sid: &str) -> sqlx::Result<boo
              THEN (SELECT COALESCE(jsonb_agg(jsonb_build_object('url', u, 'content_type', NULL)), \
                    '[]'::jsonb) FROM unnest(r.media) AS u) \
              ELSE m.media END \
-         FROM r WHERE m.sid = $2",
+         FROM r WHERE m.sid = $2 \
+         RETURNING r.from_addr::text, r.to_addr::text",
     )
     .bind(id)
     .bind(message_sid)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(linked == 1)
+    .fetch_optional(pool)
+    .await
 }

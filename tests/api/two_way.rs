@@ -158,6 +158,12 @@ async fn an_inbound_image_is_answered_with_the_configured_image_and_the_reply_is
     assert_eq!(m["media"][0]["url"], ECHO_IMAGE);
     assert_eq!(m["to"], "whatsapp:+919900000001");
     assert_eq!(m["from"], SANDBOX);
+    // Twilio charges for the reply like any message: priced as a service message inside the
+    // window, once, however many callbacks it gets.
+    assert_eq!(m["cost"]["category"], "service", "{m}");
+    assert_eq!(m["cost"]["in_window"], true);
+    assert_eq!(m["cost"]["estimated"], "0.005");
+    assert_eq!(app.count("SELECT count(*) FROM message_costs").await, 1);
 
     // The same webhook again (Twilio retrying) gets the same answer and no second reply.
     let again = app
