@@ -314,3 +314,58 @@ async fn a_bad_range_is_refused_with_the_reason(_: PgPoolOptions, opts: PgConnec
     assert!(page.contains(r#"id="costs-error""#), "{page}");
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_table_uploaded_on_one_instance_prices_every_instances_next_sends(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let a = TestApp::spawn_with(opts.clone(), quick).await;
+    let b = TestApp::spawn_with(opts, quick).await;
+    let admin = a.api_token(Role::Admin).await;
+    let (status, s) = call(
+        &a,
+        "POST",
+        "/senders",
+        &admin,
+        Some(json!({"address": FAST, "label": "bulk", "mps": 50})),
+    )
+    .await;
+    assert_eq!(status, 201, "{s}");
+    let op = a.api_token(Role::Operator).await;
+    let estimate = |sid: String| {
+        let pool = a.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT trim_scale(estimated)::text FROM message_costs WHERE sid = $1",
+            )
+            .bind(sid)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let free_form = |n: u32| json!({"to": format!("+91990000020{n}"), "from": FAST, "body": "hi"});
+    // Instance b prices by the shipped table, and now holds it in memory.
+    let first = send(&b, &op, free_form(1)).await;
+    assert_eq!(estimate(first).await.as_deref(), Some("0.005"));
+    // An admin uploads a dearer table through instance a.
+    let resp = a
+        .client
+        .put(format!("{}/api/v1/prices", a.address))
+        .bearer_auth(&admin)
+        .header("Content-Type", "text/csv")
+        .body(TABLE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // a prices by it at once; b notices the new version within its check interval.
+    let on_a = send(&a, &op, free_form(2)).await;
+    assert_eq!(estimate(on_a).await.as_deref(), Some("0.01"));
+    tokio::time::sleep(wadash::pricing::book::CHECK_EVERY + Duration::from_millis(300)).await;
+    let on_b = send(&b, &op, free_form(3)).await;
+    assert_eq!(estimate(on_b).await.as_deref(), Some("0.01"));
+    b.stop().await;
+    a.stop().await;
+}
