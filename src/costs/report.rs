@@ -60,14 +60,14 @@ pub struct Line {
     pub label: Option<String>,
     pub messages: i64,
     pub unpriced: i64,
-    #[serde(serialize_with = "decimal_text")]
+    #[serde(serialize_with = "normalized_text")]
     pub estimated: Decimal,
     pub actual_messages: i64,
-    #[serde(serialize_with = "decimal_text")]
+    #[serde(serialize_with = "normalized_text")]
     pub actual: Decimal,
-    #[serde(serialize_with = "decimal_text")]
+    #[serde(serialize_with = "normalized_text")]
     pub estimated_of_actual: Decimal,
-    #[serde(serialize_with = "decimal_text")]
+    #[serde(serialize_with = "normalized_text")]
     pub spend: Decimal,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users_reached: Option<i64>,
@@ -79,7 +79,7 @@ pub struct Line {
 }
 
 /// Amounts as exact decimal text without trailing zeros ("0.104", not "0.104000").
-fn decimal_text<S: serde::Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+fn normalized_text<S: serde::Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&d.normalize().to_string())
 }
 

@@ -11,8 +11,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::auth::Role;
 use wadash::balance::Level;
 
-use crate::browser::{browser, driver, screenshot, wait_for_text};
-use crate::helpers::{ADMIN_PASSWORD, TestApp};
+use crate::browser::{browser, driver, log_in_as_admin, screenshot, wait_for_text};
+use crate::helpers::TestApp;
 
 /// Runs `script` until it returns `true`, failing after `limit`.
 async fn until(c: &Client, what: &str, script: &str, limit: Duration) {
@@ -51,24 +51,7 @@ async fn in_a_browser_the_alert_banner_follows_alerts_live_on_an_open_page(
     let driver = driver().await;
     let c = browser(&driver).await;
     c.goto(&format!("{}/login", app.address)).await.unwrap();
-    c.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN_PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    log_in_as_admin(&c).await;
     wait_for_text(&c, "[data-stage=delivered]", "0", Duration::from_secs(5)).await;
     wait_for_text(&c, "#live-status", "● live", Duration::from_secs(5)).await;
     assert_eq!(

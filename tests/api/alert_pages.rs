@@ -6,14 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::auth::Role;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{Browser, TestApp, call};
+use crate::helpers::{Browser, TestApp, call, verify_signed as verify};
 
 const ENV_SECRET: &str = "environment-webhook-secret";
 const UI_SECRET: &str = "secret-typed-in-the-dashboard";
@@ -72,28 +71,6 @@ async fn received(receiver: &MockServer, n: usize) -> Vec<wiremock::Request> {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Checks the request's signature with `secret` and returns its JSON.
-fn verify(req: &wiremock::Request, secret: &str) -> Value {
-    let ts = req.headers["x-wadash-timestamp"].to_str().unwrap();
-    let sig = req.headers["x-wadash-signature"].to_str().unwrap();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(ts.as_bytes());
-    mac.update(b".");
-    mac.update(&req.body);
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(
-        sig,
-        format!("v1={expected}"),
-        "signed with the expected secret"
-    );
-    serde_json::from_slice(&req.body).unwrap()
 }
 
 async fn receiver() -> MockServer {

@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use hmac::{KeyInit, Mac};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::auth::Role;
@@ -25,22 +24,7 @@ async fn reading(app: &TestApp, balance: &str) {
 }
 
 fn verify(req: &wiremock::Request) -> Value {
-    let ts = req.headers["x-wadash-timestamp"].to_str().unwrap();
-    let sig = req.headers["x-wadash-signature"].to_str().unwrap();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(ts.as_bytes());
-    mac.update(b".");
-    mac.update(&req.body);
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(sig, format!("v1={expected}"), "the signature checks");
-    let age = chrono::Utc::now().timestamp() - ts.parse::<i64>().unwrap();
-    assert!((0..60).contains(&age), "a fresh timestamp");
-    serde_json::from_slice(&req.body).unwrap()
+    crate::helpers::verify_signed(req, SECRET)
 }
 
 #[sqlx::test(migrations = false)]

@@ -72,6 +72,28 @@ pub(crate) async fn browser(driver: &Driver) -> Client {
         .expect("a Chromium session")
 }
 
+/// Fills in and submits the login form on the page `c` shows, as the first admin.
+pub(crate) async fn log_in_as_admin(c: &Client) {
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 pub(crate) async fn screenshot(c: &Client, name: &str) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/target/screenshots");
     std::fs::create_dir_all(dir).unwrap();
@@ -130,24 +152,7 @@ async fn in_a_browser_the_overview_follows_callbacks_live_from_any_instance(
     c.goto(&format!("{}/", a.address)).await.unwrap();
     assert!(c.current_url().await.unwrap().path().starts_with("/login"));
     screenshot(&c, "login").await;
-    c.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN_PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    log_in_as_admin(&c).await;
     wait_for_text(&c, "[data-stage=delivered]", "0", Duration::from_secs(5)).await;
     assert!(
         text_of(&c, "#simulator-banner")

@@ -453,3 +453,29 @@ impl TestApp {
         simulator_log(self.twilio.base(), self.twilio.account_sid(), AUTH_TOKEN).await
     }
 }
+
+/// Checks a signed alert delivery (`X-Wadash-Timestamp`, `X-Wadash-Signature: v1=<hex
+/// HMAC-SHA256(secret, "<timestamp>.<body>")>`, a fresh timestamp) and returns its JSON.
+pub fn verify_signed(req: &wiremock::Request, secret: &str) -> serde_json::Value {
+    use hmac::{KeyInit, Mac};
+    let ts = req.headers["x-wadash-timestamp"].to_str().unwrap();
+    let sig = req.headers["x-wadash-signature"].to_str().unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(ts.as_bytes());
+    mac.update(b".");
+    mac.update(&req.body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        sig,
+        format!("v1={expected}"),
+        "signed with the expected secret"
+    );
+    let age = chrono::Utc::now().timestamp() - ts.parse::<i64>().unwrap();
+    assert!((0..60).contains(&age), "a fresh timestamp");
+    serde_json::from_slice(&req.body).unwrap()
+}
