@@ -24,10 +24,6 @@ const KEYS: &[(&str, &str)] = &[
     ("db_acquire_timeout_ms", "WADASH_DB_ACQUIRE_TIMEOUT_MS"),
     ("ingest_max_batch", "WADASH_INGEST_MAX_BATCH"),
     ("ingest_concurrency", "WADASH_INGEST_CONCURRENCY"),
-    (
-        "ingest_min_parallel_batch",
-        "WADASH_INGEST_MIN_PARALLEL_BATCH",
-    ),
     ("ingest_queue", "WADASH_INGEST_QUEUE"),
     ("shutdown_timeout_secs", "WADASH_SHUTDOWN_TIMEOUT_SECS"),
     ("twilio_account_sid", "TWILIO_ACCOUNT_SID"),
@@ -126,16 +122,21 @@ impl std::fmt::Debug for TwilioSettings {
     }
 }
 
+/// One ingest lane per two cores: a lane keeps about one PostgreSQL backend busy, and the
+/// HTTP side, PostgreSQL's other work and the WAL flushes need the rest. Fewer, larger batches
+/// cost the database less per callback (measured in bench/README.md).
+fn default_ingest_lanes() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
 /// Group-commit tuning for webhook ingestion.
 #[derive(Debug, Clone, Copy)]
 pub struct IngestSettings {
     /// Largest number of callbacks committed in one transaction.
     pub max_batch: usize,
-    /// Transactions in flight at most.
+    /// Ingest lanes: each commits one transaction at a time for its own share of messages
+    /// (src/ingest/batcher.rs), so this is also the number of transactions in flight at most.
     pub concurrency: usize,
-    /// A second transaction starts while one is in flight only for at least this many
-    /// callbacks (smaller batches wait for the running commit instead).
-    pub min_parallel_batch: usize,
     /// Callbacks waiting for a transaction before handlers get back-pressure.
     pub queue: usize,
 }
@@ -282,11 +283,10 @@ impl Settings {
         };
         let ingest = IngestSettings {
             max_batch: num(get("ingest_max_batch"), "ingest_max_batch", 512usize)?.max(1),
-            concurrency: num(get("ingest_concurrency"), "ingest_concurrency", 2usize)?.max(1),
-            min_parallel_batch: num(
-                get("ingest_min_parallel_batch"),
-                "ingest_min_parallel_batch",
-                32usize,
+            concurrency: num(
+                get("ingest_concurrency"),
+                "ingest_concurrency",
+                default_ingest_lanes(),
             )?
             .max(1),
             queue: num(get("ingest_queue"), "ingest_queue", 16_384usize)?.max(1),

@@ -1,5 +1,5 @@
 //! Many concurrent webhook requests for the same messages, with duplicates, through the real
-//! group-commit pipeline: every request is answered 2xx, batches never deadlock, every
+//! group-commit pipeline with several lanes: every request is answered 2xx, batches never deadlock, every
 //! distinct callback is stored once and the final states are right.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -11,6 +11,8 @@ async fn concurrent_duplicated_callbacks_are_stored_once(_: PgPoolOptions, opts:
     let app = TestApp::spawn_with(opts, |v| {
         v.insert("workers".into(), "2".into());
         v.insert("ingest_max_batch".into(), "16".into());
+        // Three lanes, whatever the machine's default: batches commit side by side.
+        v.insert("ingest_concurrency".into(), "3".into());
     })
     .await;
     let mut requests = Vec::new();
