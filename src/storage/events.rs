@@ -94,7 +94,7 @@ WITH upsert AS (
 -- One change-log row per batch (never one per message) for live updates (src/live).
 live AS (
     INSERT INTO live_log (kind, payload)
-    SELECT 'messages', jsonb_agg(jsonb_build_object(
+    SELECT 'messages', json_agg(json_build_object(
         'sid', sid, 'direction', direction, 'status', status, 'error_code', error_code,
         'from', from_addr, 'to', to_addr, 'created_at', created_at))
     FROM upsert
