@@ -68,11 +68,14 @@ async fn handle(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
+    // The routing and reply-linking futures are large (database queries, bot calls) and only
+    // some requests need them: boxed, they do not make every status callback's future — which
+    // actix moves into place for each request — that large.
     let result = match accept(hook, &req, payload, &state).await {
-        Ok(Accepted::Inbound(msg)) => answer(&state, &msg).await,
+        Ok(Accepted::Inbound(msg)) => Box::pin(answer(&state, &msg)).await,
         Ok(Accepted::Status { sid, reply }) => {
             if let Some(id) = reply {
-                link_reply(&state, id, &sid).await;
+                Box::pin(link_reply(&state, id, &sid)).await;
             }
             Ok(None)
         }
