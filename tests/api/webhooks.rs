@@ -381,6 +381,8 @@ async fn database_down_answers_503_then_recovers_by_itself(
     let proxied = database_url(&opts, Some(proxy.port));
     let app = TestApp::spawn_with(opts, |v| {
         v.insert("database_url".into(), proxied);
+        // Several ingest lanes: each must fail cleanly and recover on its own.
+        v.insert("ingest_concurrency".into(), "3".into());
     })
     .await;
     let sid = |n: u32| format!("SM{n:032}");
@@ -392,7 +394,7 @@ async fn database_down_answers_503_then_recovers_by_itself(
     );
 
     proxy.cut();
-    for n in 2..5 {
+    for n in 2..9 {
         let resp = app
             .post_signed("/sts", &status_callback(&sid(n), "sent"))
             .await;
@@ -422,14 +424,20 @@ async fn database_down_answers_503_then_recovers_by_itself(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(recovered, "the service recovers without a restart");
+    // Every lane is back, not only the one that took the first callback after the outage.
+    for n in 10..22 {
+        let status = app
+            .post_signed("/sts", &status_callback(&sid(n), "sent"))
+            .await
+            .status();
+        assert_eq!(status, 204, "callback {n} after recovery");
+    }
     let stored: Vec<String> = sqlx::query_scalar("SELECT sid FROM messages ORDER BY sid")
         .fetch_all(&app.pool)
         .await
         .unwrap();
-    assert_eq!(
-        stored,
-        vec![sid(1), sid(9)],
-        "only acknowledged callbacks exist"
-    );
+    let mut expected = vec![sid(1), sid(9)];
+    expected.extend((10..22).map(sid));
+    assert_eq!(stored, expected, "only acknowledged callbacks exist");
     app.stop().await;
 }
