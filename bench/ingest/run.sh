@@ -262,6 +262,17 @@ if w:
     r0 = next((r for r in res.values() if r), None)
     print(f"\n{r0['requests']} requests ({r0['messages']} messages, {r0['duplicate_requests']} duplicates, "
           f"{r0['out_of_order_requests']} out of order), {r0['timed_requests']} timed, concurrency {r0['concurrency']}.")
+    # Group commit at work: how many callbacks shared a transaction (from wadash's /metrics,
+    # warm-up included).
+    try:
+        with open(os.path.join(out, "wadash.metrics.txt")) as f:
+            m = dict(l.split()[:2] for l in f if l.startswith("wadash_ingest_batch_size_"))
+        n, total = float(m["wadash_ingest_batch_size_count"]), float(m["wadash_ingest_batch_size_sum"])
+        if n > 0:
+            print(f"- wadash committed {total:.0f} callbacks in {n:.0f} transactions "
+                  f"({total / n:.1f} per transaction).")
+    except (OSError, KeyError, ValueError):
+        pass
     for t in ("flask", "naive"):
         r = res.get(t)
         if r and r["callbacks_per_s"] > 0:
