@@ -123,10 +123,7 @@ fn lane_of(sid: &str, lanes: usize) -> usize {
 async fn lane(pool: PgPool, max_batch: usize, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
-        let (records, waiters) = std::mem::replace(&mut batch, Vec::with_capacity(max_batch))
-            .into_iter()
-            .map(|j| (j.record, j.done))
-            .unzip();
+        let (records, waiters) = batch.drain(..).map(|j| (j.record, j.done)).unzip();
         commit(&pool, &metrics, records, waiters).await;
     }
 }

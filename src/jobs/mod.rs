@@ -50,21 +50,38 @@ impl Shutdown {
 pub fn every<F, Fut>(
     name: &'static str,
     period: Duration,
+    shutdown: Shutdown,
+    tick: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    paced(name, period, move |_| period, shutdown, tick)
+}
+
+/// Like [`every`], but the wait after each tick is `pause_after(how long the tick took)`, for
+/// jobs whose work grows with traffic; the first tick comes after `first`.
+pub fn paced<F, Fut, P>(
+    name: &'static str,
+    first: Duration,
+    pause_after: P,
     mut shutdown: Shutdown,
     mut tick: F,
 ) -> JoinHandle<()>
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
+    P: Fn(Duration) -> Duration + Send + 'static,
 {
     tokio::spawn(async move {
-        loop {
-            if shutdown.sleep(period).await {
-                break;
-            }
+        let mut pause = first;
+        while !shutdown.sleep(pause).await {
+            let started = std::time::Instant::now();
             if let Err(e) = tick().await {
                 tracing::warn!(job = name, error = %format!("{e:#}"), "background job failed; it runs again at its next interval");
             }
+            pause = pause_after(started.elapsed());
         }
     })
 }

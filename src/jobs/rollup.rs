@@ -136,16 +136,10 @@ pub fn pause_after(took: Duration) -> Duration {
     INTERVAL.max(took.saturating_mul(4))
 }
 
-pub fn start(pool: PgPool, mut shutdown: super::Shutdown) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut pause = INTERVAL;
-        while !shutdown.sleep(pause).await {
-            let started = std::time::Instant::now();
-            if let Err(e) = run_once(&pool).await {
-                tracing::warn!(job = "rollup", error = %format!("{e:#}"), "background job failed; it runs again at its next interval");
-            }
-            pause = pause_after(started.elapsed());
-        }
+pub fn start(pool: PgPool, shutdown: super::Shutdown) -> tokio::task::JoinHandle<()> {
+    super::paced("rollup", INTERVAL, pause_after, shutdown, move || {
+        let pool = pool.clone();
+        async move { run_once(&pool).await.map(|_| ()) }
     })
 }
 

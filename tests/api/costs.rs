@@ -33,26 +33,36 @@ fn quick(v: &mut std::collections::BTreeMap<String, String>) {
 /// Uploads the test table and registers a fast sender; returns (admin, operator) tokens.
 async fn setup(app: &TestApp) -> (String, String) {
     let admin = app.api_token(Role::Admin).await;
+    upload_table(app, &admin).await;
+    add_fast_sender(app, &admin).await;
+    let op = app.api_token(Role::Operator).await;
+    (admin, op)
+}
+
+/// Replaces the price table with [`TABLE`] through the API.
+async fn upload_table(app: &TestApp, admin: &str) {
     let resp = app
         .client
         .put(format!("{}/api/v1/prices", app.address))
-        .bearer_auth(&admin)
+        .bearer_auth(admin)
         .header("Content-Type", "text/csv")
         .body(TABLE)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+}
+
+async fn add_fast_sender(app: &TestApp, admin: &str) {
     let (status, s) = call(
         app,
         "POST",
         "/senders",
-        &admin,
+        admin,
         Some(json!({"address": FAST, "label": "bulk", "mps": 50})),
     )
     .await;
     assert_eq!(status, 201, "{s}");
-    (admin.clone(), app.api_token(Role::Operator).await)
 }
 
 async fn send(app: &TestApp, op: &str, body: Value) -> String {
@@ -323,15 +333,7 @@ async fn a_table_uploaded_on_one_instance_prices_every_instances_next_sends(
     let a = TestApp::spawn_with(opts.clone(), quick).await;
     let b = TestApp::spawn_with(opts, quick).await;
     let admin = a.api_token(Role::Admin).await;
-    let (status, s) = call(
-        &a,
-        "POST",
-        "/senders",
-        &admin,
-        Some(json!({"address": FAST, "label": "bulk", "mps": 50})),
-    )
-    .await;
-    assert_eq!(status, 201, "{s}");
+    add_fast_sender(&a, &admin).await;
     let op = a.api_token(Role::Operator).await;
     let estimate = |sid: String| {
         let pool = a.pool.clone();
@@ -350,16 +352,7 @@ async fn a_table_uploaded_on_one_instance_prices_every_instances_next_sends(
     let first = send(&b, &op, free_form(1)).await;
     assert_eq!(estimate(first).await.as_deref(), Some("0.005"));
     // An admin uploads a dearer table through instance a.
-    let resp = a
-        .client
-        .put(format!("{}/api/v1/prices", a.address))
-        .bearer_auth(&admin)
-        .header("Content-Type", "text/csv")
-        .body(TABLE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    upload_table(&a, &admin).await;
     // a prices by it at once; b notices the new version within its check interval.
     let on_a = send(&a, &op, free_form(2)).await;
     assert_eq!(estimate(on_a).await.as_deref(), Some("0.01"));
