@@ -273,11 +273,22 @@ if w:
                   f"({total / n:.1f} per transaction).")
     except (OSError, KeyError, ValueError):
         pass
+    def cpu_per_callback(r):
+        # Everything the box spent per callback: server, PostgreSQL and load generator.
+        u = (r.get("cpu") or {}).get("us_per_callback") or {}
+        parts = [u.get("server"), u.get("other"), u.get("load_generator")]
+        return None if any(p is None for p in parts) else sum(parts)
     for t in ("flask", "naive"):
         r = res.get(t)
         if r and r["callbacks_per_s"] > 0:
-            print(f"- wadash/{t}: {w['callbacks_per_s'] / r['callbacks_per_s']:.1f}x throughput, "
-                  f"p99 {w['latency_ms']['p99']:.2f} vs {r['latency_ms']['p99']:.2f} ms")
+            line = (f"- wadash/{t}: {w['callbacks_per_s'] / r['callbacks_per_s']:.1f}x throughput, "
+                    f"p99 {w['latency_ms']['p99']:.2f} vs {r['latency_ms']['p99']:.2f} ms")
+            mine, theirs = cpu_per_callback(w), cpu_per_callback(r)
+            if mine and theirs:
+                line += (f"; CPU per callback {mine:.0f} vs {theirs:.0f} us "
+                         f"({theirs / mine:.1f}x less), cores busy "
+                         f"{w['cpu']['busy_share'] * 100:.0f}% vs {r['cpu']['busy_share'] * 100:.0f}%")
+            print(line)
 try:
     with open(os.path.join(out, "same-rows.txt")) as f:
         lines = [l.strip() for l in f if l.strip()]
