@@ -274,10 +274,7 @@ if w:
     except (OSError, KeyError, ValueError):
         pass
     def cpu_per_callback(r):
-        # Everything the box spent per callback: server, PostgreSQL and load generator.
-        u = (r.get("cpu") or {}).get("us_per_callback") or {}
-        parts = [u.get("server"), u.get("other"), u.get("load_generator")]
-        return None if any(p is None for p in parts) else sum(parts)
+        return ((r.get("cpu") or {}).get("us_per_callback") or {}).get("all")
     for t in ("flask", "naive"):
         r = res.get(t)
         if r and r["callbacks_per_s"] > 0:

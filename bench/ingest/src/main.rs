@@ -321,6 +321,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 "load_generator_s": c.load_generator_s,
                 "other_s": c.other_s,
                 "us_per_callback": {
+                    // Everything the machine spent: server, load generator and the rest.
+                    "all": per_cb(c.machine_s),
                     "server": c.server_s.map(per_cb),
                     "load_generator": per_cb(c.load_generator_s),
                     "other": per_cb(c.other_s),
