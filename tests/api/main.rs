@@ -18,6 +18,7 @@ mod dashboard;
 mod health;
 mod helpers;
 mod ingest_concurrency;
+mod ingest_durability;
 mod ingest_properties;
 mod live;
 mod messages_api;
