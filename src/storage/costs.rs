@@ -138,13 +138,16 @@ fn decimal(s: &str) -> sqlx::Result<Decimal> {
 /// Everything the cost report needs for messages created in `[from, to)`: three scans run at
 /// once on the `created_at` indexes of `message_costs` and of inbound `messages` (a range
 /// covering most of a table is read sequentially instead, as it should be), then the names
-/// of the broadcasts found.
+/// of the broadcasts found. All of them read one snapshot, so that a message stored while
+/// the report is read counts in all of its figures or in none (users reached never exceed
+/// the messages counted).
 #[tracing::instrument(skip(pool))]
 pub async fn report_inputs(
     pool: &PgPool,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> sqlx::Result<Inputs> {
+    let [mut a, mut b, mut c] = crate::storage::snapshot::shared::<3>(pool).await?;
     let groups_q = sqlx::query_as::<_, GroupRow>(
         r#"SELECT (created_at AT TIME ZONE 'UTC')::date AS day, category, country,
                   sender::text AS sender, broadcast_id,
@@ -163,7 +166,7 @@ pub async fn report_inputs(
     )
     .bind(from)
     .bind(to)
-    .fetch_all(pool);
+    .fetch_all(&mut *a);
     let inbound_q = sqlx::query_as::<_, (NaiveDate, Option<String>, i64)>(
         r#"SELECT (created_at AT TIME ZONE 'UTC')::date, to_addr::text, count(*)
            FROM messages
@@ -172,7 +175,7 @@ pub async fn report_inputs(
     )
     .bind(from)
     .bind(to)
-    .fetch_all(pool);
+    .fetch_all(&mut *b);
     // Who was reached: recipients with a delivered or read message, overall and per
     // broadcast, in one pass. Settled rows say so themselves; only the unsettled ones (on
     // their own partial index) are looked up in `messages`.
@@ -191,7 +194,7 @@ pub async fn report_inputs(
     )
     .bind(from)
     .bind(to)
-    .fetch_all(pool);
+    .fetch_all(&mut *c);
     // Three independent scans on three connections at once: the page waits for the longest.
     let (rows, inbound, reached_rows) = tokio::try_join!(groups_q, inbound_q, reached_q)?;
     let mut currency = None;
@@ -227,7 +230,7 @@ pub async fn report_inputs(
     let names: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, name FROM broadcasts WHERE id = ANY($1)")
             .bind(&ids)
-            .fetch_all(pool)
+            .fetch_all(&mut *a)
             .await?;
     Ok(Inputs {
         groups,

@@ -23,6 +23,7 @@ pub mod reply_rules;
 pub mod rollups;
 pub mod senders;
 pub mod sessions;
+pub mod snapshot;
 pub mod tokens;
 pub mod users;
 

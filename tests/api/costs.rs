@@ -362,3 +362,34 @@ async fn a_table_uploaded_on_one_instance_prices_every_instances_next_sends(
     b.stop().await;
     a.stop().await;
 }
+
+/// The cost report's scans run on three connections at once; they read one snapshot, so a
+/// row committed meanwhile is seen by all of them or by none.
+#[sqlx::test(migrations = false)]
+async fn the_report_scans_share_one_snapshot(pool: sqlx::PgPool) {
+    sqlx::query("CREATE TABLE seen (n int)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let [mut a, mut b, mut c] = wadash::storage::snapshot::shared::<3>(&pool).await.unwrap();
+    // Committed after the snapshot, before the other two transactions read anything.
+    sqlx::query("INSERT INTO seen VALUES (1)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for tx in [&mut a, &mut b, &mut c] {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM seen")
+            .fetch_one(&mut **tx)
+            .await
+            .unwrap();
+        assert_eq!(
+            n, 0,
+            "every transaction reads the snapshot taken before the insert"
+        );
+    }
+    let read_only = sqlx::query("INSERT INTO seen VALUES (2)")
+        .execute(&mut *b)
+        .await
+        .unwrap_err();
+    assert!(read_only.to_string().contains("read-only"), "{read_only}");
+}
