@@ -8,7 +8,9 @@ use crate::helpers::{TestApp, status_callback};
 /// Posts callbacks one at a time and, right after each 2xx, looks in the WAL that is already on
 /// disk (pg_walinspect reads only flushed WAL) for the commit record of the transaction that
 /// stored the callback.
-async fn every_acknowledged_commit_is_already_on_disk(app: &TestApp) {
+#[sqlx::test(migrations = false)]
+async fn a_2xx_means_the_commit_is_already_on_disk(_: PgPoolOptions, opts: PgConnectOptions) {
+    let app = TestApp::spawn(opts).await;
     sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
         .execute(&app.pool)
         .await
@@ -49,8 +51,8 @@ async fn every_acknowledged_commit_is_already_on_disk(app: &TestApp) {
         } else {
             sqlx::query_scalar(
                 "SELECT count(*) FROM pg_get_wal_records_info($1::pg_lsn, $2::pg_lsn) \
-             WHERE resource_manager = 'Transaction' AND record_type LIKE 'COMMIT%' \
-               AND xid::text = $3",
+                 WHERE resource_manager = 'Transaction' AND record_type LIKE 'COMMIT%' \
+                   AND xid::text = $3",
             )
             .bind(&start)
             .bind(&flushed)
@@ -64,11 +66,6 @@ async fn every_acknowledged_commit_is_already_on_disk(app: &TestApp) {
             "callback {n} (xid {xid}) was answered before its commit reached disk (flushed to {flushed})"
         );
     }
-}
-
-#[sqlx::test(migrations = false)]
-async fn a_2xx_means_the_commit_is_already_on_disk(_: PgPoolOptions, opts: PgConnectOptions) {
-    let app = TestApp::spawn(opts).await;
-    every_acknowledged_commit_is_already_on_disk(&app).await;
+    drop(conn);
     app.stop().await;
 }
