@@ -25,6 +25,9 @@ const KEYS: &[(&str, &str)] = &[
     ("ingest_max_batch", "WADASH_INGEST_MAX_BATCH"),
     ("ingest_concurrency", "WADASH_INGEST_CONCURRENCY"),
     ("ingest_queue", "WADASH_INGEST_QUEUE"),
+    ("webhook_body_timeout_ms", "WADASH_WEBHOOK_BODY_TIMEOUT_MS"),
+    ("webhook_max_bodies", "WADASH_WEBHOOK_MAX_BODIES"),
+    ("webhook_deadline_ms", "WADASH_WEBHOOK_DEADLINE_MS"),
     ("shutdown_timeout_secs", "WADASH_SHUTDOWN_TIMEOUT_SECS"),
     ("twilio_account_sid", "TWILIO_ACCOUNT_SID"),
     ("twilio_auth_token", "TWILIO_AUTH_TOKEN"),
@@ -40,6 +43,7 @@ const KEYS: &[(&str, &str)] = &[
     ("balance_poll_secs", "WADASH_BALANCE_POLL_SECS"),
     ("credit_low", "WADASH_CREDIT_LOW"),
     ("alert_webhook_url", "WADASH_ALERT_WEBHOOK_URL"),
+    ("outbound_allow_hosts", "WADASH_OUTBOUND_ALLOW_HOSTS"),
     ("alert_webhook_secret", "WADASH_ALERT_WEBHOOK_SECRET"),
     ("alert_whatsapp", "WADASH_ALERT_WHATSAPP"),
     ("alert_evaluate_secs", "WADASH_ALERT_EVALUATE_SECS"),
@@ -139,6 +143,23 @@ pub struct IngestSettings {
     pub concurrency: usize,
     /// Callbacks waiting for a transaction before handlers get back-pressure.
     pub queue: usize,
+    /// A batch whose statement and commit take longer than this is abandoned (its connection
+    /// closed) and its callbacks answered 503: no webhook waits longer for its commit.
+    pub batch_timeout: Duration,
+}
+
+/// Limits on Twilio's webhook requests (`/wa`, `/sts`), so that slow or hostile clients and a
+/// hung database cannot hold them past Twilio's own 15-second timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookSettings {
+    /// Longest time to receive a webhook's body once its headers arrived; then 408 and the
+    /// connection is closed.
+    pub body_timeout: Duration,
+    /// Webhook bodies being received at once; past this, 503 at once.
+    pub max_bodies: usize,
+    /// Longest time from a webhook's body to its answer (durable commit, then routing and
+    /// the automatic reply); then 503. Also the ingest's batch timeout.
+    pub deadline: Duration,
 }
 
 /// Where Twilio credentials come from at run time besides the environment (src/credentials).
@@ -194,6 +215,7 @@ pub struct Settings {
     pub workers: Option<usize>,
     pub shutdown_timeout: Duration,
     pub ingest: IngestSettings,
+    pub webhooks: WebhookSettings,
     pub twilio: TwilioSettings,
     pub simulator: crate::twilio::simulator::SimulatorSettings,
     pub reconcile: ReconcileSettings,
@@ -216,6 +238,9 @@ pub struct Settings {
     pub credit: crate::balance::Levels,
     /// Where alerts are delivered.
     pub alert_channels: crate::alerts::Channels,
+    /// Hosts that user-configured URLs (alert and top-up hooks) may name although they are
+    /// local or private (`crate::outbound`).
+    pub outbound_allow_hosts: Vec<String>,
     /// How often the alert rules are checked (by one instance); zero: never.
     pub alert_evaluate: Duration,
     /// A broadcast whose estimated cost would take the balance below this is held for an
@@ -281,7 +306,17 @@ impl Settings {
             "json" => LogFormat::Json,
             other => bail!("log_format must be human or json, got {other:?}"),
         };
+        let webhooks = WebhookSettings {
+            body_timeout: Duration::from_millis(
+                num(get("webhook_body_timeout_ms"), "webhook_body_timeout_ms", 5_000u64)?.max(1),
+            ),
+            max_bodies: num(get("webhook_max_bodies"), "webhook_max_bodies", 1_024usize)?.max(1),
+            deadline: Duration::from_millis(
+                num(get("webhook_deadline_ms"), "webhook_deadline_ms", 5_000u64)?.max(1),
+            ),
+        };
         let ingest = IngestSettings {
+            batch_timeout: webhooks.deadline,
             max_batch: num(get("ingest_max_batch"), "ingest_max_batch", 512usize)?.max(1),
             concurrency: num(
                 get("ingest_concurrency"),
@@ -442,14 +477,25 @@ impl Settings {
                 hysteresis: d.hysteresis,
             }
         };
+        let outbound_allow_hosts: Vec<String> = get("outbound_allow_hosts")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let allow = crate::outbound::AllowList::new(&outbound_allow_hosts);
+        let hook_url = |key: &str| -> anyhow::Result<Option<String>> {
+            match get(key) {
+                None => Ok(None),
+                Some(u) => match crate::outbound::check_url(u, &allow) {
+                    Ok(_) => Ok(Some(u.to_owned())),
+                    Err(e) => bail!("{key} {u:?}: {e}"),
+                },
+            }
+        };
         let alert_channels = {
-            let webhook_url = match get("alert_webhook_url") {
-                None => None,
-                Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
-                    Some(u.to_owned())
-                }
-                Some(u) => bail!("alert_webhook_url must be an http(s) URL, got {u:?}"),
-            };
+            let webhook_url = hook_url("alert_webhook_url")?;
             let webhook_secret = secret("alert_webhook_secret");
             if webhook_url.is_some() && webhook_secret.is_none() {
                 bail!(
@@ -467,13 +513,7 @@ impl Settings {
                         .map_err(|e| anyhow!("alert_whatsapp: {e}"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let topup_url = match get("topup_webhook_url") {
-                None => None,
-                Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
-                    Some(u.to_owned())
-                }
-                Some(u) => bail!("topup_webhook_url must be an http(s) URL, got {u:?}"),
-            };
+            let topup_url = hook_url("topup_webhook_url")?;
             let topup_secret = secret("topup_webhook_secret");
             if topup_url.is_some() && topup_secret.is_none() {
                 bail!(
@@ -505,6 +545,7 @@ impl Settings {
                 30u64,
             )?),
             alert_channels,
+            outbound_allow_hosts,
             credit,
             balance_poll: Duration::from_secs(num(
                 get("balance_poll_secs"),
@@ -537,6 +578,7 @@ impl Settings {
                 5u64,
             )?),
             ingest,
+            webhooks,
             twilio,
         })
     }

@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod live;
 pub mod metrics;
+pub mod outbound;
 pub mod pricing;
 pub mod progress;
 pub mod reminders;

@@ -18,16 +18,19 @@ pub enum Outcome {
     TooLarge,
     UnsupportedMediaType,
     Unavailable,
+    /// The body did not arrive within the body timeout.
+    BodyTimeout,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 6] = [
+    const ALL: [Outcome; 7] = [
         Outcome::Accepted,
         Outcome::BadSignature,
         Outcome::BadRequest,
         Outcome::TooLarge,
         Outcome::UnsupportedMediaType,
         Outcome::Unavailable,
+        Outcome::BodyTimeout,
     ];
 
     fn label(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Outcome {
             Outcome::TooLarge => "too_large",
             Outcome::UnsupportedMediaType => "unsupported_media_type",
             Outcome::Unavailable => "unavailable",
+            Outcome::BodyTimeout => "body_timeout",
         }
     }
 }
@@ -101,7 +105,7 @@ impl<const N: usize> Histogram<N> {
 /// All of wadash's metrics.
 #[derive(Debug)]
 pub struct Metrics {
-    webhook: [[AtomicU64; 6]; 2],
+    webhook: [[AtomicU64; 7]; 2],
     latency: [Histogram<13>; 2],
     batch_size: Histogram<10>,
     batch_failures: AtomicU64,

@@ -153,6 +153,8 @@ impl Application {
             credentials,
             pool: pool.clone(),
             ingestor,
+            webhook_limits: settings.webhooks,
+            webhook_bodies: Arc::new(tokio::sync::Semaphore::new(settings.webhooks.max_bodies)),
             metrics,
             webhook_keys,
             public_url,
@@ -164,10 +166,11 @@ impl Application {
             broadcast_reserve: settings.broadcast_reserve,
             balance: Arc::default(),
             reply_patterns: Arc::default(),
-            alert_channels: crate::alerts::channels::ChannelStore::new(
+            alert_channels: crate::alerts::channels::ChannelStore::with_allowed_hosts(
                 pool.clone(),
                 settings.alert_channels.clone(),
                 settings.credentials.secret_key.clone(),
+                crate::outbound::AllowList::new(&settings.outbound_allow_hosts),
             ),
             open_alerts: Default::default(),
         };
@@ -252,9 +255,10 @@ impl Application {
             crate::alerts::delivery::Deliverer {
                 pool: state.pool.clone(),
                 channels: state.alert_channels.clone(),
-                http: reqwest::Client::builder()
-                    .timeout(std::time::Duration::from_secs(10))
-                    .build()?,
+                http: crate::outbound::Client::new(
+                    crate::outbound::AllowList::new(&settings.outbound_allow_hosts),
+                    std::time::Duration::from_secs(10),
+                )?,
                 twilio: state.twilio.clone(),
                 sender: state.default_sender.clone(),
                 prices: state.prices.clone(),

@@ -15,6 +15,10 @@ pub struct AppState {
     pub credentials: crate::credentials::CredentialManager,
     pub pool: PgPool,
     pub ingestor: Ingestor,
+    /// Time limits on webhook requests.
+    pub webhook_limits: crate::config::WebhookSettings,
+    /// One permit per webhook body being received (`WebhookSettings::max_bodies`).
+    pub webhook_bodies: Arc<tokio::sync::Semaphore>,
     pub metrics: Arc<Metrics>,
     pub webhook_keys: WebhookKeys,
     /// The URL Twilio calls (no trailing slash); webhook signatures are checked against it.

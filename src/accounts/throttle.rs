@@ -1,6 +1,13 @@
 //! Login throttling: after too many failures within a window, an account (whoever tries it)
 //! and a client address (whatever account it tries) are refused until the window passes.
 //! Failures are rows in `login_failures`, so the limit holds across instances.
+//!
+//! The decision and the count are one atomic step: [`reserve`] takes a transaction-scoped
+//! advisory lock on both keys, counts, and — if neither is over its limit — records the
+//! attempt as a failure before the password is checked. A correct password then takes the
+//! reservation back ([`succeeded`]). So however many attempts arrive at once, at most the
+//! limit are ever checked against a password; an attempt whose process dies mid-way counts
+//! as a failure.
 
 use std::time::Duration;
 
@@ -12,6 +19,10 @@ pub const PER_ACCOUNT: i64 = 5;
 pub const PER_CLIENT: i64 = 20;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 
+/// The first half of the two-part advisory lock keys used here (the second is a hash of the
+/// throttle key); the two-part keys are a space apart from the jobs' one-part keys.
+const LOCK_CLASS: i32 = 0x7767_6c74; // "wglt"
+
 pub fn account_key(username: &str) -> String {
     format!("user:{username}")
 }
@@ -20,9 +31,41 @@ pub fn client_key(ip: &str) -> String {
     format!("ip:{ip}")
 }
 
-/// `Some(wait)` when either key is over its limit: how long until the oldest counted failure
-/// leaves the window.
-pub async fn blocked(pool: &PgPool, account: &str, client: &str) -> sqlx::Result<Option<Duration>> {
+/// An attempt that may check a password; it counts as a failure until [`succeeded`].
+#[derive(Debug)]
+#[must_use = "a reservation is a recorded failure until the login succeeds"]
+pub struct Reservation {
+    account_row: i64,
+    client_row: i64,
+}
+
+/// 32 bits of a key for its advisory lock (FNV-1a: stable across processes and versions).
+fn lock_of(key: &str) -> i32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h as i32
+}
+
+/// Reserves one attempt for `account` from `client`, or says how long until one of them may
+/// try again. Atomic across concurrent callers and instances: the check and the record are
+/// made under both keys' locks (taken in a fixed order, so callers never deadlock).
+pub async fn reserve(
+    pool: &PgPool,
+    account: &str,
+    client: &str,
+) -> sqlx::Result<Result<Reservation, Duration>> {
+    let mut locks = [lock_of(account), lock_of(client)];
+    locks.sort_unstable();
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2), pg_advisory_xact_lock($1, $3)")
+        .bind(LOCK_CLASS)
+        .bind(locks[0])
+        .bind(locks[1])
+        .execute(&mut *tx)
+        .await?;
     let rows: Vec<(String, i64, Option<f64>)> = sqlx::query_as(
         r#"SELECT key, count(*), extract(epoch FROM min(at) + make_interval(secs => $2) - now())::float8
            FROM login_failures
@@ -31,7 +74,7 @@ pub async fn blocked(pool: &PgPool, account: &str, client: &str) -> sqlx::Result
     )
     .bind([account, client])
     .bind(WINDOW.as_secs_f64())
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
     for (key, n, wait) in rows {
         let limit = if key == account {
@@ -40,18 +83,28 @@ pub async fn blocked(pool: &PgPool, account: &str, client: &str) -> sqlx::Result
             PER_CLIENT
         };
         if n >= limit {
-            return Ok(Some(Duration::from_secs_f64(wait.unwrap_or(0.0).max(1.0))));
+            tx.rollback().await?;
+            return Ok(Err(Duration::from_secs_f64(wait.unwrap_or(0.0).max(1.0))));
         }
     }
-    Ok(None)
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "INSERT INTO login_failures (key) SELECT unnest($1::text[]) RETURNING key, id",
+    )
+    .bind([account, client])
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let id_of = |key: &str| rows.iter().find(|(k, _)| k == key).map_or(0, |(_, id)| *id);
+    Ok(Ok(Reservation {
+        account_row: id_of(account),
+        client_row: id_of(client),
+    }))
 }
 
-pub async fn record_failure(pool: &PgPool, account: &str, client: &str) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO login_failures (key) SELECT unnest($1::text[])")
-        .bind([account, client])
-        .execute(pool)
-        .await?;
-    // Keep the table small: forget failures that no longer count.
+/// The password was wrong: the reservation stays as the failure. Old failures that no
+/// longer count are forgotten, which keeps the table small.
+pub async fn failed(pool: &PgPool, reservation: Reservation) -> sqlx::Result<()> {
+    let _ = reservation;
     sqlx::query("DELETE FROM login_failures WHERE at < now() - make_interval(secs => $1)")
         .bind(WINDOW.as_secs_f64() * 2.0)
         .execute(pool)
@@ -59,11 +112,34 @@ pub async fn record_failure(pool: &PgPool, account: &str, client: &str) -> sqlx:
     Ok(())
 }
 
-/// A successful login clears the account's failures (not the client's).
-pub async fn clear_account(pool: &PgPool, account: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM login_failures WHERE key = $1")
+/// The login succeeded: the account's failures are cleared, and this attempt no longer
+/// counts against the client (its earlier failures still do).
+pub async fn succeeded(pool: &PgPool, reservation: Reservation, account: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM login_failures WHERE key = $1 OR id = ANY($2)")
         .bind(account)
+        .bind([reservation.account_row, reservation.client_row])
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// The password was never checked (the server was too busy): the attempt does not count.
+pub async fn release(pool: &PgPool, reservation: Reservation) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM login_failures WHERE id = ANY($1)")
+        .bind([reservation.account_row, reservation.client_row])
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_keys_are_stable_and_spread() {
+        assert_eq!(lock_of("user:admin"), lock_of("user:admin"));
+        assert_ne!(lock_of("user:admin"), lock_of("ip:127.0.0.1"));
+        assert_ne!(lock_of("user:a"), lock_of("user:b"));
+    }
 }

@@ -22,6 +22,7 @@ use sqlx::PgPool;
 
 use super::Channels;
 use crate::credentials::sealed::SecretKey;
+use crate::outbound::{AllowList, Refused};
 use crate::storage::instance_settings;
 
 pub const KEY: &str = "alert_channels";
@@ -138,6 +139,8 @@ struct Inner {
     env: Channels,
     key: Option<SecretKey>,
     cache: Mutex<Option<(Instant, Arc<Effective>)>>,
+    /// Private hosts the hooks may be saved with.
+    allow: AllowList,
     /// The last problem logged, so that it is logged once, not on every read.
     logged: Mutex<Option<String>>,
 }
@@ -157,11 +160,23 @@ impl std::fmt::Debug for ChannelStore {
 impl ChannelStore {
     /// `env`: the environment's channels, in force where nothing is stored.
     pub fn new(pool: PgPool, env: Channels, key: Option<SecretKey>) -> Self {
+        Self::with_allowed_hosts(pool, env, key, AllowList::default())
+    }
+
+    /// Like [`new`](Self::new); URLs saved for the hooks may also point at `allow`'s hosts
+    /// although they are private (`crate::outbound`).
+    pub fn with_allowed_hosts(
+        pool: PgPool,
+        env: Channels,
+        key: Option<SecretKey>,
+        allow: AllowList,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 pool,
                 env,
                 key,
+                allow,
                 cache: Mutex::new(None),
                 logged: Mutex::new(None),
             }),
@@ -239,7 +254,13 @@ impl ChannelStore {
     /// the others within a few seconds. Nothing is saved when anything is wrong.
     pub async fn save(&self, change: Change) -> Result<Arc<Effective>, SaveError> {
         let stored = self.read_stored().await?;
-        let next = apply(&self.inner.env, stored, change, self.inner.key.as_ref())?;
+        let next = apply(
+            &self.inner.env,
+            stored,
+            change,
+            self.inner.key.as_ref(),
+            &self.inner.allow,
+        )?;
         let text = serde_json::to_string(&next).expect("channels serialize");
         instance_settings::put(&self.inner.pool, KEY, &text).await?;
         Ok(self.reload().await?)
@@ -326,19 +347,23 @@ fn merge(env: &Channels, stored: &Stored, key: Option<&SecretKey>) -> Effective 
     }
 }
 
-fn check_url(field: &'static str, raw: &str, errors: &mut Vec<(&'static str, String)>) -> String {
+fn check_url(
+    field: &'static str,
+    raw: &str,
+    allow: &AllowList,
+    errors: &mut Vec<(&'static str, String)>,
+) -> String {
     let u = raw.trim();
     if u.is_empty() {
         return String::new();
     }
-    let ok = u.len() <= 2048
-        && reqwest::Url::parse(u)
-            .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host_str().is_some());
-    if !ok {
-        errors.push((
-            field,
-            "must be an http(s) URL, such as https://hooks.example.com/wadash".into(),
-        ));
+    let checked = if u.len() > 2048 {
+        Err(Refused::NotHttp)
+    } else {
+        crate::outbound::check_url(u, allow).map(|_| ())
+    };
+    if let Err(e) = checked {
+        errors.push((field, e.to_string()));
     }
     u.to_owned()
 }
@@ -364,15 +389,16 @@ fn apply(
     stored: Stored,
     change: Change,
     key: Option<&SecretKey>,
+    allow: &AllowList,
 ) -> Result<Stored, SaveError> {
     let mut errors = Vec::new();
     let mut next = stored;
     next.webhook_url = change
         .webhook_url
-        .map(|u| check_url("webhook_url", &u, &mut errors));
+        .map(|u| check_url("webhook_url", &u, allow, &mut errors));
     next.topup_url = change
         .topup_url
-        .map(|u| check_url("topup_url", &u, &mut errors));
+        .map(|u| check_url("topup_url", &u, allow, &mut errors));
     next.whatsapp = change.whatsapp.map(|n| check_numbers(&n, &mut errors));
     let mut to_seal = Vec::new();
     for (field, secret) in [
@@ -492,7 +518,7 @@ mod tests {
             topup_secret: Secret::Set(SecretString::from("a-long-enough-top-up-secret")),
             ..Default::default()
         };
-        let stored = apply(&env(), Stored::default(), change, Some(&k)).unwrap();
+        let stored = apply(&env(), Stored::default(), change, Some(&k), &AllowList::default()).unwrap();
         let sealed = stored.topup_secret.clone().unwrap();
         assert!(sealed.starts_with("v1.") && !sealed.contains("a-long-enough"));
         let eff = merge(&env(), &stored, Some(&k));
@@ -504,7 +530,7 @@ mod tests {
             Some("a-long-enough-top-up-secret")
         );
         // Keeping leaves it; the purposes cannot be swapped.
-        let kept = apply(&env(), stored.clone(), Change::default(), Some(&k)).unwrap();
+        let kept = apply(&env(), stored.clone(), Change::default(), Some(&k), &AllowList::default()).unwrap();
         assert_eq!(kept.topup_secret, stored.topup_secret);
         let swapped = Stored {
             webhook_secret: stored.topup_secret.clone(),
@@ -517,14 +543,14 @@ mod tests {
             topup_secret: Secret::Clear,
             ..Default::default()
         };
-        let e = apply(&env(), stored.clone(), clear, Some(&k)).unwrap_err();
+        let e = apply(&env(), stored.clone(), clear, Some(&k), &AllowList::default()).unwrap_err();
         assert_eq!(fields(&e), ["topup_secret"]);
         let clear_both = Change {
             topup_url: Some(String::new()),
             topup_secret: Secret::Clear,
             ..Default::default()
         };
-        let cleared = apply(&env(), stored, clear_both, Some(&k)).unwrap();
+        let cleared = apply(&env(), stored, clear_both, Some(&k), &AllowList::default()).unwrap();
         assert_eq!(cleared.topup_secret.as_deref(), Some(""));
         assert!(
             merge(&env(), &cleared, Some(&k))
@@ -542,14 +568,14 @@ mod tests {
             topup_secret: Secret::Set(SecretString::from("short")),
             ..Default::default()
         };
-        let e = apply(&env(), Stored::default(), change, Some(&key())).unwrap_err();
+        let e = apply(&env(), Stored::default(), change, Some(&key()), &AllowList::default()).unwrap_err();
         assert_eq!(fields(&e), ["webhook_url", "whatsapp", "topup_secret"]);
         let change = Change {
             webhook_secret: Secret::Set(SecretString::from("a-long-enough-webhook-secret")),
             ..Default::default()
         };
         assert!(matches!(
-            apply(&env(), Stored::default(), change, None),
+            apply(&env(), Stored::default(), change, None, &AllowList::default()),
             Err(SaveError::NoSecretKey)
         ));
         let numbers = Change {
@@ -559,7 +585,7 @@ mod tests {
             ]),
             ..Default::default()
         };
-        let s = apply(&env(), Stored::default(), numbers, None).unwrap();
+        let s = apply(&env(), Stored::default(), numbers, None, &AllowList::default()).unwrap();
         assert_eq!(
             s.whatsapp,
             Some(vec!["+919900000002".to_owned()]),

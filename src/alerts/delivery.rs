@@ -12,12 +12,25 @@ use crate::storage::alerts::{self, Due};
 
 const MAX_ATTEMPTS: i32 = 10;
 
+/// An error and its causes in one line (a refused address is a cause of reqwest's error).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
 #[derive(Clone)]
 pub struct Deliverer {
     pub pool: PgPool,
     /// Read on every pass that has work, so channels saved by an admin apply at once.
     pub channels: ChannelStore,
-    pub http: reqwest::Client,
+    /// Checks each hook's destination (`crate::outbound`) and follows no redirect.
+    pub http: crate::outbound::Client,
     /// Sends the WhatsApp alerts.
     pub twilio: crate::twilio::client::TwilioClient,
     pub sender: crate::twilio::client::Sender,
@@ -83,13 +96,14 @@ impl Deliverer {
             let resp = self
                 .http
                 .post(url)
+                .map_err(|e| format!("the {} URL is refused: {e}", d.channel))?
                 .header("Content-Type", "application/json")
                 .header("X-Wadash-Timestamp", ts.to_string())
                 .header("X-Wadash-Signature", signature(secret, ts, &body))
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| format!("the webhook could not be reached: {}", e.without_url()))?;
+                .map_err(|e| format!("the webhook could not be reached: {}", error_chain(&e.without_url())))?;
             return match resp.status() {
                 s if s.is_success() => Ok(()),
                 s => Err(format!("the webhook answered {s}")),

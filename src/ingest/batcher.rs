@@ -14,6 +14,12 @@
 //! a few hundred microseconds of database CPU, so fewer, larger batches are cheaper per
 //! callback. Lanes keep concurrent batches disjoint and are one per two cores by default.
 //! Durability is unchanged: `synchronous_commit` stays on and nothing is acknowledged early.
+//!
+//! A batch gets `batch_timeout` for its statement and commit. A database that hangs (frozen,
+//! or a network that drops packets without a reset) would otherwise hold the lane, and every
+//! webhook queued behind it, forever: past the timeout the batch's connection is closed
+//! without waiting for it, its callbacks are answered as not stored (they may still commit,
+//! and Twilio's retry is deduplicated), and the lane goes on with a fresh connection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +81,7 @@ impl Ingestor {
             writers.push(tokio::spawn(lane(
                 pool.clone(),
                 settings.max_batch,
+                settings.batch_timeout,
                 metrics.clone(),
                 rx,
             )));
@@ -120,19 +127,38 @@ fn lane_of(sid: &str, lanes: usize) -> usize {
 /// committed, so batches grow exactly while the database is busy and stay at one record when
 /// traffic is light (no added latency). One transaction per lane is in flight: a batch is one
 /// statement and its commit, in a single round trip.
-async fn lane(pool: PgPool, max_batch: usize, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<Job>) {
+async fn lane(
+    pool: PgPool,
+    max_batch: usize,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+    mut rx: mpsc::Receiver<Job>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    let db = Db {
+        pool,
+        timeout,
+        metrics,
+    };
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         let (records, waiters) = batch.drain(..).map(|j| (j.record, j.done)).unzip();
-        commit(&pool, &metrics, records, waiters).await;
+        commit(&db, records, waiters).await;
     }
+}
+
+/// What a lane stores with.
+struct Db {
+    pool: PgPool,
+    /// Longest time for one attempt's statement and commit.
+    timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 type Waiter = oneshot::Sender<Result<(), IngestError>>;
 
 /// Stores the batch in one statement, retrying transient failures; answers every waiter.
-async fn commit(pool: &PgPool, metrics: &Metrics, records: Vec<EventRecord>, waiters: Vec<Waiter>) {
-    match store(pool, metrics, &records).await {
+async fn commit(db: &Db, records: Vec<EventRecord>, waiters: Vec<Waiter>) {
+    match store(db, &records).await {
         Ok(()) => waiters.into_iter().for_each(|w| {
             let _ = w.send(Ok(()));
         }),
@@ -141,7 +167,7 @@ async fn commit(pool: &PgPool, metrics: &Metrics, records: Vec<EventRecord>, wai
         Err(Failure::Permanent(_)) if records.len() > 1 => {
             for (record, w) in records.into_iter().zip(waiters) {
                 let one = std::slice::from_ref(&record);
-                let _ = w.send(store(pool, metrics, one).await.map_err(Failure::into_error));
+                let _ = w.send(store(db, one).await.map_err(Failure::into_error));
             }
         }
         Err(f) => {
@@ -166,26 +192,28 @@ impl Failure {
     }
 }
 
-async fn store(pool: &PgPool, metrics: &Metrics, records: &[EventRecord]) -> Result<(), Failure> {
+async fn store(db: &Db, records: &[EventRecord]) -> Result<(), Failure> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match storage::events::apply_batch(pool, records).await {
+        match attempt_once(db, records).await {
             Ok(outcome) => {
-                metrics.batch(records.len(), outcome.inserted);
+                db.metrics.batch(records.len(), outcome.inserted);
                 return Ok(());
             }
-            // A pool timeout already waited the whole acquire timeout: answer rather than wait again.
+            // A pool timeout already waited the whole acquire timeout, and a batch timeout
+            // the whole batch timeout: answer rather than wait again.
             Err(e)
                 if storage::is_transient(&e)
                     && !matches!(e, sqlx::Error::PoolTimedOut)
+                    && !timed_out(&e)
                     && attempt < MAX_ATTEMPTS =>
             {
                 tracing::warn!(error = %e, attempt, size = records.len(), "batch failed, retrying");
                 tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
             }
             Err(e) => {
-                metrics.batch_failed();
+                db.metrics.batch_failed();
                 tracing::error!(error = %e, size = records.len(), "batch could not be stored");
                 return Err(if storage::is_transient(&e) {
                     Failure::Transient(e.to_string())
@@ -193,6 +221,32 @@ async fn store(pool: &PgPool, metrics: &Metrics, records: &[EventRecord]) -> Res
                     Failure::Permanent(e.to_string())
                 });
             }
+        }
+    }
+}
+
+fn timed_out(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut)
+}
+
+/// One attempt: a connection (within the pool's acquire timeout), then the statement and its
+/// commit within the batch timeout. A connection that runs out of time is closed, not
+/// returned to the pool: it may be mid-statement on a server that no longer answers.
+async fn attempt_once(db: &Db, records: &[EventRecord]) -> sqlx::Result<storage::events::BatchOutcome> {
+    let mut conn = db.pool.acquire().await?;
+    match tokio::time::timeout(db.timeout, storage::events::apply_batch(&mut *conn, records)).await {
+        Ok(result) => result,
+        Err(_) => {
+            // Dropping the detached connection closes its socket at once, without the
+            // goodbye a hung server would never read.
+            drop(conn.detach());
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the database did not commit within {} ms",
+                    db.timeout.as_millis()
+                ),
+            )))
         }
     }
 }

@@ -1,8 +1,15 @@
 //! `POST /wa` (inbound messages) and `POST /sts` (status callbacks): the contract with Twilio.
 //!
-//! Order of checks: size (413), content type (415), form syntax (400), signature (403),
-//! fields (400), then durable storage (503 if the database cannot take it). A 2xx is sent only
-//! after the callback's transaction has committed.
+//! Order of checks: size (413), content type (415), a free body slot (503), the body within
+//! its timeout (408, connection closed), form syntax (400), signature (403), fields (400),
+//! then durable storage (503 if the database cannot take it). A 2xx is sent only after the
+//! callback's transaction has committed.
+//!
+//! Time is bounded everywhere Twilio waits (`config::WebhookSettings`): the body must arrive
+//! within the body timeout, and from then on the commit and the answer (routing, automatic
+//! replies) must be done within the deadline, else 503; a hung database therefore costs a
+//! webhook at most timeout + deadline, inside Twilio's 15 s. The body is taken into memory as
+//! it arrives, never reserved from `Content-Length`, and only `max_bodies` are read at once.
 //!
 //! A stored inbound message is then routed (src/replies): its contact and consent are
 //! updated and the TwiML answer carries any automatic reply. A status callback for an
@@ -45,6 +52,8 @@ struct Reject {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Close the connection after answering (the body was not read to its end).
+    close: bool,
 }
 
 fn reject(
@@ -58,6 +67,7 @@ fn reject(
         status,
         code,
         message: message.into(),
+        close: false,
     }
 }
 
@@ -68,19 +78,59 @@ async fn handle(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
-    // The routing and reply-linking futures are large (database queries, bot calls) and only
-    // some requests need them: boxed, they do not make every status callback's future — which
-    // actix moves into place for each request — that large.
-    let result = match accept(hook, &req, payload, &state).await {
-        Ok(Accepted::Inbound(msg)) => Box::pin(answer(&state, &msg)).await,
-        Ok(Accepted::Status { sid, reply }) => {
-            if let Some(id) = reply {
-                Box::pin(link_reply(&state, id, &sid)).await;
-            }
-            Ok(None)
-        }
-        Err(r) => Err(r),
+    let body = match receive(&req, payload, &state).await {
+        Ok(b) => b,
+        Err(r) => return respond(hook, &state, started, Err(r)),
     };
+    let deadline = state.webhook_limits.deadline;
+    let deadline_at = tokio::time::Instant::now() + deadline;
+    let work = async {
+        // The routing and reply-linking futures are large (database queries, bot calls) and
+        // only some requests need them: boxed, they do not make every status callback's
+        // future — which actix moves into place for each request — that large.
+        match accept(hook, &req, &body, &state).await {
+            Ok(Accepted::Inbound(msg)) => Box::pin(answer(&state, &msg)).await,
+            Ok(Accepted::Status { sid, reply }) => {
+                if let Some(id) = reply {
+                    // Best effort: the callback itself is committed, so it is answered 2xx
+                    // even if linking runs out of time.
+                    let linked =
+                        tokio::time::timeout_at(deadline_at, Box::pin(link_reply(&state, id, &sid)));
+                    if linked.await.is_err() {
+                        tracing::warn!(reply = id, %sid, "linking an automatic reply ran past the webhook deadline");
+                    }
+                }
+                Ok(None)
+            }
+            Err(r) => Err(r),
+        }
+    };
+    // Past the deadline nothing is promised: the callback may or may not be committed, so the
+    // answer is 503 and Twilio's retry is deduplicated. Never a 2xx for an uncommitted one.
+    let result = match tokio::time::timeout_at(deadline_at, work).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!(route = hook.route(), ?deadline, "webhook not answered within its deadline (database slow or unreachable)");
+            Err(reject(
+                Outcome::Unavailable,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!(
+                    "not confirmed as stored within {} ms, please retry",
+                    deadline.as_millis()
+                ),
+            ))
+        }
+    };
+    respond(hook, &state, started, result)
+}
+
+fn respond(
+    hook: Webhook,
+    state: &AppState,
+    started: Instant,
+    result: Result<Option<String>, Reject>,
+) -> HttpResponse {
     let elapsed = started.elapsed();
     match result {
         Ok(twiml) => {
@@ -95,6 +145,10 @@ async fn handle(
         Err(r) => {
             state.metrics.webhook(hook, r.outcome, elapsed);
             let mut resp = error_body(r.status, r.code, &r.message);
+            if r.status == StatusCode::REQUEST_TIMEOUT || r.close {
+                // The rest of the body is not read: the connection cannot be reused.
+                resp.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+            }
             if r.status == StatusCode::SERVICE_UNAVAILABLE {
                 resp.headers_mut().insert(
                     actix_web::http::header::RETRY_AFTER,
@@ -181,19 +235,22 @@ async fn price_reply(state: &AppState, sid: &str, from: String, to: &str) {
     }
 }
 
-async fn accept(
-    hook: Webhook,
+/// Reads the body: size and type checked first, then a free body slot, then the bytes as
+/// they arrive, within the body timeout.
+async fn receive(
     req: &HttpRequest,
     mut payload: web::Payload,
     state: &AppState,
-) -> Result<Accepted, Reject> {
+) -> Result<web::Bytes, Reject> {
     let too_large = || {
-        reject(
+        let mut r = reject(
             Outcome::TooLarge,
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!("webhook bodies are limited to {MAX_BODY} bytes"),
-        )
+        );
+        r.close = true;
+        r
     };
     let declared = req
         .headers()
@@ -211,7 +268,7 @@ async fn accept(
         .unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(reject(
+        let mut r = reject(
             Outcome::UnsupportedMediaType,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -219,26 +276,66 @@ async fn accept(
                 "expected application/x-www-form-urlencoded as Twilio sends, got {:?}",
                 if mime.is_empty() { "nothing" } else { mime }
             ),
-        ));
+        );
+        r.close = true;
+        return Err(r);
     }
 
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(MAX_BODY));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            reject(
-                Outcome::BadRequest,
-                StatusCode::BAD_REQUEST,
-                "bad_body",
-                format!("could not read the body: {e}"),
-            )
-        })?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(too_large());
+    let Ok(_slot) = state.webhook_bodies.clone().try_acquire_owned() else {
+        tracing::warn!(route = req.path(), limit = state.webhook_limits.max_bodies, "webhook refused: too many bodies being received at once");
+        let mut r = reject(
+            Outcome::Unavailable,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many webhook bodies are being received at once, please retry",
+        );
+        r.close = true;
+        return Err(r);
+    };
+    let timeout = state.webhook_limits.body_timeout;
+    let read = async {
+        // Grown as bytes arrive: a Content-Length promise reserves nothing.
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                let mut r = reject(
+                    Outcome::BadRequest,
+                    StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    format!("could not read the body: {e}"),
+                );
+                r.close = true;
+                r
+            })?;
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(body.freeze())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(body) => body,
+        Err(_) => {
+            tracing::warn!(route = req.path(), peer = ?req.peer_addr(), ?timeout, "webhook body not received in time; connection closed");
+            Err(reject(
+                Outcome::BodyTimeout,
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the body did not arrive within {} ms", timeout.as_millis()),
+            ))
+        }
     }
+}
 
-    let params = crate::twilio::form::parse(&body).map_err(|e| {
+/// Checks a received webhook and stores it durably.
+async fn accept(
+    hook: Webhook,
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+) -> Result<Accepted, Reject> {
+    let params = crate::twilio::form::parse(body).map_err(|e| {
         reject(
             Outcome::BadRequest,
             StatusCode::BAD_REQUEST,

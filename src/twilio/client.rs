@@ -243,6 +243,8 @@ fn api_text(status: u16, code: Option<i64>, message: &str, more_info: Option<&st
 #[derive(Clone, Debug)]
 pub struct TwilioClient {
     http: reqwest::Client,
+    /// For media downloads only: follows redirects to Twilio's media hosts and nowhere else.
+    media_http: reqwest::Client,
     base: Arc<str>,
     account_sid: Arc<str>,
     credentials: Arc<RwLock<RestCredentials>>,
@@ -268,8 +270,27 @@ impl TwilioClient {
             .user_agent(concat!("wadash/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| TwilioError::Transport(e.to_string()))?;
+        let base_url = reqwest::Url::parse(base)
+            .map_err(|e| TwilioError::Invalid(format!("the Twilio base URL is invalid: {e}")))?;
+        let media_http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("wadash/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 3 {
+                    attempt.error("too many redirects")
+                } else if super::media::redirect_allowed(attempt.url(), &base_url) {
+                    attempt.follow()
+                } else {
+                    let host = attempt.url().host_str().unwrap_or("").to_owned();
+                    attempt.error(format!("redirect to {host:?} refused: not a Twilio media host"))
+                }
+            }))
+            .build()
+            .map_err(|e| TwilioError::Transport(e.to_string()))?;
         Ok(Self {
             http,
+            media_http,
             base: base.trim_end_matches('/').into(),
             account_sid: account_sid.into(),
             credentials: Arc::new(RwLock::new(credentials)),
@@ -400,19 +421,23 @@ impl TwilioClient {
         })
     }
 
-    /// Downloads a media file that Twilio stores for a message (`https://api.twilio.com/…`,
-    /// as in `MediaUrlN`), with the account's credentials, up to `max` bytes. Any other URL is
-    /// refused, so that the dashboard's media proxy can reach nothing but Twilio. Requests go
-    /// to this client's base URL (the simulator, or Prism in tests); Twilio answers with a
-    /// redirect to its storage, which reqwest follows without the credentials.
-    pub async fn fetch_media(&self, url: &str, max: usize) -> Result<MediaFile, TwilioError> {
-        let path = url
-            .strip_prefix(TWILIO_API)
-            .filter(|p| p.starts_with("/2010-04-01/Accounts/") && p.contains("/Media/"))
-            .ok_or_else(|| TwilioError::Invalid(format!("{url:?} is not a Twilio media URL")))?;
+    /// Downloads the media file `url` of message `message_sid`, as Twilio gave it in `MediaUrlN`,
+    /// with the account's credentials, up to `max` bytes. Only the exact shape
+    /// `https://api.twilio.com/2010-04-01/Accounts/{this account}/Messages/{message_sid}/Media/ME…`
+    /// is fetched (see [`super::media`]), and from this client's base URL (Twilio, the
+    /// simulator, or a test double). Twilio answers with a redirect to its CDN, which is
+    /// followed without the credentials; a redirect anywhere else is refused.
+    pub async fn fetch_media(
+        &self,
+        message_sid: &str,
+        url: &str,
+        max: usize,
+    ) -> Result<MediaFile, TwilioError> {
+        let path = super::media::media_path(url, &self.account_sid, message_sid)
+            .map_err(|e| TwilioError::Invalid(e.to_string()))?;
         let creds = self.credentials.read().expect("credentials lock").clone();
         let mut resp = self
-            .http
+            .media_http
             .get(format!("{}{path}", self.base))
             .basic_auth(&creds.username, Some(creds.secret.expose_secret()))
             .send()

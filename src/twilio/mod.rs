@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod form;
+pub mod media;
 pub mod signature;
 pub mod simulator;
 pub mod twiml;

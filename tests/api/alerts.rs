@@ -71,7 +71,8 @@ async fn credit_alerts_fire_once_resolve_and_reach_the_webhook_and_whatsapp(
         &[
             ("credit_low", "10"),
             ("credit_critical", "2"),
-            ("alert_webhook_url", "http://unused"),
+            ("alert_webhook_url", "https://unused.example"),
+            ("outbound_allow_hosts", "127.0.0.1"),
             ("alert_webhook_secret", SECRET),
             ("alert_whatsapp", OPS),
             ("topup_webhook_url", &format!("{}/recharge", topup.uri())),

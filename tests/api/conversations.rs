@@ -25,7 +25,7 @@ async fn twilio_media_is_proxied_for_logged_in_users_only_and_other_urls_never(
 ) {
     let app = TestApp::spawn(opts).await;
     let url = format!(
-        "https://api.twilio.com/2010-04-01/Accounts/{}/Messages/SM00000000000000000000000000000101/Media/ME01",
+        "https://api.twilio.com/2010-04-01/Accounts/{}/Messages/SM00000000000000000000000000000101/Media/ME00000000000000000000000000000001",
         app.twilio.account_sid()
     );
     let p = inbound(
@@ -70,7 +70,7 @@ async fn twilio_media_is_proxied_for_logged_in_users_only_and_other_urls_never(
     let (status, _, _) = viewer
         .get("/media/SM00000000000000000000000000000101/1")
         .await;
-    assert_eq!(status, 502);
+    assert_eq!(status, 404);
     let (status, _, _) = viewer
         .get("/media/SM00000000000000000000000000000101/7")
         .await;

@@ -78,6 +78,9 @@ impl TestApp {
         values.insert("alert_evaluate_secs".to_owned(), "0".to_owned());
         values.insert("price_fetch_secs".to_owned(), "0".to_owned());
         values.insert("admin_password".to_owned(), ADMIN_PASSWORD.to_owned());
+        // The tests' alert receivers are wiremock servers on loopback, which wadash refuses
+        // as a destination unless allowed (tests/api/security.rs checks it without this).
+        values.insert("outbound_allow_hosts".to_owned(), "127.0.0.1".to_owned());
         tweak(&mut values);
         let settings = Settings::from_values(&values).expect("test settings");
         let app = Application::build(settings)

@@ -150,7 +150,7 @@ async fn add_user(
         return fail(e).await;
     }
     let pw = form.password;
-    let phc = super::blocking(move || password::hash(&pw)).await?;
+    let phc = password::limited(move || password::hash(&pw)).await?;
     if users::create(&state.pool, &username, &phc, role)
         .await?
         .is_none()
@@ -208,7 +208,7 @@ async fn change_user(
                 return fail(e).await;
             }
             let pw = form.password;
-            let phc = super::blocking(move || password::hash(&pw)).await?;
+            let phc = password::limited(move || password::hash(&pw)).await?;
             users::set_password(&state.pool, id, &phc).await?;
             true
         }

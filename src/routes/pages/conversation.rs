@@ -2,9 +2,7 @@
 //! outbound messages with their statuses, images shown through the media proxy, other media
 //! as links, shared locations with a map link; the contact's consent and 24-hour window; and
 //! a reply box for operators that goes through the same send policy as every other send.
-//!
-//! `/media/{sid}/{n}` proxies the `n`-th media file of a message from Twilio (which requires
-//! the account's credentials), for logged-in users only.
+//! Media are shown as `pages::media` decides (received images through its proxy).
 
 use std::collections::HashMap;
 
@@ -18,20 +16,16 @@ use super::{Chrome, CurrentUser, PageError, html};
 use crate::auth::Role;
 use crate::domain::consent::Consent;
 use crate::domain::window::{self, Window};
-use crate::domain::{MessageSid, PhoneNumber};
+use crate::domain::PhoneNumber;
 use crate::sending::{self, SendError, SendRequest};
 use crate::state::AppState;
 use crate::storage::messages::{self, Cursor, MessageFilter, MessageRow};
 
 const PAGE: i64 = 50;
-/// WhatsApp's largest media file is 16 MB (documents 100 MB: those are shown as links and
-/// fetched from Twilio by the browser's user only if they choose).
-const MAX_MEDIA_BYTES: usize = 16 * 1024 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/conversations/{number}", web::get().to(page))
-        .route("/conversations/{number}/reply", web::post().to(reply))
-        .route("/media/{sid}/{n}", web::get().to(media));
+        .route("/conversations/{number}/reply", web::post().to(reply));
 }
 
 pub struct Bubble {
@@ -45,6 +39,8 @@ pub struct Bubble {
     pub images: Vec<String>,
     /// Other media: (label, URL).
     pub files: Vec<(String, String)>,
+    /// Stored media that are not web links, shown as text.
+    pub unlinked: Vec<String>,
     pub location: Option<Location>,
 }
 
@@ -120,22 +116,8 @@ async fn locations(
         .collect())
 }
 
-fn bubble(m: &MessageRow, location: Option<Location>) -> Bubble {
-    let mut images = Vec::new();
-    let mut files = Vec::new();
-    for (i, item) in m.media.as_array().into_iter().flatten().enumerate() {
-        let url = item["url"].as_str().unwrap_or("");
-        let kind = item["content_type"].as_str().unwrap_or("");
-        let twilio = url.starts_with(crate::twilio::client::TWILIO_API);
-        if twilio && kind.starts_with("image/") {
-            images.push(format!("/media/{}/{i}", m.sid));
-        } else if twilio {
-            let label = if kind.is_empty() { "file" } else { kind };
-            files.push((label.to_owned(), format!("/media/{}/{i}", m.sid)));
-        } else {
-            files.push(("media link".to_owned(), url.to_owned()));
-        }
-    }
+fn bubble(m: &MessageRow, location: Option<Location>, account_sid: &str) -> Bubble {
+    let media = super::media::links(m, account_sid);
     Bubble {
         sid: m.sid.clone(),
         direction: if m.direction == "inbound" {
@@ -147,8 +129,9 @@ fn bubble(m: &MessageRow, location: Option<Location>) -> Bubble {
         status: m.status.clone().unwrap_or_else(|| "unknown".into()),
         iso: format::iso(&m.created_at),
         utc: format::utc(&m.created_at),
-        images,
-        files,
+        images: media.images,
+        files: media.files,
+        unlinked: media.unlinked,
         location,
     }
 }
@@ -241,7 +224,7 @@ async fn render(
         new_number: recipient.retired.map(|r| r.replaced_by),
         bubbles: rows
             .iter()
-            .map(|m| bubble(m, places.remove(&m.sid)))
+            .map(|m| bubble(m, places.remove(&m.sid), state.twilio.account_sid()))
             .collect(),
         older: next.map(|c| c.encode()),
         blocked,
@@ -377,54 +360,4 @@ async fn reply(
     let mut resp = html(&page)?;
     *resp.status_mut() = status;
     Ok(resp)
-}
-
-/// Image types shown inline; anything else is downloaded as an attachment.
-const INLINE: &[&str] = &["image/jpeg", "image/png", "image/webp", "image/gif"];
-
-async fn media(
-    _user: CurrentUser,
-    path: web::Path<(String, usize)>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, PageError> {
-    let (sid, n) = path.into_inner();
-    let sid = MessageSid::parse(&sid).map_err(|_| PageError::NotFound("no such message".into()))?;
-    let m = messages::get(&state.pool, sid.as_str())
-        .await?
-        .ok_or_else(|| PageError::NotFound("no such message".into()))?;
-    let url = m
-        .media
-        .as_array()
-        .and_then(|a| a.get(n))
-        .and_then(|item| item["url"].as_str())
-        .ok_or_else(|| PageError::NotFound("the message has no such media".into()))?;
-    let file = state
-        .twilio
-        .fetch_media(url, MAX_MEDIA_BYTES)
-        .await
-        .map_err(|e| {
-            tracing::warn!(%sid, n, error = %e, "media could not be fetched from Twilio");
-            PageError::Upstream(format!("Twilio did not give the media file: {e}"))
-        })?;
-    let content_type = file
-        .content_type
-        .as_deref()
-        .and_then(|c| c.split(';').next())
-        .map(str::trim)
-        .unwrap_or("application/octet-stream")
-        .to_ascii_lowercase();
-    let inline = INLINE.contains(&content_type.as_str());
-    let mut resp = HttpResponse::Ok();
-    resp.insert_header(("Cache-Control", "private, max-age=3600"))
-        .insert_header(("Content-Security-Policy", "default-src 'none'; sandbox"));
-    if inline {
-        resp.content_type(content_type);
-    } else {
-        resp.content_type("application/octet-stream")
-            .insert_header((
-                "Content-Disposition",
-                format!("attachment; filename=\"{}-{n}\"", sid.as_str()),
-            ));
-    }
-    Ok(resp.body(file.bytes))
 }

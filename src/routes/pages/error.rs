@@ -21,6 +21,9 @@ pub enum PageError {
     BadRequest(String),
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
+    /// Too much work of one kind at once (password checks); try again in a few seconds.
+    #[error("{0}")]
+    Busy(String),
     /// Twilio did not answer as needed.
     #[error("{0}")]
     Upstream(String),
@@ -34,6 +37,16 @@ impl From<sqlx::Error> for PageError {
             PageError::Unavailable
         } else {
             PageError::Internal(e.into())
+        }
+    }
+}
+
+impl From<crate::accounts::password::HashError> for PageError {
+    fn from(e: crate::accounts::password::HashError) -> Self {
+        use crate::accounts::password::HashError;
+        match e {
+            HashError::Busy => PageError::Busy(e.to_string()),
+            HashError::Failed(_) => PageError::Internal(e.into()),
         }
     }
 }
@@ -56,6 +69,7 @@ impl PageError {
             PageError::NotFound(_) => "Not found",
             PageError::BadRequest(_) => "Cannot do that",
             PageError::Unavailable => "Unavailable",
+            PageError::Busy(_) => "Busy",
             PageError::Upstream(_) => "Twilio did not answer",
             PageError::Internal(_) => "Error",
         }
@@ -93,8 +107,14 @@ impl PageError {
         let mut resp = HttpResponse::build(self.status_code());
         resp.content_type("text/html; charset=utf-8")
             .insert_header(("Cache-Control", "no-store"));
-        if matches!(self, PageError::Unavailable) {
-            resp.insert_header(("Retry-After", "1"));
+        match self {
+            PageError::Unavailable => {
+                resp.insert_header(("Retry-After", "1"));
+            }
+            PageError::Busy(_) => {
+                resp.insert_header(("Retry-After", "5"));
+            }
+            _ => {}
         }
         resp.body(body)
     }
@@ -108,7 +128,7 @@ impl ResponseError for PageError {
             PageError::Csrf => StatusCode::FORBIDDEN,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            PageError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::Unavailable | PageError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Upstream(_) => StatusCode::BAD_GATEWAY,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

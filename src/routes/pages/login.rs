@@ -44,10 +44,19 @@ struct NextQuery {
     next: Option<String>,
 }
 
-/// Only a path on this site: `/…` but not `//…` (another host) or `/\…`.
+/// Where to go after logging in: only a path on this site, else `/`.
+///
+/// Browsers remove tabs and newlines anywhere in a URL, trim control characters and spaces
+/// at its ends, and read `\` as `/`, so `/\t/evil.example` or `/\\evil.example` would lead
+/// to another host. Only printable ASCII without backslashes is accepted, starting with a
+/// single `/`: what is left cannot be read as anything but a path on this origin.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
             n.to_owned()
         }
         _ => "/".to_owned(),
@@ -159,31 +168,55 @@ async fn submit(
     };
     let account_key = throttle::account_key(&username);
     let client_key = throttle::client_key(&client_ip(&req));
-    if let Some(wait) = throttle::blocked(&state.pool, &account_key, &client_key).await? {
-        tracing::warn!(%username, client = %client_key, "login refused: too many failed attempts");
-        return fail(
-            format!(
-                "Too many failed attempts. Try again in {}.",
-                super::format::duration_secs(wait.as_secs_f64().ceil())
-            ),
-            StatusCode::TOO_MANY_REQUESTS,
-            username,
-        );
-    }
+    // The attempt is counted before the password is checked, in the same step that checks
+    // the limits, so parallel guesses cannot exceed them.
+    let reservation = match throttle::reserve(&state.pool, &account_key, &client_key).await? {
+        Ok(r) => r,
+        Err(wait) => {
+            tracing::warn!(%username, client = %client_key, "login refused: too many failed attempts");
+            return fail(
+                format!(
+                    "Too many failed attempts. Try again in {}.",
+                    super::format::duration_secs(wait.as_secs_f64().ceil())
+                ),
+                StatusCode::TOO_MANY_REQUESTS,
+                username,
+            );
+        }
+    };
     let user = users::by_username(&state.pool, &username).await?;
     let candidate = form.password;
-    let ok = match &user {
+    let checked = match &user {
         Some(u) if u.disabled_at.is_none() => {
             let phc = u.password_hash.clone();
-            super::blocking(move || password::verify(&candidate, &phc)).await?
+            password::limited(move || password::verify(&candidate, &phc)).await
         }
-        _ => {
-            super::blocking(move || password::verify_dummy(&candidate)).await?;
+        _ => password::limited(move || {
+            password::verify_dummy(&candidate);
             false
+        })
+        .await,
+    };
+    let ok = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            throttle::release(&state.pool, reservation).await?;
+            tracing::warn!(%username, client = %client_key, error = %e, "login not checked");
+            let mut resp = fail(
+                "The server is checking too many logins at once. Try again in a few seconds."
+                    .into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                username,
+            )?;
+            resp.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("5"),
+            );
+            return Ok(resp);
         }
     };
     let Some(user) = user.filter(|_| ok) else {
-        throttle::record_failure(&state.pool, &account_key, &client_key).await?;
+        throttle::failed(&state.pool, reservation).await?;
         tracing::warn!(%username, client = %client_key, "failed login");
         return fail(
             "Wrong username or password.".into(),
@@ -191,7 +224,7 @@ async fn submit(
             username,
         );
     };
-    throttle::clear_account(&state.pool, &account_key).await?;
+    throttle::succeeded(&state.pool, reservation, &account_key).await?;
     let previous = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let token = sessions::create(&state.pool, user.id, previous.as_deref()).await?;
     tracing::info!(%username, "logged in");
@@ -203,6 +236,38 @@ async fn submit(
         .cookie(session_cookie(token, secure))
         .cookie(gone)
         .finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_a_path_on_this_site_or_the_overview() {
+        for ok in ["/", "/messages?status=failed&q=a%20b", "/conversations/+919900000000"] {
+            assert_eq!(safe_next(Some(ok)), ok);
+        }
+        for bad in [
+            "//evil.example/",
+            "/\\evil.example/",
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r\n/evil.example/",
+            "/\x0b/evil.example/",
+            "\t//evil.example/",
+            " /x",
+            "/ x",
+            "/\u{a0}/evil.example",
+            "/é",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
 }
 
 #[derive(Deserialize)]
@@ -292,12 +357,12 @@ async fn change_password(
         return Err(PageError::LoginRequired { next: None });
     };
     let (current, phc) = (form.current, row.password_hash);
-    let ok = super::blocking(move || password::verify(&current, &phc)).await?;
+    let ok = password::limited(move || password::verify(&current, &phc)).await?;
     if !ok {
         return again("The current password is wrong.".into());
     }
     let new = form.new;
-    let hash = super::blocking(move || password::hash(&new)).await?;
+    let hash = password::limited(move || password::hash(&new)).await?;
     users::set_password(&state.pool, user.id, &hash).await?;
     // Every session ended with the change; this browser gets a fresh one.
     let token = sessions::create(&state.pool, user.id, None).await?;

@@ -243,7 +243,7 @@ struct MessagePage {
     chrome: Chrome,
     m: MessageRow,
     party: String,
-    media: Vec<String>,
+    media: super::media::MediaLinks,
     milestones: Vec<(&'static str, String, String)>,
     error_help: Option<(&'static str, &'static str)>,
     events: Vec<EventItem>,
@@ -303,25 +303,7 @@ async fn one(
         .unwrap_or("")
         .trim_start_matches("whatsapp:")
         .to_owned();
-    let media = m
-        .media
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .enumerate()
-                .filter_map(|(i, x)| x.get("url").and_then(|u| u.as_str()).map(|u| (i, u)))
-                // Only web links become links; anything else (javascript:, data:) is dropped.
-                .filter(|(_, u)| u.starts_with("https://") || u.starts_with("http://"))
-                // Twilio's media needs the account's credentials: through the proxy.
-                .map(
-                    |(i, u)| match u.starts_with(crate::twilio::client::TWILIO_API) {
-                        true => format!("/media/{}/{i}", m.sid),
-                        false => u.to_owned(),
-                    },
-                )
-                .collect()
-        })
-        .unwrap_or_default();
+    let media = super::media::links(&m, state.twilio.account_sid());
     let error_help = m
         .error_code
         .and_then(crate::domain::error_codes::lookup)

@@ -16,6 +16,7 @@ pub mod error;
 pub mod format;
 pub mod join_qr;
 pub mod login;
+pub mod media;
 pub mod messages;
 pub mod multipart;
 pub mod overview;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     costs::configure(cfg);
     messages::configure(cfg);
     conversation::configure(cfg);
+    media::configure(cfg);
     send::configure(cfg);
     broadcasts::configure(cfg);
     reminders::configure(cfg);
@@ -109,15 +111,6 @@ pub fn html<T: askama::Template>(t: &T) -> Result<actix_web::HttpResponse, PageE
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .body(body))
-}
-
-/// Runs CPU-heavy work (password hashing) on the blocking pool.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, PageError> {
-    actix_web::web::block(f)
-        .await
-        .map_err(|e| PageError::Internal(e.into()))
 }
 
 /// `path` with a send's warnings as `warning=` query parameters, shown once by the page the

@@ -1,0 +1,286 @@
+//! Requests to URLs that users configure (alert and top-up webhooks): never to this machine,
+//! its private network or a cloud metadata service, unless an admin allowed the host.
+//!
+//! A URL saved by an admin is a request wadash makes from inside the network, so it is
+//! checked twice: when saved, by its literal host ([`check_url`]: `localhost`, loopback,
+//! private, link-local, metadata and other special-purpose addresses, however written —
+//! `0x7f000001` and `[::ffff:169.254.169.254]` included, as the URL parser normalises them);
+//! and when sent, by every address its name resolves to ([`Guard`] is the HTTP client's DNS
+//! resolver, so the address checked is the address connected to, and a name cannot resolve
+//! to a public address when saved and a private one when used). Redirects are not followed
+//! and no proxy from the environment is used, so nothing steers the request elsewhere.
+//! Hosts in `WADASH_OUTBOUND_ALLOW_HOSTS` are exempt (an internal alert receiver, tests).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Url;
+
+/// Why a destination is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("must be an http(s) URL, such as https://hooks.example.com/wadash")]
+    NotHttp,
+    #[error("{0} is a local, private or link-local address; wadash does not send there unless the host is listed in WADASH_OUTBOUND_ALLOW_HOSTS")]
+    Private(String),
+}
+
+/// Hosts an admin allowed although they are private (lower case; names or IP addresses).
+#[derive(Debug, Clone, Default)]
+pub struct AllowList(Arc<[String]>);
+
+impl AllowList {
+    pub fn new(hosts: &[String]) -> Self {
+        Self(
+            hosts
+                .iter()
+                .map(|h| {
+                    h.trim()
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_ascii_lowercase()
+                })
+                .filter(|h| !h.is_empty())
+                .collect(),
+        )
+    }
+
+    fn allows_name(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.0.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    fn allows_ip(&self, ip: IpAddr) -> bool {
+        self.0
+            .iter()
+            .any(|h| h.parse::<IpAddr>().is_ok_and(|a| a == ip))
+    }
+}
+
+/// Whether `ip` is an address on the public internet (not this machine, a private network,
+/// link-local — where cloud metadata services live — or another special-purpose range).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            // Addresses that carry an IPv4 address reach that address.
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let s = v6.segments();
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+                // NAT64 (64:ff9b::/96).
+                let v4 = Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                );
+                return is_public_v4(v4);
+            }
+            if s[0] == 0x2002 {
+                // 6to4 (2002::/16): the next 32 bits are an IPv4 address.
+                let v4 = Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
+                return is_public_v4(v4);
+            }
+            !(v6.is_unspecified()
+                || v6.is_loopback()
+                || v6.is_multicast()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                // Site-local (fec0::/10, deprecated but still routed by some stacks).
+                || (s[0] & 0xffc0) == 0xfec0
+                // IPv4-compatible (::a.b.c.d, deprecated).
+                || (s[..6] == [0; 6])
+                // Documentation (2001:db8::/32).
+                || (s[0] == 0x2001 && s[1] == 0x0db8))
+        }
+    }
+}
+
+fn is_public_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, ..] = v4.octets();
+    !(v4.is_unspecified()
+        || v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        // "This network" (0.0.0.0/8), shared address space (100.64.0.0/10), IETF protocol
+        // assignments (192.0.0.0/24), benchmarking (198.18.0.0/15), reserved (240.0.0.0/4).
+        || a == 0
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && v4.octets()[2] == 0)
+        || (a == 198 && (b == 18 || b == 19))
+        || a >= 240)
+}
+
+/// Checks a URL by its literal host: an http(s) URL whose host is a public address or a name
+/// other than `localhost`, or a host in the allow list. Names are checked again, by the
+/// addresses they resolve to, when a request is made ([`Guard`]).
+pub fn check_url(raw: &str, allow: &AllowList) -> Result<Url, Refused> {
+    let url = Url::parse(raw.trim()).map_err(|_| Refused::NotHttp)?;
+    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() {
+        return Err(Refused::NotHttp);
+    }
+    // The parser has normalised the host: IPv4 in dotted decimal whatever its spelling,
+    // IPv6 in brackets, names in lower case.
+    let name = url.host_str().ok_or(Refused::NotHttp)?.to_owned();
+    if allow.allows_name(&name) {
+        return Ok(url);
+    }
+    let refused = match name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        Ok(ip) => !is_public(ip),
+        Err(_) => {
+            let d = name.trim_end_matches('.');
+            d == "localhost" || d.ends_with(".localhost") || !d.contains('.')
+        }
+    };
+    if refused {
+        return Err(Refused::Private(name));
+    }
+    Ok(url)
+}
+
+/// The DNS resolver of [`client`]: resolves with the system's resolver and refuses a name if
+/// any of its addresses is not public (unless the name or address is allowed).
+#[derive(Debug, Clone)]
+pub struct Guard {
+    allow: AllowList,
+}
+
+impl reqwest::dns::Resolve for Guard {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .collect();
+            if allow.allows_name(&host) {
+                return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
+            }
+            if let Some(bad) = addrs
+                .iter()
+                .find(|a| !is_public(a.ip()) && !allow.allows_ip(a.ip()))
+            {
+                return Err(Box::new(Refused::Private(format!("{host} ({})", bad.ip())))
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// A checked outbound request: the literal host is checked first (IP literals never reach
+/// the resolver), then the client connects only to addresses its [`Guard`] accepted.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    allow: AllowList,
+}
+
+impl Client {
+    pub fn new(allow: AllowList, timeout: Duration) -> reqwest::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Guard {
+                allow: allow.clone(),
+            })
+            .user_agent(concat!("wadash/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http, allow })
+    }
+
+    /// A POST to `url` once it passes [`check_url`]; send it with `.send()`.
+    pub fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, Refused> {
+        let url = check_url(url, &self.allow)?;
+        Ok(self.http.post(url))
+    }
+
+    pub fn allow_list(&self) -> &AllowList {
+        &self.allow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(u: &str) -> bool {
+        matches!(check_url(u, &AllowList::default()), Err(Refused::Private(_)))
+    }
+
+    #[test]
+    fn local_private_and_metadata_destinations_are_refused_however_written() {
+        for u in [
+            "http://127.0.0.1/",
+            "http://127.1/",
+            "http://0x7f000001/",
+            "http://2130706433/",
+            "http://0177.0.0.1/",
+            "http://localhost:8080/hook",
+            "http://LOCALHOST./hook",
+            "http://api.localhost/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://[::ffff:a9fe:a9fe]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[::1]/",
+            "http://[fe80::1]/",
+            "http://[fd00::1]/",
+            "http://[::]/",
+            "http://0.0.0.0/",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://192.168.1.1/",
+            "http://100.64.0.1/",
+            "http://metadata/computeMetadata/v1/",
+        ] {
+            assert!(refused(u), "{u}");
+        }
+    }
+
+    #[test]
+    fn public_destinations_pass_and_other_schemes_do_not() {
+        for u in [
+            "https://hooks.example.com/wadash",
+            "http://93.184.215.14:8080/x",
+            "https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/",
+        ] {
+            assert!(check_url(u, &AllowList::default()).is_ok(), "{u}");
+        }
+        for u in ["ftp://example.com/", "file:///etc/passwd", "gopher://x.example/", "https://user@hooks.example.com/", "not a url"] {
+            assert_eq!(check_url(u, &AllowList::default()), Err(Refused::NotHttp), "{u}");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_are_exempt() {
+        let allow = AllowList::new(&["127.0.0.1".into(), "Alerts.Internal".into(), "[::1]".into()]);
+        assert!(check_url("http://127.0.0.1:9000/hook", &allow).is_ok());
+        assert!(check_url("http://alerts.internal/hook", &allow).is_ok());
+        assert!(check_url("http://[::1]:9000/", &allow).is_ok());
+        assert!(check_url("http://127.0.0.2/", &allow).is_err());
+        assert!(allow.allows_ip("127.0.0.1".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn names_resolving_to_private_addresses_are_refused_at_connect_time() {
+        use reqwest::dns::Resolve as _;
+        let guard = Guard {
+            allow: AllowList::default(),
+        };
+        let err = guard.resolve("localhost".parse().unwrap()).await.err();
+        assert!(err.is_some_and(|e| e.to_string().contains("local, private")));
+        let allowed = Guard {
+            allow: AllowList::new(&["localhost".into()]),
+        };
+        assert!(allowed.resolve("localhost".parse().unwrap()).await.is_ok());
+    }
+}
