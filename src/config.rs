@@ -308,7 +308,12 @@ impl Settings {
         };
         let webhooks = WebhookSettings {
             body_timeout: Duration::from_millis(
-                num(get("webhook_body_timeout_ms"), "webhook_body_timeout_ms", 5_000u64)?.max(1),
+                num(
+                    get("webhook_body_timeout_ms"),
+                    "webhook_body_timeout_ms",
+                    5_000u64,
+                )?
+                .max(1),
             ),
             max_bodies: num(get("webhook_max_bodies"), "webhook_max_bodies", 1_024usize)?.max(1),
             deadline: Duration::from_millis(

@@ -22,7 +22,9 @@ use reqwest::Url;
 pub enum Refused {
     #[error("must be an http(s) URL, such as https://hooks.example.com/wadash")]
     NotHttp,
-    #[error("{0} is a local, private or link-local address; wadash does not send there unless the host is listed in WADASH_OUTBOUND_ALLOW_HOSTS")]
+    #[error(
+        "{0} is a local, private or link-local address; wadash does not send there unless the host is listed in WADASH_OUTBOUND_ALLOW_HOSTS"
+    )]
     Private(String),
 }
 
@@ -71,17 +73,14 @@ pub fn is_public(ip: IpAddr) -> bool {
             let s = v6.segments();
             if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
                 // NAT64 (64:ff9b::/96).
-                let v4 = Ipv4Addr::new(
-                    (s[6] >> 8) as u8,
-                    s[6] as u8,
-                    (s[7] >> 8) as u8,
-                    s[7] as u8,
-                );
+                let v4 =
+                    Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
                 return is_public_v4(v4);
             }
             if s[0] == 0x2002 {
                 // 6to4 (2002::/16): the next 32 bits are an IPv4 address.
-                let v4 = Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
+                let v4 =
+                    Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
                 return is_public_v4(v4);
             }
             !(v6.is_unspecified()
@@ -131,7 +130,11 @@ pub fn check_url(raw: &str, allow: &AllowList) -> Result<Url, Refused> {
     if allow.allows_name(&name) {
         return Ok(url);
     }
-    let refused = match name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+    let refused = match name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
         Ok(ip) => !is_public(ip),
         Err(_) => {
             let d = name.trim_end_matches('.');
@@ -156,9 +159,8 @@ impl reqwest::dns::Resolve for Guard {
         let allow = self.allow.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if allow.allows_name(&host) {
                 return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
             }
@@ -212,7 +214,10 @@ mod tests {
     use super::*;
 
     fn refused(u: &str) -> bool {
-        matches!(check_url(u, &AllowList::default()), Err(Refused::Private(_)))
+        matches!(
+            check_url(u, &AllowList::default()),
+            Err(Refused::Private(_))
+        )
     }
 
     #[test]
@@ -255,8 +260,18 @@ mod tests {
         ] {
             assert!(check_url(u, &AllowList::default()).is_ok(), "{u}");
         }
-        for u in ["ftp://example.com/", "file:///etc/passwd", "gopher://x.example/", "https://user@hooks.example.com/", "not a url"] {
-            assert_eq!(check_url(u, &AllowList::default()), Err(Refused::NotHttp), "{u}");
+        for u in [
+            "ftp://example.com/",
+            "file:///etc/passwd",
+            "gopher://x.example/",
+            "https://user@hooks.example.com/",
+            "not a url",
+        ] {
+            assert_eq!(
+                check_url(u, &AllowList::default()),
+                Err(Refused::NotHttp),
+                "{u}"
+            );
         }
     }
 

@@ -518,7 +518,14 @@ mod tests {
             topup_secret: Secret::Set(SecretString::from("a-long-enough-top-up-secret")),
             ..Default::default()
         };
-        let stored = apply(&env(), Stored::default(), change, Some(&k), &AllowList::default()).unwrap();
+        let stored = apply(
+            &env(),
+            Stored::default(),
+            change,
+            Some(&k),
+            &AllowList::default(),
+        )
+        .unwrap();
         let sealed = stored.topup_secret.clone().unwrap();
         assert!(sealed.starts_with("v1.") && !sealed.contains("a-long-enough"));
         let eff = merge(&env(), &stored, Some(&k));
@@ -530,7 +537,14 @@ mod tests {
             Some("a-long-enough-top-up-secret")
         );
         // Keeping leaves it; the purposes cannot be swapped.
-        let kept = apply(&env(), stored.clone(), Change::default(), Some(&k), &AllowList::default()).unwrap();
+        let kept = apply(
+            &env(),
+            stored.clone(),
+            Change::default(),
+            Some(&k),
+            &AllowList::default(),
+        )
+        .unwrap();
         assert_eq!(kept.topup_secret, stored.topup_secret);
         let swapped = Stored {
             webhook_secret: stored.topup_secret.clone(),
@@ -543,7 +557,14 @@ mod tests {
             topup_secret: Secret::Clear,
             ..Default::default()
         };
-        let e = apply(&env(), stored.clone(), clear, Some(&k), &AllowList::default()).unwrap_err();
+        let e = apply(
+            &env(),
+            stored.clone(),
+            clear,
+            Some(&k),
+            &AllowList::default(),
+        )
+        .unwrap_err();
         assert_eq!(fields(&e), ["topup_secret"]);
         let clear_both = Change {
             topup_url: Some(String::new()),
@@ -568,14 +589,27 @@ mod tests {
             topup_secret: Secret::Set(SecretString::from("short")),
             ..Default::default()
         };
-        let e = apply(&env(), Stored::default(), change, Some(&key()), &AllowList::default()).unwrap_err();
+        let e = apply(
+            &env(),
+            Stored::default(),
+            change,
+            Some(&key()),
+            &AllowList::default(),
+        )
+        .unwrap_err();
         assert_eq!(fields(&e), ["webhook_url", "whatsapp", "topup_secret"]);
         let change = Change {
             webhook_secret: Secret::Set(SecretString::from("a-long-enough-webhook-secret")),
             ..Default::default()
         };
         assert!(matches!(
-            apply(&env(), Stored::default(), change, None, &AllowList::default()),
+            apply(
+                &env(),
+                Stored::default(),
+                change,
+                None,
+                &AllowList::default()
+            ),
             Err(SaveError::NoSecretKey)
         ));
         let numbers = Change {
@@ -585,7 +619,14 @@ mod tests {
             ]),
             ..Default::default()
         };
-        let s = apply(&env(), Stored::default(), numbers, None, &AllowList::default()).unwrap();
+        let s = apply(
+            &env(),
+            Stored::default(),
+            numbers,
+            None,
+            &AllowList::default(),
+        )
+        .unwrap();
         assert_eq!(
             s.whatsapp,
             Some(vec!["+919900000002".to_owned()]),

@@ -103,7 +103,12 @@ impl Deliverer {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| format!("the webhook could not be reached: {}", error_chain(&e.without_url())))?;
+                .map_err(|e| {
+                    format!(
+                        "the webhook could not be reached: {}",
+                        error_chain(&e.without_url())
+                    )
+                })?;
             return match resp.status() {
                 s if s.is_success() => Ok(()),
                 s => Err(format!("the webhook answered {s}")),

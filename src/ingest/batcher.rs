@@ -232,9 +232,17 @@ fn timed_out(e: &sqlx::Error) -> bool {
 /// One attempt: a connection (within the pool's acquire timeout), then the statement and its
 /// commit within the batch timeout. A connection that runs out of time is closed, not
 /// returned to the pool: it may be mid-statement on a server that no longer answers.
-async fn attempt_once(db: &Db, records: &[EventRecord]) -> sqlx::Result<storage::events::BatchOutcome> {
+async fn attempt_once(
+    db: &Db,
+    records: &[EventRecord],
+) -> sqlx::Result<storage::events::BatchOutcome> {
     let mut conn = db.pool.acquire().await?;
-    match tokio::time::timeout(db.timeout, storage::events::apply_batch(&mut *conn, records)).await {
+    match tokio::time::timeout(
+        db.timeout,
+        storage::events::apply_batch(&mut *conn, records),
+    )
+    .await
+    {
         Ok(result) => result,
         Err(_) => {
             // Dropping the detached connection closes its socket at once, without the

@@ -94,8 +94,10 @@ async fn handle(
                 if let Some(id) = reply {
                     // Best effort: the callback itself is committed, so it is answered 2xx
                     // even if linking runs out of time.
-                    let linked =
-                        tokio::time::timeout_at(deadline_at, Box::pin(link_reply(&state, id, &sid)));
+                    let linked = tokio::time::timeout_at(
+                        deadline_at,
+                        Box::pin(link_reply(&state, id, &sid)),
+                    );
                     if linked.await.is_err() {
                         tracing::warn!(reply = id, %sid, "linking an automatic reply ran past the webhook deadline");
                     }
@@ -110,7 +112,11 @@ async fn handle(
     let result = match tokio::time::timeout_at(deadline_at, work).await {
         Ok(r) => r,
         Err(_) => {
-            tracing::warn!(route = hook.route(), ?deadline, "webhook not answered within its deadline (database slow or unreachable)");
+            tracing::warn!(
+                route = hook.route(),
+                ?deadline,
+                "webhook not answered within its deadline (database slow or unreachable)"
+            );
             Err(reject(
                 Outcome::Unavailable,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -147,7 +153,8 @@ fn respond(
             let mut resp = error_body(r.status, r.code, &r.message);
             if r.status == StatusCode::REQUEST_TIMEOUT || r.close {
                 // The rest of the body is not read: the connection cannot be reused.
-                resp.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+                resp.head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
             }
             if r.status == StatusCode::SERVICE_UNAVAILABLE {
                 resp.headers_mut().insert(
@@ -282,7 +289,11 @@ async fn receive(
     }
 
     let Ok(_slot) = state.webhook_bodies.clone().try_acquire_owned() else {
-        tracing::warn!(route = req.path(), limit = state.webhook_limits.max_bodies, "webhook refused: too many bodies being received at once");
+        tracing::warn!(
+            route = req.path(),
+            limit = state.webhook_limits.max_bodies,
+            "webhook refused: too many bodies being received at once"
+        );
         let mut r = reject(
             Outcome::Unavailable,
             StatusCode::SERVICE_UNAVAILABLE,

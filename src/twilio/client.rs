@@ -283,7 +283,9 @@ impl TwilioClient {
                     attempt.follow()
                 } else {
                     let host = attempt.url().host_str().unwrap_or("").to_owned();
-                    attempt.error(format!("redirect to {host:?} refused: not a Twilio media host"))
+                    attempt.error(format!(
+                        "redirect to {host:?} refused: not a Twilio media host"
+                    ))
                 }
             }))
             .build()

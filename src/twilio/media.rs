@@ -16,7 +16,9 @@ use reqwest::Url;
 /// Why a URL is not fetched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MediaUrlError {
-    #[error("not a Twilio media URL (https://api.twilio.com/2010-04-01/Accounts/AC…/Messages/MM…/Media/ME…)")]
+    #[error(
+        "not a Twilio media URL (https://api.twilio.com/2010-04-01/Accounts/AC…/Messages/MM…/Media/ME…)"
+    )]
     Shape,
     #[error("the media belongs to another account")]
     OtherAccount,
@@ -30,7 +32,11 @@ const PREFIX: &str = "https://api.twilio.com/";
 /// `message_sid` of account `account_sid`, in exactly the shape Twilio gives. The path is then
 /// requested from the client's own base URL (Twilio, or the simulator), never from the host
 /// in `url`.
-pub fn media_path(url: &str, account_sid: &str, message_sid: &str) -> Result<String, MediaUrlError> {
+pub fn media_path(
+    url: &str,
+    account_sid: &str,
+    message_sid: &str,
+) -> Result<String, MediaUrlError> {
     let rest = url.strip_prefix(PREFIX).ok_or(MediaUrlError::Shape)?;
     // Every byte of a valid path is a letter, a digit, '-' or '/': this refuses queries,
     // fragments, percent-encoding, backslashes, spaces and control characters at once.
@@ -138,7 +144,10 @@ mod tests {
             format!("{base}/Messages/{MM}/Media/XX00000000000000000000000000000001"),
             format!("{base}/Calls/{MM}/Media/{ME}"),
             good().replace("https://api.twilio.com", "https://api.twilio.com:8443"),
-            good().replace("https://api.twilio.com", "https://api.twilio.com.evil.example"),
+            good().replace(
+                "https://api.twilio.com",
+                "https://api.twilio.com.evil.example",
+            ),
             good().replace("https://api.twilio.com", "https://user@api.twilio.com"),
             good().replace("https://api.twilio.com", "http://api.twilio.com"),
             good().replace("https://api.twilio.com", "https://evil.example"),
@@ -174,9 +183,15 @@ mod tests {
         assert!(ok("https://mms.twiliocdn.com/AC/abc?Expires=1", &twilio));
         assert!(ok("https://media.twiliocdn.com/x", &twilio));
         assert!(ok("https://api.twilio.com/2010-04-01/x", &twilio));
-        assert!(ok("https://s3-external-1.amazonaws.com/media.twiliocdn.com/AC/x", &twilio));
+        assert!(ok(
+            "https://s3-external-1.amazonaws.com/media.twiliocdn.com/AC/x",
+            &twilio
+        ));
         assert!(ok("http://127.0.0.1:4010/cdn/x", &local));
-        assert!(!ok("https://s3-external-1.amazonaws.com/other-bucket/x", &twilio));
+        assert!(!ok(
+            "https://s3-external-1.amazonaws.com/other-bucket/x",
+            &twilio
+        ));
         assert!(!ok("http://mms.twiliocdn.com/x", &twilio));
         assert!(!ok("https://mms.twiliocdn.com:8443/x", &twilio));
         assert!(!ok("https://twiliocdn.com.evil.example/x", &twilio));

@@ -25,7 +25,10 @@ fn server_bin() -> PathBuf {
         })
         .collect();
     versions.sort();
-    versions.pop().expect("an initdb under /usr/lib/postgresql").1
+    versions
+        .pop()
+        .expect("an initdb under /usr/lib/postgresql")
+        .1
 }
 
 fn free_port() -> u16 {
@@ -138,7 +141,11 @@ impl PrivatePostgres {
         let postmaster: i32 = text.lines().next().unwrap().trim().parse().unwrap();
         let mut pids = vec![postmaster];
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
                 continue;
             };
             let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
@@ -184,7 +191,14 @@ impl Drop for PrivatePostgres {
         let data = self.dir.join("data");
         let _ = self
             .command("pg_ctl")
-            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"])
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -191,11 +191,13 @@ async fn submit(
             let phc = u.password_hash.clone();
             password::limited(move || password::verify(&candidate, &phc)).await
         }
-        _ => password::limited(move || {
-            password::verify_dummy(&candidate);
-            false
-        })
-        .await,
+        _ => {
+            password::limited(move || {
+                password::verify_dummy(&candidate);
+                false
+            })
+            .await
+        }
     };
     let ok = match checked {
         Ok(ok) => ok,
@@ -244,7 +246,11 @@ mod tests {
 
     #[test]
     fn next_is_a_path_on_this_site_or_the_overview() {
-        for ok in ["/", "/messages?status=failed&q=a%20b", "/conversations/+919900000000"] {
+        for ok in [
+            "/",
+            "/messages?status=failed&q=a%20b",
+            "/conversations/+919900000000",
+        ] {
             assert_eq!(safe_next(Some(ok)), ok);
         }
         for bad in [

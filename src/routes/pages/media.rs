@@ -72,7 +72,8 @@ pub fn links(m: &MessageRow, account_sid: &str) -> MediaLinks {
 /// `http://` or `https://` (any case), with something after it.
 fn is_web_link(url: &str) -> bool {
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    (lower.starts_with("https://") && url.len() > 8) || (lower.starts_with("http://") && url.len() > 7)
+    (lower.starts_with("https://") && url.len() > 8)
+        || (lower.starts_with("http://") && url.len() > 7)
 }
 
 async fn proxy(
@@ -171,16 +172,37 @@ mod tests {
             inbound.files,
             vec![
                 ("application/pdf".to_owned(), format!("/media/{MM}/1")),
-                ("media link".to_owned(), format!("https://api.twilio.com/2010-04-01/Accounts/{AC}/Balance.json?/Media/")),
-                ("media link".to_owned(), "https://example.com/a.png".to_owned()),
+                (
+                    "media link".to_owned(),
+                    format!("https://api.twilio.com/2010-04-01/Accounts/{AC}/Balance.json?/Media/")
+                ),
+                (
+                    "media link".to_owned(),
+                    "https://example.com/a.png".to_owned()
+                ),
             ]
         );
-        assert_eq!(inbound.unlinked, vec!["javascript:alert(document.cookie)".to_owned()]);
+        assert_eq!(
+            inbound.unlinked,
+            vec!["javascript:alert(document.cookie)".to_owned()]
+        );
 
         let outbound = links(&row("outbound-api", media), AC);
         assert!(outbound.images.is_empty());
-        assert!(outbound.files.iter().all(|(_, href)| !href.starts_with("/media/")));
-        assert!(proxiable(&row("outbound-api", serde_json::json!([{"url": twilio}])), 0, AC).is_none());
+        assert!(
+            outbound
+                .files
+                .iter()
+                .all(|(_, href)| !href.starts_with("/media/"))
+        );
+        assert!(
+            proxiable(
+                &row("outbound-api", serde_json::json!([{"url": twilio}])),
+                0,
+                AC
+            )
+            .is_none()
+        );
         assert!(proxiable(&row("inbound", serde_json::json!([{"url": twilio}])), 0, AC).is_some());
         assert!(proxiable(&row("inbound", serde_json::json!([{"url": twilio}])), 1, AC).is_none());
     }
