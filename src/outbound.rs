@@ -121,7 +121,10 @@ fn is_public_v4(v4: Ipv4Addr) -> bool {
 /// addresses they resolve to, when a request is made ([`Guard`]).
 pub fn check_url(raw: &str, allow: &AllowList) -> Result<Url, Refused> {
     let url = Url::parse(raw.trim()).map_err(|_| Refused::NotHttp)?;
-    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() {
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return Err(Refused::NotHttp);
     }
     // The parser has normalised the host: IPv4 in dotted decimal whatever its spelling,

@@ -222,7 +222,7 @@ async fn in_a_browser_the_overview_follows_callbacks_live_from_any_instance(
     // A photo and a shared location: the photo comes through the media proxy (the page's
     // CSP allows only this site's images), the location as coordinates with a map link.
     let photo_url = format!(
-        "https://api.twilio.com/2010-04-01/Accounts/{}/Messages/SM0000000000000000000000000000dddd/Media/ME0001",
+        "https://api.twilio.com/2010-04-01/Accounts/{}/Messages/SM0000000000000000000000000000dddd/Media/ME00000000000000000000000000000001",
         a.twilio.account_sid()
     );
     let photo = params(&[
