@@ -27,6 +27,10 @@ const KEYS: &[(&str, &str)] = &[
     ("ingest_queue", "WADASH_INGEST_QUEUE"),
     ("webhook_body_timeout_ms", "WADASH_WEBHOOK_BODY_TIMEOUT_MS"),
     ("webhook_max_bodies", "WADASH_WEBHOOK_MAX_BODIES"),
+    (
+        "webhook_max_bodies_per_peer",
+        "WADASH_WEBHOOK_MAX_BODIES_PER_PEER",
+    ),
     ("webhook_deadline_ms", "WADASH_WEBHOOK_DEADLINE_MS"),
     ("shutdown_timeout_secs", "WADASH_SHUTDOWN_TIMEOUT_SECS"),
     ("twilio_account_sid", "TWILIO_ACCOUNT_SID"),
@@ -157,6 +161,9 @@ pub struct WebhookSettings {
     pub body_timeout: Duration,
     /// Webhook bodies being received at once; past this, 503 at once.
     pub max_bodies: usize,
+    /// Of those, how many one peer address may hold (behind a proxy every request comes from
+    /// the proxy's address: raise it to `max_bodies` there, the proxy buffers bodies anyway).
+    pub max_bodies_per_peer: usize,
     /// Longest time from a webhook's body to its answer (durable commit, then routing and
     /// the automatic reply); then 503. Also the ingest's batch timeout.
     pub deadline: Duration,
@@ -316,10 +323,28 @@ impl Settings {
                 .max(1),
             ),
             max_bodies: num(get("webhook_max_bodies"), "webhook_max_bodies", 1_024usize)?.max(1),
-            deadline: Duration::from_millis(
-                num(get("webhook_deadline_ms"), "webhook_deadline_ms", 5_000u64)?.max(1),
-            ),
+            max_bodies_per_peer: num(
+                get("webhook_max_bodies_per_peer"),
+                "webhook_max_bodies_per_peer",
+                64usize,
+            )?
+            .max(1),
+            deadline: Duration::from_millis(num(
+                get("webhook_deadline_ms"),
+                "webhook_deadline_ms",
+                5_000u64,
+            )?),
         };
+        if webhooks.deadline < Duration::from_secs(1) {
+            bail!(
+                "webhook_deadline_ms must be at least 1000: it is also the time an ingest batch gets to commit"
+            );
+        }
+        if webhooks.body_timeout + webhooks.deadline >= Duration::from_secs(15) {
+            bail!(
+                "webhook_body_timeout_ms + webhook_deadline_ms must stay under 15000: Twilio gives up on a webhook after 15 s"
+            );
+        }
         let ingest = IngestSettings {
             batch_timeout: webhooks.deadline,
             max_batch: num(get("ingest_max_batch"), "ingest_max_batch", 512usize)?.max(1),

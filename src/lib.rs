@@ -17,6 +17,7 @@ pub mod domain;
 pub mod error;
 pub mod ingest;
 pub mod jobs;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod outbound;

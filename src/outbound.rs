@@ -71,8 +71,11 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public_v4(v4);
             }
             let s = v6.segments();
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                // NAT64 (64:ff9b::/96).
+            // NAT64, well-known (64:ff9b::/96) and local-use (64:ff9b:1::/48), and SIIT
+            // (::ffff:0:a.b.c.d): the last 32 bits are an IPv4 address.
+            let nat64 = s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1);
+            let siit = s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0;
+            if nat64 || siit {
                 let v4 =
                     Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
                 return is_public_v4(v4);
@@ -92,6 +95,8 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfec0
                 // IPv4-compatible (::a.b.c.d, deprecated).
                 || (s[..6] == [0; 6])
+                // Teredo (2001::/32): tunnels to an IPv4 address of the server's choosing.
+                || (s[0] == 0x2001 && s[1] == 0)
                 // Documentation (2001:db8::/32).
                 || (s[0] == 0x2001 && s[1] == 0x0db8))
         }
@@ -113,6 +118,10 @@ fn is_public_v4(v4: Ipv4Addr) -> bool {
         || (a == 100 && (64..128).contains(&b))
         || (a == 192 && b == 0 && v4.octets()[2] == 0)
         || (a == 198 && (b == 18 || b == 19))
+        // 6to4 relay anycast (192.88.99.0/24).
+        || (a == 192 && b == 88 && v4.octets()[2] == 99)
+        // Azure's host endpoint (WireServer), reachable from every VM like a metadata service.
+        || v4 == Ipv4Addr::new(168, 63, 129, 16)
         || a >= 240)
 }
 
@@ -239,6 +248,12 @@ mod tests {
             "http://[::ffff:a9fe:a9fe]/",
             "http://[64:ff9b::a9fe:a9fe]/",
             "http://[2002:a9fe:a9fe::1]/",
+            "http://[64:ff9b:1::a9fe:a9fe]/",
+            "http://[::ffff:0:a9fe:a9fe]/",
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "http://192.88.99.1/",
+            "http://168.63.129.16/machine",
+            "http://[fd00:ec2::254]/latest/meta-data/",
             "http://[::1]/",
             "http://[fe80::1]/",
             "http://[fd00::1]/",

@@ -154,7 +154,10 @@ impl Application {
             pool: pool.clone(),
             ingestor,
             webhook_limits: settings.webhooks,
-            webhook_bodies: Arc::new(tokio::sync::Semaphore::new(settings.webhooks.max_bodies)),
+            webhook_bodies: crate::limits::Slots::new(
+                settings.webhooks.max_bodies,
+                settings.webhooks.max_bodies_per_peer,
+            ),
             metrics,
             webhook_keys,
             public_url,

@@ -17,8 +17,9 @@ pub struct AppState {
     pub ingestor: Ingestor,
     /// Time limits on webhook requests.
     pub webhook_limits: crate::config::WebhookSettings,
-    /// One permit per webhook body being received (`WebhookSettings::max_bodies`).
-    pub webhook_bodies: Arc<tokio::sync::Semaphore>,
+    /// One slot per webhook body being received (`WebhookSettings::max_bodies`, and
+    /// `max_bodies_per_peer` of them per address).
+    pub webhook_bodies: crate::limits::Slots,
     pub metrics: Arc<Metrics>,
     pub webhook_keys: WebhookKeys,
     /// The URL Twilio calls (no trailing slash); webhook signatures are checked against it.

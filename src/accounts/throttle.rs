@@ -27,8 +27,22 @@ pub fn account_key(username: &str) -> String {
     format!("user:{username}")
 }
 
+/// The key of a client address. An IPv6 client is keyed by its /64, the block one host or
+/// subscriber gets, so that rotating addresses within it gains no attempts.
 pub fn client_key(ip: &str) -> String {
-    format!("ip:{ip}")
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("ip:{net}/64")
+        }
+        Ok(std::net::IpAddr::V6(v6)) => format!(
+            "ip:{}",
+            v6.to_ipv4_mapped()
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)
+        ),
+        _ => format!("ip:{ip}"),
+    }
 }
 
 /// An attempt that may check a password; it counts as a failure until [`succeeded`].
@@ -49,23 +63,13 @@ fn lock_of(key: &str) -> i32 {
     h as i32
 }
 
-/// Reserves one attempt for `account` from `client`, or says how long until one of them may
-/// try again. Atomic across concurrent callers and instances: the check and the record are
-/// made under both keys' locks (taken in a fixed order, so callers never deadlock).
-pub async fn reserve(
-    pool: &PgPool,
+/// `Some(wait)` when either key is at its limit: how long until the oldest counted failure
+/// leaves the window.
+async fn over_limit<'e, E: sqlx::PgExecutor<'e>>(
+    executor: E,
     account: &str,
     client: &str,
-) -> sqlx::Result<Result<Reservation, Duration>> {
-    let mut locks = [lock_of(account), lock_of(client)];
-    locks.sort_unstable();
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1, $2), pg_advisory_xact_lock($1, $3)")
-        .bind(LOCK_CLASS)
-        .bind(locks[0])
-        .bind(locks[1])
-        .execute(&mut *tx)
-        .await?;
+) -> sqlx::Result<Option<Duration>> {
     let rows: Vec<(String, i64, Option<f64>)> = sqlx::query_as(
         r#"SELECT key, count(*), extract(epoch FROM min(at) + make_interval(secs => $2) - now())::float8
            FROM login_failures
@@ -74,7 +78,7 @@ pub async fn reserve(
     )
     .bind([account, client])
     .bind(WINDOW.as_secs_f64())
-    .fetch_all(&mut *tx)
+    .fetch_all(executor)
     .await?;
     for (key, n, wait) in rows {
         let limit = if key == account {
@@ -83,9 +87,48 @@ pub async fn reserve(
             PER_CLIENT
         };
         if n >= limit {
-            tx.rollback().await?;
-            return Ok(Err(Duration::from_secs_f64(wait.unwrap_or(0.0).max(1.0))));
+            return Ok(Some(Duration::from_secs_f64(wait.unwrap_or(0.0).max(1.0))));
         }
+    }
+    Ok(None)
+}
+
+/// Reserves one attempt for `account` from `client`, or says how long until one of them may
+/// try again. Atomic across concurrent callers and instances: the check and the record are
+/// made under both keys' locks (taken in a fixed order, so callers never deadlock).
+pub async fn reserve(
+    pool: &PgPool,
+    account: &str,
+    client: &str,
+) -> sqlx::Result<Result<Reservation, Duration>> {
+    // Refused at once, without waiting for a lock or holding a connection, when a limit is
+    // already reached: a flood of attempts then costs one read each.
+    if let Some(wait) = over_limit(pool, account, client).await? {
+        return Ok(Err(wait));
+    }
+    let mut locks = [lock_of(account), lock_of(client)];
+    locks.sort_unstable();
+    let mut tx = pool.begin().await?;
+    // Attempts queue here one at a time per key; a long queue means a flood: refuse.
+    sqlx::query("SET LOCAL lock_timeout = '2s'")
+        .execute(&mut *tx)
+        .await?;
+    let locked = sqlx::query("SELECT pg_advisory_xact_lock($1, $2), pg_advisory_xact_lock($1, $3)")
+        .bind(LOCK_CLASS)
+        .bind(locks[0])
+        .bind(locks[1])
+        .execute(&mut *tx)
+        .await;
+    match locked {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
+            return Ok(Err(Duration::from_secs(1)));
+        }
+        Err(e) => return Err(e),
+    }
+    if let Some(wait) = over_limit(&mut *tx, account, client).await? {
+        tx.rollback().await?;
+        return Ok(Err(wait));
     }
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "INSERT INTO login_failures (key) SELECT unnest($1::text[]) RETURNING key, id",
@@ -137,9 +180,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lock_keys_are_stable_and_spread() {
-        assert_eq!(lock_of("user:admin"), lock_of("user:admin"));
-        assert_ne!(lock_of("user:admin"), lock_of("ip:127.0.0.1"));
-        assert_ne!(lock_of("user:a"), lock_of("user:b"));
+    fn ipv6_clients_are_keyed_by_their_64_and_mapped_ipv4_as_ipv4() {
+        assert_eq!(client_key("2001:db8:1:2:aaaa::1"), "ip:2001:db8:1:2::/64");
+        assert_eq!(
+            client_key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            client_key("2001:db8:1:2::9")
+        );
+        assert_ne!(client_key("2001:db8:1:3::1"), client_key("2001:db8:1:2::1"));
+        assert_eq!(client_key("::ffff:192.0.2.7"), "ip:192.0.2.7");
+        assert_eq!(client_key("192.0.2.7"), "ip:192.0.2.7");
+        assert_eq!(client_key("unknown"), "ip:unknown");
     }
 }

@@ -6,10 +6,13 @@
 //! callback's transaction has committed.
 //!
 //! Time is bounded everywhere Twilio waits (`config::WebhookSettings`): the body must arrive
-//! within the body timeout, and from then on the commit and the answer (routing, automatic
-//! replies) must be done within the deadline, else 503; a hung database therefore costs a
-//! webhook at most timeout + deadline, inside Twilio's 15 s. The body is taken into memory as
-//! it arrives, never reserved from `Content-Length`, and only `max_bodies` are read at once.
+//! within the body timeout, and from then on the commit within the deadline, else 503. What
+//! follows a commit (routing, automatic replies) never turns the answer into an error for lack
+//! of time: by [`ANSWER_WITHIN`] of the request's arrival the answer goes out without the
+//! reply. So a hung database costs a webhook at most body timeout + deadline (10 s by
+//! default), inside Twilio's 15 s. The body is taken into memory as it arrives, never
+//! reserved from `Content-Length`, and only `max_bodies` are read at once (fewer from one
+//! peer address).
 //!
 //! A stored inbound message is then routed (src/replies): its contact and consent are
 //! updated and the TwiML answer carries any automatic reply. A status callback for an
@@ -31,6 +34,10 @@ use crate::twilio::webhook::{self, Webhook};
 
 /// Largest webhook body accepted. Twilio's bodies are a few kilobytes at most.
 pub const MAX_BODY: usize = 64 * 1024;
+
+/// Twilio gives up on a webhook after 15 s: every answer is sent within this much of the
+/// request's arrival, whatever the database does.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(12);
 
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
 
@@ -83,39 +90,18 @@ async fn handle(
         Err(r) => return respond(hook, &state, started, Err(r)),
     };
     let deadline = state.webhook_limits.deadline;
-    let deadline_at = tokio::time::Instant::now() + deadline;
-    let work = async {
-        // The routing and reply-linking futures are large (database queries, bot calls) and
-        // only some requests need them: boxed, they do not make every status callback's
-        // future — which actix moves into place for each request — that large.
-        match accept(hook, &req, &body, &state).await {
-            Ok(Accepted::Inbound(msg)) => Box::pin(answer(&state, &msg)).await,
-            Ok(Accepted::Status { sid, reply }) => {
-                if let Some(id) = reply {
-                    // Best effort: the callback itself is committed, so it is answered 2xx
-                    // even if linking runs out of time.
-                    let linked = tokio::time::timeout_at(
-                        deadline_at,
-                        Box::pin(link_reply(&state, id, &sid)),
-                    );
-                    if linked.await.is_err() {
-                        tracing::warn!(reply = id, %sid, "linking an automatic reply ran past the webhook deadline");
-                    }
-                }
-                Ok(None)
-            }
-            Err(r) => Err(r),
-        }
-    };
+    let answer_by = tokio::time::Instant::from_std(started) + ANSWER_WITHIN;
+    let commit_by = (tokio::time::Instant::now() + deadline).min(answer_by);
     // Past the deadline nothing is promised: the callback may or may not be committed, so the
     // answer is 503 and Twilio's retry is deduplicated. Never a 2xx for an uncommitted one.
-    let result = match tokio::time::timeout_at(deadline_at, work).await {
-        Ok(r) => r,
+    let accepted = match tokio::time::timeout_at(commit_by, accept(hook, &req, &body, &state)).await
+    {
+        Ok(a) => a,
         Err(_) => {
             tracing::warn!(
                 route = hook.route(),
                 ?deadline,
-                "webhook not answered within its deadline (database slow or unreachable)"
+                "webhook not stored within its deadline (database slow or unreachable)"
             );
             Err(reject(
                 Outcome::Unavailable,
@@ -127,6 +113,39 @@ async fn handle(
                 ),
             ))
         }
+    };
+    // Committed: what follows may not turn the answer into an error for lack of time. The
+    // routing and reply-linking futures are large (database queries, bot calls) and only
+    // some requests need them: boxed, they do not make every status callback's future —
+    // which actix moves into place for each request — that large.
+    let result = match accepted {
+        Ok(Accepted::Inbound(msg)) => {
+            match tokio::time::timeout_at(answer_by, Box::pin(answer(&state, &msg))).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!(sid = %msg.sid, "inbound message stored, but routing ran out of time: answered without a reply");
+                    Ok(None)
+                }
+            }
+        }
+        Ok(Accepted::Status { sid, reply }) => {
+            if let Some(id) = reply {
+                // Its own task, so that running out of time here never cuts linking (and the
+                // reply's cost) in half; the callback itself is committed.
+                let linking = tokio::spawn({
+                    let state = state.clone();
+                    async move { link_reply(&state, id, &sid).await }
+                });
+                if tokio::time::timeout_at(answer_by, linking).await.is_err() {
+                    tracing::warn!(
+                        reply = id,
+                        "linking an automatic reply goes on after the answer"
+                    );
+                }
+            }
+            Ok(None)
+        }
+        Err(r) => Err(r),
     };
     respond(hook, &state, started, result)
 }
@@ -288,20 +307,29 @@ async fn receive(
         return Err(r);
     }
 
-    let Ok(_slot) = state.webhook_bodies.clone().try_acquire_owned() else {
-        tracing::warn!(
-            route = req.path(),
-            limit = state.webhook_limits.max_bodies,
-            "webhook refused: too many bodies being received at once"
-        );
-        let mut r = reject(
-            Outcome::Unavailable,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "too many webhook bodies are being received at once, please retry",
-        );
-        r.close = true;
-        return Err(r);
+    let _slot = match state
+        .webhook_bodies
+        .try_take(req.peer_addr().map(|a| a.ip()))
+    {
+        Ok(slot) => slot,
+        Err(full) => {
+            let (limit, whose) = match full {
+                crate::limits::Full::Total => (state.webhook_limits.max_bodies, "in all"),
+                crate::limits::Full::Peer => (
+                    state.webhook_limits.max_bodies_per_peer,
+                    "from this address",
+                ),
+            };
+            tracing::warn!(route = req.path(), peer = ?req.peer_addr(), limit, whose, "webhook refused: too many bodies being received at once");
+            let mut r = reject(
+                Outcome::Unavailable,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("too many webhook bodies are being received at once {whose}, please retry"),
+            );
+            r.close = true;
+            return Err(r);
+        }
     };
     let timeout = state.webhook_limits.body_timeout;
     let read = async {

@@ -63,12 +63,29 @@ pub async fn ensure_database(opts: &PgConnectOptions) -> anyhow::Result<()> {
 
 /// The pool used by the server. Connections are not pinged before use (that would cost a
 /// round trip per batch); callers retry transient errors instead.
+///
+/// Each new connection asks the server to check, every second while a statement runs,
+/// that we are still there (`client_connection_check_interval`, PostgreSQL 14+; older
+/// servers refuse it and it is skipped). When a batch runs out of time the ingest closes its
+/// connection; this makes the server abort the statement then, releasing its row locks,
+/// instead of running it to the end for nobody.
 pub fn pool(settings: &DatabaseSettings, opts: PgConnectOptions) -> PgPool {
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .min_connections(0)
         .acquire_timeout(settings.acquire_timeout)
         .test_before_acquire(false)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                if let Err(e) = sqlx::query("SET client_connection_check_interval = '1s'")
+                    .execute(&mut *conn)
+                    .await
+                {
+                    tracing::debug!(error = %e, "the server does not check for vanished clients (PostgreSQL < 14)");
+                }
+                Ok(())
+            })
+        })
         .connect_lazy_with(opts)
 }
 

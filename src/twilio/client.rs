@@ -243,8 +243,9 @@ fn api_text(status: u16, code: Option<i64>, message: &str, more_info: Option<&st
 #[derive(Clone, Debug)]
 pub struct TwilioClient {
     http: reqwest::Client,
-    /// For media downloads only: follows redirects to Twilio's media hosts and nowhere else.
+    /// For media downloads only: follows no redirect by itself (`fetch_media` does).
     media_http: reqwest::Client,
+    base_url: reqwest::Url,
     base: Arc<str>,
     account_sid: Arc<str>,
     credentials: Arc<RwLock<RestCredentials>>,
@@ -272,27 +273,19 @@ impl TwilioClient {
             .map_err(|e| TwilioError::Transport(e.to_string()))?;
         let base_url = reqwest::Url::parse(base)
             .map_err(|e| TwilioError::Invalid(format!("the Twilio base URL is invalid: {e}")))?;
+        // Media redirects are followed by hand (`fetch_media`), so that the credentials are
+        // decided for each hop.
         let media_http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("wadash/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= 3 {
-                    attempt.error("too many redirects")
-                } else if super::media::redirect_allowed(attempt.url(), &base_url) {
-                    attempt.follow()
-                } else {
-                    let host = attempt.url().host_str().unwrap_or("").to_owned();
-                    attempt.error(format!(
-                        "redirect to {host:?} refused: not a Twilio media host"
-                    ))
-                }
-            }))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| TwilioError::Transport(e.to_string()))?;
         Ok(Self {
             http,
             media_http,
+            base_url,
             base: base.trim_end_matches('/').into(),
             account_sid: account_sid.into(),
             credentials: Arc::new(RwLock::new(credentials)),
@@ -438,16 +431,36 @@ impl TwilioClient {
         let path = super::media::media_path(url, &self.account_sid, message_sid)
             .map_err(|e| TwilioError::Invalid(e.to_string()))?;
         let creds = self.credentials.read().expect("credentials lock").clone();
-        let mut resp = self
-            .media_http
-            .get(format!("{}{path}", self.base))
-            .basic_auth(&creds.username, Some(creds.secret.expose_secret()))
-            .send()
-            .await
-            .map_err(|e| match e.is_timeout() {
+        let mut url = reqwest::Url::parse(&format!("{}{path}", self.base))
+            .map_err(|e| TwilioError::Invalid(e.to_string()))?;
+        let mut credentials = true;
+        let mut hops = 0;
+        let mut resp = loop {
+            let mut req = self.media_http.get(url.clone());
+            if credentials {
+                req = req.basic_auth(&creds.username, Some(creds.secret.expose_secret()));
+            }
+            let resp = req.send().await.map_err(|e| match e.is_timeout() {
                 true => TwilioError::Timeout(self.timeout),
                 false => TwilioError::Transport(without_url(&e)),
             })?;
+            if !resp.status().is_redirection() {
+                break resp;
+            }
+            hops += 1;
+            if hops > super::media::MAX_REDIRECTS {
+                return Err(TwilioError::Invalid("too many redirects".into()));
+            }
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| TwilioError::Invalid("a redirect without a Location".into()))?;
+            let hop = super::media::next_hop(&url, location, &self.base_url)
+                .map_err(TwilioError::Invalid)?;
+            url = hop.url;
+            credentials = hop.credentials;
+        };
         let status = resp.status();
         if !status.is_success() {
             return Err(TwilioError::Api {

@@ -76,15 +76,48 @@ fn is_sid(s: &str, prefixes: &[&str]) -> bool {
         && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Whether a media download may follow a redirect to `next`: only over HTTPS to Twilio's
-/// media hosts, or to the origin the request was sent to (`base`: Twilio itself, or the
-/// simulator or test double that stands in for it). reqwest drops the `Authorization` header
-/// whenever a redirect changes host, port or scheme, so the credentials go to `base` alone.
+/// Most redirects a media download follows.
+pub const MAX_REDIRECTS: usize = 3;
+
+/// The next request of a media download that was answered with a redirect to `location`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub url: Url,
+    /// Only a request to the base URL's own origin carries the account's credentials.
+    pub credentials: bool,
+}
+
+/// Where a media download goes after `current` answered a redirect to `location` (absolute
+/// or relative): only over HTTPS to Twilio's media hosts, or to `base`'s origin (Twilio
+/// itself, or the simulator or test double that stands in for it). Redirects are followed by
+/// hand, one request at a time, so the credentials are decided anew for every hop and go to
+/// `base`'s origin alone — never to a CDN, whatever chain of redirects leads there.
+pub fn next_hop(current: &Url, location: &str, base: &Url) -> Result<Hop, String> {
+    let url = current
+        .join(location)
+        .map_err(|_| "the redirect's Location is not a URL".to_owned())?;
+    if !redirect_allowed(&url, base) {
+        return Err(format!(
+            "redirect to {:?} refused: not a Twilio media host",
+            url.host_str().unwrap_or("")
+        ));
+    }
+    let credentials = same_origin(&url, base);
+    Ok(Hop { url, credentials })
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Whether a media download may follow a redirect to `next` (see [`next_hop`]).
 pub fn redirect_allowed(next: &Url, base: &Url) -> bool {
-    let same_origin = next.scheme() == base.scheme()
-        && next.host_str() == base.host_str()
-        && next.port_or_known_default() == base.port_or_known_default();
-    if same_origin {
+    if !next.username().is_empty() || next.password().is_some() {
+        return false;
+    }
+    if same_origin(next, base) {
         return true;
     }
     if next.scheme() != "https" || next.port_or_known_default() != Some(443) {
@@ -173,6 +206,34 @@ mod tests {
             media_path(&good().replace(MM, &other_mm), AC, MM),
             Err(MediaUrlError::OtherMessage)
         );
+    }
+
+    #[test]
+    fn credentials_go_to_the_base_origin_only_on_every_hop() {
+        let twilio = Url::parse("https://api.twilio.com").unwrap();
+        let first = Url::parse(&good()).unwrap();
+        let cdn = next_hop(&first, "https://mms.twiliocdn.com/a?Expires=1", &twilio).unwrap();
+        assert!(!cdn.credentials);
+        // A second hop on the same CDN host still carries none.
+        let again = next_hop(&cdn.url, "/b", &twilio).unwrap();
+        assert_eq!(again.url.as_str(), "https://mms.twiliocdn.com/b");
+        assert!(!again.credentials);
+        let s3 = next_hop(
+            &cdn.url,
+            "https://s3-external-1.amazonaws.com/media.twiliocdn.com/AC/x",
+            &twilio,
+        )
+        .unwrap();
+        assert!(!s3.credentials);
+        // Back on Twilio's own origin: the credentials are Twilio's to see.
+        let home = next_hop(&cdn.url, "https://api.twilio.com/2010-04-01/x", &twilio).unwrap();
+        assert!(home.credentials);
+        assert!(next_hop(&cdn.url, "https://evil.example/x", &twilio).is_err());
+        assert!(next_hop(&cdn.url, "https://user:pw@mms.twiliocdn.com/x", &twilio).is_err());
+        let local = Url::parse("http://127.0.0.1:4010").unwrap();
+        let here = next_hop(&local.join("/2010-04-01/m").unwrap(), "/cdn/x", &local).unwrap();
+        assert!(here.credentials);
+        assert_eq!(here.url.as_str(), "http://127.0.0.1:4010/cdn/x");
     }
 
     #[test]

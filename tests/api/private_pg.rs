@@ -134,11 +134,15 @@ impl PrivatePostgres {
             .database("postgres")
     }
 
-    /// The postmaster and every process it started (backends, checkpointer, WAL writer…).
-    fn processes(&self) -> Vec<i32> {
+    fn postmaster(&self) -> i32 {
         let pidfile = self.dir.join("data").join("postmaster.pid");
         let text = std::fs::read_to_string(pidfile).expect("postmaster.pid");
-        let postmaster: i32 = text.lines().next().unwrap().trim().parse().unwrap();
+        text.lines().next().unwrap().trim().parse().unwrap()
+    }
+
+    /// The postmaster and every process it started (backends, checkpointer, WAL writer…).
+    fn processes(&self) -> Vec<i32> {
+        let postmaster = self.postmaster();
         let mut pids = vec![postmaster];
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let Some(pid) = entry
@@ -169,12 +173,15 @@ impl PrivatePostgres {
         for p in pids {
             cmd.arg(p.to_string());
         }
-        let _ = cmd.status();
+        // A short-lived child may be gone by now: that is fine.
+        let _ = cmd.stderr(std::process::Stdio::null()).status();
     }
 
     /// Stops every process of the server (SIGSTOP): connections stay open and nothing is
     /// answered, as when a database host hangs.
     pub fn freeze(&self) {
+        // The postmaster first, so that it starts no process after the children are listed.
+        self.signal("STOP", &[self.postmaster()]);
         self.signal("STOP", &self.processes());
     }
 

@@ -544,11 +544,56 @@ async fn stalled_request(
     stream
 }
 
-/// Reads until the server closes the connection; returns what it said.
-async fn read_to_close(stream: &mut tokio::net::TcpStream, limit: Duration) -> String {
+/// A signed status callback from `local` (a loopback address of the test's choosing).
+async fn callback_from(app: &TestApp, local: std::net::IpAddr, sid: &str) -> reqwest::Response {
+    let p = crate::helpers::status_callback(sid, "sent");
+    reqwest::Client::builder()
+        .local_address(local)
+        .build()
+        .unwrap()
+        .post(format!("{}/sts", app.address))
+        .header("X-Twilio-Signature", app.sign("/sts", &p))
+        .form(&p)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Sends callbacks from `local` until one is refused as busy (every accepted one is a real,
+/// stored callback), within `limit`; returns the refusal's message.
+async fn until_busy(app: &TestApp, local: std::net::IpAddr, limit: Duration) -> String {
+    let started = Instant::now();
+    for i in 0u32.. {
+        let resp = callback_from(app, local, &format!("SM{:032x}", 0xb000 + i)).await;
+        if resp.status() == 503 {
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "busy", "{body}");
+            return body["error"]["message"].as_str().unwrap().to_owned();
+        }
+        assert_eq!(resp.status(), 204);
+        assert!(
+            started.elapsed() < limit,
+            "no slot limit reached within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    unreachable!()
+}
+
+/// Reads until the server answers and closes; an abrupt close (reset) ends the read too.
+async fn answer_and_close(stream: &mut tokio::net::TcpStream, limit: Duration) -> String {
     use tokio::io::AsyncReadExt;
     let mut out = Vec::new();
-    let read = tokio::time::timeout(limit, stream.read_to_end(&mut out)).await;
+    let read = tokio::time::timeout(limit, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
     assert!(
         read.is_ok(),
         "the connection was not closed within {limit:?}: {}",
@@ -558,62 +603,81 @@ async fn read_to_close(stream: &mut tokio::net::TcpStream, limit: Duration) -> S
 }
 
 /// A body that stalls, or trickles, is answered 408 and its connection closed after the body
-/// timeout; while bodies are pending, no more than `webhook_max_bodies` are held.
+/// timeout; while bodies are pending, no more than `webhook_max_bodies` are held in all, nor
+/// `webhook_max_bodies_per_peer` by one address.
 #[sqlx::test(migrations = false)]
 async fn stalled_webhook_bodies_are_closed_and_bounded(_: PgPoolOptions, opts: PgConnectOptions) {
     let app = TestApp::spawn_with(opts, |v| {
-        v.insert("webhook_body_timeout_ms".into(), "1000".into());
-        v.insert("webhook_max_bodies".into(), "2".into());
+        v.insert("webhook_body_timeout_ms".into(), "4000".into());
+        v.insert("webhook_max_bodies".into(), "3".into());
+        v.insert("webhook_max_bodies_per_peer".into(), "2".into());
     })
     .await;
-    // Two stalled bodies take both slots; a third webhook is refused at once with 503.
+    let here: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let third: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+    // Two stalled bodies from 127.0.0.1 take its share: its next webhook is refused at once,
+    // while another address is still served and takes the last slot of all.
     let mut a = stalled_request(&app.address, "/sts", 60_000, b"MessageSid=SM").await;
     let mut b = stalled_request(&app.address, "/wa", 60_000, b"").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let third = app
-        .post_signed(
-            "/sts",
-            &crate::helpers::status_callback("SM00000000000000000000000000000b01", "sent"),
-        )
-        .await;
-    assert_eq!(third.status(), 503);
+    let refused = until_busy(&app, here, Duration::from_secs(3)).await;
+    assert!(refused.contains("from this address"), "{refused}");
     assert_eq!(
-        third.json::<serde_json::Value>().await.unwrap()["error"]["code"],
-        "busy"
+        callback_from(&app, other, "SM00000000000000000000000000000b01")
+            .await
+            .status(),
+        204
     );
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let mut c = {
+        use tokio::io::AsyncWriteExt;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::new(other, 0)).unwrap();
+        let mut s = socket.connect(addr.parse().unwrap()).await.unwrap();
+        let head = format!(
+            "POST /sts HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 60000\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        s
+    };
+    let refused = until_busy(&app, third, Duration::from_secs(3)).await;
+    assert!(refused.contains("in all"), "{refused}");
 
-    let generous = Duration::from_secs(15);
-    let said = read_to_close(&mut a, generous).await;
-    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
-    let said = read_to_close(&mut b, generous).await;
-    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+    let generous = Duration::from_secs(20);
+    for stream in [&mut a, &mut b, &mut c] {
+        let said = answer_and_close(stream, generous).await;
+        assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+    }
 
     // A trickle (a byte every 200 ms) does not extend the timeout: it is for the whole body.
-    let mut c = stalled_request(&app.address, "/sts", 10_000, b"M").await;
+    let mut d = stalled_request(&app.address, "/sts", 10_000, b"M").await;
     let trickle_started = Instant::now();
-    let said = loop {
+    let mut said = Vec::new();
+    loop {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut buf = [0u8; 512];
         tokio::select! {
-            n = c.read(&mut buf) => break String::from_utf8_lossy(&buf[..n.unwrap()]).into_owned(),
+            n = d.read(&mut buf) => match n {
+                Ok(0) | Err(_) => break,
+                Ok(n) => said.extend_from_slice(&buf[..n]),
+            },
             _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                let _ = c.write_all(b"x").await;
+                let _ = d.write_all(b"x").await;
             }
         }
         assert!(
             trickle_started.elapsed() < generous,
             "a trickling body is held past the timeout"
         );
-    };
-    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+    }
+    let said = String::from_utf8_lossy(&said);
+    assert!(
+        said.is_empty() || said.starts_with("HTTP/1.1 408"),
+        "{said}"
+    );
 
     // The slots are free again: a real callback is stored.
-    let ok = app
-        .post_signed(
-            "/sts",
-            &crate::helpers::status_callback("SM00000000000000000000000000000b02", "sent"),
-        )
-        .await;
+    let ok = callback_from(&app, here, "SM00000000000000000000000000000b02").await;
     assert_eq!(ok.status(), 204);
     app.stop().await;
 }
