@@ -7,12 +7,26 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Slots held per address.
+type Held = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
 /// Slots: at most `total` at once, at most `per_peer` of them held by one address.
 #[derive(Debug, Clone)]
 pub struct Slots {
     total: Arc<Semaphore>,
     per_peer: usize,
-    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    held: Held,
+}
+
+/// Gives one of `ip`'s slots back.
+fn give_back(held: &Held, ip: IpAddr) {
+    let mut held = held.lock().expect("slots lock");
+    if let Some(n) = held.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            held.remove(&ip);
+        }
+    }
 }
 
 /// Why no slot was given.
@@ -28,19 +42,13 @@ pub enum Full {
 #[derive(Debug)]
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
-    peer: Option<(IpAddr, Arc<Mutex<HashMap<IpAddr, usize>>>)>,
+    peer: Option<(IpAddr, Held)>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Some((ip, held)) = &self.peer {
-            let mut held = held.lock().expect("slots lock");
-            if let Some(n) = held.get_mut(ip) {
-                *n -= 1;
-                if *n == 0 {
-                    held.remove(ip);
-                }
-            }
+            give_back(held, *ip);
         }
     }
 }
@@ -74,13 +82,7 @@ impl Slots {
                 Ok(p) => p,
                 Err(_) => {
                     if let Some((ip, held)) = peer {
-                        let mut held = held.lock().expect("slots lock");
-                        if let Some(n) = held.get_mut(&ip) {
-                            *n -= 1;
-                            if *n == 0 {
-                                held.remove(&ip);
-                            }
-                        }
+                        give_back(&held, ip);
                     }
                     return Err(Full::Total);
                 }
