@@ -31,6 +31,7 @@ mod rollup;
 mod security;
 mod sending;
 mod simulate;
+mod tcp_nodelay;
 mod twilio_contract;
 mod twiml;
 mod two_way;
