@@ -54,6 +54,8 @@ const KEYS: &[(&str, &str)] = &[
     ("topup_webhook_url", "WADASH_TOPUP_WEBHOOK_URL"),
     ("topup_webhook_secret", "WADASH_TOPUP_WEBHOOK_SECRET"),
     ("credit_critical", "WADASH_CREDIT_CRITICAL"),
+    ("credit_low_floor", "WADASH_CREDIT_LOW_FLOOR"),
+    ("credit_critical_floor", "WADASH_CREDIT_CRITICAL_FLOOR"),
     ("broadcast_stale_secs", "WADASH_BROADCAST_STALE_SECS"),
     ("broadcast_pace", "WADASH_BROADCAST_PACE"),
     ("broadcast_reserve", "WADASH_BROADCAST_RESERVE"),
@@ -501,9 +503,19 @@ impl Settings {
                 None => Ok(default),
                 Some(v) => crate::balance::Threshold::parse(v).map_err(|e| anyhow!("{key}: {e}")),
             };
+            let floor = |key: &str, default: rust_decimal::Decimal| match get(key) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<rust_decimal::Decimal>()
+                    .ok()
+                    .filter(|d| !d.is_sign_negative())
+                    .ok_or_else(|| anyhow!("{key} must be an amount such as 5.00, got {v:?}")),
+            };
             crate::balance::Levels {
                 low: line("credit_low", d.low)?,
                 critical: line("credit_critical", d.critical)?,
+                low_floor: floor("credit_low_floor", d.low_floor)?,
+                critical_floor: floor("credit_critical_floor", d.critical_floor)?,
                 hysteresis: d.hysteresis,
             }
         };

@@ -204,6 +204,10 @@ impl Level {
 pub struct Levels {
     pub low: Threshold,
     pub critical: Threshold,
+    /// No line is ever below its floor, whatever the pace: an account with USD 0.05 and no
+    /// recent spend is critical, not "ok because nothing was spent".
+    pub low_floor: Decimal,
+    pub critical_floor: Decimal,
     /// A share of the line: 0.1 clears a level only 10 % above it, so a balance hovering at
     /// the line does not flap between levels.
     pub hysteresis: Decimal,
@@ -214,8 +218,24 @@ impl Default for Levels {
         Self {
             low: Threshold::Hours(24),
             critical: Threshold::Hours(4),
+            low_floor: Decimal::new(5, 0),
+            critical_floor: Decimal::new(1, 0),
             hysteresis: Decimal::new(1, 1),
         }
+    }
+}
+
+impl Levels {
+    /// The (critical, low) lines at this pace: each at least its floor, low never below
+    /// critical.
+    pub fn lines(&self, burn_per_hour: Option<Decimal>) -> (Decimal, Decimal) {
+        let critical = self.critical.amount(burn_per_hour).max(self.critical_floor);
+        let low = self
+            .low
+            .amount(burn_per_hour)
+            .max(self.low_floor)
+            .max(critical);
+        (critical, low)
     }
 }
 
@@ -227,8 +247,7 @@ pub fn level(
     burn_per_hour: Option<Decimal>,
     l: &Levels,
 ) -> Level {
-    let critical = l.critical.amount(burn_per_hour);
-    let low = l.low.amount(burn_per_hour).max(critical);
+    let (critical, low) = l.lines(burn_per_hour);
     let band = Decimal::ONE + l.hysteresis;
     let raw = if balance <= critical && critical > Decimal::ZERO {
         Level::Critical
@@ -297,11 +316,47 @@ mod level_tests {
     }
 
     #[test]
+    fn floors_hold_when_nothing_was_spent() {
+        let l = Levels::default(); // floors: low 5, critical 1
+        assert_eq!(l.lines(None), (d("1"), d("5")));
+        assert_eq!(l.lines(Some(d("0"))), (d("1"), d("5")));
+        assert_eq!(
+            l.lines(Some(d("1"))),
+            (d("4"), d("24")),
+            "a pace above the floors"
+        );
+        assert_eq!(level(Level::Ok, d("0.05"), None, &l), Level::Critical);
+        assert_eq!(level(Level::Ok, d("3"), None, &l), Level::Low);
+        assert_eq!(level(Level::Ok, d("5.01"), None, &l), Level::Ok);
+        let none = Levels {
+            low_floor: Decimal::ZERO,
+            critical_floor: Decimal::ZERO,
+            ..Levels::default()
+        };
+        assert_eq!(
+            level(Level::Ok, d("0.05"), None, &none),
+            Level::Ok,
+            "floors off"
+        );
+        let high = Levels {
+            low_floor: d("100"),
+            critical_floor: d("200"),
+            ..Levels::default()
+        };
+        assert_eq!(
+            high.lines(None),
+            (d("200"), d("200")),
+            "low never below critical"
+        );
+    }
+
+    #[test]
     fn a_balance_hovering_at_a_line_does_not_flap() {
         let l = Levels {
             low: Threshold::Amount(d("10")),
             critical: Threshold::Amount(d("2")),
             hysteresis: d("0.1"),
+            ..Levels::default()
         };
         let mut now = Level::Ok;
         let mut changes = Vec::new();

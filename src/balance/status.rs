@@ -82,7 +82,7 @@ pub async fn current(pool: &PgPool, levels: &Levels, now: DateTime<Utc>) -> sqlx
         .await?
         .and_then(|l| Level::parse(&l))
         .unwrap_or(Level::Ok);
-    let critical_at = levels.critical.amount(burn);
+    let (critical_at, low_at) = levels.lines(burn);
     Ok(Status {
         latest,
         readings,
@@ -91,7 +91,7 @@ pub async fn current(pool: &PgPool, levels: &Levels, now: DateTime<Utc>) -> sqlx
         traffic_burn_per_hour: traffic,
         runway_hours: runway,
         level,
-        low_at: levels.low.amount(burn).max(critical_at),
+        low_at,
         critical_at,
     })
 }

@@ -90,12 +90,14 @@ pub async fn prepare(
 }
 
 /// Sends a prepared recipient now and records the answer.
+/// `left_at`: when the pacer let it go (recorded with the recipient).
 pub async fn send(
     pool: &PgPool,
     client: &TwilioClient,
     prices: &PriceBook,
     r: &Claimed,
     ready: Ready,
+    left_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Outcome, sqlx::Error> {
     let sender = match &ready.msg.sender {
         Sender::From(a) => a.as_str().to_owned(),
@@ -104,7 +106,14 @@ pub async fn send(
     let msg = &ready.msg;
     match client.create_message(msg).await {
         Ok(resource) => {
-            store::mark_sent(pool, r.broadcast_id, &r.number, &resource.sid).await?;
+            store::mark_sent(
+                pool,
+                r.broadcast_id,
+                &r.number,
+                &resource.sid,
+                Some(left_at),
+            )
+            .await?;
             if let Err(e) = sending::record(pool, prices, msg, &resource, &ready.facts).await {
                 // The recipient is sent; the message row comes with its first callback.
                 tracing::warn!(sid = %resource.sid, error = %e, "broadcast message sent but its first event not stored");
@@ -124,7 +133,7 @@ pub async fn deliver(
     r: &Claimed,
 ) -> Result<Outcome, sqlx::Error> {
     match prepare(pool, b, r).await? {
-        Ok(ready) => send(pool, client, prices, r, ready).await,
+        Ok(ready) => send(pool, client, prices, r, ready, chrono::Utc::now()).await,
         Err(outcome) => Ok(outcome),
     }
 }
@@ -218,7 +227,7 @@ pub async fn recover(
     match find_at_twilio(client, &msg, r.claimed_at).await {
         Ok(Some(resource)) => {
             tracing::info!(broadcast = r.broadcast_id, sid = %resource.sid, "an interrupted send was found at Twilio; recorded, not sent again");
-            store::mark_sent(pool, r.broadcast_id, &r.number, &resource.sid).await?;
+            store::mark_sent(pool, r.broadcast_id, &r.number, &resource.sid, None).await?;
             // Whether the window was open when it was sent is no longer known: priced as
             // closed, the upper bound.
             let facts = sending::cost_facts(&msg, &options(b), false);

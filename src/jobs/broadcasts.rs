@@ -60,6 +60,9 @@ pub struct Runner {
     /// Policy checks in flight at once, so that a large batch does not queue for every
     /// connection of the pool at the same moment.
     checks: Arc<tokio::sync::Semaphore>,
+    /// One moment on both clocks, to record the pacer's decisions (monotonic instants) as
+    /// wall-clock times.
+    epoch: (Instant, chrono::DateTime<chrono::Utc>),
 }
 
 /// Policy checks in flight at once per runner.
@@ -103,6 +106,7 @@ impl Runner {
             prices,
             settings,
             checks: Arc::new(tokio::sync::Semaphore::new(CHECKS)),
+            epoch: (Instant::now(), chrono::Utc::now()),
         }
     }
 
@@ -141,6 +145,7 @@ impl Runner {
             let prices = self.prices.clone();
             let pacer = pacer.clone();
             let checks = self.checks.clone();
+            let epoch = self.epoch;
             tokio::spawn(async move {
                 // The policy check (database work) happens before the slot, so that what is
                 // left at the slot is only the call to Twilio.
@@ -156,14 +161,18 @@ impl Runner {
                     }
                 };
                 tokio::time::sleep_until(at).await;
-                {
+                let leave = {
                     // Fair (FIFO) lock: sends leave in slot order, one gap apart at least.
                     let mut next = pacer.lock().await;
                     let leave = (*next).max(Instant::now());
                     tokio::time::sleep_until(leave).await;
                     *next = leave + gap;
-                }
-                if let Err(e) = delivery::send(&pool, &client, &prices, &r, ready).await {
+                    leave
+                };
+                let left_at = epoch.1
+                    + chrono::TimeDelta::from_std(leave.saturating_duration_since(epoch.0))
+                        .unwrap_or_default();
+                if let Err(e) = delivery::send(&pool, &client, &prices, &r, ready, left_at).await {
                     tracing::warn!(broadcast = b.id, error = %e, "a broadcast recipient could not be updated; the lookup will settle it");
                 }
             });

@@ -340,20 +340,24 @@ pub async fn claim_stale(pool: &PgPool, stale_secs: f64, limit: i64) -> sqlx::Re
 }
 
 /// Twilio accepted the message.
+/// `left_at`: when the pacer let the message go (none for a send recovered from Twilio).
 pub async fn mark_sent(
     pool: &PgPool,
     broadcast_id: i64,
     number: &str,
     sid: &str,
+    left_at: Option<DateTime<Utc>>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE broadcast_recipients SET state = 'sent', message_sid = $3, sent_at = now(), \
-           error_code = NULL, error_reason = NULL, error_message = NULL, retryable = NULL \
+           left_at = $4, error_code = NULL, error_reason = NULL, error_message = NULL, \
+           retryable = NULL \
          WHERE broadcast_id = $1 AND number = $2",
     )
     .bind(broadcast_id)
     .bind(number)
     .bind(sid)
+    .bind(left_at)
     .execute(pool)
     .await?;
     Ok(())

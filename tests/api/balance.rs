@@ -246,3 +246,94 @@ async fn the_credit_level_falls_to_low_then_critical_as_messages_spend_it(
     assert_eq!(b["balance"], "19.97");
     app.stop().await;
 }
+
+/// A fresh account with USD 0.05 and no spend yet: the adaptive lines (hours of spend) are
+/// zero, but the floors are not, so its first reading raises both credit alerts. The floors
+/// are settings: set to zero they let the same reading pass.
+#[sqlx::test(migrations = false)]
+async fn a_fresh_account_with_five_cents_is_low_and_critical_at_its_first_reading(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let app = TestApp::spawn(opts).await;
+    let twilio = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"account_sid": "AC00000000000000000000000000000000", "balance": "0.05", "currency": "USD"}),
+        ))
+        .mount(&twilio)
+        .await;
+    let poller = |levels: wadash::balance::Levels| wadash::jobs::balance::BalancePoller {
+        pool: app.pool.clone(),
+        twilio: wadash::twilio::client::TwilioClient::new(
+            &twilio.uri(),
+            "AC00000000000000000000000000000000",
+            wadash::twilio::client::RestCredentials {
+                username: "AC00000000000000000000000000000000".into(),
+                secret: secrecy::SecretString::from("token".to_owned()),
+            },
+            None,
+            Duration::from_secs(5),
+            wadash::twilio::client::RetryPolicy::default(),
+        )
+        .unwrap(),
+        interval: Duration::from_millis(1),
+        levels,
+        channels: wadash::alerts::channels::ChannelStore::new(
+            app.pool.clone(),
+            Default::default(),
+            None,
+        ),
+    };
+    let levels_of = |pairs: &[(&str, &str)]| {
+        wadash::config::Settings::from_values(
+            &pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+        .unwrap()
+        .credit
+    };
+    let open_kinds = async || -> Vec<String> {
+        sqlx::query_scalar("SELECT kind FROM alerts WHERE state <> 'resolved' ORDER BY kind")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap()
+    };
+
+    // Floors turned off: nothing spent, so no line, so no alert.
+    let off = levels_of(&[("credit_low_floor", "0"), ("credit_critical_floor", "0")]);
+    assert!(poller(off).poll_once().await.unwrap());
+    assert!(open_kinds().await.is_empty());
+    let (status, body) = {
+        let viewer = app.api_token(Role::Viewer).await;
+        app.get_json("/api/v1/balance", &viewer).await
+    };
+    assert_eq!(status, 200, "{body}");
+
+    // The defaults (low 5.00, critical 1.00): the next reading raises both.
+    sqlx::query("DELETE FROM balance_readings")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let defaults = levels_of(&[]);
+    assert_eq!(defaults.low_floor.to_string(), "5");
+    assert_eq!(defaults.critical_floor.to_string(), "1");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(poller(defaults).poll_once().await.unwrap());
+    assert_eq!(open_kinds().await, ["credit_critical", "credit_low"]);
+
+    assert!(
+        wadash::config::Settings::from_values(
+            &[("credit_low_floor".to_owned(), "-1".to_owned())]
+                .into_iter()
+                .collect()
+        )
+        .is_err(),
+        "a negative floor is refused"
+    );
+    app.stop().await;
+}
