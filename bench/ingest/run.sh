@@ -9,9 +9,12 @@
 # Knobs (environment):
 #   N=20000            messages (each yields 2-4 callbacks, ~10% sent twice)
 #   CONCURRENCY=64     concurrent keep-alive connections
-#   TARGETS="wadash flask naive"
+#   TARGETS="wadash wadash@require wadash@disable flask naive"
+#                      a target is wadash, flask or naive, optionally @sslmode: without it the
+#                      URL names no sslmode, as the README's DATABASE_URL (each driver's default:
+#                      TLS whenever the server offers it)
 #   PG_URL=postgres://postgres@127.0.0.1:5432   server to use (databases wadash_bench_* are dropped!)
-#   PG_SSLMODE=disable  sslmode for every target's connection (same for all)
+#   PG_SSLMODE=        sslmode for the targets that name none (default: none in the URL)
 #   BENCH_ARGS="..."    extra arguments for wadash-ingest-bench (e.g. "--seed 7 --window 512")
 #   WADASH_PORT=18080 FLASK_PORT=18081 NAIVE_PORT=18082
 #   FLASK_WORKERS=5 FLASK_THREADS=1     gunicorn workers x threads (pool = threads per worker)
@@ -27,10 +30,10 @@ cd "$ROOT"
 
 N=${N:-20000}
 CONCURRENCY=${CONCURRENCY:-64}
-TARGETS=${TARGETS:-"wadash flask naive"}
+TARGETS=${TARGETS:-"wadash wadash@require wadash@disable flask naive"}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_URL=${PG_URL%/}
-PG_SSLMODE=${PG_SSLMODE:-disable}
+PG_SSLMODE=${PG_SSLMODE:-}
 BENCH_ARGS=${BENCH_ARGS:-}
 WADASH_PORT=${WADASH_PORT:-18080}
 FLASK_PORT=${FLASK_PORT:-18081}
@@ -71,11 +74,20 @@ if [[ ! -x "$PY" || "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want"
     echo "$want" >"$VENV/.requirements.sha256"
 fi
 
-db_url() { echo "$PG_URL/$1?sslmode=$PG_SSLMODE"; }
+# A target's database URL: `db_url DATABASE [SSLMODE]`; no sslmode in the URL when none is
+# given (nor PG_SSLMODE). Administration and verification use sslmode=disable throughout.
+db_url() {
+    local mode=${2-$PG_SSLMODE}
+    if [[ -n "$mode" ]]; then echo "$PG_URL/$1?sslmode=$mode"; else echo "$PG_URL/$1"; fi
+}
+admin_url() { db_url "$1" disable; }
+base_of() { echo "${1%%@*}"; }
+mode_of() { [[ "$1" == *@* ]] && echo "${1#*@}" || echo "$PG_SSLMODE"; }
+db_of() { echo "wadash_bench_${1//@/_}"; }
 
 # Runs SQL on the maintenance database (autocommit), prints the first column of the result.
 admin_sql() {
-    "$PY" - "$(db_url postgres)" "$1" <<'EOF'
+    "$PY" - "$(admin_url postgres)" "$1" <<'EOF'
 import sys, psycopg
 with psycopg.connect(sys.argv[1], autocommit=True) as conn:
     cur = conn.execute(sys.argv[2])
@@ -124,7 +136,7 @@ wait_ready() { # port
 
 fresh_database() { # name
     admin_sql "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null
-    (cd "$OUT" && DATABASE_URL=$(db_url "$1") exec "$BIN/wadash" migrate) >"$OUT/$1.migrate.log" 2>&1 \
+    (cd "$OUT" && DATABASE_URL=$(admin_url "$1") exec "$BIN/wadash" migrate) >"$OUT/$1.migrate.log" 2>&1 \
         || die "wadash migrate failed for $1 (see $OUT/$1.migrate.log)"
     # Start every target from the same point: no pending dirty pages from the previous one.
     admin_sql "CHECKPOINT" >/dev/null
@@ -132,24 +144,26 @@ fresh_database() { # name
 
 start_server() { # name port database
     local name=$1 port=$2 db=$3
-    port_in_use "$port" && die "port $port is already in use; set ${name^^}_PORT"
-    case "$name" in
+    local mode
+    mode=$(mode_of "$name")
+    port_in_use "$port" && die "port $port is already in use; set $(base_of "$name" | tr a-z A-Z)_PORT"
+    case "$(base_of "$name")" in
     wadash)
         # Run from the results directory so that no stray wadash.toml is picked up.
         (cd "$OUT" && exec env -u TWILIO_ACCOUNT_SID -u TWILIO_API_KEY -u WADASH_CONFIG \
-            DATABASE_URL="$(db_url "$db")" WADASH_BIND="127.0.0.1:$port" \
+            DATABASE_URL="$(db_url "$db" "$mode")" WADASH_BIND="127.0.0.1:$port" \
             WADASH_PUBLIC_URL="http://127.0.0.1:$port" TWILIO_AUTH_TOKEN="$TOKEN" \
             "$BIN/wadash" serve) >"$OUT/$name.server.log" 2>&1 &
         ;;
     flask)
-        (cd "$ROOT/bench/peers/flask" && exec env DATABASE_URL="$(db_url "$db")" TOKEN="$TOKEN" \
+        (cd "$ROOT/bench/peers/flask" && exec env DATABASE_URL="$(db_url "$db" "$mode")" TOKEN="$TOKEN" \
             PUBLIC_URL="http://127.0.0.1:$port" POOL_SIZE="$FLASK_THREADS" \
             "$VENV/bin/gunicorn" --bind "127.0.0.1:$port" --worker-class "$FLASK_WORKER_CLASS" \
             --workers "$FLASK_WORKERS" --threads "$FLASK_THREADS" --keep-alive 30 \
             --backlog 2048 app:app) >"$OUT/$name.server.log" 2>&1 &
         ;;
     naive)
-        (exec env DATABASE_URL="$(db_url "$db")" BIND="127.0.0.1:$port" TOKEN="$TOKEN" \
+        (exec env DATABASE_URL="$(db_url "$db" "$mode")" BIND="127.0.0.1:$port" TOKEN="$TOKEN" \
             PUBLIC_URL="http://127.0.0.1:$port" POOL="$NAIVE_POOL" WORKERS="$NAIVE_WORKERS" \
             "$BIN/wadash-naive-peer") >"$OUT/$name.server.log" 2>&1 &
         ;;
@@ -162,7 +176,7 @@ declare -A PORT=([wadash]=$WADASH_PORT [flask]=$FLASK_PORT [naive]=$NAIVE_PORT)
 {
     echo "date: $STAMP"
     echo "host: $(nproc) cores, $(uname -sr)"
-    echo "postgres: $pg_version synchronous_commit=$sync_commit fsync=$fsync sslmode=$PG_SSLMODE"
+    echo "postgres: $pg_version synchronous_commit=$sync_commit fsync=$fsync ssl=$(admin_sql "SHOW ssl") sslmode (targets without @mode)=${PG_SSLMODE:-none in the URL}"
     echo "N=$N CONCURRENCY=$CONCURRENCY BENCH_ARGS=$BENCH_ARGS"
     echo "wadash env: $(env | grep -E '^WADASH_(WORKERS|INGEST_|DB_)' | tr '\n' ' ')"
     echo "flask: gunicorn $FLASK_WORKER_CLASS ${FLASK_WORKERS}x${FLASK_THREADS}, pool $FLASK_THREADS per worker"
@@ -171,9 +185,10 @@ declare -A PORT=([wadash]=$WADASH_PORT [flask]=$FLASK_PORT [naive]=$NAIVE_PORT)
 
 status=0
 for name in $TARGETS; do
-    [[ -n "${PORT[$name]:-}" ]] || die "unknown target $name (use wadash, flask, naive)"
-    db="wadash_bench_$name"
-    port=${PORT[$name]}
+    base=$(base_of "$name")
+    [[ -n "${PORT[$base]:-}" ]] || die "unknown target $name (use wadash, flask, naive, optionally @sslmode)"
+    db=$(db_of "$name")
+    port=${PORT[$base]}
     log "$name: fresh database $db"
     fresh_database "$db"
     log "$name: starting on port $port"
@@ -184,7 +199,7 @@ for name in $TARGETS; do
     log "$name: sending (N=$N, concurrency $CONCURRENCY)"
     # shellcheck disable=SC2086
     if "$BIN/wadash-ingest-bench" --url "http://127.0.0.1:$port" --token "$TOKEN" \
-        --messages "$N" --concurrency "$CONCURRENCY" --database-url "$(db_url "$db")" \
+        --messages "$N" --concurrency "$CONCURRENCY" --database-url "$(admin_url "$db")" \
         --server-pids "$pids" --label "$name" --json $BENCH_ARGS | tee "$OUT/$name.txt"; then
         :
     else
@@ -192,7 +207,8 @@ for name in $TARGETS; do
         status=1
     fi
     tail -n 1 "$OUT/$name.txt" | grep '^{' >"$OUT/$name.json" || true
-    if [[ "$name" == wadash ]]; then
+    [[ "$base" == wadash ]] && cp "$OUT/wadash.metrics.txt" "$OUT/$name.metrics.txt" 2>/dev/null || true
+    if [[ "$base" == wadash ]]; then
         "$PY" -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/metrics').read().decode())" \
             >"$OUT/wadash.metrics.txt" 2>/dev/null || true
     fi
@@ -202,11 +218,11 @@ done
 # --- cross-check: every target should have stored the same rows -------------------------------
 # Same seed, same bodies: the event log (sid, dedup_key, status, params) and each message's
 # state must be identical across targets when everything was acknowledged.
-"$PY" - "$PG_URL" "$PG_SSLMODE" $TARGETS >"$OUT/same-rows.txt" <<'EOF' || true
+"$PY" - "$PG_URL" $TARGETS >"$OUT/same-rows.txt" <<'EOF' || true
 import sys, psycopg
-base, sslmode, targets = sys.argv[1], sys.argv[2], sys.argv[3:]
+base, targets = sys.argv[1], sys.argv[2:]
 def rows(t):
-    with psycopg.connect(f"{base}/wadash_bench_{t}?sslmode={sslmode}") as c:
+    with psycopg.connect(f"{base}/wadash_bench_{t.replace('@', '_')}?sslmode=disable") as c:
         ev = set(c.execute("SELECT message_sid, dedup_key, status, error_code, params::text FROM message_events").fetchall())
         ms = set(c.execute("SELECT sid, status, status_rank, error_code, account_sid, from_addr, to_addr, "
                            "sent_at IS NULL, delivered_at IS NULL, read_at IS NULL, failed_at IS NULL FROM messages").fetchall())
@@ -233,8 +249,13 @@ for t in targets:
         res[t] = None
 with open(os.path.join(out, "settings.txt")) as f:
     print("```\n" + f.read().rstrip() + "\n```\n")
-names = {"wadash": "wadash (group commit)", "flask": "peer A: Flask + gunicorn + psycopg",
-         "naive": "peer B: actix + sqlx, 1 tx/request"}
+base_names = {"wadash": "wadash (group commit)", "flask": "peer A: Flask + gunicorn + psycopg",
+              "naive": "peer B: actix + sqlx, 1 tx/request"}
+class Names(dict):
+    def get(self, t, default=None):
+        b, _, mode = t.partition("@")
+        return base_names.get(b, b) + (f", sslmode={mode}" if mode else ", default URL (TLS if offered)")
+names = Names()
 print("| target | callbacks/s | p50 ms | p99 ms | errors | verified |")
 print("|---|---:|---:|---:|---:|---|")
 for t in targets:
@@ -286,6 +307,11 @@ if w:
                          f"({theirs / mine:.1f}x less), cores busy "
                          f"{w['cpu']['busy_share'] * 100:.0f}% vs {r['cpu']['busy_share'] * 100:.0f}%")
             print(line)
+    for t in targets:
+        r = res.get(t)
+        if t.startswith("wadash@") and r and r["callbacks_per_s"] > 0:
+            print(f"- wadash, default URL vs {t}: {w['callbacks_per_s'] / r['callbacks_per_s']:.2f}x "
+                  f"throughput, p99 {w['latency_ms']['p99']:.2f} vs {r['latency_ms']['p99']:.2f} ms")
 try:
     with open(os.path.join(out, "same-rows.txt")) as f:
         lines = [l.strip() for l in f if l.strip()]
