@@ -2,10 +2,13 @@
 //! database.
 //!
 //! Each turn it starts scheduled broadcasts whose time has come, looks up stale `sending`
-//! recipients at Twilio (see `broadcasts::delivery`), then claims about a second's worth of
-//! due recipients of one running broadcast (`FOR UPDATE SKIP LOCKED`, so two runners never
-//! claim the same row) and reserves as many consecutive send slots of the broadcast's sender
-//! in `send_slots`. Slots are spaced `1 / (mps × 0.99)` apart and shared by every instance,
+//! recipients at Twilio (see `broadcasts::delivery`), then, for every sender whose reserved
+//! slots are (nearly) used up, claims about a second's worth of due recipients of one of its
+//! running broadcasts — a reminder's before bulk ones, then the oldest — (`FOR UPDATE SKIP
+//! LOCKED`, so two runners never claim the same row) and reserves as many consecutive send
+//! slots of that sender in `send_slots`. So a reminder due during a long broadcast on the
+//! same sender goes out within about a second and a half, in the broadcast's stead and
+//! within the same limit, and broadcasts on different senders run side by side. Slots are spaced `1 / (mps × 0.99)` apart and shared by every instance,
 //! so the sender's limit holds in total however many instances run. Each recipient is sent
 //! at its slot by its own task; the runner claims the next batch shortly before the last
 //! slot, so sending never pauses between batches.
@@ -50,6 +53,8 @@ const BATCH_SECONDS: f64 = 1.0;
 const MAX_BATCH: i64 = 200;
 /// The next batch is claimed this long before the current one's last slot.
 const LEAD: Duration = Duration::from_millis(150);
+/// How soon to look again when every sender with work has its next slots taken.
+const BUSY_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Clone)]
 pub struct Runner {
@@ -118,12 +123,40 @@ impl Runner {
     ) -> anyhow::Result<Duration> {
         store::start_due(&self.pool).await?;
         self.recover_stale(cache).await?;
-        let Some((id, sender, mps)) = store::next_due(&self.pool).await? else {
-            self.finish_running().await?;
-            cache.clear();
-            pacers.clear();
-            return Ok(self.settings.idle);
-        };
+        // A sender is ready a little before its reserved slots run out: its next slot is one
+        // spacing after the last, and the runner wakes `LEAD` before that last one.
+        let ready = store::due_per_sender(&self.pool, 2.0 * LEAD.as_secs_f64()).await?;
+        if ready.is_empty() {
+            if store::next_due(&self.pool).await?.is_none() {
+                self.finish_running().await?;
+                cache.clear();
+                pacers.clear();
+                return Ok(self.settings.idle);
+            }
+            // Every sender with work has its next slots taken (by this or another instance).
+            return Ok(BUSY_POLL);
+        }
+        // One batch for every sender that is ready: a broadcast on one sender never waits
+        // for another sender's broadcast.
+        let mut wait: Option<Duration> = None;
+        for (id, sender, mps) in ready {
+            let w = self.send_batch(cache, pacers, id, &sender, mps).await?;
+            wait = Some(wait.map_or(w, |x| x.min(w)));
+        }
+        Ok(wait.unwrap_or(Duration::ZERO))
+    }
+
+    /// Claims about a second's worth of due recipients of broadcast `id`, reserves their
+    /// slots on `sender` and sends each at its slot; returns how long until the next batch
+    /// of this sender should be claimed.
+    async fn send_batch(
+        &self,
+        cache: &mut HashMap<i64, Arc<BroadcastRow>>,
+        pacers: &mut Pacers,
+        id: i64,
+        sender: &str,
+        mps: f64,
+    ) -> anyhow::Result<Duration> {
         let batch = ((mps * BATCH_SECONDS).ceil() as i64).clamp(1, MAX_BATCH);
         let claimed = store::claim(&self.pool, id, batch).await?;
         if claimed.is_empty() {
@@ -132,10 +165,10 @@ impl Runner {
         let b = self.broadcast(cache, id).await?;
         let spacing = 1.0 / (mps * self.settings.pace);
         let n = claimed.len();
-        let wait = store::reserve_slots(&self.pool, &sender, n as i64, spacing).await?;
+        let wait = store::reserve_slots(&self.pool, sender, n as i64, spacing).await?;
         let first = Instant::now() + Duration::from_secs_f64(wait.max(0.0));
         let pacer = pacers
-            .entry(sender.clone())
+            .entry(sender.to_owned())
             .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Instant::now())))
             .clone();
         let gap = Duration::from_secs_f64(spacing);

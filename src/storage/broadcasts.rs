@@ -300,6 +300,29 @@ pub async fn next_due(pool: &PgPool) -> sqlx::Result<Option<(i64, String, f64)>>
     .await
 }
 
+/// For every sender whose reserved slots end within `lead_secs` (or that has none), the
+/// running broadcast to serve next: a reminder's before bulk ones, then the oldest.
+/// (id, sender, mps) per sender.
+pub async fn due_per_sender(
+    pool: &PgPool,
+    lead_secs: f64,
+) -> sqlx::Result<Vec<(i64, String, f64)>> {
+    sqlx::query_as(
+        "SELECT DISTINCT ON (b.sender) b.id, b.sender, b.mps FROM broadcasts b \
+         LEFT JOIN send_slots s ON s.sender = b.sender \
+         WHERE b.status = 'running' \
+           AND (s.next_slot IS NULL \
+                OR s.next_slot <= clock_timestamp() + make_interval(secs => $1)) \
+           AND EXISTS ( \
+             SELECT 1 FROM broadcast_recipients r \
+             WHERE r.broadcast_id = b.id AND r.state = 'pending' AND r.next_at <= now()) \
+         ORDER BY b.sender, (b.reminder_id IS NULL), b.start_at, b.id",
+    )
+    .bind(lead_secs)
+    .fetch_all(pool)
+    .await
+}
+
 /// Claims up to `limit` due recipients of broadcast `id` for sending: each is marked
 /// `sending` with the claim time and one more attempt, and committed, before Twilio is
 /// called (the intent). Rows another worker holds are skipped.

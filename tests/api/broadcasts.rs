@@ -762,3 +762,170 @@ async fn a_broadcast_that_would_eat_into_the_reserve_is_held_until_an_admin_rele
     assert_eq!(status, 409);
     app.stop().await;
 }
+
+/// A reminder due while a long broadcast runs on the same sender leaves within seconds of its
+/// time, not after the broadcast; a broadcast on another sender runs beside it; and together
+/// they never take the shared sender above its rate (checked on the pacer's decisions).
+#[sqlx::test(migrations = false)]
+async fn a_reminder_and_another_senders_broadcast_do_not_wait_behind_a_long_broadcast(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, quick).await;
+    let admin = app.api_token(Role::Admin).await;
+    let rate = 10.0;
+    let (status, s) = call(
+        &app,
+        "POST",
+        "/senders",
+        &admin,
+        Some(json!({"address": FAST, "label": "bulk", "mps": rate, "is_default": true})),
+    )
+    .await;
+    assert_eq!(status, 201, "{s}");
+    let other = "whatsapp:+14155550199";
+    let (status, s) = call(
+        &app,
+        "POST",
+        "/senders",
+        &admin,
+        Some(json!({"address": other, "label": "second", "mps": 5.0})),
+    )
+    .await;
+    assert_eq!(status, 201, "{s}");
+    let op = app.api_token(Role::Operator).await;
+    // 600 recipients at 10 a second: a minute of sending, canceled once the test has seen
+    // what it needs.
+    let (status, long) = call(
+        &app,
+        "POST",
+        "/broadcasts",
+        &op,
+        Some(json!({"body": "bulk", "sender": FAST, "audience": {"numbers": numbers(600, 2000)}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{long}");
+    let long_id = long["id"].as_i64().unwrap();
+    // Let it get going.
+    let started = Instant::now();
+    while app.simulator_log().await.len() < 5 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the broadcast did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (status, second) = call(
+        &app,
+        "POST",
+        "/broadcasts",
+        &op,
+        Some(json!({"body": "other", "sender": other, "audience": {"numbers": numbers(5, 3000)}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{second}");
+    let number = "+919900004001";
+    sqlx::query(
+        "INSERT INTO contacts (number, consent, last_inbound_at) VALUES ($1, 'opted_in', now())",
+    )
+    .bind(number)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let due = Utc::now() + chrono::TimeDelta::seconds(1);
+    let (status, r) = call(
+        &app,
+        "POST",
+        "/reminders",
+        &op,
+        Some(json!({"to": number, "body": "Your table is booked", "at": due.to_rfc3339()})),
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+
+    let left_of = async |to: &str| -> Option<DateTime<Utc>> {
+        sqlx::query_scalar(
+            "SELECT r.left_at FROM broadcast_recipients r JOIN broadcasts b ON b.id = r.broadcast_id \
+             WHERE r.number = $1 AND b.id <> $2 AND r.left_at IS NOT NULL",
+        )
+        .bind(to)
+        .bind(long_id)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+    };
+    let waited = Instant::now();
+    let reminder_left = loop {
+        if let Some(t) = left_of(number).await {
+            break t;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the reminder was not sent"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let late = (reminder_left - due).as_seconds_f64();
+    eprintln!("reminder left {late:.2} s after its time, during a 60 s broadcast");
+    assert!(late < 5.0, "the reminder left {late} s after its time");
+    let waited = Instant::now();
+    loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = $1 AND left_at IS NOT NULL",
+        )
+        .bind(second["id"].as_i64().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if done == 5 {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the other sender's broadcast waits"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let still: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = $1 AND state = 'pending'",
+    )
+    .bind(long_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(still > 0, "the long broadcast was still running meanwhile");
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/broadcasts/{long_id}/cancel"),
+        &op,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Everything that left from the shared sender, both broadcasts: never above its rate.
+    let left: Vec<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT r.left_at FROM broadcast_recipients r JOIN broadcasts b ON b.id = r.broadcast_id \
+         WHERE b.sender = $1 AND r.left_at IS NOT NULL ORDER BY r.left_at",
+    )
+    .bind(FAST)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let mut worst = 0;
+    for (i, t) in left.iter().enumerate() {
+        let within = left[i..]
+            .iter()
+            .take_while(|u| (**u - *t).as_seconds_f64() < 1.0)
+            .count();
+        worst = worst.max(within);
+    }
+    assert!(
+        worst as f64 <= rate,
+        "{worst} sends within one second on a {rate}/s sender"
+    );
+    app.stop().await;
+}
