@@ -84,7 +84,9 @@ async fn two_instances_take_one_reading_per_interval_between_them(
             .fetch_all(&a.pool)
             .await
             .unwrap();
-    assert!((3..=4).contains(&times.len()), "{times:?}");
+    // At most one reading per interval in all (the promise); at least two in 6.5 s even on
+    // a busy machine (a lower bound that depends on speed stays generous).
+    assert!((2..=4).contains(&times.len()), "{times:?}");
     for w in times.windows(2) {
         let gap = (w[1] - w[0]).as_seconds_f64();
         assert!(gap >= 1.9, "two readings {gap} s apart");

@@ -206,8 +206,9 @@ async fn a_callback_received_by_one_instance_reaches_a_browser_on_another(
     let started = std::time::Instant::now();
     assert_eq!(b.post_status(&sid(9), "delivered").await, 204);
     events.until_sid(&sid(9)).await;
+    // The poll is every 100 ms; the bound is generous for a busy CI machine.
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
