@@ -1,5 +1,4 @@
--- When wadash's pacer let each broadcast message go: the time it decided (its slot, or the
--- previous send plus one slot's spacing if that is later), on the wall clock. Unlike the
--- arrival at Twilio, it carries no network or scheduling jitter, so the throttle's promise
--- (never above the sender's rate) can be checked on it exactly.
-ALTER TABLE broadcast_recipients ADD COLUMN left_at timestamptz;
+-- When each broadcast message was to leave and when it did: `slot_at` is the send slot the
+-- database reserved for it in `send_slots` (shared by every instance, so the sender's limit
+-- can be checked on these exactly), `left_at` when the pacer let it go to Twilio.
+ALTER TABLE broadcast_recipients ADD COLUMN slot_at timestamptz, ADD COLUMN left_at timestamptz;

@@ -34,6 +34,7 @@ TARGETS=${TARGETS:-"wadash wadash@require wadash@disable flask naive"}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_URL=${PG_URL%/}
 PG_SSLMODE=${PG_SSLMODE:-}
+export PG_SSLMODE
 BENCH_ARGS=${BENCH_ARGS:-}
 WADASH_PORT=${WADASH_PORT:-18080}
 FLASK_PORT=${FLASK_PORT:-18081}
@@ -83,7 +84,7 @@ db_url() {
 admin_url() { db_url "$1" disable; }
 base_of() { echo "${1%%@*}"; }
 mode_of() { [[ "$1" == *@* ]] && echo "${1#*@}" || echo "$PG_SSLMODE"; }
-db_of() { echo "wadash_bench_${1//@/_}"; }
+db_of() { local d=${1//@/_}; echo "wadash_bench_${d//-/_}"; }
 
 # Runs SQL on the maintenance database (autocommit), prints the first column of the result.
 admin_sql() {
@@ -207,10 +208,9 @@ for name in $TARGETS; do
         status=1
     fi
     tail -n 1 "$OUT/$name.txt" | grep '^{' >"$OUT/$name.json" || true
-    [[ "$base" == wadash ]] && cp "$OUT/wadash.metrics.txt" "$OUT/$name.metrics.txt" 2>/dev/null || true
     if [[ "$base" == wadash ]]; then
         "$PY" -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/metrics').read().decode())" \
-            >"$OUT/wadash.metrics.txt" 2>/dev/null || true
+            >"$OUT/$name.metrics.txt" 2>/dev/null || true
     fi
     stop_server
 done
@@ -222,7 +222,7 @@ done
 import sys, psycopg
 base, targets = sys.argv[1], sys.argv[2:]
 def rows(t):
-    with psycopg.connect(f"{base}/wadash_bench_{t.replace('@', '_')}?sslmode=disable") as c:
+    with psycopg.connect(f"{base}/wadash_bench_{t.replace('@', '_').replace('-', '_')}?sslmode=disable") as c:
         ev = set(c.execute("SELECT message_sid, dedup_key, status, error_code, params::text FROM message_events").fetchall())
         ms = set(c.execute("SELECT sid, status, status_rank, error_code, account_sid, from_addr, to_addr, "
                            "sent_at IS NULL, delivered_at IS NULL, read_at IS NULL, failed_at IS NULL FROM messages").fetchall())
@@ -251,9 +251,11 @@ with open(os.path.join(out, "settings.txt")) as f:
     print("```\n" + f.read().rstrip() + "\n```\n")
 base_names = {"wadash": "wadash (group commit)", "flask": "peer A: Flask + gunicorn + psycopg",
               "naive": "peer B: actix + sqlx, 1 tx/request"}
+forced = os.environ.get("PG_SSLMODE", "")
 class Names(dict):
     def get(self, t, default=None):
         b, _, mode = t.partition("@")
+        mode = mode or forced
         return base_names.get(b, b) + (f", sslmode={mode}" if mode else ", default URL (TLS if offered)")
 names = Names()
 print("| target | callbacks/s | p50 ms | p99 ms | errors | verified |")

@@ -226,15 +226,16 @@ impl Default for Levels {
 }
 
 impl Levels {
-    /// The (critical, low) lines at this pace: each at least its floor, low never below
-    /// critical.
+    /// The (critical, low) lines at this pace, low never below critical. A line given in
+    /// hours of spend is at least its floor; a line given as an amount is that amount, as
+    /// the admin set it (`0` still turns it off).
     pub fn lines(&self, burn_per_hour: Option<Decimal>) -> (Decimal, Decimal) {
-        let critical = self.critical.amount(burn_per_hour).max(self.critical_floor);
-        let low = self
-            .low
-            .amount(burn_per_hour)
-            .max(self.low_floor)
-            .max(critical);
+        let line = |t: Threshold, floor: Decimal| match t {
+            Threshold::Amount(a) => a,
+            Threshold::Hours(_) => t.amount(burn_per_hour).max(floor),
+        };
+        let critical = line(self.critical, self.critical_floor);
+        let low = line(self.low, self.low_floor).max(critical);
         (critical, low)
     }
 }
@@ -348,6 +349,14 @@ mod level_tests {
             (d("200"), d("200")),
             "low never below critical"
         );
+        // Amounts are the admin's choice: no floor raises them.
+        let amounts = Levels {
+            low: Threshold::Amount(d("2")),
+            critical: Threshold::Amount(d("0")),
+            ..Levels::default()
+        };
+        assert_eq!(amounts.lines(None), (d("0"), d("2")));
+        assert_eq!(level(Level::Ok, d("0.05"), None, &amounts), Level::Low);
     }
 
     #[test]

@@ -90,14 +90,22 @@ pub async fn prepare(
 }
 
 /// Sends a prepared recipient now and records the answer.
-/// `left_at`: when the pacer let it go (recorded with the recipient).
+/// When a broadcast message was to leave and when it did, recorded with its recipient.
+#[derive(Debug, Clone, Copy)]
+pub struct SendTimes {
+    /// The send slot reserved for it in `send_slots` (the database's clock).
+    pub slot_at: chrono::DateTime<chrono::Utc>,
+    /// When the pacer let it go to Twilio.
+    pub left_at: chrono::DateTime<chrono::Utc>,
+}
+
 pub async fn send(
     pool: &PgPool,
     client: &TwilioClient,
     prices: &PriceBook,
     r: &Claimed,
     ready: Ready,
-    left_at: chrono::DateTime<chrono::Utc>,
+    times: SendTimes,
 ) -> Result<Outcome, sqlx::Error> {
     let sender = match &ready.msg.sender {
         Sender::From(a) => a.as_str().to_owned(),
@@ -106,14 +114,8 @@ pub async fn send(
     let msg = &ready.msg;
     match client.create_message(msg).await {
         Ok(resource) => {
-            store::mark_sent(
-                pool,
-                r.broadcast_id,
-                &r.number,
-                &resource.sid,
-                Some(left_at),
-            )
-            .await?;
+            let times = Some((times.slot_at, times.left_at));
+            store::mark_sent(pool, r.broadcast_id, &r.number, &resource.sid, times).await?;
             if let Err(e) = sending::record(pool, prices, msg, &resource, &ready.facts).await {
                 // The recipient is sent; the message row comes with its first callback.
                 tracing::warn!(sid = %resource.sid, error = %e, "broadcast message sent but its first event not stored");
@@ -133,7 +135,14 @@ pub async fn deliver(
     r: &Claimed,
 ) -> Result<Outcome, sqlx::Error> {
     match prepare(pool, b, r).await? {
-        Ok(ready) => send(pool, client, prices, r, ready, chrono::Utc::now()).await,
+        Ok(ready) => {
+            let now = chrono::Utc::now();
+            let times = SendTimes {
+                slot_at: now,
+                left_at: now,
+            };
+            send(pool, client, prices, r, ready, times).await
+        }
         Err(outcome) => Ok(outcome),
     }
 }

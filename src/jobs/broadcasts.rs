@@ -2,16 +2,17 @@
 //! database.
 //!
 //! Each turn it starts scheduled broadcasts whose time has come, looks up stale `sending`
-//! recipients at Twilio (see `broadcasts::delivery`), then, for every sender whose reserved
-//! slots are (nearly) used up, claims about a second's worth of due recipients of one of its
-//! running broadcasts — a reminder's before bulk ones, then the oldest — (`FOR UPDATE SKIP
-//! LOCKED`, so two runners never claim the same row) and reserves as many consecutive send
-//! slots of that sender in `send_slots`. So a reminder due during a long broadcast on the
-//! same sender goes out within about a second and a half, in the broadcast's stead and
-//! within the same limit, and broadcasts on different senders run side by side. Slots are spaced `1 / (mps × 0.99)` apart and shared by every instance,
-//! so the sender's limit holds in total however many instances run. Each recipient is sent
-//! at its slot by its own task; the runner claims the next batch shortly before the last
-//! slot, so sending never pauses between batches.
+//! recipients at Twilio (see `broadcasts::delivery`), then serves every sender with due work
+//! whose reserved slots are about to run out: it claims about a second's worth of due
+//! recipients of one of that sender's running broadcasts — a reminder's before bulk ones,
+//! then the oldest — (`FOR UPDATE SKIP LOCKED`, so two runners never claim the same row) and
+//! reserves as many consecutive send slots of the sender in `send_slots`. Slots are spaced
+//! `1 / (mps × pace)` apart and shared by every instance, so the sender's limit holds in total
+//! however many instances run. Each recipient is sent at its slot by its own task. The runner
+//! sleeps until the first sender needs its next batch (`LEAD` before its slots run out), so
+//! sending never pauses between batches, a reminder due during a long broadcast on the same
+//! sender goes out within about a second and a half, and broadcasts on different senders
+//! run side by side.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,9 +66,6 @@ pub struct Runner {
     /// Policy checks in flight at once, so that a large batch does not queue for every
     /// connection of the pool at the same moment.
     checks: Arc<tokio::sync::Semaphore>,
-    /// One moment on both clocks, to record the pacer's decisions (monotonic instants) as
-    /// wall-clock times.
-    epoch: (Instant, chrono::DateTime<chrono::Utc>),
 }
 
 /// Policy checks in flight at once per runner.
@@ -111,7 +109,6 @@ impl Runner {
             prices,
             settings,
             checks: Arc::new(tokio::sync::Semaphore::new(CHECKS)),
-            epoch: (Instant::now(), chrono::Utc::now()),
         }
     }
 
@@ -123,32 +120,43 @@ impl Runner {
     ) -> anyhow::Result<Duration> {
         store::start_due(&self.pool).await?;
         self.recover_stale(cache).await?;
-        // A sender is ready a little before its reserved slots run out: its next slot is one
-        // spacing after the last, and the runner wakes `LEAD` before that last one.
-        let ready = store::due_per_sender(&self.pool, 2.0 * LEAD.as_secs_f64()).await?;
-        if ready.is_empty() {
-            if store::next_due(&self.pool).await?.is_none() {
-                self.finish_running().await?;
-                cache.clear();
-                pacers.clear();
-                return Ok(self.settings.idle);
+        let senders = store::due_senders(&self.pool).await?;
+        if senders.is_empty() {
+            self.finish_running().await?;
+            cache.clear();
+            pacers.clear();
+            return Ok(self.settings.idle);
+        }
+        // Serve every sender whose reserved slots run out within `LEAD` plus one slot (its
+        // next slot is one spacing after its last); wake when the first of the others is.
+        let turn_start = Instant::now();
+        let mut wake = turn_start + self.settings.idle;
+        for d in senders {
+            let spacing = 1.0 / (d.mps * self.settings.pace);
+            let ready_in = d.slots_end_in - spacing - LEAD.as_secs_f64();
+            if ready_in > 0.0 {
+                wake = wake.min(turn_start + Duration::from_secs_f64(ready_in));
+                continue;
             }
-            // Every sender with work has its next slots taken (by this or another instance).
-            return Ok(BUSY_POLL);
+            match self
+                .send_batch(cache, pacers, d.broadcast_id, &d.sender, d.mps)
+                .await
+            {
+                Ok(Some(w)) => wake = wake.min(w),
+                // Nothing could be claimed (another runner holds the rows): look again soon.
+                Ok(None) => wake = wake.min(Instant::now() + BUSY_POLL),
+                Err(e) => {
+                    tracing::warn!(sender = %d.sender, broadcast = d.broadcast_id, error = %e, "broadcast runner: a batch failed; the other senders go on");
+                    wake = wake.min(Instant::now() + BUSY_POLL);
+                }
+            }
         }
-        // One batch for every sender that is ready: a broadcast on one sender never waits
-        // for another sender's broadcast.
-        let mut wait: Option<Duration> = None;
-        for (id, sender, mps) in ready {
-            let w = self.send_batch(cache, pacers, id, &sender, mps).await?;
-            wait = Some(wait.map_or(w, |x| x.min(w)));
-        }
-        Ok(wait.unwrap_or(Duration::ZERO))
+        Ok(wake.saturating_duration_since(Instant::now()))
     }
 
     /// Claims about a second's worth of due recipients of broadcast `id`, reserves their
-    /// slots on `sender` and sends each at its slot; returns how long until the next batch
-    /// of this sender should be claimed.
+    /// slots on `sender` and sends each at its slot; returns when the next batch of this
+    /// sender should be claimed (none when nothing could be claimed).
     async fn send_batch(
         &self,
         cache: &mut HashMap<i64, Arc<BroadcastRow>>,
@@ -156,16 +164,17 @@ impl Runner {
         id: i64,
         sender: &str,
         mps: f64,
-    ) -> anyhow::Result<Duration> {
+    ) -> anyhow::Result<Option<Instant>> {
         let batch = ((mps * BATCH_SECONDS).ceil() as i64).clamp(1, MAX_BATCH);
         let claimed = store::claim(&self.pool, id, batch).await?;
         if claimed.is_empty() {
-            return Ok(Duration::ZERO);
+            return Ok(None);
         }
         let b = self.broadcast(cache, id).await?;
         let spacing = 1.0 / (mps * self.settings.pace);
         let n = claimed.len();
-        let wait = store::reserve_slots(&self.pool, sender, n as i64, spacing).await?;
+        let (wait, first_slot) =
+            store::reserve_slots_at(&self.pool, sender, n as i64, spacing).await?;
         let first = Instant::now() + Duration::from_secs_f64(wait.max(0.0));
         let pacer = pacers
             .entry(sender.to_owned())
@@ -174,11 +183,14 @@ impl Runner {
         let gap = Duration::from_secs_f64(spacing);
         for (i, r) in claimed.into_iter().enumerate() {
             let at = first + Duration::from_secs_f64(spacing * i as f64);
+            // The slot as the database reserved it (its clock), recorded with the send.
+            let slot_at = first_slot
+                + chrono::TimeDelta::from_std(Duration::from_secs_f64(spacing * i as f64))
+                    .unwrap_or_default();
             let (pool, client, b) = (self.pool.clone(), self.twilio.clone(), b.clone());
             let prices = self.prices.clone();
             let pacer = pacer.clone();
             let checks = self.checks.clone();
-            let epoch = self.epoch;
             tokio::spawn(async move {
                 // The policy check (database work) happens before the slot, so that what is
                 // left at the slot is only the call to Twilio.
@@ -194,26 +206,22 @@ impl Runner {
                     }
                 };
                 tokio::time::sleep_until(at).await;
-                let leave = {
-                    // Fair (FIFO) lock: sends leave in slot order, one gap apart at least.
+                let left_at = {
+                    // Fair (FIFO) lock: sends leave in slot order, one gap apart at least,
+                    // counted from when each really left (a late wake-up delays the next).
                     let mut next = pacer.lock().await;
-                    let leave = (*next).max(Instant::now());
-                    tokio::time::sleep_until(leave).await;
-                    *next = leave + gap;
-                    leave
+                    tokio::time::sleep_until((*next).max(Instant::now())).await;
+                    *next = Instant::now() + gap;
+                    chrono::Utc::now()
                 };
-                let left_at = epoch.1
-                    + chrono::TimeDelta::from_std(leave.saturating_duration_since(epoch.0))
-                        .unwrap_or_default();
-                if let Err(e) = delivery::send(&pool, &client, &prices, &r, ready, left_at).await {
+                let times = delivery::SendTimes { slot_at, left_at };
+                if let Err(e) = delivery::send(&pool, &client, &prices, &r, ready, times).await {
                     tracing::warn!(broadcast = b.id, error = %e, "a broadcast recipient could not be updated; the lookup will settle it");
                 }
             });
         }
         let last = first + Duration::from_secs_f64(spacing * (n - 1) as f64);
-        Ok(last
-            .saturating_duration_since(Instant::now())
-            .saturating_sub(LEAD))
+        Ok(Some(last.checked_sub(LEAD).unwrap_or(last)))
     }
 
     async fn broadcast(

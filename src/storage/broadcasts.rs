@@ -287,38 +287,27 @@ pub struct Claimed {
     pub claimed_at: DateTime<Utc>,
 }
 
-/// The running broadcast with the earliest due recipient, if any: (id, sender, mps).
-pub async fn next_due(pool: &PgPool) -> sqlx::Result<Option<(i64, String, f64)>> {
-    sqlx::query_as(
-        "SELECT b.id, b.sender, b.mps FROM broadcasts b \
-         WHERE b.status = 'running' AND EXISTS ( \
-           SELECT 1 FROM broadcast_recipients r \
-           WHERE r.broadcast_id = b.id AND r.state = 'pending' AND r.next_at <= now()) \
-         ORDER BY b.start_at, b.id LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await
+/// A sender with due broadcast work: the broadcast to serve next on it (a reminder's before
+/// bulk ones, then the oldest), and how long until its reserved slots run out (negative or
+/// zero: none reserved ahead).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueSender {
+    pub sender: String,
+    pub broadcast_id: i64,
+    pub mps: f64,
+    pub slots_end_in: f64,
 }
 
-/// For every sender whose reserved slots end within `lead_secs` (or that has none), the
-/// running broadcast to serve next: a reminder's before bulk ones, then the oldest.
-/// (id, sender, mps) per sender.
-pub async fn due_per_sender(
-    pool: &PgPool,
-    lead_secs: f64,
-) -> sqlx::Result<Vec<(i64, String, f64)>> {
+pub async fn due_senders(pool: &PgPool) -> sqlx::Result<Vec<DueSender>> {
     sqlx::query_as(
-        "SELECT DISTINCT ON (b.sender) b.id, b.sender, b.mps FROM broadcasts b \
-         LEFT JOIN send_slots s ON s.sender = b.sender \
-         WHERE b.status = 'running' \
-           AND (s.next_slot IS NULL \
-                OR s.next_slot <= clock_timestamp() + make_interval(secs => $1)) \
-           AND EXISTS ( \
+        "SELECT DISTINCT ON (b.sender) b.sender, b.id AS broadcast_id, b.mps, \
+           COALESCE(extract(epoch FROM s.next_slot - clock_timestamp())::float8, 0) AS slots_end_in \
+         FROM broadcasts b LEFT JOIN send_slots s ON s.sender = b.sender \
+         WHERE b.status = 'running' AND EXISTS ( \
              SELECT 1 FROM broadcast_recipients r \
              WHERE r.broadcast_id = b.id AND r.state = 'pending' AND r.next_at <= now()) \
          ORDER BY b.sender, (b.reminder_id IS NULL), b.start_at, b.id",
     )
-    .bind(lead_secs)
     .fetch_all(pool)
     .await
 }
@@ -363,24 +352,26 @@ pub async fn claim_stale(pool: &PgPool, stale_secs: f64, limit: i64) -> sqlx::Re
 }
 
 /// Twilio accepted the message.
-/// `left_at`: when the pacer let the message go (none for a send recovered from Twilio).
+/// `times`: the slot reserved for the send and when it really left (none for a send
+/// recovered from Twilio).
 pub async fn mark_sent(
     pool: &PgPool,
     broadcast_id: i64,
     number: &str,
     sid: &str,
-    left_at: Option<DateTime<Utc>>,
+    times: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE broadcast_recipients SET state = 'sent', message_sid = $3, sent_at = now(), \
-           left_at = $4, error_code = NULL, error_reason = NULL, error_message = NULL, \
-           retryable = NULL \
+           slot_at = $4, left_at = $5, error_code = NULL, error_reason = NULL, \
+           error_message = NULL, retryable = NULL \
          WHERE broadcast_id = $1 AND number = $2",
     )
     .bind(broadcast_id)
     .bind(number)
     .bind(sid)
-    .bind(left_at)
+    .bind(times.map(|t| t.0))
+    .bind(times.map(|t| t.1))
     .execute(pool)
     .await?;
     Ok(())
@@ -495,6 +486,7 @@ pub async fn retry_failed(pool: &PgPool, id: i64, retryable_codes: &[i32]) -> sq
     let mut tx = pool.begin().await?;
     let n = sqlx::query(
         "UPDATE broadcast_recipients r SET state = 'pending', next_at = now(), claimed_at = NULL, \
+           slot_at = NULL, left_at = NULL, \
            message_sid = NULL, error_code = NULL, error_reason = NULL, error_message = NULL, \
            retryable = NULL \
          WHERE r.broadcast_id = $1 AND ( \
@@ -561,13 +553,14 @@ pub async fn hold_slots(pool: &PgPool, sender: &str, secs: f64) -> sqlx::Result<
 }
 
 /// Reserves `count` consecutive send slots of `sender`, spaced `spacing_secs` apart and shared
-/// by every instance. Returns how long to wait, from now, until the first slot.
-pub async fn reserve_slots(
+/// by every instance. Returns how long to wait, from now, until the first slot, and the first
+/// slot on the database's clock.
+pub async fn reserve_slots_at(
     pool: &PgPool,
     sender: &str,
     count: i64,
     spacing_secs: f64,
-) -> sqlx::Result<f64> {
+) -> sqlx::Result<(f64, DateTime<Utc>)> {
     sqlx::query(
         "INSERT INTO send_slots (sender, next_slot) VALUES ($1, clock_timestamp()) \
          ON CONFLICT DO NOTHING",
@@ -575,12 +568,13 @@ pub async fn reserve_slots(
     .bind(sender)
     .execute(pool)
     .await?;
-    sqlx::query_scalar(
+    sqlx::query_as(
         "WITH now AS (SELECT clock_timestamp() AS t) \
          UPDATE send_slots s SET next_slot = GREATEST(s.next_slot, now.t) \
            + make_interval(secs => $2 * $3) \
          FROM now WHERE s.sender = $1 \
-         RETURNING extract(epoch FROM (s.next_slot - make_interval(secs => $2 * $3)) - now.t)::float8",
+         RETURNING extract(epoch FROM (s.next_slot - make_interval(secs => $2 * $3)) - now.t)::float8, \
+           s.next_slot - make_interval(secs => $2 * $3)",
     )
     .bind(sender)
     .bind(count as f64)

@@ -31,6 +31,7 @@ mod rollup;
 mod security;
 mod sending;
 mod simulate;
+#[cfg(target_os = "linux")]
 mod tcp_nodelay;
 mod twilio_contract;
 mod twiml;
