@@ -9,6 +9,22 @@ use wadash::auth::Role;
 
 use crate::helpers::TestApp;
 
+/// The REST client pointed at a Twilio double.
+fn twilio_double(uri: &str) -> wadash::twilio::client::TwilioClient {
+    wadash::twilio::client::TwilioClient::new(
+        uri,
+        "AC00000000000000000000000000000000",
+        wadash::twilio::client::RestCredentials {
+            username: "AC00000000000000000000000000000000".into(),
+            secret: secrecy::SecretString::from("token".to_owned()),
+        },
+        None,
+        Duration::from_secs(5),
+        wadash::twilio::client::RetryPolicy::default(),
+    )
+    .unwrap()
+}
+
 fn fast_polls(v: &mut std::collections::BTreeMap<String, String>) {
     v.insert("balance_poll_secs".into(), "1".into());
     v.insert("sim_failure_share".into(), "0".into());
@@ -170,18 +186,7 @@ async fn the_job_reads_twilios_balance_contract_and_skips_subaccounts(
         .await;
     let sub = wadash::jobs::balance::BalancePoller {
         pool: app.pool.clone(),
-        twilio: wadash::twilio::client::TwilioClient::new(
-            &twilio.uri(),
-            "AC00000000000000000000000000000000",
-            wadash::twilio::client::RestCredentials {
-                username: "AC00000000000000000000000000000000".into(),
-                secret: secrecy::SecretString::from("token".to_owned()),
-            },
-            None,
-            Duration::from_secs(5),
-            wadash::twilio::client::RetryPolicy::default(),
-        )
-        .unwrap(),
+        twilio: twilio_double(&twilio.uri()),
         interval: Duration::from_secs(1),
         levels: Default::default(),
         channels: wadash::alerts::channels::ChannelStore::new(
@@ -269,18 +274,7 @@ async fn a_fresh_account_with_five_cents_is_low_and_critical_at_its_first_readin
         .await;
     let poller = |levels: wadash::balance::Levels| wadash::jobs::balance::BalancePoller {
         pool: app.pool.clone(),
-        twilio: wadash::twilio::client::TwilioClient::new(
-            &twilio.uri(),
-            "AC00000000000000000000000000000000",
-            wadash::twilio::client::RestCredentials {
-                username: "AC00000000000000000000000000000000".into(),
-                secret: secrecy::SecretString::from("token".to_owned()),
-            },
-            None,
-            Duration::from_secs(5),
-            wadash::twilio::client::RetryPolicy::default(),
-        )
-        .unwrap(),
+        twilio: twilio_double(&twilio.uri()),
         interval: Duration::from_millis(1),
         levels,
         channels: wadash::alerts::channels::ChannelStore::new(

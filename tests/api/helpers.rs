@@ -482,3 +482,62 @@ pub fn verify_signed(req: &wiremock::Request, secret: &str) -> serde_json::Value
     assert!((0..60).contains(&age), "a fresh timestamp");
     serde_json::from_slice(&req.body).unwrap()
 }
+
+/// A `wadash serve` process of its own (the binary as users run it), on a free port of
+/// loopback against the test's database, with the first admin's test password; killed when
+/// dropped.
+pub struct ServeProcess {
+    child: std::process::Child,
+    pub base: String,
+    pub pid: u32,
+}
+
+impl ServeProcess {
+    /// Starts it with `env` added and waits until `/readyz` answers.
+    pub async fn start(opts: &PgConnectOptions, env: &[(&str, &str)]) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wadash"));
+        cmd.arg("serve")
+            .env("DATABASE_URL", database_url(opts, None))
+            .env_remove("WADASH_CONFIG")
+            .env("WADASH_BIND", format!("127.0.0.1:{port}"))
+            .env("WADASH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("WADASH_BALANCE_POLL_SECS", "0")
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let serve = Self {
+            pid: child.id(),
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let started = std::time::Instant::now();
+        while reqwest::get(format!("{}/readyz", serve.base))
+            .await
+            .map_or(true, |r| !r.status().is_success())
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "wadash serve did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        serve
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -11,7 +11,7 @@ use wadash::auth::Role;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{ADMIN_PASSWORD, Browser, TestApp, call, database_url, input_value, params};
+use crate::helpers::{ADMIN_PASSWORD, Browser, ServeProcess, TestApp, call, input_value, params};
 use crate::private_pg::PrivatePostgres;
 
 const AC: &str = "AC0123456789abcdef0123456789abcdef";
@@ -411,53 +411,13 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// 200 logins at once, each from its own client address (so the throttle lets every one
 /// through to the password check): the server's peak memory stays within one argon2 hash
 /// (19 MiB) per core, twice over, plus 256 MiB — not 200 hashes' worth (~3.9 GB).
 #[sqlx::test(migrations = false)]
 async fn a_burst_of_logins_keeps_memory_bounded(_: PgPoolOptions, opts: PgConnectOptions) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_wadash"))
-            .arg("serve")
-            .env("DATABASE_URL", database_url(&opts, None))
-            .env_remove("WADASH_CONFIG")
-            .env("WADASH_BIND", format!("127.0.0.1:{port}"))
-            .env("WADASH_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("WADASH_BALANCE_POLL_SECS", "0")
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let pid = child.0.id();
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while reqwest::get(format!("{base}/readyz"))
-        .await
-        .map_or(true, |r| !r.status().is_success())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "wadash serve did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let serve = ServeProcess::start(&opts, &[]).await;
+    let (pid, base) = (serve.pid, serve.base.clone());
     // Warm up: one failed login (the dummy hash is computed on first use).
     let mut b = Browser::new(&base);
     assert_eq!(b.login("nobody", "not the password").await, 401);
@@ -523,7 +483,7 @@ async fn a_burst_of_logins_keeps_memory_bounded(_: PgPoolOptions, opts: PgConnec
         bound_kib / 1024,
         baseline / 1024
     );
-    drop(child);
+    drop(serve);
 }
 
 /// Raw HTTP over one TCP connection, for bodies that stall.

@@ -3,12 +3,10 @@
 //! for the server's delayed ACK (40 ms steps) once enough connections are busy. sqlx 0.9.0
 //! left it off; 0.9.1 sets it on every TCP connection it opens.
 
-use std::time::{Duration, Instant};
-
 use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags, pidfd_getfd, pidfd_open};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::helpers::{ADMIN_PASSWORD, AUTH_TOKEN, Browser, database_url, status_callback};
+use crate::helpers::{ADMIN_PASSWORD, AUTH_TOKEN, Browser, ServeProcess, status_callback};
 
 /// Inodes of the TCP sockets connected to `port` on the peer side, from the process's own
 /// view of the TCP tables (`/proc/{pid}/net/tcp` and `tcp6`).
@@ -58,55 +56,14 @@ fn fds_of(pid: u32, inodes: &[u64]) -> Vec<i32> {
         .collect()
 }
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[sqlx::test(migrations = false)]
 async fn every_postgresql_socket_of_wadash_serve_has_tcp_nodelay(
     _: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     // The README's form of DATABASE_URL: TCP, no sslmode (TLS if the server offers it).
-    let child = Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_wadash"))
-            .arg("serve")
-            .env("DATABASE_URL", database_url(&opts, None))
-            .env_remove("WADASH_CONFIG")
-            .env("WADASH_BIND", format!("127.0.0.1:{port}"))
-            .env("WADASH_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
-            .env("WADASH_BALANCE_POLL_SECS", "0")
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let pid = child.0.id();
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while reqwest::get(format!("{base}/readyz"))
-        .await
-        .map_or(true, |r| !r.status().is_success())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "wadash serve did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let serve = ServeProcess::start(&opts, &[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)]).await;
+    let (pid, base) = (serve.pid, serve.base.clone());
     // Work that takes several connections at once: concurrent callbacks (the ingest lanes),
     // a login and a page (sessions, queries), and the live poller, which runs by itself.
     let client = reqwest::Client::new();
@@ -156,5 +113,5 @@ async fn every_postgresql_socket_of_wadash_serve_has_tcp_nodelay(
         );
     }
     assert!(checked >= 2, "only {checked} sockets could be checked");
-    drop(child);
+    drop(serve);
 }
