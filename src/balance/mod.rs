@@ -230,9 +230,10 @@ impl Levels {
     /// hours of spend is at least its floor; a line given as an amount is that amount, as
     /// the admin set it (`0` still turns it off).
     pub fn lines(&self, burn_per_hour: Option<Decimal>) -> (Decimal, Decimal) {
+        // Rounded to the micro-unit that prices are kept in (a pace may be a third of a cent).
         let line = |t: Threshold, floor: Decimal| match t {
             Threshold::Amount(a) => a,
-            Threshold::Hours(_) => t.amount(burn_per_hour).max(floor),
+            Threshold::Hours(_) => t.amount(burn_per_hour).round_dp(6).max(floor),
         };
         let critical = line(self.critical, self.critical_floor);
         let low = line(self.low, self.low_floor).max(critical);

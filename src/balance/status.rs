@@ -53,6 +53,11 @@ pub struct Status {
     pub burn_source: Option<&'static str>,
     pub traffic_burn_per_hour: Option<Decimal>,
     pub runway_hours: Option<f64>,
+    /// What broadcasts already queued for the next 24 hours will cost (their estimates).
+    pub scheduled_cost: Decimal,
+    /// The pace the lines are drawn at: the spend per hour plus the queued work's, spread
+    /// over the day (none while neither is known).
+    pub line_pace: Option<Decimal>,
     /// The level as last assessed (after the latest reading).
     pub level: Level,
     pub low_at: Decimal,
@@ -82,7 +87,12 @@ pub async fn current(pool: &PgPool, levels: &Levels, now: DateTime<Utc>) -> sqlx
         .await?
         .and_then(|l| Level::parse(&l))
         .unwrap_or(Level::Ok);
-    let (critical_at, low_at) = levels.lines(burn);
+    let scheduled = balance::scheduled_broadcast_cost(pool, day).await?;
+    let line_pace = match (burn, scheduled > Decimal::ZERO) {
+        (b, false) => b,
+        (b, true) => Some(b.unwrap_or_default() + scheduled / Decimal::from(24)),
+    };
+    let (critical_at, low_at) = levels.lines(line_pace);
     Ok(Status {
         latest,
         readings,
@@ -90,6 +100,8 @@ pub async fn current(pool: &PgPool, levels: &Levels, now: DateTime<Utc>) -> sqlx
         burn_source: source,
         traffic_burn_per_hour: traffic,
         runway_hours: runway,
+        scheduled_cost: scheduled,
+        line_pace,
         level,
         low_at,
         critical_at,
@@ -106,7 +118,7 @@ pub async fn reassess(
     let Some(latest) = &s.latest else {
         return Ok((s.level, s.level));
     };
-    let next = super::level(s.level, latest.balance, s.burn_per_hour, levels);
+    let next = super::level(s.level, latest.balance, s.line_pace, levels);
     if next != s.level {
         crate::storage::instance_settings::put(pool, LEVEL_KEY, next.as_str()).await?;
         match next {

@@ -86,6 +86,29 @@ pub async fn latest(pool: &PgPool) -> sqlx::Result<Option<Reading>> {
     .map(Reading::from))
 }
 
+/// What the broadcasts still to send within `within` from now will cost by their estimates:
+/// each unfinished broadcast (scheduled, running, paused or held) starting in that window, at
+/// its estimated cost times the share of its recipients not yet sent.
+pub async fn scheduled_broadcast_cost(
+    pool: &PgPool,
+    within: chrono::TimeDelta,
+) -> sqlx::Result<Decimal> {
+    let sum: Option<String> = sqlx::query_scalar(
+        "SELECT sum(b.estimated_cost * p.left_to_send / p.total)::text \
+         FROM broadcasts b \
+         CROSS JOIN LATERAL ( \
+           SELECT count(*) FILTER (WHERE r.state IN ('pending', 'sending'))::numeric AS left_to_send, \
+                  NULLIF(count(*), 0)::numeric AS total \
+           FROM broadcast_recipients r WHERE r.broadcast_id = b.id) p \
+         WHERE b.status IN ('scheduled', 'running', 'paused', 'held') \
+           AND b.estimated_cost IS NOT NULL AND b.start_at < now() + $1",
+    )
+    .bind(within)
+    .fetch_one(pool)
+    .await?;
+    Ok(sum.and_then(|s| s.parse().ok()).unwrap_or_default())
+}
+
 /// What outbound messages cost since `since` by their final prices (Twilio writes charges as
 /// negative amounts), and how many were priced.
 pub async fn spend_since(pool: &PgPool, since: DateTime<Utc>) -> sqlx::Result<(Decimal, i64)> {

@@ -333,3 +333,71 @@ async fn a_fresh_account_with_five_cents_is_low_and_critical_at_its_first_readin
     );
     app.stop().await;
 }
+
+/// Work already queued counts in the pace the lines are drawn at: nothing spent yet, but a
+/// broadcast of 200 messages (1.00 by the price table) starts within the day, so a balance of
+/// 0.90 is below the low line (24 h of that pace) though above the critical one (4 h).
+#[sqlx::test(migrations = false)]
+async fn queued_broadcasts_count_in_the_pace_of_the_credit_lines(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let app = TestApp::spawn(opts).await;
+    let twilio = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"account_sid": "AC00000000000000000000000000000000", "balance": "0.90", "currency": "USD"}),
+        ))
+        .mount(&twilio)
+        .await;
+    let op = app.api_token(Role::Operator).await;
+    let numbers: Vec<String> = (0..200).map(|i| format!("+9199{:08}", 7000 + i)).collect();
+    let start_at = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
+    let (status, b) = crate::helpers::call(
+        &app,
+        "POST",
+        "/broadcasts",
+        &op,
+        Some(json!({"body": "later", "start_at": start_at, "audience": {"numbers": numbers}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{b}");
+    let levels = wadash::config::Settings::from_values(
+        &[("credit_low_floor", "0"), ("credit_critical_floor", "0")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )
+    .unwrap()
+    .credit;
+    let poller = wadash::jobs::balance::BalancePoller {
+        pool: app.pool.clone(),
+        twilio: twilio_double(&twilio.uri()),
+        interval: Duration::from_secs(3600),
+        levels,
+        channels: wadash::alerts::channels::ChannelStore::new(
+            app.pool.clone(),
+            Default::default(),
+            None,
+        ),
+    };
+    assert!(poller.poll_once().await.unwrap());
+    let open: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM alerts WHERE state <> 'resolved' ORDER BY kind")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(open, ["credit_low"]);
+    let s = wadash::balance::status::current(&app.pool, &levels, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(s.scheduled_cost.to_string().trim_end_matches('0'), "1.");
+    assert_eq!(wadash::balance::money(s.low_at), "1.00");
+    let viewer = app.api_token(Role::Viewer).await;
+    let (status, view) = app.get_json("/api/v1/balance", &viewer).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["scheduled_cost_24h"], "1.00", "{view}");
+    app.stop().await;
+}

@@ -31,6 +31,9 @@ pub struct BalanceView {
     pub traffic_burn_per_hour: Option<String>,
     /// `ok`, `low` or `critical`, as assessed after the latest reading.
     pub level: crate::balance::Level,
+    /// What broadcasts queued for the next 24 hours will cost by their estimates; lines in
+    /// hours of spend count it in the pace.
+    pub scheduled_cost_24h: String,
     /// Where the low and critical lines are now (hours-of-spend lines move with the pace).
     pub low_at: String,
     pub critical_at: String,
@@ -57,6 +60,7 @@ pub async fn view(state: &AppState) -> Result<BalanceView, sqlx::Error> {
         runway: s.runway_hours.map(crate::balance::human_runway),
         traffic_burn_per_hour: s.traffic_burn_per_hour.map(money),
         level: s.level,
+        scheduled_cost_24h: money(s.scheduled_cost),
         low_at: money(s.low_at),
         critical_at: money(s.critical_at),
         readings: s
