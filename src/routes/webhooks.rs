@@ -78,6 +78,14 @@ fn reject(
     }
 }
 
+impl Reject {
+    /// The body was not read to its end: the connection is closed after the answer.
+    fn closing(mut self) -> Self {
+        self.close = true;
+        self
+    }
+}
+
 async fn handle(
     hook: Webhook,
     req: HttpRequest,
@@ -269,14 +277,13 @@ async fn receive(
     state: &AppState,
 ) -> Result<web::Bytes, Reject> {
     let too_large = || {
-        let mut r = reject(
+        reject(
             Outcome::TooLarge,
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!("webhook bodies are limited to {MAX_BODY} bytes"),
-        );
-        r.close = true;
-        r
+        )
+        .closing()
     };
     let declared = req
         .headers()
@@ -294,7 +301,7 @@ async fn receive(
         .unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        let mut r = reject(
+        return Err(reject(
             Outcome::UnsupportedMediaType,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -302,9 +309,8 @@ async fn receive(
                 "expected application/x-www-form-urlencoded as Twilio sends, got {:?}",
                 if mime.is_empty() { "nothing" } else { mime }
             ),
-        );
-        r.close = true;
-        return Err(r);
+        )
+        .closing());
     }
 
     let _slot = match state
@@ -321,14 +327,13 @@ async fn receive(
                 ),
             };
             tracing::warn!(route = req.path(), peer = ?req.peer_addr(), limit, whose, "webhook refused: too many bodies being received at once");
-            let mut r = reject(
+            return Err(reject(
                 Outcome::Unavailable,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
                 format!("too many webhook bodies are being received at once {whose}, please retry"),
-            );
-            r.close = true;
-            return Err(r);
+            )
+            .closing());
         }
     };
     let timeout = state.webhook_limits.body_timeout;
@@ -337,14 +342,13 @@ async fn receive(
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|e| {
-                let mut r = reject(
+                reject(
                     Outcome::BadRequest,
                     StatusCode::BAD_REQUEST,
                     "bad_body",
                     format!("could not read the body: {e}"),
-                );
-                r.close = true;
-                r
+                )
+                .closing()
             })?;
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(too_large());

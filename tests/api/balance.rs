@@ -9,6 +9,28 @@ use wadash::auth::Role;
 
 use crate::helpers::TestApp;
 
+/// A Twilio double whose `Balance.json` answers `balance` (a string, or null for a
+/// subaccount) in USD.
+async fn balance_double(balance: Value) -> wiremock::MockServer {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let twilio = MockServer::start().await;
+    let currency = if balance.is_null() {
+        Value::Null
+    } else {
+        json!("USD")
+    };
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "account_sid": "AC00000000000000000000000000000000",
+            "balance": balance,
+            "currency": currency,
+        })))
+        .mount(&twilio)
+        .await;
+    twilio
+}
+
 /// The REST client pointed at a Twilio double.
 fn twilio_double(uri: &str) -> wadash::twilio::client::TwilioClient {
     wadash::twilio::client::TwilioClient::new(
@@ -146,8 +168,6 @@ async fn the_job_reads_twilios_balance_contract_and_skips_subaccounts(
     _: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
     let app = TestApp::spawn(opts).await;
     // Prism serves Twilio's own OpenAPI description of Balance.json.
     let prism = crate::twilio_contract::prism();
@@ -177,13 +197,7 @@ async fn the_job_reads_twilios_balance_contract_and_skips_subaccounts(
         .execute(&app.pool)
         .await
         .unwrap();
-    let twilio = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"account_sid": "AC00000000000000000000000000000000", "balance": null, "currency": null}),
-        ))
-        .mount(&twilio)
-        .await;
+    let twilio = balance_double(Value::Null).await;
     let sub = wadash::jobs::balance::BalancePoller {
         pool: app.pool.clone(),
         twilio: twilio_double(&twilio.uri()),
@@ -262,16 +276,8 @@ async fn a_fresh_account_with_five_cents_is_low_and_critical_at_its_first_readin
     _: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
     let app = TestApp::spawn(opts).await;
-    let twilio = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"account_sid": "AC00000000000000000000000000000000", "balance": "0.05", "currency": "USD"}),
-        ))
-        .mount(&twilio)
-        .await;
+    let twilio = balance_double(json!("0.05")).await;
     let poller = |levels: wadash::balance::Levels| wadash::jobs::balance::BalancePoller {
         pool: app.pool.clone(),
         twilio: twilio_double(&twilio.uri()),
@@ -342,16 +348,8 @@ async fn queued_broadcasts_count_in_the_pace_of_the_credit_lines(
     _: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
     let app = TestApp::spawn(opts).await;
-    let twilio = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"account_sid": "AC00000000000000000000000000000000", "balance": "0.90", "currency": "USD"}),
-        ))
-        .mount(&twilio)
-        .await;
+    let twilio = balance_double(json!("0.90")).await;
     let op = app.api_token(Role::Operator).await;
     let numbers: Vec<String> = (0..200).map(|i| format!("+9199{:08}", 7000 + i)).collect();
     let start_at = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();

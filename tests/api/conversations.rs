@@ -4,18 +4,13 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::auth::Role;
 
-use crate::helpers::{TestApp, params};
+use crate::helpers::TestApp;
+
+/// The account the tests' inbound messages name.
+const AC: &str = "AC00000000000000000000000000000000";
 
 fn inbound(sid: &str, from: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut p = params(&[
-        ("MessageSid", sid),
-        ("SmsStatus", "received"),
-        ("From", &format!("whatsapp:{from}")),
-        ("To", "whatsapp:+14155238886"),
-        ("AccountSid", "AC00000000000000000000000000000000"),
-    ]);
-    p.extend(params(extra));
-    p
+    crate::helpers::inbound(AC, sid, from, extra)
 }
 
 #[sqlx::test(migrations = false)]

@@ -45,6 +45,34 @@ pub fn fixture(name: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str(std::fs::read_to_string(path).unwrap().trim()).unwrap()
 }
 
+/// A free TCP port on loopback (bound and released: free a moment later, as tests need).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An inbound WhatsApp message's webhook fields from `from` to the sandbox, for `account`,
+/// with `extra` fields.
+pub fn inbound(
+    account: &str,
+    sid: &str,
+    from: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut p = params(&[
+        ("MessageSid", sid),
+        ("SmsStatus", "received"),
+        ("From", &format!("whatsapp:{from}")),
+        ("To", "whatsapp:+14155238886"),
+        ("AccountSid", account),
+    ]);
+    p.extend(params(extra));
+    p
+}
+
 pub fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
@@ -496,11 +524,7 @@ impl ServeProcess {
     /// Starts it with `env` added and waits until `/readyz` answers.
     pub async fn start(opts: &PgConnectOptions, env: &[(&str, &str)]) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wadash"));
         cmd.arg("serve")
             .env("DATABASE_URL", database_url(opts, None))

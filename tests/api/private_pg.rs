@@ -6,6 +6,8 @@ use std::process::Command;
 
 use sqlx::postgres::PgConnectOptions;
 
+use crate::helpers::free_port;
+
 pub struct PrivatePostgres {
     dir: PathBuf,
     bin: PathBuf,
@@ -29,14 +31,6 @@ fn server_bin() -> PathBuf {
         .pop()
         .expect("an initdb under /usr/lib/postgresql")
         .1
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl PrivatePostgres {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::auth::Role;
 
-use crate::helpers::{TestApp, call, database_url, simulator_log};
+use crate::helpers::{TestApp, call, database_url, free_port, simulator_log};
 
 async fn open_window(app: &TestApp, number: &str) {
     sqlx::query(
@@ -372,14 +372,6 @@ async fn the_broadcast_and_remind_commands_queue_and_follow_their_work(
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("at must be a time"));
     app.stop().await;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn serve(

@@ -11,7 +11,7 @@ use wadash::auth::Role;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{ADMIN_PASSWORD, Browser, ServeProcess, TestApp, call, input_value, params};
+use crate::helpers::{ADMIN_PASSWORD, Browser, ServeProcess, TestApp, call, input_value};
 use crate::private_pg::PrivatePostgres;
 
 const AC: &str = "AC0123456789abcdef0123456789abcdef";
@@ -19,16 +19,7 @@ const MM: &str = "MM00000000000000000000000000000a01";
 const ME: &str = "ME00000000000000000000000000000001";
 
 fn inbound(sid: &str, from: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut p = params(&[
-        ("MessageSid", sid),
-        ("SmsStatus", "received"),
-        ("From", &format!("whatsapp:{from}")),
-        ("To", "whatsapp:+14155238886"),
-        ("AccountSid", AC),
-        ("Body", ""),
-    ]);
-    p.extend(params(extra));
-    p
+    crate::helpers::inbound(AC, sid, from, extra)
 }
 
 /// Every crafted media URL a message could carry, for account `ac` and message `mm`.
