@@ -45,7 +45,7 @@ pub const MAX_LINES: usize = 100_000;
 pub const HEADER: &str = "effective_from,kind,country,category,amount,currency";
 
 /// The table shipped with wadash, seeded at first start when the table is empty. Its Meta
-/// rows are placeholders (see the README).
+/// rows are placeholders (see docs/money.md).
 pub const DEFAULT_TABLE: &str = include_str!("../../data/prices-default.csv");
 
 /// "Any country" or "any category" in a row.
