@@ -365,6 +365,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let msg = crate::sending::prepare(&request, &default)?;
             let opts = crate::sending::SendOptions {
                 force,
+                pacing: settings.pacing,
                 ..Default::default()
             };
             let prices = crate::pricing::book::PriceBook::new(pool.clone());

@@ -59,6 +59,7 @@ const KEYS: &[(&str, &str)] = &[
     ("broadcast_stale_secs", "WADASH_BROADCAST_STALE_SECS"),
     ("broadcast_pace", "WADASH_BROADCAST_PACE"),
     ("broadcast_reserve", "WADASH_BROADCAST_RESERVE"),
+    ("send_max_wait_ms", "WADASH_SEND_MAX_WAIT_MS"),
     ("reminder_max_late_secs", "WADASH_REMINDER_MAX_LATE_SECS"),
     ("opt_out_keywords", "WADASH_OPT_OUT_KEYWORDS"),
     ("opt_in_keywords", "WADASH_OPT_IN_KEYWORDS"),
@@ -171,6 +172,28 @@ pub struct WebhookSettings {
     pub deadline: Duration,
 }
 
+/// How one-off sends (the API, the dashboard, the CLI, alert messages, automatic replies)
+/// take their sender's send slots (src/sending/pacing.rs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SendPacing {
+    /// Share of the sender's limit its line of slots runs at: the broadcast pace, since
+    /// broadcasts and one-off sends share one line.
+    pub pace: f64,
+    /// Longest a one-off send waits for its slot; when the line is longer, the send is
+    /// refused (429, nothing sent). An automatic reply waits at most this long, and never
+    /// past its webhook's deadline.
+    pub max_wait: Duration,
+}
+
+impl Default for SendPacing {
+    fn default() -> Self {
+        Self {
+            pace: crate::broadcasts::PACE,
+            max_wait: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Where Twilio credentials come from at run time besides the environment (src/credentials).
 #[derive(Debug, Clone)]
 pub struct CredentialSettings {
@@ -239,6 +262,8 @@ pub struct Settings {
     pub replies: crate::replies::ReplySettings,
     /// The broadcast runner (src/jobs/broadcasts.rs).
     pub broadcasts: crate::jobs::broadcasts::RunnerSettings,
+    /// One-off sends' share of the senders' slots.
+    pub pacing: SendPacing,
     /// A reminder found this late after its time (after downtime) is skipped, not sent.
     pub reminder_max_late: Duration,
     /// How often Twilio's balance is read (in all, across instances); zero: never.
@@ -497,6 +522,14 @@ impl Settings {
             },
             ..Default::default()
         };
+        let pacing = SendPacing {
+            pace: broadcasts.pace,
+            max_wait: Duration::from_millis(num(
+                get("send_max_wait_ms"),
+                "send_max_wait_ms",
+                SendPacing::default().max_wait.as_millis() as u64,
+            )?),
+        };
         let credit = {
             let d = crate::balance::Levels::default();
             let line = |key: &str, default| match get(key) {
@@ -595,6 +628,7 @@ impl Settings {
                 300u64,
             )?),
             broadcasts,
+            pacing,
             reminder_max_late: Duration::from_secs(num(
                 get("reminder_max_late_secs"),
                 "reminder_max_late_secs",

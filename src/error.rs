@@ -17,6 +17,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
+    /// 429 with its own code and a `Retry-After` of so many seconds.
+    #[error("{1}")]
+    RetryLater(&'static str, String, u64),
     /// Any other status with its own code, e.g. Twilio refusing a message.
     #[error("{2}")]
     Other(StatusCode, &'static str, String),
@@ -32,7 +35,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Unavailable => "unavailable",
-            ApiError::Other(_, code, _) => code,
+            ApiError::Other(_, code, _) | ApiError::RetryLater(code, _, _) => code,
             ApiError::Unexpected(_) => "internal",
         }
     }
@@ -65,6 +68,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Other(status, _, _) => *status,
+            ApiError::RetryLater(..) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,6 +89,12 @@ impl ResponseError for ApiError {
                 resp.headers_mut().insert(
                     actix_web::http::header::RETRY_AFTER,
                     actix_web::http::header::HeaderValue::from_static("1"),
+                );
+            }
+            ApiError::RetryLater(_, _, secs) => {
+                resp.headers_mut().insert(
+                    actix_web::http::header::RETRY_AFTER,
+                    actix_web::http::header::HeaderValue::from(*secs),
                 );
             }
             _ => {}

@@ -167,6 +167,7 @@ impl Application {
             replies: Arc::new(settings.replies.clone()),
             credit: settings.credit,
             broadcast_reserve: settings.broadcast_reserve,
+            pacing: settings.pacing,
             balance: Arc::default(),
             reply_patterns: Arc::default(),
             alert_channels: crate::alerts::channels::ChannelStore::with_allowed_hosts(

@@ -36,6 +36,8 @@ pub struct AppState {
     pub replies: Arc<crate::replies::ReplySettings>,
     /// The low and critical credit lines.
     pub credit: crate::balance::Levels,
+    /// How one-off sends take their sender's send slots.
+    pub pacing: crate::config::SendPacing,
     /// Broadcasts that would take the balance below this wait for an admin.
     pub broadcast_reserve: Option<rust_decimal::Decimal>,
     /// The balance's figures, computed at most every few seconds.

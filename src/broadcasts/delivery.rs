@@ -47,6 +47,8 @@ fn options(b: &BroadcastRow) -> SendOptions {
             .as_deref()
             .and_then(|c| crate::pricing::Category::parse(c).ok()),
         broadcast_id: Some(b.id),
+        // The runner takes the slots of broadcast messages.
+        ..Default::default()
     }
 }
 
@@ -157,7 +159,7 @@ async fn on_error(
         // Twilio did not take the message: try again after a pause, and hold every
         // instance's sends from this sender for a second.
         TwilioError::Api { status: 429, .. } | TwilioError::Api { status: 503, .. } => {
-            store::hold_slots(pool, sender, 1.0).await?;
+            crate::storage::send_slots::hold(pool, sender, 1.0).await?;
             let delay = backoff(r.attempts);
             store::requeue(pool, r.broadcast_id, &r.number, delay, &e.to_string()).await?;
             Ok(Outcome::Requeued)

@@ -173,9 +173,10 @@ impl Runner {
         let b = self.broadcast(cache, id).await?;
         let spacing = 1.0 / (mps * self.settings.pace);
         let n = claimed.len();
-        let (wait, first_slot) =
-            store::reserve_slots_at(&self.pool, sender, n as i64, spacing).await?;
-        let first = Instant::now() + Duration::from_secs_f64(wait.max(0.0));
+        let reserved =
+            crate::storage::send_slots::reserve(&self.pool, sender, n as i64, spacing).await?;
+        let first_slot = reserved.first;
+        let first = Instant::now() + Duration::from_secs_f64(reserved.wait_secs.max(0.0));
         let pacer = pacers
             .entry(sender.to_owned())
             .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Instant::now())))

@@ -128,7 +128,9 @@ async fn handle(
     // which actix moves into place for each request — that large.
     let result = match accepted {
         Ok(Accepted::Inbound(msg)) => {
-            match tokio::time::timeout_at(answer_by, Box::pin(answer(&state, &msg))).await {
+            match tokio::time::timeout_at(answer_by, Box::pin(answer(&state, &msg, answer_by)))
+                .await
+            {
                 Ok(r) => r,
                 Err(_) => {
                     tracing::warn!(sid = %msg.sid, "inbound message stored, but routing ran out of time: answered without a reply");
@@ -207,7 +209,11 @@ enum Accepted {
 /// Routes a stored inbound message (contact, consent, automatic replies) and writes the
 /// TwiML answer. The message itself is already committed; routing is retried briefly, and a
 /// 503 tells Twilio the answer could not be given.
-async fn answer(state: &AppState, msg: &InboundMessage) -> Result<Option<String>, Reject> {
+async fn answer(
+    state: &AppState,
+    msg: &InboundMessage,
+    answer_by: tokio::time::Instant,
+) -> Result<Option<String>, Reject> {
     let mut attempt = 0;
     let rows = loop {
         match crate::replies::route(&state.pool, &state.replies, &state.reply_patterns, msg).await {
@@ -229,6 +235,28 @@ async fn answer(state: &AppState, msg: &InboundMessage) -> Result<Option<String>
     };
     if rows.is_empty() {
         return Ok(None);
+    }
+    // The replies take their sender's next send slots like every send, so a broadcast on the
+    // same sender makes room for them; the answer waits for the first slot while the webhook
+    // has time (a second is kept for the answer itself).
+    let latest = answer_by - std::time::Duration::from_secs(1);
+    match crate::sending::pacing::wait_for_reply_slots(
+        &state.pool,
+        &msg.to,
+        rows.len(),
+        state.pacing,
+        latest,
+    )
+    .await
+    {
+        Ok(early) if early > 0.0 => {
+            tracing::warn!(sid = %msg.sid, early_secs = early, "automatic reply answered before its send slot (the sender's line is longer than a reply may wait)");
+        }
+        Ok(_) => {}
+        // The replies are stored: they go out unpaced rather than not at all.
+        Err(e) => {
+            tracing::warn!(sid = %msg.sid, error = %e, "automatic reply answered without a send slot")
+        }
     }
     let messages = crate::replies::twiml_messages(&rows, &state.public_url);
     if state.simulator_mode {

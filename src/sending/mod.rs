@@ -10,6 +10,7 @@
 //! 24-hour window and the sender's status. The API, the CLI, the dashboard and broadcasts all
 //! send through [`send`], so none can skip it.
 
+pub mod pacing;
 pub mod policy;
 
 use chrono::Utc;
@@ -42,6 +43,8 @@ pub struct Sent {
     pub sid: String,
     pub status: String,
     pub warnings: Vec<String>,
+    /// The sender's send slot the message left at (see [`pacing`]).
+    pub slot_at: chrono::DateTime<Utc>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,15 @@ pub enum SendError {
     /// The database could not be asked; nothing was sent.
     #[error("the database is unavailable, nothing was sent: {0}")]
     Database(#[source] sqlx::Error),
+    /// The sender's send slots are taken further ahead than a send may wait; nothing was sent.
+    #[error(
+        "{sender} is sending as fast as its limit allows; nothing was sent, try again in {} s",
+        retry_after.as_secs()
+    )]
+    Busy {
+        sender: String,
+        retry_after: std::time::Duration,
+    },
 }
 
 /// How a send may bend the rules, and what pricing should know of it.
@@ -74,15 +86,20 @@ pub struct SendOptions {
     pub category: Option<Category>,
     /// The broadcast this message belongs to.
     pub broadcast_id: Option<i64>,
+    /// How the send takes its sender's slot (broadcasts take theirs in the runner).
+    pub pacing: pacing::SendPacing,
 }
 
 /// A send the policy allows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Authorized {
     /// To show with the result.
     pub warnings: Vec<String>,
     /// Whether the recipient's 24-hour window is open as wadash knows it (for pricing).
     pub in_window: bool,
+    /// The sender's address (`whatsapp:+…` or `MG…`) and its limit in messages per second.
+    pub sender: String,
+    pub mps: f64,
 }
 
 /// The sender used when a request names none.
@@ -184,7 +201,10 @@ pub async fn authorize(
     let warnings = policy::check_recipient(number, &recipient, free_form, opts.force, now)
         .map_err(SendError::Refused)?;
     let last_inbound = recipient.contact.as_ref().and_then(|c| c.last_inbound_at);
+    let mps = pacing::mps_of(&sender_address, sender.as_ref());
     Ok(Authorized {
+        sender: sender_address,
+        mps,
         warnings,
         in_window: matches!(
             crate::domain::window::Window::at(last_inbound, now),
@@ -193,7 +213,7 @@ pub async fn authorize(
     })
 }
 
-/// Checks, sends and records. The returned status is Twilio's answer to the create call.
+/// Checks, waits for the sender's next send slot, sends and records. The returned status is Twilio's answer to the create call.
 pub async fn send(
     client: &TwilioClient,
     pool: &sqlx::PgPool,
@@ -202,6 +222,7 @@ pub async fn send(
     opts: SendOptions,
 ) -> Result<Sent, SendError> {
     let allowed = authorize(pool, msg, opts).await?;
+    let slot_at = pacing::wait_for_slot(pool, &allowed.sender, allowed.mps, opts.pacing).await?;
     let resource = client.create_message(msg).await?;
     let facts = cost_facts(msg, &opts, allowed.in_window);
     record(pool, prices, msg, &resource, &facts).await?;
@@ -209,6 +230,7 @@ pub async fn send(
         sid: resource.sid,
         status: resource.status,
         warnings: allowed.warnings,
+        slot_at,
     })
 }
 

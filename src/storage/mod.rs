@@ -21,6 +21,7 @@ pub mod reconcile_queue;
 pub mod reminders;
 pub mod reply_rules;
 pub mod rollups;
+pub mod send_slots;
 pub mod senders;
 pub mod sessions;
 pub mod snapshot;

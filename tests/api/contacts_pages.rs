@@ -463,6 +463,12 @@ async fn admins_add_senders_and_rules_through_the_forms_and_move_rules_up_and_do
         "whatsapp:+14155238886",
     )
     .await;
+    // The sandbox's own rate (the test helper speeds the configured sender up).
+    sqlx::query("UPDATE senders SET mps = 1.0 / 3 WHERE id = $1")
+        .bind(sandbox)
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let (status, _, _) = admin
         .post(
             &format!("/admin/senders/{sandbox}"),

@@ -123,6 +123,13 @@ impl TestApp {
             .connect_with(opts)
             .await
             .unwrap();
+        // The configured sender is Twilio's sandbox, which allows one message every three
+        // seconds, and every send waits for its sender's slot. Tests that are not about
+        // pacing send faster; those that are set their senders' rates themselves.
+        sqlx::query("UPDATE senders SET mps = 1000 WHERE label = 'configured'")
+            .execute(&pool)
+            .await
+            .unwrap();
         Self {
             address,
             pool,

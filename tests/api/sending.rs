@@ -378,3 +378,73 @@ async fn cli_send_prints_sid_and_status_and_explains_failures(
         "{stderr}"
     );
 }
+
+/// One-off sends take their sender's send slots: on the sandbox (one message every three
+/// seconds) a second send waits for the next slot, and one that would wait longer than
+/// `send_max_wait_ms` is refused with 429, a `Retry-After` and nothing sent. Checked on the
+/// slots wadash decided, which carry no scheduling jitter.
+#[sqlx::test(migrations = false)]
+async fn one_off_sends_keep_to_the_senders_rate_and_refuse_what_would_wait_too_long(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert("send_max_wait_ms".into(), "4500".into());
+    })
+    .await;
+    // The sandbox's own rate (the test helper speeds the configured sender up).
+    sqlx::query("UPDATE senders SET mps = 1.0 / 3 WHERE label = 'configured'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let operator = app.api_token(Role::Operator).await;
+    let send = |to: &'static str| {
+        let req = app
+            .client
+            .post(format!("{}/api/v1/messages", app.address))
+            .bearer_auth(&operator)
+            .json(&json!({"to": to, "body": "paced"}));
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let retry = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            (status, retry, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, _, first) = send("+919900006001").await;
+    assert_eq!(status, 201, "{first}");
+    // Two at once: the next slot is three seconds on (within the wait), the one after six
+    // (beyond it).
+    let (a, b) = tokio::join!(send("+919900006002"), send("+919900006003"));
+    let (sent, refused) = if a.0 == 201 { (a, b) } else { (b, a) };
+    assert_eq!(sent.0, 201, "{}", sent.2);
+    assert_eq!(refused.0, 429, "{}", refused.2);
+    assert_eq!(refused.2["error"]["code"], "sender_busy");
+    let retry = refused.1.expect("Retry-After");
+    assert!((2..=8).contains(&retry), "Retry-After: {retry}");
+    let slot = |v: &Value| {
+        v["slot_at"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    let gap = (slot(&sent.2) - slot(&first)).as_seconds_f64();
+    let spacing = 3.0 / wadash::broadcasts::PACE;
+    assert!(
+        gap >= spacing - 1e-3 && gap < spacing + 1.0,
+        "{gap} s between two slots of the sandbox"
+    );
+    // Nothing of the refused one reached Twilio or the message log.
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM messages WHERE direction = 'outbound'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, 2);
+    assert_eq!(app.simulator_log().await.len(), 2);
+    app.stop().await;
+}

@@ -159,6 +159,8 @@ struct Created {
     sid: String,
     status: String,
     warnings: Vec<String>,
+    /// The sender's send slot the message left at (null when it could not be recorded).
+    slot_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub fn media_urls(v: Option<serde_json::Value>) -> Result<Vec<String>, ApiError> {
@@ -214,6 +216,7 @@ async fn create(
         force: req.force,
         category: req.template_category,
         broadcast_id: None,
+        pacing: state.pacing,
     };
     match crate::sending::send_request(
         &state.twilio,
@@ -229,16 +232,21 @@ async fn create(
             sid: sent.sid,
             status: sent.status,
             warnings: sent.warnings,
+            slot_at: Some(sent.slot_at),
         })),
-        Err(e @ (SendError::Invalid(_) | SendError::Refused(_) | SendError::Database(_))) => {
-            Err(send_error(e))
-        }
+        Err(
+            e @ (SendError::Invalid(_)
+            | SendError::Refused(_)
+            | SendError::Database(_)
+            | SendError::Busy { .. }),
+        ) => Err(send_error(e)),
         Err(SendError::NotRecorded { sid, source }) => {
             tracing::error!(%sid, error = %source, "sent but not recorded");
             Ok(HttpResponse::Created().json(Created {
                 sid,
                 status: "unknown".into(),
                 warnings: vec!["Twilio accepted the message but wadash could not record it yet; its status callbacks will".into()],
+                slot_at: None,
             }))
         }
         Err(SendError::Twilio(e @ TwilioError::Api { status, .. }))
@@ -271,6 +279,9 @@ pub fn send_error(e: crate::sending::SendError) -> ApiError {
         SendError::Invalid(m) => ApiError::BadRequest(m),
         SendError::Refused(r) => ApiError::Other(StatusCode::CONFLICT, r.code(), r.to_string()),
         SendError::Database(e) => ApiError::from(e),
+        e @ SendError::Busy { retry_after, .. } => {
+            ApiError::RetryLater("sender_busy", e.to_string(), retry_after.as_secs())
+        }
         other => ApiError::Other(
             StatusCode::BAD_GATEWAY,
             "twilio_unavailable",

@@ -318,6 +318,7 @@ async fn reply(
     };
     let opts = sending::SendOptions {
         force: f.force.is_some(),
+        pacing: state.pacing,
         ..Default::default()
     };
     let outcome = sending::send_request(
@@ -346,6 +347,7 @@ async fn reply(
                 .finish());
         }
         Err(SendError::Refused(_)) => actix_web::http::StatusCode::CONFLICT,
+        Err(SendError::Busy { .. }) => actix_web::http::StatusCode::TOO_MANY_REQUESTS,
         Err(_) => actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
     };
     let error = outcome.err().map(|e| e.to_string());

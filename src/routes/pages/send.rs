@@ -128,6 +128,7 @@ async fn submit(
     let opts = sending::SendOptions {
         force: f.force.is_some(),
         category: crate::pricing::Category::parse(f.template_category.trim()).ok(),
+        pacing: state.pacing,
         ..Default::default()
     };
     let outcome = sending::send_request(
@@ -141,6 +142,7 @@ async fn submit(
     .await;
     let status = match &outcome {
         Err(SendError::Refused(_)) => actix_web::http::StatusCode::CONFLICT,
+        Err(SendError::Busy { .. }) => actix_web::http::StatusCode::TOO_MANY_REQUESTS,
         _ => actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
     };
     let error = match outcome {
