@@ -87,7 +87,8 @@ pub async fn current(pool: &PgPool, levels: &Levels, now: DateTime<Utc>) -> sqlx
         .await?
         .and_then(|l| Level::parse(&l))
         .unwrap_or(Level::Ok);
-    let scheduled = balance::scheduled_broadcast_cost(pool, day).await?;
+    let scheduled = balance::scheduled_broadcast_cost(pool, day).await?
+        + scheduled_reminder_cost(pool, now + day).await?;
     let line_pace = match (burn, scheduled > Decimal::ZERO) {
         (b, false) => b,
         (b, true) => Some(b.unwrap_or_default() + scheduled / Decimal::from(24)),
@@ -131,4 +132,64 @@ pub async fn reassess(
         }
     }
     Ok((s.level, next))
+}
+
+/// Occurrences of one reminder counted at most (a reminder every minute has 1,440 a day).
+const MAX_OCCURRENCES: usize = 1_440;
+
+/// What active reminders will send before `until`: every occurrence to every recipient (a
+/// tag's contacts as they are now), each at the price table's estimate for the recipient's
+/// country on that day, outside the 24-hour window (the upper bound), a template as marketing.
+/// What the table cannot price counts nothing.
+async fn scheduled_reminder_cost(pool: &PgPool, until: DateTime<Utc>) -> sqlx::Result<Decimal> {
+    use std::collections::HashMap;
+
+    use crate::costs::CostFacts;
+    use crate::pricing::Category;
+
+    let due = crate::storage::reminders::due_before(pool, until).await?;
+    if due.is_empty() {
+        return Ok(Decimal::ZERO);
+    }
+    let table = crate::storage::prices::all(pool).await?;
+    // Recipients per country, per audience (one query per tag).
+    let mut audiences: HashMap<Option<String>, HashMap<&'static str, i64>> = HashMap::new();
+    let mut total = Decimal::ZERO;
+    for r in &due {
+        let (Some(next), Ok(sched)) = (r.next_at, crate::reminders::schedule_of(r)) else {
+            continue;
+        };
+        let countries = match (&r.to_number, &r.to_tag) {
+            (Some(n), _) => HashMap::from([(crate::costs::country_of(n), 1)]),
+            (None, Some(tag)) => {
+                let key = Some(tag.clone());
+                if !audiences.contains_key(&key) {
+                    let mut by_country = HashMap::new();
+                    for n in crate::storage::contacts::audience(pool, Some(tag)).await? {
+                        *by_country.entry(crate::costs::country_of(&n)).or_insert(0) += 1;
+                    }
+                    audiences.insert(key.clone(), by_country);
+                }
+                audiences[&key].clone()
+            }
+            (None, None) => continue,
+        };
+        let facts = CostFacts {
+            category: if r.content_sid.is_some() {
+                Category::Marketing
+            } else {
+                Category::Service
+            },
+            in_window: false,
+            broadcast_id: None,
+        };
+        for at in crate::reminders::occurrences_before(&sched, next, until, MAX_OCCURRENCES) {
+            for (country, n) in &countries {
+                if let Ok(b) = crate::costs::estimate(&table, country, &facts, at) {
+                    total += b.total * Decimal::from(*n);
+                }
+            }
+        }
+    }
+    Ok(total)
 }

@@ -194,6 +194,25 @@ pub fn schedule_of(r: &ReminderRow) -> Result<Schedule, String> {
     })
 }
 
+/// The occurrences of `sched` from `next` (its next one) until before `until`, at most `cap`.
+pub fn occurrences_before(
+    sched: &Schedule,
+    next: DateTime<Utc>,
+    until: DateTime<Utc>,
+    cap: usize,
+) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    let mut at = Some(next);
+    while let Some(t) = at {
+        if t >= until || out.len() >= cap {
+            break;
+        }
+        out.push(t);
+        at = sched.next_after(t);
+    }
+    out
+}
+
 /// What to do with one due occurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Run {
@@ -256,6 +275,43 @@ mod tests {
             recurrence: Recurrence::Daily,
             tz: schedule::parse_tz("Europe/Berlin").unwrap(),
         }
+    }
+
+    #[test]
+    fn occurrences_before_a_moment_stop_there_and_at_the_cap() {
+        let hourly = Schedule {
+            first: t("2026-12-06T09:00:00Z"),
+            recurrence: Recurrence::parse("cron:0 * * * *").unwrap(),
+            tz: schedule::parse_tz("UTC").unwrap(),
+        };
+        let next = t("2026-12-06T10:00:00Z");
+        let day = occurrences_before(&hourly, next, t("2026-12-07T09:30:00Z"), 1_440);
+        assert_eq!(day.len(), 24);
+        assert_eq!(day[0], next);
+        assert_eq!(day[23], t("2026-12-07T09:00:00Z"));
+        assert!(occurrences_before(&hourly, next, next, 1_440).is_empty());
+        assert_eq!(
+            occurrences_before(&hourly, next, t("2026-12-08T00:00:00Z"), 5).len(),
+            5
+        );
+        let once = Schedule {
+            recurrence: Recurrence::Once,
+            ..hourly
+        };
+        assert_eq!(
+            occurrences_before(&once, next, t("2026-12-08T00:00:00Z"), 1_440),
+            vec![next]
+        );
+        // Daily across the spring change: 09:00 Berlin, 08:00Z then 07:00Z.
+        assert_eq!(
+            occurrences_before(
+                &daily_berlin(),
+                t("2026-03-28T08:00:00Z"),
+                t("2026-03-30T00:00:00Z"),
+                10
+            ),
+            vec![t("2026-03-28T08:00:00Z"), t("2026-03-29T07:00:00Z")]
+        );
     }
 
     #[test]

@@ -98,6 +98,17 @@ pub async fn get(pool: &PgPool, id: i64) -> sqlx::Result<Option<ReminderRow>> {
 }
 
 /// Active and paused reminders first (soonest first), then the rest, newest first.
+/// Active reminders whose next occurrence is before `until` (on the due index).
+pub async fn due_before(pool: &PgPool, until: DateTime<Utc>) -> sqlx::Result<Vec<ReminderRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM reminders WHERE status = 'active' AND next_at < $1 \
+         ORDER BY next_at LIMIT 10000"
+    )))
+    .bind(until)
+    .fetch_all(pool)
+    .await
+}
+
 pub async fn list(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<ReminderRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM reminders \

@@ -399,3 +399,44 @@ async fn queued_broadcasts_count_in_the_pace_of_the_credit_lines(
     assert_eq!(view["scheduled_cost_24h"], "1.00", "{view}");
     app.stop().await;
 }
+
+/// Reminders due within the day count in the pace too, every occurrence to every recipient: a
+/// daily reminder to one number an hour from now (one occurrence within the day) and one to a
+/// tag of three contacts in two hours (three messages), at 0.005 each by the price table.
+#[sqlx::test(migrations = false)]
+async fn reminders_due_within_the_day_count_in_the_pace_of_the_credit_lines(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let op = app.api_token(Role::Operator).await;
+    for n in ["+919900008001", "+919900008002", "+919900008003"] {
+        sqlx::query(
+            "INSERT INTO contacts (number, consent, tags) VALUES ($1, 'opted_in', ARRAY['vip'])",
+        )
+        .bind(n)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let at = |hours| (chrono::Utc::now() + chrono::TimeDelta::hours(hours)).to_rfc3339();
+    for body in [
+        json!({"to": "+919900008009", "body": "daily", "at": at(1), "every": "daily"}),
+        json!({"tag": "vip", "body": "for the tag", "at": at(2)}),
+        // Beyond the day: not counted.
+        json!({"to": "+919900008009", "body": "later", "at": at(30)}),
+    ] {
+        let (status, r) = crate::helpers::call(&app, "POST", "/reminders", &op, Some(body)).await;
+        assert_eq!(status, 201, "{r}");
+    }
+    let levels = wadash::balance::Levels::default();
+    let s = wadash::balance::status::current(&app.pool, &levels, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(wadash::balance::money(s.scheduled_cost), "0.02");
+    let viewer = app.api_token(Role::Viewer).await;
+    let (status, view) = app.get_json("/api/v1/balance", &viewer).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["scheduled_cost_24h"], "0.02", "{view}");
+    app.stop().await;
+}
