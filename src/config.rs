@@ -181,7 +181,7 @@ pub struct SendPacing {
     pub pace: f64,
     /// Longest a one-off send waits for its slot; when the line is longer, the send is
     /// refused (429, nothing sent). An automatic reply waits at most this long, and never
-    /// past its webhook's deadline.
+    /// past the time its webhook must be answered by.
     pub max_wait: Duration,
 }
 
@@ -530,6 +530,10 @@ impl Settings {
                 SendPacing::default().max_wait.as_millis() as u64,
             )?),
         };
+        anyhow::ensure!(
+            pacing.max_wait <= Duration::from_secs(60),
+            "send_max_wait_ms must be at most 60000: a send waits that long inside its request"
+        );
         let credit = {
             let d = crate::balance::Levels::default();
             let line = |key: &str, default| match get(key) {

@@ -266,6 +266,7 @@ impl Application {
                 twilio: state.twilio.clone(),
                 sender: state.default_sender.clone(),
                 prices: state.prices.clone(),
+                pacing: settings.pacing,
             },
             shutdown.clone(),
         ));

@@ -35,7 +35,13 @@ pub struct Deliverer {
     pub twilio: crate::twilio::client::TwilioClient,
     pub sender: crate::twilio::client::Sender,
     pub prices: crate::pricing::book::PriceBook,
+    /// How a WhatsApp alert takes its sender's slot. Its wait is kept short (a claimed
+    /// delivery must finish well within its claim); a busy sender is tried again later.
+    pub pacing: crate::config::SendPacing,
 }
+
+/// Longest a WhatsApp alert waits for its sender's slot (a claim lasts 5 s at first).
+const ALERT_SLOT_WAIT: Duration = Duration::from_secs(1);
 
 pub fn start(d: Deliverer, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
     crate::jobs::every(
@@ -128,6 +134,10 @@ impl Deliverer {
             // Ops numbers are told even outside their 24-hour window (Twilio decides).
             let opts = crate::sending::SendOptions {
                 force: true,
+                pacing: crate::config::SendPacing {
+                    max_wait: self.pacing.max_wait.min(ALERT_SLOT_WAIT),
+                    ..self.pacing
+                },
                 ..Default::default()
             };
             return crate::sending::send_request(

@@ -128,27 +128,6 @@ pub async fn send(
     }
 }
 
-/// Prepares and sends one claimed recipient of broadcast `b` at once.
-pub async fn deliver(
-    pool: &PgPool,
-    client: &TwilioClient,
-    prices: &PriceBook,
-    b: &BroadcastRow,
-    r: &Claimed,
-) -> Result<Outcome, sqlx::Error> {
-    match prepare(pool, b, r).await? {
-        Ok(ready) => {
-            let now = chrono::Utc::now();
-            let times = SendTimes {
-                slot_at: now,
-                left_at: now,
-            };
-            send(pool, client, prices, r, ready, times).await
-        }
-        Err(outcome) => Ok(outcome),
-    }
-}
-
 async fn on_error(
     pool: &PgPool,
     r: &Claimed,

@@ -184,7 +184,7 @@ pub async fn preview(
     let address = sender_address(&sender);
     let row = crate::storage::senders::by_address(pool, &address).await?;
     policy::check_sender(&address, row.as_ref()).map_err(BroadcastError::Refused)?;
-    let mps = row.map_or(crate::senders::DEFAULT_MPS, |r| r.mps);
+    let mps = crate::sending::pacing::mps_of(&address, row.as_ref());
     // The content is checked as Twilio would, once, on a stand-in recipient.
     let sample = CreateMessage {
         to: WhatsAppAddress::parse("+10000000000").expect("a valid stand-in"),

@@ -11,8 +11,9 @@
 //! however many instances run. Each recipient is sent at its slot by its own task. The runner
 //! sleeps until the first sender needs its next batch (`LEAD` before its slots run out), so
 //! sending never pauses between batches, a reminder due during a long broadcast on the same
-//! sender goes out within about a second and a half, and broadcasts on different senders
-//! run side by side.
+//! sender goes out within about a second and a half (plus any one-off sends queued on it,
+//! which take the same line: `sending::pacing`), and broadcasts on different senders run side
+//! by side.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -249,10 +249,13 @@ async fn answer(
     )
     .await
     {
-        Ok(early) if early > 0.0 => {
-            tracing::warn!(sid = %msg.sid, early_secs = early, "automatic reply answered before its send slot (the sender's line is longer than a reply may wait)");
+        Ok(crate::sending::pacing::ReplySlot::OnTime) => {}
+        Ok(crate::sending::pacing::ReplySlot::LineTooLong { free_in }) => {
+            tracing::warn!(sid = %msg.sid, sender = %msg.to, free_in_secs = free_in, "automatic reply answered without a send slot: the sender's slots are taken further ahead than a reply may wait");
         }
-        Ok(_) => {}
+        Ok(crate::sending::pacing::ReplySlot::NoAnswer) => {
+            tracing::warn!(sid = %msg.sid, "automatic reply answered without a send slot: the database did not answer in time");
+        }
         // The replies are stored: they go out unpaced rather than not at all.
         Err(e) => {
             tracing::warn!(sid = %msg.sid, error = %e, "automatic reply answered without a send slot")

@@ -221,9 +221,30 @@ pub async fn send(
     msg: &CreateMessage,
     opts: SendOptions,
 ) -> Result<Sent, SendError> {
-    let allowed = authorize(pool, msg, opts).await?;
+    let mut allowed = authorize(pool, msg, opts).await?;
+    let asked = std::time::Instant::now();
     let slot_at = pacing::wait_for_slot(pool, &allowed.sender, allowed.mps, opts.pacing).await?;
-    let resource = client.create_message(msg).await?;
+    if asked.elapsed() > RECHECK_AFTER {
+        // Consent may have changed while it waited (a STOP in the meantime).
+        allowed = authorize(pool, msg, opts).await?;
+    }
+    let resource = match client.create_message(msg).await {
+        Ok(r) => r,
+        Err(e) => {
+            if let TwilioError::Api {
+                status: 429 | 503, ..
+            } = &e
+            {
+                // Twilio is queueing for this sender: hold every instance's sends from it for
+                // a second, as the broadcast runner does.
+                if let Err(db) = crate::storage::send_slots::hold(pool, &allowed.sender, 1.0).await
+                {
+                    tracing::warn!(sender = %allowed.sender, error = %db, "could not hold the sender's slots after Twilio's {e}");
+                }
+            }
+            return Err(e.into());
+        }
+    };
     let facts = cost_facts(msg, &opts, allowed.in_window);
     record(pool, prices, msg, &resource, &facts).await?;
     Ok(Sent {
@@ -233,6 +254,9 @@ pub async fn send(
         slot_at,
     })
 }
+
+/// A send that waited longer than this for its slot is checked against the policy again.
+const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What pricing needs to know of a send.
 pub fn cost_facts(msg: &CreateMessage, opts: &SendOptions, in_window: bool) -> CostFacts {

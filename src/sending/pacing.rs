@@ -47,32 +47,67 @@ pub async fn wait_for_slot(
             sleep_secs(slot.wait_secs).await;
             Ok(slot.first)
         }
+        // A retry is taken once the line is within the wait again.
         Err(free_in) => Err(SendError::Busy {
             sender: sender.to_owned(),
-            retry_after: Duration::from_secs_f64(free_in.ceil().max(1.0)),
+            retry_after: Duration::from_secs_f64(
+                (free_in - pacing.max_wait.as_secs_f64()).ceil().max(1.0),
+            ),
         }),
     }
 }
 
-/// Reserves `count` slots of `sender` for the automatic replies of one inbound message,
-/// however far away they are (an answer cannot be refused), and waits for the first until
-/// `latest` at most, then returns: Twilio sends a TwiML answer's messages at once. Returns
-/// the seconds the first slot was still away when the wait ended (zero: on time).
+/// What became of an automatic reply's slots.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReplySlot {
+    /// Its slots were taken and the first came (or the answer waited for it).
+    OnTime,
+    /// The sender's line is longer than a reply may wait: nothing was taken (a slot far
+    /// ahead would hold the line for a message that leaves now), the answer goes at once.
+    LineTooLong { free_in: f64 },
+    /// The database did not answer in time: the answer goes at once.
+    NoAnswer,
+}
+
+/// Takes `count` slots of `sender` for the automatic replies of one inbound message and
+/// waits for the first, if it comes within the pacing's wait and before `latest`; Twilio
+/// sends a TwiML answer's messages at once. Never later than `latest`, even when the database
+/// is slow: the replies are already stored, and the answer must carry them.
 pub async fn wait_for_reply_slots(
     pool: &PgPool,
     sender: &str,
     count: usize,
     pacing: SendPacing,
     latest: tokio::time::Instant,
-) -> sqlx::Result<f64> {
-    let row = crate::storage::senders::by_address(pool, sender).await?;
-    let mps = mps_of(sender, row.as_ref());
-    let slot = send_slots::reserve(pool, sender, count as i64, spacing(mps, pacing.pace)).await?;
+) -> sqlx::Result<ReplySlot> {
     let now = tokio::time::Instant::now();
-    let due = now + Duration::from_secs_f64(slot.wait_secs.max(0.0));
-    let until = due.min(latest).min(now + pacing.max_wait);
-    tokio::time::sleep_until(until).await;
-    Ok(due.saturating_duration_since(until).as_secs_f64())
+    let max_wait = pacing
+        .max_wait
+        .min(latest.saturating_duration_since(now))
+        .as_secs_f64();
+    let take = async {
+        let row = crate::storage::senders::by_address(pool, sender).await?;
+        let mps = mps_of(sender, row.as_ref());
+        send_slots::reserve_within(
+            pool,
+            sender,
+            count as i64,
+            spacing(mps, pacing.pace),
+            max_wait,
+        )
+        .await
+    };
+    match tokio::time::timeout_at(latest, take).await {
+        Err(_) => Ok(ReplySlot::NoAnswer),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(Err(free_in))) => Ok(ReplySlot::LineTooLong { free_in }),
+        Ok(Ok(Ok(slot))) => {
+            let due =
+                tokio::time::Instant::now() + Duration::from_secs_f64(slot.wait_secs.max(0.0));
+            tokio::time::sleep_until(due.min(latest)).await;
+            Ok(ReplySlot::OnTime)
+        }
+    }
 }
 
 /// The sender's limit in messages per second: as registered, else Twilio's default for its

@@ -1,4 +1,4 @@
-//! Broadcasts, their per-recipient queue and the shared send slots.
+//! Broadcasts and their per-recipient queue (the send slots are in `send_slots`).
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};

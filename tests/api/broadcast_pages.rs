@@ -22,7 +22,7 @@ fn quick(v: &mut std::collections::BTreeMap<String, String>) {
     v.insert("sim_failure_share".into(), "0".into());
 }
 
-/// Registers a sender faster than the configured sandbox (one message every 3 s).
+/// Registers a sender of its own with a known rate.
 async fn fast_sender(app: &TestApp, mps: f64) {
     let admin = app.api_token(Role::Admin).await;
     let resp = app

@@ -15,7 +15,7 @@ use crate::helpers::{TestApp, call, params as wadash_params};
 
 const FAST: &str = "whatsapp:+14155550100";
 
-/// Registers a fast sender (the configured sandbox allows one message every 3 s).
+/// Registers a sender of its own with a known rate.
 async fn fast_sender(app: &TestApp, mps: f64) -> String {
     let admin = app.api_token(Role::Admin).await;
     let (status, s) = call(

@@ -389,7 +389,9 @@ async fn one_off_sends_keep_to_the_senders_rate_and_refuse_what_would_wait_too_l
     opts: PgConnectOptions,
 ) {
     let app = TestApp::spawn_with(opts, |v| {
-        v.insert("send_max_wait_ms".into(), "4500".into());
+        // Just above the sandbox's spacing (3 s / pace): the next slot is within the wait,
+        // the one after it is not, with seconds to spare either way.
+        v.insert("send_max_wait_ms".into(), "3100".into());
     })
     .await;
     // The sandbox's own rate (the test helper speeds the configured sender up).
@@ -424,7 +426,8 @@ async fn one_off_sends_keep_to_the_senders_rate_and_refuse_what_would_wait_too_l
     assert_eq!(refused.0, 429, "{}", refused.2);
     assert_eq!(refused.2["error"]["code"], "sender_busy");
     let retry = refused.1.expect("Retry-After");
-    assert!((2..=8).contains(&retry), "Retry-After: {retry}");
+    // Until the line is within the wait again: about three seconds.
+    assert!((1..=4).contains(&retry), "Retry-After: {retry}");
     let slot = |v: &Value| {
         v["slot_at"]
             .as_str()
@@ -446,5 +449,92 @@ async fn one_off_sends_keep_to_the_senders_rate_and_refuse_what_would_wait_too_l
             .unwrap();
     assert_eq!(stored, 2);
     assert_eq!(app.simulator_log().await.len(), 2);
+    app.stop().await;
+}
+
+/// Automatic replies take their sender's slots too: on the sandbox, a STOP's confirmation
+/// right after an API send takes the slot after it, and the webhook answers no earlier than
+/// that slot. When the sender's line is longer than a reply may wait, the answer goes at once
+/// and the line is not pushed further out for a message that leaves now.
+#[sqlx::test(migrations = false)]
+async fn automatic_replies_take_the_senders_next_slot_or_none_when_the_line_is_long(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    sqlx::query("UPDATE senders SET mps = 1.0 / 3 WHERE label = 'configured'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let sandbox = "whatsapp:+14155238886";
+    let next_slot = async || -> chrono::DateTime<chrono::Utc> {
+        sqlx::query_scalar("SELECT next_slot FROM send_slots WHERE sender = $1")
+            .bind(sandbox)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let operator = app.api_token(Role::Operator).await;
+    let (status, sent) = post(
+        &app,
+        Some(&operator),
+        json!({"to": "+919900006101", "body": "first"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{sent}");
+    let first: chrono::DateTime<chrono::Utc> = sent["slot_at"].as_str().unwrap().parse().unwrap();
+    let spacing = chrono::TimeDelta::microseconds((3e6 / wadash::broadcasts::PACE) as i64);
+
+    let account = app.twilio.account_sid().to_owned();
+    let stop = crate::helpers::inbound(
+        &account,
+        "SM00000000000000000000000000006102",
+        "+919900006102",
+        &[("Body", "STOP")],
+    );
+    let resp = app.post_signed("/wa", &stop).await;
+    let answered = chrono::Utc::now();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("<Message"));
+    // The reply took the slot after the API send's (the database keeps microseconds)...
+    let taken = next_slot().await;
+    let expected = first + spacing * 2;
+    assert!(
+        (taken - expected).num_milliseconds().abs() <= 1,
+        "the line ends at {taken}, expected {expected}"
+    );
+    // ...and the answer did not go before it (both clocks are this machine's).
+    let reply_slot = first + spacing;
+    assert!(
+        answered >= reply_slot - chrono::TimeDelta::milliseconds(5),
+        "answered at {answered}, before the reply's slot {reply_slot}"
+    );
+
+    // A line a minute long: the answer goes at once, the line stays as it was.
+    sqlx::query(
+        "UPDATE send_slots SET next_slot = clock_timestamp() + interval '60 seconds' \
+         WHERE sender = $1",
+    )
+    .bind(sandbox)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let before = next_slot().await;
+    let stop = crate::helpers::inbound(
+        &account,
+        "SM00000000000000000000000000006103",
+        "+919900006103",
+        &[("Body", "STOP")],
+    );
+    let asked = std::time::Instant::now();
+    let resp = app.post_signed("/wa", &stop).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("<Message"));
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "the answer waited {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(next_slot().await, before, "the line was pushed out");
     app.stop().await;
 }
