@@ -23,13 +23,55 @@
 #   WADASH_WORKERS, WADASH_INGEST_MAX_BATCH, WADASH_INGEST_CONCURRENCY, WADASH_DB_MAX_CONNECTIONS
 #                      are passed through to wadash unchanged.
 #   SKIP_BUILD=1       do not run cargo build
+#   CARGO_TARGET_DIR   where cargo builds and the binaries are taken from (default: target/)
+#
+# MODE=open: the highest arrival rate each target sustains (open loop). Twilio does not wait
+# for an answer before sending the next callback, so wadash-ingest-bench --rate sends at a
+# fixed rate: request i is due at start + i/rate and its latency counts from that due time, so
+# time spent queued behind slow answers counts (no coordinated omission). A rate is sustained
+# when, over the timed phase, the p99 latency is below P99_LIMIT_MS, every request got a 2xx
+# and at least 99 % of the offered rate was acknowledged. For each target the script
+#   1. ramps: starts at the target's start rate, doubles while sustained (halves while not);
+#   2. bisects between the highest sustained and the lowest failed rate to within RATE_STEP %;
+#   3. confirms the best rate with a full OPEN_SECS run; if that fails, steps down RATE_STEP %
+#      and confirms again (at most CONFIRM_TRIES runs).
+# Every probe runs on a fresh database and a freshly started server, with WARMUP_SECS of
+# warm-up at the same rate first, and stops as soon as the rate cannot be sustained
+# (--stop-early); what was stored is verified after every probe. It prints the highest
+# confirmed rate per target with p50/p99 there and CPU per callback, and wadash/flask and
+# wadash/naive. Knobs for MODE=open:
+#   OPEN_SECS=60 PROBE_SECS=20 WARMUP_SECS=5 P99_LIMIT_MS=25
+#   START_RATE=        first probe for every target; else per family:
+#   WADASH_START_RATE=8000 NAIVE_START_RATE=1500 FLASK_START_RATE=500
+#   RATE_STEP=5        bisection precision and confirmation step down, in %
+#   MIN_RATE=50 MAX_RATE=200000 CONFIRM_TRIES=5
+#   CONCURRENCY=256    connections per target (at most; a request that finds all of them busy
+#                      waits, and the wait counts in its latency)
+#   N is not used: each run's workload is sized from rate x (warm-up + duration).
+# e.g. MODE=open bash bench/ingest/run.sh
+#      MODE=open OPEN_SECS=10 PROBE_SECS=5 TARGETS="wadash naive" bash bench/ingest/run.sh
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 
+MODE=${MODE:-closed}
+[[ "$MODE" == closed || "$MODE" == open ]] || { echo "run.sh: MODE must be closed or open" >&2; exit 1; }
 N=${N:-20000}
-CONCURRENCY=${CONCURRENCY:-64}
+if [[ "$MODE" == open ]]; then CONCURRENCY=${CONCURRENCY:-256}; else CONCURRENCY=${CONCURRENCY:-64}; fi
+OPEN_SECS=${OPEN_SECS:-60}
+PROBE_SECS=${PROBE_SECS:-20}
+WARMUP_SECS=${WARMUP_SECS:-5}
+P99_LIMIT_MS=${P99_LIMIT_MS:-25}
+export P99_LIMIT_MS
+START_RATE=${START_RATE:-}
+WADASH_START_RATE=${WADASH_START_RATE:-8000}
+NAIVE_START_RATE=${NAIVE_START_RATE:-1500}
+FLASK_START_RATE=${FLASK_START_RATE:-500}
+RATE_STEP=${RATE_STEP:-5}
+MIN_RATE=${MIN_RATE:-50}
+MAX_RATE=${MAX_RATE:-200000}
+CONFIRM_TRIES=${CONFIRM_TRIES:-5}
 TARGETS=${TARGETS:-"wadash wadash@require wadash@disable flask naive"}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_URL=${PG_URL%/}
@@ -60,8 +102,12 @@ if [[ -z "${SKIP_BUILD:-}" ]]; then
     log "building release binaries"
     cargo build --release -p wadash -p wadash-ingest-bench -p wadash-naive-peer
 fi
-BIN="$ROOT/target/release"
-for b in wadash wadash-ingest-bench wadash-naive-peer; do
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+[[ "$TARGET_DIR" == /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
+BIN="$TARGET_DIR/release"
+needed_bins="wadash wadash-ingest-bench"
+[[ " $TARGETS " == *" naive"* ]] && needed_bins="$needed_bins wadash-naive-peer"
+for b in $needed_bins; do
     [[ -x "$BIN/$b" ]] || die "missing $BIN/$b (build failed?)"
 done
 
@@ -178,11 +224,210 @@ declare -A PORT=([wadash]=$WADASH_PORT [flask]=$FLASK_PORT [naive]=$NAIVE_PORT)
     echo "date: $STAMP"
     echo "host: $(nproc) cores, $(uname -sr)"
     echo "postgres: $pg_version synchronous_commit=$sync_commit fsync=$fsync ssl=$(admin_sql "SHOW ssl") sslmode (targets without @mode)=${PG_SSLMODE:-none in the URL}"
-    echo "N=$N CONCURRENCY=$CONCURRENCY BENCH_ARGS=$BENCH_ARGS"
+    if [[ "$MODE" == open ]]; then
+        echo "MODE=open CONCURRENCY=$CONCURRENCY OPEN_SECS=$OPEN_SECS PROBE_SECS=$PROBE_SECS WARMUP_SECS=$WARMUP_SECS P99_LIMIT_MS=$P99_LIMIT_MS RATE_STEP=$RATE_STEP BENCH_ARGS=$BENCH_ARGS"
+        echo "start rates: ${START_RATE:-wadash $WADASH_START_RATE, naive $NAIVE_START_RATE, flask $FLASK_START_RATE}"
+    else
+        echo "N=$N CONCURRENCY=$CONCURRENCY BENCH_ARGS=$BENCH_ARGS"
+    fi
     echo "wadash env: $(env | grep -E '^WADASH_(WORKERS|INGEST_|DB_)' | tr '\n' ' ')"
     echo "flask: gunicorn $FLASK_WORKER_CLASS ${FLASK_WORKERS}x${FLASK_THREADS}, pool $FLASK_THREADS per worker"
     echo "naive: pool $NAIVE_POOL, workers ${NAIVE_WORKERS:-default}"
 } >"$OUT/settings.txt"
+
+# --- open loop: the highest sustained arrival rate per target ---------------------------------
+if [[ "$MODE" == open ]]; then
+    status=0
+    # One probe: fresh database, fresh server, one open-loop run. `open_probe NAME RATE SECS TAG`
+    # leaves $OUT/NAME.open-TAG.{txt,err,json,server.log} and returns 0 when the rate was
+    # sustained (and what was stored verified).
+    open_probe() {
+        local name=$1 rate=$2 secs=$3 tag=$4
+        local base db port pids p res rc=0 TAB=$'\t'
+        base=$(base_of "$name")
+        db=$(db_of "$name")
+        port=${PORT[$base]}
+        fresh_database "$db"
+        start_server "$name" "$port" "$db"
+        pids=$SERVER_PID
+        for p in $(pgrep -P "$SERVER_PID" 2>/dev/null || true); do pids="$pids,$p"; done
+        # shellcheck disable=SC2086
+        "$BIN/wadash-ingest-bench" --url "http://127.0.0.1:$port" --token "$TOKEN" \
+            --rate "$rate" --duration "$secs" --warmup-secs "$WARMUP_SECS" \
+            --p99-limit-ms "$P99_LIMIT_MS" --stop-early --concurrency "$CONCURRENCY" \
+            --database-url "$(admin_url "$db")" --server-pids "$pids" --label "$name" --json \
+            $BENCH_ARGS >"$OUT/$name.open-$tag.txt" 2>"$OUT/$name.open-$tag.err" || rc=$?
+        tail -n 1 "$OUT/$name.open-$tag.txt" | grep '^{' >"$OUT/$name.open-$tag.json" || true
+        if [[ "$base" == wadash ]]; then
+            "$PY" -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/metrics').read().decode())" \
+                >"$OUT/$name.open-$tag.metrics.txt" 2>/dev/null || true
+        fi
+        stop_server
+        mv -f "$OUT/$name.server.log" "$OUT/$name.open-$tag.server.log" 2>/dev/null || true
+        if [[ $rc -eq 1 ]]; then
+            echo "run.sh: $name at $rate/s: verification failed (see $OUT/$name.open-$tag.txt)" >&2
+            status=1
+        fi
+        res=$("$PY" - "$OUT/$name.open-$tag.json" <<'EOF'
+import json, sys
+try:
+    with open(sys.argv[1]) as f:
+        r = json.loads(f.read())
+except (OSError, ValueError):
+    print("no\tno result (see the .err file)")
+    sys.exit()
+l = r["latency_ms"]
+why = "; ".join(r["verdict_reasons"])
+ok = r["sustained"] and r.get("verified") is not False
+if r.get("verified") is False:
+    why = (why + "; " if why else "") + "verification FAILED"
+if r.get("stopped_early"):
+    figures = f"after {r['timed_answered']} of {r['timed_requests']} timed requests"
+else:
+    figures = f"achieved {r['achieved_rate']:.0f}/s, p50 {l['p50']:.2f} ms, p99 {l['p99']:.2f} ms"
+print(("yes" if ok else "no") + "\t" + figures + (f" ({why})" if why else ""))
+EOF
+)
+        printf '%s\t%s\t%s\t%s\n' "$tag" "$rate" "$secs" "${res%%"$TAB"*}" >>"$OUT/$name.probes.tsv"
+        if [[ "${res%%"$TAB"*}" == yes ]]; then
+            log "$name: $rate/s for $secs s: sustained: ${res#*"$TAB"}"
+            return 0
+        fi
+        log "$name: $rate/s for $secs s: NOT sustained: ${res#*"$TAB"}"
+        return 1
+    }
+
+    for name in $TARGETS; do
+        base=$(base_of "$name")
+        [[ -n "${PORT[$base]:-}" ]] || die "unknown target $name (use wadash, flask, naive, optionally @sslmode)"
+        case "$base" in
+        wadash) rate=${START_RATE:-$WADASH_START_RATE} ;;
+        naive) rate=${START_RATE:-$NAIVE_START_RATE} ;;
+        flask) rate=${START_RATE:-$FLASK_START_RATE} ;;
+        esac
+        : >"$OUT/$name.probes.tsv"
+        ok=0 bad=0 probe=0
+        log "$name: searching the highest sustained rate from $rate/s ($PROBE_SECS s probes)"
+        # Ramp: double while sustained, halve while not, until both ends are known.
+        while :; do
+            probe=$((probe + 1))
+            if open_probe "$name" "$rate" "$PROBE_SECS" "probe$probe"; then
+                ok=$rate
+                [[ $bad -gt 0 || $rate -ge $MAX_RATE ]] && break
+                rate=$((rate * 2 > MAX_RATE ? MAX_RATE : rate * 2))
+            else
+                bad=$rate
+                [[ $ok -gt 0 || $rate -le $MIN_RATE ]] && break
+                rate=$((rate / 2 < MIN_RATE ? MIN_RATE : rate / 2))
+            fi
+        done
+        # Bisect until the lowest failed rate is within RATE_STEP % of the highest sustained one.
+        if [[ $ok -gt 0 && $bad -gt 0 ]]; then
+            while [[ $((bad * 100)) -gt $((ok * (100 + RATE_STEP))) ]]; do
+                rate=$(((ok + bad) / 2))
+                probe=$((probe + 1))
+                if open_probe "$name" "$rate" "$PROBE_SECS" "probe$probe"; then ok=$rate; else bad=$rate; fi
+            done
+        fi
+        # Confirm with a full-length run, stepping down RATE_STEP % until one passes.
+        best=0
+        if [[ $ok -gt 0 ]]; then
+            rate=$ok
+            for try in $(seq 1 "$CONFIRM_TRIES"); do
+                if open_probe "$name" "$rate" "$OPEN_SECS" "confirm$try"; then
+                    best=$rate
+                    cp "$OUT/$name.open-confirm$try.json" "$OUT/$name.json"
+                    break
+                fi
+                rate=$((rate * (100 - RATE_STEP) / 100))
+                [[ $rate -ge $MIN_RATE ]] || break
+            done
+        fi
+        echo "$best" >"$OUT/$name.best-rate"
+        if [[ $best -gt 0 && $best -ge $MAX_RATE ]]; then echo capped >"$OUT/$name.best-note"; fi
+        if [[ $best -gt 0 ]]; then
+            log "$name: highest sustained rate $best/s (confirmed for $OPEN_SECS s)"
+        else
+            log "$name: no rate sustained for $OPEN_SECS s"
+        fi
+    done
+
+    "$PY" - "$OUT" $TARGETS <<'EOF' | tee "$OUT/summary.md"
+import json, os, sys
+out, targets = sys.argv[1], sys.argv[2:]
+def read(path, parse=json.loads):
+    try:
+        with open(path) as f:
+            return parse(f.read())
+    except (OSError, ValueError):
+        return None
+def probes_of(t):
+    return read(os.path.join(out, t + ".probes.tsv"),
+                lambda s: [l.split("\t") for l in s.splitlines() if l]) or []
+with open(os.path.join(out, "settings.txt")) as f:
+    print("```\n" + f.read().rstrip() + "\n```\n")
+base_names = {"wadash": "wadash (group commit)", "flask": "peer A: Flask + gunicorn + psycopg",
+              "naive": "peer B: actix + sqlx, 1 tx/request"}
+forced = os.environ.get("PG_SSLMODE", "")
+def name(t):
+    b, _, mode = t.partition("@")
+    mode = mode or forced
+    return base_names.get(b, b) + (f", sslmode={mode}" if mode else ", default URL (TLS if offered)")
+res, best, capped = {}, {}, {}
+for t in targets:
+    best[t] = read(os.path.join(out, t + ".best-rate"), lambda s: int(s.strip() or 0)) or 0
+    res[t] = read(os.path.join(out, t + ".json")) if best[t] else None
+    capped[t] = os.path.exists(os.path.join(out, t + ".best-note"))
+limit = os.environ.get("P99_LIMIT_MS", "25")
+print(f"Open loop: the highest arrival rate sustained for the whole timed phase with p99 below "
+      f"{limit} ms, no error and at least 99 % of the offered rate acknowledged (latency counted "
+      "from each request's due time).\n")
+print("| target | sustained rate /s | achieved /s | p50 ms | p99 ms | p99.9 ms | errors | "
+      "CPU us/callback: server + PostgreSQL + load generator | verified | probes |")
+print("|---|---:|---:|---:|---:|---:|---:|---|---|---:|")
+for t in targets:
+    r, n = res[t], len(probes_of(t))
+    if r is None:
+        print(f"| {name(t)} | none | - | - | - | - | - | - | - | {n} |")
+        continue
+    l = r["latency_ms"]
+    u = (r.get("cpu") or {}).get("us_per_callback") or {}
+    cpu = "n/a"
+    if u:
+        srv = "n/a" if u.get("server") is None else f"{u['server']:.0f}"
+        cpu = f"{srv} + {u['other']:.0f} + {u['load_generator']:.0f} = {u['all']:.0f}"
+    v = r.get("verified")
+    rate = f"{best[t]:,}" + (" (= MAX_RATE)" if capped[t] else "")
+    print(f"| {name(t)} | {rate} | {r['achieved_rate']:,.0f} | {l['p50']:.2f} | {l['p99']:.2f} | "
+          f"{l['p999']:.2f} | {r['errors']} | {cpu} | {'yes' if v else ('no' if v is False else 'n/a')} | {n} |")
+print("\nProbes in order (rate/s for seconds: sustained?):\n")
+for t in targets:
+    print(f"- {t}: " + ", ".join(f"{p[1]} for {p[2]} s: {p[3]}" for p in probes_of(t)))
+wt = "wadash" if res.get("wadash") else next((t for t in targets if t.startswith("wadash") and res[t]), None)
+if wt:
+    w = res[wt]
+    print()
+    for peer in ("flask", "naive"):
+        r = res.get(peer)
+        if not r:
+            continue
+        line = (f"- {wt}/{peer}: {best[wt] / best[peer]:.1f}x the sustained rate "
+                f"({best[wt]:,} vs {best[peer]:,}/s), p99 {w['latency_ms']['p99']:.2f} vs "
+                f"{r['latency_ms']['p99']:.2f} ms")
+        mine = ((w.get("cpu") or {}).get("us_per_callback") or {}).get("all")
+        theirs = ((r.get("cpu") or {}).get("us_per_callback") or {}).get("all")
+        if mine and theirs:
+            line += f"; CPU per callback {mine:.0f} vs {theirs:.0f} us ({theirs / mine:.1f}x less)"
+        print(line)
+print("\nEvery probe's stored rows were verified; they are not compared across targets, since "
+      "each target ran at its own rate and so with its own workload.")
+with open(os.path.join(out, "results.json"), "w") as f:
+    json.dump({"mode": "open", "sustained_rate": best, "results": res}, f, indent=2)
+EOF
+    ln -sfn "$STAMP" "$ROOT/bench/results/latest"
+    log "raw results in bench/results/$STAMP (also bench/results/latest)"
+    exit $status
+fi
 
 status=0
 for name in $TARGETS; do

@@ -171,7 +171,7 @@ pub async fn run(
 }
 
 /// One HTTP/1.1 connection, reopened when the server closes it.
-struct Client {
+pub(crate) struct Client {
     target: Arc<Target>,
     timeout: Duration,
     sender: Option<SendRequest<Full<Bytes>>>,
@@ -179,7 +179,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(target: Arc<Target>, timeout: Duration) -> Self {
+    pub(crate) fn new(target: Arc<Target>, timeout: Duration) -> Self {
         Self {
             target,
             timeout,
@@ -220,9 +220,14 @@ impl Client {
         }
     }
 
+    /// Connections opened so far.
+    pub(crate) fn connects(&self) -> usize {
+        self.connects
+    }
+
     /// Sends one request; returns its status (or `TRANSPORT_ERROR`) and how long it took,
     /// including any reconnect it needed.
-    async fn send(&mut self, req: &Request) -> (u16, Duration) {
+    pub(crate) async fn send(&mut self, req: &Request) -> (u16, Duration) {
         let started = Instant::now();
         let result = tokio::time::timeout(self.timeout, self.exchange(req)).await;
         let status = match result {

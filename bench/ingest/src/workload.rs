@@ -234,16 +234,7 @@ impl Workload {
             }
         }
 
-        let mut best_rank = vec![i16::MIN; messages.len()];
-        let mut out_of_order = 0;
-        for &cb in &order {
-            let c = &callbacks[cb];
-            let r = rank(c.status);
-            if r < best_rank[c.message] {
-                out_of_order += 1;
-            }
-            best_rank[c.message] = best_rank[c.message].max(r);
-        }
+        let out_of_order = count_out_of_order(&callbacks, messages.len(), order.iter().copied());
 
         // Encode and sign each distinct callback once; duplicates share the bytes.
         let encoded: Vec<(Bytes, Bytes)> = callbacks
@@ -279,6 +270,54 @@ impl Workload {
             out_of_order,
         }
     }
+}
+
+impl Workload {
+    /// Keeps only the first `n` requests (an open-loop run needs an exact count) and recounts
+    /// the duplicates and out-of-order requests among them. Callbacks that are no longer sent
+    /// stay in `callbacks`; verification only looks at what was sent.
+    pub fn truncate(&mut self, n: usize) {
+        if n >= self.requests.len() {
+            return;
+        }
+        self.requests.truncate(n);
+        let mut seen = vec![false; self.callbacks.len()];
+        self.duplicate_requests = 0;
+        for r in &self.requests {
+            if std::mem::replace(&mut seen[r.callback], true) {
+                self.duplicate_requests += 1;
+            }
+        }
+        self.out_of_order = count_out_of_order(
+            &self.callbacks,
+            self.messages.len(),
+            self.requests.iter().map(|r| r.callback),
+        );
+    }
+
+    /// Distinct callbacks among the requests.
+    pub fn distinct_sent(&self) -> usize {
+        self.requests.len() - self.duplicate_requests
+    }
+}
+
+/// Requests that arrive after a later stage of the same message was already sent.
+fn count_out_of_order(
+    callbacks: &[Callback],
+    messages: usize,
+    order: impl Iterator<Item = usize>,
+) -> usize {
+    let mut best_rank = vec![i16::MIN; messages];
+    let mut out_of_order = 0;
+    for cb in order {
+        let c = &callbacks[cb];
+        let r = rank(c.status);
+        if r < best_rank[c.message] {
+            out_of_order += 1;
+        }
+        best_rank[c.message] = best_rank[c.message].max(r);
+    }
+    out_of_order
 }
 
 /// The fields of a WhatsApp status callback, in the order Twilio sends them.
@@ -414,5 +453,33 @@ mod tests {
         // Same seed, same bytes.
         let again = Workload::generate(&spec, "http://127.0.0.1:1/sts", b"t");
         assert_eq!(again.requests[17].body, w.requests[17].body);
+    }
+
+    #[test]
+    fn truncating_recounts_duplicates_and_order() {
+        let spec = Spec {
+            messages: 500,
+            duplicates: 0.10,
+            failures: 0.05,
+            read_share: 0.85,
+            window: 256,
+            seed: 3,
+        };
+        let full = Workload::generate(&spec, "http://127.0.0.1:1/sts", b"t");
+        let mut w = Workload::generate(&spec, "http://127.0.0.1:1/sts", b"t");
+        w.truncate(full.requests.len() + 5);
+        assert_eq!(w.requests.len(), full.requests.len());
+        assert_eq!(w.duplicate_requests, full.duplicate_requests);
+        assert_eq!(w.out_of_order, full.out_of_order);
+        assert_eq!(w.distinct_sent(), w.callbacks.len());
+        w.truncate(1000);
+        assert_eq!(w.requests.len(), 1000);
+        let mut distinct: Vec<usize> = w.requests.iter().map(|r| r.callback).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(w.distinct_sent(), distinct.len());
+        assert!(w.duplicate_requests > 0 && w.duplicate_requests < full.duplicate_requests);
+        assert!(w.out_of_order <= full.out_of_order);
+        assert_eq!(w.requests[999].body, full.requests[999].body);
     }
 }
