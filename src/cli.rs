@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret as _;
 
-use crate::auth::Role;
 use crate::config::{Settings, redact_url};
+use crate::domain::Role;
 use crate::startup::Application;
 use crate::storage;
 
@@ -301,7 +301,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Broadcast(args) => broadcast(args, settings).await,
         Command::Remind(args) => remind(args, settings).await,
         Command::Migrate => {
-            storage::database::prepare(&settings.database).await?;
+            crate::database::prepare(&settings.database).await?;
             println!(
                 "database {} is up to date",
                 redact_url(settings.database.url.expose_secret())
@@ -313,7 +313,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         } => {
             let name = name.trim();
             anyhow::ensure!(!name.is_empty(), "--name must not be empty");
-            let pool = storage::database::prepare(&settings.database).await?;
+            let pool = crate::database::prepare(&settings.database).await?;
             let (id, token) = storage::tokens::create(&pool, name, role)
                 .await
                 .context("creating the token")?;
@@ -351,7 +351,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{}", settings.bind));
-            let pool = storage::database::prepare(&settings.database).await?;
+            let pool = crate::database::prepare(&settings.database).await?;
             let (_, effective) = crate::startup::resolve_credentials(&settings, &pool).await?;
             let Some(client) =
                 crate::startup::twilio_client(&effective, &settings.twilio, &public_url)?
@@ -398,7 +398,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             };
             crate::accounts::password::check_policy(&password)
                 .map_err(|e| anyhow::anyhow!("password: {e}"))?;
-            let pool = storage::database::prepare(&settings.database).await?;
+            let pool = crate::database::prepare(&settings.database).await?;
             let phc = tokio::task::spawn_blocking(move || {
                 let h = crate::accounts::password::hash(&password);
                 (h, password)
@@ -420,7 +420,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 settings.twilio.auth_token.is_none(),
                 "TWILIO_AUTH_TOKEN is configured: webhooks are validated with it, not with a generated token"
             );
-            let pool = storage::database::prepare(&settings.database).await?;
+            let pool = crate::database::prepare(&settings.database).await?;
             let token = crate::twilio::webhook_keys::simulator_token(&pool).await?;
             println!("{}", token.expose_secret());
             Ok(())
@@ -449,11 +449,9 @@ async fn simulate(args: SimulateArgs, settings: Settings) -> anyhow::Result<()> 
     let (token, account) = match args.auth_token.filter(|t| !t.trim().is_empty()) {
         Some(t) => (SecretString::from(t.trim().to_owned()), None),
         None => {
-            let pool = storage::database::prepare(&settings.database)
-                .await
-                .context(
-                    "reading the instance's auth token from its database (or pass --auth-token)",
-                )?;
+            let pool = crate::database::prepare(&settings.database).await.context(
+                "reading the instance's auth token from its database (or pass --auth-token)",
+            )?;
             let (_, effective) = crate::startup::resolve_credentials(&settings, &pool).await?;
             let token = match effective.webhook_tokens().into_iter().next() {
                 Some(t) => t,
@@ -523,7 +521,7 @@ async fn simulate(args: SimulateArgs, settings: Settings) -> anyhow::Result<()> 
 async fn contacts(command: ContactsCommand, settings: Settings) -> anyhow::Result<()> {
     use crate::contacts::{Action, Actor};
     use crate::domain::consent::ConsentSource;
-    let pool = storage::database::prepare(&settings.database).await?;
+    let pool = crate::database::prepare(&settings.database).await?;
     let actor = format!(
         "cli ({})",
         std::env::var("USER").unwrap_or_else(|_| "unknown user".into())
@@ -619,7 +617,7 @@ async fn broadcast(args: BroadcastArgs, settings: Settings) -> anyhow::Result<()
                 .with_timezone(&chrono::Utc),
         ),
     };
-    let pool = storage::database::prepare(&settings.database).await?;
+    let pool = crate::database::prepare(&settings.database).await?;
     let configured = crate::sending::default_sender(
         &settings.twilio.default_from,
         settings.twilio.messaging_service_sid.as_deref(),
@@ -737,7 +735,7 @@ async fn broadcast(args: BroadcastArgs, settings: Settings) -> anyhow::Result<()
 }
 
 async fn remind(args: RemindArgs, settings: Settings) -> anyhow::Result<()> {
-    let pool = storage::database::prepare(&settings.database).await?;
+    let pool = crate::database::prepare(&settings.database).await?;
     let input = crate::reminders::ReminderInput {
         to: args.to,
         tag: args.tag,

@@ -12,7 +12,7 @@ pub enum ApiError {
     #[error("missing or invalid bearer token")]
     Unauthorized,
     #[error("this action needs the {0} role")]
-    Forbidden(crate::auth::Role),
+    Forbidden(crate::domain::Role),
     #[error("{0}")]
     NotFound(String),
     #[error("the database is unavailable; try again shortly")]

@@ -5,7 +5,6 @@
 
 pub mod accounts;
 pub mod alerts;
-pub mod auth;
 pub mod balance;
 pub mod broadcasts;
 pub mod cli;
@@ -13,6 +12,7 @@ pub mod config;
 pub mod contacts;
 pub mod costs;
 pub mod credentials;
+pub mod database;
 pub mod domain;
 pub mod error;
 pub mod ingest;

@@ -78,7 +78,7 @@ impl Application {
     /// Prepares the database (create if missing, migrate), binds the listener and builds the
     /// server. Binding port 0 picks a free port (tests); `port()` tells which.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = storage::database::prepare(&settings.database).await?;
+        let pool = crate::database::prepare(&settings.database).await?;
         Self::build_with_pool(settings, pool).await
     }
 

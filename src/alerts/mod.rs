@@ -167,10 +167,7 @@ pub fn signature(secret: &SecretString, timestamp: i64, body: &str) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body.as_bytes());
-    format!(
-        "v1={}",
-        crate::twilio::signature::hex(&mac.finalize().into_bytes())
-    )
+    format!("v1={}", crate::domain::hex(&mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]

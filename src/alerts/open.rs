@@ -34,7 +34,7 @@ impl Snapshot {
         for a in &alerts {
             h.update(format!("{}:{};", a.id, a.state).as_bytes());
         }
-        let version = crate::twilio::signature::hex(&h.finalize()[..8]);
+        let version = crate::domain::hex(&h.finalize()[..8]);
         Self { alerts, version }
     }
 }

@@ -15,41 +15,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::pricing::{self, Kind, Price};
-
-/// One group of outbound messages, as the database adds them up.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Group {
-    pub day: NaiveDate,
-    pub category: String,
-    pub country: String,
-    pub sender: String,
-    pub broadcast_id: Option<i64>,
-    pub messages: i64,
-    /// Messages the table had no price for.
-    pub unpriced: i64,
-    pub estimated: Decimal,
-    /// Messages whose actual price is known.
-    pub actual_messages: i64,
-    pub actual: Decimal,
-    /// The estimate of the messages whose actual price is known.
-    pub estimated_of_actual: Decimal,
-    pub spend: Decimal,
-}
-
-/// Received messages of one day to one sender.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboundGroup {
-    pub day: NaiveDate,
-    pub sender: String,
-    pub messages: i64,
-}
-
-/// Distinct recipients with a delivered or read message: overall and per broadcast.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reached {
-    pub total: i64,
-    pub by_broadcast: BTreeMap<i64, i64>,
-}
+pub use crate::storage::costs::{Group, InboundGroup, Inputs, Reached};
 
 /// One line of a view.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -150,17 +116,6 @@ pub struct Report {
     pub by_country: Vec<Line>,
     pub by_sender: Vec<Line>,
     pub by_broadcast: Vec<Line>,
-}
-
-/// What the database gave for a range.
-#[derive(Debug, Clone, Default)]
-pub struct Inputs {
-    pub groups: Vec<Group>,
-    pub inbound: Vec<InboundGroup>,
-    pub reached: Reached,
-    pub broadcast_names: BTreeMap<i64, String>,
-    /// The estimates' currency (the table's).
-    pub currency: Option<String>,
 }
 
 /// Twilio's fee for one received message on `day`, by the table.

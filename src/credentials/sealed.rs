@@ -53,7 +53,7 @@ impl SecretKey {
     /// Names the key without revealing it.
     pub fn id(&self) -> String {
         let d = sha2::Sha256::digest(self.0);
-        crate::twilio::signature::hex(&d[..4])
+        crate::domain::hex(&d[..4])
     }
 
     pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> String {

@@ -2,12 +2,18 @@
 
 pub mod consent;
 pub mod error_codes;
+pub mod hex;
 pub mod phone;
+pub mod price;
+pub mod record;
+pub mod role;
 pub mod sid;
 pub mod status;
 pub mod window;
 
+pub use hex::hex;
 pub use phone::{PhoneNumber, WhatsAppAddress};
+pub use role::Role;
 pub use sid::MessageSid;
 pub use status::{MessageStatus, StatusReport, StatusState, Transition};
 

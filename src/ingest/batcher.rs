@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::IngestSettings;
-use crate::ingest::record::EventRecord;
+use crate::domain::record::EventRecord;
 use crate::metrics::Metrics;
 use crate::storage;
 

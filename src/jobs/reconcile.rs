@@ -16,8 +16,8 @@ use futures_util::StreamExt;
 use sqlx::PgPool;
 
 use crate::config::ReconcileSettings;
+use crate::domain::record::{EventRecord, MessageFacts, dedup_key, params_json};
 use crate::domain::{Direction, EventSource, MessageSid, MessageStatus, StatusReport};
-use crate::ingest::record::{EventRecord, MessageFacts, dedup_key, params_json};
 use crate::metrics::Metrics;
 use crate::storage::{messages, reconcile_queue};
 use crate::twilio::client::{MessageResource, TwilioClient, TwilioError};

@@ -31,9 +31,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::domain::Direction;
+pub use crate::domain::price::{Category, Kind, Price, decimal_text};
 
 /// The first day Meta charged per template message instead of per conversation.
 pub const PER_MESSAGE_FROM: NaiveDate = NaiveDate::from_ymd_opt(2025, 7, 1).expect("a date");
@@ -50,109 +51,6 @@ pub const DEFAULT_TABLE: &str = include_str!("../../data/prices-default.csv");
 
 /// "Any country" or "any category" in a row.
 pub const ANY: &str = "*";
-
-/// What a row prices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// Twilio's fee per message, inbound or outbound.
-    TwilioMessage,
-    /// Twilio's fee for a message that failed (instead of the one above).
-    TwilioFailed,
-    /// Meta's fee per template message (from 2025-07-01).
-    MetaTemplate,
-    /// Meta's fee per 24-hour conversation (before 2025-07-01).
-    MetaConversation,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 4] = [
-        Kind::TwilioMessage,
-        Kind::TwilioFailed,
-        Kind::MetaTemplate,
-        Kind::MetaConversation,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::TwilioMessage => "twilio_message",
-            Kind::TwilioFailed => "twilio_failed",
-            Kind::MetaTemplate => "meta_template",
-            Kind::MetaConversation => "meta_conversation",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self, String> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "kind must be twilio_message, twilio_failed, meta_template or meta_conversation, got {s:?}"
-                )
-            })
-    }
-
-    fn is_meta(self) -> bool {
-        matches!(self, Kind::MetaTemplate | Kind::MetaConversation)
-    }
-}
-
-/// Meta's template categories, and `service` for free-form messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    Marketing,
-    Utility,
-    Authentication,
-    Service,
-}
-
-impl Category {
-    pub const ALL: [Category; 4] = [
-        Category::Marketing,
-        Category::Utility,
-        Category::Authentication,
-        Category::Service,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Marketing => "marketing",
-            Category::Utility => "utility",
-            Category::Authentication => "authentication",
-            Category::Service => "service",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self, String> {
-        Category::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| {
-                format!("category must be marketing, utility, authentication or service, got {s:?}")
-            })
-    }
-}
-
-/// One row of the price table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Price {
-    pub effective_from: NaiveDate,
-    pub kind: Kind,
-    /// ISO 3166 alpha-2, or `*`.
-    pub country: String,
-    /// A [`Category`] name, or `*`.
-    pub category: String,
-    /// Exact decimal, written as text like Twilio's prices.
-    #[serde(serialize_with = "decimal_text")]
-    pub amount: Decimal,
-    pub currency: String,
-}
-
-pub fn decimal_text<S: serde::Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&d.to_string())
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LineError {

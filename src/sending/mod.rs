@@ -19,10 +19,10 @@ use crate::costs::CostFacts;
 use crate::pricing::Category;
 use crate::pricing::book::PriceBook;
 
+use crate::domain::record::{EventRecord, Media, MessageFacts, dedup_key, params_json};
 use crate::domain::{
     Direction, EventSource, MessageSid, MessageStatus, PhoneNumber, StatusReport, WhatsAppAddress,
 };
-use crate::ingest::record::{EventRecord, Media, MessageFacts, dedup_key, params_json};
 use crate::twilio::client::{CreateMessage, MessageResource, Sender, TwilioClient, TwilioError};
 
 /// What to send. `from` overrides the configured default sender.

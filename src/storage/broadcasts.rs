@@ -42,7 +42,7 @@ pub struct NewBroadcast {
     pub media: Vec<String>,
     pub content_sid: Option<String>,
     pub content_variables: Option<serde_json::Value>,
-    pub template_category: Option<crate::pricing::Category>,
+    pub template_category: Option<crate::domain::price::Category>,
     pub sender: String,
     pub mps: f64,
     pub start_at: DateTime<Utc>,

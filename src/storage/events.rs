@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
 use crate::domain::StatusState;
-use crate::ingest::record::{EventRecord, MessageFacts};
+use crate::domain::record::{EventRecord, MessageFacts};
 
 /// What a batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

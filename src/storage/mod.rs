@@ -10,7 +10,6 @@ pub mod balance;
 pub mod broadcasts;
 pub mod contacts;
 pub mod costs;
-pub mod database;
 pub mod events;
 pub mod instance_settings;
 pub mod live_log;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use crate::pricing::{Kind, Price};
+use crate::domain::price::{Kind, Price};
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -239,7 +239,7 @@ pub async fn summary(pool: &PgPool, today: NaiveDate) -> sqlx::Result<Summary> {
 }
 
 /// The rows that can price a message to `country` on `date`: that country's and the `*`
-/// rows that had started by then. What [`crate::pricing::lookup`] would pick from the whole
+/// rows that had started by then. What `crate::pricing::lookup` would pick from the whole
 /// table it picks from these, without reading 100,000 rows for one estimate.
 #[tracing::instrument(skip(pool))]
 pub async fn applicable(pool: &PgPool, country: &str, date: NaiveDate) -> sqlx::Result<Vec<Price>> {

@@ -18,7 +18,7 @@ fn id_of(token: &str) -> Vec<u8> {
 fn random_token() -> String {
     let mut raw = [0u8; 32];
     rand::fill(&mut raw);
-    crate::twilio::signature::hex(&raw)
+    crate::domain::hex(&raw)
 }
 
 /// A session together with its user.

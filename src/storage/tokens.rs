@@ -3,7 +3,7 @@
 use sha2::Digest;
 use sqlx::PgPool;
 
-use crate::auth::Role;
+use crate::domain::Role;
 
 /// Prefix that makes a wadash token recognisable in logs and secret scanners.
 pub const TOKEN_PREFIX: &str = "wdsh_";
@@ -16,7 +16,7 @@ pub fn hash(token: &str) -> Vec<u8> {
 pub async fn create(pool: &PgPool, name: &str, role: Role) -> sqlx::Result<(i64, String)> {
     let mut raw = [0u8; 32];
     rand::fill(&mut raw);
-    let token = format!("{TOKEN_PREFIX}{}", crate::twilio::signature::hex(&raw));
+    let token = format!("{TOKEN_PREFIX}{}", crate::domain::hex(&raw));
     let id = sqlx::query_scalar(
         "INSERT INTO api_tokens (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id",
     )

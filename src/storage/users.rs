@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgPool};
 
-use crate::auth::Role;
+use crate::domain::Role;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UserRow {

@@ -79,7 +79,7 @@ fn body_hash_matches(url: &str, raw: &[u8]) -> bool {
     let Some(expected) = url_param(query, "bodySHA256") else {
         return false;
     };
-    let actual = hex(&sha2::Sha256::digest(raw));
+    let actual = crate::domain::hex(&sha2::Sha256::digest(raw));
     // Constant-time: the hash is public, but there is no reason to leak a prefix match.
     let expected = expected.to_ascii_lowercase();
     expected.len() == actual.len()
@@ -96,15 +96,6 @@ fn url_param(query: &str, name: &str) -> Option<String> {
         .into_iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// Splits `scheme://authority/rest` into its parts; `None` when the URL has no scheme.

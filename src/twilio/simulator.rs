@@ -122,7 +122,7 @@ impl std::fmt::Debug for Simulator {
 pub fn account_sid_for(token: &SecretString) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(token.expose_secret().as_bytes());
-    format!("AC{}", &signature::hex(&digest)[..32])
+    format!("AC{}", &crate::domain::hex(&digest)[..32])
 }
 
 impl Simulator {
@@ -348,7 +348,7 @@ async fn create(
     let mut raw = [0u8; 16];
     rand::fill(&mut raw);
     let msg = SimMessage {
-        sid: format!("SM{}", signature::hex(&raw)),
+        sid: format!("SM{}", crate::domain::hex(&raw)),
         to: to.as_str().to_owned(),
         from,
         body: body_text,

@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::record::{EventRecord, Media, MessageFacts, dedup_key, params_json};
 use crate::domain::status::StatusReport;
 use crate::domain::{Direction, EventSource, MessageSid, MessageStatus};
-use crate::ingest::record::{EventRecord, Media, MessageFacts, dedup_key, params_json};
 
 /// Twilio sends at most 10 media items; we read a few more in case that ever grows.
 const MAX_MEDIA: usize = 20;

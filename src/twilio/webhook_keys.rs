@@ -79,7 +79,7 @@ impl WebhookKeys {
 pub async fn simulator_token(pool: &PgPool) -> anyhow::Result<SecretString> {
     let mut raw = [0u8; 16];
     rand::fill(&mut raw);
-    let candidate = crate::twilio::signature::hex(&raw);
+    let candidate = crate::domain::hex(&raw);
     let token = instance_settings::get_or_insert(pool, SIMULATOR_TOKEN_KEY, &candidate).await?;
     Ok(SecretString::from(token))
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use wadash::auth::Role;
 use wadash::balance::Level;
+use wadash::domain::Role;
 
 use crate::browser::{browser, driver, log_in_as_admin, screenshot, wait_for_text};
 use crate::helpers::TestApp;

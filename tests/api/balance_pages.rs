@@ -2,7 +2,7 @@
 //! chart, the live fragment, the page without readings and the login it needs.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use wadash::auth::Role;
+use wadash::domain::Role;
 
 use crate::helpers::{Browser, TestApp};
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use wadash::auth::Role;
+use wadash::domain::Role;
 
 use crate::helpers::{Browser, TestApp};
 

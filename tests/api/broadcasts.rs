@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use wadash::auth::Role;
+use wadash::domain::Role;
 
 use crate::helpers::{TestApp, call, params as wadash_params};
 

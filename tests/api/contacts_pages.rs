@@ -2,7 +2,7 @@
 //! change what, the forms' effects and their refusals, CSV import and export, and escaping.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use wadash::auth::Role;
+use wadash::domain::Role;
 
 use crate::helpers::{Browser, TestApp, input_value, params};
 

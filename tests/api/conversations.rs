@@ -2,7 +2,7 @@
 //! send policy (consent, de-authorization, the 24-hour window) and roles.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use wadash::auth::Role;
+use wadash::domain::Role;
 
 use crate::helpers::TestApp;
 

@@ -2,7 +2,7 @@
 //! separation of sessions and API tokens, and the key content of every page.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use wadash::auth::Role;
+use wadash::domain::Role;
 
 use crate::helpers::{ADMIN_PASSWORD, Browser, TestApp, input_value, params};
 

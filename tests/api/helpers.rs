@@ -9,8 +9,8 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
-use wadash::auth::Role;
 use wadash::config::Settings;
+use wadash::domain::Role;
 use wadash::startup::Application;
 use wadash::twilio::signature;
 

@@ -4,7 +4,7 @@
 //! the uploaded table; long tables paged; and escaping.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use wadash::auth::Role;
+use wadash::domain::Role;
 
 use crate::helpers::{Browser, TestApp};
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use wadash::auth::Role;
+use wadash::domain::Role;
 
 use crate::helpers::{TestApp, call, database_url, free_port, simulator_log};
 

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sqlx::PgPool;
+use wadash::domain::record::{EventRecord, MessageFacts, dedup_key, params_json};
 use wadash::domain::{Direction, EventSource, MessageSid, MessageStatus, StatusReport};
-use wadash::ingest::record::{EventRecord, MessageFacts, dedup_key, params_json};
 use wadash::storage::{messages, overview};
 
 /// Messages over the last 30 hours with every status, some from a second sender.

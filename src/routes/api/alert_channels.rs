@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer};
 use super::auth::ApiCaller;
 use super::settings::ClassifyMessage;
 use crate::alerts::channels::{Change, SaveError, Secret};
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
 

@@ -7,7 +7,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::tokens;

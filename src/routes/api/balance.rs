@@ -5,7 +5,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::auth::ApiCaller;
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
 

@@ -7,9 +7,9 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::auth::ApiCaller;
-use crate::auth::Role;
 use crate::broadcasts::audience::{self, Listed};
 use crate::broadcasts::{self, Audience, BroadcastError, BroadcastRequest};
+use crate::domain::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::broadcasts::{self as store, BroadcastRow, Counts, RecipientRow};

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::ApiCaller;
-use crate::auth::Role;
 use crate::contacts::{self, Action, Actor, ContactError, csv_io};
+use crate::domain::Role;
 use crate::domain::consent::ConsentSource;
 use crate::domain::window::Window;
 use crate::error::ApiError;

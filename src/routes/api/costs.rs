@@ -7,8 +7,8 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::auth::ApiCaller;
-use crate::auth::Role;
 use crate::costs::{self, Range};
+use crate::domain::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
 

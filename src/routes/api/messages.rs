@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::ApiCaller;
-use crate::auth::Role;
 use crate::domain::MessageSid;
+use crate::domain::Role;
 use crate::error::ApiError;
 use crate::routes::message_query::Parsed;
 use crate::state::AppState;

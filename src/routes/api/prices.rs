@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::auth::ApiCaller;
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::domain::{Direction, PhoneNumber};
 use crate::error::ApiError;
 use crate::pricing::{self, Breakdown, Category, LineError};

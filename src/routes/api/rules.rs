@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::auth::ApiCaller;
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::error::ApiError;
 use crate::replies::rules::{self, RuleInput};
 use crate::state::AppState;

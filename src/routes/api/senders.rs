@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::auth::ApiCaller;
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::error::ApiError;
 use crate::senders::{self, JoinInstructions, SenderInput};
 use crate::state::AppState;

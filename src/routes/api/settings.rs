@@ -6,9 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use super::auth::ApiCaller;
-use crate::auth::Role;
 use crate::credentials::CredentialSet;
 use crate::credentials::manager::StoreError;
+use crate::domain::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
 

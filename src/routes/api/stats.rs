@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::auth::ApiCaller;
 use super::parse_time;
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::messages;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::format;
 use super::{Chrome, CurrentUser, PageError, html};
 use crate::accounts::{normalize_username, password};
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::state::AppState;
 use crate::storage::{tokens, users};
 

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::{Chrome, CurrentUser, PageError, html};
 use crate::alerts::channels::{Change, Effective, SaveError, Secret, Source};
 use crate::alerts::rules::{self, Rules};
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

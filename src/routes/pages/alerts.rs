@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::format;
 use super::{Chrome, CurrentUser, PageError, html};
 use crate::alerts::open::Snapshot;
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::state::AppState;
 use crate::storage::alerts::{self, AlertRow, DeliveryRow};
 

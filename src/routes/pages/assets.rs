@@ -14,7 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// build is fetched at once and an unchanged one is cached.
 pub fn version(content: &str) -> String {
     use sha2::Digest;
-    crate::twilio::signature::hex(&sha2::Sha256::digest(content.as_bytes())[..6])
+    crate::domain::hex(&sha2::Sha256::digest(content.as_bytes())[..6])
 }
 
 pub fn css_version() -> &'static str {

@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Chrome, CurrentUser, PageError, format, html};
-use crate::auth::Role;
 use crate::broadcasts::audience::{self, Excluded};
 use crate::broadcasts::{self, Audience, BroadcastError, BroadcastRequest, Preview};
+use crate::domain::Role;
 use crate::domain::error_codes;
 use crate::error::ApiError;
 use crate::reminders::{parse_at, schedule};
@@ -548,7 +548,7 @@ async fn preview(
     // A fresh key for each preview: its "Confirm" queues at most one broadcast.
     let mut key = [0u8; 16];
     rand::fill(&mut key);
-    f.request_key = crate::twilio::signature::hex(&key);
+    f.request_key = crate::domain::hex(&key);
     let req = match f.request(&user.username) {
         Ok(r) => r,
         Err(m) => {

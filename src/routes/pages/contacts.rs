@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::format;
 use super::{Chrome, CurrentUser, PageError, html};
-use crate::auth::Role;
 use crate::contacts::{self, Action, Actor, ContactError, csv_io};
 use crate::domain::PhoneNumber;
+use crate::domain::Role;
 use crate::domain::consent::ConsentSource;
 use crate::domain::window::{self, Window};
 use crate::routes::api::contacts::{ContactView, csv_response, cursor_of, parse_cursor};

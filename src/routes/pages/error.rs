@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
-use crate::auth::Role;
+use crate::domain::Role;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {

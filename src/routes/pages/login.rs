@@ -75,7 +75,7 @@ fn login_cookie(token: &str, secure: bool) -> Cookie<'static> {
 fn new_token() -> String {
     let mut raw = [0u8; 24];
     rand::fill(&mut raw);
-    crate::twilio::signature::hex(&raw)
+    crate::domain::hex(&raw)
 }
 
 fn login_page(

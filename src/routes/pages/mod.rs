@@ -32,7 +32,7 @@ use actix_web::web;
 pub use error::PageError;
 pub use session::CurrentUser;
 
-use crate::auth::Role;
+use crate::domain::Role;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     assets::configure(cfg);

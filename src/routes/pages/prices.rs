@@ -12,7 +12,7 @@ use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::{Chrome, CurrentUser, PageError, format, html, multipart};
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::domain::{Direction, PhoneNumber};
 use crate::pricing::{self, Category, Kind, LineError, Price, export};
 use crate::routes::api::prices::MAX_BODY;

@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::{Chrome, CurrentUser, PageError, format, html};
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::reminders::schedule::{self, Recurrence};
 use crate::reminders::{self, ReminderInput};
 use crate::state::AppState;

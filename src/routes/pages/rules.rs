@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Chrome, CurrentUser, PageError, html};
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::replies::rules::{self, MAX_MEDIA, RuleInput};
 use crate::state::AppState;
 use crate::storage::reply_rules::{self as store, NewRule, RuleRow};

@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Chrome, CurrentUser, PageError, html};
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::sending::{self, SendError, SendRequest};
 use crate::state::AppState;
 

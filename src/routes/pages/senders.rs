@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Chrome, CurrentUser, PageError, html};
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::senders::{self as service, JoinInstructions, SenderInput};
 use crate::state::AppState;
 use crate::storage::senders::{self as store, SenderRow};

@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
 use super::PageError;
-use crate::auth::Role;
+use crate::domain::Role;
 use crate::state::AppState;
 use crate::storage::sessions;
 
