@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
+use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Every key wadash reads: (file key, environment variable).
@@ -172,6 +173,139 @@ pub struct WebhookSettings {
     pub deadline: Duration,
 }
 
+/// Broadcasts are paced this share of the sender's limit by default (1.5% under it), so that
+/// up to ~15 ms of jitter between sending a message and Twilio receiving it cannot put more
+/// than the limit's worth of messages into any one second. `WADASH_BROADCAST_PACE` trades
+/// jitter tolerance (`1 / pace - 1` seconds) for throughput.
+pub const DEFAULT_BROADCAST_PACE: f64 = 0.985;
+
+/// How the broadcast runner (src/jobs/broadcasts.rs) behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerSettings {
+    /// A `sending` row older than this is looked up at Twilio (its worker died, or its call
+    /// ended without an answer). Longer than Twilio's timeout plus a batch's slots.
+    pub stale_after: Duration,
+    /// How long an idle runner waits before looking for work again.
+    pub idle: Duration,
+    /// Share of the sender's limit to send at (see `broadcasts::PACE`).
+    pub pace: f64,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            stale_after: Duration::from_secs(120),
+            idle: Duration::from_millis(200),
+            pace: DEFAULT_BROADCAST_PACE,
+        }
+    }
+}
+
+/// Fetching what Twilio actually charged for each sent message (src/jobs/prices.rs).
+#[derive(Debug, Clone, Copy)]
+pub struct PriceFetchSettings {
+    /// How often the job runs; zero turns it off.
+    pub interval: Duration,
+    /// Most lookups at Twilio per second of interval.
+    pub per_second: u32,
+}
+
+/// How the simulated network behaves (src/twilio/simulator.rs).
+#[derive(Debug, Clone, Copy)]
+pub struct SimulatorSettings {
+    pub sent_after: Duration,
+    pub delivered_after: Duration,
+    pub read_after: Duration,
+    /// Share of delivered messages that are also read.
+    pub read_share: f64,
+    /// Share of messages that end failed or undelivered.
+    pub failure_share: f64,
+    /// Share of callbacks sent twice.
+    pub duplicate_share: f64,
+    /// Share of messages whose last two callbacks arrive in reverse order.
+    pub reorder_share: f64,
+    /// Share of messages whose status callbacks are all lost on the way: the message still
+    /// progresses at the simulator, and only looking it up (reconciliation) tells.
+    pub lost_share: f64,
+    pub starting_balance: Decimal,
+}
+
+impl Default for SimulatorSettings {
+    fn default() -> Self {
+        Self {
+            sent_after: Duration::from_millis(400),
+            delivered_after: Duration::from_millis(1500),
+            read_after: Duration::from_millis(6000),
+            read_share: 0.7,
+            failure_share: 0.05,
+            duplicate_share: 0.05,
+            reorder_share: 0.1,
+            lost_share: 0.01,
+            starting_balance: Decimal::new(2000, 2),
+        }
+    }
+}
+
+/// How wadash answers consent keywords (src/replies).
+#[derive(Debug, Clone)]
+pub struct ReplySettings {
+    pub keywords: crate::domain::consent::Keywords,
+    /// Sent after an opt-out keyword; `None` sends nothing.
+    pub opt_out_reply: Option<String>,
+    /// Sent after an opt-in keyword; `None` sends nothing.
+    pub opt_in_reply: Option<String>,
+}
+
+pub const DEFAULT_OPT_OUT_REPLY: &str = "You have been unsubscribed and will receive no more \
+    messages from us. Reply START to subscribe again.";
+pub const DEFAULT_OPT_IN_REPLY: &str =
+    "You are subscribed again. Reply STOP at any time to unsubscribe.";
+
+impl Default for ReplySettings {
+    fn default() -> Self {
+        Self {
+            keywords: crate::domain::consent::Keywords::default(),
+            opt_out_reply: Some(DEFAULT_OPT_OUT_REPLY.to_owned()),
+            opt_in_reply: Some(DEFAULT_OPT_IN_REPLY.to_owned()),
+        }
+    }
+}
+
+/// Where alerts go (src/alerts).
+#[derive(Debug, Clone, Default)]
+pub struct Channels {
+    /// Receives `POST`ed JSON, signed with `webhook_secret`.
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<SecretString>,
+    /// Ops numbers (`+…`) that get a WhatsApp message.
+    pub whatsapp: Vec<String>,
+    /// Called when credit runs low, so that a finance system can recharge the account
+    /// (Twilio has no API to add credit). Signed like the webhook, with its own secret.
+    pub topup_url: Option<String>,
+    pub topup_secret: Option<SecretString>,
+}
+
+impl Channels {
+    /// Channel names as stored with each delivery: `webhook`, `whatsapp:+…`.
+    pub fn names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        if self.webhook_url.is_some() {
+            names.push("webhook".to_owned());
+        }
+        names.extend(self.whatsapp.iter().map(|n| format!("whatsapp:{n}")));
+        names
+    }
+
+    /// The channels for alerts of `kind`: the top-up hook hears only about credit.
+    pub fn names_for(&self, kind: &str) -> Vec<String> {
+        let mut names = self.names();
+        if self.topup_url.is_some() && kind.starts_with("credit_") {
+            names.push("topup".to_owned());
+        }
+        names
+    }
+}
+
 /// How one-off sends (the API, the dashboard, the CLI, alert messages, automatic replies)
 /// take their sender's send slots (src/sending/pacing.rs).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -188,7 +322,7 @@ pub struct SendPacing {
 impl Default for SendPacing {
     fn default() -> Self {
         Self {
-            pace: crate::broadcasts::PACE,
+            pace: DEFAULT_BROADCAST_PACE,
             max_wait: Duration::from_secs(10),
         }
     }
@@ -249,19 +383,19 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub webhooks: WebhookSettings,
     pub twilio: TwilioSettings,
-    pub simulator: crate::twilio::simulator::SimulatorSettings,
+    pub simulator: SimulatorSettings,
     pub reconcile: ReconcileSettings,
     /// Fetching what Twilio actually charged for each sent message.
-    pub price_fetch: crate::jobs::prices::PriceFetchSettings,
+    pub price_fetch: PriceFetchSettings,
     pub credentials: CredentialSettings,
     /// Password of the first admin, created when there are no users.
     pub admin_password: Option<SecretString>,
     /// How often each instance reads the live change log.
     pub live_poll: Duration,
     /// Consent keywords and their confirmations (src/replies).
-    pub replies: crate::replies::ReplySettings,
+    pub replies: ReplySettings,
     /// The broadcast runner (src/jobs/broadcasts.rs).
-    pub broadcasts: crate::jobs::broadcasts::RunnerSettings,
+    pub broadcasts: RunnerSettings,
     /// One-off sends' share of the senders' slots.
     pub pacing: SendPacing,
     /// A reminder found this late after its time (after downtime) is skipped, not sent.
@@ -271,7 +405,7 @@ pub struct Settings {
     /// The low and critical credit lines.
     pub credit: crate::balance::Levels,
     /// Where alerts are delivered.
-    pub alert_channels: crate::alerts::Channels,
+    pub alert_channels: Channels,
     /// Hosts that user-configured URLs (alert and top-up hooks) may name although they are
     /// local or private (`crate::outbound`).
     pub outbound_allow_hosts: Vec<String>,
@@ -433,8 +567,8 @@ impl Settings {
         let ms = |key: &str, default: u64| -> anyhow::Result<Duration> {
             Ok(Duration::from_millis(num(get(key), key, default)?))
         };
-        let sim_defaults = crate::twilio::simulator::SimulatorSettings::default();
-        let simulator = crate::twilio::simulator::SimulatorSettings {
+        let sim_defaults = SimulatorSettings::default();
+        let simulator = SimulatorSettings {
             sent_after: ms("sim_sent_ms", sim_defaults.sent_after.as_millis() as u64)?,
             delivered_after: ms(
                 "sim_delivered_ms",
@@ -469,7 +603,7 @@ impl Settings {
                 )? * 3600,
             ),
         };
-        let price_fetch = crate::jobs::prices::PriceFetchSettings {
+        let price_fetch = PriceFetchSettings {
             interval: secs("price_fetch_secs", 10)?,
             per_second: num(get("price_fetch_per_sec"), "price_fetch_per_sec", 20u32)?.max(1),
         };
@@ -499,12 +633,12 @@ impl Settings {
             Some(v) => Some(v.to_owned()),
             None => Some(default.to_owned()),
         };
-        let replies = crate::replies::ReplySettings {
+        let replies = ReplySettings {
             keywords,
-            opt_out_reply: reply_text("opt_out_reply", crate::replies::DEFAULT_OPT_OUT_REPLY),
-            opt_in_reply: reply_text("opt_in_reply", crate::replies::DEFAULT_OPT_IN_REPLY),
+            opt_out_reply: reply_text("opt_out_reply", DEFAULT_OPT_OUT_REPLY),
+            opt_in_reply: reply_text("opt_in_reply", DEFAULT_OPT_IN_REPLY),
         };
-        let broadcasts = crate::jobs::broadcasts::RunnerSettings {
+        let broadcasts = RunnerSettings {
             stale_after: Duration::from_secs(
                 num(get("broadcast_stale_secs"), "broadcast_stale_secs", 120u64)?.max(1),
             ),
@@ -512,7 +646,7 @@ impl Settings {
                 let p = num(
                     get("broadcast_pace"),
                     "broadcast_pace",
-                    crate::broadcasts::PACE,
+                    DEFAULT_BROADCAST_PACE,
                 )?;
                 anyhow::ensure!(
                     p > 0.5 && p <= 1.0,
@@ -599,7 +733,7 @@ impl Settings {
                     "topup_webhook_url needs topup_webhook_secret: the finance system checks each call's signature with it"
                 );
             }
-            crate::alerts::Channels {
+            Channels {
                 webhook_url,
                 webhook_secret,
                 whatsapp,

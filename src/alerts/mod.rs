@@ -20,40 +20,7 @@ use sqlx::PgPool;
 use crate::balance::Level;
 use crate::storage::alerts::{self, AlertRow};
 
-/// Where alerts go.
-#[derive(Debug, Clone, Default)]
-pub struct Channels {
-    /// Receives `POST`ed JSON, signed with `webhook_secret`.
-    pub webhook_url: Option<String>,
-    pub webhook_secret: Option<SecretString>,
-    /// Ops numbers (`+…`) that get a WhatsApp message.
-    pub whatsapp: Vec<String>,
-    /// Called when credit runs low, so that a finance system can recharge the account
-    /// (Twilio has no API to add credit). Signed like the webhook, with its own secret.
-    pub topup_url: Option<String>,
-    pub topup_secret: Option<SecretString>,
-}
-
-impl Channels {
-    /// Channel names as stored with each delivery: `webhook`, `whatsapp:+…`.
-    pub fn names(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        if self.webhook_url.is_some() {
-            names.push("webhook".to_owned());
-        }
-        names.extend(self.whatsapp.iter().map(|n| format!("whatsapp:{n}")));
-        names
-    }
-
-    /// The channels for alerts of `kind`: the top-up hook hears only about credit.
-    pub fn names_for(&self, kind: &str) -> Vec<String> {
-        let mut names = self.names();
-        if self.topup_url.is_some() && kind.starts_with("credit_") {
-            names.push("topup".to_owned());
-        }
-        names
-    }
-}
+pub use crate::config::Channels;
 
 /// What a credit level change does to the credit alerts: (kind, fire?) in order.
 pub fn credit_changes(before: Level, after: Level) -> Vec<(&'static str, bool)> {

@@ -24,11 +24,9 @@ use crate::storage::broadcasts::{self as store, BroadcastRow, NewBroadcast, NewR
 use crate::twilio::client::{CreateMessage, Sender};
 use audience::{Excluded, Listed};
 
-/// Broadcasts are paced this share of the sender's limit by default (1.5% under it), so that
-/// up to ~15 ms of jitter between sending a message and Twilio receiving it cannot put more
-/// than the limit's worth of messages into any one second. `WADASH_BROADCAST_PACE` trades
-/// jitter tolerance (`1 / pace - 1` seconds) for throughput.
-pub const PACE: f64 = 0.985;
+/// Broadcasts are paced this share of the sender's limit by default (see
+/// `config::DEFAULT_BROADCAST_PACE`).
+pub const PACE: f64 = crate::config::DEFAULT_BROADCAST_PACE;
 
 /// Who a broadcast is for.
 #[derive(Debug, Clone)]

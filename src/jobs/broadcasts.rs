@@ -23,32 +23,11 @@ use sqlx::PgPool;
 use tokio::time::Instant;
 
 use super::Shutdown;
-use crate::broadcasts::{PACE, delivery};
+use crate::broadcasts::delivery;
+pub use crate::config::RunnerSettings;
 use crate::pricing::book::PriceBook;
 use crate::storage::broadcasts::{self as store, BroadcastRow};
 use crate::twilio::client::TwilioClient;
-
-/// How the runner behaves.
-#[derive(Debug, Clone, Copy)]
-pub struct RunnerSettings {
-    /// A `sending` row older than this is looked up at Twilio (its worker died, or its call
-    /// ended without an answer). Longer than Twilio's timeout plus a batch's slots.
-    pub stale_after: Duration,
-    /// How long an idle runner waits before looking for work again.
-    pub idle: Duration,
-    /// Share of the sender's limit to send at (see `broadcasts::PACE`).
-    pub pace: f64,
-}
-
-impl Default for RunnerSettings {
-    fn default() -> Self {
-        Self {
-            stale_after: Duration::from_secs(120),
-            idle: Duration::from_millis(200),
-            pace: PACE,
-        }
-    }
-}
 
 /// Seconds of sending claimed at a time.
 const BATCH_SECONDS: f64 = 1.0;

@@ -14,12 +14,12 @@
 //! broadcast is priced over time instead of using up the account's API concurrency.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use sqlx::PgPool;
 
+pub use crate::config::PriceFetchSettings;
 use crate::domain::MessageStatus;
 use crate::storage::{costs, messages};
 use crate::twilio::client::{TwilioClient, TwilioError};
@@ -34,14 +34,6 @@ const LEASE_SECS: f64 = 300.0;
 pub const MAX_CHECKS: i16 = 8;
 /// A message not final after this long is fetched anyway (Twilio has billed what it will).
 pub const FETCH_ANYWAY_AFTER: TimeDelta = TimeDelta::hours(24);
-
-#[derive(Debug, Clone, Copy)]
-pub struct PriceFetchSettings {
-    /// How often the job runs; zero turns it off.
-    pub interval: Duration,
-    /// Most lookups at Twilio per second of interval.
-    pub per_second: u32,
-}
 
 /// What to do with a claimed message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,36 +23,13 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::domain::PhoneNumber;
-use crate::domain::consent::{self, Consent, KeywordKind, Keywords};
+use crate::domain::consent::{self, Consent, KeywordKind};
 use crate::storage::auto_replies::{self, NewReply, ReplyRow};
 use crate::storage::contacts::{self, ChangeBy, InboundContact};
 use crate::storage::{reply_rules, senders};
 use crate::twilio::twiml::ReplyMessage;
 
-/// How wadash answers consent keywords.
-#[derive(Debug, Clone)]
-pub struct ReplySettings {
-    pub keywords: Keywords,
-    /// Sent after an opt-out keyword; `None` sends nothing.
-    pub opt_out_reply: Option<String>,
-    /// Sent after an opt-in keyword; `None` sends nothing.
-    pub opt_in_reply: Option<String>,
-}
-
-pub const DEFAULT_OPT_OUT_REPLY: &str = "You have been unsubscribed and will receive no more \
-    messages from us. Reply START to subscribe again.";
-pub const DEFAULT_OPT_IN_REPLY: &str =
-    "You are subscribed again. Reply STOP at any time to unsubscribe.";
-
-impl Default for ReplySettings {
-    fn default() -> Self {
-        Self {
-            keywords: Keywords::default(),
-            opt_out_reply: Some(DEFAULT_OPT_OUT_REPLY.to_owned()),
-            opt_in_reply: Some(DEFAULT_OPT_IN_REPLY.to_owned()),
-        }
-    }
-}
+pub use crate::config::{DEFAULT_OPT_IN_REPLY, DEFAULT_OPT_OUT_REPLY, ReplySettings};
 
 /// What routing needs to know about an inbound message.
 #[derive(Debug, Clone)]

@@ -25,43 +25,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::signature;
+pub use crate::config::SimulatorSettings;
 use crate::domain::WhatsAppAddress;
-
-/// How the simulated network behaves.
-#[derive(Debug, Clone, Copy)]
-pub struct SimulatorSettings {
-    pub sent_after: Duration,
-    pub delivered_after: Duration,
-    pub read_after: Duration,
-    /// Share of delivered messages that are also read.
-    pub read_share: f64,
-    /// Share of messages that end failed or undelivered.
-    pub failure_share: f64,
-    /// Share of callbacks sent twice.
-    pub duplicate_share: f64,
-    /// Share of messages whose last two callbacks arrive in reverse order.
-    pub reorder_share: f64,
-    /// Share of messages whose status callbacks are all lost on the way: the message still
-    /// progresses at the simulator, and only looking it up (reconciliation) tells.
-    pub lost_share: f64,
-    pub starting_balance: Decimal,
-}
-
-impl Default for SimulatorSettings {
-    fn default() -> Self {
-        Self {
-            sent_after: Duration::from_millis(400),
-            delivered_after: Duration::from_millis(1500),
-            read_after: Duration::from_millis(6000),
-            read_share: 0.7,
-            failure_share: 0.05,
-            duplicate_share: 0.05,
-            reorder_share: 0.1,
-            lost_share: 0.01,
-            starting_balance: Decimal::new(2000, 2),
-        }
-    }
-}
 
 /// Price of one simulated message (Twilio's per-message fee).
 const PRICE: Decimal = Decimal::from_parts(5, 0, 0, false, 3);
@@ -323,7 +288,7 @@ async fn create(
             Ok(a) => a.as_str().to_owned(),
             Err(_) => return twilio_error(400, 21212, "Invalid 'From' Phone Number"),
         },
-        (None, Some(_)) => crate::config::SANDBOX_FROM.to_owned(),
+        (None, Some(_)) => crate::senders::SANDBOX_NUMBER.to_owned(),
         (None, None) => return twilio_error(400, 21603, "A 'From' phone number is required."),
     };
     let body_text = get("Body").unwrap_or_default();
