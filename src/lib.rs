@@ -33,5 +33,6 @@ pub mod simulate;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod tasks;
 pub mod telemetry;
 pub mod twilio;

@@ -7,8 +7,8 @@ use sqlx::PgPool;
 
 use super::channels::ChannelStore;
 use super::{Channels, signature, webhook_body};
-use crate::jobs::Shutdown;
 use crate::storage::alerts::{self, Due};
+use crate::tasks::Shutdown;
 
 const MAX_ATTEMPTS: i32 = 10;
 
@@ -44,7 +44,7 @@ pub struct Deliverer {
 const ALERT_SLOT_WAIT: Duration = Duration::from_secs(1);
 
 pub fn start(d: Deliverer, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
-    crate::jobs::every(
+    crate::tasks::every(
         "alert deliveries",
         Duration::from_secs(1),
         shutdown,

@@ -9,8 +9,8 @@ use sqlx::PgPool;
 
 use super::channels::ChannelStore;
 use super::rules::{self, Rules};
-use crate::jobs::Shutdown;
 use crate::storage::alerts;
+use crate::tasks::Shutdown;
 
 /// Where the reconciler notes when it last settled messages whose callbacks were lost.
 pub const LOST_KEY: &str = "reconcile_lost_at";
@@ -30,7 +30,7 @@ pub fn start(
     if interval.is_zero() {
         return None;
     }
-    Some(crate::jobs::every(
+    Some(crate::tasks::every(
         "alert rules",
         interval,
         shutdown,

@@ -14,8 +14,8 @@ use std::time::Duration;
 use sha2::Digest;
 use sqlx::PgPool;
 
-use crate::jobs::Shutdown;
 use crate::storage::alerts::{self, AlertRow};
+use crate::tasks::Shutdown;
 
 /// The most open alerts kept; a banner shows a few and links to the rest.
 const LIMIT: i64 = 200;
@@ -80,7 +80,7 @@ impl OpenAlerts {
         shutdown: Shutdown,
     ) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        crate::jobs::every("open alerts", period, shutdown, move || {
+        crate::tasks::every("open alerts", period, shutdown, move || {
             let (this, pool) = (this.clone(), pool.clone());
             async move {
                 this.refresh(&pool).await?;

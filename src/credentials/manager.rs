@@ -333,7 +333,7 @@ impl CredentialManager {
     pub fn start(
         &self,
         poll: Duration,
-        mut shutdown: crate::jobs::Shutdown,
+        mut shutdown: crate::tasks::Shutdown,
     ) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {

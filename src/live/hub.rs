@@ -17,8 +17,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 
-use crate::jobs::Shutdown;
 use crate::storage::live_log::{self, Position};
+use crate::tasks::Shutdown;
 
 /// Batches a browser may fall behind before it is told to reload.
 pub const CAPACITY: usize = 1024;
