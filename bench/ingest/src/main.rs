@@ -418,15 +418,30 @@ async fn run_closed(args: &Args, url: &str, target: load::Target) -> anyhow::Res
                 "p50": ms(lat.p50), "p90": ms(lat.p90), "p99": ms(lat.p99), "max": ms(lat.max),
                 "mean": ms(lat.mean),
             },
-            "cpu": cpu_json(outcome.cpu.as_ref(), acked_timed),
-            "verified": verification.as_ref().map(|v| v.ok),
-            "verification": verification.as_ref().map(verify::Verification::to_json),
         });
-        println!("{}", serde_json::to_string(&line).context("encoding JSON")?);
+        print_json(
+            line,
+            outcome.cpu.as_ref(),
+            acked_timed,
+            verification.as_ref(),
+        )?;
     }
+    Ok(acked_all > 0 && verification.is_none_or(|v| v.ok))
+}
 
-    let ok = acked_all > 0 && verification.is_none_or(|v| v.ok);
-    Ok(ok)
+/// Prints a run's JSON line with what every mode reports last: the CPU per acknowledged timed
+/// callback and the verification.
+fn print_json(
+    mut line: serde_json::Value,
+    cpu: Option<&cpu::Usage>,
+    acked_timed: usize,
+    verification: Option<&verify::Verification>,
+) -> anyhow::Result<()> {
+    line["cpu"] = cpu_json(cpu, acked_timed);
+    line["verified"] = serde_json::json!(verification.map(|v| v.ok));
+    line["verification"] = serde_json::json!(verification.map(verify::Verification::to_json));
+    println!("{}", serde_json::to_string(&line).context("encoding JSON")?);
+    Ok(())
 }
 
 async fn run_open(args: &Args, url: &str, target: load::Target, rate: f64) -> anyhow::Result<bool> {
@@ -621,13 +636,13 @@ async fn run_open(args: &Args, url: &str, target: load::Target, rate: f64) -> an
             "sustained": verdict.sustained,
             "verdict_reasons": verdict.reasons,
             "stopped_early": outcome.stopped,
-            "cpu": cpu_json(outcome.cpu.as_ref(), acked_timed),
-            "verified": verification.as_ref().map(|v| v.ok),
-            "verification": verification.as_ref().map(verify::Verification::to_json),
         });
-        println!("{}", serde_json::to_string(&line).context("encoding JSON")?);
+        print_json(
+            line,
+            outcome.cpu.as_ref(),
+            acked_timed,
+            verification.as_ref(),
+        )?;
     }
-
-    let ok = acked_all > 0 && verification.is_none_or(|v| v.ok);
-    Ok(ok)
+    Ok(acked_all > 0 && verification.is_none_or(|v| v.ok))
 }
