@@ -1,5 +1,6 @@
 //! Request logging: client errors as warnings, server errors as errors, the rest at debug so
-//! the hot path does not pay for a log line per callback.
+//! the hot path does not pay for a log line per callback. Each request runs in a `request`
+//! span (method and path), so what its handler logs says which request it belongs to.
 
 use std::time::Instant;
 
@@ -7,6 +8,7 @@ use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use tracing::Instrument as _;
 
 pub async fn log_request(
     req: ServiceRequest,
@@ -15,7 +17,8 @@ pub async fn log_request(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let res = next.call(req).await?;
+    let span = tracing::info_span!("request", %method, %path);
+    let res = next.call(req).instrument(span).await?;
     let status = res.status();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     if status.is_server_error() {

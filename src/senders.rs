@@ -4,7 +4,7 @@ use crate::domain::WhatsAppAddress;
 use crate::storage::senders::{NewSender, SenderRow};
 
 /// The Twilio WhatsApp sandbox's number.
-pub const SANDBOX_NUMBER: &str = "whatsapp:+14155238886";
+pub const SANDBOX_NUMBER: &str = crate::domain::phone::SANDBOX_SENDER;
 
 /// Twilio's default throughput for a WhatsApp sender, messages per second.
 pub const DEFAULT_MPS: f64 = 80.0;

@@ -371,8 +371,8 @@ pub async fn held_by_reserve(
             "held: its estimated cost of {} {} would take the balance of {} below the reserve of {}; an admin must release it",
             p.estimated_cost,
             p.cost_currency,
-            crate::balance::money(latest.balance),
-            crate::balance::money(reserve)
+            crate::domain::price::money(latest.balance),
+            crate::domain::price::money(reserve)
         )
     }))
 }

@@ -2,6 +2,7 @@
 //! and export. The API, the dashboard and the CLI all come through here.
 
 pub mod csv_io;
+pub mod view;
 
 use sqlx::PgPool;
 

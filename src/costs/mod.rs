@@ -109,6 +109,14 @@ pub fn sender_of(msg: &CreateMessage) -> String {
     }
 }
 
+/// A range as asked for in a query string (`?from=YYYY-MM-DD&to=YYYY-MM-DD`), before
+/// [`Range::parse`] checks it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RangeQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
 /// The days a report covers, in UTC, both ends included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {

@@ -1,17 +1,20 @@
 //! Domain types: parsed at the edge, used everywhere past the handlers.
 
 pub mod consent;
+pub mod credit;
+pub mod destination;
 pub mod error_codes;
 pub mod hex;
 pub mod phone;
 pub mod price;
 pub mod record;
 pub mod role;
+pub mod secret_key;
 pub mod sid;
 pub mod status;
 pub mod window;
 
-pub use hex::hex;
+pub use hex::{hex, random_hex};
 pub use phone::{PhoneNumber, WhatsAppAddress};
 pub use role::Role;
 pub use sid::MessageSid;

@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+/// The Twilio WhatsApp sandbox's number, the sender when none is configured.
+pub const SANDBOX_SENDER: &str = "whatsapp:+14155238886";
+
 /// A phone number in E.164 form: `+`, a non-zero digit, 7 to 15 digits in all.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PhoneNumber(String);

@@ -108,3 +108,13 @@ pub struct Price {
 pub fn decimal_text<S: serde::Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&d.to_string())
 }
+
+/// An amount as people read money: no trailing zeros beyond the cents (`20.00`, `19.985`,
+/// `0.00125`).
+pub fn money(d: Decimal) -> String {
+    let mut n = d.normalize();
+    if n.scale() < 2 {
+        n.rescale(2);
+    }
+    n.to_string()
+}

@@ -213,7 +213,9 @@ pub async fn authorize(
     })
 }
 
-/// Checks, waits for the sender's next send slot, sends and records. The returned status is Twilio's answer to the create call.
+/// Checks, waits for the sender's next send slot, sends and records. The returned status is
+/// Twilio's answer to the create call.
+#[tracing::instrument(name = "send", skip_all)]
 pub async fn send(
     client: &TwilioClient,
     pool: &sqlx::PgPool,

@@ -1,5 +1,5 @@
 //! Who may be sent what: consent, de-authorization, changed numbers, the 24-hour window and
-//! the sender's status, decided before anything reaches Twilio (DESIGN.md "HTTP interface").
+//! the sender's status, decided before anything reaches Twilio (docs/api.md).
 
 use chrono::{DateTime, Utc};
 

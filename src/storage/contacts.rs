@@ -303,7 +303,7 @@ pub async fn list(
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
     q.push(COLUMNS).push(" FROM contacts WHERE true");
     if let Some(text) = filter.q.as_deref().filter(|s| !s.is_empty()) {
-        let pattern = format!("%{}%", escape_like(text));
+        let pattern = format!("%{}%", super::escape_like(text));
         q.push(" AND (number LIKE ")
             .push_bind(pattern.clone())
             .push(" OR profile_name ILIKE ")
@@ -345,17 +345,6 @@ pub async fn tags(pool: &PgPool) -> sqlx::Result<Vec<(String, i64)>> {
     )
     .fetch_all(pool)
     .await
-}
-
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// [`recipient`] for many numbers at once (a broadcast's audience), by number.

@@ -111,17 +111,6 @@ impl Cursor {
     }
 }
 
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Every filter but the number, and the keyset position, as `AND …` clauses.
 fn push_conditions(q: &mut QueryBuilder<Postgres>, filter: &MessageFilter, after: Option<&Cursor>) {
     if let Some(s) = &filter.status {
@@ -138,7 +127,7 @@ fn push_conditions(q: &mut QueryBuilder<Postgres>, filter: &MessageFilter, after
     }
     if let Some(text) = &filter.text {
         q.push(" AND body ILIKE ")
-            .push_bind(format!("%{}%", escape_like(text)));
+            .push_bind(format!("%{}%", super::escape_like(text)));
     }
     if let Some(code) = filter.error_code {
         q.push(" AND error_code = ").push_bind(code);
@@ -322,7 +311,7 @@ mod tests {
 
     #[test]
     fn like_patterns_are_escaped() {
-        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(crate::storage::escape_like("50%_off\\"), "50\\%\\_off\\\\");
     }
 }
 

@@ -29,6 +29,18 @@ pub mod users;
 
 /// True for errors after which the same work may succeed on a fresh connection or a second
 /// attempt: lost connections, deadlocks, serialization failures, a restarting server.
+/// `s` as a literal inside a `LIKE` pattern (`%`, `_` and the escape character escaped).
+pub fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub fn is_transient(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)

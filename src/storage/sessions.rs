@@ -16,9 +16,7 @@ fn id_of(token: &str) -> Vec<u8> {
 }
 
 fn random_token() -> String {
-    let mut raw = [0u8; 32];
-    rand::fill(&mut raw);
-    crate::domain::hex(&raw)
+    crate::domain::random_hex(32)
 }
 
 /// A session together with its user.

@@ -14,9 +14,7 @@ pub fn hash(token: &str) -> Vec<u8> {
 
 /// A new random token (256 bits) and its stored id.
 pub async fn create(pool: &PgPool, name: &str, role: Role) -> sqlx::Result<(i64, String)> {
-    let mut raw = [0u8; 32];
-    rand::fill(&mut raw);
-    let token = format!("{TOKEN_PREFIX}{}", crate::domain::hex(&raw));
+    let token = format!("{TOKEN_PREFIX}{}", crate::domain::random_hex(32));
     let id = sqlx::query_scalar(
         "INSERT INTO api_tokens (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id",
     )

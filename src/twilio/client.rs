@@ -327,6 +327,7 @@ impl TwilioClient {
     }
 
     /// Like [`create_message`](Self::create_message) with another status callback URL.
+    #[tracing::instrument(name = "twilio.create_message", skip_all)]
     pub async fn create_message_with_callback(
         &self,
         msg: &CreateMessage,
@@ -345,6 +346,7 @@ impl TwilioClient {
         .await
     }
 
+    #[tracing::instrument(name = "twilio.fetch_message", skip(self))]
     pub async fn fetch_message(&self, sid: &str) -> Result<MessageResource, TwilioError> {
         if !sid.bytes().all(|b| b.is_ascii_alphanumeric()) || sid.is_empty() {
             return Err(TwilioError::Invalid(format!(
@@ -356,6 +358,7 @@ impl TwilioClient {
     }
 
     /// Lists messages matching `filter`, following `next_page_uri` up to `max_pages`.
+    #[tracing::instrument(name = "twilio.list_messages", skip_all)]
     pub async fn list_messages(
         &self,
         filter: &ListMessages,
@@ -396,6 +399,7 @@ impl TwilioClient {
     }
 
     /// Reads `Balance.json`. The balance is a string in Twilio's answer; it is parsed exactly.
+    #[tracing::instrument(name = "twilio.fetch_balance", skip_all)]
     pub async fn fetch_balance(&self) -> Result<Balance, TwilioError> {
         let raw: BalanceJson = self.get_json(&self.account_url("Balance.json")).await?;
         let balance = match raw
@@ -422,6 +426,7 @@ impl TwilioClient {
     /// is fetched (see [`super::media`]), and from this client's base URL (Twilio, the
     /// simulator, or a test double). Twilio answers with a redirect to its CDN, which is
     /// followed without the credentials; a redirect anywhere else is refused.
+    #[tracing::instrument(name = "twilio.fetch_media", skip(self, url, max))]
     pub async fn fetch_media(
         &self,
         message_sid: &str,

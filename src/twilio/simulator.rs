@@ -288,7 +288,7 @@ async fn create(
             Ok(a) => a.as_str().to_owned(),
             Err(_) => return twilio_error(400, 21212, "Invalid 'From' Phone Number"),
         },
-        (None, Some(_)) => crate::senders::SANDBOX_NUMBER.to_owned(),
+        (None, Some(_)) => crate::domain::phone::SANDBOX_SENDER.to_owned(),
         (None, None) => return twilio_error(400, 21603, "A 'From' phone number is required."),
     };
     let body_text = get("Body").unwrap_or_default();
@@ -310,10 +310,8 @@ async fn create(
         }
         *balance -= PRICE;
     }
-    let mut raw = [0u8; 16];
-    rand::fill(&mut raw);
     let msg = SimMessage {
-        sid: format!("SM{}", crate::domain::hex(&raw)),
+        sid: format!("SM{}", crate::domain::random_hex(16)),
         to: to.as_str().to_owned(),
         from,
         body: body_text,

@@ -77,9 +77,7 @@ impl WebhookKeys {
 
 /// The simulator-mode auth token, generated on first use and shared through the database.
 pub async fn simulator_token(pool: &PgPool) -> anyhow::Result<SecretString> {
-    let mut raw = [0u8; 16];
-    rand::fill(&mut raw);
-    let candidate = crate::domain::hex(&raw);
+    let candidate = crate::domain::random_hex(16);
     let token = instance_settings::get_or_insert(pool, SIMULATOR_TOKEN_KEY, &candidate).await?;
     Ok(SecretString::from(token))
 }

@@ -1,4 +1,4 @@
-//! `GET /api/v1/alerts?state=` (DESIGN.md) and `POST /api/v1/alerts/{id}/acknowledge`.
+//! `GET /api/v1/alerts?state=` and `POST /api/v1/alerts/{id}/acknowledge`.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;

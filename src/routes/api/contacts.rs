@@ -2,26 +2,26 @@
 //! CSV import and export.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::auth::ApiCaller;
+// Re-exported until the broadcast handlers use the contacts service directly.
+pub use crate::contacts::view::parse_cursor;
+use crate::contacts::view::{ContactView, cursor_of};
 use crate::contacts::{self, Action, Actor, ContactError, csv_io};
 use crate::domain::Role;
 use crate::domain::consent::ConsentSource;
-use crate::domain::window::Window;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::contacts::{
-    self as store, ConsentEventRow, ContactFilter, ContactRow, RetiredRow,
-};
+use crate::storage::contacts::{self as store, ContactFilter, ContactRow};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/contacts", web::get().to(list))
         .service(
             web::resource("/contacts/import")
                 .app_data(web::PayloadConfig::new(
-                    crate::routes::api::broadcasts::MAX_BODY,
+                    crate::routes::transfer::CSV_UPLOAD_MAX,
                 ))
                 .route(web::post().to(import)),
         )
@@ -29,58 +29,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/contacts/{number}", web::get().to(get))
         .route("/contacts/{number}", web::patch().to(update))
         .route("/contacts/{number}/{action}", web::post().to(act));
-}
-
-/// A contact as the API shows it (DESIGN.md): `consent` is `deauthorized` while the business
-/// blocks the contact, whatever the contact said.
-#[derive(Debug, Serialize)]
-pub struct ContactView {
-    pub number: String,
-    pub profile_name: Option<String>,
-    pub wa_id: Option<String>,
-    pub consent: String,
-    pub deauthorized_at: Option<DateTime<Utc>>,
-    pub last_inbound_at: Option<DateTime<Utc>>,
-    pub window_expires_at: Option<DateTime<Utc>>,
-    /// `open`, `closed` or `unknown` (never heard from).
-    pub window: &'static str,
-    pub tags: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub history: Option<Vec<ConsentEventRow>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub previous_numbers: Option<Vec<RetiredRow>>,
-}
-
-impl ContactView {
-    pub fn new(c: ContactRow, now: DateTime<Utc>) -> Self {
-        let consent = if c.is_deauthorized() {
-            "deauthorized".to_owned()
-        } else {
-            c.consent.clone()
-        };
-        let window = match Window::at(c.last_inbound_at, now) {
-            Window::Open { .. } => "open",
-            Window::Closed { .. } => "closed",
-            Window::Unknown => "unknown",
-        };
-        Self {
-            window_expires_at: Window::expires_at(c.last_inbound_at),
-            window,
-            number: c.number,
-            profile_name: c.profile_name,
-            wa_id: c.wa_id,
-            consent,
-            deauthorized_at: c.deauthorized_at,
-            last_inbound_at: c.last_inbound_at,
-            tags: c.tags,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-            history: None,
-            previous_numbers: None,
-        }
-    }
 }
 
 fn contact_error(e: ContactError) -> ApiError {
@@ -112,24 +60,6 @@ struct ListQuery {
 struct Page {
     items: Vec<ContactView>,
     next_cursor: Option<String>,
-}
-
-/// Cursor text: `<updated_at as RFC 3339>,<id>`.
-pub fn parse_cursor(s: &str) -> Option<(DateTime<Utc>, i64)> {
-    let (t, id) = s.rsplit_once(',')?;
-    Some((
-        DateTime::parse_from_rfc3339(t).ok()?.with_timezone(&Utc),
-        id.parse().ok()?,
-    ))
-}
-
-pub fn cursor_of(c: &ContactRow) -> String {
-    format!(
-        "{},{}",
-        c.updated_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        c.id
-    )
 }
 
 async fn list(
@@ -302,21 +232,9 @@ async fn import(
 
 async fn export(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(csv_response(state.pool.clone()))
-}
-
-/// Every contact as a streamed CSV download.
-pub fn csv_response(pool: sqlx::PgPool) -> HttpResponse {
-    use futures_util::TryStreamExt as _;
-    let body = csv_io::export_stream(pool).map_err(|e| {
-        tracing::error!(error = %e, "contact export stopped");
-        actix_web::error::ErrorInternalServerError("export failed")
-    });
-    HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            "attachment; filename=\"wadash-contacts.csv\"",
-        ))
-        .streaming(body)
+    Ok(crate::routes::transfer::csv_download(
+        "wadash-contacts.csv",
+        "contact export",
+        csv_io::export_stream(state.pool.clone()),
+    ))
 }

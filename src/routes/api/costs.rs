@@ -4,10 +4,9 @@
 //! ([`crate::costs::report`]).
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
 
 use super::auth::ApiCaller;
-use crate::costs::{self, Range};
+use crate::costs::{self, Range, RangeQuery};
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -16,15 +15,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/costs", web::get().to(get));
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CostQuery {
-    pub from: Option<String>,
-    pub to: Option<String>,
-}
-
 async fn get(
     caller: ApiCaller,
-    q: web::Query<CostQuery>,
+    q: web::Query<RangeQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;

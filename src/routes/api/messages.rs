@@ -21,7 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
-/// A message as the API shows it (DESIGN.md "HTTP interface").
+/// A message as the API shows it (docs/api.md).
 #[derive(Debug, Serialize)]
 pub struct MessageView {
     pub sid: String,
@@ -135,7 +135,7 @@ async fn list(
     }))
 }
 
-/// `POST /api/v1/messages` body (DESIGN.md). `media_url` may be one URL or a list;
+/// `POST /api/v1/messages` body. `media_url` may be one URL or a list;
 /// `content_variables` an object or its JSON text.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -15,13 +15,12 @@ use crate::routes::price_estimate::{self, EstimateFailure, EstimateRequest};
 use crate::state::AppState;
 use crate::storage::prices as store;
 
-/// Largest upload: 100,000 rows of about 60 bytes.
-pub const MAX_BODY: usize = 8 * 1024 * 1024;
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/prices")
-            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .app_data(web::PayloadConfig::new(
+                crate::routes::transfer::PRICE_BOOK_MAX,
+            ))
             .route(web::get().to(list))
             .route(web::put().to(upload)),
     )

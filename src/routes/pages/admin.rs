@@ -116,9 +116,7 @@ async fn page(
 }
 
 fn done(what: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/admin?done={what}")))
-        .finish()
+    super::done_redirect("/admin", what)
 }
 
 #[derive(Deserialize)]

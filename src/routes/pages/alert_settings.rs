@@ -319,9 +319,7 @@ async fn page(
 }
 
 fn done(what: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/admin/alerts?done={what}")))
-        .finish()
+    super::done_redirect("/admin/alerts", what)
 }
 
 async fn save_rules(

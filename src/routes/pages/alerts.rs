@@ -255,7 +255,5 @@ async fn acknowledge(
         }
         None => "not_firing",
     };
-    Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/alerts?done={done}")))
-        .finish())
+    Ok(super::done_redirect("/alerts", done))
 }

@@ -1,6 +1,6 @@
 //! `GET /balance`: the Twilio balance, how fast it is spent and how long it lasts, with the
 //! last 24 hours' readings as a chart. The figures come from the API's view
-//! ([`crate::routes::api::balance::view`]) and refresh on the `stats` event.
+//! ([`crate::balance::view`]) and refresh on the `stats` event.
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -8,7 +8,7 @@ use chrono::{TimeDelta, Utc};
 use serde::Deserialize;
 
 use super::{Chrome, CurrentUser, PageError, html};
-use crate::routes::api::balance::{BalanceView, view};
+use crate::balance::view::{BalanceView, view};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -89,7 +89,7 @@ async fn page(
     query: web::Query<BalanceQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let v = view(&state).await?;
+    let v = view(&state.pool, &state.balance, &state.credit).await?;
     let until = Utc::now();
     let points: Vec<_> = v
         .readings

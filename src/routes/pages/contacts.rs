@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use super::format;
 use super::{Chrome, CurrentUser, PageError, html};
+use crate::contacts::view::{ContactView, cursor_of, parse_cursor};
 use crate::contacts::{self, Action, Actor, ContactError, csv_io};
 use crate::domain::PhoneNumber;
 use crate::domain::Role;
 use crate::domain::consent::ConsentSource;
 use crate::domain::window::{self, Window};
-use crate::routes::api::contacts::{ContactView, csv_response, cursor_of, parse_cursor};
 use crate::state::AppState;
 use crate::storage::contacts::{self as store, ContactFilter, ContactRow};
 
@@ -211,7 +211,11 @@ async fn list(
 
 async fn export(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     tracing::info!(username = %user.username, "contacts CSV export");
-    let mut resp = csv_response(state.pool.clone());
+    let mut resp = crate::routes::transfer::csv_download(
+        "wadash-contacts.csv",
+        "contact export",
+        crate::contacts::csv_io::export_stream(state.pool.clone()),
+    );
     resp.headers_mut().insert(
         actix_web::http::header::CACHE_CONTROL,
         actix_web::http::header::HeaderValue::from_static("no-store"),
@@ -399,9 +403,7 @@ async fn one(
 }
 
 fn back_to(number: &PhoneNumber, done: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/contacts/{number}?done={done}")))
-        .finish()
+    super::done_redirect(&format!("/contacts/{number}"), done)
 }
 
 /// A refused form: the page again with the error and what was typed, or an error page

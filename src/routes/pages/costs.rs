@@ -10,7 +10,6 @@ use rust_decimal::Decimal;
 use super::{Chrome, CurrentUser, PageError, html};
 use crate::costs::report::{Line, Report};
 use crate::costs::{self, Range};
-use crate::routes::api::costs::CostQuery;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -167,7 +166,7 @@ impl CostsPage {
 
 async fn page(
     user: CurrentUser,
-    q: web::Query<CostQuery>,
+    q: web::Query<crate::costs::RangeQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let chrome = Chrome::for_user(&user, &state, "costs");

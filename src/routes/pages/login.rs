@@ -73,9 +73,7 @@ fn login_cookie(token: &str, secure: bool) -> Cookie<'static> {
 }
 
 fn new_token() -> String {
-    let mut raw = [0u8; 24];
-    rand::fill(&mut raw);
-    crate::domain::hex(&raw)
+    crate::domain::random_hex(24)
 }
 
 fn login_page(

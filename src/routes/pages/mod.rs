@@ -113,6 +113,14 @@ pub fn html<T: askama::Template>(t: &T) -> Result<actix_web::HttpResponse, PageE
         .body(body))
 }
 
+/// After a form's action: back to `path`, whose page shows the notice for `what` once
+/// (`?done=what`; post/redirect/get, so a reload does not repeat the action).
+pub fn done_redirect(path: &str, what: &str) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::SeeOther()
+        .insert_header(("Location", format!("{path}?done={what}")))
+        .finish()
+}
+
 /// `path` with a send's warnings as `warning=` query parameters, shown once by the page the
 /// browser is sent to after the POST.
 pub fn with_warnings(path: &str, warnings: &[String]) -> String {

@@ -1,162 +1,76 @@
-//! Reads a `multipart/form-data` body (RFC 7578) that is already in memory: what a browser
-//! sends for a form with a file input. Enough for the dashboard's small upload forms (a few
-//! text fields and one file, bounded by the route's payload limit); it does not stream.
-//!
-//! Written here rather than taken from a crate: the one maintained for actix-web brings an old
-//! `derive_more` and a second `rand` for what is, for a buffered body, a split on the boundary.
+//! Reads a `multipart/form-data` body (RFC 7578) that is already in memory, what a browser
+//! sends for a form with a file input, with actix-multipart: the dashboard's upload forms are
+//! a few text fields and one file, bounded by the route's payload limit, so the body is
+//! buffered first and its parts collected whole.
+
+use actix_web::http::header::{CONTENT_TYPE, HeaderMap};
+use actix_web::web::Bytes;
+use futures_util::StreamExt as _;
 
 /// One field of the form.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part<'a> {
+pub struct Part {
     pub name: String,
     /// Present for a file input (empty when no file was chosen).
     pub filename: Option<String>,
-    pub data: &'a [u8],
+    pub data: Vec<u8>,
 }
 
-/// The boundary named by a `Content-Type: multipart/form-data; boundary=…` header.
-pub fn boundary(content_type: &str) -> Option<String> {
-    let mut params = split_params(content_type);
-    let mime = params.next()?;
-    if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
-        return None;
-    }
-    params
-        .filter_map(param)
-        .find(|(k, _)| k.eq_ignore_ascii_case("boundary"))
-        .map(|(_, v)| v)
-        // RFC 2046: 1 to 70 characters.
-        .filter(|b| !b.is_empty() && b.len() <= 70)
+/// Whether the request says its body is `multipart/form-data`.
+pub fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("multipart/form-data"))
 }
 
 /// Splits `body` into its parts. A body that does not follow the format is an error (it did
 /// not come from a browser's form), never a partial result.
-pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, String> {
-    let bad = |why: &str| format!("the form data is not valid multipart: {why}");
-    let open = format!("--{boundary}");
-    // Every delimiter after the first is preceded by a line break, which belongs to it.
-    let delimiter = format!("\r\n--{boundary}");
-    let start = if body.starts_with(open.as_bytes()) {
-        open.len()
-    } else {
-        // A preamble before the first delimiter is allowed and ignored.
-        find(body, delimiter.as_bytes()).ok_or_else(|| bad("no boundary"))? + delimiter.len()
-    };
-    let mut rest = &body[start..];
+pub async fn parse(headers: &HeaderMap, body: Bytes) -> Result<Vec<Part>, String> {
+    let bad = |why: String| format!("the form data is not valid multipart: {why}");
+    let stream = futures_util::stream::once(async move { Ok(body) });
+    let mut form = actix_multipart::Multipart::new(headers, stream);
     let mut parts = Vec::new();
-    loop {
-        if rest.starts_with(b"--") {
-            return Ok(parts);
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(|e| bad(e.to_string()))?;
+        let name = field
+            .name()
+            .ok_or_else(|| bad("a part has no name".into()))?
+            .to_owned();
+        let filename = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .map(str::to_owned);
+        let mut data = Vec::new();
+        while let Some(chunk) = field.next().await {
+            data.extend_from_slice(&chunk.map_err(|e| bad(e.to_string()))?);
         }
-        // Transport padding (spaces, tabs) may follow a delimiter before its line break.
-        let after_pad = rest
-            .iter()
-            .position(|b| *b != b' ' && *b != b'\t')
-            .unwrap_or(rest.len());
-        rest = rest[after_pad..]
-            .strip_prefix(b"\r\n")
-            .ok_or_else(|| bad("a boundary is not followed by a line break"))?;
-        let head_end = find(rest, b"\r\n\r\n").ok_or_else(|| bad("a part has no headers"))?;
-        let head = std::str::from_utf8(&rest[..head_end])
-            .map_err(|_| bad("a part's headers are not UTF-8"))?;
-        let content = &rest[head_end + 4..];
-        let end =
-            find(content, delimiter.as_bytes()).ok_or_else(|| bad("the body is cut short"))?;
-        let (name, filename) = disposition(head).ok_or_else(|| bad("a part has no name"))?;
         parts.push(Part {
             name,
             filename,
-            data: &content[..end],
+            data,
         });
-        rest = &content[end + delimiter.len()..];
     }
+    Ok(parts)
 }
 
 /// The first part named `name`.
-pub fn field<'p, 'a>(parts: &'p [Part<'a>], name: &str) -> Option<&'p Part<'a>> {
+pub fn field<'p>(parts: &'p [Part], name: &str) -> Option<&'p Part> {
     parts.iter().find(|p| p.name == name)
 }
 
 /// The first part named `name` as text (lossy: a form's text fields are UTF-8), or "".
-pub fn text(parts: &[Part<'_>], name: &str) -> String {
+pub fn text(parts: &[Part], name: &str) -> String {
     field(parts, name)
-        .map(|p| String::from_utf8_lossy(p.data).into_owned())
+        .map(|p| String::from_utf8_lossy(&p.data).into_owned())
         .unwrap_or_default()
-}
-
-/// `name` and `filename` from a part's `Content-Disposition: form-data; …` header.
-fn disposition(head: &str) -> Option<(String, Option<String>)> {
-    let value = head.split("\r\n").find_map(|line| {
-        let (k, v) = line.split_once(':')?;
-        k.trim()
-            .eq_ignore_ascii_case("content-disposition")
-            .then_some(v)
-    })?;
-    let mut params = split_params(value);
-    if !params.next()?.trim().eq_ignore_ascii_case("form-data") {
-        return None;
-    }
-    let (mut name, mut filename) = (None, None);
-    for (k, v) in params.filter_map(param) {
-        if k.eq_ignore_ascii_case("name") {
-            name = Some(v);
-        } else if k.eq_ignore_ascii_case("filename") {
-            filename = Some(v);
-        }
-    }
-    Some((name?, filename))
-}
-
-/// Splits a header value on the `;` that are not inside quotes.
-fn split_params(value: &str) -> impl Iterator<Item = &str> {
-    let mut quoted = false;
-    let mut escaped = false;
-    value.split(move |c: char| {
-        if escaped {
-            escaped = false;
-        } else if quoted && c == '\\' {
-            escaped = true;
-        } else if c == '"' {
-            quoted = !quoted;
-        }
-        c == ';' && !quoted
-    })
-}
-
-/// `key=value` or `key="quoted value"` (browsers percent-encode a quote in a name; a
-/// backslash escape is read too).
-fn param(p: &str) -> Option<(String, String)> {
-    let (k, v) = p.split_once('=')?;
-    let v = v.trim();
-    let v = match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-        Some(inner) => {
-            let mut out = String::with_capacity(inner.len());
-            let mut chars = inner.chars();
-            while let Some(c) = chars.next() {
-                out.push(if c == '\\' { chars.next()? } else { c });
-            }
-            out
-        }
-        None => v.to_owned(),
-    };
-    Some((k.trim().to_owned(), v))
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut from = 0;
-    while let Some(i) = haystack[from..].iter().position(|b| *b == first) {
-        let at = from + i;
-        if haystack[at..].starts_with(needle) {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
 }
 
 #[cfg(test)]
 mod tests {
+    use actix_web::http::header::HeaderValue;
+
     use super::*;
 
     /// A body as Firefox and Chromium send it for a token, a file and a textarea.
@@ -179,10 +93,19 @@ Content-Disposition: form-data; name=\"csv\"\r\n\
     const CT: &str =
         "multipart/form-data; boundary=---------------------------9051914041544843365972754266";
 
-    #[test]
-    fn a_browsers_form_is_read_field_by_field_with_the_files_bytes_intact() {
-        let b = boundary(CT).unwrap();
-        let parts = parse(BODY, &b).unwrap();
+    fn headers(ct: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+        h
+    }
+
+    async fn read(ct: &str, body: &'static [u8]) -> Result<Vec<Part>, String> {
+        parse(&headers(ct), Bytes::from_static(body)).await
+    }
+
+    #[actix_web::test]
+    async fn a_browsers_form_is_read_field_by_field_with_the_files_bytes_intact() {
+        let parts = read(CT, BODY).await.unwrap();
         assert_eq!(parts.len(), 3);
         assert_eq!(text(&parts, "csrf"), "tok123");
         let file = field(&parts, "file").unwrap();
@@ -193,36 +116,36 @@ Content-Disposition: form-data; name=\"csv\"\r\n\
     }
 
     #[test]
-    fn the_boundary_comes_from_the_content_type_quoted_or_not() {
-        assert_eq!(
-            boundary("multipart/form-data; boundary=\"a b\"").as_deref(),
-            Some("a b")
-        );
-        assert_eq!(
-            boundary("Multipart/Form-Data;boundary=xyz").as_deref(),
-            Some("xyz")
-        );
+    fn only_form_data_is_multipart() {
+        assert!(is_multipart(&headers("Multipart/Form-Data;boundary=xyz")));
+        assert!(is_multipart(&headers(CT)));
         for ct in [
             "application/x-www-form-urlencoded",
-            "multipart/form-data",
-            "multipart/form-data; boundary=",
             "multipart/mixed; boundary=xyz",
         ] {
-            assert_eq!(boundary(ct), None, "{ct}");
+            assert!(!is_multipart(&headers(ct)), "{ct}");
         }
+        assert!(!is_multipart(&HeaderMap::new()));
     }
 
-    #[test]
-    fn a_preamble_is_skipped_and_an_empty_form_has_no_parts() {
+    #[actix_web::test]
+    async fn a_quoted_boundary_and_a_preamble_are_read_and_an_empty_form_has_no_parts() {
         let body =
-            b"ignored\r\n--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--xyz--";
-        let parts = parse(body, "xyz").unwrap();
-        assert_eq!((parts[0].name.as_str(), parts[0].data), ("a", &b"1"[..]));
-        assert!(parse(b"--xyz--\r\n", "xyz").unwrap().is_empty());
+            b"ignored\r\n--a b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--a b--\r\n";
+        let parts = read("multipart/form-data; boundary=\"a b\"", body)
+            .await
+            .unwrap();
+        assert_eq!(
+            (parts[0].name.as_str(), &parts[0].data[..]),
+            ("a", &b"1"[..])
+        );
+        let ct = "multipart/form-data; boundary=xyz";
+        assert!(read(ct, b"--xyz--\r\n").await.unwrap().is_empty());
     }
 
-    #[test]
-    fn a_body_that_is_not_a_form_is_refused_whole() {
+    #[actix_web::test]
+    async fn a_body_that_is_not_a_form_is_refused_whole() {
+        let ct = "multipart/form-data; boundary=xyz";
         for body in [
             &b"no boundary at all"[..],
             b"--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\ncut short",
@@ -230,10 +153,13 @@ Content-Disposition: form-data; name=\"csv\"\r\n\
             b"--xyzgarbage",
         ] {
             assert!(
-                parse(body, "xyz").is_err(),
+                read(ct, body).await.is_err(),
                 "{}",
                 String::from_utf8_lossy(body)
             );
+        }
+        for ct in ["multipart/form-data", "multipart/form-data; boundary="] {
+            assert!(read(ct, BODY).await.is_err(), "{ct}");
         }
     }
 }

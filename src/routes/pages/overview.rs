@@ -262,7 +262,7 @@ async fn page(
     let (stats, recent, balance) = tokio::try_join!(
         overview::window_stats(pool, w.since, w.until, w.step, sender_ref, now),
         messages::list(pool, &everything, None, 15),
-        crate::routes::api::balance::view(&state),
+        crate::balance::view::view(&state.pool, &state.balance, &state.credit),
     )?;
     let overview::WindowStats {
         funnel,

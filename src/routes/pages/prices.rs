@@ -15,8 +15,8 @@ use super::{Chrome, CurrentUser, PageError, format, html, multipart};
 use crate::domain::Role;
 use crate::domain::{Direction, PhoneNumber};
 use crate::pricing::{self, Category, Kind, LineError, Price, export};
-use crate::routes::api::prices::MAX_BODY;
 use crate::routes::price_estimate::{self, Estimate, EstimateFailure, EstimateRequest};
+use crate::routes::transfer::PRICE_BOOK_MAX;
 use crate::state::AppState;
 use crate::storage::prices::{self as store, Listed, Standing, Summary};
 
@@ -28,7 +28,7 @@ const SHOWN_ERRORS: usize = 1_000;
 /// A bad line is shown up to this many characters.
 const LINE_PREVIEW: usize = 200;
 /// The file or the pasted text, each up to the API's limit, plus the form's own bytes.
-const UPLOAD_LIMIT: usize = 2 * MAX_BODY + 64 * 1024;
+const UPLOAD_LIMIT: usize = 2 * PRICE_BOOK_MAX + 64 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -426,19 +426,16 @@ struct UploadForm {
 
 /// Reads the form as the page sends it (multipart, for the file), or URL-encoded with the
 /// pasted text alone (a script, or a browser that lost the `enctype`).
-fn read_form(req: &HttpRequest, body: &[u8]) -> Result<UploadForm, PageError> {
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if let Some(boundary) = multipart::boundary(content_type) {
-        let parts = multipart::parse(body, &boundary).map_err(PageError::BadRequest)?;
+async fn read_form(req: &HttpRequest, body: web::Bytes) -> Result<UploadForm, PageError> {
+    if multipart::is_multipart(req.headers()) {
+        let parts = multipart::parse(req.headers(), body)
+            .await
+            .map_err(PageError::BadRequest)?;
         let file = multipart::field(&parts, "file")
             .filter(|p| !p.data.is_empty())
             .map(|p| {
                 let name = p.filename.clone().filter(|n| !n.is_empty());
-                (name.unwrap_or_else(|| "the file".into()), p.data.to_vec())
+                (name.unwrap_or_else(|| "the file".into()), p.data.clone())
             });
         return Ok(UploadForm {
             csrf: multipart::text(&parts, "csrf"),
@@ -453,7 +450,7 @@ fn read_form(req: &HttpRequest, body: &[u8]) -> Result<UploadForm, PageError> {
         #[serde(default)]
         csv: String,
     }
-    let f: Pasted = serde_urlencoded::from_bytes(body)
+    let f: Pasted = serde_urlencoded::from_bytes(&body)
         .map_err(|e| PageError::BadRequest(format!("the form could not be read: {e}")))?;
     Ok(UploadForm {
         csrf: f.csrf,
@@ -500,7 +497,7 @@ async fn upload(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let form = read_form(&req, &body)?;
+    let form = read_form(&req, body).await?;
     user.check_csrf(&form.csrf)?;
     user.require(Role::Admin)?;
     let (source, bytes) = match form.file {

@@ -201,9 +201,7 @@ async fn page(
 }
 
 fn done(what: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/admin/rules?done={what}")))
-        .finish()
+    super::done_redirect("/admin/rules", what)
 }
 
 #[derive(Deserialize)]

@@ -167,9 +167,7 @@ async fn page(
 }
 
 fn done(what: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/admin/senders?done={what}")))
-        .finish()
+    super::done_redirect("/admin/senders", what)
 }
 
 #[derive(Deserialize)]
