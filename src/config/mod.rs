@@ -159,8 +159,8 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     use secrecy::ExposeSecret as _;
 
-    use super::keys::parse_file;
     use super::*;
+    use crate::config::keys::parse_file;
 
     fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
