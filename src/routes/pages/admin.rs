@@ -95,23 +95,17 @@ async fn render(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
-}
-
 async fn page(
     user: CurrentUser,
-    q: web::Query<DoneQuery>,
+    q: web::Query<super::DoneQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.require(Role::Admin)?;
-    let notice = q.done.as_deref().map(|d| match d {
-        "user" => "User added.".to_owned(),
-        "changed" => "User changed.".to_owned(),
-        "revoked" => "Token revoked.".to_owned(),
-        _ => "Done.".to_owned(),
-    });
+    let notice = q.notice(&[
+        ("user", "User added."),
+        ("changed", "User changed."),
+        ("revoked", "Token revoked."),
+    ]);
     render(&user, &state, notice, None, None).await
 }
 

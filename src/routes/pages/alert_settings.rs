@@ -256,7 +256,7 @@ struct SettingsPage {
     channels: ChannelFields,
     channel_errors: Errors,
     status: ChannelStatus,
-    notice: Option<&'static str>,
+    notice: Option<String>,
     error: Option<String>,
 }
 
@@ -271,7 +271,7 @@ struct Refused {
 async fn render(
     user: &CurrentUser,
     state: &AppState,
-    notice: Option<&'static str>,
+    notice: Option<String>,
     refused: Refused,
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
@@ -297,24 +297,27 @@ async fn render(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
-}
-
 async fn page(
     user: CurrentUser,
-    q: web::Query<DoneQuery>,
+    q: web::Query<super::DoneQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.require(Role::Admin)?;
-    let notice = q.done.as_deref().map(|d| match d {
-        "rules" => "Alert rules saved: the next check uses them.",
-        "channels" => "Channels saved: every instance uses them within a few seconds.",
-        "reset" => "Saved channels removed: the environment's channels apply again.",
-        "test" => "Test alert queued to every channel: its deliveries show on the Alerts page.",
-        _ => "Done.",
-    });
+    let notice = q.notice(&[
+        ("rules", "Alert rules saved: the next check uses them."),
+        (
+            "channels",
+            "Channels saved: every instance uses them within a few seconds.",
+        ),
+        (
+            "reset",
+            "Saved channels removed: the environment's channels apply again.",
+        ),
+        (
+            "test",
+            "Test alert queued to every channel: its deliveries show on the Alerts page.",
+        ),
+    ]);
     render(&user, &state, notice, Refused::default(), StatusCode::OK).await
 }
 

@@ -121,6 +121,24 @@ pub fn done_redirect(path: &str, what: &str) -> actix_web::HttpResponse {
         .finish()
 }
 
+/// The `?done=` of a page shown after a form's action (see [`done_redirect`]).
+#[derive(Debug, serde::Deserialize)]
+pub struct DoneQuery {
+    pub done: Option<String>,
+}
+
+impl DoneQuery {
+    /// The notice for `done`, from the page's `(done, notice)` pairs; "Done." for another.
+    pub fn notice(&self, notices: &[(&str, &str)]) -> Option<String> {
+        let done = self.done.as_deref()?;
+        let text = notices
+            .iter()
+            .find(|(key, _)| *key == done)
+            .map_or("Done.", |(_, text)| *text);
+        Some(text.to_owned())
+    }
+}
+
 /// `path` with a send's warnings as `warning=` query parameters, shown once by the page the
 /// browser is sent to after the POST.
 pub fn with_warnings(path: &str, warnings: &[String]) -> String {
@@ -141,4 +159,32 @@ pub fn warnings_of(req: &actix_web::HttpRequest) -> Vec<String> {
         .map(|(_, v)| v)
         .take(5)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DoneQuery;
+
+    #[test]
+    fn a_done_query_names_its_notice_or_says_done() {
+        let q = |d: Option<&str>| DoneQuery {
+            done: d.map(str::to_owned),
+        };
+        let notices = [("added", "Sender added."), ("changed", "Sender changed.")];
+        assert_eq!(
+            q(Some("changed")).notice(&notices).as_deref(),
+            Some("Sender changed.")
+        );
+        assert_eq!(
+            q(Some("<script>")).notice(&notices).as_deref(),
+            Some("Done.")
+        );
+        assert_eq!(q(None).notice(&notices), None);
+        let target = super::done_redirect("/admin/rules", "moved");
+        assert_eq!(target.status(), actix_web::http::StatusCode::SEE_OTHER);
+        assert_eq!(
+            target.headers().get("location").unwrap(),
+            "/admin/rules?done=moved"
+        );
+    }
 }

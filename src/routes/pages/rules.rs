@@ -174,29 +174,23 @@ async fn render(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
-}
-
 async fn page(
     user: CurrentUser,
-    q: web::Query<DoneQuery>,
+    q: web::Query<super::DoneQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.require(Role::Admin)?;
-    let notice = q.done.as_deref().map(|d| {
-        match d {
-            "added" => "Rule added, at the end of its group.",
-            "changed" => "Rule saved.",
-            "enabled" => "Rule enabled.",
-            "disabled" => "Rule disabled: it is skipped until enabled again.",
-            "moved" => "Rule moved.",
-            "deleted" => "Rule deleted.",
-            _ => "Done.",
-        }
-        .to_owned()
-    });
+    let notice = q.notice(&[
+        ("added", "Rule added, at the end of its group."),
+        ("changed", "Rule saved."),
+        ("enabled", "Rule enabled."),
+        (
+            "disabled",
+            "Rule disabled: it is skipped until enabled again.",
+        ),
+        ("moved", "Rule moved."),
+        ("deleted", "Rule deleted."),
+    ]);
     render(&user, &state, notice, None).await
 }
 

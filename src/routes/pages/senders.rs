@@ -143,26 +143,20 @@ async fn render(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
-}
-
 async fn page(
     user: CurrentUser,
-    q: web::Query<DoneQuery>,
+    q: web::Query<super::DoneQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.require(Role::Admin)?;
-    let notice = q.done.as_deref().map(|d| {
-        match d {
-            "added" => "Sender added.",
-            "changed" => "Sender changed.",
-            "disabled" => "Sender disabled: nothing is sent from it any more; its history stays.",
-            _ => "Done.",
-        }
-        .to_owned()
-    });
+    let notice = q.notice(&[
+        ("added", "Sender added."),
+        ("changed", "Sender changed."),
+        (
+            "disabled",
+            "Sender disabled: nothing is sent from it any more; its history stays.",
+        ),
+    ]);
     render(&user, &state, notice, None).await
 }
 
