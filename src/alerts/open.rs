@@ -100,7 +100,7 @@ mod tests {
             kind: "credit_low".into(),
             subject: String::new(),
             severity: "warning".into(),
-            state: state.into(),
+            state: crate::domain::alert_state::AlertState::parse(state).unwrap(),
             message: "m".into(),
             fired_at: chrono::Utc::now(),
             acknowledged_at: None,

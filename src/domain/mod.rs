@@ -1,5 +1,6 @@
 //! Domain types: parsed at the edge, used everywhere past the handlers.
 
+pub mod alert_state;
 pub mod consent;
 pub mod credit;
 pub mod destination;

@@ -4,13 +4,16 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
+use crate::domain::alert_state::AlertState;
+
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct AlertRow {
     pub id: i64,
     pub kind: String,
     pub subject: String,
     pub severity: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: AlertState,
     pub message: String,
     pub fired_at: DateTime<Utc>,
     pub acknowledged_at: Option<DateTime<Utc>>,
@@ -106,12 +109,16 @@ pub async fn open_subjects(conn: &mut PgConnection, kind: &str) -> sqlx::Result<
 }
 
 /// Alerts newest first, optionally in one state.
-pub async fn list(pool: &PgPool, state: Option<&str>, limit: i64) -> sqlx::Result<Vec<AlertRow>> {
+pub async fn list(
+    pool: &PgPool,
+    state: Option<AlertState>,
+    limit: i64,
+) -> sqlx::Result<Vec<AlertRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM alerts WHERE ($1::text IS NULL OR state = $1) \
          ORDER BY fired_at DESC, id DESC LIMIT $2"
     )))
-    .bind(state)
+    .bind(state.map(AlertState::as_str))
     .bind(limit)
     .fetch_all(pool)
     .await

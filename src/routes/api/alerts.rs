@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::auth::ApiCaller;
 use crate::domain::Role;
+use crate::domain::alert_state::AlertState;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::alerts;
@@ -28,14 +29,14 @@ async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let wanted = query.state.as_deref().filter(|s| !s.is_empty());
-    if let Some(s) = wanted
-        && !["firing", "acknowledged", "resolved"].contains(&s)
-    {
-        return Err(ApiError::BadRequest(format!(
-            "state must be firing, acknowledged or resolved, got {s:?}"
-        )));
-    }
+    let wanted = match query.state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(AlertState::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "state must be firing, acknowledged or resolved, got {s:?}"
+            ))
+        })?),
+    };
     let limit = query.limit.unwrap_or(100).clamp(1, 500);
     let items = alerts::list(&state.pool, wanted, limit).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))

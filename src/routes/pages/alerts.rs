@@ -11,6 +11,7 @@ use super::format;
 use super::{Chrome, CurrentUser, PageError, html};
 use crate::alerts::open::Snapshot;
 use crate::domain::Role;
+use crate::domain::alert_state::AlertState;
 use crate::state::AppState;
 use crate::storage::alerts::{self, AlertRow, DeliveryRow};
 
@@ -75,15 +76,19 @@ impl Banner {
                 .map(|a| BannerItem {
                     id: a.id,
                     severity: a.severity.clone(),
-                    state: a.state.clone(),
-                    firing: a.state == "firing",
+                    state: a.state.to_string(),
+                    firing: a.state == AlertState::Firing,
                     message: a.message.clone(),
                     since: When::of(&a.fired_at),
                     acknowledged_by: a.acknowledged_by.clone(),
                 })
                 .collect(),
             more: s.alerts.len().saturating_sub(BANNER_MAX),
-            firing: s.alerts.iter().filter(|a| a.state == "firing").count(),
+            firing: s
+                .alerts
+                .iter()
+                .filter(|a| a.state == AlertState::Firing)
+                .count(),
             version: s.version.clone(),
         }
     }
@@ -154,7 +159,7 @@ fn item(a: &AlertRow, deliveries: &[DeliveryRow]) -> AlertItem {
         kind_label: kind_label(&a.kind),
         subject: a.subject.clone(),
         severity: a.severity.clone(),
-        state: a.state.clone(),
+        state: a.state.to_string(),
         message: a.message.clone(),
         fired: When::of(&a.fired_at),
         acknowledged: a.acknowledged_at.as_ref().map(When::of),
@@ -191,7 +196,7 @@ async fn page(
 ) -> Result<HttpResponse, PageError> {
     let (open, resolved) = tokio::try_join!(
         alerts::open(&state.pool, OPEN_MAX),
-        alerts::list(&state.pool, Some("resolved"), RESOLVED_MAX),
+        alerts::list(&state.pool, Some(AlertState::Resolved), RESOLVED_MAX),
     )?;
     let ids: Vec<i64> = open.iter().chain(&resolved).map(|a| a.id).collect();
     let deliveries = alerts::deliveries(&state.pool, &ids).await?;
