@@ -6,6 +6,7 @@ pub mod hex;
 pub mod phone;
 pub mod price;
 pub mod record;
+pub mod reminder;
 pub mod role;
 pub mod sid;
 pub mod status;
@@ -13,6 +14,7 @@ pub mod window;
 
 pub use hex::hex;
 pub use phone::{PhoneNumber, WhatsAppAddress};
+pub use reminder::ReminderStatus;
 pub use role::Role;
 pub use sid::MessageSid;
 pub use status::{MessageStatus, StatusReport, StatusState, Transition};
