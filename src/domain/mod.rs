@@ -9,6 +9,7 @@ pub mod hex;
 pub mod phone;
 pub mod price;
 pub mod record;
+pub mod reminder;
 pub mod role;
 pub mod secret_key;
 pub mod sid;
@@ -17,6 +18,7 @@ pub mod window;
 
 pub use hex::{hex, random_hex};
 pub use phone::{PhoneNumber, WhatsAppAddress};
+pub use reminder::ReminderStatus;
 pub use role::Role;
 pub use sid::MessageSid;
 pub use status::{MessageStatus, StatusReport, StatusState, Transition};

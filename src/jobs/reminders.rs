@@ -14,7 +14,8 @@ use sqlx::PgPool;
 use super::Shutdown;
 use crate::broadcasts::audience::Listed;
 use crate::broadcasts::{self, Audience, BroadcastRequest};
-use crate::reminders::{self, Run};
+use crate::domain::ReminderStatus;
+use crate::reminders::{self, Action, Run, lifecycle};
 use crate::storage::reminders::{self as store, ReminderRow};
 use crate::twilio::client::Sender;
 
@@ -62,7 +63,7 @@ impl ReminderRunner {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(reminder = r.id, error = %e, "reminder has an unreadable schedule; stopping it");
-                store::advance(tx, r.id, None).await?;
+                store::advance(tx, r.id, None, finished(r.status)).await?;
                 return Ok(0);
             }
         };
@@ -89,7 +90,11 @@ impl ReminderRunner {
             recorded += 1;
             tracing::info!(reminder = r.id, due = %at, outcome, "reminder occurrence");
         }
-        store::advance(tx, r.id, next).await?;
+        let status = match next {
+            Some(_) => r.status,
+            None => finished(r.status),
+        };
+        store::advance(tx, r.id, next, status).await?;
         Ok(recorded)
     }
 
@@ -169,4 +174,10 @@ fn human(d: TimeDelta) -> String {
         120..=7199 => format!("{} min", s / 60),
         _ => format!("{} h", s / 3600),
     }
+}
+
+/// The state of a reminder with no occurrence left: done (the runner only claims active
+/// reminders, which the lifecycle table lets finish).
+fn finished(status: ReminderStatus) -> ReminderStatus {
+    lifecycle::next(status, Action::Finish).unwrap_or(ReminderStatus::Done)
 }

@@ -3,18 +3,29 @@
 //!
 //! - [`schedule`]: when a reminder falls due (recurrence rules, cron, daylight saving);
 //! - [`validate`]: what a person or program asks for, checked;
+//! - [`lifecycle`]: the one table of which action (edit, pause, resume, cancel, …) is allowed
+//!   from which state;
+//! - [`manage`]: creating, editing and acting on stored reminders, with typed errors;
+//! - [`form`] and [`words`]: the dashboard's form read into a reminder, and a recurrence in
+//!   words;
 //! - [`plan`]: what to do with the occurrences that are due at some `now`, including those
 //!   missed while wadash was down;
 //! - the runner in `src/jobs/reminders.rs` sends each occurrence exactly once, as a broadcast
 //!   of its recipients (so it is throttled, tracked per recipient and exactly-once like any
 //!   broadcast).
 
+pub mod form;
+pub mod lifecycle;
+pub mod manage;
 pub mod schedule;
+pub mod words;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
 
-use crate::domain::PhoneNumber;
+use crate::domain::{PhoneNumber, ReminderStatus, WhatsAppAddress};
 use crate::storage::reminders::{NewReminder, ReminderRow};
+pub use lifecycle::Action;
+pub use manage::ReminderError;
 use schedule::{Recurrence, Schedule};
 
 /// A reminder as asked for, before validation.
@@ -139,19 +150,24 @@ pub fn validate(
     }
     let sender = match &input.sender {
         Some(s) if s.trim().is_empty() => None,
-        Some(s) => Some(crate::broadcasts::sender_of(s.trim()).map(|_| s.trim().to_owned())?),
+        Some(s) => {
+            // A Messaging Service SID, or a WhatsApp address to send from.
+            let s = s.trim();
+            if !s.starts_with("MG") {
+                WhatsAppAddress::parse(s)?;
+            }
+            Some(s.to_owned())
+        }
         None => existing.and_then(|e| e.sender.clone()),
     };
     let status = match input.status.as_deref() {
-        None => existing.map_or("active".to_owned(), |e| e.status.clone()),
-        Some(s @ ("active" | "paused")) => s.to_owned(),
-        Some(other) => return Err(format!("status must be active or paused, got {other:?}")),
+        None => existing.map_or(ReminderStatus::Active, |e| e.status),
+        Some(s) => match s.parse() {
+            Ok(status @ (ReminderStatus::Active | ReminderStatus::Paused)) => status,
+            _ => return Err(format!("status must be active or paused, got {s:?}")),
+        },
     };
-    if matches!(
-        existing.map(|e| e.status.as_str()),
-        Some("canceled" | "done")
-    ) && input.status.is_some()
-    {
+    if existing.is_some_and(|e| !lifecycle::is_open(e.status)) && input.status.is_some() {
         return Err("a canceled or finished reminder cannot be resumed; create a new one".into());
     }
     let sched = Schedule {
@@ -174,10 +190,10 @@ pub fn validate(
         first_at,
         recurrence: sched.recurrence.to_string(),
         timezone,
-        status: if next_at.is_none() {
-            "done".into()
-        } else {
-            status
+        // Nothing left to send: the reminder is done.
+        status: match next_at {
+            None => ReminderStatus::Done,
+            Some(_) => status,
         },
         next_at,
         created_by: existing

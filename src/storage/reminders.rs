@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
+use crate::domain::ReminderStatus;
+
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct ReminderRow {
     pub id: i64,
@@ -15,7 +17,8 @@ pub struct ReminderRow {
     pub first_at: DateTime<Utc>,
     pub recurrence: String,
     pub timezone: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ReminderStatus,
     pub next_at: Option<DateTime<Utc>>,
     pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -37,7 +40,7 @@ pub struct NewReminder {
     pub first_at: DateTime<Utc>,
     pub recurrence: String,
     pub timezone: String,
-    pub status: String,
+    pub status: ReminderStatus,
     pub next_at: Option<DateTime<Utc>>,
     pub created_by: Option<String>,
 }
@@ -57,7 +60,7 @@ pub async fn insert(pool: &PgPool, r: &NewReminder) -> sqlx::Result<ReminderRow>
     .bind(r.first_at)
     .bind(&r.recurrence)
     .bind(&r.timezone)
-    .bind(&r.status)
+    .bind(r.status.as_str())
     .bind(r.next_at)
     .bind(&r.created_by)
     .fetch_one(pool)
@@ -82,7 +85,7 @@ pub async fn update(pool: &PgPool, id: i64, r: &NewReminder) -> sqlx::Result<Opt
     .bind(r.first_at)
     .bind(&r.recurrence)
     .bind(&r.timezone)
-    .bind(&r.status)
+    .bind(r.status.as_str())
     .bind(r.next_at)
     .fetch_optional(pool)
     .await
@@ -164,21 +167,19 @@ pub async fn record_run(
         == 1)
 }
 
-/// Moves the reminder on to its next occurrence, or marks it done.
+/// Moves the reminder on to its next occurrence (None: there is none) in `status`.
 pub async fn advance(
     conn: &mut PgConnection,
     id: i64,
     next_at: Option<DateTime<Utc>>,
+    status: ReminderStatus,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE reminders SET next_at = $2, \
-           status = CASE WHEN $2 IS NULL THEN 'done' ELSE status END, updated_at = now() \
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(next_at)
-    .execute(conn)
-    .await?;
+    sqlx::query("UPDATE reminders SET next_at = $2, status = $3, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(next_at)
+        .bind(status.as_str())
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -7,7 +7,8 @@ use serde::Serialize;
 use super::auth::ApiCaller;
 use crate::domain::Role;
 use crate::error::ApiError;
-use crate::reminders::{self, ReminderInput};
+use crate::reminders::manage::{self, ReminderError};
+use crate::reminders::{Action, ReminderInput};
 use crate::state::AppState;
 use crate::storage::reminders::{self as store, ReminderRow, RunRow};
 
@@ -27,6 +28,30 @@ struct ReminderView {
     runs: Option<Vec<RunRow>>,
 }
 
+/// The API's answer to a reminder the service refused: the one place that maps them.
+impl From<ReminderError> for ApiError {
+    fn from(e: ReminderError) -> Self {
+        match e {
+            ReminderError::Invalid(e) => ApiError::BadRequest(e),
+            ReminderError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            ReminderError::NotAllowed {
+                status,
+                action: Action::Edit,
+            } => ApiError::Other(
+                actix_web::http::StatusCode::CONFLICT,
+                "invalid_state",
+                format!("this reminder is {status}; create a new one instead"),
+            ),
+            ReminderError::NotAllowed { .. } | ReminderError::Conflict(_) => ApiError::Other(
+                actix_web::http::StatusCode::CONFLICT,
+                "invalid_state",
+                e.to_string(),
+            ),
+            ReminderError::Storage(e) => e.into(),
+        }
+    }
+}
+
 fn parse(body: &[u8]) -> Result<ReminderInput, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
@@ -40,8 +65,7 @@ async fn create(
     caller.require(Role::Operator)?;
     let input = parse(&body)?;
     let by = format!("api token #{}", caller.token_id);
-    let new = reminders::validate(&input, None, &by, Utc::now()).map_err(ApiError::BadRequest)?;
-    let row = store::insert(&state.pool, &new).await?;
+    let row = manage::create(&state.pool, &input, &by, Utc::now()).await?;
     tracing::info!(reminder = row.id, by, "reminder created");
     Ok(HttpResponse::Created().json(serde_json::json!({
         "id": row.id,
@@ -52,19 +76,13 @@ async fn create(
     })))
 }
 
-async fn find(state: &AppState, id: i64) -> Result<ReminderRow, ApiError> {
-    store::get(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no reminder {id}")))
-}
-
 async fn get(
     caller: ApiCaller,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let reminder = find(&state, *path).await?;
+    let reminder = manage::find(&state.pool, *path).await?;
     let runs = store::runs(&state.pool, reminder.id, 50).await?;
     Ok(HttpResponse::Ok().json(ReminderView {
         reminder,
@@ -92,24 +110,12 @@ async fn update(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
-    let existing = find(&state, *path).await?;
-    if matches!(existing.status.as_str(), "canceled" | "done") {
-        return Err(ApiError::Other(
-            actix_web::http::StatusCode::CONFLICT,
-            "invalid_state",
-            format!(
-                "this reminder is {}; create a new one instead",
-                existing.status
-            ),
-        ));
-    }
+    let existing = manage::find(&state.pool, *path).await?;
+    // A closed reminder is refused before its body is read.
+    manage::allow(&existing, Action::Edit)?;
     let input = parse(&body)?;
     let by = format!("api token #{}", caller.token_id);
-    let new = reminders::validate(&input, Some(&existing), &by, Utc::now())
-        .map_err(ApiError::BadRequest)?;
-    let row = store::update(&state.pool, existing.id, &new)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no reminder {}", existing.id)))?;
+    let row = manage::edit(&state.pool, &existing, &input, &by, Utc::now()).await?;
     Ok(HttpResponse::Ok().json(ReminderView {
         reminder: row,
         runs: None,
@@ -123,7 +129,8 @@ async fn cancel(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
-    let existing = find(&state, *path).await?;
-    store::cancel(&state.pool, existing.id).await?;
+    let existing = manage::find(&state.pool, *path).await?;
+    let by = format!("api token #{}", caller.token_id);
+    manage::act(&state.pool, &existing, Action::Delete, &by, Utc::now()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,0 +1,175 @@
+//! `/reminders/{id}`: one reminder with its runs, and its edit form.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::{Fields, Posted, ReminderItem, back_to, find, item, local_and_utc, path_id, refused};
+use crate::domain::Role;
+use crate::reminders::form::ReminderForm;
+use crate::reminders::{Action, ReminderError, lifecycle, manage, schedule};
+use crate::routes::pages::{Chrome, CurrentUser, PageError, format, html};
+use crate::state::AppState;
+use crate::storage::reminders::{self as store, ReminderRow};
+
+const RUNS_SHOWN: i64 = 50;
+
+struct RunItem {
+    due_local: String,
+    due_utc: String,
+    due_iso: String,
+    outcome: String,
+    note: String,
+    broadcast_id: Option<i64>,
+    sid: String,
+    message_status: String,
+}
+
+#[derive(Template)]
+#[template(path = "reminder.html")]
+struct ReminderPage {
+    chrome: Chrome,
+    r: ReminderItem,
+    first_local: String,
+    first_utc: String,
+    media: Vec<String>,
+    content_sid: String,
+    sender: String,
+    created_by: String,
+    created: String,
+    created_iso: String,
+    runs: Vec<RunItem>,
+    /// Open for changes (active or paused).
+    editable: bool,
+    form: Fields,
+    tags: Vec<(String, i64)>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// The reminder's page; with `refused`, the status and message of a refused change and the
+/// form as typed (None: the reminder's own settings).
+pub(super) async fn render_one(
+    user: &CurrentUser,
+    state: &AppState,
+    r: ReminderRow,
+    notice: Option<String>,
+    refused: Option<(StatusCode, String, Option<ReminderForm>)>,
+) -> Result<HttpResponse, PageError> {
+    let (runs, tags) = tokio::try_join!(
+        store::runs(&state.pool, r.id, RUNS_SHOWN),
+        crate::storage::contacts::tags(&state.pool)
+    )?;
+    let tz = schedule::parse_tz(&r.timezone).ok();
+    let (first_local, first_utc) = local_and_utc(r.first_at, tz);
+    let (status, error, typed) = match refused {
+        Some((s, e, typed)) => (s, Some(e), typed),
+        None => (StatusCode::OK, None, None),
+    };
+    let form = Fields::new(typed.unwrap_or_else(|| ReminderForm::of(&r)));
+    let runs = runs
+        .into_iter()
+        .map(|run| {
+            let (due_local, due_utc) = local_and_utc(run.due_at, tz);
+            RunItem {
+                due_local,
+                due_utc,
+                due_iso: format::iso(&run.due_at),
+                outcome: run.outcome,
+                note: run.note.unwrap_or_default(),
+                broadcast_id: run.broadcast_id,
+                sid: run.message_sid.unwrap_or_default(),
+                message_status: run.message_status.unwrap_or_default(),
+            }
+        })
+        .collect();
+    let mut resp = html(&ReminderPage {
+        chrome: Chrome::for_user(user, state, "reminders"),
+        r: item(&r),
+        first_local,
+        first_utc,
+        media: r.media.clone(),
+        content_sid: r.content_sid.clone().unwrap_or_default(),
+        sender: r.sender.clone().unwrap_or_default(),
+        created_by: r.created_by.clone().unwrap_or_default(),
+        created: format::utc(&r.created_at),
+        created_iso: format::iso(&r.created_at),
+        runs,
+        editable: lifecycle::is_open(r.status),
+        form,
+        tags,
+        notice,
+        error,
+    })?;
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+pub(super) struct DoneQuery {
+    done: Option<String>,
+}
+
+pub(super) async fn one(
+    user: CurrentUser,
+    path: web::Path<String>,
+    q: web::Query<DoneQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let r = find(&state, path_id(&path)?).await?;
+    let notice = q.done.as_deref().map(|d| {
+        match d {
+            "created" => "Reminder created.",
+            "saved" => "Changes saved.",
+            "pause" => "Paused: nothing is sent until it is resumed.",
+            "resume" => "Resumed: the next time is counted from now.",
+            "cancel" => "Canceled: nothing more is sent.",
+            _ => "Done.",
+        }
+        .to_owned()
+    });
+    render_one(&user, &state, r, notice, None).await
+}
+
+pub(super) async fn edit(
+    user: CurrentUser,
+    path: web::Path<String>,
+    form: web::Form<Posted>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Operator)?;
+    let existing = find(&state, path_id(&path)?).await?;
+    let f = form.into_inner().form;
+    // A closed reminder is refused before the form is read.
+    let saved = match manage::allow(&existing, Action::Edit) {
+        Err(e) => Err(e),
+        Ok(_) => match f.input(Some(&existing)) {
+            Ok(input) => {
+                manage::edit(&state.pool, &existing, &input, &user.username, Utc::now()).await
+            }
+            Err(e) => Err(ReminderError::Invalid(e)),
+        },
+    };
+    match saved {
+        Ok(row) => {
+            tracing::info!(reminder = row.id, username = %user.username, "reminder changed from the dashboard");
+            Ok(back_to(row.id, "saved"))
+        }
+        Err(e) => {
+            // What was typed is shown again when it was the problem.
+            let typed = matches!(e, ReminderError::Invalid(_)).then_some(f);
+            let (status, message) = refused(e)?;
+            render_one(
+                &user,
+                &state,
+                existing,
+                None,
+                Some((status, message, typed)),
+            )
+            .await
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `/reminders`: the list of reminders and the operator's form for a new one.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::Utc;
+
+use super::{Fields, Posted, ReminderItem, back_to, item, refused};
+use crate::domain::Role;
+use crate::reminders::ReminderError;
+use crate::reminders::form::ReminderForm;
+use crate::reminders::manage;
+use crate::routes::pages::{Chrome, CurrentUser, PageError, html};
+use crate::state::AppState;
+use crate::storage::reminders as store;
+
+/// How many reminders the list shows (the API lists as many).
+const LIST_LIMIT: i64 = 500;
+
+#[derive(Template)]
+#[template(path = "reminders.html")]
+struct ListPage {
+    chrome: Chrome,
+    items: Vec<ReminderItem>,
+    form: Fields,
+    tags: Vec<(String, i64)>,
+    error: Option<String>,
+}
+
+async fn render_list(
+    user: &CurrentUser,
+    state: &AppState,
+    f: ReminderForm,
+    refused: Option<(StatusCode, String)>,
+) -> Result<HttpResponse, PageError> {
+    let (rows, tags) = tokio::try_join!(
+        store::list(&state.pool, LIST_LIMIT),
+        crate::storage::contacts::tags(&state.pool)
+    )?;
+    let (status, error) = match refused {
+        Some((s, e)) => (s, Some(e)),
+        None => (StatusCode::OK, None),
+    };
+    let mut resp = html(&ListPage {
+        chrome: Chrome::for_user(user, state, "reminders"),
+        items: rows.iter().map(item).collect(),
+        form: Fields::new(f),
+        tags,
+        error,
+    })?;
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+pub(super) async fn list(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    render_list(&user, &state, ReminderForm::blank(), None).await
+}
+
+pub(super) async fn create(
+    user: CurrentUser,
+    form: web::Form<Posted>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Operator)?;
+    let f = form.into_inner().form;
+    let created = match f.input(None) {
+        Ok(input) => manage::create(&state.pool, &input, &user.username, Utc::now()).await,
+        Err(e) => Err(ReminderError::Invalid(e)),
+    };
+    match created {
+        Ok(row) => {
+            tracing::info!(reminder = row.id, username = %user.username, "reminder created from the dashboard");
+            Ok(back_to(row.id, "created"))
+        }
+        Err(e) => render_list(&user, &state, f, Some(refused(e)?)).await,
+    }
+}
