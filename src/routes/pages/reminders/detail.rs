@@ -4,7 +4,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
-use serde::Deserialize;
 
 use super::{Fields, Posted, ReminderItem, back_to, find, item, local_and_utc, path_id, refused};
 use crate::domain::Role;
@@ -107,29 +106,20 @@ pub(super) async fn render_one(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
-pub(super) struct DoneQuery {
-    done: Option<String>,
-}
-
 pub(super) async fn one(
     user: CurrentUser,
     path: web::Path<String>,
-    q: web::Query<DoneQuery>,
+    q: web::Query<crate::routes::pages::DoneQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let r = find(&state, path_id(&path)?).await?;
-    let notice = q.done.as_deref().map(|d| {
-        match d {
-            "created" => "Reminder created.",
-            "saved" => "Changes saved.",
-            "pause" => "Paused: nothing is sent until it is resumed.",
-            "resume" => "Resumed: the next time is counted from now.",
-            "cancel" => "Canceled: nothing more is sent.",
-            _ => "Done.",
-        }
-        .to_owned()
-    });
+    let notice = q.notice(&[
+        ("created", "Reminder created."),
+        ("saved", "Changes saved."),
+        ("pause", "Paused: nothing is sent until it is resumed."),
+        ("resume", "Resumed: the next time is counted from now."),
+        ("cancel", "Canceled: nothing more is sent."),
+    ]);
     render_one(&user, &state, r, notice, None).await
 }
 

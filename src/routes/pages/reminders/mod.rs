@@ -77,9 +77,7 @@ async fn find(state: &AppState, id: i64) -> Result<ReminderRow, PageError> {
 }
 
 fn back_to(id: i64, done: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/reminders/{id}?done={done}")))
-        .finish()
+    super::done_redirect(&format!("/reminders/{id}"), done)
 }
 
 /// "2030-03-11 09:00 EDT", and the same instant in UTC.
