@@ -1,5 +1,6 @@
 //! Domain types: parsed at the edge, used everywhere past the handlers.
 
+pub mod broadcast_state;
 pub mod consent;
 pub mod error_codes;
 pub mod hex;
@@ -11,6 +12,7 @@ pub mod sid;
 pub mod status;
 pub mod window;
 
+pub use broadcast_state::{BroadcastAction, BroadcastStatus};
 pub use hex::hex;
 pub use phone::{PhoneNumber, WhatsAppAddress};
 pub use role::Role;

@@ -1,6 +1,7 @@
 //! The route table. Each module registers its own routes.
 
 pub mod api;
+pub mod download;
 pub mod health;
 pub mod live;
 pub mod message_query;
