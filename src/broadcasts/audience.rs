@@ -5,12 +5,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::PhoneNumber;
 use crate::sending::policy;
 use crate::storage::broadcasts::NewRecipient;
 use crate::storage::contacts::Recipient;
+
+use super::Audience;
 
 /// Largest audience accepted in one broadcast.
 pub const MAX_RECIPIENTS: usize = 200_000;
@@ -30,6 +32,65 @@ pub struct Listed {
 pub struct Excluded {
     pub number: String,
     pub reason: String,
+}
+
+/// `audience` in an API request: exactly one of the fields.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudienceBody {
+    pub numbers: Option<Vec<String>>,
+    /// CSV text with a `number` column; other columns are per-recipient template variables.
+    pub csv: Option<String>,
+    pub tag: Option<String>,
+    pub all_opted_in: Option<bool>,
+}
+
+/// The audience an API request names, or what is wrong with it.
+pub fn parse_audience(a: AudienceBody) -> Result<Audience, String> {
+    let given = [
+        a.numbers.is_some(),
+        a.csv.is_some(),
+        a.tag.is_some(),
+        a.all_opted_in == Some(true),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if given != 1 {
+        return Err(
+            "audience must be exactly one of {numbers: [...]}, {csv: \"...\"}, {tag: \"...\"}, {all_opted_in: true}"
+                .into(),
+        );
+    }
+    if let Some(numbers) = a.numbers {
+        let listed = listed(numbers);
+        if listed.len() > MAX_RECIPIENTS {
+            return Err(format!(
+                "a broadcast goes to at most {MAX_RECIPIENTS} numbers"
+            ));
+        }
+        return Ok(Audience::Listed(listed));
+    }
+    if let Some(csv) = a.csv {
+        return parse_csv(csv.as_bytes()).map(Audience::Listed);
+    }
+    if let Some(tag) = a.tag {
+        return Ok(Audience::Tag(tag));
+    }
+    Ok(Audience::AllOptedIn)
+}
+
+/// Numbers in the order given, each on its own line.
+pub fn listed(numbers: Vec<String>) -> Vec<Listed> {
+    numbers
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| Listed {
+            line: i as u64 + 1,
+            raw,
+            variables: None,
+        })
+        .collect()
 }
 
 /// Numbers pasted as text: one per line, or separated by commas or semicolons. A first line

@@ -3,6 +3,8 @@
 //!
 //! - [`audience`]: who it goes to and who is left out, and why;
 //! - [`preview`] / [`create`]: what will happen, then the queue;
+//! - [`lifecycle`]: pause, resume, cancel, retry and release;
+//! - [`view`] / [`results`]: where its recipients are, and the results as CSV;
 //! - [`delivery`]: sending one queued recipient, and looking up at Twilio a recipient whose
 //!   sender died between calling Twilio and recording the answer;
 //! - the runner in `src/jobs/broadcasts.rs` claims due recipients and paces them through the
@@ -10,6 +12,9 @@
 
 pub mod audience;
 pub mod delivery;
+pub mod lifecycle;
+pub mod results;
+pub mod view;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -22,7 +27,7 @@ use crate::pricing::{self, Category, EstimateError};
 use crate::sending::policy::{self, Refusal};
 use crate::storage::broadcasts::{self as store, BroadcastRow, NewBroadcast, NewRecipient};
 use crate::twilio::client::{CreateMessage, Sender};
-use audience::{Excluded, Listed};
+use audience::{Excluded, Listed, listed};
 
 /// Broadcasts are paced this share of the sender's limit by default (see
 /// `config::DEFAULT_BROADCAST_PACE`).
@@ -300,18 +305,6 @@ pub fn estimate_cost(
             .map_or_else(|| "USD".to_owned(), |p| p.currency.clone()),
     };
     Ok((total, currency))
-}
-
-fn listed(numbers: Vec<String>) -> Vec<Listed> {
-    numbers
-        .into_iter()
-        .enumerate()
-        .map(|(i, raw)| Listed {
-            line: i as u64 + 1,
-            raw,
-            variables: None,
-        })
-        .collect()
 }
 
 /// Previews and queues the broadcast in one transaction.

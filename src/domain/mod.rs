@@ -1,6 +1,7 @@
 //! Domain types: parsed at the edge, used everywhere past the handlers.
 
 pub mod alert_state;
+pub mod broadcast_state;
 pub mod consent;
 pub mod credit;
 pub mod destination;
@@ -16,6 +17,7 @@ pub mod sid;
 pub mod status;
 pub mod window;
 
+pub use broadcast_state::{BroadcastAction, BroadcastStatus};
 pub use hex::{hex, random_hex};
 pub use phone::{PhoneNumber, WhatsAppAddress};
 pub use reminder::ReminderStatus;

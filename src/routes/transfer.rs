@@ -4,7 +4,8 @@
 use actix_web::HttpResponse;
 use futures_util::{Stream, TryStreamExt as _};
 
-/// Largest CSV upload (a broadcast's audience, a contact import).
+/// Largest CSV upload: a broadcast's audience of `broadcasts::audience::MAX_RECIPIENTS`
+/// numbers with variables, a contact import.
 pub const CSV_UPLOAD_MAX: usize = 32 * 1024 * 1024;
 
 /// Largest price book upload: 100,000 rows of about 60 bytes.

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
+use crate::domain::BroadcastStatus;
+
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct BroadcastRow {
     pub id: i64,
@@ -27,6 +29,13 @@ pub struct BroadcastRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl BroadcastRow {
+    /// The status as the lifecycle knows it (None for a name the table's check would refuse).
+    pub fn state(&self) -> Option<BroadcastStatus> {
+        self.status.parse().ok()
+    }
 }
 
 const COLUMNS: &str = "id, name, status, body, media, content_sid, content_variables, \
@@ -71,11 +80,11 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> sqlx::Result<BroadcastRow> {
     let status = if b.held_reason.is_some() {
-        "held"
+        BroadcastStatus::Held
     } else if b.start_at > now {
-        "scheduled"
+        BroadcastStatus::Scheduled
     } else {
-        "running"
+        BroadcastStatus::Running
     };
     let row: BroadcastRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO broadcasts (name, status, body, media, content_sid, content_variables, \
@@ -86,7 +95,7 @@ pub async fn insert(
          RETURNING {COLUMNS}"
     )))
     .bind(&b.name)
-    .bind(status)
+    .bind(status.as_str())
     .bind(&b.body)
     .bind(&b.media)
     .bind(&b.content_sid)
@@ -446,15 +455,16 @@ pub async fn complete_if_done(pool: &PgPool, id: i64) -> sqlx::Result<bool> {
         == 1)
 }
 
-/// Pause, resume or cancel. Returns the new row, or None when the broadcast is not in a state
-/// the change applies to.
-pub async fn set_status(pool: &PgPool, id: i64, to: &str) -> sqlx::Result<Option<BroadcastRow>> {
-    let from: &[&str] = match to {
-        "paused" => &["running", "scheduled"],
-        "running" => &["paused"],
-        "canceled" => &["running", "scheduled", "paused", "held"],
-        _ => &[],
-    };
+/// Pause, resume or cancel: sets `to` when the broadcast is in one of `from` (see
+/// `BroadcastAction::allowed_from`). Returns the new row, or None when the broadcast is not in
+/// a state the change applies to.
+pub async fn set_status(
+    pool: &PgPool,
+    id: i64,
+    to: BroadcastStatus,
+    from: &[BroadcastStatus],
+) -> sqlx::Result<Option<BroadcastRow>> {
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
     let mut tx = pool.begin().await?;
     let row: Option<BroadcastRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE broadcasts SET status = CASE WHEN $2 = 'running' AND start_at > now() \
@@ -463,11 +473,11 @@ pub async fn set_status(pool: &PgPool, id: i64, to: &str) -> sqlx::Result<Option
          WHERE id = $1 AND status = ANY($3) RETURNING {COLUMNS}"
     )))
     .bind(id)
-    .bind(to)
-    .bind(from)
+    .bind(to.as_str())
+    .bind(&from)
     .fetch_optional(&mut *tx)
     .await?;
-    if row.is_some() && to == "canceled" {
+    if row.is_some() && to == BroadcastStatus::Canceled {
         sqlx::query(
             "UPDATE broadcast_recipients SET state = 'canceled' \
              WHERE broadcast_id = $1 AND state = 'pending'",

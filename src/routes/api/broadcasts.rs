@@ -7,21 +7,22 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::auth::ApiCaller;
-use crate::broadcasts::audience::{self, Listed};
-use crate::broadcasts::{self, Audience, BroadcastError, BroadcastRequest};
-use crate::domain::Role;
+use crate::broadcasts::audience::{self, AudienceBody, parse_audience};
+use crate::broadcasts::lifecycle::{self, LifecycleError};
+use crate::broadcasts::view::{check_bucket, list_cursor, view};
+use crate::broadcasts::{self, BroadcastError, BroadcastRequest, results};
+use crate::domain::{BroadcastAction, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::broadcasts::{self as store, BroadcastRow, Counts, RecipientRow};
-
-/// Largest request body: an audience of `audience::MAX_RECIPIENTS` numbers with variables.
-pub const MAX_BODY: usize = 32 * 1024 * 1024;
+use crate::storage::broadcasts::{self as store, BroadcastRow, RecipientRow};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/broadcasts")
             // 200,000 numbers or a CSV with variables: far above the default 256 KiB.
-            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .app_data(web::PayloadConfig::new(
+                crate::routes::transfer::CSV_UPLOAD_MAX,
+            ))
             .route(web::get().to(list))
             .route(web::post().to(create)),
     )
@@ -72,58 +73,17 @@ fn broadcast_error(e: BroadcastError) -> ApiError {
     }
 }
 
-pub fn parse_audience(a: AudienceBody) -> Result<Audience, String> {
-    let given = [
-        a.numbers.is_some(),
-        a.csv.is_some(),
-        a.tag.is_some(),
-        a.all_opted_in == Some(true),
-    ]
-    .iter()
-    .filter(|x| **x)
-    .count();
-    if given != 1 {
-        return Err(
-            "audience must be exactly one of {numbers: [...]}, {csv: \"...\"}, {tag: \"...\"}, {all_opted_in: true}"
-                .into(),
-        );
-    }
-    if let Some(numbers) = a.numbers {
-        let listed = numbers
-            .into_iter()
-            .enumerate()
-            .map(|(i, raw)| Listed {
-                line: i as u64 + 1,
-                raw,
-                variables: None,
-            })
-            .collect::<Vec<_>>();
-        if listed.len() > audience::MAX_RECIPIENTS {
-            return Err(format!(
-                "a broadcast goes to at most {} numbers",
-                audience::MAX_RECIPIENTS
-            ));
+/// A lifecycle refusal as the API answers it.
+fn lifecycle_error(e: LifecycleError) -> ApiError {
+    match e {
+        e @ (LifecycleError::NotFound(_) | LifecycleError::UnknownAction(_)) => {
+            ApiError::NotFound(e.to_string())
         }
-        return Ok(Audience::Listed(listed));
+        e @ LifecycleError::InvalidState { .. } => {
+            ApiError::Other(StatusCode::CONFLICT, "invalid_state", e.to_string())
+        }
+        LifecycleError::Database(e) => e.into(),
     }
-    if let Some(csv) = a.csv {
-        return audience::parse_csv(csv.as_bytes()).map(Audience::Listed);
-    }
-    if let Some(tag) = a.tag {
-        return Ok(Audience::Tag(tag));
-    }
-    Ok(Audience::AllOptedIn)
-}
-
-/// `audience` in a request (also filled by the dashboard's form): exactly one of the fields.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AudienceBody {
-    pub numbers: Option<Vec<String>>,
-    /// CSV text with a `number` column; other columns are per-recipient template variables.
-    pub csv: Option<String>,
-    pub tag: Option<String>,
-    pub all_opted_in: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -207,7 +167,7 @@ async fn create(
         // The same Idempotency-Key again: the broadcast it made, not a second one.
         Err(BroadcastError::Duplicate(id)) => {
             let row = find(&state, id).await?;
-            return Ok(HttpResponse::Ok().json(view(&state, row).await?));
+            return Ok(HttpResponse::Ok().json(view(&state.pool, row).await?));
         }
         Err(e) => return Err(broadcast_error(e)),
     };
@@ -223,36 +183,10 @@ async fn create(
     }))
 }
 
-/// A broadcast with where its recipients are.
-#[derive(Debug, Serialize)]
-pub struct BroadcastView {
-    #[serde(flatten)]
-    pub broadcast: BroadcastRow,
-    /// Recipients queued, in all.
-    pub recipients: i64,
-    pub counts: Counts,
-}
-
-pub async fn view(state: &AppState, row: BroadcastRow) -> Result<BroadcastView, sqlx::Error> {
-    let counts = store::counts(&state.pool, row.id).await?;
-    let recipients = counts.pending
-        + counts.sent
-        + counts.delivered
-        + counts.read
-        + counts.failed
-        + counts.undelivered
-        + counts.canceled;
-    Ok(BroadcastView {
-        broadcast: row,
-        recipients,
-        counts,
-    })
-}
-
 async fn find(state: &AppState, id: i64) -> Result<BroadcastRow, ApiError> {
-    store::get(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no broadcast {id}")))
+    lifecycle::get(&state.pool, id)
+        .await
+        .map_err(lifecycle_error)
 }
 
 async fn get(
@@ -262,7 +196,7 @@ async fn get(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let row = find(&state, *path).await?;
-    Ok(HttpResponse::Ok().json(view(&state, row).await?))
+    Ok(HttpResponse::Ok().json(view(&state.pool, row).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,24 +220,17 @@ async fn list(
     let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(
-            super::contacts::parse_cursor(c)
+            crate::contacts::view::parse_cursor(c)
                 .ok_or_else(|| ApiError::BadRequest("cursor is not valid".into()))?,
         ),
     };
     let rows = store::list(&state.pool, after, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     let rows: Vec<BroadcastRow> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = more.then(|| rows.last()).flatten().map(|b| {
-        format!(
-            "{},{}",
-            b.created_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            b.id
-        )
-    });
+    let next_cursor = more.then(|| rows.last()).flatten().map(list_cursor);
     let mut items = Vec::with_capacity(rows.len());
     for r in rows {
-        items.push(view(&state, r).await?);
+        items.push(view(&state.pool, r).await?);
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
 }
@@ -315,16 +242,6 @@ struct RecipientQuery {
     cursor: Option<String>,
     limit: Option<i64>,
 }
-
-pub const BUCKETS: &[&str] = &[
-    "pending",
-    "sent",
-    "delivered",
-    "read",
-    "failed",
-    "undelivered",
-    "canceled",
-];
 
 async fn recipients(
     caller: ApiCaller,
@@ -341,14 +258,7 @@ async fn recipients(
         ));
     }
     let bucket = query.status.as_deref().filter(|s| !s.is_empty());
-    if let Some(b) = bucket
-        && !BUCKETS.contains(&b)
-    {
-        return Err(ApiError::BadRequest(format!(
-            "status must be one of {}",
-            BUCKETS.join(", ")
-        )));
-    }
+    check_bucket(bucket).map_err(ApiError::BadRequest)?;
     let items: Vec<RecipientRow> = store::recipients(
         &state.pool,
         row.id,
@@ -372,65 +282,11 @@ async fn export(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let row = find(&state, *path).await?;
-    Ok(results_csv(state.pool.clone(), row.id))
-}
-
-/// The results of a broadcast as CSV, streamed a thousand recipients at a time.
-pub fn results_csv(pool: sqlx::PgPool, id: i64) -> HttpResponse {
-    let body = futures_util::stream::unfold((Some(None::<String>), true), move |(after, first)| {
-        let pool = pool.clone();
-        async move {
-            let after = after?;
-            let rows = match store::recipients(&pool, id, None, after.as_deref(), 1000).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "broadcast export stopped");
-                    return Some((
-                        Err(actix_web::error::ErrorInternalServerError("export failed")),
-                        (None, false),
-                    ));
-                }
-            };
-            let mut out = String::new();
-            if first {
-                out.push_str("number,state,message_status,message_sid,error_code,error_reason,error_message,attempts,sent_at\r\n");
-            }
-            for r in &rows {
-                let mut w = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .terminator(csv::Terminator::CRLF)
-                    .from_writer(Vec::new());
-                let _ = w.write_record([
-                    r.number.as_str(),
-                    &r.state,
-                    r.message_status.as_deref().unwrap_or(""),
-                    r.message_sid.as_deref().unwrap_or(""),
-                    &r.error_code.map(|c| c.to_string()).unwrap_or_default(),
-                    r.error_reason.as_deref().unwrap_or(""),
-                    r.error_message.as_deref().unwrap_or(""),
-                    &r.attempts.to_string(),
-                    &r.sent_at
-                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                        .unwrap_or_default(),
-                ]);
-                out.push_str(&String::from_utf8_lossy(
-                    &w.into_inner().unwrap_or_default(),
-                ));
-            }
-            let next = (rows.len() == 1000).then(|| rows.last().map(|r| r.number.clone()));
-            Some((
-                Ok::<_, actix_web::Error>(bytes::Bytes::from(out)),
-                (next, false),
-            ))
-        }
-    });
-    HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            format!("attachment; filename=\"wadash-broadcast-{id}.csv\""),
-        ))
-        .streaming(body)
+    Ok(crate::routes::transfer::csv_download(
+        &results::filename(row.id),
+        "broadcast export",
+        results::csv_chunks(state.pool.clone(), row.id),
+    ))
 }
 
 async fn act(
@@ -440,72 +296,13 @@ async fn act(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let (id, action) = path.into_inner();
-    if action == "release" {
+    if action == BroadcastAction::Release.as_str() {
         // Spending past the reserve is an admin's decision.
         caller.require(Role::Admin)?;
     }
-    let row = find(&state, id).await?;
     let by = format!("api token #{}", caller.token_id);
-    let row = control(&state, row, &action, &by).await?;
-    Ok(HttpResponse::Ok().json(view(&state, row).await?))
-}
-
-/// Pause, resume, cancel or retry, for the API and the dashboard.
-pub async fn control(
-    state: &AppState,
-    row: BroadcastRow,
-    action: &str,
-    by: &str,
-) -> Result<BroadcastRow, ApiError> {
-    let to = match action {
-        "release" => {
-            return match store::release(&state.pool, row.id).await? {
-                Some(updated) => {
-                    tracing::info!(broadcast = row.id, by, "held broadcast released");
-                    Ok(updated)
-                }
-                None => Err(ApiError::Other(
-                    StatusCode::CONFLICT,
-                    "invalid_state",
-                    format!("a {} broadcast is not held", row.status),
-                )),
-            };
-        }
-        "pause" => "paused",
-        "resume" => "running",
-        "cancel" => "canceled",
-        "retry" => {
-            if !matches!(row.status.as_str(), "running" | "paused" | "completed") {
-                return Err(ApiError::Other(
-                    StatusCode::CONFLICT,
-                    "invalid_state",
-                    format!("a {} broadcast cannot retry", row.status),
-                ));
-            }
-            let n = store::retry_failed(&state.pool, row.id, broadcasts::RETRYABLE_CODES).await?;
-            tracing::info!(
-                broadcast = row.id,
-                recipients = n,
-                by,
-                "retrying failed recipients"
-            );
-            return find(state, row.id).await;
-        }
-        other => {
-            return Err(ApiError::NotFound(format!(
-                "no broadcast action {other:?}; use pause, resume, cancel or retry"
-            )));
-        }
-    };
-    match store::set_status(&state.pool, row.id, to).await? {
-        Some(updated) => {
-            tracing::info!(broadcast = row.id, status = %updated.status, by, "broadcast {action}");
-            Ok(updated)
-        }
-        None => Err(ApiError::Other(
-            StatusCode::CONFLICT,
-            "invalid_state",
-            format!("a {} broadcast cannot {action}", row.status),
-        )),
-    }
+    let row = lifecycle::control(&state.pool, id, &action, &by)
+        .await
+        .map_err(lifecycle_error)?;
+    Ok(HttpResponse::Ok().json(view(&state.pool, row).await?))
 }

@@ -6,9 +6,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::auth::ApiCaller;
-// Re-exported until the broadcast handlers use the contacts service directly.
-pub use crate::contacts::view::parse_cursor;
-use crate::contacts::view::{ContactView, cursor_of};
+use crate::contacts::view::{ContactView, cursor_of, parse_cursor};
 use crate::contacts::{self, Action, Actor, ContactError, csv_io};
 use crate::domain::Role;
 use crate::domain::consent::ConsentSource;

@@ -1,0 +1,417 @@
+//! One broadcast's page: its funnel (live), the current send rate, every recipient's fate,
+//! the results as CSV, and the operator's pause / resume / cancel / retry / release.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::{Deserialize, Serialize};
+
+use super::super::{Chrome, CurrentUser, PageError, format, html};
+use super::{
+    ExcludedItem, excluded_items, explain_reason, find, path_id, progress, rate, status_label,
+};
+use crate::broadcasts::audience::Excluded;
+use crate::broadcasts::lifecycle::{self, LifecycleError};
+use crate::broadcasts::results;
+use crate::broadcasts::view::{BUCKETS, check_bucket, view};
+use crate::domain::error_codes;
+use crate::domain::{BroadcastAction, BroadcastStatus, Role};
+use crate::state::AppState;
+use crate::storage::broadcasts::{self as store, BroadcastRow, Counts, RecipientRow};
+
+const RECIPIENTS_PAGE: i64 = 100;
+/// The window the current send rate is measured over.
+const RATE_WINDOW_SECS: f64 = 10.0;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub(super) struct OneQuery {
+    /// A bucket of recipients (see `BUCKETS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
+    /// `live`: only the part live updates replace.
+    #[serde(default, skip_serializing)]
+    fragment: Option<String>,
+    /// The action just done, for a notice.
+    #[serde(default, skip_serializing)]
+    done: Option<String>,
+}
+
+struct Stage {
+    bucket: &'static str,
+    label: &'static str,
+    value: i64,
+    share: String,
+    width: i64,
+    class: &'static str,
+}
+
+struct BucketLink {
+    label: &'static str,
+    count: i64,
+    href: String,
+    current: bool,
+}
+
+struct RecipientItem {
+    number: String,
+    state: String,
+    message_status: String,
+    sid: String,
+    error_code: String,
+    /// What the code means and what to do, when known.
+    error_help: String,
+    reason: String,
+    message: String,
+    attempts: i32,
+}
+
+/// A button an operator may press now: (action, label, dangerous).
+type Control = (&'static str, &'static str, bool);
+
+#[derive(Template)]
+#[template(path = "broadcast.html", blocks = ["live"])]
+struct BroadcastPage {
+    chrome: Chrome,
+    b: BroadcastRow,
+    status_label: &'static str,
+    created: String,
+    created_iso: String,
+    start: String,
+    start_iso: String,
+    completed: String,
+    completed_iso: String,
+    mps: String,
+    estimated_cost: String,
+    audience: String,
+    media: Vec<String>,
+    recipients: i64,
+    stages: Vec<Stage>,
+    progress: i64,
+    progress_text: String,
+    rate_now: String,
+    controls: Vec<Control>,
+    buckets: Vec<BucketLink>,
+    bucket: String,
+    rows: Vec<RecipientItem>,
+    next: Option<String>,
+    excluded: Vec<ExcludedItem>,
+    excluded_count: usize,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+fn stages(c: &Counts, total: i64) -> Vec<Stage> {
+    let stage = |bucket, label, value: i64, class| Stage {
+        bucket,
+        label,
+        value,
+        share: format::percent(value, total),
+        width: if total > 0 { value * 100 / total } else { 0 },
+        class,
+    };
+    vec![
+        stage("pending", "Waiting", c.pending, ""),
+        stage("sent", "Sent", c.sent, ""),
+        stage("delivered", "Delivered", c.delivered, "ok"),
+        stage("read", "Read", c.read, "ok"),
+        stage("failed", "Failed", c.failed, "bad"),
+        stage("undelivered", "Undelivered", c.undelivered, "bad"),
+        stage("canceled", "Canceled", c.canceled, ""),
+    ]
+}
+
+fn bucket_count(c: &Counts, bucket: &str) -> i64 {
+    match bucket {
+        "pending" => c.pending,
+        "sent" => c.sent,
+        "delivered" => c.delivered,
+        "read" => c.read,
+        "failed" => c.failed,
+        "undelivered" => c.undelivered,
+        "canceled" => c.canceled,
+        _ => 0,
+    }
+}
+
+/// The buttons that apply in this state (the transition table's), retry only when some
+/// recipients failed.
+fn controls(status: &str, c: &Counts) -> Vec<Control> {
+    let Ok(status) = status.parse::<BroadcastStatus>() else {
+        return Vec::new();
+    };
+    [
+        (BroadcastAction::Pause, "Pause", false),
+        (BroadcastAction::Resume, "Resume", false),
+        (BroadcastAction::Release, "Release (admin)", false),
+        (BroadcastAction::Cancel, "Cancel", true),
+        (BroadcastAction::Retry, "Retry failed recipients", false),
+    ]
+    .into_iter()
+    .filter(|(action, _, _)| status.allows(*action))
+    .filter(|(action, _, _)| *action != BroadcastAction::Retry || c.failed + c.undelivered > 0)
+    .map(|(action, label, dangerous)| (action.as_str(), label, dangerous))
+    .collect()
+}
+
+fn audience_words(a: &serde_json::Value) -> String {
+    if let Some(n) = a.get("numbers").and_then(|n| n.as_i64()) {
+        format!("{n} numbers listed")
+    } else if let Some(t) = a.get("tag").and_then(|t| t.as_str()) {
+        format!("contacts tagged {t}")
+    } else if a.get("all_opted_in").is_some() {
+        "all opted-in contacts".into()
+    } else {
+        "–".into()
+    }
+}
+
+fn recipient_item(r: RecipientRow) -> RecipientItem {
+    let error_help = r
+        .error_code
+        .and_then(error_codes::lookup)
+        .map(|i| format!("{} {}", i.meaning, i.action))
+        .unwrap_or_default();
+    RecipientItem {
+        error_code: r.error_code.map(|c| c.to_string()).unwrap_or_default(),
+        error_help,
+        reason: r
+            .error_reason
+            .as_deref()
+            .map(explain_reason)
+            .unwrap_or_default(),
+        message: r.error_message.unwrap_or_default(),
+        sid: r.message_sid.unwrap_or_default(),
+        message_status: r.message_status.unwrap_or_default(),
+        number: r.number,
+        state: r.state,
+        attempts: r.attempts,
+    }
+}
+
+async fn render_one(
+    user: &CurrentUser,
+    state: &AppState,
+    id: i64,
+    q: OneQuery,
+    error: Option<(StatusCode, String)>,
+) -> Result<HttpResponse, PageError> {
+    let row = find(state, id).await?;
+    let bucket = q
+        .status
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    check_bucket(bucket.as_deref()).map_err(PageError::BadRequest)?;
+    let live = q.fragment.as_deref() == Some("live");
+    let cursor = q.cursor.clone().filter(|c| !c.is_empty());
+    let (v, sent_recently) = tokio::try_join!(
+        view(&state.pool, row),
+        store::sent_within(&state.pool, id, RATE_WINDOW_SECS)
+    )?;
+    // The live fragment replaces only the funnel: the recipients are left alone.
+    let (rows, next) = if live {
+        (Vec::new(), None)
+    } else {
+        let rows = store::recipients(
+            &state.pool,
+            id,
+            bucket.as_deref(),
+            cursor.as_deref(),
+            RECIPIENTS_PAGE + 1,
+        )
+        .await?;
+        let more = rows.len() as i64 > RECIPIENTS_PAGE;
+        let rows: Vec<RecipientRow> = rows.into_iter().take(RECIPIENTS_PAGE as usize).collect();
+        let next = more.then(|| rows.last()).flatten().map(|last| {
+            serde_urlencoded::to_string(OneQuery {
+                status: bucket.clone(),
+                cursor: Some(last.number.clone()),
+                ..OneQuery::default()
+            })
+            .unwrap_or_default()
+        });
+        (rows, next)
+    };
+    let c = &v.counts;
+    let (progress, progress_text) = progress(v.recipients, c.pending);
+    let mut buckets = vec![BucketLink {
+        label: "all",
+        count: v.recipients,
+        href: format!("/broadcasts/{id}"),
+        current: bucket.is_none(),
+    }];
+    buckets.extend(BUCKETS.iter().map(|b| BucketLink {
+        label: b,
+        count: bucket_count(c, b),
+        href: format!(
+            "/broadcasts/{id}?{}",
+            serde_urlencoded::to_string([("status", b)]).unwrap_or_default()
+        ),
+        current: bucket.as_deref() == Some(*b),
+    }));
+    let excluded: Vec<Excluded> =
+        serde_json::from_value(v.broadcast.excluded.clone()).unwrap_or_default();
+    let notice = q.done.as_deref().map(|d| {
+        match d.parse() {
+            Ok(BroadcastAction::Pause) => "Paused: nothing more is sent until it is resumed.",
+            Ok(BroadcastAction::Resume) => "Resumed.",
+            Ok(BroadcastAction::Cancel) => {
+                "Canceled: the recipients still waiting will not get it."
+            }
+            Ok(BroadcastAction::Retry) => {
+                "The recipients whose failure may pass were queued again."
+            }
+            Ok(BroadcastAction::Release) | Err(_) => "Done.",
+        }
+        .to_owned()
+    });
+    let (status, error) = match error {
+        Some((s, e)) => (s, Some(e)),
+        None => (StatusCode::OK, None),
+    };
+    let b = v.broadcast;
+    let page = BroadcastPage {
+        chrome: Chrome::for_user(user, state, "broadcasts"),
+        status_label: status_label(&b.status),
+        created: format::utc(&b.created_at),
+        created_iso: format::iso(&b.created_at),
+        start: format::utc(&b.start_at),
+        start_iso: format::iso(&b.start_at),
+        completed: b.completed_at.map(|t| format::utc(&t)).unwrap_or_default(),
+        completed_iso: b.completed_at.map(|t| format::iso(&t)).unwrap_or_default(),
+        mps: rate(b.mps),
+        estimated_cost: b
+            .estimated_cost
+            .clone()
+            .map(|c| format!("{c} USD"))
+            .unwrap_or_else(|| "–".into()),
+        audience: audience_words(&b.audience),
+        media: b
+            .media
+            .iter()
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+            .cloned()
+            .collect(),
+        recipients: v.recipients,
+        stages: stages(c, v.recipients),
+        progress,
+        progress_text,
+        rate_now: format!(
+            "{:.1} messages per second",
+            sent_recently as f64 / RATE_WINDOW_SECS
+        ),
+        controls: controls(&b.status, c),
+        buckets,
+        bucket: bucket.unwrap_or_default(),
+        rows: rows.into_iter().map(recipient_item).collect(),
+        next,
+        excluded_count: excluded.len(),
+        excluded: excluded_items(&excluded),
+        notice,
+        error,
+        b,
+    };
+    let mut resp = if live {
+        html(&page.as_live())?
+    } else {
+        html(&page)?
+    };
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
+pub(super) async fn one(
+    user: CurrentUser,
+    path: web::Path<String>,
+    query: web::Query<OneQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let id = path_id(&path)?;
+    render_one(&user, &state, id, query.into_inner(), None).await
+}
+
+pub(super) async fn results(
+    user: CurrentUser,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let id = path_id(&path)?;
+    let row = find(&state, id).await?;
+    tracing::info!(username = %user.username, broadcast = row.id, "broadcast results CSV");
+    let mut resp = crate::routes::transfer::csv_download(
+        &results::filename(row.id),
+        "broadcast export",
+        results::csv_chunks(state.pool.clone(), row.id),
+    );
+    resp.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+pub(super) struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Pause, resume, cancel or retry; back to the broadcast's page, or the page with a 409 when
+/// the broadcast is not in a state the action applies to.
+pub(super) async fn act(
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    form: web::Form<ActionForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Operator)?;
+    let (raw, action) = path.into_inner();
+    if action == BroadcastAction::Release.as_str() {
+        user.require(Role::Admin)?;
+    }
+    let id = path_id(&raw)?;
+    match lifecycle::control(&state.pool, id, &action, &user.username).await {
+        Ok(_) => Ok(HttpResponse::SeeOther()
+            .insert_header((
+                "Location",
+                format!(
+                    "/broadcasts/{id}?{}",
+                    serde_urlencoded::to_string([("done", &action)]).unwrap_or_default()
+                ),
+            ))
+            .finish()),
+        Err(e @ LifecycleError::InvalidState { .. }) => {
+            let refused = (StatusCode::CONFLICT, e.to_string());
+            render_one(&user, &state, id, OneQuery::default(), Some(refused)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buttons_follow_the_state() {
+        let none = Counts::default();
+        let failed = Counts {
+            failed: 1,
+            ..Counts::default()
+        };
+        let actions = |s, c| controls(s, c).iter().map(|c| c.0).collect::<Vec<_>>();
+        assert_eq!(actions("running", &none), ["pause", "cancel"]);
+        assert_eq!(actions("scheduled", &none), ["pause", "cancel"]);
+        assert_eq!(actions("paused", &none), ["resume", "cancel"]);
+        assert_eq!(actions("held", &none), ["release", "cancel"]);
+        assert!(actions("completed", &none).is_empty());
+        assert_eq!(actions("completed", &failed), ["retry"]);
+        assert!(actions("canceled", &failed).is_empty());
+        assert_eq!(actions("running", &failed), ["pause", "cancel", "retry"]);
+        assert_eq!(actions("paused", &failed), ["resume", "cancel", "retry"]);
+    }
+}
