@@ -7,16 +7,18 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::config::Settings;
+use crate::config::{RunnerSettings, Settings};
 use crate::credentials::manager::Sources;
 use crate::credentials::{CredentialManager, CredentialSet, Effective};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
+use crate::pricing::book::PriceBook;
 use crate::routes;
 use crate::state::AppState;
 use crate::storage;
-use crate::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
+use crate::twilio::client::{RestCredentials, RetryPolicy, Sender, TwilioClient};
 use crate::twilio::simulator::Simulator;
 use crate::twilio::webhook_keys::{TokenOrigin, WebhookKeys, simulator_token};
 
@@ -41,6 +43,16 @@ pub async fn resolve_credentials(
     Ok((sources, effective))
 }
 
+/// The configured default sender: the Messaging Service if one is set, else
+/// WADASH_DEFAULT_FROM.
+pub fn configured_sender(settings: &Settings) -> anyhow::Result<Sender> {
+    crate::sending::default_sender(
+        &settings.twilio.default_from,
+        settings.twilio.messaging_service_sid.as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!("default_from: {e}"))
+}
+
 /// The REST client for live mode (`None` without credentials). Created messages get
 /// `StatusCallback = <public URL>/sts`.
 pub fn twilio_client(
@@ -63,6 +75,21 @@ pub fn twilio_client(
     Ok(Some(client))
 }
 
+/// Starts the broadcast runner, which sends queued broadcasts through `twilio` until
+/// `shutdown` (part of `wadash serve`; `wadash broadcast` runs one of its own).
+pub fn start_broadcast_runner(
+    pool: PgPool,
+    twilio: TwilioClient,
+    prices: PriceBook,
+    settings: RunnerSettings,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    crate::jobs::broadcasts::start(
+        crate::jobs::broadcasts::Runner::new(pool, twilio, prices, settings),
+        shutdown,
+    )
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
@@ -71,7 +98,8 @@ pub struct Application {
     ingest: JoinHandle<()>,
     simulator: Option<Simulator>,
     jobs: Vec<JoinHandle<()>>,
-    stop_jobs: tokio::sync::watch::Sender<bool>,
+    /// Stops the jobs when told to, or when the application is dropped.
+    stop_jobs: DropGuard,
 }
 
 impl Application {
@@ -124,11 +152,7 @@ impl Application {
                 (client, Some(sim))
             }
         };
-        let default_sender = crate::sending::default_sender(
-            &settings.twilio.default_from,
-            settings.twilio.messaging_service_sid.as_deref(),
-        )
-        .map_err(|e| anyhow::anyhow!("default_from: {e}"))?;
+        let default_sender = configured_sender(&settings)?;
         crate::senders::register_configured(&pool, &default_sender).await?;
         if storage::prices::seed_if_empty(&pool, &crate::pricing::default_table()).await? {
             tracing::info!(
@@ -143,12 +167,13 @@ impl Application {
             twilio.clone(),
             webhook_keys.clone(),
         );
-        let (stop_jobs, shutdown) = crate::jobs::Shutdown::new();
+        let shutdown = CancellationToken::new();
+        let stop_jobs = shutdown.clone().drop_guard();
         let live =
             crate::live::LiveHub::new(pool.clone(), shutdown.clone(), crate::live::hub::CAPACITY)
                 .await?;
         let state = AppState {
-            prices: crate::pricing::book::PriceBook::new(pool.clone()),
+            prices: PriceBook::new(pool.clone()),
             live,
             credentials,
             pool: pool.clone(),
@@ -228,13 +253,11 @@ impl Application {
                 .credentials
                 .start(settings.credentials.poll, shutdown.clone()),
         ];
-        jobs.push(crate::jobs::broadcasts::start(
-            crate::jobs::broadcasts::Runner::new(
-                state.pool.clone(),
-                state.twilio.clone(),
-                state.prices.clone(),
-                settings.broadcasts,
-            ),
+        jobs.push(start_broadcast_runner(
+            state.pool.clone(),
+            state.twilio.clone(),
+            state.prices.clone(),
+            settings.broadcasts,
             shutdown.clone(),
         ));
         jobs.extend(crate::jobs::balance::start(
@@ -368,7 +391,7 @@ impl Application {
             r = &mut server => r?,
             _ = stop => {
                 tracing::info!("stopping: finishing requests in flight, ending live streams");
-                let _ = stop_jobs.send(true);
+                stop_jobs.token().cancel();
                 // The stop command is carried out by the server future, so it must keep being
                 // polled while the command waits.
                 let stopping = tokio::spawn(async move { handle.stop(true).await });
@@ -376,7 +399,7 @@ impl Application {
                 let _ = stopping.await;
             }
         }
-        let _ = stop_jobs.send(true);
+        drop(stop_jobs);
         for job in jobs {
             let _ = job.await;
         }

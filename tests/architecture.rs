@@ -22,8 +22,6 @@ const PENDING: &[(&str, &str)] = &[
     ("src/config.rs", "balance"),
     ("src/config.rs", "credentials"),
     ("src/config.rs", "outbound"),
-    // `wadash broadcast` runs the broadcast runner itself until its broadcast is sent.
-    ("src/cli.rs", "jobs"),
     // Pages that reuse the JSON API's handlers' helpers (to move into the services).
     ("src/routes/pages/balance.rs", "routes::api"),
     ("src/routes/pages/broadcasts.rs", "routes::api"),
