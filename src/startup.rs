@@ -90,6 +90,125 @@ pub fn start_broadcast_runner(
     )
 }
 
+/// The Twilio client: the REST client with credentials, else one for a built-in simulator
+/// started here (which signs its callbacks with the webhook key).
+fn twilio_or_simulator(
+    effective: &Effective,
+    settings: &Settings,
+    public_url: &str,
+    webhook_keys: &WebhookKeys,
+) -> anyhow::Result<(TwilioClient, Option<Simulator>)> {
+    Ok(
+        match twilio_client(effective, &settings.twilio, public_url)? {
+            Some(client) => (client, None),
+            None => {
+                let token = webhook_keys.primary();
+                let sim = Simulator::start(token.clone(), settings.simulator)?;
+                let client = TwilioClient::new(
+                    sim.url(),
+                    sim.account_sid(),
+                    RestCredentials {
+                        username: sim.account_sid().to_owned(),
+                        secret: token,
+                    },
+                    Some(format!("{public_url}/sts")),
+                    settings.twilio.timeout,
+                    RetryPolicy::default(),
+                )?;
+                tracing::info!(simulator = %sim.url(), "messages go to the built-in Twilio simulator, which answers like Twilio and sends signed status callbacks to /sts");
+                (client, Some(sim))
+            }
+        },
+    )
+}
+
+/// Starts the background work of `wadash serve`: live updates, the alerts' snapshot, the
+/// credentials' reload and the jobs, all stopping on `shutdown`.
+fn start_jobs(
+    state: &AppState,
+    settings: &Settings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let mut jobs = vec![
+        state.live.start(settings.live_poll),
+        state.open_alerts.start(
+            state.pool.clone(),
+            std::time::Duration::from_secs(5),
+            shutdown.clone(),
+        ),
+        crate::jobs::rollup::start(state.pool.clone(), shutdown.clone()),
+        state
+            .credentials
+            .start(settings.credentials.poll, shutdown.clone()),
+    ];
+    jobs.push(start_broadcast_runner(
+        state.pool.clone(),
+        state.twilio.clone(),
+        state.prices.clone(),
+        settings.broadcasts,
+        shutdown.clone(),
+    ));
+    jobs.extend(crate::jobs::balance::start(
+        crate::jobs::balance::BalancePoller {
+            pool: state.pool.clone(),
+            twilio: state.twilio.clone(),
+            interval: settings.balance_poll,
+            levels: settings.credit,
+            channels: state.alert_channels.clone(),
+        },
+        shutdown.clone(),
+    ));
+    jobs.extend(crate::alerts::evaluate::start(
+        crate::alerts::evaluate::Evaluator {
+            pool: state.pool.clone(),
+            channels: state.alert_channels.clone(),
+        },
+        settings.alert_evaluate,
+        shutdown.clone(),
+    ));
+    jobs.push(crate::alerts::delivery::start(
+        crate::alerts::delivery::Deliverer {
+            pool: state.pool.clone(),
+            channels: state.alert_channels.clone(),
+            http: crate::outbound::Client::new(
+                crate::outbound::AllowList::new(&settings.outbound_allow_hosts),
+                std::time::Duration::from_secs(10),
+            )?,
+            twilio: state.twilio.clone(),
+            sender: state.default_sender.clone(),
+            prices: state.prices.clone(),
+            pacing: settings.pacing,
+        },
+        shutdown.clone(),
+    ));
+    jobs.push(crate::jobs::reminders::start(
+        crate::jobs::reminders::ReminderRunner {
+            pool: state.pool.clone(),
+            configured_sender: state.default_sender.clone(),
+            max_late: settings.reminder_max_late,
+        },
+        shutdown.clone(),
+    ));
+    jobs.extend(crate::jobs::prices::start(
+        crate::jobs::prices::PriceFetcher {
+            pool: state.pool.clone(),
+            twilio: state.twilio.clone(),
+            settings: settings.price_fetch,
+        },
+        shutdown.clone(),
+    ));
+    jobs.extend(crate::jobs::reconcile::start(
+        crate::jobs::reconcile::Reconciler {
+            pool: state.pool.clone(),
+            twilio: state.twilio.clone(),
+            settings: settings.reconcile,
+            metrics: state.metrics.clone(),
+        },
+        shutdown.clone(),
+    ));
+    Ok(jobs)
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
@@ -132,26 +251,8 @@ impl Application {
         let simulator_mode = !effective.is_live();
         let metrics = Arc::new(Metrics::default());
         let (ingestor, ingest) = Ingestor::start(pool.clone(), settings.ingest, metrics.clone());
-        let (twilio, simulator) = match twilio_client(&effective, &settings.twilio, &public_url)? {
-            Some(client) => (client, None),
-            None => {
-                let token = webhook_keys.primary();
-                let sim = Simulator::start(token.clone(), settings.simulator)?;
-                let client = TwilioClient::new(
-                    sim.url(),
-                    sim.account_sid(),
-                    RestCredentials {
-                        username: sim.account_sid().to_owned(),
-                        secret: token,
-                    },
-                    Some(format!("{public_url}/sts")),
-                    settings.twilio.timeout,
-                    RetryPolicy::default(),
-                )?;
-                tracing::info!(simulator = %sim.url(), "messages go to the built-in Twilio simulator, which answers like Twilio and sends signed status callbacks to /sts");
-                (client, Some(sim))
-            }
-        };
+        let (twilio, simulator) =
+            twilio_or_simulator(&effective, &settings, &public_url, &webhook_keys)?;
         let default_sender = configured_sender(&settings)?;
         crate::senders::register_configured(&pool, &default_sender).await?;
         if storage::prices::seed_if_empty(&pool, &crate::pricing::default_table()).await? {
@@ -241,83 +342,7 @@ impl Application {
                 })
             })
         });
-        let mut jobs = vec![
-            state.live.start(settings.live_poll),
-            state.open_alerts.start(
-                state.pool.clone(),
-                std::time::Duration::from_secs(5),
-                shutdown.clone(),
-            ),
-            crate::jobs::rollup::start(state.pool.clone(), shutdown.clone()),
-            state
-                .credentials
-                .start(settings.credentials.poll, shutdown.clone()),
-        ];
-        jobs.push(start_broadcast_runner(
-            state.pool.clone(),
-            state.twilio.clone(),
-            state.prices.clone(),
-            settings.broadcasts,
-            shutdown.clone(),
-        ));
-        jobs.extend(crate::jobs::balance::start(
-            crate::jobs::balance::BalancePoller {
-                pool: state.pool.clone(),
-                twilio: state.twilio.clone(),
-                interval: settings.balance_poll,
-                levels: settings.credit,
-                channels: state.alert_channels.clone(),
-            },
-            shutdown.clone(),
-        ));
-        jobs.extend(crate::alerts::evaluate::start(
-            crate::alerts::evaluate::Evaluator {
-                pool: state.pool.clone(),
-                channels: state.alert_channels.clone(),
-            },
-            settings.alert_evaluate,
-            shutdown.clone(),
-        ));
-        jobs.push(crate::alerts::delivery::start(
-            crate::alerts::delivery::Deliverer {
-                pool: state.pool.clone(),
-                channels: state.alert_channels.clone(),
-                http: crate::outbound::Client::new(
-                    crate::outbound::AllowList::new(&settings.outbound_allow_hosts),
-                    std::time::Duration::from_secs(10),
-                )?,
-                twilio: state.twilio.clone(),
-                sender: state.default_sender.clone(),
-                prices: state.prices.clone(),
-                pacing: settings.pacing,
-            },
-            shutdown.clone(),
-        ));
-        jobs.push(crate::jobs::reminders::start(
-            crate::jobs::reminders::ReminderRunner {
-                pool: state.pool.clone(),
-                configured_sender: state.default_sender.clone(),
-                max_late: settings.reminder_max_late,
-            },
-            shutdown.clone(),
-        ));
-        jobs.extend(crate::jobs::prices::start(
-            crate::jobs::prices::PriceFetcher {
-                pool: state.pool.clone(),
-                twilio: state.twilio.clone(),
-                settings: settings.price_fetch,
-            },
-            shutdown.clone(),
-        ));
-        jobs.extend(crate::jobs::reconcile::start(
-            crate::jobs::reconcile::Reconciler {
-                pool: state.pool.clone(),
-                twilio: state.twilio.clone(),
-                settings: settings.reconcile,
-                metrics: state.metrics.clone(),
-            },
-            shutdown.clone(),
-        ));
+        let jobs = start_jobs(&state, &settings, &shutdown)?;
 
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
