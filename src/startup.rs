@@ -7,16 +7,18 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::config::Settings;
+use crate::config::{RunnerSettings, Settings};
 use crate::credentials::manager::Sources;
 use crate::credentials::{CredentialManager, CredentialSet, Effective};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
+use crate::pricing::book::PriceBook;
 use crate::routes;
 use crate::state::AppState;
 use crate::storage;
-use crate::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
+use crate::twilio::client::{RestCredentials, RetryPolicy, Sender, TwilioClient};
 use crate::twilio::simulator::Simulator;
 use crate::twilio::webhook_keys::{TokenOrigin, WebhookKeys, simulator_token};
 
@@ -41,6 +43,16 @@ pub async fn resolve_credentials(
     Ok((sources, effective))
 }
 
+/// The configured default sender: the Messaging Service if one is set, else
+/// WADASH_DEFAULT_FROM.
+pub fn configured_sender(settings: &Settings) -> anyhow::Result<Sender> {
+    crate::sending::default_sender(
+        &settings.twilio.default_from,
+        settings.twilio.messaging_service_sid.as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!("default_from: {e}"))
+}
+
 /// The REST client for live mode (`None` without credentials). Created messages get
 /// `StatusCallback = <public URL>/sts`.
 pub fn twilio_client(
@@ -63,6 +75,140 @@ pub fn twilio_client(
     Ok(Some(client))
 }
 
+/// Starts the broadcast runner, which sends queued broadcasts through `twilio` until
+/// `shutdown` (part of `wadash serve`; `wadash broadcast` runs one of its own).
+pub fn start_broadcast_runner(
+    pool: PgPool,
+    twilio: TwilioClient,
+    prices: PriceBook,
+    settings: RunnerSettings,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    crate::jobs::broadcasts::start(
+        crate::jobs::broadcasts::Runner::new(pool, twilio, prices, settings),
+        shutdown,
+    )
+}
+
+/// The Twilio client: the REST client with credentials, else one for a built-in simulator
+/// started here (which signs its callbacks with the webhook key).
+fn twilio_or_simulator(
+    effective: &Effective,
+    settings: &Settings,
+    public_url: &str,
+    webhook_keys: &WebhookKeys,
+) -> anyhow::Result<(TwilioClient, Option<Simulator>)> {
+    Ok(
+        match twilio_client(effective, &settings.twilio, public_url)? {
+            Some(client) => (client, None),
+            None => {
+                let token = webhook_keys.primary();
+                let sim = Simulator::start(token.clone(), settings.simulator)?;
+                let client = TwilioClient::new(
+                    sim.url(),
+                    sim.account_sid(),
+                    RestCredentials {
+                        username: sim.account_sid().to_owned(),
+                        secret: token,
+                    },
+                    Some(format!("{public_url}/sts")),
+                    settings.twilio.timeout,
+                    RetryPolicy::default(),
+                )?;
+                tracing::info!(simulator = %sim.url(), "messages go to the built-in Twilio simulator, which answers like Twilio and sends signed status callbacks to /sts");
+                (client, Some(sim))
+            }
+        },
+    )
+}
+
+/// Starts the background work of `wadash serve`: live updates, the alerts' snapshot, the
+/// credentials' reload and the jobs, all stopping on `shutdown`.
+fn start_jobs(
+    state: &AppState,
+    settings: &Settings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let mut jobs = vec![
+        state.live.start(settings.live_poll),
+        state.open_alerts.start(
+            state.pool.clone(),
+            std::time::Duration::from_secs(5),
+            shutdown.clone(),
+        ),
+        crate::jobs::rollup::start(state.pool.clone(), shutdown.clone()),
+        state
+            .credentials
+            .start(settings.credentials.poll, shutdown.clone()),
+    ];
+    jobs.push(start_broadcast_runner(
+        state.pool.clone(),
+        state.twilio.clone(),
+        state.prices.clone(),
+        settings.broadcasts,
+        shutdown.clone(),
+    ));
+    jobs.extend(crate::jobs::balance::start(
+        crate::jobs::balance::BalancePoller {
+            pool: state.pool.clone(),
+            twilio: state.twilio.clone(),
+            interval: settings.balance_poll,
+            levels: settings.credit,
+            channels: state.alert_channels.clone(),
+        },
+        shutdown.clone(),
+    ));
+    jobs.extend(crate::alerts::evaluate::start(
+        crate::alerts::evaluate::Evaluator {
+            pool: state.pool.clone(),
+            channels: state.alert_channels.clone(),
+        },
+        settings.alert_evaluate,
+        shutdown.clone(),
+    ));
+    jobs.push(crate::alerts::delivery::start(
+        crate::alerts::delivery::Deliverer {
+            pool: state.pool.clone(),
+            channels: state.alert_channels.clone(),
+            http: crate::outbound::Client::new(
+                crate::outbound::AllowList::new(&settings.outbound_allow_hosts),
+                std::time::Duration::from_secs(10),
+            )?,
+            twilio: state.twilio.clone(),
+            sender: state.default_sender.clone(),
+            prices: state.prices.clone(),
+            pacing: settings.pacing,
+        },
+        shutdown.clone(),
+    ));
+    jobs.push(crate::jobs::reminders::start(
+        crate::jobs::reminders::ReminderRunner {
+            pool: state.pool.clone(),
+            configured_sender: state.default_sender.clone(),
+            max_late: settings.reminder_max_late,
+        },
+        shutdown.clone(),
+    ));
+    jobs.extend(crate::jobs::prices::start(
+        crate::jobs::prices::PriceFetcher {
+            pool: state.pool.clone(),
+            twilio: state.twilio.clone(),
+            settings: settings.price_fetch,
+        },
+        shutdown.clone(),
+    ));
+    jobs.extend(crate::jobs::reconcile::start(
+        crate::jobs::reconcile::Reconciler {
+            pool: state.pool.clone(),
+            twilio: state.twilio.clone(),
+            settings: settings.reconcile,
+            metrics: state.metrics.clone(),
+        },
+        shutdown.clone(),
+    ));
+    Ok(jobs)
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
@@ -71,7 +217,8 @@ pub struct Application {
     ingest: JoinHandle<()>,
     simulator: Option<Simulator>,
     jobs: Vec<JoinHandle<()>>,
-    stop_jobs: tokio::sync::watch::Sender<bool>,
+    /// Stops the jobs when told to, or when the application is dropped.
+    stop_jobs: DropGuard,
 }
 
 impl Application {
@@ -104,31 +251,9 @@ impl Application {
         let simulator_mode = !effective.is_live();
         let metrics = Arc::new(Metrics::default());
         let (ingestor, ingest) = Ingestor::start(pool.clone(), settings.ingest, metrics.clone());
-        let (twilio, simulator) = match twilio_client(&effective, &settings.twilio, &public_url)? {
-            Some(client) => (client, None),
-            None => {
-                let token = webhook_keys.primary();
-                let sim = Simulator::start(token.clone(), settings.simulator)?;
-                let client = TwilioClient::new(
-                    sim.url(),
-                    sim.account_sid(),
-                    RestCredentials {
-                        username: sim.account_sid().to_owned(),
-                        secret: token,
-                    },
-                    Some(format!("{public_url}/sts")),
-                    settings.twilio.timeout,
-                    RetryPolicy::default(),
-                )?;
-                tracing::info!(simulator = %sim.url(), "messages go to the built-in Twilio simulator, which answers like Twilio and sends signed status callbacks to /sts");
-                (client, Some(sim))
-            }
-        };
-        let default_sender = crate::sending::default_sender(
-            &settings.twilio.default_from,
-            settings.twilio.messaging_service_sid.as_deref(),
-        )
-        .map_err(|e| anyhow::anyhow!("default_from: {e}"))?;
+        let (twilio, simulator) =
+            twilio_or_simulator(&effective, &settings, &public_url, &webhook_keys)?;
+        let default_sender = configured_sender(&settings)?;
         crate::senders::register_configured(&pool, &default_sender).await?;
         if storage::prices::seed_if_empty(&pool, &crate::pricing::default_table()).await? {
             tracing::info!(
@@ -143,12 +268,13 @@ impl Application {
             twilio.clone(),
             webhook_keys.clone(),
         );
-        let (stop_jobs, shutdown) = crate::jobs::Shutdown::new();
+        let shutdown = CancellationToken::new();
+        let stop_jobs = shutdown.clone().drop_guard();
         let live =
             crate::live::LiveHub::new(pool.clone(), shutdown.clone(), crate::live::hub::CAPACITY)
                 .await?;
         let state = AppState {
-            prices: crate::pricing::book::PriceBook::new(pool.clone()),
+            prices: PriceBook::new(pool.clone()),
             live,
             credentials,
             pool: pool.clone(),
@@ -216,85 +342,7 @@ impl Application {
                 })
             })
         });
-        let mut jobs = vec![
-            state.live.start(settings.live_poll),
-            state.open_alerts.start(
-                state.pool.clone(),
-                std::time::Duration::from_secs(5),
-                shutdown.clone(),
-            ),
-            crate::jobs::rollup::start(state.pool.clone(), shutdown.clone()),
-            state
-                .credentials
-                .start(settings.credentials.poll, shutdown.clone()),
-        ];
-        jobs.push(crate::jobs::broadcasts::start(
-            crate::jobs::broadcasts::Runner::new(
-                state.pool.clone(),
-                state.twilio.clone(),
-                state.prices.clone(),
-                settings.broadcasts,
-            ),
-            shutdown.clone(),
-        ));
-        jobs.extend(crate::jobs::balance::start(
-            crate::jobs::balance::BalancePoller {
-                pool: state.pool.clone(),
-                twilio: state.twilio.clone(),
-                interval: settings.balance_poll,
-                levels: settings.credit,
-                channels: state.alert_channels.clone(),
-            },
-            shutdown.clone(),
-        ));
-        jobs.extend(crate::alerts::evaluate::start(
-            crate::alerts::evaluate::Evaluator {
-                pool: state.pool.clone(),
-                channels: state.alert_channels.clone(),
-            },
-            settings.alert_evaluate,
-            shutdown.clone(),
-        ));
-        jobs.push(crate::alerts::delivery::start(
-            crate::alerts::delivery::Deliverer {
-                pool: state.pool.clone(),
-                channels: state.alert_channels.clone(),
-                http: crate::outbound::Client::new(
-                    crate::outbound::AllowList::new(&settings.outbound_allow_hosts),
-                    std::time::Duration::from_secs(10),
-                )?,
-                twilio: state.twilio.clone(),
-                sender: state.default_sender.clone(),
-                prices: state.prices.clone(),
-                pacing: settings.pacing,
-            },
-            shutdown.clone(),
-        ));
-        jobs.push(crate::jobs::reminders::start(
-            crate::jobs::reminders::ReminderRunner {
-                pool: state.pool.clone(),
-                configured_sender: state.default_sender.clone(),
-                max_late: settings.reminder_max_late,
-            },
-            shutdown.clone(),
-        ));
-        jobs.extend(crate::jobs::prices::start(
-            crate::jobs::prices::PriceFetcher {
-                pool: state.pool.clone(),
-                twilio: state.twilio.clone(),
-                settings: settings.price_fetch,
-            },
-            shutdown.clone(),
-        ));
-        jobs.extend(crate::jobs::reconcile::start(
-            crate::jobs::reconcile::Reconciler {
-                pool: state.pool.clone(),
-                twilio: state.twilio.clone(),
-                settings: settings.reconcile,
-                metrics: state.metrics.clone(),
-            },
-            shutdown.clone(),
-        ));
+        let jobs = start_jobs(&state, &settings, &shutdown)?;
 
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
@@ -368,7 +416,7 @@ impl Application {
             r = &mut server => r?,
             _ = stop => {
                 tracing::info!("stopping: finishing requests in flight, ending live streams");
-                let _ = stop_jobs.send(true);
+                stop_jobs.token().cancel();
                 // The stop command is carried out by the server future, so it must keep being
                 // polled while the command waits.
                 let stopping = tokio::spawn(async move { handle.stop(true).await });
@@ -376,7 +424,7 @@ impl Application {
                 let _ = stopping.await;
             }
         }
-        let _ = stop_jobs.send(true);
+        drop(stop_jobs);
         for job in jobs {
             let _ = job.await;
         }

@@ -1,42 +1,20 @@
-//! Plumbing for background tasks: the shutdown signal they watch, and running a task
-//! periodically. Used by the jobs and by the features that keep their own tasks (alerts, live
-//! updates, credentials), so none of them needs the jobs module.
+//! Plumbing for background tasks: the shutdown signal they watch (a [`CancellationToken`]),
+//! and running a task periodically. Used by the jobs and by the features that keep their own
+//! tasks (alerts, live updates, credentials), so none of them needs the jobs module.
 
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-/// Tells running jobs to stop.
-#[derive(Debug, Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
-
-impl Shutdown {
-    pub fn new() -> (watch::Sender<bool>, Self) {
-        let (tx, rx) = watch::channel(false);
-        (tx, Self(rx))
-    }
-
-    /// Resolves when shutdown is requested.
-    pub async fn stopped(&mut self) {
-        while !*self.0.borrow() {
-            if self.0.changed().await.is_err() {
-                return;
-            }
-        }
-    }
-
-    /// Waits up to `period`; true when the job should stop instead of running again.
-    pub async fn sleep(&mut self, period: Duration) -> bool {
-        if *self.0.borrow() {
-            return true;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(period) => false,
-            _ = self.0.changed() => true,
-        }
-    }
+/// Waits up to `period`; true when the task should stop (`shutdown` is cancelled, now or
+/// during the wait) instead of running again.
+pub async fn sleep(shutdown: &CancellationToken, period: Duration) -> bool {
+    shutdown
+        .run_until_cancelled(tokio::time::sleep(period))
+        .await
+        .is_none()
 }
 
 /// Runs `tick` every `period` until shutdown. A tick that fails is logged and the next one
@@ -44,7 +22,7 @@ impl Shutdown {
 pub fn every<F, Fut>(
     name: &'static str,
     period: Duration,
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
     tick: F,
 ) -> JoinHandle<()>
 where
@@ -60,7 +38,7 @@ pub fn paced<F, Fut, P>(
     name: &'static str,
     first: Duration,
     pause_after: P,
-    mut shutdown: Shutdown,
+    shutdown: CancellationToken,
     mut tick: F,
 ) -> JoinHandle<()>
 where
@@ -70,7 +48,7 @@ where
 {
     tokio::spawn(async move {
         let mut pause = first;
-        while !shutdown.sleep(pause).await {
+        while !sleep(&shutdown, pause).await {
             let started = std::time::Instant::now();
             if let Err(e) = tick().await {
                 tracing::warn!(job = name, error = %format!("{e:#}"), "background job failed; it runs again at its next interval");
@@ -78,4 +56,48 @@ where
             pause = pause_after(started.elapsed());
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn sleep_ends_early_when_cancelled() {
+        let token = CancellationToken::new();
+        assert!(!sleep(&token, Duration::from_millis(1)).await);
+        let waiting = tokio::spawn({
+            let token = token.clone();
+            async move { sleep(&token, Duration::from_secs(3600)).await }
+        });
+        token.cancel();
+        let stop = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(stop.unwrap().unwrap(), "a cancelled wait says stop");
+        assert!(
+            sleep(&token, Duration::ZERO).await,
+            "once cancelled, always stop"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_runs_until_shutdown() {
+        let token = CancellationToken::new();
+        let ticks = Arc::new(AtomicU32::new(0));
+        let job = every("test", Duration::from_millis(5), token.clone(), {
+            let ticks = ticks.clone();
+            move || {
+                ticks.fetch_add(1, Ordering::SeqCst);
+                async { anyhow::bail!("a failing tick does not end the job") }
+            }
+        });
+        while ticks.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        token.cancel();
+        let ended = tokio::time::timeout(Duration::from_secs(5), job).await;
+        ended.unwrap().unwrap();
+    }
 }

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 
 use super::channels::ChannelStore;
 use super::{Channels, signature, webhook_body};
 use crate::storage::alerts::{self, Due};
-use crate::tasks::Shutdown;
 
 const MAX_ATTEMPTS: i32 = 10;
 
@@ -43,7 +43,7 @@ pub struct Deliverer {
 /// Longest a WhatsApp alert waits for its sender's slot (a claim lasts 5 s at first).
 const ALERT_SLOT_WAIT: Duration = Duration::from_secs(1);
 
-pub fn start(d: Deliverer, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+pub fn start(d: Deliverer, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     crate::tasks::every(
         "alert deliveries",
         Duration::from_secs(1),

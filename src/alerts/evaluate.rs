@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 
 use super::channels::ChannelStore;
 use super::rules::{self, Rules};
 use crate::storage::alerts;
-use crate::tasks::Shutdown;
 
 /// Where the reconciler notes when it last settled messages whose callbacks were lost.
 pub const LOST_KEY: &str = "reconcile_lost_at";
@@ -25,7 +25,7 @@ pub struct Evaluator {
 pub fn start(
     e: Evaluator,
     interval: Duration,
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if interval.is_zero() {
         return None;

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use sha2::Digest;
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 
 use crate::storage::alerts::{self, AlertRow};
-use crate::tasks::Shutdown;
 
 /// The most open alerts kept; a banner shows a few and links to the rest.
 const LIMIT: i64 = 200;
@@ -77,7 +77,7 @@ impl OpenAlerts {
         &self,
         pool: PgPool,
         period: Duration,
-        shutdown: Shutdown,
+        shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         crate::tasks::every("open alerts", period, shutdown, move || {

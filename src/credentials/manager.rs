@@ -333,7 +333,7 @@ impl CredentialManager {
     pub fn start(
         &self,
         poll: Duration,
-        mut shutdown: crate::tasks::Shutdown,
+        shutdown: tokio_util::sync::CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
@@ -360,7 +360,7 @@ impl CredentialManager {
                 #[cfg(not(unix))]
                 let hup = std::future::pending::<()>();
                 let trigger = tokio::select! {
-                    _ = shutdown.stopped() => break,
+                    _ = shutdown.cancelled() => break,
                     _ = tick => "poll",
                     _ = hup => "SIGHUP",
                 };

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 
-use super::Shutdown;
 use crate::twilio::client::TwilioClient;
 
 /// Advisory lock key of the balance poll ("wadash balance").
@@ -21,7 +21,10 @@ pub struct BalancePoller {
     pub channels: crate::alerts::channels::ChannelStore,
 }
 
-pub fn start(poller: BalancePoller, shutdown: Shutdown) -> Option<tokio::task::JoinHandle<()>> {
+pub fn start(
+    poller: BalancePoller,
+    shutdown: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
     if poller.interval.is_zero() {
         return None;
     }

@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use super::Shutdown;
 use crate::broadcasts::delivery;
 pub use crate::config::RunnerSettings;
 use crate::pricing::book::PriceBook;
@@ -57,7 +57,7 @@ const CHECKS: usize = 4;
 /// leaving together with the next.
 type Pacers = HashMap<String, Arc<tokio::sync::Mutex<Instant>>>;
 
-pub fn start(runner: Runner, mut shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+pub fn start(runner: Runner, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut cache: HashMap<i64, Arc<BroadcastRow>> = HashMap::new();
         let mut pacers: Pacers = HashMap::new();
@@ -69,7 +69,7 @@ pub fn start(runner: Runner, mut shutdown: Shutdown) -> tokio::task::JoinHandle<
                     Duration::from_secs(1)
                 }
             };
-            if shutdown.sleep(pause).await {
+            if crate::tasks::sleep(&shutdown, pause).await {
                 break;
             }
         }

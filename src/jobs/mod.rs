@@ -8,4 +8,4 @@ pub mod reconcile;
 pub mod reminders;
 pub mod rollup;
 
-pub use crate::tasks::{Shutdown, every, paced};
+pub use crate::tasks::{every, paced};

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 
 pub use crate::config::PriceFetchSettings;
 use crate::domain::MessageStatus;
@@ -161,7 +162,7 @@ impl PriceFetcher {
 /// Starts the job (unless its interval is zero).
 pub fn start(
     fetcher: PriceFetcher,
-    shutdown: super::Shutdown,
+    shutdown: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if fetcher.settings.interval.is_zero() {
         tracing::info!("actual prices are not fetched (price_fetch_secs = 0)");

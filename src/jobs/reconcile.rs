@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ReconcileSettings;
 use crate::domain::record::{EventRecord, MessageFacts, dedup_key, params_json};
@@ -180,7 +181,7 @@ impl Reconciler {
 /// Starts the job (unless its interval is zero).
 pub fn start(
     reconciler: Reconciler,
-    shutdown: super::Shutdown,
+    shutdown: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
     if reconciler.settings.interval.is_zero() {
         tracing::info!("reconciliation is off (reconcile_interval_secs = 0)");

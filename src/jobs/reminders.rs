@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 
-use super::Shutdown;
 use crate::broadcasts::audience::Listed;
 use crate::broadcasts::{self, Audience, BroadcastRequest};
 use crate::domain::ReminderStatus;
@@ -27,7 +27,7 @@ pub struct ReminderRunner {
     pub max_late: Duration,
 }
 
-pub fn start(runner: ReminderRunner, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+pub fn start(runner: ReminderRunner, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     super::every("reminders", Duration::from_secs(1), shutdown, move || {
         let runner = runner.clone();
         async move {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 
 use crate::storage::live_log::{self, Position};
 use crate::storage::rollups;
@@ -136,7 +137,7 @@ pub fn pause_after(took: Duration) -> Duration {
     INTERVAL.max(took.saturating_mul(4))
 }
 
-pub fn start(pool: PgPool, shutdown: super::Shutdown) -> tokio::task::JoinHandle<()> {
+pub fn start(pool: PgPool, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     super::paced("rollup", INTERVAL, pause_after, shutdown, move || {
         let pool = pool.clone();
         async move { run_once(&pool).await.map(|_| ()) }

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::storage::live_log::{self, Position};
-use crate::tasks::Shutdown;
 
 /// Batches a browser may fall behind before it is told to reload.
 pub const CAPACITY: usize = 1024;
@@ -39,7 +39,7 @@ struct Inner {
     pool: PgPool,
     tx: broadcast::Sender<Arc<LiveEvent>>,
     horizon: Mutex<u64>,
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
     hooks: Mutex<Vec<(&'static str, Hook)>>,
 }
 
@@ -58,7 +58,11 @@ impl std::fmt::Debug for LiveHub {
 
 impl LiveHub {
     /// A hub positioned at the current end of the log (history is not replayed).
-    pub async fn new(pool: PgPool, shutdown: Shutdown, capacity: usize) -> sqlx::Result<Self> {
+    pub async fn new(
+        pool: PgPool,
+        shutdown: CancellationToken,
+        capacity: usize,
+    ) -> sqlx::Result<Self> {
         let horizon = live_log::current_horizon(&pool).await?;
         let (tx, _) = broadcast::channel(capacity.max(1));
         Ok(Self {
@@ -86,7 +90,7 @@ impl LiveHub {
     }
 
     /// A signal that fires when the instance shuts down (streams end then).
-    pub fn shutdown(&self) -> Shutdown {
+    pub fn shutdown(&self) -> CancellationToken {
         self.inner.shutdown.clone()
     }
 
@@ -139,14 +143,14 @@ impl LiveHub {
     /// Polls every `period` until shutdown; prunes old rows about once a minute.
     pub fn start(&self, period: Duration) -> tokio::task::JoinHandle<()> {
         let hub = self.clone();
-        let mut shutdown = self.inner.shutdown.clone();
+        let shutdown = self.inner.shutdown.clone();
         tokio::spawn(async move {
             let prune_every =
                 (Duration::from_secs(60).as_millis() / period.as_millis().max(1)).max(1) as u64;
             let mut ticks = 0u64;
             let mut failing = false;
             loop {
-                if shutdown.sleep(period).await {
+                if crate::tasks::sleep(&shutdown, period).await {
                     break;
                 }
                 match hub.poll_once().await {

@@ -51,7 +51,7 @@ async fn events(
     // Subscribe before reading the horizon: nothing can fall between the two.
     let mut live = hub.subscribe();
     let (tx, rx) = mpsc::channel::<sse::Event>(64);
-    let mut shutdown = hub.shutdown();
+    let shutdown = hub.shutdown();
     let open_alerts = state.open_alerts.clone();
     tokio::spawn(async move {
         let mut sent = last;
@@ -107,7 +107,7 @@ async fn events(
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 _ = tx.closed() => return,
-                _ = shutdown.stopped() => return,
+                _ = shutdown.cancelled() => return,
             }
         }
     });

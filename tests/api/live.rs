@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use wadash::jobs::Shutdown;
+use tokio_util::sync::CancellationToken;
 use wadash::live::LiveHub;
 
 use crate::helpers::TestApp;
@@ -239,8 +239,9 @@ async fn rows_committed_out_of_order_are_all_delivered_once(pool: PgPool) {
         .await
         .unwrap();
 
-    let (_stop, shutdown) = Shutdown::new();
-    let hub = LiveHub::new(pool.clone(), shutdown, 64).await.unwrap();
+    let hub = LiveHub::new(pool.clone(), CancellationToken::new(), 64)
+        .await
+        .unwrap();
     let mut rx = hub.subscribe();
 
     let mut before = pool.acquire().await.unwrap();
