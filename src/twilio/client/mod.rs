@@ -10,6 +10,15 @@
 //! that mean Twilio did not take the request: Twilio has no idempotency key for messages, and
 //! retrying after a 500 or a timeout could send the customer the same message twice.
 //! Other 4xx are never retried.
+//!
+//! This file holds the client and its HTTP calls; the request and response types are in
+//! `resources`, the error in `error`, the backoff in `retry` and the create form in
+//! `message_form`, all re-exported here.
+
+mod error;
+mod message_form;
+mod resources;
+mod retry;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -17,13 +26,14 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 
-use crate::domain::WhatsAppAddress;
-use crate::domain::error_codes;
+pub use error::TwilioError;
+pub use message_form::{MAX_MEDIA, create_form};
+pub use resources::{Balance, CreateMessage, ListMessages, MediaFile, MessageResource, Sender};
+pub use retry::RetryPolicy;
 
-/// Twilio accepts at most ten media URLs per message.
-pub const MAX_MEDIA: usize = 10;
+use error::without_url;
+use resources::{BalanceJson, MessagePage};
 
 /// The REST credential: username (account SID or API key SID) and its secret.
 #[derive(Clone)]
@@ -40,204 +50,8 @@ impl std::fmt::Debug for RestCredentials {
     }
 }
 
-/// How failed requests are retried.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts in all, including the first.
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(8),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Full jitter: a random delay between zero and the exponential ceiling for `attempt`.
-    fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(d) = retry_after {
-            return d.min(self.max_delay);
-        }
-        let ceiling = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max_delay);
-        let millis = ceiling.as_millis().max(1) as u64;
-        Duration::from_millis(rand::random_range(0..=millis))
-    }
-}
-
 /// Where Twilio's REST API and its media URLs live.
 pub const TWILIO_API: &str = "https://api.twilio.com";
-
-/// A downloaded media file.
-#[derive(Debug, Clone)]
-pub struct MediaFile {
-    pub content_type: Option<String>,
-    pub bytes: Vec<u8>,
-}
-
-/// Who a message is sent from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sender {
-    /// A WhatsApp sender number (`whatsapp:+…`).
-    From(WhatsAppAddress),
-    /// A Messaging Service (`MG…`), which picks the sender.
-    MessagingService(String),
-}
-
-/// A message to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreateMessage {
-    pub to: WhatsAppAddress,
-    pub sender: Sender,
-    pub body: Option<String>,
-    pub media_urls: Vec<String>,
-    /// An approved template (`HX…`) with its variables as a JSON object text.
-    pub content_sid: Option<String>,
-    pub content_variables: Option<String>,
-}
-
-/// A Twilio Message resource, as much of it as wadash uses.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct MessageResource {
-    pub sid: String,
-    pub status: String,
-    #[serde(default)]
-    pub to: Option<String>,
-    #[serde(default)]
-    pub from: Option<String>,
-    #[serde(default)]
-    pub body: Option<String>,
-    #[serde(default)]
-    pub direction: Option<String>,
-    #[serde(default)]
-    pub error_code: Option<i64>,
-    #[serde(default)]
-    pub error_message: Option<String>,
-    /// Exact decimal as Twilio writes it (negative: a charge), e.g. `-0.00500`.
-    #[serde(default)]
-    pub price: Option<String>,
-    #[serde(default)]
-    pub price_unit: Option<String>,
-    #[serde(default)]
-    pub messaging_service_sid: Option<String>,
-    #[serde(default)]
-    pub num_media: Option<String>,
-    #[serde(default)]
-    pub date_created: Option<String>,
-    #[serde(default)]
-    pub date_sent: Option<String>,
-    #[serde(default)]
-    pub date_updated: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct MessagePage {
-    #[serde(default)]
-    messages: Vec<MessageResource>,
-    #[serde(default)]
-    next_page_uri: Option<String>,
-}
-
-/// Filters for listing messages.
-#[derive(Debug, Clone, Default)]
-pub struct ListMessages {
-    pub to: Option<String>,
-    pub from: Option<String>,
-    /// Only messages sent on or after this day (`DateSent>=`, Twilio's granularity is a day).
-    pub sent_on_or_after: Option<chrono::NaiveDate>,
-    /// Page size asked of Twilio (1–1000).
-    pub page_size: u32,
-    /// Stop after this many pages (a guard against listing a whole account by mistake).
-    pub max_pages: u32,
-}
-
-/// The account balance. Child (sub-)accounts carry no balance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Balance {
-    pub account_sid: Option<String>,
-    pub balance: Option<Decimal>,
-    pub currency: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct BalanceJson {
-    #[serde(default)]
-    account_sid: Option<String>,
-    #[serde(default)]
-    balance: Option<String>,
-    #[serde(default)]
-    currency: Option<String>,
-}
-
-/// Twilio's error body.
-#[derive(Debug, Deserialize)]
-struct ErrorJson {
-    #[serde(default)]
-    code: Option<i64>,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    more_info: Option<String>,
-}
-
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum TwilioError {
-    /// Twilio answered with an error.
-    #[error("{}", api_text(*.status, *.code, .message, .more_info.as_deref()))]
-    Api {
-        status: u16,
-        code: Option<i64>,
-        message: String,
-        more_info: Option<String>,
-    },
-    #[error("Twilio did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("could not reach Twilio: {0}")]
-    Transport(String),
-    #[error("Twilio's answer could not be read: {0}")]
-    Decode(String),
-    /// Refused before anything was sent.
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl TwilioError {
-    /// The Twilio error code, if Twilio gave one.
-    pub fn code(&self) -> Option<i64> {
-        match self {
-            TwilioError::Api { code, .. } => *code,
-            _ => None,
-        }
-    }
-}
-
-fn api_text(status: u16, code: Option<i64>, message: &str, more_info: Option<&str>) -> String {
-    let mut s = match code {
-        Some(c) => format!("Twilio refused the request (HTTP {status}, error {c}): {message}"),
-        None => format!("Twilio refused the request (HTTP {status}): {message}"),
-    };
-    if let Some(info) = code
-        .and_then(|c| i32::try_from(c).ok())
-        .and_then(error_codes::lookup)
-    {
-        s.push_str(&format!(" — {} {}", info.meaning, info.action));
-    } else if status == 401 {
-        s.push_str(" — check TWILIO_ACCOUNT_SID and the auth token or API key.");
-    }
-    if let Some(url) = more_info {
-        s.push_str(&format!(" ({url})"));
-    }
-    s
-}
 
 /// The REST client. Cheap to clone; credentials can be replaced while running.
 #[derive(Clone, Debug)]
@@ -575,101 +389,21 @@ impl TwilioClient {
                 tokio::time::sleep(self.retry.delay(attempt, retry_after)).await;
                 continue;
             }
-            let err: ErrorJson = serde_json::from_slice(&bytes).unwrap_or(ErrorJson {
-                code: None,
-                message: None,
-                more_info: None,
-            });
-            return Err(TwilioError::Api {
-                status: status.as_u16(),
-                code: err.code,
-                message: err
-                    .message
-                    .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned()),
-                more_info: err.more_info,
-            });
+            return Err(TwilioError::from_answer(status, &bytes));
         }
     }
-}
-
-/// reqwest's error text includes the URL, which includes the account SID; keep the cause only.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(url.as_str(), "Twilio");
-    }
-    s
-}
-
-/// The exact form sent for `POST Messages.json` (validated before anything is sent). Public
-/// so that the contract tests can show Prism the very bytes the client sends.
-pub fn create_form(
-    msg: &CreateMessage,
-    status_callback: Option<&str>,
-) -> Result<Vec<(&'static str, String)>, TwilioError> {
-    let has_body = msg.body.as_deref().is_some_and(|b| !b.is_empty());
-    if !has_body && msg.media_urls.is_empty() && msg.content_sid.is_none() {
-        return Err(TwilioError::Invalid(
-            "a message needs a body, a media URL or a template (content SID)".into(),
-        ));
-    }
-    if msg.media_urls.len() > MAX_MEDIA {
-        return Err(TwilioError::Invalid(format!(
-            "Twilio accepts at most {MAX_MEDIA} media URLs, got {}",
-            msg.media_urls.len()
-        )));
-    }
-    for url in &msg.media_urls {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(TwilioError::Invalid(format!(
-                "media URL {url:?} must be an http(s) URL Twilio can fetch"
-            )));
-        }
-    }
-    if msg.content_variables.is_some() && msg.content_sid.is_none() {
-        return Err(TwilioError::Invalid(
-            "content variables need a content SID".into(),
-        ));
-    }
-    if let Some(vars) = &msg.content_variables
-        && !serde_json::from_str::<serde_json::Value>(vars).is_ok_and(|v| v.is_object())
-    {
-        return Err(TwilioError::Invalid(
-            "content variables must be a JSON object, e.g. {\"1\": \"Ada\"}".into(),
-        ));
-    }
-    let mut form: Vec<(&'static str, String)> = vec![("To", msg.to.as_str().to_owned())];
-    match &msg.sender {
-        Sender::From(from) => form.push(("From", from.as_str().to_owned())),
-        Sender::MessagingService(sid) => form.push(("MessagingServiceSid", sid.clone())),
-    }
-    if let Some(body) = msg.body.as_deref().filter(|b| !b.is_empty()) {
-        form.push(("Body", body.to_owned()));
-    }
-    for url in &msg.media_urls {
-        form.push(("MediaUrl", url.clone()));
-    }
-    if let Some(c) = &msg.content_sid {
-        form.push(("ContentSid", c.clone()));
-    }
-    if let Some(v) = &msg.content_variables {
-        form.push(("ContentVariables", v.clone()));
-    }
-    if let Some(cb) = status_callback {
-        form.push(("StatusCallback", cb.to_owned()));
-    }
-    Ok(form)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::WhatsAppAddress;
     use wiremock::matchers::{body_string_contains, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const AC: &str = "AC00000000000000000000000000000000";
 
-    fn client(server: &MockServer, timeout: Duration) -> TwilioClient {
+    pub(super) fn client(server: &MockServer, timeout: Duration) -> TwilioClient {
         let _ = rustls::crypto::ring::default_provider().install_default();
         TwilioClient::new(
             &server.uri(),
@@ -689,7 +423,7 @@ mod tests {
         .unwrap()
     }
 
-    fn text(to: &str, body: &str) -> CreateMessage {
+    pub(super) fn text(to: &str, body: &str) -> CreateMessage {
         CreateMessage {
             to: WhatsAppAddress::parse(to).unwrap(),
             sender: Sender::From(WhatsAppAddress::parse("+14155238886").unwrap()),
@@ -801,47 +535,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn invalid_number_error_is_typed_and_explained_and_not_retried() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
-                "code": 21211, "message": "The 'To' number +1555 is not a valid phone number.",
-                "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400})))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let err = client(&server, Duration::from_secs(5))
-            .create_message(&text("+15550000000", "hi"))
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Some(21211));
-        let text = err.to_string();
-        assert!(
-            text.contains("21211")
-                && text.contains("E.164")
-                && text.contains("twilio.com/docs/errors/21211"),
-            "{text}"
-        );
-    }
-
-    #[tokio::test]
-    async fn unauthorized_is_explained_and_not_retried() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .respond_with(ResponseTemplate::new(401).set_body_json(
-                serde_json::json!({"code": 20003, "message": "Authenticate", "status": 401}),
-            ))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let err = client(&server, Duration::from_secs(5))
-            .fetch_balance()
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("TWILIO_ACCOUNT_SID"), "{err}");
-    }
-
-    #[tokio::test]
     async fn timeout_is_reported_and_a_create_is_not_resent() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
@@ -920,47 +613,5 @@ mod tests {
         assert_eq!(b.currency.as_deref(), Some("USD"));
         let child = c.fetch_balance().await.unwrap();
         assert_eq!(child.balance, None);
-    }
-
-    #[test]
-    fn bad_messages_are_refused_before_sending() {
-        let mut m = text("+919900000000", "");
-        assert!(create_form(&m, None).is_err(), "nothing to send");
-        m.media_urls = (0..11).map(|i| format!("https://x/{i}.png")).collect();
-        assert!(
-            create_form(&m, None)
-                .unwrap_err()
-                .to_string()
-                .contains("at most 10")
-        );
-        m.media_urls = vec!["file:///etc/passwd".into()];
-        assert!(create_form(&m, None).is_err());
-        let mut t = text("+919900000000", "");
-        t.content_sid = Some("HX123".into());
-        t.content_variables = Some("[1]".into());
-        assert!(create_form(&t, None).is_err());
-        t.content_variables = Some("{\"1\":\"Ada\"}".into());
-        let form = create_form(&t, None).unwrap();
-        assert!(form.contains(&("ContentSid", "HX123".into())));
-    }
-
-    #[test]
-    fn backoff_is_jittered_bounded_and_honours_retry_after() {
-        let p = RetryPolicy {
-            max_attempts: 5,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(1000),
-        };
-        for attempt in 0..10 {
-            assert!(p.delay(attempt, None) <= Duration::from_millis(1000));
-        }
-        assert_eq!(
-            p.delay(1, Some(Duration::from_millis(300))),
-            Duration::from_millis(300)
-        );
-        assert_eq!(
-            p.delay(1, Some(Duration::from_secs(60))),
-            Duration::from_millis(1000)
-        );
     }
 }

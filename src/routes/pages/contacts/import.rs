@@ -1,0 +1,119 @@
+//! `/contacts/import`: CSV import, pasted into a form; a refused import shows every bad line.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::contacts::csv_io;
+use crate::domain::Role;
+use crate::routes::pages::{Chrome, CurrentUser, PageError, html};
+use crate::state::AppState;
+
+/// A pasted import of `csv_io::MAX_LINES` lines fits, with room to spare; the default form
+/// limit (16 KiB) would refuse all but the smallest.
+const IMPORT_FORM_LIMIT: usize = 16 * 1024 * 1024;
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/contacts/import")
+            .app_data(web::FormConfig::default().limit(IMPORT_FORM_LIMIT))
+            .route(web::get().to(import_form))
+            .route(web::post().to(import)),
+    );
+}
+
+#[derive(Template)]
+#[template(path = "contacts_import.html")]
+struct ImportPage {
+    chrome: Chrome,
+    csv: String,
+    errors: Vec<csv_io::LineError>,
+    done: Option<(usize, usize, usize)>,
+    max_lines: usize,
+}
+
+#[derive(Deserialize)]
+struct ImportedQuery {
+    imported: Option<usize>,
+    created: Option<usize>,
+    updated: Option<usize>,
+}
+
+async fn import_form(
+    user: CurrentUser,
+    q: web::Query<ImportedQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.require(Role::Operator)?;
+    html(&ImportPage {
+        chrome: Chrome::for_user(&user, &state, "contacts"),
+        csv: String::new(),
+        errors: Vec::new(),
+        done: q
+            .imported
+            .map(|n| (n, q.created.unwrap_or(0), q.updated.unwrap_or(0))),
+        max_lines: csv_io::MAX_LINES,
+    })
+}
+
+#[derive(Deserialize)]
+struct ImportForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    csv: String,
+}
+
+async fn import(
+    user: CurrentUser,
+    form: web::Form<ImportForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Operator)?;
+    let text = form.into_inner().csv;
+    let report = if text.trim().is_empty() {
+        csv_io::ImportReport {
+            errors: vec![csv_io::LineError {
+                line: 1,
+                message: "paste the CSV text, starting with its header row".into(),
+            }],
+            ..Default::default()
+        }
+    } else {
+        match csv_io::parse(text.as_bytes()) {
+            Ok(lines) => csv_io::import(&state.pool, &lines, &user.username).await?,
+            Err(errors) => csv_io::ImportReport {
+                errors,
+                ..Default::default()
+            },
+        }
+    };
+    if report.errors.is_empty() {
+        tracing::info!(
+            username = %user.username,
+            imported = report.imported,
+            created = report.created,
+            "contacts imported"
+        );
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((
+                "Location",
+                format!(
+                    "/contacts/import?imported={}&created={}&updated={}",
+                    report.imported, report.created, report.updated
+                ),
+            ))
+            .finish());
+    }
+    let mut resp = html(&ImportPage {
+        chrome: Chrome::for_user(&user, &state, "contacts"),
+        csv: text,
+        errors: report.errors,
+        done: None,
+        max_lines: csv_io::MAX_LINES,
+    })?;
+    *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(resp)
+}
