@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 /// Waits up to `period`; true when the task should stop (`shutdown` is cancelled, now or
 /// during the wait) instead of running again.
@@ -17,8 +18,8 @@ pub async fn sleep(shutdown: &CancellationToken, period: Duration) -> bool {
         .is_none()
 }
 
-/// Runs `tick` every `period` until shutdown. A tick that fails is logged and the next one
-/// runs on schedule: a job never dies of a passing error.
+/// Runs `tick` every `period` until shutdown, each tick in a `job` span. A tick that fails is
+/// logged and the next one runs on schedule: a job never dies of a passing error.
 pub fn every<F, Fut>(
     name: &'static str,
     period: Duration,
@@ -50,7 +51,9 @@ where
         let mut pause = first;
         while !sleep(&shutdown, pause).await {
             let started = std::time::Instant::now();
-            if let Err(e) = tick().await {
+            // Each tick in a `job` span: what the job logs says which job it was.
+            let span = tracing::info_span!("job", job = name);
+            if let Err(e) = tick().instrument(span).await {
                 tracing::warn!(job = name, error = %format!("{e:#}"), "background job failed; it runs again at its next interval");
             }
             pause = pause_after(started.elapsed());

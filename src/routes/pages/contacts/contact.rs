@@ -192,27 +192,21 @@ fn operator_form(user: &CurrentUser, csrf: &str, path: &str) -> Result<PhoneNumb
     path_number(path)
 }
 
-#[derive(Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
-}
-
 async fn one(
     user: CurrentUser,
     path: web::Path<String>,
-    q: web::Query<DoneQuery>,
+    q: web::Query<crate::routes::pages::DoneQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let number = path_number(&path)?;
-    let notice = q.done.as_deref().map(|d| {
-        match d {
-            "consent" => "Consent updated.",
-            "edit" => "Tags and name saved.",
-            "number" => "Number changed. The old number is refused for sending from now on.",
-            _ => "Done.",
-        }
-        .to_owned()
-    });
+    let notice = q.notice(&[
+        ("consent", "Consent updated."),
+        ("edit", "Tags and name saved."),
+        (
+            "number",
+            "Number changed. The old number is refused for sending from now on.",
+        ),
+    ]);
     render(&user, &state, &number, notice, None).await
 }
 
