@@ -265,16 +265,10 @@ async fn create_token(
     .await
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn revoke_token(
     user: CurrentUser,
     path: web::Path<i64>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;

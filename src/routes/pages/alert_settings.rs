@@ -13,7 +13,7 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{Chrome, CurrentUser, PageError, html};
+use super::{Chrome, CurrentUser, PageError};
 use crate::alerts::channels::{Change, Effective, SaveError, Secret, Source};
 use crate::alerts::rules::{self, Rules};
 use crate::domain::Role;
@@ -283,18 +283,19 @@ async fn render(
     let (channels, channel_errors) = refused
         .channels
         .unwrap_or_else(|| (ChannelFields::of(&effective), Errors::default()));
-    let mut resp = html(&SettingsPage {
-        chrome: Chrome::for_user(user, state, "alert-settings"),
-        rules,
-        rule_errors,
-        channels,
-        channel_errors,
-        status: ChannelStatus::of(&effective, state.alert_channels.secret_key_configured()),
-        notice,
-        error: refused.error,
-    })?;
-    *resp.status_mut() = status;
-    Ok(resp)
+    crate::routes::pages::html_with(
+        &SettingsPage {
+            chrome: Chrome::for_user(user, state, "alert-settings"),
+            rules,
+            rule_errors,
+            channels,
+            channel_errors,
+            status: ChannelStatus::of(&effective, state.alert_channels.secret_key_configured()),
+            notice,
+            error: refused.error,
+        },
+        status,
+    )
 }
 
 async fn page(
@@ -448,15 +449,9 @@ async fn save_channels(
     render(&user, &state, None, refused, StatusCode::BAD_REQUEST).await
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn reset_channels(
     user: CurrentUser,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;

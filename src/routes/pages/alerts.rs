@@ -235,16 +235,10 @@ async fn banner(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpRes
     html(&BannerFragment { chrome })
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn acknowledge(
     user: CurrentUser,
     path: web::Path<i64>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;

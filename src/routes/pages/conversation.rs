@@ -359,7 +359,5 @@ async fn reply(
         warnings: Vec::new(),
     };
     let page = render(&user, &state, &number, None, draft).await?;
-    let mut resp = html(&page)?;
-    *resp.status_mut() = status;
-    Ok(resp)
+    crate::routes::pages::html_with(&page, status)
 }

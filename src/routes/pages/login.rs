@@ -274,16 +274,10 @@ mod tests {
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn logout(
     req: HttpRequest,
     user: CurrentUser,
-    form: web::Form<CsrfForm>,
+    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;

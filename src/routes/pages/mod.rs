@@ -113,12 +113,30 @@ pub fn html<T: askama::Template>(t: &T) -> Result<actix_web::HttpResponse, PageE
         .body(body))
 }
 
+/// Renders a template into an HTML response with `status` (a form shown again with its
+/// errors is a 400 or a 409, not a 200).
+pub fn html_with<T: askama::Template>(
+    t: &T,
+    status: actix_web::http::StatusCode,
+) -> Result<actix_web::HttpResponse, PageError> {
+    let mut resp = html(t)?;
+    *resp.status_mut() = status;
+    Ok(resp)
+}
+
 /// After a form's action: back to `path`, whose page shows the notice for `what` once
 /// (`?done=what`; post/redirect/get, so a reload does not repeat the action).
 pub fn done_redirect(path: &str, what: &str) -> actix_web::HttpResponse {
     actix_web::HttpResponse::SeeOther()
         .insert_header(("Location", format!("{path}?done={what}")))
         .finish()
+}
+
+/// A form that carries nothing but its CSRF token (a button: revoke, acknowledge, pause…).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: String,
 }
 
 /// The `?done=` of a page shown after a form's action (see [`done_redirect`]).

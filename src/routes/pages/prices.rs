@@ -11,7 +11,7 @@ use askama::Template;
 use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::{Chrome, CurrentUser, PageError, format, html, multipart};
+use super::{Chrome, CurrentUser, PageError, format, multipart};
 use crate::domain::Role;
 use crate::domain::{Direction, PhoneNumber};
 use crate::pricing::{self, Category, Kind, LineError, Price, export};
@@ -289,23 +289,24 @@ async fn render(
         (None, Some((s, _))) => *s,
         (None, None) => StatusCode::OK,
     };
-    let mut resp = html(&PricesPage {
-        chrome: Chrome::for_user(user, state, "prices"),
-        today: today.to_string(),
-        summary: summary_view(summary),
-        groups: groups(rows),
-        paging,
-        notice: x.notice,
-        refused: x.refused,
-        pasted: x.pasted,
-        max_lines: pricing::MAX_LINES,
-        categories: CATEGORIES,
-        form: x.form,
-        estimate: x.estimate,
-        estimate_error: x.estimate_error.map(|(_, m)| m),
-    })?;
-    *resp.status_mut() = status;
-    Ok(resp)
+    crate::routes::pages::html_with(
+        &PricesPage {
+            chrome: Chrome::for_user(user, state, "prices"),
+            today: today.to_string(),
+            summary: summary_view(summary),
+            groups: groups(rows),
+            paging,
+            notice: x.notice,
+            refused: x.refused,
+            pasted: x.pasted,
+            max_lines: pricing::MAX_LINES,
+            categories: CATEGORIES,
+            form: x.form,
+            estimate: x.estimate,
+            estimate_error: x.estimate_error.map(|(_, m)| m),
+        },
+        status,
+    )
 }
 
 fn flag(v: &Option<String>) -> bool {

@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Chrome, CurrentUser, PageError, html};
+use super::{Chrome, CurrentUser, PageError};
 use crate::domain::Role;
 use crate::replies::rules::{self, MAX_MEDIA, RuleInput};
 use crate::state::AppState;
@@ -159,19 +159,20 @@ async fn render(
         _ => RuleFields::default(),
     };
     let keywords = &state.replies.keywords;
-    let mut resp = html(&RulesPage {
-        chrome: Chrome::for_user(user, state, "rules"),
-        rules,
-        new,
-        kinds: KINDS,
-        opt_out_keywords: keywords.opt_out().join(", "),
-        opt_in_keywords: keywords.opt_in().join(", "),
-        max_media: MAX_MEDIA,
-        notice,
-        error,
-    })?;
-    *resp.status_mut() = status;
-    Ok(resp)
+    crate::routes::pages::html_with(
+        &RulesPage {
+            chrome: Chrome::for_user(user, state, "rules"),
+            rules,
+            new,
+            kinds: KINDS,
+            opt_out_keywords: keywords.opt_out().join(", "),
+            opt_in_keywords: keywords.opt_in().join(", "),
+            max_media: MAX_MEDIA,
+            notice,
+            error,
+        },
+        status,
+    )
 }
 
 async fn page(
@@ -305,16 +306,10 @@ async fn change(
     Ok(done("changed"))
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn toggle(
     user: CurrentUser,
     path: web::Path<i64>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;
@@ -372,7 +367,7 @@ async fn move_rule(
 async fn delete(
     user: CurrentUser,
     path: web::Path<i64>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;

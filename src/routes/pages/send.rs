@@ -163,19 +163,20 @@ async fn submit(
         Err(e) => e.to_string(),
     };
     let (default_sender, senders) = sender_choices(&state).await?;
-    let mut resp = html(&SendPage {
-        chrome: Chrome::for_user(&user, &state, "send"),
-        default_sender,
-        senders,
-        to: f.to,
-        body: f.body,
-        media: f.media,
-        from: f.from,
-        content_sid: f.content_sid,
-        template_category: f.template_category,
-        content_variables: f.content_variables,
-        error: Some(error),
-    })?;
-    *resp.status_mut() = status;
-    Ok(resp)
+    crate::routes::pages::html_with(
+        &SendPage {
+            chrome: Chrome::for_user(&user, &state, "send"),
+            default_sender,
+            senders,
+            to: f.to,
+            body: f.body,
+            media: f.media,
+            from: f.from,
+            content_sid: f.content_sid,
+            template_category: f.template_category,
+            content_variables: f.content_variables,
+            error: Some(error),
+        },
+        status,
+    )
 }

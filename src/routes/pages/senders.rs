@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Chrome, CurrentUser, PageError, html};
+use super::{Chrome, CurrentUser, PageError};
 use crate::domain::Role;
 use crate::senders::{self as service, JoinInstructions, SenderInput};
 use crate::state::AppState;
@@ -130,17 +130,18 @@ async fn render(
             ..SenderFields::default()
         },
     };
-    let mut resp = html(&SendersPage {
-        chrome: Chrome::for_user(user, state, "senders"),
-        senders,
-        new,
-        statuses: &["active", "pending", "disabled"],
-        sandbox_number: service::SANDBOX_NUMBER,
-        notice,
-        error,
-    })?;
-    *resp.status_mut() = status;
-    Ok(resp)
+    crate::routes::pages::html_with(
+        &SendersPage {
+            chrome: Chrome::for_user(user, state, "senders"),
+            senders,
+            new,
+            statuses: &["active", "pending", "disabled"],
+            sandbox_number: service::SANDBOX_NUMBER,
+            notice,
+            error,
+        },
+        status,
+    )
 }
 
 async fn page(
@@ -335,17 +336,11 @@ async fn change(
     Ok(done("changed"))
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// De-authorizes a sender: nothing is sent from it any more; its history stays.
 async fn disable(
     user: CurrentUser,
     path: web::Path<i64>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;

@@ -353,18 +353,12 @@ pub(super) async fn results(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
-pub(super) struct ActionForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// Pause, resume, cancel or retry; back to the broadcast's page, or the page with a 409 when
 /// the broadcast is not in a state the action applies to.
 pub(super) async fn act(
     user: CurrentUser,
     path: web::Path<(String, String)>,
-    form: web::Form<ActionForm>,
+    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;

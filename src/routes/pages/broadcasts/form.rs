@@ -7,7 +7,7 @@ use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::super::{Chrome, CurrentUser, PageError, html};
+use super::super::{Chrome, CurrentUser, PageError};
 use super::{ExcludedItem, excluded_items, nonempty};
 use crate::broadcasts::audience;
 use crate::broadcasts::{self, Audience, BroadcastError, BroadcastRequest};
@@ -187,16 +187,17 @@ pub(super) async fn render_form(
         Some((s, e, x)) => (s, Some(e), x),
         None => (StatusCode::OK, None, Vec::new()),
     };
-    let mut resp = html(&FormPage {
-        chrome: Chrome::for_user(user, state, "broadcasts"),
-        f,
-        senders,
-        tags,
-        error,
-        excluded,
-    })?;
-    *resp.status_mut() = status;
-    Ok(resp)
+    crate::routes::pages::html_with(
+        &FormPage {
+            chrome: Chrome::for_user(user, state, "broadcasts"),
+            f,
+            senders,
+            tags,
+            error,
+            excluded,
+        },
+        status,
+    )
 }
 
 pub(super) async fn new_form(

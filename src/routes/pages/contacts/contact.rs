@@ -15,7 +15,7 @@ use crate::domain::Role;
 use crate::domain::consent::ConsentSource;
 use crate::domain::window::Window;
 use crate::routes::pages::format;
-use crate::routes::pages::{Chrome, CurrentUser, PageError, html};
+use crate::routes::pages::{Chrome, CurrentUser, PageError};
 use crate::state::AppState;
 use crate::storage::contacts as store;
 
@@ -136,47 +136,48 @@ async fn render(
         new_number: typed.new_number,
     };
     let said = contact.consent.clone();
-    let mut resp = html(&ContactPage {
-        chrome: Chrome::for_user(user, state, "contacts"),
-        said_label: consent_label(&said),
-        said,
-        c: item(contact, now),
-        deauthorized_since,
-        first_inbound,
-        window,
-        window_expires,
-        history: history
-            .into_iter()
-            .map(|h| HistoryItem {
-                change_label: change_label(&h.change),
-                utc: format::utc(&h.at),
-                iso: format::iso(&h.at),
-                actor: h.actor.unwrap_or_default(),
-                detail: match (h.detail, h.message_sid) {
-                    (Some(d), Some(sid)) => format!("{d} ({sid})"),
-                    (Some(d), None) => d,
-                    (None, Some(sid)) => sid,
-                    (None, None) => String::new(),
-                },
-                source: h.source,
-                change: h.change,
-            })
-            .collect(),
-        previous: previous
-            .into_iter()
-            .map(|p| PreviousItem {
-                utc: format::utc(&p.retired_at),
-                actor: p.actor.unwrap_or_default(),
-                number: p.number,
-                replaced_by: p.replaced_by,
-            })
-            .collect(),
-        forms,
-        notice,
-        error,
-    })?;
-    *resp.status_mut() = status;
-    Ok(resp)
+    crate::routes::pages::html_with(
+        &ContactPage {
+            chrome: Chrome::for_user(user, state, "contacts"),
+            said_label: consent_label(&said),
+            said,
+            c: item(contact, now),
+            deauthorized_since,
+            first_inbound,
+            window,
+            window_expires,
+            history: history
+                .into_iter()
+                .map(|h| HistoryItem {
+                    change_label: change_label(&h.change),
+                    utc: format::utc(&h.at),
+                    iso: format::iso(&h.at),
+                    actor: h.actor.unwrap_or_default(),
+                    detail: match (h.detail, h.message_sid) {
+                        (Some(d), Some(sid)) => format!("{d} ({sid})"),
+                        (Some(d), None) => d,
+                        (None, Some(sid)) => sid,
+                        (None, None) => String::new(),
+                    },
+                    source: h.source,
+                    change: h.change,
+                })
+                .collect(),
+            previous: previous
+                .into_iter()
+                .map(|p| PreviousItem {
+                    utc: format::utc(&p.retired_at),
+                    actor: p.actor.unwrap_or_default(),
+                    number: p.number,
+                    replaced_by: p.replaced_by,
+                })
+                .collect(),
+            forms,
+            notice,
+            error,
+        },
+        status,
+    )
 }
 
 fn path_number(raw: &str) -> Result<PhoneNumber, PageError> {

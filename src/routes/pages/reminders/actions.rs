@@ -2,7 +2,6 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use serde::Deserialize;
 
 use super::detail::render_one;
 use super::{back_to, find, path_id, refused};
@@ -11,18 +10,12 @@ use crate::reminders::{Action, manage};
 use crate::routes::pages::{CurrentUser, PageError};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-pub(super) struct ActionForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// Pause, resume or cancel; a 409 on the reminder's page when it is not in a state the
 /// action applies to.
 pub(super) async fn act(
     user: CurrentUser,
     path: web::Path<(String, String)>,
-    form: web::Form<ActionForm>,
+    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;

@@ -9,7 +9,7 @@ use super::{Fields, Posted, ReminderItem, back_to, find, item, local_and_utc, pa
 use crate::domain::Role;
 use crate::reminders::form::ReminderForm;
 use crate::reminders::{Action, ReminderError, lifecycle, manage, schedule};
-use crate::routes::pages::{Chrome, CurrentUser, PageError, format, html};
+use crate::routes::pages::{Chrome, CurrentUser, PageError, format};
 use crate::state::AppState;
 use crate::storage::reminders::{self as store, ReminderRow};
 
@@ -84,26 +84,27 @@ pub(super) async fn render_one(
             }
         })
         .collect();
-    let mut resp = html(&ReminderPage {
-        chrome: Chrome::for_user(user, state, "reminders"),
-        r: item(&r),
-        first_local,
-        first_utc,
-        media: r.media.clone(),
-        content_sid: r.content_sid.clone().unwrap_or_default(),
-        sender: r.sender.clone().unwrap_or_default(),
-        created_by: r.created_by.clone().unwrap_or_default(),
-        created: format::utc(&r.created_at),
-        created_iso: format::iso(&r.created_at),
-        runs,
-        editable: lifecycle::is_open(r.status),
-        form,
-        tags,
-        notice,
-        error,
-    })?;
-    *resp.status_mut() = status;
-    Ok(resp)
+    crate::routes::pages::html_with(
+        &ReminderPage {
+            chrome: Chrome::for_user(user, state, "reminders"),
+            r: item(&r),
+            first_local,
+            first_utc,
+            media: r.media.clone(),
+            content_sid: r.content_sid.clone().unwrap_or_default(),
+            sender: r.sender.clone().unwrap_or_default(),
+            created_by: r.created_by.clone().unwrap_or_default(),
+            created: format::utc(&r.created_at),
+            created_iso: format::iso(&r.created_at),
+            runs,
+            editable: lifecycle::is_open(r.status),
+            form,
+            tags,
+            notice,
+            error,
+        },
+        status,
+    )
 }
 
 pub(super) async fn one(

@@ -10,7 +10,7 @@ use crate::domain::Role;
 use crate::reminders::ReminderError;
 use crate::reminders::form::ReminderForm;
 use crate::reminders::manage;
-use crate::routes::pages::{Chrome, CurrentUser, PageError, html};
+use crate::routes::pages::{Chrome, CurrentUser, PageError};
 use crate::state::AppState;
 use crate::storage::reminders as store;
 
@@ -41,15 +41,16 @@ async fn render_list(
         Some((s, e)) => (s, Some(e)),
         None => (StatusCode::OK, None),
     };
-    let mut resp = html(&ListPage {
-        chrome: Chrome::for_user(user, state, "reminders"),
-        items: rows.iter().map(item).collect(),
-        form: Fields::new(f),
-        tags,
-        error,
-    })?;
-    *resp.status_mut() = status;
-    Ok(resp)
+    crate::routes::pages::html_with(
+        &ListPage {
+            chrome: Chrome::for_user(user, state, "reminders"),
+            items: rows.iter().map(item).collect(),
+            form: Fields::new(f),
+            tags,
+            error,
+        },
+        status,
+    )
 }
 
 pub(super) async fn list(
