@@ -106,38 +106,56 @@ impl Settings {
     /// Builds settings from `key → value` pairs (file keys); missing keys take defaults.
     pub fn from_values(values: &BTreeMap<String, String>) -> anyhow::Result<Self> {
         let v = Values(values);
+        // Read in this order, so that of several bad settings the same one is reported first
+        // as before the split.
+        let bind = read::bind(&v)?;
+        let public_url = read::public_url(&v)?;
+        let log_format = read::log_format(&v)?;
         let webhooks = read::webhooks(&v)?;
+        let ingest = read::ingest(&v, &webhooks)?;
+        let database = read::database(&v)?;
+        let twilio = read::twilio(&v)?;
+        let workers = match v.get("workers") {
+            None => None,
+            Some(_) => Some(v.num("workers", 1usize)?.max(1)),
+        };
+        let simulator = read::simulator(&v)?;
+        let reconcile = read::reconcile(&v)?;
+        let price_fetch = read::price_fetch(&v)?;
+        let credentials = read::credentials(&v)?;
+        let replies = read::replies(&v)?;
         let broadcasts = read::broadcasts(&v)?;
+        let pacing = read::pacing(&v, &broadcasts)?;
+        let credit = read::credit(&v)?;
         let outbound_allow_hosts = read::outbound_allow_hosts(&v);
+        let alert_channels = read::alert_channels(&v, &outbound_allow_hosts)?;
+        let broadcast_reserve = v.amount("broadcast_reserve", "an amount")?;
         Ok(Self {
-            database: read::database(&v)?,
-            bind: read::bind(&v)?,
-            public_url: read::public_url(&v)?,
-            log_format: read::log_format(&v)?,
-            workers: match v.get("workers") {
-                None => None,
-                Some(_) => Some(v.num("workers", 1usize)?.max(1)),
-            },
-            shutdown_timeout: v.secs("shutdown_timeout_secs", 5)?,
-            ingest: read::ingest(&v, &webhooks)?,
-            twilio: read::twilio(&v)?,
-            simulator: read::simulator(&v)?,
-            reconcile: read::reconcile(&v)?,
-            price_fetch: read::price_fetch(&v)?,
-            credentials: read::credentials(&v)?,
-            admin_password: v.secret("admin_password"),
-            live_poll: Duration::from_millis(v.num("live_poll_ms", 100u64)?.max(10)),
-            replies: read::replies(&v)?,
-            pacing: read::pacing(&v, &broadcasts)?,
-            broadcasts,
-            reminder_max_late: v.secs("reminder_max_late_secs", 3600)?,
-            balance_poll: v.secs("balance_poll_secs", 300)?,
-            credit: read::credit(&v)?,
-            alert_channels: read::alert_channels(&v, &outbound_allow_hosts)?,
-            outbound_allow_hosts,
+            broadcast_reserve,
             alert_evaluate: v.secs("alert_evaluate_secs", 30)?,
-            broadcast_reserve: v.amount("broadcast_reserve", "an amount")?,
+            alert_channels,
+            outbound_allow_hosts,
+            credit,
+            balance_poll: v.secs("balance_poll_secs", 300)?,
+            broadcasts,
+            pacing,
+            reminder_max_late: v.secs("reminder_max_late_secs", 3600)?,
+            replies,
+            live_poll: Duration::from_millis(v.num("live_poll_ms", 100u64)?.max(10)),
+            admin_password: v.secret("admin_password"),
+            simulator,
+            reconcile,
+            price_fetch,
+            credentials,
+            database,
+            bind,
+            public_url,
+            log_format,
+            workers,
+            shutdown_timeout: v.secs("shutdown_timeout_secs", 5)?,
+            ingest,
             webhooks,
+            twilio,
         })
     }
 }
@@ -210,6 +228,26 @@ mod tests {
         assert_eq!(v["workers"], "3");
         let s = Settings::from_values(&v).unwrap();
         assert_eq!(s.workers, Some(3));
+    }
+
+    #[test]
+    fn of_several_bad_settings_the_first_in_reading_order_is_reported() {
+        let err = Settings::from_values(&values(&[
+            ("webhook_deadline_ms", "500"),
+            ("bind", "nowhere"),
+            ("broadcast_pace", "2"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("bind must be host:port"),
+            "{err}"
+        );
+        let err = Settings::from_values(&values(&[
+            ("broadcast_pace", "2"),
+            ("broadcast_stale_secs", "soon"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("broadcast_stale_secs"), "{err}");
     }
 
     #[test]

@@ -176,13 +176,14 @@ pub fn replies(v: &Values) -> anyhow::Result<ReplySettings> {
 }
 
 pub fn broadcasts(v: &Values) -> anyhow::Result<RunnerSettings> {
+    let stale_after = Duration::from_secs(v.num("broadcast_stale_secs", 120u64)?.max(1));
     let pace = v.num("broadcast_pace", DEFAULT_BROADCAST_PACE)?;
     anyhow::ensure!(
         pace > 0.5 && pace <= 1.0,
         "broadcast_pace must be above 0.5 and at most 1, got {pace}"
     );
     Ok(RunnerSettings {
-        stale_after: Duration::from_secs(v.num("broadcast_stale_secs", 120u64)?.max(1)),
+        stale_after,
         pace,
         ..Default::default()
     })
