@@ -49,7 +49,7 @@ pub async fn control(
         .parse()
         .map_err(|_| LifecycleError::UnknownAction(action.to_owned()))?;
     let invalid = |row: &BroadcastRow| LifecycleError::InvalidState {
-        status: row.status.clone(),
+        status: row.status.to_string(),
         action,
     };
     if let Some(to) = action.sets() {
@@ -71,7 +71,7 @@ pub async fn control(
             None => Err(invalid(&row)),
         };
     }
-    if !row.state().is_some_and(|s| s.allows(action)) {
+    if !row.status.allows(action) {
         return Err(invalid(&row));
     }
     let n = store::retry_failed(pool, row.id, super::RETRYABLE_CODES).await?;

@@ -431,7 +431,7 @@ mod tests {
         let b = BroadcastRow {
             id: 1,
             name: "x".into(),
-            status: "running".into(),
+            status: crate::domain::BroadcastStatus::Running,
             body: None,
             media: vec![],
             content_sid: Some("HX0123".into()),

@@ -1,6 +1,7 @@
 //! `wadash broadcast`: queue a broadcast to the numbers in a file and follow it with a progress
 //! bar until it is sent (sending it from this process when Twilio credentials are set here).
 
+use crate::domain::BroadcastStatus;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
@@ -115,10 +116,9 @@ pub(super) async fn run(args: BroadcastArgs, settings: Settings) -> anyhow::Resu
         bar.update(done, total, ok, started.elapsed());
         let status = storage::broadcasts::get(&pool, row.id)
             .await?
-            .map(|b| b.status)
-            .unwrap_or_default();
-        if status == "completed" || status == "canceled" {
-            break (status, counts);
+            .map(|b| b.status);
+        if let Some(s @ (BroadcastStatus::Completed | BroadcastStatus::Canceled)) = status {
+            break (s, counts);
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };

@@ -5,7 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Where a broadcast is (the `broadcasts.status` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BroadcastStatus {
     /// Waiting for its start time.
     Scheduled,
@@ -74,6 +75,15 @@ impl FromStr for BroadcastStatus {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         named(&Self::ALL, Self::as_str, "status", s)
+    }
+}
+
+/// Reading the `status` column.
+impl TryFrom<String> for BroadcastStatus {
+    type Error = UnknownName;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 

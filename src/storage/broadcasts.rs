@@ -9,7 +9,8 @@ use crate::domain::BroadcastStatus;
 pub struct BroadcastRow {
     pub id: i64,
     pub name: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: BroadcastStatus,
     pub body: Option<String>,
     pub media: Vec<String>,
     pub content_sid: Option<String>,
@@ -29,13 +30,6 @@ pub struct BroadcastRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
-}
-
-impl BroadcastRow {
-    /// The status as the lifecycle knows it (None for a name the table's check would refuse).
-    pub fn state(&self) -> Option<BroadcastStatus> {
-        self.status.parse().ok()
-    }
 }
 
 const COLUMNS: &str = "id, name, status, body, media, content_sid, content_variables, \

@@ -11,6 +11,7 @@ use crate::broadcasts::audience::{self, AudienceBody, parse_audience};
 use crate::broadcasts::lifecycle::{self, LifecycleError};
 use crate::broadcasts::view::{check_bucket, list_cursor, view};
 use crate::broadcasts::{self, BroadcastError, BroadcastRequest, results};
+use crate::domain::BroadcastStatus;
 use crate::domain::{BroadcastAction, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -89,7 +90,7 @@ fn lifecycle_error(e: LifecycleError) -> ApiError {
 #[derive(Debug, Serialize)]
 struct Created {
     id: i64,
-    status: String,
+    status: BroadcastStatus,
     recipients: usize,
     excluded: Vec<audience::Excluded>,
     estimated_cost: String,

@@ -137,10 +137,7 @@ fn bucket_count(c: &Counts, bucket: &str) -> i64 {
 
 /// The buttons that apply in this state (the transition table's), retry only when some
 /// recipients failed.
-fn controls(status: &str, c: &Counts) -> Vec<Control> {
-    let Ok(status) = status.parse::<BroadcastStatus>() else {
-        return Vec::new();
-    };
+fn controls(status: BroadcastStatus, c: &Counts) -> Vec<Control> {
     [
         (BroadcastAction::Pause, "Pause", false),
         (BroadcastAction::Resume, "Resume", false),
@@ -275,7 +272,7 @@ async fn render_one(
     let b = v.broadcast;
     let page = BroadcastPage {
         chrome: Chrome::for_user(user, state, "broadcasts"),
-        status_label: status_label(&b.status),
+        status_label: status_label(b.status),
         created: format::utc(&b.created_at),
         created_iso: format::iso(&b.created_at),
         start: format::utc(&b.start_at),
@@ -303,7 +300,7 @@ async fn render_one(
             "{:.1} messages per second",
             sent_recently as f64 / RATE_WINDOW_SECS
         ),
-        controls: controls(&b.status, c),
+        controls: controls(b.status, c),
         buckets,
         bucket: bucket.unwrap_or_default(),
         rows: rows.into_iter().map(recipient_item).collect(),
@@ -397,7 +394,12 @@ mod tests {
             failed: 1,
             ..Counts::default()
         };
-        let actions = |s, c| controls(s, c).iter().map(|c| c.0).collect::<Vec<_>>();
+        let actions = |s: &str, c| {
+            controls(s.parse().unwrap(), c)
+                .iter()
+                .map(|c| c.0)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(actions("running", &none), ["pause", "cancel"]);
         assert_eq!(actions("scheduled", &none), ["pause", "cancel"]);
         assert_eq!(actions("paused", &none), ["resume", "cancel"]);

@@ -69,7 +69,7 @@ pub(super) async fn list(
         let b = v.broadcast;
         items.push(ListItem {
             id: b.id,
-            status_label: status_label(&b.status),
+            status_label: status_label(b.status),
             created_by: b.created_by.unwrap_or_default(),
             created: format::utc(&b.created_at),
             created_iso: format::iso(&b.created_at),
@@ -80,7 +80,7 @@ pub(super) async fn list(
             progress_text,
             counts: v.counts,
             name: b.name,
-            status: b.status,
+            status: b.status.to_string(),
         });
     }
     html(&ListPage {

@@ -78,15 +78,14 @@ pub fn explain_reason(reason: &str) -> String {
 }
 
 /// A status as the pages show it.
-fn status_label(status: &str) -> &'static str {
-    match status.parse() {
-        Ok(BroadcastStatus::Scheduled) => "scheduled",
-        Ok(BroadcastStatus::Running) => "sending",
-        Ok(BroadcastStatus::Paused) => "paused",
-        Ok(BroadcastStatus::Held) => "held for an admin",
-        Ok(BroadcastStatus::Canceled) => "canceled",
-        Ok(BroadcastStatus::Completed) => "completed",
-        Err(_) => "unknown",
+fn status_label(status: BroadcastStatus) -> &'static str {
+    match status {
+        BroadcastStatus::Scheduled => "scheduled",
+        BroadcastStatus::Running => "sending",
+        BroadcastStatus::Paused => "paused",
+        BroadcastStatus::Held => "held for an admin",
+        BroadcastStatus::Canceled => "canceled",
+        BroadcastStatus::Completed => "completed",
     }
 }
 
