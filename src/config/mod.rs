@@ -173,19 +173,14 @@ pub fn redact_url(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
+
 #[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret as _;
 
     use super::*;
     use crate::config::keys::parse_file;
-
-    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::config::values::map as values;
 
     #[test]
     fn defaults_are_simulator_mode_on_local_postgres() {

@@ -71,20 +71,22 @@ impl Values<'_> {
     }
 }
 
+/// Raw settings from `(key, value)` pairs, for tests.
+#[cfg(test)]
+pub fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
     #[test]
     fn each_kind_of_value_is_read_or_explained_by_its_key() {
-        let m = values(&[
+        let m = map(&[
             ("n", " 7 "),
             ("blank", "  "),
             ("bad", "x"),

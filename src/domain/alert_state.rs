@@ -25,11 +25,6 @@ impl AlertState {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
-
-    /// Whether it still needs someone (firing or acknowledged, not resolved).
-    pub fn is_open(self) -> bool {
-        self != Self::Resolved
-    }
 }
 
 impl fmt::Display for AlertState {
@@ -60,6 +55,5 @@ mod tests {
         }
         assert_eq!(AlertState::parse("Firing"), None);
         assert!(AlertState::try_from("open".to_owned()).is_err());
-        assert!(AlertState::Acknowledged.is_open() && !AlertState::Resolved.is_open());
     }
 }
