@@ -6,6 +6,7 @@ pub mod live;
 pub mod message_query;
 pub mod pages;
 pub mod price_estimate;
+pub mod roles;
 pub mod transfer;
 pub mod webhooks;
 

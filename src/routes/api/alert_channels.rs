@@ -14,8 +14,8 @@ use serde::{Deserialize, Deserializer};
 use super::auth::ApiCaller;
 use super::settings::ClassifyMessage;
 use crate::alerts::channels::{Change, SaveError, Secret};
-use crate::domain::Role;
 use crate::error::ApiError;
+use crate::routes::roles::Admin;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -69,18 +69,16 @@ impl Body {
 }
 
 /// The channels the jobs of this instance use now (read at most a few seconds ago).
-async fn show(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
+async fn show(_: ApiCaller<Admin>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let current = state.alert_channels.current().await;
     Ok(HttpResponse::Ok().json(state.alert_channels.view(&current)))
 }
 
 async fn replace(
-    caller: ApiCaller,
+    caller: ApiCaller<Admin>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     // serde's message for an unknown field names the field, never a value.
     let body: Body = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
@@ -106,8 +104,10 @@ async fn replace(
     Ok(HttpResponse::Ok().json(state.alert_channels.view(&saved)))
 }
 
-async fn reset(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
+async fn reset(
+    caller: ApiCaller<Admin>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let eff = state.alert_channels.reset().await?;
     tracing::info!(
         token = caller.token_id,
@@ -124,11 +124,10 @@ struct TestBody {
 }
 
 async fn test(
-    caller: ApiCaller,
+    caller: ApiCaller<Admin>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     let body: TestBody = if body.iter().all(u8::is_ascii_whitespace) {
         TestBody::default()
     } else {

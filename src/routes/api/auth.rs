@@ -1,6 +1,7 @@
 //! Bearer-token authentication for the API: `Authorization: Bearer <token>`.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
@@ -9,17 +10,20 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::domain::Role;
 use crate::error::ApiError;
+use crate::routes::roles::{Least, Viewer};
 use crate::state::AppState;
 use crate::storage::tokens;
 
-/// An authenticated API caller.
+/// An authenticated API caller whose role is at least `R` (401 without a valid token, 403
+/// with a token of a lesser role, both before the body is read).
 #[derive(Debug, Clone, Copy)]
-pub struct ApiCaller {
+pub struct ApiCaller<R = Viewer> {
     pub token_id: i64,
     pub role: Role,
+    least: PhantomData<R>,
 }
 
-impl ApiCaller {
+impl<R> ApiCaller<R> {
     /// Fails with 403 unless the caller's role includes `required`.
     pub fn require(&self, required: Role) -> Result<(), ApiError> {
         if self.role.allows(required) {
@@ -30,7 +34,7 @@ impl ApiCaller {
     }
 }
 
-impl FromRequest for ApiCaller {
+impl<R: Least + 'static> FromRequest for ApiCaller<R> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
@@ -53,10 +57,16 @@ impl FromRequest for ApiCaller {
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .ok_or(ApiError::Unauthorized)?;
-            match tokens::authenticate(&state.pool, token).await? {
-                Some((token_id, role)) => Ok(ApiCaller { token_id, role }),
-                None => Err(ApiError::Unauthorized),
-            }
+            let Some((token_id, role)) = tokens::authenticate(&state.pool, token).await? else {
+                return Err(ApiError::Unauthorized);
+            };
+            let caller = ApiCaller {
+                token_id,
+                role,
+                least: PhantomData,
+            };
+            caller.require(R::ROLE)?;
+            Ok(caller)
         })
     }
 }

@@ -14,6 +14,7 @@ use crate::broadcasts::{self, BroadcastError, BroadcastRequest, results};
 use crate::domain::BroadcastStatus;
 use crate::domain::{BroadcastAction, Role};
 use crate::error::ApiError;
+use crate::routes::roles::Operator;
 use crate::state::AppState;
 use crate::storage::broadcasts::{self as store, BroadcastRow, RecipientRow};
 
@@ -100,12 +101,11 @@ struct Created {
 }
 
 async fn create(
-    caller: ApiCaller,
+    caller: ApiCaller<Operator>,
     req: actix_web::HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Operator)?;
     let request_key = match req.headers().get("Idempotency-Key") {
         None => None,
         Some(v) => {
@@ -191,11 +191,10 @@ async fn find(state: &AppState, id: i64) -> Result<BroadcastRow, ApiError> {
 }
 
 async fn get(
-    caller: ApiCaller,
+    _: ApiCaller,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
     let row = find(&state, *path).await?;
     Ok(HttpResponse::Ok().json(view(&state.pool, row).await?))
 }
@@ -207,11 +206,10 @@ struct ListQuery {
 }
 
 async fn list(
-    caller: ApiCaller,
+    _: ApiCaller,
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::BadRequest(
@@ -245,12 +243,11 @@ struct RecipientQuery {
 }
 
 async fn recipients(
-    caller: ApiCaller,
+    _: ApiCaller,
     path: web::Path<i64>,
     query: web::Query<RecipientQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
     let row = find(&state, *path).await?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -277,11 +274,10 @@ async fn recipients(
 }
 
 async fn export(
-    caller: ApiCaller,
+    _: ApiCaller,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
     let row = find(&state, *path).await?;
     Ok(crate::routes::transfer::csv_download(
         &results::filename(row.id),
@@ -291,11 +287,10 @@ async fn export(
 }
 
 async fn act(
-    caller: ApiCaller,
+    caller: ApiCaller<Operator>,
     path: web::Path<(i64, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Operator)?;
     let (id, action) = path.into_inner();
     if action == BroadcastAction::Release.as_str() {
         // Spending past the reserve is an admin's decision.

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::ApiCaller;
 use crate::domain::MessageSid;
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::routes::message_query::Parsed;
+use crate::routes::roles::Operator;
 use crate::state::AppState;
 use crate::storage::messages::{self, EventRow, MessageRow};
 
@@ -92,11 +92,10 @@ impl From<EventRow> for EventView {
 }
 
 async fn get(
-    caller: ApiCaller,
+    _: ApiCaller,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
     let sid = MessageSid::parse(&path)
         .map_err(|_| ApiError::NotFound(format!("no message {:?}", path.as_str())))?;
     let row = messages::get(&state.pool, sid.as_str())
@@ -116,11 +115,10 @@ struct Page {
 }
 
 async fn list(
-    caller: ApiCaller,
+    _: ApiCaller,
     query: web::Query<crate::routes::message_query::ListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
     let Parsed {
         filter,
         cursor,
@@ -183,7 +181,7 @@ pub fn media_urls(v: Option<serde_json::Value>) -> Result<Vec<String>, ApiError>
 }
 
 async fn create(
-    caller: ApiCaller,
+    _: ApiCaller<Operator>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -191,7 +189,6 @@ async fn create(
     use crate::twilio::client::TwilioError;
     use actix_web::http::StatusCode;
 
-    caller.require(Role::Operator)?;
     let req: CreateBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
     let content_variables = match req.content_variables {

@@ -5,10 +5,10 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::auth::ApiCaller;
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::reminders::manage::{self, ReminderError};
 use crate::reminders::{Action, ReminderInput};
+use crate::routes::roles::Operator;
 use crate::state::AppState;
 use crate::storage::reminders::{self as store, ReminderRow, RunRow};
 
@@ -58,11 +58,10 @@ fn parse(body: &[u8]) -> Result<ReminderInput, ApiError> {
 }
 
 async fn create(
-    caller: ApiCaller,
+    caller: ApiCaller<Operator>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Operator)?;
     let input = parse(&body)?;
     let by = format!("api token #{}", caller.token_id);
     let row = manage::create(&state.pool, &input, &by, Utc::now()).await?;
@@ -77,11 +76,10 @@ async fn create(
 }
 
 async fn get(
-    caller: ApiCaller,
+    _: ApiCaller,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
     let reminder = manage::find(&state.pool, *path).await?;
     let runs = store::runs(&state.pool, reminder.id, 50).await?;
     Ok(HttpResponse::Ok().json(ReminderView {
@@ -90,8 +88,7 @@ async fn get(
     }))
 }
 
-async fn list(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
+async fn list(_: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let items: Vec<ReminderView> = store::list(&state.pool, 500)
         .await?
         .into_iter()
@@ -104,12 +101,11 @@ async fn list(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpRespo
 }
 
 async fn update(
-    caller: ApiCaller,
+    caller: ApiCaller<Operator>,
     path: web::Path<i64>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Operator)?;
     let existing = manage::find(&state.pool, *path).await?;
     // A closed reminder is refused before its body is read.
     manage::allow(&existing, Action::Edit)?;
@@ -124,11 +120,10 @@ async fn update(
 
 /// Cancels: nothing more is sent; what was sent stays on record.
 async fn cancel(
-    caller: ApiCaller,
+    caller: ApiCaller<Operator>,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Operator)?;
     let existing = manage::find(&state.pool, *path).await?;
     let by = format!("api token #{}", caller.token_id);
     manage::act(&state.pool, &existing, Action::Delete, &by, Utc::now()).await?;

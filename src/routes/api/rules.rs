@@ -4,9 +4,9 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::auth::ApiCaller;
-use crate::domain::Role;
 use crate::error::ApiError;
 use crate::replies::rules::{self, RuleInput};
+use crate::routes::roles::Admin;
 use crate::state::AppState;
 use crate::storage::reply_rules as store;
 
@@ -24,29 +24,26 @@ fn parse_body(body: &[u8]) -> Result<RuleInput, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-async fn list(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
+async fn list(_: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let items = store::all(&state.pool).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
 async fn create(
-    caller: ApiCaller,
+    _: ApiCaller<Admin>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     let rule = rules::validate(&parse_body(&body)?).map_err(ApiError::BadRequest)?;
     let row = store::insert(&state.pool, &rule).await?;
     Ok(HttpResponse::Created().json(row))
 }
 
 async fn get(
-    caller: ApiCaller,
+    _: ApiCaller,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
     let row = store::get(&state.pool, *path)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no rule {path}")))?;
@@ -54,12 +51,11 @@ async fn get(
 }
 
 async fn replace(
-    caller: ApiCaller,
+    _: ApiCaller<Admin>,
     path: web::Path<i64>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     let rule = rules::validate(&parse_body(&body)?).map_err(ApiError::BadRequest)?;
     let row = store::update(&state.pool, *path, &rule)
         .await?
@@ -68,11 +64,10 @@ async fn replace(
 }
 
 async fn delete(
-    caller: ApiCaller,
+    _: ApiCaller<Admin>,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     if store::delete(&state.pool, *path).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -88,12 +83,11 @@ struct MoveBody {
 }
 
 async fn move_rule(
-    caller: ApiCaller,
+    _: ApiCaller<Admin>,
     path: web::Path<i64>,
     body: web::Json<MoveBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     let up = match body.direction.as_str() {
         "up" => true,
         "down" => false,

@@ -7,8 +7,8 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::auth::ApiCaller;
-use crate::domain::Role;
 use crate::error::ApiError;
+use crate::routes::roles::Admin;
 use crate::senders::{self, JoinInstructions, SenderInput};
 use crate::state::AppState;
 use crate::storage::senders::{self as store, SenderRow};
@@ -61,8 +61,7 @@ pub fn save_error(e: sqlx::Error) -> ApiError {
     }
 }
 
-async fn list(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
+async fn list(_: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let items: Vec<SenderView> = store::all(&state.pool)
         .await?
         .into_iter()
@@ -77,11 +76,10 @@ fn parse_body(body: &[u8]) -> Result<SenderInput, ApiError> {
 }
 
 async fn create(
-    caller: ApiCaller,
+    _: ApiCaller<Admin>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     let new = senders::validate_new(&parse_body(&body)?).map_err(ApiError::BadRequest)?;
     let mut tx = state.pool.begin().await?;
     let row = store::insert(&mut tx, &new).await.map_err(save_error)?;
@@ -97,21 +95,19 @@ async fn find(state: &AppState, id: i64) -> Result<SenderRow, ApiError> {
 }
 
 async fn get(
-    caller: ApiCaller,
+    _: ApiCaller,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Viewer)?;
     Ok(HttpResponse::Ok().json(SenderView::from(find(&state, *path).await?)))
 }
 
 async fn update(
-    caller: ApiCaller,
+    _: ApiCaller<Admin>,
     path: web::Path<i64>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     let existing = find(&state, *path).await?;
     let new =
         senders::validate_update(&existing, &parse_body(&body)?).map_err(ApiError::BadRequest)?;
@@ -134,11 +130,10 @@ async fn update(
 
 /// De-authorizes a sender: nothing is sent from it any more; its history stays.
 async fn disable(
-    caller: ApiCaller,
+    _: ApiCaller<Admin>,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     let existing = find(&state, *path).await?;
     if existing.is_default {
         return Err(ApiError::Other(

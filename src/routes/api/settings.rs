@@ -8,8 +8,8 @@ use actix_web::{HttpResponse, web};
 use super::auth::ApiCaller;
 use crate::credentials::CredentialSet;
 use crate::credentials::manager::StoreError;
-use crate::domain::Role;
 use crate::error::ApiError;
+use crate::routes::roles::Admin;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -18,17 +18,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/settings/twilio", web::delete().to(remove));
 }
 
-async fn show(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
+async fn show(_: ApiCaller<Admin>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.credentials.status()))
 }
 
 async fn replace(
-    caller: ApiCaller,
+    caller: ApiCaller<Admin>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
     // serde's message for an unknown field names the field, never a value.
     let set: CredentialSet = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
@@ -44,8 +42,10 @@ async fn replace(
     Ok(HttpResponse::Ok().json(status))
 }
 
-async fn remove(caller: ApiCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
+async fn remove(
+    caller: ApiCaller<Admin>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let status = state.credentials.clear().await.map_err(store_error)?;
     tracing::info!(
         token = caller.token_id,

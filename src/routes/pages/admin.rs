@@ -10,6 +10,8 @@ use super::format;
 use super::{Chrome, CurrentUser, PageError, html};
 use crate::accounts::{normalize_username, password};
 use crate::domain::Role;
+use crate::routes::pages::{Allowed, CsrfOnly, Posted};
+use crate::routes::roles::Admin;
 use crate::state::AppState;
 use crate::storage::{tokens, users};
 
@@ -96,11 +98,10 @@ async fn render(
 }
 
 async fn page(
-    user: CurrentUser,
+    user: Allowed<Admin>,
     q: web::Query<super::DoneQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.require(Role::Admin)?;
     let notice = q.notice(&[
         ("user", "User added."),
         ("changed", "User changed."),
@@ -123,13 +124,9 @@ struct AddUser {
 }
 
 async fn add_user(
-    user: CurrentUser,
-    form: web::Form<AddUser>,
+    Posted { user, form, .. }: Posted<AddUser, Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
-    let form = form.into_inner();
     let fail = |e: String| render(&user, &state, None, Some(e), None);
     let username = match normalize_username(&form.username) {
         Ok(u) => u,
@@ -166,15 +163,11 @@ struct ChangeUser {
 }
 
 async fn change_user(
-    user: CurrentUser,
+    Posted { user, form, .. }: Posted<ChangeUser, Admin>,
     path: web::Path<i64>,
-    form: web::Form<ChangeUser>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     let id = path.into_inner();
-    let form = form.into_inner();
     let fail = |e: String| render(&user, &state, None, Some(e), None);
     let last_admin = users::other_active_admins(&state.pool, id).await? == 0;
     let changed = match form.action.as_str() {
@@ -222,12 +215,9 @@ struct CreateToken {
 }
 
 async fn create_token(
-    user: CurrentUser,
-    form: web::Form<CreateToken>,
+    Posted { user, form, .. }: Posted<CreateToken, Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     let name = form.name.trim();
     if name.is_empty() || name.len() > 100 {
         return render(
@@ -266,15 +256,14 @@ async fn create_token(
 }
 
 async fn revoke_token(
-    user: CurrentUser,
+    Posted { user, .. }: Posted<CsrfOnly, Admin>,
     path: web::Path<i64>,
-    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     let id = path.into_inner();
     tokens::revoke(&state.pool, id).await?;
     tracing::info!(admin = %user.username, token_id = id, "API token revoked");
     Ok(done("revoked"))
 }
+
+crate::routes::pages::guard::csrf_forms!(AddUser, ChangeUser, CreateToken);

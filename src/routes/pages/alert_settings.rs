@@ -16,7 +16,8 @@ use serde::Deserialize;
 use super::{Chrome, CurrentUser, PageError};
 use crate::alerts::channels::{Change, Effective, SaveError, Secret, Source};
 use crate::alerts::rules::{self, Rules};
-use crate::domain::Role;
+use crate::routes::pages::{Allowed, CsrfOnly, Posted};
+use crate::routes::roles::Admin;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -299,11 +300,10 @@ async fn render(
 }
 
 async fn page(
-    user: CurrentUser,
+    user: Allowed<Admin>,
     q: web::Query<super::DoneQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.require(Role::Admin)?;
     let notice = q.notice(&[
         ("rules", "Alert rules saved: the next check uses them."),
         (
@@ -327,13 +327,9 @@ fn done(what: &str) -> HttpResponse {
 }
 
 async fn save_rules(
-    user: CurrentUser,
-    form: web::Form<RulesForm>,
+    Posted { user, form, .. }: Posted<RulesForm, Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
-    let form = form.into_inner();
     let rules = match form.parse() {
         Ok(r) => r,
         Err(errors) => {
@@ -382,12 +378,9 @@ fn secret_change(field: &'static str, typed: &str, clear: bool, errors: &mut Err
 }
 
 async fn save_channels(
-    user: CurrentUser,
-    form: web::Form<ChannelsForm>,
+    Posted { user, form, .. }: Posted<ChannelsForm, Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     let typed = ChannelFields {
         webhook_url: form.webhook_url.clone(),
         whatsapp: form.whatsapp.clone(),
@@ -450,12 +443,9 @@ async fn save_channels(
 }
 
 async fn reset_channels(
-    user: CurrentUser,
-    form: web::Form<crate::routes::pages::CsrfOnly>,
+    Posted { user, .. }: Posted<CsrfOnly, Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     state.alert_channels.reset().await?;
     tracing::info!(admin = %user.username, "saved alert channels removed; the environment's apply");
     Ok(done("reset"))
@@ -469,12 +459,9 @@ struct TestForm {
 }
 
 async fn send_test(
-    user: CurrentUser,
-    form: web::Form<TestForm>,
+    Posted { user, form, .. }: Posted<TestForm, Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     let channels = state.alert_channels.current().await;
     match crate::alerts::send_test(
         &state.pool,
@@ -498,6 +485,8 @@ async fn send_test(
         Err(crate::alerts::TestError::Database(e)) => Err(e.into()),
     }
 }
+
+crate::routes::pages::guard::csrf_forms!(ChannelsForm, RulesForm, TestForm);
 
 #[cfg(test)]
 mod tests {

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use super::format;
 use super::{Chrome, CurrentUser, PageError, html};
 use crate::alerts::open::Snapshot;
-use crate::domain::Role;
 use crate::domain::alert_state::AlertState;
+use crate::routes::pages::{CsrfOnly, Posted};
+use crate::routes::roles::Operator;
 use crate::state::AppState;
 use crate::storage::alerts::{self, AlertRow, DeliveryRow};
 
@@ -236,13 +237,10 @@ async fn banner(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 async fn acknowledge(
-    user: CurrentUser,
+    Posted { user, .. }: Posted<CsrfOnly, Operator>,
     path: web::Path<i64>,
-    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Operator)?;
     let id = *path;
     let done = match crate::alerts::acknowledge(&state.pool, id, &user.username).await? {
         Some(a) => {

@@ -14,9 +14,10 @@ use super::format;
 use super::messages::FragmentQuery;
 use super::{Chrome, CurrentUser, PageError, html};
 use crate::domain::PhoneNumber;
-use crate::domain::Role;
 use crate::domain::consent::Consent;
 use crate::domain::window::{self, Window};
+use crate::routes::pages::Posted;
+use crate::routes::roles::Operator;
 use crate::sending::{self, SendError, SendRequest};
 use crate::state::AppState;
 use crate::storage::messages::{self, Cursor, MessageFilter, MessageRow};
@@ -298,14 +299,10 @@ struct ReplyForm {
 }
 
 async fn reply(
-    user: CurrentUser,
+    Posted { user, form: f, .. }: Posted<ReplyForm, Operator>,
     path: web::Path<String>,
-    form: web::Form<ReplyForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.require(Role::Operator)?;
-    let f = form.into_inner();
-    user.check_csrf(&f.csrf)?;
     let number = PhoneNumber::parse(&path.into_inner()).map_err(PageError::BadRequest)?;
     let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     let request = SendRequest {
@@ -361,3 +358,5 @@ async fn reply(
     let page = render(&user, &state, &number, None, draft).await?;
     crate::routes::pages::html_with(&page, status)
 }
+
+crate::routes::pages::guard::csrf_forms!(ReplyForm);

@@ -16,6 +16,7 @@ use super::session::{
 };
 use super::{Chrome, PageError, html};
 use crate::accounts::{normalize_username, password, throttle};
+use crate::routes::pages::{CsrfOnly, Posted};
 use crate::state::AppState;
 use crate::storage::{sessions, users};
 
@@ -238,6 +239,8 @@ async fn submit(
         .finish())
 }
 
+crate::routes::pages::guard::csrf_forms!(PasswordForm);
+
 #[cfg(test)]
 mod tests {
     use super::safe_next;
@@ -276,11 +279,9 @@ mod tests {
 
 async fn logout(
     req: HttpRequest,
-    user: CurrentUser,
-    form: web::Form<crate::routes::pages::CsrfOnly>,
+    Posted { user, .. }: Posted<CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
     if let Some(c) = req.cookie(SESSION_COOKIE) {
         sessions::delete(&state.pool, c.value()).await?;
     }
@@ -330,12 +331,9 @@ struct PasswordForm {
 
 async fn change_password(
     req: HttpRequest,
-    user: CurrentUser,
-    form: web::Form<PasswordForm>,
+    Posted { user, form, .. }: Posted<PasswordForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    let form = form.into_inner();
     let again = |error: String| -> Result<HttpResponse, PageError> {
         let mut resp = html(&AccountPage {
             chrome: Chrome::for_user(&user, &state, "account"),

@@ -14,6 +14,7 @@ pub mod conversation;
 pub mod costs;
 pub mod error;
 pub mod format;
+pub mod guard;
 pub mod join_qr;
 pub mod login;
 pub mod media;
@@ -30,6 +31,7 @@ pub mod session;
 use actix_web::web;
 
 pub use error::PageError;
+pub use guard::{Allowed, Posted};
 pub use session::CurrentUser;
 
 use crate::domain::Role;

@@ -15,7 +15,9 @@ use super::{Chrome, CurrentUser, PageError, format, multipart};
 use crate::domain::Role;
 use crate::domain::{Direction, PhoneNumber};
 use crate::pricing::{self, Category, Kind, LineError, Price, export};
+use crate::routes::pages::Allowed;
 use crate::routes::price_estimate::{self, Estimate, EstimateFailure, EstimateRequest};
+use crate::routes::roles::Admin;
 use crate::routes::transfer::PRICE_BOOK_MAX;
 use crate::state::AppState;
 use crate::storage::prices::{self as store, Listed, Standing, Summary};
@@ -361,11 +363,10 @@ fn estimate_result(to: &PhoneNumber, e: Estimate) -> EstimateResult {
 }
 
 async fn page(
-    user: CurrentUser,
+    user: Allowed<Admin>,
     q: web::Query<PageQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.require(Role::Admin)?;
     let q = q.into_inner();
     let page =
         match q.page.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
@@ -545,10 +546,9 @@ async fn upload(
 }
 
 async fn download(
-    user: CurrentUser,
+    user: Allowed<Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.require(Role::Admin)?;
     let table = store::all(&state.pool).await?;
     tracing::info!(username = %user.username, rows = table.len(), "price table downloaded");
     Ok(HttpResponse::Ok()

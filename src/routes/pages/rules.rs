@@ -9,8 +9,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Chrome, CurrentUser, PageError};
-use crate::domain::Role;
 use crate::replies::rules::{self, MAX_MEDIA, RuleInput};
+use crate::routes::pages::{Allowed, CsrfOnly, Posted};
+use crate::routes::roles::Admin;
 use crate::state::AppState;
 use crate::storage::reply_rules::{self as store, NewRule, RuleRow};
 
@@ -176,11 +177,10 @@ async fn render(
 }
 
 async fn page(
-    user: CurrentUser,
+    user: Allowed<Admin>,
     q: web::Query<super::DoneQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.require(Role::Admin)?;
     let notice = q.notice(&[
         ("added", "Rule added, at the end of its group."),
         ("changed", "Rule saved."),
@@ -247,12 +247,9 @@ impl RuleForm {
 }
 
 async fn add(
-    user: CurrentUser,
-    form: web::Form<RuleForm>,
+    Posted { user, form, .. }: Posted<RuleForm, Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     let rule = match form.validate() {
         Ok(r) => r,
         Err(e) => {
@@ -278,13 +275,10 @@ async fn find(state: &AppState, id: i64) -> Result<RuleRow, PageError> {
 }
 
 async fn change(
-    user: CurrentUser,
+    Posted { user, form, .. }: Posted<RuleForm, Admin>,
     path: web::Path<i64>,
-    form: web::Form<RuleForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     let id = find(&state, *path).await?.id;
     let rule = match form.validate() {
         Ok(r) => r,
@@ -307,13 +301,10 @@ async fn change(
 }
 
 async fn toggle(
-    user: CurrentUser,
+    Posted { user, .. }: Posted<CsrfOnly, Admin>,
     path: web::Path<i64>,
-    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     let r = find(&state, *path).await?;
     // Only the flag changes: the rest was validated when it was saved.
     let rule = NewRule {
@@ -342,13 +333,10 @@ struct MoveForm {
 }
 
 async fn move_rule(
-    user: CurrentUser,
+    Posted { form, .. }: Posted<MoveForm, Admin>,
     path: web::Path<i64>,
-    form: web::Form<MoveForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     let up = match form.direction.as_str() {
         "up" => true,
         "down" => false,
@@ -365,16 +353,15 @@ async fn move_rule(
 }
 
 async fn delete(
-    user: CurrentUser,
+    Posted { user, .. }: Posted<CsrfOnly, Admin>,
     path: web::Path<i64>,
-    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     if !store::delete(&state.pool, *path).await? {
         return Err(PageError::NotFound(format!("no rule {path}")));
     }
     tracing::info!(admin = %user.username, rule = *path, "reply rule deleted");
     Ok(done("deleted"))
 }
+
+crate::routes::pages::guard::csrf_forms!(MoveForm, RuleForm);

@@ -6,8 +6,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Chrome, CurrentUser, PageError, html};
-use crate::domain::Role;
+use super::{Chrome, PageError, html};
+use crate::routes::pages::{Allowed, Posted};
+use crate::routes::roles::Operator;
 use crate::sending::{self, SendError, SendRequest};
 use crate::state::AppState;
 
@@ -57,8 +58,10 @@ fn sender_text(s: &crate::twilio::client::Sender) -> String {
     }
 }
 
-async fn form(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    user.require(Role::Operator)?;
+async fn form(
+    user: Allowed<Operator>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
     let (default_sender, senders) = sender_choices(&state).await?;
     html(&SendPage {
         chrome: Chrome::for_user(&user, &state, "send"),
@@ -104,13 +107,10 @@ fn opt(s: &str) -> Option<String> {
 }
 
 async fn submit(
-    user: CurrentUser,
-    form: web::Form<SendForm>,
+    Posted { user, form, .. }: Posted<SendForm, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Operator)?;
-    let f = form.into_inner();
+    let f = form;
     let request = SendRequest {
         to: f.to.clone(),
         body: opt(&f.body),
@@ -180,3 +180,5 @@ async fn submit(
         status,
     )
 }
+
+crate::routes::pages::guard::csrf_forms!(SendForm);

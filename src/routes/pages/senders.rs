@@ -9,7 +9,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Chrome, CurrentUser, PageError};
-use crate::domain::Role;
+use crate::routes::pages::{Allowed, CsrfOnly, Posted};
+use crate::routes::roles::Admin;
 use crate::senders::{self as service, JoinInstructions, SenderInput};
 use crate::state::AppState;
 use crate::storage::senders::{self as store, SenderRow};
@@ -145,11 +146,10 @@ async fn render(
 }
 
 async fn page(
-    user: CurrentUser,
+    user: Allowed<Admin>,
     q: web::Query<super::DoneQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.require(Role::Admin)?;
     let notice = q.notice(&[
         ("added", "Sender added."),
         ("changed", "Sender changed."),
@@ -226,12 +226,9 @@ fn save_refusal(e: &sqlx::Error) -> Option<String> {
 }
 
 async fn add(
-    user: CurrentUser,
-    form: web::Form<SenderForm>,
+    Posted { user, form, .. }: Posted<SenderForm, Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     let typed = form.fields();
     let refuse = |status, e: String| {
         render(
@@ -277,13 +274,10 @@ async fn find(state: &AppState, id: i64) -> Result<SenderRow, PageError> {
 }
 
 async fn change(
-    user: CurrentUser,
+    Posted { user, form, .. }: Posted<SenderForm, Admin>,
     path: web::Path<i64>,
-    form: web::Form<SenderForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     let existing = find(&state, *path).await?;
     let mut typed = form.fields();
     typed.address = existing.address.clone();
@@ -338,13 +332,10 @@ async fn change(
 
 /// De-authorizes a sender: nothing is sent from it any more; its history stays.
 async fn disable(
-    user: CurrentUser,
+    Posted { user, .. }: Posted<CsrfOnly, Admin>,
     path: web::Path<i64>,
-    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
     let existing = find(&state, *path).await?;
     if existing.is_default {
         return render(
@@ -375,6 +366,8 @@ async fn disable(
     tracing::info!(admin = %user.username, sender = %row.address, "sender disabled");
     Ok(done("disabled"))
 }
+
+crate::routes::pages::guard::csrf_forms!(SenderForm);
 
 #[cfg(test)]
 mod tests {

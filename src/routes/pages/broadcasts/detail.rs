@@ -16,6 +16,8 @@ use crate::broadcasts::results;
 use crate::broadcasts::view::{BUCKETS, check_bucket, view};
 use crate::domain::error_codes;
 use crate::domain::{BroadcastAction, BroadcastStatus, Role};
+use crate::routes::pages::{CsrfOnly, Posted};
+use crate::routes::roles::Operator;
 use crate::state::AppState;
 use crate::storage::broadcasts::{self as store, BroadcastRow, Counts, RecipientRow};
 
@@ -353,13 +355,10 @@ pub(super) async fn results(
 /// Pause, resume, cancel or retry; back to the broadcast's page, or the page with a 409 when
 /// the broadcast is not in a state the action applies to.
 pub(super) async fn act(
-    user: CurrentUser,
+    Posted { user, .. }: Posted<CsrfOnly, Operator>,
     path: web::Path<(String, String)>,
-    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Operator)?;
     let (raw, action) = path.into_inner();
     if action == BroadcastAction::Release.as_str() {
         user.require(Role::Admin)?;

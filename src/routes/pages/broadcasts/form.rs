@@ -11,8 +11,9 @@ use super::super::{Chrome, CurrentUser, PageError};
 use super::{ExcludedItem, excluded_items, nonempty};
 use crate::broadcasts::audience;
 use crate::broadcasts::{self, Audience, BroadcastError, BroadcastRequest};
-use crate::domain::Role;
 use crate::reminders::{parse_at, schedule};
+use crate::routes::pages::{Allowed, Posted};
+use crate::routes::roles::Operator;
 use crate::state::AppState;
 
 /// What the operator typed, carried from the form to the preview and back.
@@ -201,32 +202,19 @@ pub(super) async fn render_form(
 }
 
 pub(super) async fn new_form(
-    user: CurrentUser,
+    user: Allowed<Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.require(Role::Operator)?;
     let (default, _) = super::super::send::sender_choices(&state).await?;
     render_form(&user, &state, BroadcastForm::blank(default), None).await
 }
 
 /// "Back to edit" from the preview: the form again, as it was filled.
 pub(super) async fn back_to_edit(
-    user: CurrentUser,
-    form: web::Form<BroadcastForm>,
+    Posted { user, form, .. }: Posted<BroadcastForm, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let f = posted(&user, form)?;
-    render_form(&user, &state, f, None).await
-}
-
-/// The form as an operator posted it, its token checked.
-pub(super) fn posted(
-    user: &CurrentUser,
-    form: web::Form<BroadcastForm>,
-) -> Result<BroadcastForm, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Operator)?;
-    Ok(form.into_inner())
+    render_form(&user, &state, form, None).await
 }
 
 /// The form again, with what is wrong with it (a 400).
@@ -266,11 +254,9 @@ pub(super) fn refusal(
 
 /// "Confirm and send": validated again (contacts may have changed since the preview), queued.
 pub(super) async fn confirm(
-    user: CurrentUser,
-    form: web::Form<BroadcastForm>,
+    Posted { user, form: f, .. }: Posted<BroadcastForm, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let f = posted(&user, form)?;
     let req = match f.request(&user.username) {
         Ok(r) => r,
         Err(m) => return invalid(&user, &state, f, m).await,
@@ -305,3 +291,5 @@ pub(super) async fn confirm(
         }
     }
 }
+
+crate::routes::pages::guard::csrf_forms!(BroadcastForm);

@@ -6,10 +6,12 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 
 use super::super::{Chrome, CurrentUser, PageError, format, html};
-use super::form::{BroadcastForm, invalid, posted, refusal, render_form};
+use super::form::{BroadcastForm, invalid, refusal, render_form};
 use super::{ExcludedItem, excluded_items, nonempty, rate};
 use crate::broadcasts::{self, BroadcastError, Preview};
 use crate::reminders::schedule;
+use crate::routes::pages::Posted;
+use crate::routes::roles::Operator;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -86,11 +88,11 @@ fn render_preview(
 }
 
 pub(super) async fn preview(
-    user: CurrentUser,
-    form: web::Form<BroadcastForm>,
+    Posted {
+        user, form: mut f, ..
+    }: Posted<BroadcastForm, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let mut f = posted(&user, form)?;
     // A fresh key for each preview: its "Confirm" queues at most one broadcast.
     let mut key = [0u8; 16];
     rand::fill(&mut key);

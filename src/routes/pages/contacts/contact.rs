@@ -11,11 +11,11 @@ use serde::Deserialize;
 use super::{ContactItem, consent_label, item};
 use crate::contacts::{self, Action, Actor, ContactError};
 use crate::domain::PhoneNumber;
-use crate::domain::Role;
 use crate::domain::consent::ConsentSource;
 use crate::domain::window::Window;
 use crate::routes::pages::format;
-use crate::routes::pages::{Chrome, CurrentUser, PageError};
+use crate::routes::pages::{Chrome, CurrentUser, PageError, Posted};
+use crate::routes::roles::Operator;
 use crate::state::AppState;
 use crate::storage::contacts as store;
 
@@ -185,14 +185,6 @@ fn path_number(raw: &str) -> Result<PhoneNumber, PageError> {
         .map_err(|_| PageError::NotFound(format!("no contact has the number {raw:?}")))
 }
 
-/// What every form of the contact page checks first, in this order: its form token, the
-/// operator role, and the number in the path.
-fn operator_form(user: &CurrentUser, csrf: &str, path: &str) -> Result<PhoneNumber, PageError> {
-    user.check_csrf(csrf)?;
-    user.require(Role::Operator)?;
-    path_number(path)
-}
-
 async fn one(
     user: CurrentUser,
     path: web::Path<String>,
@@ -246,13 +238,11 @@ struct ConsentForm {
 }
 
 async fn consent(
-    user: CurrentUser,
+    Posted { user, form, .. }: Posted<ConsentForm, Operator>,
     path: web::Path<String>,
-    form: web::Form<ConsentForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let number = operator_form(&user, &form.csrf, &path)?;
-    let form = form.into_inner();
+    let number = path_number(&path)?;
     let typed = Typed {
         note: form.note.clone(),
         ..Typed::default()
@@ -292,13 +282,11 @@ struct EditForm {
 }
 
 async fn edit(
-    user: CurrentUser,
+    Posted { user, form, .. }: Posted<EditForm, Operator>,
     path: web::Path<String>,
-    form: web::Form<EditForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let number = operator_form(&user, &form.csrf, &path)?;
-    let form = form.into_inner();
+    let number = path_number(&path)?;
     let typed = Typed {
         tags: Some(form.tags.clone()),
         name: Some(form.profile_name.clone()),
@@ -333,13 +321,11 @@ struct NumberForm {
 }
 
 async fn change_number(
-    user: CurrentUser,
+    Posted { user, form, .. }: Posted<NumberForm, Operator>,
     path: web::Path<String>,
-    form: web::Form<NumberForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let number = operator_form(&user, &form.csrf, &path)?;
-    let form = form.into_inner();
+    let number = path_number(&path)?;
     let typed = Typed {
         new_number: form.new_number.clone(),
         ..Typed::default()
@@ -353,3 +339,5 @@ async fn change_number(
         Err(e) => refuse(&user, &state, &number, e, typed).await,
     }
 }
+
+crate::routes::pages::guard::csrf_forms!(ConsentForm, EditForm, NumberForm);

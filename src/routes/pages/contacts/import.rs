@@ -6,8 +6,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::contacts::csv_io;
-use crate::domain::Role;
-use crate::routes::pages::{Chrome, CurrentUser, PageError, html};
+use crate::routes::pages::{Allowed, Posted};
+use crate::routes::pages::{Chrome, PageError, html};
+use crate::routes::roles::Operator;
 use crate::state::AppState;
 
 /// A pasted import of `csv_io::MAX_LINES` lines fits, with room to spare; the default form
@@ -41,11 +42,10 @@ struct ImportedQuery {
 }
 
 async fn import_form(
-    user: CurrentUser,
+    user: Allowed<Operator>,
     q: web::Query<ImportedQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.require(Role::Operator)?;
     html(&ImportPage {
         chrome: Chrome::for_user(&user, &state, "contacts"),
         csv: String::new(),
@@ -66,13 +66,10 @@ struct ImportForm {
 }
 
 async fn import(
-    user: CurrentUser,
-    form: web::Form<ImportForm>,
+    Posted { user, form, .. }: Posted<ImportForm, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Operator)?;
-    let text = form.into_inner().csv;
+    let text = form.csv;
     let report = if text.trim().is_empty() {
         csv_io::ImportReport {
             errors: vec![csv_io::LineError {
@@ -117,3 +114,5 @@ async fn import(
     *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     Ok(resp)
 }
+
+crate::routes::pages::guard::csrf_forms!(ImportForm);

@@ -5,21 +5,19 @@ use chrono::Utc;
 
 use super::detail::render_one;
 use super::{back_to, find, path_id, refused};
-use crate::domain::Role;
 use crate::reminders::{Action, manage};
-use crate::routes::pages::{CurrentUser, PageError};
+use crate::routes::pages::PageError;
+use crate::routes::pages::{CsrfOnly, Posted};
+use crate::routes::roles::Operator;
 use crate::state::AppState;
 
 /// Pause, resume or cancel; a 409 on the reminder's page when it is not in a state the
 /// action applies to.
 pub(super) async fn act(
-    user: CurrentUser,
+    Posted { user, .. }: Posted<CsrfOnly, Operator>,
     path: web::Path<(String, String)>,
-    form: web::Form<crate::routes::pages::CsrfOnly>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Operator)?;
     let (raw, action) = path.into_inner();
     let existing = find(&state, path_id(&raw)?).await?;
     let action = match action.as_str() {

@@ -5,11 +5,14 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
 
-use super::{Fields, Posted, ReminderItem, back_to, find, item, local_and_utc, path_id, refused};
-use crate::domain::Role;
+use super::{
+    Fields, PostedReminder, ReminderItem, back_to, find, item, local_and_utc, path_id, refused,
+};
 use crate::reminders::form::ReminderForm;
 use crate::reminders::{Action, ReminderError, lifecycle, manage, schedule};
+use crate::routes::pages::Posted;
 use crate::routes::pages::{Chrome, CurrentUser, PageError, format};
+use crate::routes::roles::Operator;
 use crate::state::AppState;
 use crate::storage::reminders::{self as store, ReminderRow};
 
@@ -125,15 +128,12 @@ pub(super) async fn one(
 }
 
 pub(super) async fn edit(
-    user: CurrentUser,
+    Posted { user, form, .. }: Posted<PostedReminder, Operator>,
     path: web::Path<String>,
-    form: web::Form<Posted>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Operator)?;
     let existing = find(&state, path_id(&path)?).await?;
-    let f = form.into_inner().form;
+    let f = form.form;
     // A closed reminder is refused before the form is read.
     let saved = match manage::allow(&existing, Action::Edit) {
         Err(e) => Err(e),

@@ -5,12 +5,13 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
 
-use super::{Fields, Posted, ReminderItem, back_to, item, refused};
-use crate::domain::Role;
+use super::{Fields, PostedReminder, ReminderItem, back_to, item, refused};
 use crate::reminders::ReminderError;
 use crate::reminders::form::ReminderForm;
 use crate::reminders::manage;
+use crate::routes::pages::Posted;
 use crate::routes::pages::{Chrome, CurrentUser, PageError};
+use crate::routes::roles::Operator;
 use crate::state::AppState;
 use crate::storage::reminders as store;
 
@@ -61,13 +62,10 @@ pub(super) async fn list(
 }
 
 pub(super) async fn create(
-    user: CurrentUser,
-    form: web::Form<Posted>,
+    Posted { user, form, .. }: Posted<PostedReminder, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Operator)?;
-    let f = form.into_inner().form;
+    let f = form.form;
     let created = match f.input(None) {
         Ok(input) => manage::create(&state.pool, &input, &user.username, Utc::now()).await,
         Err(e) => Err(ReminderError::Invalid(e)),

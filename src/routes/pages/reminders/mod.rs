@@ -33,12 +33,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The reminder form as posted: the form's fields and the CSRF token.
 #[derive(Deserialize)]
-struct Posted {
+struct PostedReminder {
     #[serde(default)]
     csrf: String,
     #[serde(flatten)]
     form: ReminderForm,
 }
+
+crate::routes::pages::guard::csrf_forms!(PostedReminder);
 
 /// The dashboard's answer to a reminder the service refused: the status and message the page
 /// shows again with the form, or an error page.
