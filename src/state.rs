@@ -51,3 +51,24 @@ pub struct AppState {
     /// The open alerts every page's banner shows, kept in memory.
     pub open_alerts: crate::alerts::open::OpenAlerts,
 }
+
+impl AppState {
+    /// Sends one message as a person or an API caller asked (the send form, a conversation's
+    /// reply, `POST /api/v1/messages`): from the request's sender or the default one, priced,
+    /// paced and recorded.
+    pub async fn send(
+        &self,
+        req: &crate::sending::SendRequest,
+        opts: crate::sending::SendOptions,
+    ) -> Result<crate::sending::Sent, crate::sending::SendError> {
+        crate::sending::send_request(
+            &self.twilio,
+            &self.pool,
+            &self.prices,
+            &self.default_sender,
+            req,
+            opts,
+        )
+        .await
+    }
+}

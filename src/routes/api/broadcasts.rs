@@ -210,12 +210,7 @@ async fn list(
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 200".into(),
-        ));
-    }
+    let limit = super::page_limit(query.limit, 50, 200)?;
     let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(
@@ -249,12 +244,7 @@ async fn recipients(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let row = find(&state, *path).await?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
-    }
+    let limit = super::page_limit(query.limit, 100, 1000)?;
     let bucket = query.status.as_deref().filter(|s| !s.is_empty());
     check_bucket(bucket).map_err(ApiError::BadRequest)?;
     let items: Vec<RecipientRow> = store::recipients(

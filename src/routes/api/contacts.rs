@@ -66,12 +66,7 @@ async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 500".into(),
-        ));
-    }
+    let limit = super::page_limit(q.limit, 50, 500)?;
     if let Some(c) = q.consent.as_deref()
         && !["opted_in", "opted_out", "unknown", "deauthorized", ""].contains(&c)
     {

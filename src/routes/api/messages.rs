@@ -215,16 +215,7 @@ async fn create(
         broadcast_id: None,
         pacing: state.pacing,
     };
-    match crate::sending::send_request(
-        &state.twilio,
-        &state.pool,
-        &state.prices,
-        &state.default_sender,
-        &send,
-        opts,
-    )
-    .await
-    {
+    match state.send(&send, opts).await {
         Ok(sent) => Ok(HttpResponse::Created().json(Created {
             sid: sent.sid,
             status: sent.status,

@@ -56,3 +56,15 @@ pub(crate) fn parse_time(
             }),
     }
 }
+
+/// A list's `limit`: `default` when not given; 400 outside 1..=`max`.
+fn page_limit(asked: Option<i64>, default: i64, max: i64) -> Result<i64, crate::error::ApiError> {
+    let limit = asked.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(crate::error::ApiError::BadRequest(format!(
+            "limit must be between 1 and {max}"
+        )))
+    }
+}

@@ -318,15 +318,7 @@ async fn reply(
         pacing: state.pacing,
         ..Default::default()
     };
-    let outcome = sending::send_request(
-        &state.twilio,
-        &state.pool,
-        &state.prices,
-        &state.default_sender,
-        &request,
-        opts,
-    )
-    .await;
+    let outcome = state.send(&request, opts).await;
     let status = match &outcome {
         Ok(sent) => {
             tracing::info!(username = %user.username, sid = %sent.sid, "reply sent from a conversation");

@@ -131,15 +131,7 @@ async fn submit(
         pacing: state.pacing,
         ..Default::default()
     };
-    let outcome = sending::send_request(
-        &state.twilio,
-        &state.pool,
-        &state.prices,
-        &state.default_sender,
-        &request,
-        opts,
-    )
-    .await;
+    let outcome = state.send(&request, opts).await;
     let status = match &outcome {
         Err(SendError::Refused(_)) => actix_web::http::StatusCode::CONFLICT,
         Err(SendError::Busy { .. }) => actix_web::http::StatusCode::TOO_MANY_REQUESTS,
