@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ReconcileSettings;
 use crate::domain::record::{EventRecord, MessageFacts, dedup_key, params_json};
-use crate::domain::{Direction, EventSource, MessageSid, MessageStatus, StatusReport};
+use crate::domain::{Direction, EventSource, MessageSid, MessageStatus};
 use crate::metrics::Metrics;
 use crate::storage::{messages, reconcile_queue};
 use crate::twilio::client::{MessageResource, TwilioClient, TwilioError};
@@ -244,12 +244,7 @@ pub fn poll_record(r: &MessageResource, now: DateTime<Utc>) -> Result<EventRecor
             body: r.body.clone().filter(|b| !b.is_empty()),
             ..MessageFacts::default()
         },
-        report: StatusReport {
-            status: MessageStatus::parse(&r.status),
-            error_code: r.error_code.and_then(|c| i32::try_from(c).ok()),
-            error_message: r.error_message.clone(),
-            at,
-        },
+        report: r.report(at),
         params: params_json(&pairs),
         source: EventSource::Poll,
         dedup_key: dedup_key(EventSource::Poll, &pairs),

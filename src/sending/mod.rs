@@ -20,9 +20,7 @@ use crate::pricing::Category;
 use crate::pricing::book::PriceBook;
 
 use crate::domain::record::{EventRecord, Media, MessageFacts, dedup_key, params_json};
-use crate::domain::{
-    Direction, EventSource, MessageSid, MessageStatus, PhoneNumber, StatusReport, WhatsAppAddress,
-};
+use crate::domain::{Direction, EventSource, MessageSid, PhoneNumber, WhatsAppAddress};
 use crate::twilio::client::{CreateMessage, MessageResource, Sender, TwilioClient, TwilioError};
 
 /// What to send. `from` overrides the configured default sender.
@@ -369,12 +367,7 @@ pub fn record_of(msg: &CreateMessage, r: &MessageResource) -> Result<EventRecord
             profile_name: None,
             wa_id: None,
         },
-        report: StatusReport {
-            status: MessageStatus::parse(&r.status),
-            error_code: r.error_code.and_then(|c| i32::try_from(c).ok()),
-            error_message: r.error_message.clone(),
-            at: now,
-        },
+        report: r.report(now),
         params: params_json(&pairs),
         source: EventSource::Api,
         dedup_key: dedup_key(EventSource::Api, &pairs),
