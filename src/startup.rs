@@ -11,7 +11,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::config::{RunnerSettings, Settings};
 use crate::credentials::manager::Sources;
-use crate::credentials::{CredentialManager, CredentialSet, Effective};
+use crate::credentials::{CredentialManager, Effective};
 use crate::ingest::Ingestor;
 use crate::metrics::Metrics;
 use crate::pricing::book::PriceBook;
@@ -28,7 +28,10 @@ pub async fn resolve_credentials(
     settings: &Settings,
     pool: &PgPool,
 ) -> anyhow::Result<(Sources, Effective)> {
-    let environment = CredentialSet::from_settings(&settings.twilio)
+    let environment = settings
+        .twilio
+        .credentials
+        .clone()
         .validated()
         .map_err(|e| anyhow::anyhow!("Twilio settings: {e}"))?;
     let sources = Sources {

@@ -57,20 +57,7 @@ impl Evaluator {
     /// Checks every rule; returns the conditions that hold (None when another instance is
     /// evaluating).
     pub async fn run_once(&self, now: DateTime<Utc>) -> anyhow::Result<Option<Vec<Firing>>> {
-        let mut lock = self.pool.acquire().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(LOCK)
-            .fetch_one(&mut *lock)
-            .await?;
-        if !locked {
-            return Ok(None);
-        }
-        let result = self.evaluate(now).await;
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(LOCK)
-            .execute(&mut *lock)
-            .await?;
-        result.map(Some)
+        crate::storage::with_session_lock(&self.pool, LOCK, self.evaluate(now)).await
     }
 
     async fn evaluate(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<Firing>> {

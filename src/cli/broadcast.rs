@@ -40,9 +40,9 @@ pub(super) async fn run(args: BroadcastArgs, settings: Settings) -> anyhow::Resu
     crate::senders::register_configured(&pool, &configured).await?;
     let req = BroadcastRequest {
         name: args.name,
-        body: args.body,
-        media: args.media,
-        content_sid: args.content_sid,
+        body: args.content.body,
+        media: args.content.media,
+        content_sid: args.content.content_sid,
         content_variables,
         sender: args.sender,
         start_at,

@@ -108,14 +108,8 @@ struct BroadcastArgs {
     /// variables), or one number per line; `-` reads standard input.
     #[arg(long)]
     to_file: std::path::PathBuf,
-    #[arg(long)]
-    body: Option<String>,
-    /// Public http(s) URL of a media file; repeat for up to 10.
-    #[arg(long = "media")]
-    media: Vec<String>,
-    /// Approved template (HX…) for recipients outside their 24-hour window.
-    #[arg(long)]
-    content_sid: Option<String>,
+    #[command(flatten)]
+    content: ContentArgs,
     /// Template variables shared by every recipient, as a JSON object.
     #[arg(long)]
     content_variables: Option<String>,
@@ -132,6 +126,19 @@ struct BroadcastArgs {
     no_wait: bool,
 }
 
+/// What a broadcast or a reminder sends: `--body`, `--media`, `--content-sid`.
+#[derive(Debug, clap::Args)]
+struct ContentArgs {
+    #[arg(long)]
+    body: Option<String>,
+    /// Public http(s) URL of a media file; repeat for up to 10.
+    #[arg(long = "media")]
+    media: Vec<String>,
+    /// Approved template (HX…) for recipients outside their 24-hour window.
+    #[arg(long)]
+    content_sid: Option<String>,
+}
+
 #[derive(Debug, clap::Args)]
 struct RemindArgs {
     /// The number to remind (+…); or --tag.
@@ -143,12 +150,8 @@ struct RemindArgs {
     /// When: 2026-12-01T09:00:00+05:30, or a local time 2026-12-01T09:00 read in --timezone.
     #[arg(long)]
     at: String,
-    #[arg(long)]
-    body: Option<String>,
-    #[arg(long = "media")]
-    media: Vec<String>,
-    #[arg(long)]
-    content_sid: Option<String>,
+    #[command(flatten)]
+    content: ContentArgs,
     /// once (default), daily, weekly:mon,thu, monthly:15 or cron:"0 9 * * 1-5".
     #[arg(long)]
     every: Option<String>,

@@ -9,9 +9,9 @@ pub(super) async fn run(args: RemindArgs, settings: Settings) -> anyhow::Result<
     let input = crate::reminders::ReminderInput {
         to: args.to,
         tag: args.tag,
-        body: args.body,
-        media_url: (!args.media.is_empty()).then(|| serde_json::json!(args.media)),
-        content_sid: args.content_sid,
+        body: args.content.body,
+        media_url: (!args.content.media.is_empty()).then(|| serde_json::json!(args.content.media)),
+        content_sid: args.content.content_sid,
         sender: None,
         at: Some(args.at),
         every: args.every,

@@ -6,7 +6,7 @@ use crate::config::Settings;
 
 pub(super) async fn run(settings: Settings) -> anyhow::Result<()> {
     anyhow::ensure!(
-        settings.twilio.auth_token.is_none(),
+        settings.twilio.credentials.auth_token.is_none(),
         "TWILIO_AUTH_TOKEN is configured: webhooks are validated with it, not with a generated token"
     );
     let pool = crate::database::prepare(&settings.database).await?;

@@ -189,7 +189,9 @@ mod tests {
         assert_eq!(s.public_url, None);
         assert_eq!(s.database.url.expose_secret(), DEFAULT_DATABASE_URL);
         // No account: simulator mode (decided from these in crate::credentials).
-        assert!(s.twilio.account_sid.is_none() && s.twilio.auth_token.is_none());
+        assert!(
+            s.twilio.credentials.account_sid.is_none() && s.twilio.credentials.auth_token.is_none()
+        );
     }
 
     #[test]
@@ -205,8 +207,10 @@ mod tests {
         assert!(!dbg.contains("supersecrettoken"));
         assert!(!dbg.contains("apisecretvalue"));
         assert!(!dbg.contains("dbpass"));
-        assert_eq!(s.twilio.account_sid.as_deref(), Some("AC1"));
-        assert!(s.twilio.auth_token.is_some() && s.twilio.api_secret.is_some());
+        assert_eq!(s.twilio.credentials.account_sid.as_deref(), Some("AC1"));
+        assert!(
+            s.twilio.credentials.auth_token.is_some() && s.twilio.credentials.api_secret.is_some()
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use super::sections::*;
 use super::values::Values;
 use super::{DEFAULT_BIND, DEFAULT_DATABASE_URL, LogFormat, SANDBOX_FROM};
+use crate::domain::credential_set::CredentialSet;
 use crate::domain::credit::{Levels, Threshold};
 
 pub fn bind(v: &Values) -> anyhow::Result<String> {
@@ -83,11 +84,13 @@ pub fn database(v: &Values) -> anyhow::Result<DatabaseSettings> {
 
 pub fn twilio(v: &Values) -> anyhow::Result<TwilioSettings> {
     Ok(TwilioSettings {
-        account_sid: v.get("twilio_account_sid").map(str::to_owned),
-        auth_token: v.secret("twilio_auth_token"),
-        auth_token_secondary: v.secret("twilio_auth_token_secondary"),
-        api_key: v.get("twilio_api_key").map(str::to_owned),
-        api_secret: v.secret("twilio_api_secret"),
+        credentials: CredentialSet {
+            account_sid: v.get("twilio_account_sid").map(str::to_owned),
+            auth_token: v.secret("twilio_auth_token"),
+            auth_token_secondary: v.secret("twilio_auth_token_secondary"),
+            api_key: v.get("twilio_api_key").map(str::to_owned),
+            api_secret: v.secret("twilio_api_secret"),
+        },
         api_base: v
             .get("twilio_api_base")
             .unwrap_or("https://api.twilio.com")

@@ -6,41 +6,20 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::domain::credential_set::CredentialSet;
+
 /// Twilio account settings from the environment. Which credentials are in force (and so
 /// live or simulator mode) is decided in `crate::credentials`.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct TwilioSettings {
-    pub account_sid: Option<String>,
-    pub auth_token: Option<SecretString>,
-    pub auth_token_secondary: Option<SecretString>,
-    pub api_key: Option<String>,
-    pub api_secret: Option<SecretString>,
+    /// Account SID, auth tokens, API key and secret, each possibly unset.
+    pub credentials: CredentialSet,
     pub api_base: String,
     pub timeout: Duration,
     /// Sender used when a send names none (`whatsapp:+…`).
     pub default_from: String,
     /// When set, sends without an explicit sender go through this Messaging Service.
     pub messaging_service_sid: Option<String>,
-}
-
-impl std::fmt::Debug for TwilioSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let set = |o: bool| if o { "[set]" } else { "[unset]" };
-        f.debug_struct("TwilioSettings")
-            .field("account_sid", &self.account_sid)
-            .field("auth_token", &set(self.auth_token.is_some()))
-            .field(
-                "auth_token_secondary",
-                &set(self.auth_token_secondary.is_some()),
-            )
-            .field("api_key", &self.api_key)
-            .field("api_secret", &set(self.api_secret.is_some()))
-            .field("api_base", &self.api_base)
-            .field("timeout", &self.timeout)
-            .field("default_from", &self.default_from)
-            .field("messaging_service_sid", &self.messaging_service_sid)
-            .finish()
-    }
 }
 
 /// One ingest lane per two cores: a lane keeps about one PostgreSQL backend busy, and the

@@ -3,6 +3,7 @@
 pub mod alert_state;
 pub mod broadcast_state;
 pub mod consent;
+pub mod credential_set;
 pub mod credit;
 pub mod destination;
 pub mod error_codes;

@@ -69,6 +69,31 @@ pub struct EventRecord {
     pub received_at: DateTime<Utc>,
 }
 
+impl EventRecord {
+    /// An event from `source` with the parameters `params` as received: the stored parameters
+    /// and the key that identifies a duplicate both come from them.
+    pub fn new(
+        sid: MessageSid,
+        direction: Direction,
+        facts: MessageFacts,
+        report: StatusReport,
+        source: EventSource,
+        params: &[(String, String)],
+        received_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            sid,
+            direction,
+            facts,
+            report,
+            params: params_json(params),
+            source,
+            dedup_key: dedup_key(source, params),
+            received_at,
+        }
+    }
+}
+
 /// Hash of the source and the sorted parameters. Twilio's retries and duplicated callbacks
 /// repeat the body byte for byte, so equal parameters mean the same callback; two callbacks
 /// that differ in any field (a new status, an error code) are two events.

@@ -17,8 +17,8 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ReconcileSettings;
-use crate::domain::record::{EventRecord, MessageFacts, dedup_key, params_json};
-use crate::domain::{Direction, EventSource, MessageSid, MessageStatus, StatusReport};
+use crate::domain::record::{EventRecord, MessageFacts};
+use crate::domain::{Direction, EventSource, MessageSid, MessageStatus};
 use crate::metrics::Metrics;
 use crate::storage::{messages, reconcile_queue};
 use crate::twilio::client::{MessageResource, TwilioClient, TwilioError};
@@ -234,27 +234,22 @@ pub fn poll_record(r: &MessageResource, now: DateTime<Utc>) -> Result<EventRecor
         .map(|d| d.with_timezone(&Utc))
         .filter(|d| *d <= now)
         .unwrap_or(now);
-    Ok(EventRecord {
+    let facts = MessageFacts {
+        messaging_service_sid: r.messaging_service_sid.clone(),
+        from: r.from.clone(),
+        to: r.to.clone(),
+        body: r.body.clone().filter(|b| !b.is_empty()),
+        ..MessageFacts::default()
+    };
+    Ok(EventRecord::new(
         sid,
         direction,
-        facts: MessageFacts {
-            messaging_service_sid: r.messaging_service_sid.clone(),
-            from: r.from.clone(),
-            to: r.to.clone(),
-            body: r.body.clone().filter(|b| !b.is_empty()),
-            ..MessageFacts::default()
-        },
-        report: StatusReport {
-            status: MessageStatus::parse(&r.status),
-            error_code: r.error_code.and_then(|c| i32::try_from(c).ok()),
-            error_message: r.error_message.clone(),
-            at,
-        },
-        params: params_json(&pairs),
-        source: EventSource::Poll,
-        dedup_key: dedup_key(EventSource::Poll, &pairs),
-        received_at: now,
-    })
+        facts,
+        r.report(at),
+        EventSource::Poll,
+        &pairs,
+        now,
+    ))
 }
 
 #[cfg(test)]

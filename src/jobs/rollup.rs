@@ -43,26 +43,9 @@ pub fn buckets_in(payload: &str, into: &mut BTreeSet<DateTime<Utc>>) {
 /// One pass. Returns how many buckets were recomputed, or `None` if another instance runs
 /// it.
 pub async fn run_once(pool: &PgPool) -> anyhow::Result<Option<usize>> {
-    // A session lock on a connection of its own: the work below is many short transactions
-    // (see `rollups::recompute`), and the lock goes with the connection if the process dies.
-    let mut lock = pool.acquire().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(LOCK)
-        .fetch_one(&mut *lock)
-        .await?;
-    if !locked {
-        return Ok(None);
-    }
-    let result = pass(pool).await;
-    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(LOCK)
-        .execute(&mut *lock)
-        .await;
-    if unlocked.is_err() {
-        // Never hand a connection that may still hold the lock back to the pool.
-        lock.detach();
-    }
-    result.map(Some)
+    // A session lock rather than a transaction's: the work is many short transactions (see
+    // `rollups::recompute`).
+    crate::storage::with_session_lock(pool, LOCK, pass(pool)).await
 }
 
 async fn pass(pool: &PgPool) -> anyhow::Result<usize> {

@@ -19,10 +19,8 @@ use crate::costs::CostFacts;
 use crate::pricing::Category;
 use crate::pricing::book::PriceBook;
 
-use crate::domain::record::{EventRecord, Media, MessageFacts, dedup_key, params_json};
-use crate::domain::{
-    Direction, EventSource, MessageSid, MessageStatus, PhoneNumber, StatusReport, WhatsAppAddress,
-};
+use crate::domain::record::{EventRecord, Media, MessageFacts};
+use crate::domain::{Direction, EventSource, MessageSid, PhoneNumber, WhatsAppAddress};
 use crate::twilio::client::{CreateMessage, MessageResource, Sender, TwilioClient, TwilioError};
 
 /// What to send. `from` overrides the configured default sender.
@@ -342,44 +340,39 @@ pub fn record_of(msg: &CreateMessage, r: &MessageResource) -> Result<EventRecord
         Sender::From(f) => Some(f.as_str().to_owned()),
         Sender::MessagingService(_) => None,
     });
-    Ok(EventRecord {
+    let facts = MessageFacts {
+        account_sid: None,
+        messaging_service_sid: r
+            .messaging_service_sid
+            .clone()
+            .or_else(|| match &msg.sender {
+                Sender::MessagingService(mg) => Some(mg.clone()),
+                Sender::From(_) => None,
+            }),
+        from,
+        to: Some(msg.to.as_str().to_owned()),
+        body: msg.body.clone().or_else(|| r.body.clone()),
+        num_media: msg.media_urls.len() as i32,
+        media: msg
+            .media_urls
+            .iter()
+            .map(|u| Media {
+                url: u.clone(),
+                content_type: None,
+            })
+            .collect(),
+        profile_name: None,
+        wa_id: None,
+    };
+    Ok(EventRecord::new(
         sid,
-        direction: Direction::Outbound,
-        facts: MessageFacts {
-            account_sid: None,
-            messaging_service_sid: r
-                .messaging_service_sid
-                .clone()
-                .or_else(|| match &msg.sender {
-                    Sender::MessagingService(mg) => Some(mg.clone()),
-                    Sender::From(_) => None,
-                }),
-            from,
-            to: Some(msg.to.as_str().to_owned()),
-            body: msg.body.clone().or_else(|| r.body.clone()),
-            num_media: msg.media_urls.len() as i32,
-            media: msg
-                .media_urls
-                .iter()
-                .map(|u| Media {
-                    url: u.clone(),
-                    content_type: None,
-                })
-                .collect(),
-            profile_name: None,
-            wa_id: None,
-        },
-        report: StatusReport {
-            status: MessageStatus::parse(&r.status),
-            error_code: r.error_code.and_then(|c| i32::try_from(c).ok()),
-            error_message: r.error_message.clone(),
-            at: now,
-        },
-        params: params_json(&pairs),
-        source: EventSource::Api,
-        dedup_key: dedup_key(EventSource::Api, &pairs),
-        received_at: now,
-    })
+        Direction::Outbound,
+        facts,
+        r.report(now),
+        EventSource::Api,
+        &pairs,
+        now,
+    ))
 }
 
 #[cfg(test)]

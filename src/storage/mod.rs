@@ -41,6 +41,55 @@ pub fn escape_like(s: &str) -> String {
     out
 }
 
+/// A `query_as` on PostgreSQL, as the helpers that bind a row's settings take and return it.
+type PgQueryAs<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
+
+/// `$first, $first+1, …`, `n` of them: the values of an `INSERT`.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `a = $first, b = $first+1, …`: an `UPDATE`'s `SET` of `columns`, bound in that order.
+fn assignments(columns: &[&str], first: usize) -> String {
+    columns
+        .iter()
+        .zip(first..)
+        .map(|(c, i)| format!("{c} = ${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `work` holding the session advisory lock `key` on a connection of its own, so that one
+/// instance at a time does it: `None`, and `work` not run, when another instance holds the lock.
+/// The lock goes with the connection if the process dies; a connection whose unlock failed is
+/// closed rather than handed back to the pool still holding it.
+pub async fn with_session_lock<T, E: From<sqlx::Error>>(
+    pool: &sqlx::PgPool,
+    key: i64,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<Option<T>, E> {
+    let mut lock = pool.acquire().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(&mut *lock)
+        .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let result = work.await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .execute(&mut *lock)
+        .await;
+    if unlocked.is_err() {
+        lock.detach();
+    }
+    result.map(Some)
+}
+
 pub fn is_transient(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
@@ -63,5 +112,16 @@ pub fn is_transient(err: &sqlx::Error) -> bool {
             )
         ),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_values_and_update_assignments_number_their_binds() {
+        assert_eq!(placeholders(1, 3), "$1, $2, $3");
+        assert_eq!(assignments(&["a", "b"], 2), "a = $2, b = $3");
     }
 }

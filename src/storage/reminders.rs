@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
+use super::{PgQueryAs, assignments, placeholders};
 use crate::domain::ReminderStatus;
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
@@ -45,50 +46,56 @@ pub struct NewReminder {
     pub created_by: Option<String>,
 }
 
+/// The columns a [`NewReminder`] sets, in the order [`bind_settings`] binds them.
+const SETTINGS: [&str; 11] = [
+    "to_number",
+    "to_tag",
+    "body",
+    "media",
+    "content_sid",
+    "sender",
+    "first_at",
+    "recurrence",
+    "timezone",
+    "status",
+    "next_at",
+];
+
+fn bind_settings<'q, O>(q: PgQueryAs<'q, O>, r: &'q NewReminder) -> PgQueryAs<'q, O> {
+    q.bind(&r.to_number)
+        .bind(&r.to_tag)
+        .bind(&r.body)
+        .bind(&r.media)
+        .bind(&r.content_sid)
+        .bind(&r.sender)
+        .bind(r.first_at)
+        .bind(&r.recurrence)
+        .bind(&r.timezone)
+        .bind(r.status.as_str())
+        .bind(r.next_at)
+}
+
 pub async fn insert(pool: &PgPool, r: &NewReminder) -> sqlx::Result<ReminderRow> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO reminders (to_number, to_tag, body, media, content_sid, sender, first_at, \
-           recurrence, timezone, status, next_at, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
-    )))
-    .bind(&r.to_number)
-    .bind(&r.to_tag)
-    .bind(&r.body)
-    .bind(&r.media)
-    .bind(&r.content_sid)
-    .bind(&r.sender)
-    .bind(r.first_at)
-    .bind(&r.recurrence)
-    .bind(&r.timezone)
-    .bind(r.status.as_str())
-    .bind(r.next_at)
-    .bind(&r.created_by)
-    .fetch_one(pool)
-    .await
+    let sql = format!(
+        "INSERT INTO reminders ({}, created_by) VALUES ({}) RETURNING {COLUMNS}",
+        SETTINGS.join(", "),
+        placeholders(1, SETTINGS.len() + 1)
+    );
+    bind_settings(sqlx::query_as(sqlx::AssertSqlSafe(sql)), r)
+        .bind(&r.created_by)
+        .fetch_one(pool)
+        .await
 }
 
 /// Replaces a reminder's settings (not its creator).
 pub async fn update(pool: &PgPool, id: i64, r: &NewReminder) -> sqlx::Result<Option<ReminderRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE reminders SET to_number = $2, to_tag = $3, body = $4, media = $5, \
-           content_sid = $6, sender = $7, first_at = $8, recurrence = $9, timezone = $10, \
-           status = $11, next_at = $12, updated_at = now() \
-         WHERE id = $1 RETURNING {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(&r.to_number)
-    .bind(&r.to_tag)
-    .bind(&r.body)
-    .bind(&r.media)
-    .bind(&r.content_sid)
-    .bind(&r.sender)
-    .bind(r.first_at)
-    .bind(&r.recurrence)
-    .bind(&r.timezone)
-    .bind(r.status.as_str())
-    .bind(r.next_at)
-    .fetch_optional(pool)
-    .await
+    let sql = format!(
+        "UPDATE reminders SET {}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
+        assignments(&SETTINGS, 2)
+    );
+    bind_settings(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id), r)
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn get(pool: &PgPool, id: i64) -> sqlx::Result<Option<ReminderRow>> {

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
+use super::{PgQueryAs, assignments, placeholders};
+
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct RuleRow {
     pub id: i64,
@@ -63,41 +65,48 @@ pub async fn get(pool: &PgPool, id: i64) -> sqlx::Result<Option<RuleRow>> {
     .await
 }
 
+/// The columns a [`NewRule`] sets, in the order [`bind_settings`] binds them.
+const SETTINGS: [&str; 7] = [
+    "name",
+    "kind",
+    "pattern",
+    "sender",
+    "reply_body",
+    "reply_media",
+    "enabled",
+];
+
+fn bind_settings<'q, O>(q: PgQueryAs<'q, O>, r: &'q NewRule) -> PgQueryAs<'q, O> {
+    q.bind(&r.name)
+        .bind(&r.kind)
+        .bind(&r.pattern)
+        .bind(&r.sender)
+        .bind(&r.reply_body)
+        .bind(&r.reply_media)
+        .bind(r.enabled)
+}
+
 /// Adds a rule after the existing ones.
 pub async fn insert(pool: &PgPool, r: &NewRule) -> sqlx::Result<RuleRow> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO reply_rules (position, name, kind, pattern, sender, reply_body, \
-           reply_media, enabled) \
-         SELECT COALESCE(max(position), 0) + 10, $1, $2, $3, $4, $5, $6, $7 FROM reply_rules \
-         RETURNING {COLUMNS}"
-    )))
-    .bind(&r.name)
-    .bind(&r.kind)
-    .bind(&r.pattern)
-    .bind(&r.sender)
-    .bind(&r.reply_body)
-    .bind(&r.reply_media)
-    .bind(r.enabled)
-    .fetch_one(pool)
-    .await
+    let sql = format!(
+        "INSERT INTO reply_rules (position, {}) \
+         SELECT COALESCE(max(position), 0) + 10, {} FROM reply_rules RETURNING {COLUMNS}",
+        SETTINGS.join(", "),
+        placeholders(1, SETTINGS.len())
+    );
+    bind_settings(sqlx::query_as(sqlx::AssertSqlSafe(sql)), r)
+        .fetch_one(pool)
+        .await
 }
 
 pub async fn update(pool: &PgPool, id: i64, r: &NewRule) -> sqlx::Result<Option<RuleRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE reply_rules SET name = $2, kind = $3, pattern = $4, sender = $5, \
-           reply_body = $6, reply_media = $7, enabled = $8, updated_at = now() \
-         WHERE id = $1 RETURNING {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(&r.name)
-    .bind(&r.kind)
-    .bind(&r.pattern)
-    .bind(&r.sender)
-    .bind(&r.reply_body)
-    .bind(&r.reply_media)
-    .bind(r.enabled)
-    .fetch_optional(pool)
-    .await
+    let sql = format!(
+        "UPDATE reply_rules SET {}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
+        assignments(&SETTINGS, 2)
+    );
+    bind_settings(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id), r)
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn delete(pool: &PgPool, id: i64) -> sqlx::Result<bool> {

@@ -94,20 +94,42 @@ WHERE m.created_at >= $1 AND m.created_at < $2
   AND m.direction = 'outbound' AND m.status IN ('failed', 'undelivered')
 GROUP BY 1, 2, 3, 4"#;
 
+/// The counts `message_stats_5m` keeps per bucket, direction and sender, read and written
+/// by the names in [`COUNT_COLUMNS`].
+#[derive(Debug, Clone, FromRow)]
+struct BucketCounts {
+    #[sqlx(flatten)]
+    funnel: Funnel,
+    delivered_hist: Vec<i64>,
+    read_hist: Vec<i64>,
+}
+
+/// The columns of [`BucketCounts`], in the order [`BucketCounts::push_binds`] binds them.
+const COUNT_COLUMNS: &str =
+    "total, sent, delivered, read, failed, undelivered, delivered_hist, read_hist";
+
+impl BucketCounts {
+    fn push_binds(&self, b: &mut sqlx::query_builder::Separated<'_, sqlx::Postgres, &str>) {
+        let f = &self.funnel;
+        b.push_bind(f.total)
+            .push_bind(f.sent)
+            .push_bind(f.delivered)
+            .push_bind(f.read)
+            .push_bind(f.failed)
+            .push_bind(f.undelivered)
+            .push_bind(&self.delivered_hist)
+            .push_bind(&self.read_hist);
+    }
+}
+
 #[derive(Debug, Clone, FromRow)]
 struct BucketAggregate {
     bucket: DateTime<Utc>,
     direction: String,
     business: String,
     service_sid: String,
-    total: i64,
-    sent: i64,
-    delivered: i64,
-    read: i64,
-    failed: i64,
-    undelivered: i64,
-    delivered_hist: Vec<i64>,
-    read_hist: Vec<i64>,
+    #[sqlx(flatten)]
+    counts: BucketCounts,
 }
 
 /// Recomputes the buckets of each range `[start, end)` (bucket-aligned, see [`ranges`]) from
@@ -148,23 +170,16 @@ pub async fn recompute(
             .await?;
         // Chunks keep the bind count under PostgreSQL's 65,535 however many senders there are.
         for stats in stats.chunks(4000) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO message_stats_5m (bucket, direction, business, service_sid, total, \
-                 sent, delivered, read, failed, undelivered, delivered_hist, read_hist) ",
-            );
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "INSERT INTO message_stats_5m (bucket, direction, business, service_sid, \
+                 {COUNT_COLUMNS}) "
+            ));
             q.push_values(stats, |mut b, a| {
                 b.push_bind(a.bucket)
                     .push_bind(&a.direction)
                     .push_bind(&a.business)
-                    .push_bind(&a.service_sid)
-                    .push_bind(a.total)
-                    .push_bind(a.sent)
-                    .push_bind(a.delivered)
-                    .push_bind(a.read)
-                    .push_bind(a.failed)
-                    .push_bind(a.undelivered)
-                    .push_bind(&a.delivered_hist)
-                    .push_bind(&a.read_hist);
+                    .push_bind(&a.service_sid);
+                a.counts.push_binds(&mut b);
             });
             q.build().execute(&mut *tx).await?;
         }
@@ -203,14 +218,8 @@ pub async fn all_ranges<'e, E: PgExecutor<'e>>(
 struct StatsRow {
     bucket: DateTime<Utc>,
     direction: String,
-    total: i64,
-    sent: i64,
-    delivered: i64,
-    read: i64,
-    failed: i64,
-    undelivered: i64,
-    delivered_hist: Vec<i64>,
-    read_hist: Vec<i64>,
+    #[sqlx(flatten)]
+    counts: BucketCounts,
 }
 
 /// A window's totals from the roll-ups.
@@ -230,12 +239,12 @@ pub async fn totals(
     until: DateTime<Utc>,
     sender: Option<&str>,
 ) -> sqlx::Result<Totals> {
-    let rows: Vec<StatsRow> = sqlx::query_as(
-        "SELECT bucket, direction, total, sent, delivered, read, failed, undelivered, delivered_hist, read_hist \
+    let rows: Vec<StatsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT bucket, direction, {COUNT_COLUMNS} \
          FROM message_stats_5m WHERE bucket >= $1 AND bucket < $2 \
            AND ($3::text IS NULL OR business = $3 OR service_sid = $3) \
-         ORDER BY bucket",
-    )
+         ORDER BY bucket"
+    )))
     .bind(since)
     .bind(until)
     .bind(sender)
@@ -248,23 +257,17 @@ pub async fn totals(
             _ => t.traffic.push((r.bucket, 0, 0)),
         }
         let slot = t.traffic.last_mut().expect("just pushed");
+        let c = &r.counts;
         if r.direction == "inbound" {
-            slot.2 += r.total;
+            slot.2 += c.funnel.total;
             continue;
         }
-        slot.1 += r.total;
-        t.funnel += Funnel {
-            total: r.total,
-            sent: r.sent,
-            delivered: r.delivered,
-            read: r.read,
-            failed: r.failed,
-            undelivered: r.undelivered,
-        };
-        for (i, v) in r.delivered_hist.iter().enumerate().take(HIST_LEN) {
+        slot.1 += c.funnel.total;
+        t.funnel += c.funnel;
+        for (i, v) in c.delivered_hist.iter().enumerate().take(HIST_LEN) {
             t.delivered_hist[i] += v;
         }
-        for (i, v) in r.read_hist.iter().enumerate().take(HIST_LEN) {
+        for (i, v) in c.read_hist.iter().enumerate().take(HIST_LEN) {
             t.read_hist[i] += v;
         }
     }

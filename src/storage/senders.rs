@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
+use super::{PgQueryAs, assignments, placeholders};
+
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct SenderRow {
     pub id: i64,
@@ -66,25 +68,33 @@ pub async fn default(pool: &PgPool) -> sqlx::Result<Option<SenderRow>> {
     .await
 }
 
+/// The columns of a [`NewSender`] an update sets (all but its address), in the order
+/// [`bind_settings`] binds them.
+const SETTINGS: [&str; 6] = ["kind", "label", "status", "join_code", "mps", "is_default"];
+
+fn bind_settings<'q, O>(q: PgQueryAs<'q, O>, s: &'q NewSender) -> PgQueryAs<'q, O> {
+    q.bind(&s.kind)
+        .bind(&s.label)
+        .bind(&s.status)
+        .bind(&s.join_code)
+        .bind(s.mps)
+        .bind(s.is_default)
+}
+
 /// Inserts a sender; when it is the default, the previous default stops being one in the
 /// same transaction. A second sender with the same address is a unique violation.
 pub async fn insert(conn: &mut PgConnection, s: &NewSender) -> sqlx::Result<SenderRow> {
     if s.is_default {
         clear_default(&mut *conn).await?;
     }
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO senders (address, kind, label, status, join_code, mps, is_default) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
-    )))
-    .bind(&s.address)
-    .bind(&s.kind)
-    .bind(&s.label)
-    .bind(&s.status)
-    .bind(&s.join_code)
-    .bind(s.mps)
-    .bind(s.is_default)
-    .fetch_one(conn)
-    .await
+    let sql = format!(
+        "INSERT INTO senders (address, {}) VALUES ({}) RETURNING {COLUMNS}",
+        SETTINGS.join(", "),
+        placeholders(1, SETTINGS.len() + 1)
+    );
+    bind_settings(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&s.address), s)
+        .fetch_one(conn)
+        .await
 }
 
 /// Replaces a sender's settings (its address stays).
@@ -96,20 +106,13 @@ pub async fn update(
     if s.is_default {
         clear_default(&mut *conn).await?;
     }
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE senders SET kind = $2, label = $3, status = $4, join_code = $5, mps = $6, \
-           is_default = $7, updated_at = now() \
-         WHERE id = $1 RETURNING {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(&s.kind)
-    .bind(&s.label)
-    .bind(&s.status)
-    .bind(&s.join_code)
-    .bind(s.mps)
-    .bind(s.is_default)
-    .fetch_optional(conn)
-    .await
+    let sql = format!(
+        "UPDATE senders SET {}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
+        assignments(&SETTINGS, 2)
+    );
+    bind_settings(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id), s)
+        .fetch_optional(conn)
+        .await
 }
 
 async fn clear_default(conn: &mut PgConnection) -> sqlx::Result<()> {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::record::{EventRecord, Media, MessageFacts, dedup_key, params_json};
+use crate::domain::record::{EventRecord, Media, MessageFacts};
 use crate::domain::status::StatusReport;
 use crate::domain::{Direction, EventSource, MessageSid, MessageStatus};
 
@@ -188,21 +188,21 @@ pub fn parse(
         profile_name: owned(f.profile_name),
         wa_id: owned(f.wa_id),
     };
-    Ok(EventRecord {
+    let report = StatusReport {
+        status,
+        error_code,
+        error_message,
+        at: received_at,
+    };
+    Ok(EventRecord::new(
         sid,
         direction,
         facts,
-        report: StatusReport {
-            status,
-            error_code,
-            error_message,
-            at: received_at,
-        },
-        params: params_json(params),
+        report,
         source,
-        dedup_key: dedup_key(source, params),
+        params,
         received_at,
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -339,144 +339,70 @@ mod tests {
         }
     }
 
-    #[test]
-    fn cron_at_nine_on_weekdays_skips_the_weekend() {
-        let cron = schedule("2026-03-01T00:00:00Z", "cron:0 9 * * 1-5", "Europe/Berlin");
-        assert_eq!(
-            occurrences(&cron, "2026-03-05T08:00:00Z", 3),
-            [
-                "2026-03-06T08:00:00Z", // Friday
-                "2026-03-09T08:00:00Z", // Monday
-                "2026-03-10T08:00:00Z",
-            ]
-        );
-    }
+    /// What a case shows, the schedule's first time, cron expression and time zone, the time
+    /// asked after, and the occurrences that follow it.
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [&'static str],
+    );
 
-    #[test]
-    fn cron_every_quarter_hour() {
-        let cron = schedule("2026-01-01T00:00:00Z", "cron:*/15 * * * *", "UTC");
-        assert_eq!(
-            occurrences(&cron, "2026-06-01T10:07:30Z", 4),
-            [
-                "2026-06-01T10:15:00Z",
-                "2026-06-01T10:30:00Z",
-                "2026-06-01T10:45:00Z",
-                "2026-06-01T11:00:00Z",
-            ]
-        );
-    }
-
-    #[test]
-    fn cron_first_bounds_the_search_from_below() {
-        let cron = schedule("2026-06-01T10:07:30Z", "cron:*/15 * * * *", "UTC");
-        assert_eq!(
-            occurrences(&cron, "2020-01-01T00:00:00Z", 1),
-            ["2026-06-01T10:15:00Z"]
-        );
-        let exact = schedule("2026-06-01T10:15:00Z", "cron:*/15 * * * *", "UTC");
-        assert_eq!(
-            occurrences(&exact, "2020-01-01T00:00:00Z", 1),
-            ["2026-06-01T10:15:00Z"],
-            "a matching first is itself an occurrence"
-        );
-    }
-
-    #[test]
-    fn cron_once_a_year_on_new_years_midnight() {
-        let cron = schedule("2026-01-01T00:00:00Z", "cron:0 0 1 1 *", "UTC");
-        assert_eq!(
-            occurrences(&cron, "2026-01-01T00:00:00Z", 2),
-            ["2027-01-01T00:00:00Z", "2028-01-01T00:00:00Z"]
-        );
-    }
-
-    #[test]
-    fn cron_at_a_time_skipped_by_spring_forward_does_not_run_that_day() {
-        let cron = schedule(
-            "2026-03-01T00:00:00Z",
-            "cron:30 2 * * *",
-            "America/New_York",
-        );
-        assert_eq!(
-            occurrences(&cron, "2026-03-07T07:30:00Z", 2),
-            [
-                "2026-03-09T06:30:00Z", // 02:30 EDT; 03-08 02:30 never happened
-                "2026-03-10T06:30:00Z",
-            ]
-        );
-    }
-
-    #[test]
-    fn cron_in_a_repeated_hour_fires_once_at_the_earlier_instant() {
-        let cron = schedule(
-            "2026-10-01T00:00:00Z",
-            "cron:30 1 * * *",
-            "America/New_York",
-        );
-        assert_eq!(
-            occurrences(&cron, "2026-10-31T06:00:00Z", 2),
-            ["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]
-        );
-        let every_quarter = schedule(
-            "2026-10-01T00:00:00Z",
-            "cron:*/15 * * * *",
-            "America/New_York",
-        );
-        assert_eq!(
-            occurrences(&every_quarter, "2026-11-01T05:40:00Z", 3),
-            [
-                "2026-11-01T05:45:00Z", // 01:45 EDT
-                "2026-11-01T07:00:00Z", // 02:00 EST; 01:00–01:45 EST already fired as EDT
-                "2026-11-01T07:15:00Z",
-            ]
-        );
-        assert_eq!(
-            occurrences(&every_quarter, "2026-11-01T06:10:00Z", 1),
-            ["2026-11-01T07:00:00Z"],
-            "asked inside the second pass"
-        );
-        let first_in_second_pass = schedule(
-            "2026-11-01T06:10:00Z",
-            "cron:*/15 * * * *",
-            "America/New_York",
-        );
-        assert_eq!(
-            occurrences(&first_in_second_pass, "2026-10-01T00:00:00Z", 1),
-            ["2026-11-01T07:00:00Z"],
-            "01:15 EST shows a wall time whose one occurrence, 01:15 EDT, was before first"
-        );
-    }
-
-    #[test]
-    fn cron_with_both_day_fields_restricted_matches_either() {
+    #[rustfmt::skip]
+    const OCCURRENCES: &[Case] = &[
+        // Friday the 6th, then Monday the 9th.
+        ("at nine on weekdays skips the weekend",
+            "2026-03-01T00:00:00Z", "0 9 * * 1-5", "Europe/Berlin", "2026-03-05T08:00:00Z",
+            &["2026-03-06T08:00:00Z", "2026-03-09T08:00:00Z", "2026-03-10T08:00:00Z"]),
+        ("every quarter hour",
+            "2026-01-01T00:00:00Z", "*/15 * * * *", "UTC", "2026-06-01T10:07:30Z",
+            &["2026-06-01T10:15:00Z", "2026-06-01T10:30:00Z", "2026-06-01T10:45:00Z", "2026-06-01T11:00:00Z"]),
+        ("first bounds the search from below",
+            "2026-06-01T10:07:30Z", "*/15 * * * *", "UTC", "2020-01-01T00:00:00Z", &["2026-06-01T10:15:00Z"]),
+        ("a matching first is itself an occurrence",
+            "2026-06-01T10:15:00Z", "*/15 * * * *", "UTC", "2020-01-01T00:00:00Z", &["2026-06-01T10:15:00Z"]),
+        ("once a year on new year's midnight",
+            "2026-01-01T00:00:00Z", "0 0 1 1 *", "UTC", "2026-01-01T00:00:00Z",
+            &["2027-01-01T00:00:00Z", "2028-01-01T00:00:00Z"]),
+        // 03-09 is 02:30 EDT; 03-08 02:30 never happened.
+        ("at a time skipped by spring forward does not run that day",
+            "2026-03-01T00:00:00Z", "30 2 * * *", "America/New_York", "2026-03-07T07:30:00Z",
+            &["2026-03-09T06:30:00Z", "2026-03-10T06:30:00Z"]),
+        ("in a repeated hour fires once at the earlier instant",
+            "2026-10-01T00:00:00Z", "30 1 * * *", "America/New_York", "2026-10-31T06:00:00Z",
+            &["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"]),
+        // 01:45 EDT, then 02:00 EST: 01:00–01:45 EST already fired as EDT.
+        ("every quarter hour through the repeated hour",
+            "2026-10-01T00:00:00Z", "*/15 * * * *", "America/New_York", "2026-11-01T05:40:00Z",
+            &["2026-11-01T05:45:00Z", "2026-11-01T07:00:00Z", "2026-11-01T07:15:00Z"]),
+        ("asked inside the second pass",
+            "2026-10-01T00:00:00Z", "*/15 * * * *", "America/New_York", "2026-11-01T06:10:00Z",
+            &["2026-11-01T07:00:00Z"]),
+        ("01:15 EST shows a wall time whose one occurrence, 01:15 EDT, was before first",
+            "2026-11-01T06:10:00Z", "*/15 * * * *", "America/New_York", "2026-10-01T00:00:00Z",
+            &["2026-11-01T07:00:00Z"]),
         // April 2026: the 13th is a Monday; Fridays are 3, 10, 17, 24 and May 1.
-        let cron = schedule("2026-04-01T00:00:00Z", "cron:0 12 13 * 5", "UTC");
-        assert_eq!(
-            occurrences(&cron, "2026-04-01T00:00:00Z", 6),
-            [
-                "2026-04-03T12:00:00Z",
-                "2026-04-10T12:00:00Z",
-                "2026-04-13T12:00:00Z",
-                "2026-04-17T12:00:00Z",
-                "2026-04-24T12:00:00Z",
-                "2026-05-01T12:00:00Z",
-            ]
-        );
-    }
+        ("with both day fields restricted matches either",
+            "2026-04-01T00:00:00Z", "0 12 13 * 5", "UTC", "2026-04-01T00:00:00Z",
+            &["2026-04-03T12:00:00Z", "2026-04-10T12:00:00Z", "2026-04-13T12:00:00Z",
+              "2026-04-17T12:00:00Z", "2026-04-24T12:00:00Z", "2026-05-01T12:00:00Z"]),
+        // Odd days of the month (`*/2` from 1) that are also Fridays: 3, 17 April; 1, 15 May.
+        ("a day field beginning with a star leaves the other day field in charge",
+            "2026-04-01T00:00:00Z", "0 12 */2 * fri", "UTC", "2026-04-01T00:00:00Z",
+            &["2026-04-03T12:00:00Z", "2026-04-17T12:00:00Z", "2026-05-01T12:00:00Z", "2026-05-15T12:00:00Z"]),
+        ("on the 29th of February finds the next leap year",
+            "2026-01-01T00:00:00Z", "0 0 29 2 *", "UTC", "2026-01-01T00:00:00Z",
+            &["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"]),
+    ];
 
     #[test]
-    fn cron_day_field_beginning_with_star_leaves_the_other_day_field_in_charge() {
-        // Odd days of the month (`*/2` from 1) that are also Fridays: 3, 17 April; 1, 15 May.
-        let cron = schedule("2026-04-01T00:00:00Z", "cron:0 12 */2 * fri", "UTC");
-        assert_eq!(
-            occurrences(&cron, "2026-04-01T00:00:00Z", 4),
-            [
-                "2026-04-03T12:00:00Z",
-                "2026-04-17T12:00:00Z",
-                "2026-05-01T12:00:00Z",
-                "2026-05-15T12:00:00Z",
-            ]
-        );
+    fn cron_occurrences() {
+        for &(what, first, cron, tz, after, want) in OCCURRENCES {
+            let cron = schedule(first, &format!("cron:{cron}"), tz);
+            assert_eq!(occurrences(&cron, after, want.len()), want, "{what}");
+        }
     }
 
     #[test]
@@ -491,14 +417,5 @@ mod tests {
                 started.elapsed()
             );
         }
-    }
-
-    #[test]
-    fn cron_on_the_29th_of_february_finds_the_next_leap_year() {
-        let cron = schedule("2026-01-01T00:00:00Z", "cron:0 0 29 2 *", "UTC");
-        assert_eq!(
-            occurrences(&cron, "2026-01-01T00:00:00Z", 2),
-            ["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"]
-        );
     }
 }

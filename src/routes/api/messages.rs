@@ -21,31 +21,46 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
-/// A message as the API shows it (docs/api.md).
-#[derive(Debug, Serialize)]
+/// A message as the API shows it (docs/api.md): the row's fields under the API's names (the
+/// contact's profile name and WhatsApp ID left out), with its events and cost for one message.
+#[derive(Debug)]
 pub struct MessageView {
-    pub sid: String,
-    pub direction: String,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub body: Option<String>,
-    pub media: serde_json::Value,
-    pub status: Option<String>,
-    pub error_code: Option<i32>,
-    pub error_message: Option<String>,
-    pub price: Option<String>,
-    pub price_unit: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub read_at: Option<DateTime<Utc>>,
-    pub failed_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub events: Option<Vec<EventView>>,
+    row: MessageRow,
+    events: Option<Vec<EventView>>,
     /// For one message sent through wadash: its estimated cost and what Twilio charged.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cost: Option<crate::storage::costs::MessageCost>,
+    cost: Option<crate::storage::costs::MessageCost>,
+}
+
+impl Serialize for MessageView {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let r = &self.row;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("sid", &r.sid)?;
+        m.serialize_entry("direction", &r.direction)?;
+        m.serialize_entry("from", &r.from_addr)?;
+        m.serialize_entry("to", &r.to_addr)?;
+        m.serialize_entry("body", &r.body)?;
+        m.serialize_entry("media", &r.media)?;
+        m.serialize_entry("status", &r.status)?;
+        m.serialize_entry("error_code", &r.error_code)?;
+        m.serialize_entry("error_message", &r.error_message)?;
+        m.serialize_entry("price", &r.price)?;
+        m.serialize_entry("price_unit", &r.price_unit)?;
+        m.serialize_entry("created_at", &r.created_at)?;
+        m.serialize_entry("updated_at", &r.updated_at)?;
+        m.serialize_entry("sent_at", &r.sent_at)?;
+        m.serialize_entry("delivered_at", &r.delivered_at)?;
+        m.serialize_entry("read_at", &r.read_at)?;
+        m.serialize_entry("failed_at", &r.failed_at)?;
+        if let Some(events) = &self.events {
+            m.serialize_entry("events", events)?;
+        }
+        if let Some(cost) = &self.cost {
+            m.serialize_entry("cost", cost)?;
+        }
+        m.end()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -56,25 +71,9 @@ pub struct EventView {
 }
 
 impl From<MessageRow> for MessageView {
-    fn from(r: MessageRow) -> Self {
+    fn from(row: MessageRow) -> Self {
         Self {
-            sid: r.sid,
-            direction: r.direction,
-            from: r.from_addr,
-            to: r.to_addr,
-            body: r.body,
-            media: r.media,
-            status: r.status,
-            error_code: r.error_code,
-            error_message: r.error_message,
-            price: r.price,
-            price_unit: r.price_unit,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            sent_at: r.sent_at,
-            delivered_at: r.delivered_at,
-            read_at: r.read_at,
-            failed_at: r.failed_at,
+            row,
             events: None,
             cost: None,
         }

@@ -1,10 +1,11 @@
 //! The request and response types of the Twilio REST client: who sends, a message to create,
 //! Twilio's Message resource and its pages, list filters, the balance and a media file.
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::domain::WhatsAppAddress;
+use crate::domain::{MessageStatus, StatusReport, WhatsAppAddress};
 
 /// A downloaded media file.
 #[derive(Debug, Clone)]
@@ -66,6 +67,18 @@ pub struct MessageResource {
     pub date_sent: Option<String>,
     #[serde(default)]
     pub date_updated: Option<String>,
+}
+
+impl MessageResource {
+    /// The status the resource reports, reached at `at`.
+    pub fn report(&self, at: DateTime<Utc>) -> StatusReport {
+        StatusReport {
+            status: MessageStatus::parse(&self.status),
+            error_code: self.error_code.and_then(|c| i32::try_from(c).ok()),
+            error_message: self.error_message.clone(),
+            at,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
