@@ -1,6 +1,6 @@
 //! WhatsApp senders: what a valid sender is, and how people join the Twilio sandbox.
 
-use crate::domain::WhatsAppAddress;
+use crate::domain::{SenderStatus as Status, WhatsAppAddress};
 use crate::storage::senders::{NewSender, SenderRow};
 
 /// The Twilio WhatsApp sandbox's number.
@@ -24,34 +24,6 @@ impl Kind {
             Kind::Sandbox => "sandbox",
             Kind::Number => "number",
             Kind::MessagingService => "messaging_service",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Active,
-    /// Waiting for Meta's approval: nothing can be sent from it yet.
-    Pending,
-    /// De-authorized by the business: kept for its history, never sent from.
-    Disabled,
-}
-
-impl Status {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(Self::Active),
-            "pending" => Some(Self::Pending),
-            "disabled" => Some(Self::Disabled),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Pending => "pending",
-            Status::Disabled => "disabled",
         }
     }
 }
@@ -92,7 +64,7 @@ pub fn validate_update(existing: &SenderRow, input: &SenderInput) -> Result<NewS
         status: input
             .status
             .clone()
-            .or_else(|| Some(existing.status.clone())),
+            .or_else(|| Some(existing.status.as_str().to_owned())),
         join_code: input
             .join_code
             .clone()
@@ -180,7 +152,7 @@ fn finish(input: &SenderInput, address: String, kind: Kind) -> Result<NewSender,
         address,
         kind: kind.as_str().to_owned(),
         label,
-        status: status.as_str().to_owned(),
+        status,
         join_code,
         mps,
         is_default,
@@ -210,7 +182,7 @@ pub async fn register_configured(
         address,
         kind: kind.as_str().to_owned(),
         label: "configured".to_owned(),
-        status: Status::Active.as_str().to_owned(),
+        status: Status::Active,
         join_code: None,
         mps: if kind == Kind::Sandbox {
             SANDBOX_MPS
@@ -321,7 +293,7 @@ mod tests {
             address: SANDBOX_NUMBER.into(),
             kind: "sandbox".into(),
             label: String::new(),
-            status: "active".into(),
+            status: Status::Active,
             join_code: Some("plenty-tiger".into()),
             mps: SANDBOX_MPS,
             is_default: true,

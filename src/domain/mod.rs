@@ -14,6 +14,7 @@ pub mod record;
 pub mod reminder;
 pub mod role;
 pub mod secret_key;
+pub mod sender_state;
 pub mod sid;
 pub mod status;
 pub mod window;
@@ -23,6 +24,7 @@ pub use hex::{hex, random_hex};
 pub use phone::{PhoneNumber, WhatsAppAddress};
 pub use reminder::ReminderStatus;
 pub use role::Role;
+pub use sender_state::SenderStatus;
 pub use sid::MessageSid;
 pub use status::{MessageStatus, StatusReport, StatusState, Transition};
 

@@ -109,7 +109,7 @@ pub async fn route(
     }
 
     let sender_active = match senders::by_address(pool, &msg.to).await? {
-        Some(s) => s.status == "active",
+        Some(s) => s.status == crate::domain::SenderStatus::Active,
         None => true,
     };
     let mut replies: Vec<Planned> = Vec::new();

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::SenderStatus;
 use crate::domain::consent::Consent;
 use crate::domain::window::Window;
 use crate::storage::contacts::Recipient;
@@ -146,12 +147,12 @@ fn unknown_window_warning(number: &str, free_form: bool) -> Vec<String> {
 /// Checks the sender (`whatsapp:+…` or `MG…`) against the registered senders.
 pub fn check_sender(address: &str, sender: Option<&SenderRow>) -> Result<(), Refusal> {
     let sender_name = || address.to_owned();
-    match sender.map(|s| s.status.as_str()) {
-        Some("active") => Ok(()),
-        Some("pending") => Err(Refusal::SenderPending {
+    match sender.map(|s| s.status) {
+        Some(SenderStatus::Active) => Ok(()),
+        Some(SenderStatus::Pending) => Err(Refusal::SenderPending {
             sender: sender_name(),
         }),
-        Some(_) => Err(Refusal::SenderDisabled {
+        Some(SenderStatus::Disabled) => Err(Refusal::SenderDisabled {
             sender: sender_name(),
         }),
         None => Err(Refusal::UnknownSender {
@@ -274,7 +275,7 @@ mod tests {
             address: "whatsapp:+14155550100".into(),
             kind: "number".into(),
             label: String::new(),
-            status: status.into(),
+            status: SenderStatus::parse(status).unwrap(),
             join_code: None,
             mps: 80.0,
             is_default: false,

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::{PgQueryAs, assignments, placeholders};
+use crate::domain::SenderStatus;
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct SenderRow {
@@ -11,7 +12,8 @@ pub struct SenderRow {
     pub address: String,
     pub kind: String,
     pub label: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: SenderStatus,
     pub join_code: Option<String>,
     pub mps: f64,
     pub is_default: bool,
@@ -28,7 +30,7 @@ pub struct NewSender {
     pub address: String,
     pub kind: String,
     pub label: String,
-    pub status: String,
+    pub status: SenderStatus,
     pub join_code: Option<String>,
     pub mps: f64,
     pub is_default: bool,
@@ -75,7 +77,7 @@ const SETTINGS: [&str; 6] = ["kind", "label", "status", "join_code", "mps", "is_
 fn bind_settings<'q, O>(q: PgQueryAs<'q, O>, s: &'q NewSender) -> PgQueryAs<'q, O> {
     q.bind(&s.kind)
         .bind(&s.label)
-        .bind(&s.status)
+        .bind(s.status.as_str())
         .bind(&s.join_code)
         .bind(s.mps)
         .bind(s.is_default)
@@ -133,7 +135,7 @@ pub async fn seed(pool: &PgPool, s: &NewSender) -> sqlx::Result<()> {
     .bind(&s.address)
     .bind(&s.kind)
     .bind(&s.label)
-    .bind(&s.status)
+    .bind(s.status.as_str())
     .bind(&s.join_code)
     .bind(s.mps)
     .execute(pool)

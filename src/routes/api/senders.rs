@@ -143,7 +143,7 @@ async fn disable(
         ));
     }
     let input = SenderInput {
-        status: Some("disabled".into()),
+        status: Some(crate::domain::SenderStatus::Disabled.as_str().into()),
         ..Default::default()
     };
     let new = senders::validate_update(&existing, &input).map_err(ApiError::BadRequest)?;

@@ -45,7 +45,7 @@ pub(super) async fn sender_choices(
     let others = crate::storage::senders::all(&state.pool)
         .await?
         .into_iter()
-        .filter(|s| s.status == "active" && s.address != default)
+        .filter(|s| s.status == crate::domain::SenderStatus::Active && s.address != default)
         .map(|s| (s.address, s.label))
         .collect();
     Ok((default, others))

@@ -9,6 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Chrome, CurrentUser, PageError};
+use crate::domain::SenderStatus;
 use crate::routes::pages::{Allowed, CsrfOnly, Posted};
 use crate::routes::roles::Admin;
 use crate::senders::{self as service, JoinInstructions, SenderInput};
@@ -64,7 +65,7 @@ fn fields_of(s: &SenderRow) -> SenderFields {
     SenderFields {
         address: s.address.clone(),
         label: s.label.clone(),
-        status: s.status.clone(),
+        status: s.status.as_str().to_owned(),
         mps: mps_text(s.mps),
         join_code: s.join_code.clone().unwrap_or_default(),
         make_default: s.is_default,
@@ -77,7 +78,7 @@ struct SendersPage {
     chrome: Chrome,
     senders: Vec<SenderItem>,
     new: SenderFields,
-    statuses: &'static [&'static str],
+    statuses: [&'static str; 3],
     sandbox_number: &'static str,
     notice: Option<String>,
     error: Option<String>,
@@ -112,7 +113,7 @@ async fn render(
                 id: s.id,
                 address: s.address.clone(),
                 kind: s.kind.clone(),
-                status: s.status.clone(),
+                status: s.status.as_str().to_owned(),
                 is_default: s.is_default,
                 sandbox: s.kind == "sandbox",
                 label: s.label.clone(),
@@ -127,7 +128,7 @@ async fn render(
     let new = match refused {
         Refused::Add(typed) => typed,
         _ => SenderFields {
-            status: "active".into(),
+            status: SenderStatus::Active.as_str().into(),
             ..SenderFields::default()
         },
     };
@@ -136,7 +137,7 @@ async fn render(
             chrome: Chrome::for_user(user, state, "senders"),
             senders,
             new,
-            statuses: &["active", "pending", "disabled"],
+            statuses: SenderStatus::ALL.map(SenderStatus::as_str),
             sandbox_number: service::SANDBOX_NUMBER,
             notice,
             error,
@@ -290,7 +291,7 @@ async fn change(
         )
     };
     let status = form.status.trim();
-    if existing.is_default && !status.is_empty() && status != "active" {
+    if existing.is_default && !status.is_empty() && status != SenderStatus::Active.as_str() {
         let e = format!(
             "{} is the default sender and must stay active: make another sender the default first",
             existing.address
@@ -354,7 +355,7 @@ async fn disable(
         .await;
     }
     let input = SenderInput {
-        status: Some("disabled".into()),
+        status: Some(SenderStatus::Disabled.as_str().into()),
         ..Default::default()
     };
     let new = service::validate_update(&existing, &input).map_err(PageError::BadRequest)?;
