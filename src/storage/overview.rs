@@ -64,6 +64,8 @@ pub struct TrafficBucket {
     pub bucket: DateTime<Utc>,
     pub outbound: i64,
     pub inbound: i64,
+    /// Outbound messages that failed or went undelivered.
+    pub failed: i64,
 }
 
 /// Counts in buckets of `step` starting at `since`; empty buckets are absent.
@@ -77,7 +79,9 @@ pub async fn traffic(
     sqlx::query_as(
         r#"SELECT date_bin(make_interval(secs => $3), created_at, $1) AS bucket,
                   count(*) FILTER (WHERE direction = 'outbound') AS outbound,
-                  count(*) FILTER (WHERE direction = 'inbound') AS inbound
+                  count(*) FILTER (WHERE direction = 'inbound') AS inbound,
+                  count(*) FILTER (WHERE direction = 'outbound'
+                                     AND status IN ('failed', 'undelivered')) AS failed
            FROM messages
            WHERE created_at >= $1 AND created_at < $2
              AND ($4::text IS NULL OR from_addr = $4 OR to_addr = $4 OR messaging_service_sid = $4)
@@ -158,7 +162,7 @@ pub async fn window_stats(
         rollups::totals(pool, hs, he, sender),
         rollups::failures(pool, hs, he, sender),
     )?;
-    let mut buckets: Vec<(DateTime<Utc>, i64, i64)> = std::mem::take(&mut totals.traffic);
+    let mut buckets: Vec<TrafficBucket> = std::mem::take(&mut totals.traffic);
     for (a, b) in raw_ranges {
         let (f, (dh, rh), rf, tr) = tokio::try_join!(
             messages::funnel(pool, Some(a), Some(b), sender),
@@ -172,7 +176,7 @@ pub async fn window_stats(
             totals.read_hist[i] += rh[i];
         }
         fails.extend(rf);
-        buckets.extend(tr.into_iter().map(|b| (b.bucket, b.outbound, b.inbound)));
+        buckets.extend(tr);
     }
     // Merge failures by code, most frequent first.
     let mut by_code: std::collections::BTreeMap<Option<i32>, i64> = Default::default();
@@ -184,21 +188,20 @@ pub async fn window_stats(
     failures.truncate(20);
     // Re-bucket hours and raw buckets into the window's buckets.
     let step_s = step.as_secs().max(1) as i64;
-    let mut dense: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
-    for (t, o, i) in buckets {
-        let k = (t - since).num_seconds().div_euclid(step_s);
-        let e = dense.entry(k).or_default();
-        e.0 += o;
-        e.1 += i;
-    }
-    let traffic = dense
-        .into_iter()
-        .map(|(k, (o, i))| TrafficBucket {
+    let mut dense: std::collections::BTreeMap<i64, TrafficBucket> = Default::default();
+    for b in buckets {
+        let k = (b.bucket - since).num_seconds().div_euclid(step_s);
+        let e = dense.entry(k).or_insert_with(|| TrafficBucket {
             bucket: since + chrono::Duration::seconds(k * step_s),
-            outbound: o,
-            inbound: i,
-        })
-        .collect();
+            outbound: 0,
+            inbound: 0,
+            failed: 0,
+        });
+        e.outbound += b.outbound;
+        e.inbound += b.inbound;
+        e.failed += b.failed;
+    }
+    let traffic = dense.into_values().collect();
     Ok(WindowStats {
         funnel: totals.funnel,
         timings: Timings {

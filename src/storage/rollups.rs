@@ -228,8 +228,8 @@ pub struct Totals {
     pub funnel: Funnel,
     pub delivered_hist: [i64; HIST_LEN],
     pub read_hist: [i64; HIST_LEN],
-    /// (bucket, outbound, inbound).
-    pub traffic: Vec<(DateTime<Utc>, i64, i64)>,
+    /// Messages per bucket, oldest first.
+    pub traffic: Vec<super::overview::TrafficBucket>,
 }
 
 /// Sums the buckets in `[since, until)` (both bucket starts), optionally for one sender.
@@ -253,16 +253,22 @@ pub async fn totals(
     let mut t = Totals::default();
     for r in rows {
         match t.traffic.last_mut() {
-            Some(last) if last.0 == r.bucket => {}
-            _ => t.traffic.push((r.bucket, 0, 0)),
+            Some(last) if last.bucket == r.bucket => {}
+            _ => t.traffic.push(super::overview::TrafficBucket {
+                bucket: r.bucket,
+                outbound: 0,
+                inbound: 0,
+                failed: 0,
+            }),
         }
         let slot = t.traffic.last_mut().expect("just pushed");
         let c = &r.counts;
         if r.direction == "inbound" {
-            slot.2 += c.funnel.total;
+            slot.inbound += c.funnel.total;
             continue;
         }
-        slot.1 += c.funnel.total;
+        slot.outbound += c.funnel.total;
+        slot.failed += c.funnel.failed + c.funnel.undelivered;
         t.funnel += c.funnel;
         for (i, v) in c.delivered_hist.iter().enumerate().take(HIST_LEN) {
             t.delivered_hist[i] += v;

@@ -26,7 +26,7 @@ pub fn percent(part: i64, whole: i64) -> String {
     }
 }
 
-/// 42 → "42 s", 150 → "2 min 30 s", 7300 → "2 h 1 min", 200000 → "2 d 7 h".
+/// 42 → "42 s", 150 → "2 min 30 s", 3600 → "1 h", 7300 → "2 h 1 min", 200000 → "2 d 7 h".
 pub fn duration_secs(secs: f64) -> String {
     if !secs.is_finite() || secs < 0.0 {
         return "–".into();
@@ -36,6 +36,7 @@ pub fn duration_secs(secs: f64) -> String {
         0..=59 => format!("{s} s"),
         60..=3599 if s % 60 == 0 => format!("{} min", s / 60),
         60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        3600..=86_399 if s % 3600 < 60 => format!("{} h", s / 3600),
         3600..=86_399 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
         _ => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
     }
