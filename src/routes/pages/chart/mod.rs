@@ -95,8 +95,7 @@ impl Svg {
         }
         let _ = write!(
             self.0,
-            r#"<text class="unit" x="{:.1}" y="12" text-anchor="end">{unit}</text><line class="axis" x1="{LEFT}" y1="{BOTTOM}" x2="{RIGHT}" y2="{BOTTOM}"/>"#,
-            LEFT - 6.0,
+            r#"<text class="unit" x="4" y="14">{unit}</text><line class="axis" x1="{LEFT}" y1="{BOTTOM}" x2="{RIGHT}" y2="{BOTTOM}"/>"#,
         );
     }
 
