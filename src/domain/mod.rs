@@ -17,6 +17,7 @@ pub mod secret_key;
 pub mod sender_state;
 pub mod sid;
 pub mod status;
+pub mod time_zone;
 pub mod window;
 
 pub use broadcast_state::{BroadcastAction, BroadcastStatus};

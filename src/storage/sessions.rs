@@ -27,6 +27,8 @@ pub struct SessionUser {
     pub role: String,
     pub csrf_token: String,
     pub last_seen_at: DateTime<Utc>,
+    /// The IANA name of the zone the person reads times in (None: UTC).
+    pub time_zone: Option<String>,
 }
 
 /// Starts a session; returns the cookie token. `replaces` is the session the browser had
@@ -61,7 +63,7 @@ pub async fn create(pool: &PgPool, user_id: i64, replaces: Option<&str>) -> sqlx
 /// The live session for `token`, if any: not expired, not idle too long, user not disabled.
 pub async fn find(pool: &PgPool, token: &str) -> sqlx::Result<Option<SessionUser>> {
     sqlx::query_as(
-        "SELECT s.user_id, u.username, u.role, s.csrf_token, s.last_seen_at \
+        "SELECT s.user_id, u.username, u.role, s.csrf_token, s.last_seen_at, u.time_zone \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.id = $1 AND s.expires_at > now() \
            AND s.last_seen_at > now() - make_interval(secs => $2) \

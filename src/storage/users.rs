@@ -114,6 +114,16 @@ pub async fn set_disabled(pool: &PgPool, id: i64, disabled: bool) -> sqlx::Resul
 }
 
 /// Sets a new password and ends every session of the user.
+/// Sets the zone the user reads times in (an IANA name checked by the caller; None: UTC).
+pub async fn set_time_zone(pool: &PgPool, id: i64, zone: Option<&str>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET time_zone = $2 WHERE id = $1")
+        .bind(id)
+        .bind(zone)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_password(pool: &PgPool, id: i64, password_hash: &str) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")

@@ -33,6 +33,7 @@ mod sending;
 mod simulate;
 #[cfg(target_os = "linux")]
 mod tcp_nodelay;
+mod time_zones;
 mod twilio_contract;
 mod twiml;
 mod two_way;

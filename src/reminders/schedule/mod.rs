@@ -47,9 +47,9 @@ mod zone;
 use chrono::{DateTime, Days, Utc};
 use chrono_tz::Tz;
 
+pub use crate::domain::time_zone::parse_tz;
 pub use cron::CronExpr;
 pub use recurrence::Recurrence;
-pub use zone::parse_tz;
 use zone::{instant_at_or_after, wall_clock};
 
 /// A reminder's schedule: the first time (the `at` the user gave, as an instant) and how it

@@ -1,5 +1,5 @@
-//! Time-zone helpers for schedules: IANA zone names, the wall-clock time an instant shows,
-//! and the instant a wall time maps to across daylight-saving gaps and folds.
+//! Time-zone helpers for schedules: the wall-clock time an instant shows, and the instant a
+//! wall time maps to across daylight-saving gaps and folds.
 
 use chrono::{DateTime, MappedLocalTime, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -7,29 +7,6 @@ use chrono_tz::Tz;
 /// The longest spring-forward gap searched for its end. The largest on record is a whole
 /// day (Pacific/Apia skipped 2011-12-30); two days leaves room.
 const MAX_GAP_MINUTES: u32 = 2 * 24 * 60;
-
-/// Parses an IANA zone name ("Asia/Kolkata", "Europe/Berlin", "UTC"); clear error otherwise.
-pub fn parse_tz(name: &str) -> Result<Tz, String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err("a time zone is needed: an IANA name like Europe/Berlin or UTC".into());
-    }
-    if let Ok(tz) = name.parse::<Tz>() {
-        return Ok(tz);
-    }
-    // chrono-tz matches names exactly unless built with its case-insensitive feature (and
-    // its build-time dependencies); a linear scan of ~600 names is cheap at the edge.
-    chrono_tz::TZ_VARIANTS
-        .iter()
-        .find(|tz| tz.name().eq_ignore_ascii_case(name))
-        .copied()
-        .ok_or_else(|| {
-            format!(
-                "`{name}` is not a known time zone: use an IANA name like Asia/Kolkata, \
-                 Europe/Berlin or UTC"
-            )
-        })
-}
 
 /// The wall-clock time an instant shows in a zone (None only at the ends of chrono's range).
 pub(super) fn wall_clock(tz: Tz, at: DateTime<Utc>) -> Option<NaiveDateTime> {
@@ -79,27 +56,4 @@ fn gap_end(tz: Tz, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
         return DateTime::from_timestamp(after, 0);
     }
     None
-}
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_tz_takes_iana_names_and_rejects_the_rest() {
-        assert_eq!(parse_tz("Asia/Kolkata").unwrap(), Tz::Asia__Kolkata);
-        assert_eq!(parse_tz("Europe/Berlin").unwrap(), Tz::Europe__Berlin);
-        assert_eq!(parse_tz(" UTC ").unwrap(), Tz::UTC);
-        assert_eq!(
-            parse_tz("america/new_york").unwrap(),
-            Tz::America__New_York,
-            "case does not matter"
-        );
-        assert!(
-            parse_tz("Mars/Olympus_Mons")
-                .unwrap_err()
-                .contains("`Mars/Olympus_Mons` is not a known time zone")
-        );
-        assert!(parse_tz("").unwrap_err().contains("a time zone is needed"));
-        assert!(parse_tz("+05:30").unwrap_err().contains("IANA name"));
-    }
 }

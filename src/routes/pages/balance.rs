@@ -101,7 +101,7 @@ async fn page(
         until - TimeDelta::hours(24),
         until,
         v.currency.as_deref().unwrap_or(""),
-        chrono_tz::UTC,
+        user.tz,
     );
     let page = BalancePage {
         chrome: Chrome::for_user(&user, &state, "balance"),

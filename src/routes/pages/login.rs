@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(submit))
         .route("/logout", web::post().to(logout))
         .route("/account", web::get().to(account))
-        .route("/account/password", web::post().to(change_password));
+        .route("/account/password", web::post().to(change_password))
+        .route("/account/time-zone", web::post().to(change_time_zone));
 }
 
 #[derive(Template)]
@@ -239,7 +240,7 @@ async fn submit(
         .finish())
 }
 
-crate::routes::pages::guard::csrf_forms!(PasswordForm);
+crate::routes::pages::guard::csrf_forms!(PasswordForm, TimeZoneForm);
 
 #[cfg(test)]
 mod tests {
@@ -298,6 +299,22 @@ struct AccountPage {
     chrome: Chrome,
     notice: Option<String>,
     error: Option<String>,
+    /// The zone times are shown in now, and the one typed when it was refused.
+    time_zone: String,
+    /// Every IANA zone name, for the field's suggestions.
+    zones: &'static [chrono_tz::Tz],
+}
+
+impl AccountPage {
+    fn new(user: &CurrentUser, state: &AppState) -> Self {
+        AccountPage {
+            chrome: Chrome::for_user(user, state, "account"),
+            notice: None,
+            error: None,
+            time_zone: user.tz.name().to_owned(),
+            zones: &chrono_tz::TZ_VARIANTS,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -310,14 +327,46 @@ async fn account(
     query: web::Query<NoticeQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
+    let notice = match query.done.as_deref() {
+        None => None,
+        Some("zone") => Some(format!("Times are now shown in {}.", user.tz.name())),
+        Some(_) => Some("Password changed. Your other sessions were logged out.".to_owned()),
+    };
     html(&AccountPage {
-        chrome: Chrome::for_user(&user, &state, "account"),
-        notice: query
-            .done
-            .is_some()
-            .then(|| "Password changed. Your other sessions were logged out.".to_owned()),
-        error: None,
+        notice,
+        ..AccountPage::new(&user, &state)
     })
+}
+
+#[derive(Deserialize)]
+struct TimeZoneForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// Sets the zone the person reads times in; an unknown name is refused with the form again.
+async fn change_time_zone(
+    Posted { user, form, .. }: Posted<TimeZoneForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let tz = match crate::domain::time_zone::parse_tz(&form.time_zone) {
+        Ok(tz) => tz,
+        Err(e) => {
+            let mut resp = html(&AccountPage {
+                error: Some(e),
+                time_zone: form.time_zone,
+                ..AccountPage::new(&user, &state)
+            })?;
+            *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+            return Ok(resp);
+        }
+    };
+    let zone = (tz != chrono_tz::UTC).then(|| tz.name());
+    users::set_time_zone(&state.pool, user.id, zone).await?;
+    tracing::info!(username = %user.username, time_zone = tz.name(), "time zone chosen");
+    Ok(super::done_redirect("/account", "zone"))
 }
 
 #[derive(Deserialize)]
@@ -336,9 +385,8 @@ async fn change_password(
 ) -> Result<HttpResponse, PageError> {
     let again = |error: String| -> Result<HttpResponse, PageError> {
         let mut resp = html(&AccountPage {
-            chrome: Chrome::for_user(&user, &state, "account"),
-            notice: None,
             error: Some(error),
+            ..AccountPage::new(&user, &state)
         })?;
         *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
         Ok(resp)

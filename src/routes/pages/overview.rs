@@ -313,7 +313,7 @@ async fn page(
                 }
             })
             .collect(),
-        chart: super::chart::traffic_svg(&buckets, w.step, chrono_tz::UTC),
+        chart: super::chart::traffic_svg(&buckets, w.step, user.tz),
         recent: recent.0.iter().map(|m| recent_row(m, now)).collect(),
         balance: balance
             .balance

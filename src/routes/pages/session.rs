@@ -24,6 +24,8 @@ pub struct CurrentUser {
     pub role: Role,
     /// The session's form token.
     pub csrf: String,
+    /// The zone the person reads times in (UTC unless chosen on the account page).
+    pub tz: chrono_tz::Tz,
 }
 
 impl CurrentUser {
@@ -84,6 +86,12 @@ impl FromRequest for CurrentUser {
                 username: s.username,
                 role: Role::parse(&s.role).unwrap_or(Role::Viewer),
                 csrf: s.csrf_token,
+                // A name that no longer parses (chrono-tz dropped it) reads UTC.
+                tz: s
+                    .time_zone
+                    .as_deref()
+                    .and_then(|z| crate::domain::time_zone::parse_tz(z).ok())
+                    .unwrap_or(chrono_tz::UTC),
             })
         })
     }
