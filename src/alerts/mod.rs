@@ -22,24 +22,23 @@ use crate::storage::alerts::{self, AlertRow};
 
 pub use crate::config::Channels;
 
-/// What a credit level change does to the credit alerts: (kind, fire?) in order.
+/// What a credit level change does to the credit alerts: (kind, fire?) in order. One credit
+/// alert is open at a time, the one of the level: critical supersedes low (low is resolved as
+/// critical fires), and coming back from critical to low resolves critical and raises low.
 pub fn credit_changes(before: Level, after: Level) -> Vec<(&'static str, bool)> {
-    let mut out = Vec::new();
-    let (was_low, is_low) = (before >= Level::Low, after >= Level::Low);
-    let (was_crit, is_crit) = (before == Level::Critical, after == Level::Critical);
-    if is_low && !was_low {
-        out.push(("credit_low", true));
+    let kind = |level| match level {
+        Level::Ok => None,
+        Level::Low => Some("credit_low"),
+        Level::Critical => Some("credit_critical"),
+    };
+    if kind(before) == kind(after) {
+        return Vec::new();
     }
-    if is_crit && !was_crit {
-        out.push(("credit_critical", true));
-    }
-    if was_crit && !is_crit {
-        out.push(("credit_critical", false));
-    }
-    if was_low && !is_low {
-        out.push(("credit_low", false));
-    }
-    out
+    kind(before)
+        .map(|k| (k, false))
+        .into_iter()
+        .chain(kind(after).map(|k| (k, true)))
+        .collect()
 }
 
 /// Raises and resolves the credit alerts for a level change.
@@ -147,21 +146,24 @@ mod tests {
         assert_eq!(credit_changes(Ok, Low), vec![("credit_low", true)]);
         assert_eq!(
             credit_changes(Ok, Critical),
-            vec![("credit_low", true), ("credit_critical", true)]
-        );
-        assert_eq!(
-            credit_changes(Low, Critical),
             vec![("credit_critical", true)]
         );
         assert_eq!(
+            credit_changes(Low, Critical),
+            vec![("credit_low", false), ("credit_critical", true)]
+        );
+        assert_eq!(
             credit_changes(Critical, Low),
-            vec![("credit_critical", false)]
+            vec![("credit_critical", false), ("credit_low", true)]
         );
         assert_eq!(
             credit_changes(Critical, Ok),
-            vec![("credit_critical", false), ("credit_low", false)]
+            vec![("credit_critical", false)]
         );
-        assert_eq!(credit_changes(Low, Low), vec![]);
+        assert_eq!(credit_changes(Low, Ok), vec![("credit_low", false)]);
+        for level in [Ok, Low, Critical] {
+            assert_eq!(credit_changes(level, level), vec![]);
+        }
     }
 
     #[test]

@@ -269,10 +269,10 @@ async fn the_credit_level_falls_to_low_then_critical_as_messages_spend_it(
 }
 
 /// A fresh account with USD 0.05 and no spend yet: the adaptive lines (hours of spend) are
-/// zero, but the floors are not, so its first reading raises both credit alerts. The floors
-/// are settings: set to zero they let the same reading pass.
+/// zero, but the floors are not, so its first reading is below both lines and raises the
+/// critical alert. The floors are settings: set to zero they let the same reading pass.
 #[sqlx::test(migrations = false)]
-async fn a_fresh_account_with_five_cents_is_low_and_critical_at_its_first_reading(
+async fn a_fresh_account_with_five_cents_is_critical_at_its_first_reading(
     _: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
@@ -316,7 +316,8 @@ async fn a_fresh_account_with_five_cents_is_low_and_critical_at_its_first_readin
     };
     assert_eq!(status, 200, "{body}");
 
-    // The defaults (low 5.00, critical 1.00): the next reading raises both.
+    // The defaults (low 5.00, critical 1.00): the next reading is critical, and raises the
+    // critical alert alone (it supersedes the low one: one credit alert at a time).
     sqlx::query("DELETE FROM balance_readings")
         .execute(&app.pool)
         .await
@@ -326,7 +327,7 @@ async fn a_fresh_account_with_five_cents_is_low_and_critical_at_its_first_readin
     assert_eq!(defaults.critical_floor.to_string(), "1");
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert!(poller(defaults).poll_once().await.unwrap());
-    assert_eq!(open_kinds().await, ["credit_critical", "credit_low"]);
+    assert_eq!(open_kinds().await, ["credit_critical"]);
 
     assert!(
         wadash::config::Settings::from_values(
