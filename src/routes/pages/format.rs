@@ -2,19 +2,25 @@
 
 use chrono::{DateTime, Utc};
 
-/// 950 → "950", 1234 → "1.2 k", 5_600_000 → "5.6 M".
+/// A count people compare at a glance: exact, with thousands grouped, below ten million
+/// (950 → "950", 1234 → "1,234", 999_999 → "999,999"); above, in millions with one decimal
+/// (12_345_678 → "12.3 M"), so neighbouring tiles never mix "952" with "1.0 k".
 pub fn count(n: i64) -> String {
-    let a = n.unsigned_abs() as f64;
-    let sign = if n < 0 { "-" } else { "" };
-    if a < 1000.0 {
-        format!("{n}")
-    } else if a < 999_950.0 {
-        format!("{sign}{:.1} k", a / 1e3)
-    } else if a < 999_950_000.0 {
-        format!("{sign}{:.1} M", a / 1e6)
-    } else {
-        format!("{sign}{:.1} G", a / 1e9)
+    if n.unsigned_abs() >= 10_000_000 {
+        return format!("{:.1} M", n as f64 / 1e6);
     }
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A share as a percentage with one decimal, or "–" when there is nothing to divide by.
@@ -70,10 +76,13 @@ mod tests {
 
     #[test]
     fn counts_durations_and_shares_read_naturally() {
+        assert_eq!(count(0), "0");
         assert_eq!(count(950), "950");
-        assert_eq!(count(1234), "1.2 k");
-        assert_eq!(count(999_999), "1.0 M");
-        assert_eq!(count(5_600_000), "5.6 M");
+        assert_eq!(count(1234), "1,234");
+        assert_eq!(count(-1234), "-1,234");
+        assert_eq!(count(999_999), "999,999");
+        assert_eq!(count(9_999_999), "9,999,999");
+        assert_eq!(count(12_345_678), "12.3 M");
         assert_eq!(percent(1, 3), "33.3 %");
         assert_eq!(percent(1, 0), "–");
         assert_eq!(duration_secs(42.4), "42 s");
