@@ -157,6 +157,28 @@ pub fn message_for(
     })
 }
 
+/// How far in the past a start time may be and still mean "now": the time it takes to fill in
+/// and confirm a form, or two clocks that disagree a little.
+pub const START_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+
+/// A start time further back than [`START_GRACE`] is refused, with when it was: starting at
+/// once when someone asked for 09:00 and it is 11:00 would surprise them.
+pub fn check_start(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
+    if at >= now - START_GRACE {
+        return Ok(());
+    }
+    let ago = (now - at).num_minutes();
+    let ago = match ago {
+        0..=119 => format!("{ago} min ago"),
+        120..=2879 => format!("{} h ago", ago / 60),
+        _ => format!("{} days ago", ago / 1440),
+    };
+    Err(format!(
+        "the start time {} UTC has passed ({ago}): leave it empty to start at once, or choose a later time",
+        at.format("%Y-%m-%d %H:%M")
+    ))
+}
+
 /// Validates the request and works out recipients, exclusions, cost and duration.
 pub async fn preview(
     pool: &PgPool,
@@ -164,6 +186,9 @@ pub async fn preview(
     req: &BroadcastRequest,
     now: DateTime<Utc>,
 ) -> Result<Preview, BroadcastError> {
+    if let Some(at) = req.start_at {
+        check_start(at, now).map_err(BroadcastError::Invalid)?;
+    }
     let body = req.body.clone().filter(|b| !b.trim().is_empty());
     let content_sid = req.content_sid.clone().filter(|c| !c.trim().is_empty());
     if let Some(v) = &req.content_variables
@@ -424,6 +449,32 @@ pub fn is_retryable(code: Option<i64>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_time_that_has_passed_is_refused_with_when_it_was() {
+        let now = DateTime::parse_from_rfc3339("2026-12-06T11:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let min = chrono::TimeDelta::minutes;
+        assert_eq!(check_start(now + min(30), now), Ok(()));
+        assert_eq!(check_start(now, now), Ok(()));
+        assert_eq!(check_start(now - min(2), now), Ok(()), "within the grace");
+        let e = check_start(now - min(120), now).unwrap_err();
+        assert!(
+            e.starts_with("the start time 2026-12-06 09:00 UTC has passed (2 h ago)"),
+            "{e}"
+        );
+        assert!(
+            check_start(now - min(3), now)
+                .unwrap_err()
+                .contains("(3 min ago)")
+        );
+        assert!(
+            check_start(now - min(3 * 1440), now)
+                .unwrap_err()
+                .contains("(3 days ago)")
+        );
+    }
 
     #[test]
     fn per_recipient_variables_override_the_shared_ones() {

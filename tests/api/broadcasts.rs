@@ -1015,3 +1015,44 @@ async fn one_off_sends_and_a_reminder_do_not_wait_behind_a_long_broadcast(
     );
     app.stop().await;
 }
+
+/// A start time that has passed is refused, in preview and when queueing, with when it was;
+/// nothing is queued. One a few seconds back (a form filled in at the minute) still starts.
+#[sqlx::test(migrations = false)]
+async fn a_start_time_that_has_passed_is_refused_with_the_reason(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let op = app.api_token(Role::Operator).await;
+    let hour_ago = (Utc::now() - chrono::TimeDelta::hours(1)).to_rfc3339();
+    for preview in [true, false] {
+        let (status, b) = call(
+            &app,
+            "POST",
+            "/broadcasts",
+            &op,
+            Some(
+                json!({"body": "late", "start_at": hour_ago, "preview": preview,
+                        "audience": {"numbers": ["+919900001111"]}}),
+            ),
+        )
+        .await;
+        assert_eq!(status, 400, "{b}");
+        let message = b["error"]["message"].as_str().unwrap();
+        assert!(message.contains("has passed (60 min ago)"), "{message}");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM broadcasts").await, 0);
+    let just_now = (Utc::now() - chrono::TimeDelta::seconds(20)).to_rfc3339();
+    let (status, b) = call(
+        &app,
+        "POST",
+        "/broadcasts",
+        &op,
+        Some(json!({"body": "now", "start_at": just_now,
+                    "audience": {"numbers": ["+919900001111"]}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{b}");
+    app.stop().await;
+}
