@@ -1,6 +1,7 @@
 //! Everything that speaks Twilio's protocols.
 
 pub mod client;
+pub mod content;
 pub mod form;
 pub mod media;
 pub mod signature;

@@ -11,6 +11,7 @@ mod broadcasts;
 mod browser;
 mod cli;
 mod contacts_pages;
+mod content_contract;
 mod conversations;
 mod costs;
 mod credentials;

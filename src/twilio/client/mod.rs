@@ -19,6 +19,7 @@ mod error;
 mod message_form;
 mod resources;
 mod retry;
+pub(crate) mod transport;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -34,6 +35,7 @@ pub use retry::RetryPolicy;
 
 use error::without_url;
 use resources::{BalanceJson, MessagePage};
+use transport::{Body, Transport};
 
 /// The REST credential: username (account SID or API key SID) and its secret.
 #[derive(Clone)]
@@ -56,16 +58,13 @@ pub const TWILIO_API: &str = "https://api.twilio.com";
 /// The REST client. Cheap to clone; credentials can be replaced while running.
 #[derive(Clone, Debug)]
 pub struct TwilioClient {
-    http: reqwest::Client,
+    transport: Transport,
     /// For media downloads only: follows no redirect by itself (`fetch_media` does).
     media_http: reqwest::Client,
     base_url: reqwest::Url,
     base: Arc<str>,
     account_sid: Arc<str>,
-    credentials: Arc<RwLock<RestCredentials>>,
     status_callback: Option<Arc<str>>,
-    retry: RetryPolicy,
-    timeout: Duration,
 }
 
 impl TwilioClient {
@@ -97,21 +96,27 @@ impl TwilioClient {
             .build()
             .map_err(|e| TwilioError::Transport(e.to_string()))?;
         Ok(Self {
-            http,
+            transport: Transport {
+                http,
+                credentials: Arc::new(RwLock::new(credentials)),
+                retry,
+                timeout,
+            },
             media_http,
             base_url,
             base: base.trim_end_matches('/').into(),
             account_sid: account_sid.into(),
-            credentials: Arc::new(RwLock::new(credentials)),
             status_callback: status_callback.map(Into::into),
-            retry,
-            timeout,
         })
     }
 
     /// Switches to new credentials; requests started afterwards use them.
     pub fn set_credentials(&self, credentials: RestCredentials) {
-        *self.credentials.write().expect("credentials lock") = credentials;
+        *self
+            .transport
+            .credentials
+            .write()
+            .expect("credentials lock") = credentials;
     }
 
     /// The base URL requests go to (Twilio, the simulator, or a test double).
@@ -249,7 +254,7 @@ impl TwilioClient {
     ) -> Result<MediaFile, TwilioError> {
         let path = super::media::media_path(url, &self.account_sid, message_sid)
             .map_err(|e| TwilioError::Invalid(e.to_string()))?;
-        let creds = self.credentials.read().expect("credentials lock").clone();
+        let creds = self.transport.credentials();
         let mut url = reqwest::Url::parse(&format!("{}{path}", self.base))
             .map_err(|e| TwilioError::Invalid(e.to_string()))?;
         let mut credentials = true;
@@ -260,7 +265,7 @@ impl TwilioClient {
                 req = req.basic_auth(&creds.username, Some(creds.secret.expose_secret()));
             }
             let resp = req.send().await.map_err(|e| match e.is_timeout() {
-                true => TwilioError::Timeout(self.timeout),
+                true => TwilioError::Timeout(self.transport.timeout),
                 false => TwilioError::Transport(without_url(&e)),
             })?;
             if !resp.status().is_redirection() {
@@ -331,66 +336,17 @@ impl TwilioClient {
         form: Option<&[(&'static str, String)]>,
         retry_on: &[StatusCode],
     ) -> Result<T, TwilioError> {
-        let idempotent = method == Method::GET;
-        let mut attempt = 0;
-        loop {
-            let creds = self.credentials.read().expect("credentials lock").clone();
-            let mut req = self
-                .http
-                .request(method.clone(), url)
-                .basic_auth(&creds.username, Some(creds.secret.expose_secret()));
-            if let Some(f) = form {
-                req = req.form(f);
-            }
-            let started = std::time::Instant::now();
-            let result = req.send().await;
-            attempt += 1;
-            let last = attempt >= self.retry.max_attempts;
-            let resp = match result {
-                Ok(r) => r,
-                Err(e) if e.is_timeout() => {
-                    if idempotent && !last {
-                        tokio::time::sleep(self.retry.delay(attempt, None)).await;
-                        continue;
-                    }
-                    return Err(TwilioError::Timeout(self.timeout));
-                }
-                Err(e) => {
-                    // A connection that failed before the request was written is safe to retry.
-                    if (idempotent || e.is_connect()) && !last {
-                        tokio::time::sleep(self.retry.delay(attempt, None)).await;
-                        continue;
-                    }
-                    return Err(TwilioError::Transport(without_url(&e)));
-                }
-            };
-            let status = resp.status();
-            tracing::debug!(%method, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, attempt, "twilio request");
-            if status.is_success() {
-                let bytes = resp
-                    .bytes()
-                    .await
-                    .map_err(|e| TwilioError::Transport(without_url(&e)))?;
-                return serde_json::from_slice(&bytes)
-                    .map_err(|e| TwilioError::Decode(e.to_string()));
-            }
-            let retryable = status == StatusCode::TOO_MANY_REQUESTS
-                || (idempotent && status.is_server_error())
-                || retry_on.contains(&status);
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let bytes = resp.bytes().await.unwrap_or_default();
-            if retryable && !last {
-                tracing::warn!(%method, status = status.as_u16(), attempt, "Twilio asked us to retry");
-                tokio::time::sleep(self.retry.delay(attempt, retry_after)).await;
-                continue;
-            }
-            return Err(TwilioError::from_answer(status, &bytes));
-        }
+        let body = form.map_or(Body::None, Body::Form);
+        self.transport.json(method, url, body, retry_on).await
+    }
+
+    /// A Content API client (templates) at `base` that shares this client's HTTP connections,
+    /// credentials (rotated together), timeout and retry policy.
+    pub fn content(
+        &self,
+        base: &str,
+    ) -> Result<crate::twilio::content::ContentClient, TwilioError> {
+        crate::twilio::content::ContentClient::new(base, self.transport.clone())
     }
 }
 

@@ -1,0 +1,169 @@
+//! The Content API client (`TWILIO_CONTENT_BASE`, default `https://content.twilio.com`):
+//! WhatsApp templates and their approvals.
+//!
+//! It shares the REST client's transport (connections, credentials, timeout, retries: reads
+//! and deletes on 429/5xx, creates only on 429), so rotating credentials reaches both. Lists
+//! follow `meta.next_page_url`, but only its path and query, always on the configured base:
+//! an answer can never send our credentials to another host.
+
+mod resources;
+
+use reqwest::Method;
+
+use crate::twilio::client::TwilioError;
+use crate::twilio::client::transport::{Body, Transport};
+
+pub use resources::{Approval, NewTemplate, Submission, Template};
+use resources::{ApprovalFetch, TemplatePage};
+
+/// Where the Content API lives.
+pub const CONTENT_API: &str = "https://content.twilio.com";
+
+/// Most pages read in one listing (at 500 a page: 50,000 templates, far above WhatsApp's
+/// per-account limit), so a server that keeps answering `next_page_url` cannot loop forever.
+const MAX_PAGES: usize = 100;
+
+#[derive(Clone, Debug)]
+pub struct ContentClient {
+    transport: Transport,
+    base: String,
+}
+
+impl ContentClient {
+    pub(crate) fn new(base: &str, transport: Transport) -> Result<Self, TwilioError> {
+        let url = reqwest::Url::parse(base).map_err(|e| {
+            TwilioError::Invalid(format!("the Content API base URL is invalid: {e}"))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(TwilioError::Invalid(format!(
+                "the Content API base URL must be http(s), not {}",
+                url.scheme()
+            )));
+        }
+        Ok(Self {
+            transport,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The whole catalogue with WhatsApp's approvals (`GET /v1/ContentAndApprovals`, every page).
+    #[tracing::instrument(name = "twilio.content.list", skip_all)]
+    pub async fn list_with_approvals(&self) -> Result<Vec<Template>, TwilioError> {
+        let mut url = format!("{}/v1/ContentAndApprovals?PageSize=500", self.base);
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page: TemplatePage = self.get(&url).await?;
+            out.extend(page.contents);
+            match page.meta.next_page_url.filter(|u| !u.is_empty()) {
+                Some(next) => url = self.on_base(&next)?,
+                None => return Ok(out),
+            }
+        }
+        Err(TwilioError::Decode(format!(
+            "the template list did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    /// One template (`GET /v1/Content/{Sid}`), without its approval.
+    #[tracing::instrument(name = "twilio.content.fetch", skip(self))]
+    pub async fn fetch(&self, sid: &str) -> Result<Template, TwilioError> {
+        check_sid(sid)?;
+        self.get(&format!("{}/v1/Content/{sid}", self.base)).await
+    }
+
+    /// WhatsApp's approval of one template (`GET /v1/Content/{Sid}/ApprovalRequests`).
+    #[tracing::instrument(name = "twilio.content.approval", skip(self))]
+    pub async fn approval(&self, sid: &str) -> Result<Option<Approval>, TwilioError> {
+        check_sid(sid)?;
+        let a: ApprovalFetch = self
+            .get(&format!("{}/v1/Content/{sid}/ApprovalRequests", self.base))
+            .await?;
+        Ok(a.whatsapp)
+    }
+
+    /// Creates a template (`POST /v1/Content`). Not retried after a 5xx or a timeout: Twilio
+    /// has no idempotency key here and a retry could create it twice.
+    #[tracing::instrument(name = "twilio.content.create", skip_all)]
+    pub async fn create(&self, t: &NewTemplate) -> Result<Template, TwilioError> {
+        let body = serde_json::to_value(t).map_err(|e| TwilioError::Invalid(e.to_string()))?;
+        self.transport
+            .json(
+                Method::POST,
+                &format!("{}/v1/Content", self.base),
+                Body::Json(&body),
+                &[],
+            )
+            .await
+    }
+
+    /// Submits a template to WhatsApp (`POST /v1/Content/{Sid}/ApprovalRequests/whatsapp`).
+    #[tracing::instrument(name = "twilio.content.submit", skip(self, s))]
+    pub async fn submit(&self, sid: &str, s: &Submission) -> Result<Approval, TwilioError> {
+        check_sid(sid)?;
+        let body = serde_json::to_value(s).map_err(|e| TwilioError::Invalid(e.to_string()))?;
+        self.transport
+            .json(
+                Method::POST,
+                &format!("{}/v1/Content/{sid}/ApprovalRequests/whatsapp", self.base),
+                Body::Json(&body),
+                &[],
+            )
+            .await
+    }
+
+    /// Deletes a template (`DELETE /v1/Content/{Sid}`).
+    #[tracing::instrument(name = "twilio.content.delete", skip(self))]
+    pub async fn delete(&self, sid: &str) -> Result<(), TwilioError> {
+        check_sid(sid)?;
+        self.transport
+            .send(
+                Method::DELETE,
+                &format!("{}/v1/Content/{sid}", self.base),
+                Body::None,
+                &[],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, TwilioError> {
+        self.transport.json(Method::GET, url, Body::None, &[]).await
+    }
+
+    /// `next_page_url` is absolute (`https://content.twilio.com/v1/…`): keep its path and
+    /// query on our base, and refuse anything outside `/v1/`.
+    fn on_base(&self, next: &str) -> Result<String, TwilioError> {
+        let url = reqwest::Url::parse(next)
+            .or_else(|_| reqwest::Url::parse(&format!("{}{next}", self.base)))
+            .map_err(|_| TwilioError::Decode(format!("unexpected next_page_url {next:?}")))?;
+        if !url.path().starts_with("/v1/") {
+            return Err(TwilioError::Decode(format!(
+                "unexpected next_page_url {next:?}"
+            )));
+        }
+        Ok(match url.query() {
+            Some(q) => format!("{}{}?{q}", self.base, url.path()),
+            None => format!("{}{}", self.base, url.path()),
+        })
+    }
+}
+
+/// A Content SID is `HX` and 32 hex digits; checking it keeps anything else out of the path.
+fn check_sid(sid: &str) -> Result<(), TwilioError> {
+    let ok =
+        sid.len() == 34 && sid.starts_with("HX") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(())
+    } else {
+        Err(TwilioError::Invalid(format!(
+            "{sid:?} is not a Content SID"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests;
