@@ -35,4 +35,5 @@ pub mod state;
 pub mod storage;
 pub mod tasks;
 pub mod telemetry;
+pub mod templates;
 pub mod twilio;

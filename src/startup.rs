@@ -200,6 +200,15 @@ fn start_jobs(
         },
         shutdown.clone(),
     ));
+    // Live mode only until the built-in simulator serves the Content API (issue 20).
+    if !state.simulator_mode {
+        jobs.extend(crate::jobs::templates::start(
+            state.pool.clone(),
+            state.twilio.content(&settings.twilio.content_base)?,
+            settings.template_sync,
+            shutdown.clone(),
+        ));
+    }
     jobs.extend(crate::jobs::reconcile::start(
         crate::jobs::reconcile::Reconciler {
             pool: state.pool.clone(),

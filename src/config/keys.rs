@@ -30,6 +30,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("twilio_api_key", "TWILIO_API_KEY"),
     ("twilio_api_secret", "TWILIO_API_SECRET"),
     ("twilio_api_base", "TWILIO_API_BASE"),
+    ("twilio_content_base", "TWILIO_CONTENT_BASE"),
+    ("template_sync_secs", "WADASH_TEMPLATE_SYNC_SECS"),
     ("twilio_credentials_file", "WADASH_TWILIO_CREDENTIALS_FILE"),
     ("credentials_poll_ms", "WADASH_CREDENTIALS_POLL_MS"),
     ("secret_key", "WADASH_SECRET_KEY"),

@@ -76,6 +76,8 @@ pub struct Settings {
     /// A broadcast whose estimated cost would take the balance below this is held for an
     /// admin.
     pub broadcast_reserve: Option<rust_decimal::Decimal>,
+    /// How often Twilio's template catalogue is read (in all, across instances); zero: never.
+    pub template_sync: Duration,
 }
 impl Settings {
     /// Reads `wadash.toml` (or the file named by `WADASH_CONFIG`) and the environment.
@@ -131,6 +133,7 @@ impl Settings {
         let alert_channels = read::alert_channels(&v, &outbound_allow_hosts)?;
         let broadcast_reserve = v.amount("broadcast_reserve", "an amount")?;
         Ok(Self {
+            template_sync: v.secs("template_sync_secs", 300)?,
             broadcast_reserve,
             alert_evaluate: v.secs("alert_evaluate_secs", 30)?,
             alert_channels,

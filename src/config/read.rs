@@ -96,6 +96,11 @@ pub fn twilio(v: &Values) -> anyhow::Result<TwilioSettings> {
             .unwrap_or("https://api.twilio.com")
             .trim_end_matches('/')
             .to_owned(),
+        content_base: v
+            .get("twilio_content_base")
+            .unwrap_or("https://content.twilio.com")
+            .trim_end_matches('/')
+            .to_owned(),
         timeout: Duration::from_millis(v.num("twilio_timeout_ms", 15_000u64)?.max(1)),
         default_from: match v.get("default_from") {
             None => SANDBOX_FROM.to_owned(),

@@ -15,6 +15,8 @@ pub struct TwilioSettings {
     /// Account SID, auth tokens, API key and secret, each possibly unset.
     pub credentials: CredentialSet,
     pub api_base: String,
+    /// The Content API (templates and their WhatsApp approvals).
+    pub content_base: String,
     pub timeout: Duration,
     /// Sender used when a send names none (`whatsapp:+…`).
     pub default_from: String,

@@ -17,6 +17,7 @@ pub mod secret_key;
 pub mod sender_state;
 pub mod sid;
 pub mod status;
+pub mod template;
 pub mod time_zone;
 pub mod window;
 

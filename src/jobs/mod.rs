@@ -7,5 +7,6 @@ pub mod prices;
 pub mod reconcile;
 pub mod reminders;
 pub mod rollup;
+pub mod templates;
 
 pub use crate::tasks::{every, paced};

@@ -24,6 +24,7 @@ pub mod send_slots;
 pub mod senders;
 pub mod sessions;
 pub mod snapshot;
+pub mod templates;
 pub mod tokens;
 pub mod users;
 

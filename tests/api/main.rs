@@ -34,6 +34,7 @@ mod sending;
 mod simulate;
 #[cfg(target_os = "linux")]
 mod tcp_nodelay;
+mod templates;
 mod time_zones;
 mod twilio_contract;
 mod twiml;

@@ -1,0 +1,240 @@
+//! The WhatsApp template catalogue: a fresh read from Twilio replaces it in one transaction,
+//! recording what changed (status, category, presence); templates and their history are read
+//! back for the API and pages; the sync's health is kept in one row.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::types::Json;
+
+use super::escape_like;
+use crate::domain::template::{self, Change, Known, TemplateRecord};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TemplateRow {
+    pub sid: String,
+    pub name: String,
+    pub language: String,
+    pub types: Json<serde_json::Value>,
+    pub variables: Json<BTreeMap<String, String>>,
+    pub status: String,
+    pub category: Option<String>,
+    pub rejection_reason: Option<String>,
+    pub whatsapp_name: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub synced_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "sid, name, language, types, variables, status, category, rejection_reason, \
+     whatsapp_name, updated_at, synced_at, deleted_at";
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct ChangeRow {
+    pub field: String,
+    #[serde(rename = "from")]
+    pub old_value: Option<String>,
+    #[serde(rename = "to")]
+    pub new_value: Option<String>,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// How the catalogue syncs have gone.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct SyncState {
+    pub last_ok_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub failures: i32,
+}
+
+/// Replaces the catalogue with `fresh` (Twilio's whole catalogue): new and changed templates
+/// are written, templates Twilio no longer has are marked deleted, and every change is added
+/// to the history. Returns the changes. Concurrent calls are serialised.
+pub async fn apply_catalogue(pool: &PgPool, fresh: &[TemplateRecord]) -> sqlx::Result<Vec<Change>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT 1 FROM template_sync FOR UPDATE")
+        .execute(&mut *tx)
+        .await?;
+    let stored: Vec<(String, String, Option<String>, bool)> =
+        sqlx::query_as("SELECT sid, status, category, deleted_at IS NOT NULL FROM templates")
+            .fetch_all(&mut *tx)
+            .await?;
+    let known: HashMap<String, Known> = stored
+        .into_iter()
+        .map(|(sid, status, category, deleted)| {
+            (
+                sid,
+                Known {
+                    status,
+                    category,
+                    deleted,
+                },
+            )
+        })
+        .collect();
+    let mut changes: Vec<Change> = fresh
+        .iter()
+        .flat_map(|t| template::changes(known.get(&t.sid), t))
+        .collect();
+    let present: HashSet<&str> = fresh.iter().map(|t| t.sid.as_str()).collect();
+    let mut gone: Vec<&str> = known
+        .iter()
+        .filter(|(sid, k)| !k.deleted && !present.contains(sid.as_str()))
+        .map(|(sid, _)| sid.as_str())
+        .collect();
+    gone.sort_unstable();
+    changes.extend(gone.iter().map(|sid| template::gone(sid)));
+
+    let col = |f: fn(&TemplateRecord) -> Option<String>| fresh.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO templates (sid, name, language, types, variables, status, category,
+             rejection_reason, whatsapp_name, updated_at, synced_at, deleted_at)
+         SELECT u.sid, u.name, u.language, u.types::jsonb, u.variables::jsonb, u.status,
+                u.category, u.rejection_reason, u.whatsapp_name, u.updated_at, now(), NULL
+           FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::text[], $8::text[], $9::text[], $10::timestamptz[])
+             AS u(sid, name, language, types, variables, status, category, rejection_reason,
+                  whatsapp_name, updated_at)
+         ON CONFLICT (sid) DO UPDATE SET
+             name = EXCLUDED.name, language = EXCLUDED.language, types = EXCLUDED.types,
+             variables = EXCLUDED.variables, status = EXCLUDED.status,
+             category = EXCLUDED.category, rejection_reason = EXCLUDED.rejection_reason,
+             whatsapp_name = EXCLUDED.whatsapp_name, updated_at = EXCLUDED.updated_at,
+             synced_at = now(), deleted_at = NULL",
+    )
+    .bind(col(|t| Some(t.sid.clone())))
+    .bind(col(|t| Some(t.name.clone())))
+    .bind(col(|t| Some(t.language.clone())))
+    .bind(col(|t| Some(t.types.to_string())))
+    .bind(col(|t| serde_json::to_string(&t.variables).ok()))
+    .bind(col(|t| Some(t.status.clone())))
+    .bind(col(|t| t.category.clone()))
+    .bind(col(|t| t.rejection_reason.clone()))
+    .bind(col(|t| t.whatsapp_name.clone()))
+    .bind(fresh.iter().map(|t| t.updated_at).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE templates SET deleted_at = now() WHERE sid = ANY($1)")
+        .bind(&gone)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO template_changes (sid, field, old_value, new_value)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])",
+    )
+    .bind(changes.iter().map(|c| c.sid.as_str()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>())
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.from.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(changes.iter().map(|c| c.to.as_deref()).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE template_sync SET last_ok_at = now(), last_attempt_at = now(),
+             last_error = NULL, failures = 0",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(changes)
+}
+
+/// Records a failed sync; returns how many have failed in a row.
+pub async fn record_failure(pool: &PgPool, error: &str) -> sqlx::Result<i32> {
+    sqlx::query_scalar(
+        "UPDATE template_sync SET last_attempt_at = now(), last_error = $1,
+             failures = failures + 1 RETURNING failures",
+    )
+    .bind(error)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn sync_state(pool: &PgPool) -> sqlx::Result<SyncState> {
+    sqlx::query_as("SELECT last_ok_at, last_attempt_at, last_error, failures FROM template_sync")
+        .fetch_optional(pool)
+        .await
+        .map(Option::unwrap_or_default)
+}
+
+/// What to list: each set field narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: Option<String>,
+    pub category: Option<String>,
+    pub language: Option<String>,
+    /// Part of the name or of any text in the template.
+    pub q: Option<String>,
+}
+
+/// Templates still at Twilio, by name then SID, after the template `after` (a SID: the cursor).
+pub async fn list(
+    pool: &PgPool,
+    filter: &Filter,
+    after: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<TemplateRow>> {
+    let q = filter.q.as_deref().map(|q| format!("%{}%", escape_like(q)));
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM templates
+          WHERE deleted_at IS NULL
+            AND ($1::text IS NULL OR status = $1)
+            AND ($2::text IS NULL OR category = $2)
+            AND ($3::text IS NULL OR language = $3)
+            AND ($4::text IS NULL OR name ILIKE $4 OR types::text ILIKE $4)
+            AND ($5::text IS NULL OR (name, sid) > (SELECT name, sid FROM templates WHERE sid = $5))
+          ORDER BY name, sid
+          LIMIT $6"
+    )))
+    .bind(filter.status.as_deref())
+    .bind(filter.category.as_deref())
+    .bind(filter.language.as_deref())
+    .bind(q)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// One template, deleted at Twilio or not.
+pub async fn get(pool: &PgPool, sid: &str) -> sqlx::Result<Option<TemplateRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM templates WHERE sid = $1"
+    )))
+    .bind(sid)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A template's history, oldest first.
+pub async fn history(pool: &PgPool, sid: &str) -> sqlx::Result<Vec<ChangeRow>> {
+    sqlx::query_as(
+        "SELECT field, old_value, new_value, changed_at FROM template_changes
+          WHERE sid = $1 ORDER BY id",
+    )
+    .bind(sid)
+    .fetch_all(pool)
+    .await
+}
+
+/// Claims the next scheduled sync: true for exactly one caller per `interval` across all
+/// instances (the attempt time is the claim), so the catalogue is read once per interval
+/// however many instances run.
+pub async fn claim_due(pool: &PgPool, interval: std::time::Duration) -> sqlx::Result<bool> {
+    let claimed: Option<bool> = sqlx::query_scalar(
+        "UPDATE template_sync SET last_attempt_at = now()
+          WHERE last_attempt_at IS NULL
+             OR last_attempt_at <= now() - make_interval(secs => $1)
+         RETURNING true",
+    )
+    .bind(interval.as_secs_f64())
+    .fetch_optional(pool)
+    .await?;
+    Ok(claimed.unwrap_or(false))
+}

@@ -1,0 +1,117 @@
+//! WhatsApp templates: the catalogue synced from Twilio's Content API (every
+//! `WADASH_TEMPLATE_SYNC_SECS` by one instance, and on demand), with WhatsApp's approval,
+//! category and the history of both.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::domain::template::{Change, TemplateRecord, UNSUBMITTED};
+use crate::storage::templates;
+use crate::twilio::content::{ContentClient, Template};
+
+/// What one sync did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Synced {
+    /// Templates at Twilio now.
+    pub templates: usize,
+    pub changes: Vec<Change>,
+}
+
+/// Twilio's template as wadash stores it: no approval means never submitted; an empty
+/// category or rejection reason is none.
+pub fn record(t: Template) -> TemplateRecord {
+    let approval = t.whatsapp.unwrap_or_default();
+    let non_empty = |s: String| Some(s).filter(|s| !s.trim().is_empty());
+    TemplateRecord {
+        sid: t.sid,
+        name: t.friendly_name,
+        language: t.language,
+        types: serde_json::Value::Object(t.types),
+        variables: t.variables,
+        status: non_empty(approval.status).unwrap_or_else(|| UNSUBMITTED.to_owned()),
+        category: non_empty(approval.category),
+        rejection_reason: non_empty(approval.rejection_reason),
+        whatsapp_name: non_empty(approval.name),
+        updated_at: t.date_updated.as_deref().and_then(parse_time),
+    }
+}
+
+/// Twilio's dates: RFC 3339 in the Content API's answers, RFC 2822 in its documentation.
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_rfc2822(s))
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// Reads the whole catalogue from Twilio and stores it; a failure is recorded (the pages show
+/// it, and the count of failures in a row) and returned.
+#[tracing::instrument(name = "templates.sync", skip_all)]
+pub async fn sync(pool: &PgPool, content: &ContentClient) -> anyhow::Result<Synced> {
+    let fetched = match content.list_with_approvals().await {
+        Ok(all) => all,
+        Err(e) => {
+            let failures = templates::record_failure(pool, &e.to_string()).await?;
+            tracing::warn!(error = %e, failures, "the template catalogue could not be read");
+            return Err(e.into());
+        }
+    };
+    let records: Vec<TemplateRecord> = fetched.into_iter().map(record).collect();
+    let changes = templates::apply_catalogue(pool, &records).await?;
+    tracing::info!(
+        templates = records.len(),
+        changes = changes.len(),
+        "template catalogue synced"
+    );
+    Ok(Synced {
+        templates: records.len(),
+        changes,
+    })
+}
+
+/// A scheduled sync: done when this instance claims the interval's turn, else nothing.
+pub async fn sync_if_due(
+    pool: &PgPool,
+    content: &ContentClient,
+    interval: std::time::Duration,
+) -> anyhow::Result<Option<Synced>> {
+    if !templates::claim_due(pool, interval).await? {
+        return Ok(None);
+    }
+    sync(pool, content).await.map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_never_submitted_is_unsubmitted_with_no_category() {
+        let t: Template = serde_json::from_value(serde_json::json!({
+            "sid": "HX0123456789abcdef0123456789abcdef", "friendly_name": "hello",
+            "language": "en", "types": {"twilio/text": {"body": "hi"}},
+            "date_updated": "2026-12-01T10:00:00Z"
+        }))
+        .unwrap();
+        let r = record(t);
+        assert_eq!(r.status, "unsubmitted");
+        assert_eq!(r.category, None);
+        assert_eq!(r.updated_at, Some("2026-12-01T10:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn twilios_empty_strings_are_none_and_dates_parse_in_either_form() {
+        let t: Template = serde_json::from_value(serde_json::json!({
+            "sid": "HX0123456789abcdef0123456789abcdef",
+            "approval_requests": {"name": "", "category": "", "status": "unsubmitted", "rejection_reason": ""},
+            "date_updated": "Tue, 01 Dec 2026 10:00:00 +0000"
+        }))
+        .unwrap();
+        let r = record(t);
+        assert_eq!(
+            (r.category, r.rejection_reason, r.whatsapp_name),
+            (None, None, None)
+        );
+        assert!(r.updated_at.is_some());
+    }
+}

@@ -1,0 +1,226 @@
+//! The template catalogue sync against a Content API double (wiremock): what is stored, the
+//! history of status, category and presence, which changes call for an alert, failures kept
+//! without touching the catalogue, and one sync per interval across instances.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use wadash::storage::templates::{self, Filter};
+use wadash::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
+use wadash::twilio::content::ContentClient;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::TestApp;
+
+const A: &str = "HX00000000000000000000000000000001";
+const B: &str = "HX00000000000000000000000000000002";
+
+fn content(server: &MockServer) -> ContentClient {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    TwilioClient::new(
+        "http://127.0.0.1:9",
+        "AC00000000000000000000000000000000",
+        RestCredentials {
+            username: "AC00000000000000000000000000000000".into(),
+            secret: SecretString::from("tok".to_owned()),
+        },
+        None,
+        Duration::from_secs(5),
+        RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(10),
+        },
+    )
+    .unwrap()
+    .content(&server.uri())
+    .unwrap()
+}
+
+fn template(sid: &str, name: &str, status: &str, category: &str) -> Value {
+    json!({"sid": sid, "friendly_name": name, "language": "en", "variables": {"1": "Ada"},
+        "types": {"twilio/text": {"body": format!("{name}: hello {{{{1}}}}")}},
+        "approval_requests": {"name": name, "category": category.to_uppercase(), "status": status,
+            "rejection_reason": if status == "rejected" { "Too promotional" } else { "" }},
+        "date_updated": "2026-12-01T10:00:00Z"})
+}
+
+async fn catalogue(server: &MockServer, items: Vec<Value>) {
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/ContentAndApprovals"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"contents": items, "meta": {"next_page_url": null}})),
+        )
+        .mount(server)
+        .await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_sync_stores_the_catalogue_and_the_next_records_what_whatsapp_and_meta_changed(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let server = MockServer::start().await;
+    let c = content(&server);
+
+    catalogue(
+        &server,
+        vec![
+            template(A, "order_update", "approved", "utility"),
+            template(B, "spring_sale", "pending", "marketing"),
+        ],
+    )
+    .await;
+    let first = wadash::templates::sync(&app.pool, &c).await.unwrap();
+    assert_eq!(first.templates, 2);
+    assert!(
+        first.changes.iter().all(|c| !c.alerts()),
+        "{:?}",
+        first.changes
+    );
+    let a = templates::get(&app.pool, A).await.unwrap().unwrap();
+    assert_eq!(
+        (a.status.as_str(), a.category.as_deref(), a.name.as_str()),
+        ("approved", Some("utility"), "order_update")
+    );
+    assert_eq!(a.variables.0["1"], "Ada");
+    assert!(a.types.0["twilio/text"]["body"].is_string());
+
+    // Meta re-categorises A and pauses it; B is deleted at Twilio.
+    catalogue(
+        &server,
+        vec![template(A, "order_update", "paused", "marketing")],
+    )
+    .await;
+    let second = wadash::templates::sync(&app.pool, &c).await.unwrap();
+    let seen: Vec<(String, Option<String>, Option<String>, bool)> = second
+        .changes
+        .iter()
+        .map(|c| {
+            (
+                c.field.as_str().to_owned(),
+                c.from.clone(),
+                c.to.clone(),
+                c.alerts(),
+            )
+        })
+        .collect();
+    let s = |x: &str| Some(x.to_owned());
+    assert!(
+        seen.contains(&("status".into(), s("approved"), s("paused"), true)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("category".into(), s("utility"), s("marketing"), true)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("presence".into(), s("present"), s("deleted"), true)),
+        "{seen:?}"
+    );
+    assert_eq!(seen.len(), 3, "{seen:?}");
+
+    let listed = templates::list(&app.pool, &Filter::default(), None, 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|t| t.sid.as_str()).collect::<Vec<_>>(),
+        [A],
+        "a deleted template leaves the list"
+    );
+    let b = templates::get(&app.pool, B).await.unwrap().unwrap();
+    assert!(b.deleted_at.is_some(), "but keeps its record and history");
+    let history = templates::history(&app.pool, A).await.unwrap();
+    let fields: Vec<_> = history
+        .iter()
+        .map(|h| (h.field.as_str(), h.new_value.as_deref()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("status", Some("approved")),
+            ("status", Some("paused")),
+            ("category", Some("marketing"))
+        ]
+    );
+
+    // The same catalogue again changes nothing.
+    let third = wadash::templates::sync(&app.pool, &c).await.unwrap();
+    assert!(third.changes.is_empty(), "{:?}", third.changes);
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_failed_sync_is_recorded_and_leaves_the_catalogue_as_it_was(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let server = MockServer::start().await;
+    let c = content(&server);
+    catalogue(
+        &server,
+        vec![template(A, "order_update", "approved", "utility")],
+    )
+    .await;
+    wadash::templates::sync(&app.pool, &c).await.unwrap();
+    let ok_at = templates::sync_state(&app.pool).await.unwrap().last_ok_at;
+
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/ContentAndApprovals"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    for expected in 1..=2 {
+        assert!(wadash::templates::sync(&app.pool, &c).await.is_err());
+        let state = templates::sync_state(&app.pool).await.unwrap();
+        assert_eq!(state.failures, expected);
+        assert_eq!(state.last_ok_at, ok_at);
+        assert!(state.last_error.unwrap().contains("503"));
+    }
+    let a = templates::get(&app.pool, A).await.unwrap().unwrap();
+    assert_eq!(
+        a.status, "approved",
+        "sends keep using the last known status"
+    );
+    assert!(a.deleted_at.is_none());
+
+    catalogue(
+        &server,
+        vec![template(A, "order_update", "approved", "utility")],
+    )
+    .await;
+    wadash::templates::sync(&app.pool, &c).await.unwrap();
+    assert_eq!(templates::sync_state(&app.pool).await.unwrap().failures, 0);
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn one_scheduled_sync_per_interval_however_many_instances_ask(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let server = MockServer::start().await;
+    catalogue(&server, vec![]).await;
+    let c = content(&server);
+    let interval = Duration::from_secs(300);
+    let asks = futures_util::future::join_all(
+        (0..8).map(|_| wadash::templates::sync_if_due(&app.pool, &c, interval)),
+    )
+    .await;
+    let done = asks
+        .into_iter()
+        .filter(|r| matches!(r, Ok(Some(_))))
+        .count();
+    assert_eq!(done, 1);
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    app.stop().await;
+}
