@@ -200,11 +200,10 @@ fn start_jobs(
         },
         shutdown.clone(),
     ));
-    // Live mode only until the built-in simulator serves the Content API (issue 20).
-    if !state.simulator_mode {
+    if let Some(content) = &state.content {
         jobs.extend(crate::jobs::templates::start(
             state.pool.clone(),
-            state.twilio.content(&settings.twilio.content_base)?,
+            content.clone(),
             settings.template_sync,
             shutdown.clone(),
         ));
@@ -285,7 +284,12 @@ impl Application {
         let live =
             crate::live::LiveHub::new(pool.clone(), shutdown.clone(), crate::live::hub::CAPACITY)
                 .await?;
+        let content = match simulator_mode {
+            true => None,
+            false => Some(twilio.content(&settings.twilio.content_base)?),
+        };
         let state = AppState {
+            content,
             prices: PriceBook::new(pool.clone()),
             live,
             credentials,

@@ -2,11 +2,14 @@
 //! `WADASH_TEMPLATE_SYNC_SECS` by one instance, and on demand), with WhatsApp's approval,
 //! category and the history of both.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::domain::template::{Change, TemplateRecord, UNSUBMITTED};
-use crate::storage::templates;
+use crate::storage::templates::{self, ChangeRow, Filter, SyncState, TemplateRow};
 use crate::twilio::content::{ContentClient, Template};
 
 /// What one sync did.
@@ -79,6 +82,99 @@ pub async fn sync_if_due(
         return Ok(None);
     }
     sync(pool, content).await.map(Some)
+}
+
+/// A template as the API (and the pages) show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TemplateView {
+    pub sid: String,
+    pub name: String,
+    pub language: String,
+    pub types: serde_json::Value,
+    pub variables: BTreeMap<String, String>,
+    pub whatsapp: WhatsAppView,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub synced_at: DateTime<Utc>,
+    /// Set when Twilio no longer has it.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WhatsAppView {
+    pub status: String,
+    pub category: Option<String>,
+    pub rejection_reason: Option<String>,
+}
+
+impl From<TemplateRow> for TemplateView {
+    fn from(r: TemplateRow) -> Self {
+        Self {
+            sid: r.sid,
+            name: r.name,
+            language: r.language,
+            types: r.types.0,
+            variables: r.variables.0,
+            whatsapp: WhatsAppView {
+                status: r.status,
+                category: r.category,
+                rejection_reason: r.rejection_reason,
+            },
+            updated_at: r.updated_at,
+            synced_at: r.synced_at,
+            deleted_at: r.deleted_at,
+        }
+    }
+}
+
+/// How the catalogue's syncs have gone, as shown beside it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncView {
+    pub last_ok_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// Failed syncs in a row.
+    pub failures: i32,
+}
+
+impl From<SyncState> for SyncView {
+    fn from(s: SyncState) -> Self {
+        Self {
+            last_ok_at: s.last_ok_at,
+            last_attempt_at: s.last_attempt_at,
+            last_error: s.last_error,
+            failures: s.failures,
+        }
+    }
+}
+
+/// One page of the catalogue and the cursor of the next (the last SID shown, when more follow).
+pub async fn page(
+    pool: &PgPool,
+    filter: &Filter,
+    after: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<(Vec<TemplateView>, Option<String>)> {
+    let mut rows = templates::list(pool, filter, after, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = more.then(|| rows.last().map(|r| r.sid.clone())).flatten();
+    Ok((rows.into_iter().map(TemplateView::from).collect(), next))
+}
+
+/// One template with its history, oldest change first.
+pub async fn detail(
+    pool: &PgPool,
+    sid: &str,
+) -> sqlx::Result<Option<(TemplateView, Vec<ChangeRow>)>> {
+    let Some(row) = templates::get(pool, sid).await? else {
+        return Ok(None);
+    };
+    let history = templates::history(pool, sid).await?;
+    Ok(Some((row.into(), history)))
+}
+
+pub async fn sync_state(pool: &PgPool) -> sqlx::Result<SyncView> {
+    templates::sync_state(pool).await.map(Into::into)
 }
 
 #[cfg(test)]

@@ -224,3 +224,126 @@ async fn one_scheduled_sync_per_interval_however_many_instances_ask(
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
     app.stop().await;
 }
+
+/// An instance in live mode whose Content API is `content`.
+async fn live_app(opts: PgConnectOptions, content: &MockServer) -> TestApp {
+    let uri = content.uri();
+    TestApp::spawn_with(opts, move |v| {
+        v.insert(
+            "twilio_account_sid".into(),
+            "AC00000000000000000000000000000000".into(),
+        );
+        v.insert("twilio_api_base".into(), "http://127.0.0.1:9".into());
+        v.insert("twilio_content_base".into(), uri);
+    })
+    .await
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_api_syncs_on_demand_lists_with_filters_and_a_cursor_and_shows_history(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let server = MockServer::start().await;
+    catalogue(
+        &server,
+        vec![
+            template(A, "a_order_update", "approved", "utility"),
+            template(B, "b_spring_sale", "rejected", "marketing"),
+        ],
+    )
+    .await;
+    let app = live_app(opts, &server).await;
+    let admin = app.api_token(wadash::domain::Role::Admin).await;
+    let viewer = app.api_token(wadash::domain::Role::Viewer).await;
+    let post = |token: String| {
+        app.client
+            .post(format!("{}/api/v1/templates/sync", app.address))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(post(viewer.clone()).await.unwrap().status().as_u16(), 403);
+    assert_eq!(post(admin.clone()).await.unwrap().status().as_u16(), 202);
+
+    let started = std::time::Instant::now();
+    let listed = loop {
+        let (status, body) = app.get_json("/api/v1/templates", &viewer).await;
+        assert_eq!(status, 200, "{body}");
+        if body["items"].as_array().unwrap().len() == 2 {
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no sync: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(listed["items"][0]["sid"], A);
+    assert_eq!(listed["items"][0]["whatsapp"]["status"], "approved");
+    assert_eq!(listed["items"][0]["whatsapp"]["category"], "utility");
+    assert_eq!(
+        listed["items"][1]["whatsapp"]["rejection_reason"],
+        "Too promotional"
+    );
+    assert!(listed["sync"]["last_ok_at"].is_string());
+    assert_eq!(listed["sync"]["failures"], 0);
+
+    let (_, rejected) = app
+        .get_json("/api/v1/templates?status=REJECTED", &viewer)
+        .await;
+    assert_eq!(rejected["items"].as_array().unwrap().len(), 1);
+    assert_eq!(rejected["items"][0]["sid"], B);
+    let (_, found) = app.get_json("/api/v1/templates?q=spring", &viewer).await;
+    assert_eq!(found["items"][0]["sid"], B);
+
+    let (_, first) = app.get_json("/api/v1/templates?limit=1", &viewer).await;
+    assert_eq!(first["items"][0]["sid"], A);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let (_, second) = app
+        .get_json(
+            &format!("/api/v1/templates?limit=1&cursor={cursor}"),
+            &viewer,
+        )
+        .await;
+    assert_eq!(second["items"][0]["sid"], B);
+    assert!(second["next_cursor"].is_null());
+    let (bad, _) = app
+        .get_json("/api/v1/templates?cursor=../../x", &viewer)
+        .await;
+    assert_eq!(bad, 400);
+
+    let (status, detail) = app
+        .get_json(&format!("/api/v1/templates/{B}"), &viewer)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(detail["history"][0]["field"], "status");
+    assert_eq!(detail["history"][0]["to"], "rejected");
+    let (missing, _) = app
+        .get_json(
+            "/api/v1/templates/HX000000000000000000000000000000ff",
+            &viewer,
+        )
+        .await;
+    assert_eq!(missing, 404);
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn in_simulator_mode_an_on_demand_sync_says_why_it_cannot_run(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let admin = app.api_token(wadash::domain::Role::Admin).await;
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/templates/sync", app.address))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 409);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "templates_unavailable");
+    app.stop().await;
+}
