@@ -15,6 +15,7 @@ mod conversations;
 mod costs;
 mod credentials;
 mod dashboard;
+mod formats;
 mod health;
 mod helpers;
 mod ingest_concurrency;
