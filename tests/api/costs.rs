@@ -211,8 +211,10 @@ async fn each_message_is_priced_when_sent_and_charged_as_twilio_says_once_final(
     let (status, _, page) = b.get(&format!("/messages/{}", sids[2])).await;
     assert_eq!(status, 200);
     assert!(
-        page.contains(r#"id="message-estimate">0.014 USD"#),
-        "{page}"
+        page.contains(
+            r#"id="message-estimate"><span class="money" title="0.014 USD">USD 0.014</span>"#
+        ),
+        "a message's price keeps its tenths of a cent: {page}"
     );
     // The fetcher settled each one's reach on the way.
     assert_eq!(

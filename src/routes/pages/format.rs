@@ -54,9 +54,9 @@ pub fn percent(part: i64, whole: i64) -> String {
         return "100 %".into();
     }
     let share = part as f64 * 100.0 / whole as f64;
-    if share > 0.0 && share < 0.05 {
+    if (0.0..0.05).contains(&share) {
         "<0.1 %".into()
-    } else if share < 100.0 && share >= 99.95 {
+    } else if (99.95..100.0).contains(&share) {
         ">99.9 %".into()
     } else {
         format!("{share:.1} %")

@@ -320,9 +320,11 @@ async fn one(
     let price = m
         .price
         .as_deref()
-        .and_then(|p| format::Money::parse(p, m.price_unit.as_deref().unwrap_or("")));
+        .and_then(|p| format::Money::parse(p, m.price_unit.as_deref().unwrap_or("")))
+        .map(format::Money::unit);
     let estimate = cost.as_ref().and_then(|c| {
         format::Money::parse(c.estimated.as_deref()?, c.currency.as_deref().unwrap_or(""))
+            .map(format::Money::unit)
     });
     let page = MessagePage {
         price,
