@@ -495,3 +495,56 @@ async fn rules_count_what_they_answered_and_a_sample_can_be_tried(
     assert_eq!(op.get("/admin/rules?try_body=hours").await.0, 403);
     app.stop().await;
 }
+
+/// In Chromium, light and dark, wide and phone-sized: the balance tile draws no box inside its
+/// panel, and no figure on the overview or the balance page is clipped.
+#[sqlx::test]
+async fn the_balance_tile_has_no_stray_border_and_no_clipped_figure(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    use crate::browser::{browser, driver, log_in_as_admin, screenshot, text_of};
+    let app = TestApp::spawn(opts).await;
+    sqlx::query(
+        "INSERT INTO balance_readings (read_at, balance, currency) \
+         VALUES (now() - interval '2 hours', 1234567.891, 'USD'), (now(), 1234560.5, 'USD')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let driver = driver().await;
+    let c = browser(&driver).await;
+    c.goto(&format!("{}/login", app.address)).await.unwrap();
+    log_in_as_admin(&c).await;
+    text_of(&c, "h1").await;
+    // Every figure's text fits its box, and the tile's figure has no border of its own.
+    let check = r#"
+        const clipped = [...document.querySelectorAll('.stat .value')]
+          .filter(e => e.scrollWidth > e.clientWidth + 1)
+          .map(e => e.textContent.trim());
+        const tile = document.querySelector('#balance-tile .stat');
+        const border = tile ? getComputedStyle(tile).borderTopWidth : 'none';
+        return JSON.stringify({clipped, border});"#;
+    for (width, theme) in [(1440, "light"), (390, "dark")] {
+        c.set_window_size(width, 900).await.unwrap();
+        for path in ["/", "/balance"] {
+            c.goto(&format!("{}{path}?theme={theme}", app.address))
+                .await
+                .unwrap();
+            text_of(&c, "h1").await;
+            let found = c.execute(check, vec![]).await.unwrap();
+            let found: serde_json::Value =
+                serde_json::from_str(found.as_str().unwrap()).unwrap();
+            assert_eq!(found["clipped"], serde_json::json!([]), "{path} at {width}");
+            if path == "/" {
+                assert_eq!(found["border"], "0px", "{path} at {width}");
+                let amount = text_of(&c, "#balance-tile .value").await;
+                assert_eq!(amount, "USD 1,234,560.50");
+            }
+            let page = if path == "/" { "overview" } else { "balance" };
+            screenshot(&c, &format!("formats-{page}-{width}-{theme}")).await;
+        }
+    }
+    c.close().await.unwrap();
+    app.stop().await;
+}
