@@ -533,8 +533,7 @@ async fn the_balance_tile_has_no_stray_border_and_no_clipped_figure(
                 .unwrap();
             text_of(&c, "h1").await;
             let found = c.execute(check, vec![]).await.unwrap();
-            let found: serde_json::Value =
-                serde_json::from_str(found.as_str().unwrap()).unwrap();
+            let found: serde_json::Value = serde_json::from_str(found.as_str().unwrap()).unwrap();
             assert_eq!(found["clipped"], serde_json::json!([]), "{path} at {width}");
             if path == "/" {
                 assert_eq!(found["border"], "0px", "{path} at {width}");
