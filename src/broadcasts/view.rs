@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::storage::broadcasts::{self as store, BroadcastRow, Counts};
+use crate::storage::broadcasts::{self as store, BroadcastRow, Counts, Reached};
 
 /// The buckets a broadcast's recipients are listed by (`?status=`).
 pub const BUCKETS: &[&str] = &[
@@ -25,10 +25,13 @@ pub struct BroadcastView {
     /// Recipients queued, in all.
     pub recipients: i64,
     pub counts: Counts,
+    /// How far the messages got, as the overview's funnel counts (pages only).
+    #[serde(skip)]
+    pub reached: Reached,
 }
 
 pub async fn view(pool: &PgPool, row: BroadcastRow) -> Result<BroadcastView, sqlx::Error> {
-    let counts = store::counts(pool, row.id).await?;
+    let (counts, reached) = store::counts_and_reached(pool, row.id).await?;
     let recipients = counts.pending
         + counts.sent
         + counts.delivered
@@ -40,6 +43,7 @@ pub async fn view(pool: &PgPool, row: BroadcastRow) -> Result<BroadcastView, sql
         broadcast: row,
         recipients,
         counts,
+        reached,
     })
 }
 

@@ -117,41 +117,14 @@ pub async fn route(
         // No automatic messages: the business blocked the contact or the sender, or the
         // sandbox answers `join` itself.
     } else if let Some(kind) = keyword {
-        let text = match kind {
-            KeywordKind::OptOut => &settings.opt_out_reply,
-            KeywordKind::OptIn => &settings.opt_in_reply,
-        };
-        if let Some(text) = text {
-            let reason = match kind {
-                KeywordKind::OptOut => "opt_out",
-                KeywordKind::OptIn => "opt_in",
-            };
-            replies.push(Planned {
-                reason,
-                rule_id: None,
-                body: Some(text.clone()),
-                media: Vec::new(),
-            });
-        }
+        replies.extend(keyword_reply(settings, kind));
     } else if consent != Consent::OptedOut {
         let rules = reply_rules::for_sender(&mut tx, &msg.to).await?;
         let view = rules::Inbound {
             body: &msg.body,
             media_types: &msg.media_types,
         };
-        if let Some(rule) = rules::first_match(&rules, &view, cache) {
-            let reason = if rule.kind == "image_echo" {
-                "image_echo"
-            } else {
-                "rule"
-            };
-            replies.push(Planned {
-                reason,
-                rule_id: Some(rule.id),
-                body: rule.reply_body.clone(),
-                media: rule.reply_media.clone(),
-            });
-        }
+        replies.extend(rules::first_match(&rules, &view, cache).map(rule_reply));
         // Bot hand-off goes here, when no rule answered.
     }
 
@@ -174,8 +147,95 @@ pub async fn route(
             .await?,
         );
     }
+    // Last before the commit: the rule's row is locked from here until then.
+    for id in replies.iter().filter_map(|p| p.rule_id) {
+        reply_rules::record_hit(&mut tx, id).await?;
+    }
     tx.commit().await?;
     Ok(rows)
+}
+
+/// The confirmation a consent keyword gets, if one is configured.
+fn keyword_reply(settings: &ReplySettings, kind: KeywordKind) -> Option<Planned> {
+    let (text, reason) = match kind {
+        KeywordKind::OptOut => (&settings.opt_out_reply, "opt_out"),
+        KeywordKind::OptIn => (&settings.opt_in_reply, "opt_in"),
+    };
+    text.as_ref().map(|text| Planned {
+        reason,
+        rule_id: None,
+        body: Some(text.clone()),
+        media: Vec::new(),
+    })
+}
+
+/// The reply of the rule that matched.
+fn rule_reply(rule: &reply_rules::RuleRow) -> Planned {
+    Planned {
+        reason: if rule.kind == "image_echo" {
+            "image_echo"
+        } else {
+            "rule"
+        },
+        rule_id: Some(rule.id),
+        body: rule.reply_body.clone(),
+        media: rule.reply_media.clone(),
+    }
+}
+
+/// A sample message to try the rules with: nothing is stored or sent.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    pub body: String,
+    /// The sender it is sent to (`whatsapp:+…`); None: a sender no rule names.
+    pub to: Option<String>,
+    /// With an image attached.
+    pub image: bool,
+}
+
+/// What would answer a [`Sample`] from a contact who may get automatic replies.
+#[derive(Debug, Clone)]
+pub enum Trial {
+    /// A consent keyword: it changes consent and gets its confirmation (None: none is
+    /// configured); the rules are not tried.
+    Keyword {
+        opt_out: bool,
+        reply: Option<String>,
+    },
+    /// The first rule that matches.
+    Rule(reply_rules::RuleRow),
+    /// Nothing answers.
+    Nothing,
+}
+
+/// Tries `sample` against the consent keywords and the enabled rules, in the order
+/// [`route`] does, without storing, counting or sending anything.
+pub async fn try_sample(
+    pool: &PgPool,
+    settings: &ReplySettings,
+    cache: &rules::RegexCache,
+    sample: &Sample,
+) -> sqlx::Result<Trial> {
+    if let Some(kind) = settings.keywords.classify(&sample.body) {
+        return Ok(Trial::Keyword {
+            opt_out: kind == KeywordKind::OptOut,
+            reply: keyword_reply(settings, kind).and_then(|p| p.body),
+        });
+    }
+    let mut conn = pool.acquire().await?;
+    let rules = reply_rules::for_sender(&mut conn, sample.to.as_deref().unwrap_or("")).await?;
+    let media_types = if sample.image {
+        vec![Some("image/jpeg".to_owned())]
+    } else {
+        Vec::new()
+    };
+    let view = rules::Inbound {
+        body: &sample.body,
+        media_types: &media_types,
+    };
+    Ok(rules::first_match(&rules, &view, cache)
+        .cloned()
+        .map_or(Trial::Nothing, Trial::Rule))
 }
 
 /// The TwiML `<Message>`s for stored replies; each reports its status to

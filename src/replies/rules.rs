@@ -208,6 +208,8 @@ mod tests {
             enabled: true,
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
+            hits: 0,
+            last_hit_at: None,
         }
     }
 

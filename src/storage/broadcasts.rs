@@ -191,8 +191,30 @@ pub struct Counts {
     pub canceled: i64,
 }
 
-pub async fn counts(pool: &PgPool, id: i64) -> sqlx::Result<Counts> {
-    sqlx::query_as(
+/// How far a broadcast's messages got by the funnel's rule: every recipient whose message
+/// reached at least that stage (see [`super::messages::reached_sent`]), so that its tiles
+/// count as the overview's funnel does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Reached {
+    #[sqlx(rename = "reached_sent")]
+    pub sent: i64,
+    #[sqlx(rename = "reached_delivered")]
+    pub delivered: i64,
+    #[sqlx(rename = "reached_read")]
+    pub read: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct CountsRow {
+    #[sqlx(flatten)]
+    counts: Counts,
+    #[sqlx(flatten)]
+    reached: Reached,
+}
+
+/// Where the recipients are ([`Counts`]) and how far they got ([`Reached`]), in one pass.
+pub async fn counts_and_reached(pool: &PgPool, id: i64) -> sqlx::Result<(Counts, Reached)> {
+    let row: CountsRow = sqlx::query_as(concat!(
         "SELECT \
            count(*) FILTER (WHERE r.state IN ('pending', 'sending')) AS pending, \
            count(*) FILTER (WHERE r.state = 'sent' AND (m.status IS NULL OR m.status NOT IN \
@@ -202,13 +224,25 @@ pub async fn counts(pool: &PgPool, id: i64) -> sqlx::Result<Counts> {
            count(*) FILTER (WHERE r.state = 'failed' \
              OR (r.state = 'sent' AND m.status IN ('failed', 'canceled'))) AS failed, \
            count(*) FILTER (WHERE r.state = 'sent' AND m.status = 'undelivered') AS undelivered, \
-           count(*) FILTER (WHERE r.state = 'canceled') AS canceled \
+           count(*) FILTER (WHERE r.state = 'canceled') AS canceled, \
+           count(*) FILTER (WHERE ",
+        super::messages::reached_sent!("m."),
+        ") AS reached_sent, count(*) FILTER (WHERE ",
+        super::messages::reached_delivered!("m."),
+        ") AS reached_delivered, count(*) FILTER (WHERE ",
+        super::messages::reached_read!("m."),
+        ") AS reached_read \
          FROM broadcast_recipients r LEFT JOIN messages m ON m.sid = r.message_sid \
-         WHERE r.broadcast_id = $1",
-    )
+         WHERE r.broadcast_id = $1"
+    ))
     .bind(id)
     .fetch_one(pool)
-    .await
+    .await?;
+    Ok((row.counts, row.reached))
+}
+
+pub async fn counts(pool: &PgPool, id: i64) -> sqlx::Result<Counts> {
+    Ok(counts_and_reached(pool, id).await?.0)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]

@@ -25,13 +25,14 @@ pub struct MessageRow {
     pub delivered_at: Option<DateTime<Utc>>,
     pub read_at: Option<DateTime<Utc>>,
     pub failed_at: Option<DateTime<Utc>>,
+    pub messaging_service_sid: Option<String>,
 }
 
 macro_rules! message_columns {
     () => {
         "sid, direction, from_addr, to_addr, body, media, profile_name, wa_id, status, \
          error_code, error_message, price::text AS price, price_unit, created_at, updated_at, \
-         sent_at, delivered_at, read_at, failed_at"
+         sent_at, delivered_at, read_at, failed_at, messaging_service_sid"
     };
 }
 
@@ -83,17 +84,40 @@ pub struct MessageFilter {
     pub sender: Option<String>,
 }
 
-/// Position after which the next page starts (newest first).
+/// A page's edge: the next page holds the messages older than it, or, for a `newer` cursor,
+/// the ones newer than it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     pub created_at: DateTime<Utc>,
     pub sid: String,
+    /// Pages towards the newest message.
+    pub newer: bool,
 }
 
 impl Cursor {
+    fn older_than(r: &MessageRow) -> Self {
+        Self {
+            created_at: r.created_at,
+            sid: r.sid.clone(),
+            newer: false,
+        }
+    }
+
+    fn newer_than(r: &MessageRow) -> Self {
+        Self {
+            newer: true,
+            ..Self::older_than(r)
+        }
+    }
+
     pub fn encode(&self) -> String {
         use base64::Engine as _;
-        let raw = format!("{}|{}", self.created_at.timestamp_micros(), self.sid);
+        let raw = format!(
+            "{}{}|{}",
+            if self.newer { "n" } else { "" },
+            self.created_at.timestamp_micros(),
+            self.sid
+        );
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     }
 
@@ -103,16 +127,21 @@ impl Cursor {
             .decode(s)
             .ok()?;
         let raw = String::from_utf8(raw).ok()?;
+        let (newer, raw) = match raw.strip_prefix('n') {
+            Some(rest) => (true, rest),
+            None => (false, raw.as_str()),
+        };
         let (micros, sid) = raw.split_once('|')?;
         Some(Self {
             created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
             sid: sid.to_owned(),
+            newer,
         })
     }
 }
 
 /// Every filter but the number, and the keyset position, as `AND …` clauses.
-fn push_conditions(q: &mut QueryBuilder<Postgres>, filter: &MessageFilter, after: Option<&Cursor>) {
+fn push_conditions(q: &mut QueryBuilder<Postgres>, filter: &MessageFilter, at: Option<&Cursor>) {
     if let Some(s) = &filter.status {
         q.push(" AND status = ").push_bind(s.clone());
     }
@@ -139,28 +168,38 @@ fn push_conditions(q: &mut QueryBuilder<Postgres>, filter: &MessageFilter, after
             .push_bind(sender.clone())
             .push(")");
     }
-    if let Some(c) = after {
-        q.push(" AND (created_at, sid) < (")
-            .push_bind(c.created_at)
-            .push(", ")
-            .push_bind(c.sid.clone())
-            .push(")");
+    if let Some(c) = at {
+        q.push(if c.newer {
+            " AND (created_at, sid) > ("
+        } else {
+            " AND (created_at, sid) < ("
+        })
+        .push_bind(c.created_at)
+        .push(", ")
+        .push_bind(c.sid.clone())
+        .push(")");
     }
 }
 
-/// A page of messages, newest first, using keyset pagination on `(created_at, sid)` so that
-/// deep pages cost the same as the first one.
-pub async fn list(
+/// Up to `limit` messages past `at` in its direction, nearest first: newest first from the
+/// top or going older, oldest first going newer. Both walk the `(created_at, sid)` index
+/// (one way or the other), so deep pages cost the same as the first one.
+async fn fetch(
     pool: &PgPool,
     filter: &MessageFilter,
-    after: Option<&Cursor>,
+    at: Option<&Cursor>,
     limit: i64,
-) -> sqlx::Result<(Vec<MessageRow>, Option<Cursor>)> {
+) -> sqlx::Result<Vec<MessageRow>> {
+    let order = if at.is_some_and(|c| c.newer) {
+        " ORDER BY created_at ASC, sid ASC LIMIT "
+    } else {
+        " ORDER BY created_at DESC, sid DESC LIMIT "
+    };
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
     match &filter.number {
         None => {
             q.push(message_columns!()).push(" FROM messages WHERE true");
-            push_conditions(&mut q, filter, after);
+            push_conditions(&mut q, filter, at);
         }
         Some(n) => {
             // "Either party" as four index-ordered scans (sender or recipient, with or without
@@ -183,27 +222,68 @@ pub async fn list(
                     .push(column)
                     .push(" = ")
                     .push_bind(value.clone());
-                push_conditions(&mut q, filter, after);
-                q.push(" ORDER BY created_at DESC, sid DESC LIMIT ")
-                    .push_bind(limit + 1)
-                    .push(")");
+                push_conditions(&mut q, filter, at);
+                q.push(order).push_bind(limit).push(")");
             }
             q.push(") AS m");
         }
     }
-    q.push(" ORDER BY created_at DESC, sid DESC LIMIT ")
-        .push_bind(limit + 1);
-    let mut rows: Vec<MessageRow> = q.build_query_as().fetch_all(pool).await?;
-    let next = if rows.len() as i64 > limit {
+    q.push(order).push_bind(limit);
+    q.build_query_as().fetch_all(pool).await
+}
+
+/// One page of the message log, newest first, with the cursors of its neighbours.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub rows: Vec<MessageRow>,
+    /// The page of older messages, if there are any.
+    pub older: Option<Cursor>,
+    /// The page of newer messages, if this is not the newest page.
+    pub newer: Option<Cursor>,
+}
+
+/// The page at `at` (the newest page without one). Going newer past the top lands on the
+/// newest page, full, rather than on a short page of the few newest messages.
+pub async fn page(
+    pool: &PgPool,
+    filter: &MessageFilter,
+    at: Option<&Cursor>,
+    limit: i64,
+) -> sqlx::Result<Page> {
+    let mut at = at;
+    let mut rows = fetch(pool, filter, at, limit + 1).await?;
+    if at.is_some_and(|c| c.newer) {
+        if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.reverse();
+            return Ok(Page {
+                older: rows.last().map(Cursor::older_than),
+                newer: rows.first().map(Cursor::newer_than),
+                rows,
+            });
+        }
+        at = None;
+        rows = fetch(pool, filter, None, limit + 1).await?;
+    }
+    let older = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(|r| Cursor {
-            created_at: r.created_at,
-            sid: r.sid.clone(),
-        })
+        rows.last().map(Cursor::older_than)
     } else {
         None
     };
-    Ok((rows, next))
+    let newer = at.and_then(|_| rows.first().map(Cursor::newer_than));
+    Ok(Page { rows, older, newer })
+}
+
+/// A page of messages, newest first, and the cursor of the next (older) page.
+pub async fn list(
+    pool: &PgPool,
+    filter: &MessageFilter,
+    at: Option<&Cursor>,
+    limit: i64,
+) -> sqlx::Result<(Vec<MessageRow>, Option<Cursor>)> {
+    let p = page(pool, filter, at, limit).await?;
+    Ok((p.rows, p.older))
 }
 
 /// Outbound messages by the furthest stage they reached.
@@ -228,6 +308,45 @@ impl std::ops::AddAssign for Funnel {
     }
 }
 
+/// The funnel's rule, in one place: a message reached a stage when it has that stage's
+/// milestone or a later one, or its status is that stage or a later one (a `read` message was
+/// necessarily delivered and sent, even if those callbacks were lost). `$m` is the table's
+/// alias with its dot (`"m."`), or `""`.
+macro_rules! reached_sent {
+    ($m:literal) => {
+        concat!(
+            "(",
+            $m,
+            "sent_at IS NOT NULL OR ",
+            $m,
+            "delivered_at IS NOT NULL OR ",
+            $m,
+            "read_at IS NOT NULL OR ",
+            $m,
+            "status IN ('sent', 'delivered', 'read'))"
+        )
+    };
+}
+macro_rules! reached_delivered {
+    ($m:literal) => {
+        concat!(
+            "(",
+            $m,
+            "delivered_at IS NOT NULL OR ",
+            $m,
+            "read_at IS NOT NULL OR ",
+            $m,
+            "status IN ('delivered', 'read'))"
+        )
+    };
+}
+macro_rules! reached_read {
+    ($m:literal) => {
+        concat!("(", $m, "read_at IS NOT NULL OR ", $m, "status = 'read')")
+    };
+}
+pub(crate) use {reached_delivered, reached_read, reached_sent};
+
 /// The delivery funnel of outbound messages created in `[since, until)`. A stage counts every
 /// message that reached at least that stage, even if its own callback was lost (a `read`
 /// message was necessarily delivered and sent).
@@ -237,13 +356,14 @@ pub async fn funnel(
     until: Option<DateTime<Utc>>,
     sender: Option<&str>,
 ) -> sqlx::Result<Funnel> {
-    sqlx::query_as(
-        "SELECT count(*) AS total, \
-           count(*) FILTER (WHERE sent_at IS NOT NULL OR delivered_at IS NOT NULL OR read_at IS NOT NULL \
-                            OR status IN ('sent', 'delivered', 'read')) AS sent, \
-           count(*) FILTER (WHERE delivered_at IS NOT NULL OR read_at IS NOT NULL \
-                            OR status IN ('delivered', 'read')) AS delivered, \
-           count(*) FILTER (WHERE read_at IS NOT NULL OR status = 'read') AS read, \
+    sqlx::query_as(concat!(
+        "SELECT count(*) AS total, count(*) FILTER (WHERE ",
+        reached_sent!(""),
+        ") AS sent, count(*) FILTER (WHERE ",
+        reached_delivered!(""),
+        ") AS delivered, count(*) FILTER (WHERE ",
+        reached_read!(""),
+        ") AS read, \
            count(*) FILTER (WHERE status = 'failed') AS failed, \
            count(*) FILTER (WHERE status = 'undelivered') AS undelivered \
          FROM messages \
@@ -251,7 +371,7 @@ pub async fn funnel(
            AND ($1::timestamptz IS NULL OR created_at >= $1) \
            AND ($2::timestamptz IS NULL OR created_at < $2) \
            AND ($3::text IS NULL OR from_addr = $3 OR messaging_service_sid = $3)",
-    )
+    ))
     .bind(since)
     .bind(until)
     .bind(sender)
@@ -303,8 +423,11 @@ mod tests {
         let c = Cursor {
             created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
             sid: "SM1|x".into(),
+            newer: false,
         };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode(&c.encode()), Some(c.clone()));
+        let n = Cursor { newer: true, ..c };
+        assert_eq!(Cursor::decode(&n.encode()), Some(n));
         assert_eq!(Cursor::decode("!!"), None);
         assert_eq!(Cursor::decode("bm9waXBl"), None);
     }

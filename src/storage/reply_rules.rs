@@ -18,10 +18,13 @@ pub struct RuleRow {
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Inbound messages this rule answered.
+    pub hits: i64,
+    pub last_hit_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, position, name, kind, pattern, sender, reply_body, reply_media, \
-    enabled, created_at, updated_at";
+    enabled, created_at, updated_at, hits, last_hit_at";
 
 /// A rule's settings as written.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +57,16 @@ pub async fn for_sender(conn: &mut PgConnection, sender: &str) -> sqlx::Result<V
     .bind(sender)
     .fetch_all(conn)
     .await
+}
+
+/// Counts one more inbound message answered by rule `id`, in the transaction that stores the
+/// reply (call it last before the commit: the rule's row stays locked until then).
+pub async fn record_hit(conn: &mut PgConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE reply_rules SET hits = hits + 1, last_hit_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn get(pool: &PgPool, id: i64) -> sqlx::Result<Option<RuleRow>> {

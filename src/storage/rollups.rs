@@ -68,11 +68,9 @@ fn aggregate_sql() -> &'static str {
                    COALESCE(CASE WHEN m.direction = 'inbound' THEN m.to_addr ELSE m.from_addr END, '') AS business,
                    COALESCE(m.messaging_service_sid, '') AS service_sid,
                    count(*) AS total,
-                   count(*) FILTER (WHERE m.sent_at IS NOT NULL OR m.delivered_at IS NOT NULL OR m.read_at IS NOT NULL
-                                    OR m.status IN ('sent', 'delivered', 'read')) AS sent,
-                   count(*) FILTER (WHERE m.delivered_at IS NOT NULL OR m.read_at IS NOT NULL
-                                    OR m.status IN ('delivered', 'read')) AS delivered,
-                   count(*) FILTER (WHERE m.read_at IS NOT NULL OR m.status = 'read') AS read,
+                   count(*) FILTER (WHERE {}) AS sent,
+                   count(*) FILTER (WHERE {}) AS delivered,
+                   count(*) FILTER (WHERE {}) AS read,
                    count(*) FILTER (WHERE m.status = 'failed') AS failed,
                    count(*) FILTER (WHERE m.status = 'undelivered') AS undelivered,
                    {} AS delivered_hist,
@@ -80,6 +78,9 @@ fn aggregate_sql() -> &'static str {
                FROM messages m
                WHERE m.created_at >= $1 AND m.created_at < $2
                GROUP BY 1, 2, 3, 4"#,
+            super::messages::reached_sent!("m."),
+            super::messages::reached_delivered!("m."),
+            super::messages::reached_read!("m."),
             hist_sql("extract(epoch FROM m.delivered_at - m.created_at)"),
             hist_sql("extract(epoch FROM m.read_at - m.created_at)")
         )

@@ -32,9 +32,21 @@ async fn the_page_shows_balance_burn_runway_and_chart(_: PgPoolOptions, opts: Pg
     let (status, _, page) = b.get("/balance").await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains(r#"href="/balance" aria-current="page">Balance</a>"#));
-    assert!(page.contains(r#"id="balance-now">20.00 USD<"#), "{page}");
+    // Money: the currency's two decimals on screen, the exact value on hover.
     assert!(
-        page.contains(r#"id="balance-burn">2.00 USD / h<"#),
+        page.contains(
+            r#"id="balance-now"><span class="money" title="20.00 USD">USD 20.00</span><"#
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            r#"id="balance-burn"><span class="money" title="2.00 USD / h">USD 2.00 / h</span><"#
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"id="balance-readings">(4 readings)<"#),
         "{page}"
     );
     assert!(page.contains("from the drops between balance readings"));
@@ -53,7 +65,7 @@ async fn the_page_shows_balance_burn_runway_and_chart(_: PgPoolOptions, opts: Pg
         live.trim_start().starts_with(r#"<div id="live-balance""#),
         "{live}"
     );
-    assert!(live.contains("20.00 USD") && live.contains("<svg"));
+    assert!(live.contains("USD 20.00") && live.contains("<svg"));
     assert!(!live.contains("<html") && !live.contains("<nav"));
 
     // The overview's tile, inside its live region, links here.
@@ -61,7 +73,7 @@ async fn the_page_shows_balance_burn_runway_and_chart(_: PgPoolOptions, opts: Pg
     let tile = overview.find(r#"id="balance-tile""#).expect("tile");
     assert!(overview.find("data-live-stats").unwrap() < tile);
     assert!(overview[tile..].contains(r#"href="/balance""#));
-    assert!(overview[tile..].contains("20.00 USD"));
+    assert!(overview[tile..].contains(">USD 20.00</span>"));
     assert!(overview[tile..].contains("lasts 10 h 0 min"));
     let (_, _, live) = b.get("/?fragment=live").await;
     assert!(live.contains(r#"id="balance-tile""#));
@@ -80,7 +92,7 @@ async fn without_readings_the_page_says_so_and_the_tile_is_hidden(
     assert!(page.contains("No reading yet"), "{page}");
     assert!(page.contains("Twilio reports no balance for a subaccount"));
     assert!(!page.contains(r#"id="balance-now""#));
-    assert!(page.contains("<svg") && page.contains("0 readings"));
+    assert!(page.contains("<svg") && page.contains("(0 readings)"));
     let (_, _, live) = b.get("/balance?fragment=live").await;
     assert!(live.contains("No reading yet"));
     let (_, _, overview) = b.get("/").await;
@@ -93,7 +105,14 @@ async fn without_readings_the_page_says_so_and_the_tile_is_hidden(
     // A single reading: the balance, no burn from readings, no runway.
     reading(&app, 1, "5.5").await;
     let (_, _, page) = b.get("/balance").await;
-    assert!(page.contains(r#"id="balance-now">5.50 USD<"#), "{page}");
+    assert!(
+        page.contains(r#"id="balance-now"><span class="money" title="5.50 USD">USD 5.50<"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"id="balance-readings">(1 reading)<"#),
+        "one reading, singular: {page}"
+    );
     assert!(page.contains("nothing spent in the last 24 hours"));
     assert!(page.contains("no end in sight"));
     app.stop().await;

@@ -211,8 +211,10 @@ async fn each_message_is_priced_when_sent_and_charged_as_twilio_says_once_final(
     let (status, _, page) = b.get(&format!("/messages/{}", sids[2])).await;
     assert_eq!(status, 200);
     assert!(
-        page.contains(r#"id="message-estimate">0.014 USD"#),
-        "{page}"
+        page.contains(
+            r#"id="message-estimate"><span class="money" title="0.014 USD">USD 0.014</span>"#
+        ),
+        "a message's price keeps its tenths of a cent: {page}"
     );
     // The fetcher settled each one's reach on the way.
     assert_eq!(
@@ -276,14 +278,20 @@ async fn a_broadcast_is_priced_in_its_category_and_shown_on_the_cost_page(
     let mut viewer = app.browser_as("vera", Role::Viewer).await;
     let (status, _, page) = viewer.get("/costs").await;
     assert_eq!(status, 200);
-    assert!(page.contains(r#"id="costs-spend">0.07 USD"#), "{page}");
+    assert!(
+        page.contains(r#"id="costs-spend"><span class="money" title="0.07 USD">USD 0.07<"#),
+        "{page}"
+    );
     assert!(
         page.contains("OTP &#60;b&#62;wave&#60;/b&#62;"),
         "the name is escaped"
     );
     assert!(!page.contains("OTP <b>wave"));
     assert!(page.contains(&format!(r#"href="/broadcasts/{id}""#)));
-    assert!(page.contains(r#"id="costs-per-user">0.014 USD"#), "{page}");
+    assert!(
+        page.contains(r#"id="costs-per-user"><span class="money" title="0.014 USD">USD 0.014<"#),
+        "a cost per user keeps its tenths of a cent: {page}"
+    );
     assert!(page.contains("<svg"), "the spend chart");
     app.stop().await;
 }

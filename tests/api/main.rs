@@ -16,6 +16,7 @@ mod conversations;
 mod costs;
 mod credentials;
 mod dashboard;
+mod formats;
 mod health;
 mod helpers;
 mod ingest_concurrency;

@@ -104,6 +104,18 @@ async fn stored(app: &TestApp) -> Vec<String> {
 }
 
 /// The text of the element with `id` up to its closing tag (first `<` after the content).
+/// An amount as the page shows it: ("USD 0.01", its exact value on hover "0.01 USD").
+fn money_by_id(page: &str, id: &str) -> (String, String) {
+    let inner = by_id(page, id);
+    let inner = inner.strip_prefix("<strong>").unwrap_or(inner);
+    let title = inner
+        .split("title=\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no money in #{id}: {inner}"));
+    let (title, rest) = title.split_once('"').unwrap();
+    (rest.trim_start_matches('>').to_owned(), title.to_owned())
+}
+
 fn by_id<'a>(page: &'a str, id: &str) -> &'a str {
     let at = page
         .find(&format!("id=\"{id}\""))
@@ -306,9 +318,12 @@ async fn a_good_upload_replaces_the_table_and_the_estimate_form_uses_it(
         .get("/admin/prices?to=%2B919900000001&category=marketing&window=out&date=2025-08-01")
         .await;
     assert_eq!(status, 200);
-    assert_eq!(by_id(&page, "twilio-fee"), "0.01 USD");
-    assert_eq!(by_id(&page, "meta-fee"), "0.02 USD");
-    assert!(page.contains("id=\"total-fee\"><strong>0.03 USD</strong>"));
+    assert_eq!(
+        money_by_id(&page, "twilio-fee"),
+        ("USD 0.01".into(), "0.01 USD".into())
+    );
+    assert_eq!(money_by_id(&page, "meta-fee").0, "USD 0.02");
+    assert_eq!(money_by_id(&page, "total-fee").0, "USD 0.03");
     let used = page.split("id=\"used-rows\"").nth(1).unwrap();
     let used = &used[..used.find("</tbody>").unwrap()];
     assert!(used.contains(
@@ -324,18 +339,22 @@ async fn a_good_upload_replaces_the_table_and_the_estimate_form_uses_it(
     let (_, _, page) = admin
         .get("/admin/prices?to=%2B919900000001&category=utility&window=in&date=2025-08-01")
         .await;
-    assert_eq!(by_id(&page, "meta-fee"), "0 USD");
+    assert_eq!(money_by_id(&page, "meta-fee").0, "USD 0.00");
     assert!(page.contains("Meta charges nothing for this message"));
     let (_, _, page) = admin
         .get("/admin/prices?to=%2B4915123456789&category=marketing&failed=1&date=2025-08-01")
         .await;
-    assert_eq!(by_id(&page, "twilio-fee"), "0.002 USD");
-    assert_eq!(by_id(&page, "meta-fee"), "0 USD");
+    assert_eq!(
+        money_by_id(&page, "twilio-fee"),
+        ("USD 0.002".into(), "0.002 USD".into()),
+        "a unit price keeps its tenths of a cent"
+    );
+    assert_eq!(money_by_id(&page, "meta-fee").0, "USD 0.00");
     // Before July 2025: per conversation.
     let (_, _, page) = admin
         .get("/admin/prices?to=%2B4915123456789&category=marketing&date=2025-03-01")
         .await;
-    assert_eq!(by_id(&page, "meta-fee"), "0.09 USD");
+    assert_eq!(money_by_id(&page, "meta-fee").0, "USD 0.09");
 
     // A date the table does not cover, and a number that is not one.
     let (status, _, page) = admin

@@ -28,7 +28,7 @@ struct UserItem {
     username: String,
     role: String,
     disabled: bool,
-    last_login: String,
+    last_login: Option<format::Stamp>,
     me: bool,
 }
 
@@ -36,8 +36,8 @@ struct TokenItem {
     id: i64,
     name: String,
     role: String,
-    created: String,
-    last_used: String,
+    created: format::Stamp,
+    last_used: Option<format::Stamp>,
     created_by: String,
     revoked: bool,
 }
@@ -61,7 +61,6 @@ async fn render(
     new_token: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let (people, toks) = tokio::try_join!(users::all(&state.pool), tokens::all(&state.pool))?;
-    let never = || "never".to_owned();
     let mut resp = html(&AdminPage {
         chrome: Chrome::for_user(user, state, "admin"),
         users: people
@@ -71,7 +70,7 @@ async fn render(
                 id: u.id,
                 role: u.role,
                 disabled: u.disabled_at.is_some(),
-                last_login: u.last_login_at.map_or_else(never, |t| format::utc(&t)),
+                last_login: format::Stamp::of(u.last_login_at, user.tz),
                 username: u.username,
             })
             .collect(),
@@ -81,8 +80,8 @@ async fn render(
                 id: t.id,
                 name: t.name,
                 role: t.role,
-                created: format::utc(&t.created_at),
-                last_used: t.last_used_at.map_or_else(never, |d| format::utc(&d)),
+                created: format::Stamp::new(t.created_at, user.tz),
+                last_used: format::Stamp::of(t.last_used_at, user.tz),
                 created_by: t.created_by.unwrap_or_else(|| "command line".into()),
                 revoked: t.revoked_at.is_some(),
             })

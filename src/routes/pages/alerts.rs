@@ -29,21 +29,8 @@ const RESOLVED_MAX: i64 = 50;
 /// Open alerts the page lists.
 const OPEN_MAX: i64 = 200;
 
-/// A time shown in UTC, and in the reader's zone once the script runs.
-#[derive(Debug, Clone)]
-pub struct When {
-    pub iso: String,
-    pub utc: String,
-}
-
-impl When {
-    fn of(t: &chrono::DateTime<chrono::Utc>) -> Self {
-        Self {
-            iso: format::iso(t),
-            utc: format::utc(t),
-        }
-    }
-}
+/// A time as every page shows it (see [`format::Stamp`]).
+pub type When = format::Stamp;
 
 /// The banner's view of the open alerts.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +55,8 @@ pub struct BannerItem {
 }
 
 impl Banner {
-    pub fn of(s: &Snapshot) -> Self {
+    /// The banner for a reader in `tz`.
+    pub fn of(s: &Snapshot, tz: chrono_tz::Tz) -> Self {
         Self {
             items: s
                 .alerts
@@ -80,7 +68,7 @@ impl Banner {
                     state: a.state.to_string(),
                     firing: a.state == AlertState::Firing,
                     message: a.message.clone(),
-                    since: When::of(&a.fired_at),
+                    since: When::new(a.fired_at, tz),
                     acknowledged_by: a.acknowledged_by.clone(),
                 })
                 .collect(),
@@ -133,11 +121,8 @@ struct AlertItem {
     deliveries: Vec<DeliveryItem>,
 }
 
-fn delivery_item(d: &DeliveryRow) -> DeliveryItem {
-    let tries = match d.attempts {
-        1 => "1 try".to_owned(),
-        n => format!("{n} tries"),
-    };
+fn delivery_item(d: &DeliveryRow, tz: chrono_tz::Tz) -> DeliveryItem {
+    let tries = format::plural(i64::from(d.attempts), "try", "tries");
     let detail = match (d.state.as_str(), &d.last_error) {
         ("sent", _) => String::new(),
         ("pending", None) => "waiting".into(),
@@ -149,11 +134,11 @@ fn delivery_item(d: &DeliveryRow) -> DeliveryItem {
         event: d.event.clone(),
         state: d.state.clone(),
         detail,
-        sent: d.sent_at.as_ref().map(When::of),
+        sent: When::of(d.sent_at, tz),
     }
 }
 
-fn item(a: &AlertRow, deliveries: &[DeliveryRow]) -> AlertItem {
+fn item(a: &AlertRow, deliveries: &[DeliveryRow], tz: chrono_tz::Tz) -> AlertItem {
     AlertItem {
         id: a.id,
         kind: a.kind.clone(),
@@ -162,14 +147,14 @@ fn item(a: &AlertRow, deliveries: &[DeliveryRow]) -> AlertItem {
         severity: a.severity.clone(),
         state: a.state.to_string(),
         message: a.message.clone(),
-        fired: When::of(&a.fired_at),
-        acknowledged: a.acknowledged_at.as_ref().map(When::of),
+        fired: When::new(a.fired_at, tz),
+        acknowledged: When::of(a.acknowledged_at, tz),
         acknowledged_by: a.acknowledged_by.clone(),
-        resolved: a.resolved_at.as_ref().map(When::of),
+        resolved: When::of(a.resolved_at, tz),
         deliveries: deliveries
             .iter()
             .filter(|d| d.alert_id == a.id)
-            .map(delivery_item)
+            .map(|d| delivery_item(d, tz))
             .collect(),
     }
 }
@@ -203,8 +188,11 @@ async fn page(
     let deliveries = alerts::deliveries(&state.pool, &ids).await?;
     let page = AlertsPage {
         chrome: Chrome::for_user(&user, &state, "alerts"),
-        open: open.iter().map(|a| item(a, &deliveries)).collect(),
-        resolved: resolved.iter().map(|a| item(a, &deliveries)).collect(),
+        open: open.iter().map(|a| item(a, &deliveries, user.tz)).collect(),
+        resolved: resolved
+            .iter()
+            .map(|a| item(a, &deliveries, user.tz))
+            .collect(),
         notice: match q.done.as_deref() {
             Some("acknowledged") => {
                 Some("Alert acknowledged: it stays open until its condition clears.")
@@ -232,7 +220,7 @@ struct BannerFragment {
 async fn banner(user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let fresh = state.open_alerts.refresh(&state.pool).await?;
     let mut chrome = Chrome::for_user(&user, &state, "");
-    chrome.banner = Some(Banner::of(&fresh));
+    chrome.banner = Some(Banner::of(&fresh, user.tz));
     html(&BannerFragment { chrome })
 }
 

@@ -7,6 +7,7 @@ use askama::Template;
 use chrono::{TimeDelta, Utc};
 use serde::Deserialize;
 
+use super::format::{Money, Relative, Stamp, plural};
 use super::{Chrome, CurrentUser, PageError, html};
 use crate::balance::view::{BalanceView, view};
 use crate::state::AppState;
@@ -23,55 +24,50 @@ pub struct BalanceQuery {
 
 /// The balance's figures as the pages show them.
 pub struct Figures {
-    /// "19.985 USD"; None before the first reading.
-    pub balance: Option<String>,
-    pub read_ago: String,
-    pub read_iso: String,
-    pub read_utc: String,
-    /// "0.42 USD"; None when nothing is being spent (or known to be).
-    pub burn: Option<String>,
+    /// None before the first reading.
+    pub balance: Option<Money>,
+    /// When it was read, said relative to now ("read 3 min ago").
+    pub read: Option<Relative>,
+    /// Spend per hour; None when nothing is being spent (or known to be).
+    pub burn: Option<Money>,
     /// Where the burn rate comes from, in words.
     pub burn_source: &'static str,
     /// The traffic figure when the burn rate comes from the readings.
-    pub traffic_burn: Option<String>,
+    pub traffic_burn: Option<Money>,
     /// "3 d 4 h".
     pub runway: Option<String>,
-    pub readings: usize,
+    /// "(1 reading)", "(12 readings)".
+    pub readings: String,
 }
 
 impl Figures {
-    pub fn from_view(v: &BalanceView) -> Self {
+    pub fn from_view(v: &BalanceView, tz: chrono_tz::Tz) -> Self {
         let now = Utc::now();
         let unit = v.currency.as_deref().unwrap_or("");
-        let amount = |a: &String| format!("{a} {unit}").trim_end().to_owned();
+        let amount = |a: &String| Money::parse(a, unit);
         Self {
-            balance: v.balance.as_ref().map(amount),
-            read_ago: v
-                .read_at
-                .map(|t| super::format::ago(t, now))
-                .unwrap_or_default(),
-            read_iso: v
-                .read_at
+            balance: v.balance.as_ref().and_then(amount),
+            read: Stamp::of(v.read_at, tz).map(|s| s.ago(now)),
+            burn: v
+                .burn_per_hour
                 .as_ref()
-                .map(super::format::iso)
-                .unwrap_or_default(),
-            read_utc: v
-                .read_at
-                .as_ref()
-                .map(super::format::utc)
-                .unwrap_or_default(),
-            burn: v.burn_per_hour.as_ref().map(amount),
+                .and_then(amount)
+                .map(Money::per_hour),
             burn_source: match v.burn_source {
                 Some("readings") => "from the drops between balance readings (top-ups excluded)",
                 Some("traffic") => "from the prices of the messages sent (fewer than two readings)",
                 _ => "",
             },
             traffic_burn: match v.burn_source {
-                Some("readings") => v.traffic_burn_per_hour.as_ref().map(amount),
+                Some("readings") => v
+                    .traffic_burn_per_hour
+                    .as_ref()
+                    .and_then(amount)
+                    .map(Money::per_hour),
                 _ => None,
             },
             runway: v.runway.clone(),
-            readings: v.readings.len(),
+            readings: plural(v.readings.len() as i64, "reading", "readings"),
         }
     }
 }
@@ -105,7 +101,7 @@ async fn page(
     );
     let page = BalancePage {
         chrome: Chrome::for_user(&user, &state, "balance"),
-        f: Figures::from_view(&v),
+        f: Figures::from_view(&v, user.tz),
         chart,
     };
     if query.fragment.as_deref() == Some("live") {

@@ -34,8 +34,7 @@ pub struct Bubble {
     pub direction: &'static str,
     pub text: String,
     pub status: String,
-    pub iso: String,
-    pub utc: String,
+    pub when: format::Stamp,
     /// Proxy URLs of images to show.
     pub images: Vec<String>,
     /// Other media: (label, URL).
@@ -117,7 +116,12 @@ async fn locations(
         .collect())
 }
 
-fn bubble(m: &MessageRow, location: Option<Location>, account_sid: &str) -> Bubble {
+fn bubble(
+    m: &MessageRow,
+    location: Option<Location>,
+    account_sid: &str,
+    tz: chrono_tz::Tz,
+) -> Bubble {
     let media = super::media::links(m, account_sid);
     Bubble {
         sid: m.sid.clone(),
@@ -128,8 +132,7 @@ fn bubble(m: &MessageRow, location: Option<Location>, account_sid: &str) -> Bubb
         },
         text: m.body.clone().unwrap_or_default(),
         status: m.status.clone().unwrap_or_else(|| "unknown".into()),
-        iso: format::iso(&m.created_at),
-        utc: format::utc(&m.created_at),
+        when: format::Stamp::new(m.created_at, tz),
         images: media.images,
         files: media.files,
         unlinked: media.unlinked,
@@ -225,7 +228,14 @@ async fn render(
         new_number: recipient.retired.map(|r| r.replaced_by),
         bubbles: rows
             .iter()
-            .map(|m| bubble(m, places.remove(&m.sid), state.twilio.account_sid()))
+            .map(|m| {
+                bubble(
+                    m,
+                    places.remove(&m.sid),
+                    state.twilio.account_sid(),
+                    user.tz,
+                )
+            })
             .collect(),
         older: next.map(|c| c.encode()),
         blocked,

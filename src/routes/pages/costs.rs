@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use rust_decimal::Decimal;
 
+use super::format::{Money, count};
 use super::{Chrome, CurrentUser, PageError, html};
 use crate::costs::report::{Line, Report};
 use crate::costs::{self, Range};
@@ -16,62 +17,57 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/costs", web::get().to(page));
 }
 
-/// An amount as shown: at most four decimals, no trailing zeros.
-fn money(d: Decimal) -> String {
-    d.round_dp(4).normalize().to_string()
-}
-
 /// One line of a table, formatted.
 pub struct Row {
     pub key: String,
     pub label: String,
     pub href: Option<String>,
     pub messages: String,
-    pub unpriced: i64,
-    pub spend: String,
-    pub estimated: String,
-    /// "0.07 (4 of 10 messages)", or "–".
-    pub actual: String,
-    /// "+0.0028 (+4.2 %)", or "–".
-    pub variance: String,
+    pub unpriced: String,
+    pub spend: Money,
+    pub estimated: Money,
+    /// What Twilio charged, and "4 of 10 messages", once some prices are in.
+    pub actual: Option<(Money, String)>,
+    /// Charged − estimate, and that as a share of the estimate.
+    pub variance: Option<(Money, String)>,
     pub reached: String,
-    pub per_user: String,
+    /// Per user reached (often below a cent: shown to a hundredth of one).
+    pub per_user: Option<Money>,
 }
 
-fn row(l: &Line, label: String, href: Option<String>) -> Row {
+fn row(l: &Line, label: String, href: Option<String>, currency: &str) -> Row {
+    let money = |d: Decimal| Money::new(d, currency);
     Row {
         key: l.key.clone(),
         label,
         href,
-        messages: super::format::count(l.messages),
-        unpriced: l.unpriced,
+        messages: count(l.messages),
+        unpriced: if l.unpriced > 0 {
+            count(l.unpriced)
+        } else {
+            String::new()
+        },
         spend: money(l.spend),
         estimated: money(l.estimated),
-        actual: if l.actual_messages > 0 {
-            format!(
-                "{} ({} of {})",
+        actual: (l.actual_messages > 0).then(|| {
+            (
                 money(l.actual),
-                super::format::count(l.actual_messages),
-                super::format::count(l.messages)
+                format!("{} of {}", count(l.actual_messages), count(l.messages)),
             )
-        } else {
-            "–".into()
-        },
-        variance: match l.variance() {
-            Some((d, share)) => {
-                let sign = if d.is_sign_negative() { "" } else { "+" };
-                match share {
-                    Some(p) => format!("{sign}{} ({sign}{p} %)", money(d)),
-                    None => format!("{sign}{}", money(d)),
-                }
-            }
-            None => "–".into(),
-        },
-        reached: l
-            .users_reached
-            .map(super::format::count)
-            .unwrap_or_else(|| "–".into()),
-        per_user: l.cost_per_user.map(money).unwrap_or_else(|| "–".into()),
+        }),
+        variance: l.variance().map(|(d, share)| {
+            let share = share.map_or_else(String::new, |p| {
+                let sign = if p.is_sign_negative() {
+                    "\u{2212}"
+                } else {
+                    "+"
+                };
+                format!("{sign}{} %", p.abs().normalize())
+            });
+            (money(d).signed(), share)
+        }),
+        reached: l.users_reached.map_or_else(|| "–".into(), count),
+        per_user: l.cost_per_user.map(|d| money(d).unit()),
     }
 }
 
@@ -96,6 +92,8 @@ struct CostsPage {
     error: Option<String>,
     currency: String,
     total: Option<Row>,
+    /// "1 message", "1,234 messages".
+    messages_text: String,
     chart: String,
     by_day: Vec<Row>,
     by_category: Vec<Row>,
@@ -117,7 +115,11 @@ impl CostsPage {
                 let spend = spent
                     .get(d.to_string().as_str())
                     .map_or(Decimal::ZERO, |l| l.spend);
-                (d, spend.try_into().unwrap_or(0.0), money(spend))
+                (
+                    d,
+                    spend.try_into().unwrap_or(0.0),
+                    Money::new(spend, "").shown(),
+                )
             })
             .collect();
         Self {
@@ -126,28 +128,29 @@ impl CostsPage {
             to: range.last.to_string(),
             error: None,
             currency: r.currency.clone(),
-            total: Some(row(&r.total, "Total".into(), None)),
+            total: Some(row(&r.total, "Total".into(), None, &r.currency)),
+            messages_text: super::format::plural(r.total.messages, "message", "messages"),
             chart: super::chart::spend_svg(&days, &r.currency),
             by_day: r
                 .by_day
                 .iter()
                 .rev()
-                .map(|l| row(l, l.key.clone(), None))
+                .map(|l| row(l, l.key.clone(), None, &r.currency))
                 .collect(),
             by_category: r
                 .by_category
                 .iter()
-                .map(|l| row(l, l.key.clone(), None))
+                .map(|l| row(l, l.key.clone(), None, &r.currency))
                 .collect(),
             by_country: r
                 .by_country
                 .iter()
-                .map(|l| row(l, country_label(&l.key), None))
+                .map(|l| row(l, country_label(&l.key), None, &r.currency))
                 .collect(),
             by_sender: r
                 .by_sender
                 .iter()
-                .map(|l| row(l, sender_label(&l.key), None))
+                .map(|l| row(l, sender_label(&l.key), None, &r.currency))
                 .collect(),
             by_broadcast: r
                 .by_broadcast
@@ -157,7 +160,12 @@ impl CostsPage {
                         .label
                         .clone()
                         .unwrap_or_else(|| format!("Broadcast {}", l.key));
-                    row(l, label, Some(format!("/broadcasts/{}", l.key)))
+                    row(
+                        l,
+                        label,
+                        Some(format!("/broadcasts/{}", l.key)),
+                        &r.currency,
+                    )
                 })
                 .collect(),
         }
@@ -181,6 +189,7 @@ async fn page(
                 error: Some(e),
                 currency: String::new(),
                 total: None,
+                messages_text: String::new(),
                 chart: String::new(),
                 by_day: Vec::new(),
                 by_category: Vec::new(),

@@ -150,6 +150,7 @@ mod tests {
             delivered_at: None,
             read_at: None,
             failed_at: None,
+            messaging_service_sid: None,
         }
     }
 

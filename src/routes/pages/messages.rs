@@ -33,7 +33,9 @@ struct LogPage {
     q: FilterValues,
     statuses: &'static [&'static str],
     recent: Vec<RecentRow>,
-    next: Option<String>,
+    /// The query strings of the older and the newer page.
+    older: Option<String>,
+    newer: Option<String>,
     export: String,
     filtered: bool,
 }
@@ -100,16 +102,21 @@ async fn log(
 ) -> Result<HttpResponse, PageError> {
     let q = query.into_inner();
     let Parsed { filter, cursor, .. } = q.parse(PAGE, PAGE).map_err(PageError::BadRequest)?;
-    let (rows, next) = messages::list(&state.pool, &filter, cursor.as_ref(), PAGE).await?;
+    let found = messages::page(&state.pool, &filter, cursor.as_ref(), PAGE).await?;
     let now = Utc::now();
     let mut export_q = q.clone();
     export_q.cursor = None;
     let page = LogPage {
-        live: cursor.is_none(),
+        live: found.newer.is_none(),
         chrome: Chrome::for_user(&user, &state, "messages"),
         statuses: STATUSES,
-        recent: rows.iter().map(|m| recent_row(m, now)).collect(),
-        next: next.map(|c| q.with_cursor(Some(c.encode()))),
+        recent: found
+            .rows
+            .iter()
+            .map(|m| recent_row(m, now, user.tz))
+            .collect(),
+        older: found.older.map(|c| q.with_cursor(Some(c.encode()))),
+        newer: found.newer.map(|c| q.with_cursor(Some(c.encode()))),
         export: export_q.with_cursor(None),
         filtered: !q.with_cursor(None).is_empty(),
         q: FilterValues::from(&q),
@@ -230,8 +237,7 @@ struct EventItem {
     status: String,
     error: String,
     source: String,
-    iso: String,
-    utc: String,
+    when: format::Stamp,
     /// Arrived after a later stage had already been reported.
     late: bool,
     params: String,
@@ -244,13 +250,16 @@ struct MessagePage {
     m: MessageRow,
     party: String,
     media: super::media::MediaLinks,
-    milestones: Vec<(&'static str, String, String)>,
+    milestones: Vec<(&'static str, format::Stamp)>,
     error_help: Option<(&'static str, &'static str)>,
     events: Vec<EventItem>,
     /// Warnings of the send that led here, shown once.
     warnings: Vec<String>,
     /// Its cost, when wadash sent it.
     cost: Option<crate::storage::costs::MessageCost>,
+    /// What Twilio reported it cost, and what wadash estimated.
+    price: Option<format::Money>,
+    estimate: Option<format::Money>,
 }
 
 async fn one(
@@ -276,8 +285,7 @@ async fn one(
             EventItem {
                 error: e.error_code.map(|c| c.to_string()).unwrap_or_default(),
                 source: e.source,
-                iso: format::iso(&e.received_at),
-                utc: format::utc(&e.received_at),
+                when: format::Stamp::new(e.received_at, user.tz),
                 late,
                 params: serde_json::to_string_pretty(&e.params).unwrap_or_default(),
                 status: e.status,
@@ -285,7 +293,7 @@ async fn one(
         })
         .collect();
     let milestone = |label, t: &Option<chrono::DateTime<Utc>>| {
-        t.map(|t| (label, format::iso(&t), format::utc(&t)))
+        t.map(|t| (label, format::Stamp::new(t, user.tz)))
     };
     let milestones = [
         milestone("Created", &Some(m.created_at)),
@@ -309,7 +317,18 @@ async fn one(
         .and_then(crate::domain::error_codes::lookup)
         .map(|i| (i.meaning, i.action));
     let cost = crate::storage::costs::of_message(&state.pool, sid.as_str()).await?;
+    let price = m
+        .price
+        .as_deref()
+        .and_then(|p| format::Money::parse(p, m.price_unit.as_deref().unwrap_or("")))
+        .map(format::Money::unit);
+    let estimate = cost.as_ref().and_then(|c| {
+        format::Money::parse(c.estimated.as_deref()?, c.currency.as_deref().unwrap_or(""))
+            .map(format::Money::unit)
+    });
     let page = MessagePage {
+        price,
+        estimate,
         cost,
         chrome: Chrome::for_user(&user, &state, "messages"),
         party,

@@ -83,7 +83,7 @@ impl Chrome {
             csrf: user.csrf.clone(),
             simulator: state.simulator_mode,
             active,
-            banner: Some(alerts::Banner::of(&state.open_alerts.current())),
+            banner: Some(alerts::Banner::of(&state.open_alerts.current(), user.tz)),
         }
     }
 

@@ -8,7 +8,7 @@ use askama::Template;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 
-use super::format::{count, duration_secs, percent};
+use super::format::{Stamp, count, duration_secs, percent};
 use super::{Chrome, CurrentUser, PageError, html};
 use crate::domain::error_codes;
 use crate::state::AppState;
@@ -131,11 +131,14 @@ pub struct RecentRow {
     pub sid: String,
     pub direction: &'static str,
     pub party: String,
+    /// Our side: the number (or Messaging Service) that sent it, or that received it.
+    pub sender: String,
     pub text: String,
     pub status: String,
+    /// The error code and what it means in a few words, for a failed message.
+    pub error: Option<(i32, String)>,
+    pub when: Stamp,
     pub ago: String,
-    pub iso: String,
-    pub utc: String,
 }
 
 #[derive(Template)]
@@ -148,7 +151,7 @@ struct OverviewPage {
     since_value: String,
     until_value: String,
     sender: String,
-    range_text: String,
+    range: (Stamp, Stamp),
     stages: Vec<Stage>,
     delivery_rate: String,
     read_rate: String,
@@ -215,9 +218,30 @@ fn stages(f: &Funnel) -> Vec<Stage> {
     ]
 }
 
-pub fn recent_row(m: &messages::MessageRow, now: DateTime<Utc>) -> RecentRow {
+/// Twilio's message, or the error dictionary's, cut to a few words.
+fn short_error(m: &messages::MessageRow) -> String {
+    let text = error_codes::lookup(m.error_code.unwrap_or(0))
+        .map(|i| i.meaning.to_owned())
+        .or_else(|| m.error_message.clone())
+        .unwrap_or_default();
+    if text.chars().count() <= 60 {
+        return text;
+    }
+    let cut: String = text.chars().take(59).collect();
+    format!("{}…", cut.trim_end())
+}
+
+pub fn recent_row(m: &messages::MessageRow, now: DateTime<Utc>, tz: chrono_tz::Tz) -> RecentRow {
     let inbound = m.direction == "inbound";
     let party = if inbound { &m.from_addr } else { &m.to_addr };
+    let ours = if inbound { &m.to_addr } else { &m.from_addr };
+    let sender = ours
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .or(m.messaging_service_sid.as_deref())
+        .unwrap_or("")
+        .trim_start_matches("whatsapp:")
+        .to_owned();
     let text = match (&m.body, m.media.as_array().map_or(0, |a| a.len())) {
         (Some(b), _) if !b.is_empty() => b.chars().take(120).collect(),
         (_, n) if n > 0 => format!("[{n} media]"),
@@ -231,11 +255,12 @@ pub fn recent_row(m: &messages::MessageRow, now: DateTime<Utc>) -> RecentRow {
             .unwrap_or("")
             .trim_start_matches("whatsapp:")
             .to_owned(),
+        sender,
         text,
         status: m.status.clone().unwrap_or_else(|| "unknown".into()),
+        error: m.error_code.map(|c| (c, short_error(m))),
+        when: Stamp::new(m.created_at, tz),
         ago: super::format::ago(m.created_at, now),
-        iso: super::format::iso(&m.created_at),
-        utc: super::format::utc(&m.created_at),
     }
 }
 
@@ -286,11 +311,7 @@ async fn page(
         since_value: w.since.format("%Y-%m-%dT%H:%M").to_string(),
         until_value: w.until.format("%Y-%m-%dT%H:%M").to_string(),
         sender: sender.clone().unwrap_or_default(),
-        range_text: format!(
-            "{} – {}",
-            super::format::utc(&w.since),
-            super::format::utc(&w.until)
-        ),
+        range: (Stamp::new(w.since, user.tz), Stamp::new(w.until, user.tz)),
         stages: stages(&funnel),
         delivery_rate: percent(funnel.delivered, funnel.sent),
         read_rate: percent(funnel.read, funnel.delivered),
@@ -314,11 +335,15 @@ async fn page(
             })
             .collect(),
         chart: super::chart::traffic_svg(&buckets, w.step, user.tz),
-        recent: recent.0.iter().map(|m| recent_row(m, now)).collect(),
+        recent: recent
+            .0
+            .iter()
+            .map(|m| recent_row(m, now, user.tz))
+            .collect(),
         balance: balance
             .balance
             .is_some()
-            .then(|| super::balance::Figures::from_view(&balance)),
+            .then(|| super::balance::Figures::from_view(&balance, user.tz)),
     };
     if q.fragment.as_deref() == Some("live") {
         return html(&page.as_live());

@@ -62,8 +62,7 @@ struct RowItem {
     kind: &'static str,
     country: String,
     category: String,
-    amount: String,
-    currency: String,
+    amount: format::Money,
     /// CSS class suffix and words.
     standing: &'static str,
     standing_label: &'static str,
@@ -75,8 +74,7 @@ fn row_item(p: &Price, standing: Option<Standing>) -> RowItem {
         kind: p.kind.as_str(),
         country: p.country.clone(),
         category: p.category.clone(),
-        amount: p.amount.to_string(),
-        currency: p.currency.clone(),
+        amount: format::Money::new(p.amount, &p.currency).unit(),
         standing: standing.map_or("", Standing::as_str),
         standing_label: match standing {
             Some(Standing::InForce) => "in force",
@@ -147,12 +145,11 @@ struct SummaryView {
     /// A second currency: only a table edited outside wadash can have one.
     other_currency: Option<String>,
     uploaded_by: Option<String>,
-    uploaded_at: String,
-    uploaded_iso: String,
+    uploaded: Option<format::Stamp>,
     is_default: bool,
 }
 
-fn summary_view(s: Summary) -> SummaryView {
+fn summary_view(s: Summary, tz: chrono_tz::Tz) -> SummaryView {
     SummaryView {
         rows: s.rows,
         in_force: s.in_force,
@@ -161,8 +158,7 @@ fn summary_view(s: Summary) -> SummaryView {
         currency: s.currency.unwrap_or_default(),
         other_currency: s.other_currency,
         uploaded_by: s.uploaded_by,
-        uploaded_at: s.uploaded_at.map(|t| format::utc(&t)).unwrap_or_default(),
-        uploaded_iso: s.uploaded_at.map(|t| format::iso(&t)).unwrap_or_default(),
+        uploaded: format::Stamp::of(s.uploaded_at, tz),
         is_default: s.is_default,
     }
 }
@@ -210,10 +206,9 @@ struct UsedRow {
 struct EstimateResult {
     to: String,
     country: &'static str,
-    twilio_fee: String,
-    meta_fee: String,
-    total: String,
-    currency: String,
+    twilio_fee: format::Money,
+    meta_fee: format::Money,
+    total: format::Money,
     used: Vec<UsedRow>,
 }
 
@@ -295,7 +290,7 @@ async fn render(
         &PricesPage {
             chrome: Chrome::for_user(user, state, "prices"),
             today: today.to_string(),
-            summary: summary_view(summary),
+            summary: summary_view(summary, user.tz),
             groups: groups(rows),
             paging,
             notice: x.notice,
@@ -354,10 +349,9 @@ fn estimate_result(to: &PhoneNumber, e: Estimate) -> EstimateResult {
     EstimateResult {
         to: to.to_string(),
         country: e.country,
-        twilio_fee: e.breakdown.twilio_fee.to_string(),
-        meta_fee: e.breakdown.meta_fee.to_string(),
-        total: e.breakdown.total.to_string(),
-        currency: e.breakdown.currency,
+        twilio_fee: format::Money::new(e.breakdown.twilio_fee, &e.breakdown.currency).unit(),
+        meta_fee: format::Money::new(e.breakdown.meta_fee, &e.breakdown.currency).unit(),
+        total: format::Money::new(e.breakdown.total, &e.breakdown.currency).unit(),
         used,
     }
 }

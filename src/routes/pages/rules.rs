@@ -1,15 +1,17 @@
 //! `/admin/rules` (admin): automatic-reply rules in the order they are tried. Add, edit,
 //! delete, enable or disable a rule, and move it up or down among the rules of its group
-//! (keyword and regular-expression rules; image-echo rules always come after them).
-//! Validation is `crate::replies::rules::validate`, as for `/api/v1/rules`.
+//! (keyword and regular-expression rules; image-echo rules always come after them). Each
+//! rule shows how many inbound messages it answered; a sample message (`?try_body=`) shows
+//! which rule would answer it, and with what, without sending anything. Validation is `crate::replies::rules::validate`, as for `/api/v1/rules`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{Chrome, CurrentUser, PageError};
+use super::{Chrome, CurrentUser, PageError, format};
 use crate::replies::rules::{self, MAX_MEDIA, RuleInput};
+use crate::replies::{Sample, Trial, try_sample};
 use crate::routes::pages::{Allowed, CsrfOnly, Posted};
 use crate::routes::roles::Admin;
 use crate::state::AppState;
@@ -80,6 +82,9 @@ struct RuleItem {
     reply_body: String,
     reply_media: Vec<String>,
     enabled: bool,
+    /// Inbound messages it answered, and when it last did.
+    hits: String,
+    last_hit: Option<format::Relative>,
     can_up: bool,
     can_down: bool,
     fields: RuleFields,
@@ -110,6 +115,97 @@ struct RulesPage {
     max_media: usize,
     notice: Option<String>,
     error: Option<String>,
+    /// The "try a message" form as typed, and what would answer it.
+    trial: TrialView,
+}
+
+/// The "try a message" form and its outcome.
+#[derive(Debug, Default)]
+struct TrialView {
+    body: String,
+    to: String,
+    image: bool,
+    /// What would answer, once tried.
+    outcome: Option<Outcome>,
+    /// Why the sample could not be tried.
+    error: Option<String>,
+}
+
+#[derive(Debug)]
+struct Outcome {
+    /// What answers, in words.
+    headline: String,
+    /// The rule that answers, by id (its row on the page).
+    rule_id: Option<i64>,
+    reply_body: String,
+    reply_media: Vec<String>,
+}
+
+/// The longest sample text: WhatsApp's limit for a message body.
+const SAMPLE_MAX_CHARS: usize = 1600;
+
+async fn trial(state: &AppState, q: &RulesQuery) -> Result<TrialView, PageError> {
+    let mut view = TrialView {
+        body: q.try_body.clone().unwrap_or_default(),
+        to: q.try_to.clone().unwrap_or_default(),
+        image: q.try_image.is_some(),
+        outcome: None,
+        error: None,
+    };
+    if q.try_body.is_none() && q.try_image.is_none() {
+        return Ok(view);
+    }
+    if view.body.chars().count() > SAMPLE_MAX_CHARS {
+        view.error = Some(format!(
+            "the sample is longer than {SAMPLE_MAX_CHARS} characters, WhatsApp's limit"
+        ));
+        return Ok(view);
+    }
+    let to = match view.to.trim() {
+        "" => None,
+        t => match crate::domain::WhatsAppAddress::parse(t) {
+            Ok(a) => Some(a.as_str().to_owned()),
+            Err(e) => {
+                view.error = Some(format!("sent to: {e}"));
+                return Ok(view);
+            }
+        },
+    };
+    let sample = Sample {
+        body: view.body.clone(),
+        to,
+        image: view.image,
+    };
+    let found = try_sample(&state.pool, &state.replies, &state.reply_patterns, &sample).await?;
+    view.outcome = Some(match found {
+        Trial::Keyword { opt_out, reply } => Outcome {
+            headline: format!(
+                "An opt-{} keyword: it changes the contact's consent and {}; no rule is tried.",
+                if opt_out { "out" } else { "in" },
+                if reply.is_some() {
+                    "gets the confirmation"
+                } else {
+                    "gets no confirmation (none is configured)"
+                }
+            ),
+            rule_id: None,
+            reply_body: reply.unwrap_or_default(),
+            reply_media: Vec::new(),
+        },
+        Trial::Rule(r) => Outcome {
+            headline: format!("Rule “{}” ({}) answers.", r.name, kind_label(&r.kind)),
+            rule_id: Some(r.id),
+            reply_body: r.reply_body.unwrap_or_default(),
+            reply_media: r.reply_media,
+        },
+        Trial::Nothing => Outcome {
+            headline: "No rule answers: the message gets no automatic reply.".into(),
+            rule_id: None,
+            reply_body: String::new(),
+            reply_media: Vec::new(),
+        },
+    });
+    Ok(view)
 }
 
 enum Refused {
@@ -122,10 +218,13 @@ async fn render(
     state: &AppState,
     notice: Option<String>,
     refused: Option<(StatusCode, String, Refused)>,
+    trial: TrialView,
 ) -> Result<HttpResponse, PageError> {
     let rows = store::all(&state.pool).await?;
+    let now = chrono::Utc::now();
     let (status, error, refused) = match refused {
         Some((s, e, r)) => (s, Some(e), Some(r)),
+        None if trial.error.is_some() => (StatusCode::BAD_REQUEST, None, None),
         None => (StatusCode::OK, None, None),
     };
     let rules = rows
@@ -148,6 +247,8 @@ async fn render(
                 reply_body: r.reply_body.clone().unwrap_or_default(),
                 reply_media: r.reply_media.clone(),
                 enabled: r.enabled,
+                hits: format::count(r.hits),
+                last_hit: format::Stamp::of(r.last_hit_at, user.tz).map(|s| s.ago(now)),
                 can_up: before.is_some_and(|b| group(b) == group(r)),
                 can_down: after.is_some_and(|a| group(a) == group(r)),
                 fields,
@@ -171,17 +272,32 @@ async fn render(
             max_media: MAX_MEDIA,
             notice,
             error,
+            trial,
         },
         status,
     )
 }
 
+/// The page's query: the notice after an action, and a sample message to try.
+#[derive(Debug, Default, Deserialize)]
+struct RulesQuery {
+    done: Option<String>,
+    try_body: Option<String>,
+    /// The sender the sample is sent to.
+    try_to: Option<String>,
+    /// The checkbox: an image attached.
+    try_image: Option<String>,
+}
+
 async fn page(
     user: Allowed<Admin>,
-    q: web::Query<super::DoneQuery>,
+    q: web::Query<RulesQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let notice = q.notice(&[
+    let q = q.into_inner();
+    let trial = trial(&state, &q).await?;
+    let done = super::DoneQuery { done: q.done };
+    let notice = done.notice(&[
         ("added", "Rule added, at the end of its group."),
         ("changed", "Rule saved."),
         ("enabled", "Rule enabled."),
@@ -192,7 +308,7 @@ async fn page(
         ("moved", "Rule moved."),
         ("deleted", "Rule deleted."),
     ]);
-    render(&user, &state, notice, None).await
+    render(&user, &state, notice, None, trial).await
 }
 
 fn done(what: &str) -> HttpResponse {
@@ -259,6 +375,7 @@ async fn add(
                 &state,
                 None,
                 Some((StatusCode::BAD_REQUEST, e, refused)),
+                TrialView::default(),
             )
             .await;
         }
@@ -289,6 +406,7 @@ async fn change(
                 &state,
                 None,
                 Some((StatusCode::BAD_REQUEST, e, refused)),
+                TrialView::default(),
             )
             .await;
         }

@@ -19,7 +19,7 @@ use crate::domain::{BroadcastAction, BroadcastStatus, Role};
 use crate::routes::pages::{CsrfOnly, Posted};
 use crate::routes::roles::Operator;
 use crate::state::AppState;
-use crate::storage::broadcasts::{self as store, BroadcastRow, Counts, RecipientRow};
+use crate::storage::broadcasts::{self as store, BroadcastRow, Counts, Reached, RecipientRow};
 
 const RECIPIENTS_PAGE: i64 = 100;
 /// The window the current send rate is measured over.
@@ -40,13 +40,20 @@ pub(super) struct OneQuery {
     done: Option<String>,
 }
 
+/// A tile of the broadcast's funnel. Sent, delivered and read count the recipients whose
+/// message reached at least that stage, as the overview's funnel does, with how many are in
+/// exactly that state now beside; the other tiles are states a message ends in (or has not
+/// left).
+#[derive(Debug, PartialEq, Eq)]
 struct Stage {
     bucket: &'static str,
     label: &'static str,
-    value: i64,
+    value: String,
     share: String,
     width: i64,
     class: &'static str,
+    /// Recipients in exactly this state now, for a stage counted cumulatively.
+    now: Option<String>,
 }
 
 struct BucketLink {
@@ -78,17 +85,14 @@ struct BroadcastPage {
     chrome: Chrome,
     b: BroadcastRow,
     status_label: &'static str,
-    created: String,
-    created_iso: String,
-    start: String,
-    start_iso: String,
-    completed: String,
-    completed_iso: String,
+    created: format::Stamp,
+    start: format::Stamp,
+    completed: Option<format::Stamp>,
     mps: String,
-    estimated_cost: String,
+    estimated_cost: Option<format::Money>,
     audience: String,
     media: Vec<String>,
-    recipients: i64,
+    recipients_text: String,
     stages: Vec<Stage>,
     progress: i64,
     progress_text: String,
@@ -104,23 +108,30 @@ struct BroadcastPage {
     error: Option<String>,
 }
 
-fn stages(c: &Counts, total: i64) -> Vec<Stage> {
-    let stage = |bucket, label, value: i64, class| Stage {
+fn stages(c: &Counts, r: &Reached, total: i64) -> Vec<Stage> {
+    let stage = |bucket, label, value: i64, class, now: Option<i64>| Stage {
         bucket,
         label,
-        value,
+        value: format::count(value),
         share: format::percent(value, total),
         width: if total > 0 { value * 100 / total } else { 0 },
         class,
+        now: now.map(format::count),
     };
     vec![
-        stage("pending", "Waiting", c.pending, ""),
-        stage("sent", "Sent", c.sent, ""),
-        stage("delivered", "Delivered", c.delivered, "ok"),
-        stage("read", "Read", c.read, "ok"),
-        stage("failed", "Failed", c.failed, "bad"),
-        stage("undelivered", "Undelivered", c.undelivered, "bad"),
-        stage("canceled", "Canceled", c.canceled, ""),
+        stage("pending", "Waiting", c.pending, "", None),
+        stage("sent", "Sent", r.sent, "", Some(c.sent)),
+        stage(
+            "delivered",
+            "Delivered",
+            r.delivered,
+            "ok",
+            Some(c.delivered),
+        ),
+        stage("read", "Read", r.read, "ok", Some(c.read)),
+        stage("failed", "Failed", c.failed, "bad", None),
+        stage("undelivered", "Undelivered", c.undelivered, "bad", None),
+        stage("canceled", "Canceled", c.canceled, "", None),
     ]
 }
 
@@ -156,7 +167,7 @@ fn controls(status: BroadcastStatus, c: &Counts) -> Vec<Control> {
 
 fn audience_words(a: &serde_json::Value) -> String {
     if let Some(n) = a.get("numbers").and_then(|n| n.as_i64()) {
-        format!("{n} numbers listed")
+        format!("{} listed", format::plural(n, "number", "numbers"))
     } else if let Some(t) = a.get("tag").and_then(|t| t.as_str()) {
         format!("contacts tagged {t}")
     } else if a.get("all_opted_in").is_some() {
@@ -275,18 +286,14 @@ async fn render_one(
     let page = BroadcastPage {
         chrome: Chrome::for_user(user, state, "broadcasts"),
         status_label: status_label(b.status),
-        created: format::utc(&b.created_at),
-        created_iso: format::iso(&b.created_at),
-        start: format::utc(&b.start_at),
-        start_iso: format::iso(&b.start_at),
-        completed: b.completed_at.map(|t| format::utc(&t)).unwrap_or_default(),
-        completed_iso: b.completed_at.map(|t| format::iso(&t)).unwrap_or_default(),
+        created: format::Stamp::new(b.created_at, user.tz),
+        start: format::Stamp::new(b.start_at, user.tz),
+        completed: format::Stamp::of(b.completed_at, user.tz),
         mps: rate(b.mps),
         estimated_cost: b
             .estimated_cost
-            .clone()
-            .map(|c| format!("{c} USD"))
-            .unwrap_or_else(|| "–".into()),
+            .as_deref()
+            .and_then(|c| format::Money::parse(c, "USD")),
         audience: audience_words(&b.audience),
         media: b
             .media
@@ -294,8 +301,8 @@ async fn render_one(
             .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
             .cloned()
             .collect(),
-        recipients: v.recipients,
-        stages: stages(c, v.recipients),
+        recipients_text: format::count(v.recipients),
+        stages: stages(c, &v.reached, v.recipients),
         progress,
         progress_text,
         rate_now: format!(
@@ -408,5 +415,55 @@ mod tests {
         assert!(actions("canceled", &failed).is_empty());
         assert_eq!(actions("running", &failed), ["pause", "cancel", "retry"]);
         assert_eq!(actions("paused", &failed), ["resume", "cancel", "retry"]);
+    }
+
+    #[test]
+    fn tiles_count_reached_at_least_with_the_exact_state_beside() {
+        // 1,000 recipients: 10 waiting, 20 accepted by Twilio and no further, 300 delivered,
+        // 600 read, 40 failed (15 of them after being sent), 20 undelivered (all sent), 10
+        // canceled before sending.
+        let c = Counts {
+            pending: 10,
+            sent: 20,
+            delivered: 300,
+            read: 600,
+            failed: 40,
+            undelivered: 20,
+            canceled: 10,
+        };
+        let r = Reached {
+            sent: 12 + 300 + 600 + 15 + 20,
+            delivered: 900,
+            read: 600,
+        };
+        let t = stages(&c, &r, 1000);
+        let tile = |b: &str| t.iter().find(|s| s.bucket == b).unwrap();
+        assert_eq!(tile("sent").value, "947");
+        assert_eq!(tile("sent").share, "94.7 %");
+        assert_eq!(tile("sent").now.as_deref(), Some("20"));
+        assert_eq!(tile("delivered").value, "900");
+        assert_eq!(
+            tile("delivered").share,
+            "90.0 %",
+            "not 30.0 %: read ones were delivered"
+        );
+        assert_eq!(tile("delivered").now.as_deref(), Some("300"));
+        assert_eq!(tile("read").value, "600");
+        assert_eq!(tile("read").width, 60);
+        assert_eq!(tile("failed").value, "40");
+        assert_eq!(tile("failed").now, None);
+        assert_eq!(tile("pending").share, "1.0 %");
+        let done = stages(
+            &c,
+            &Reached {
+                sent: 1000,
+                delivered: 1000,
+                read: 1000,
+            },
+            1000,
+        );
+        assert_eq!(done[3].share, "100 %");
+        let nothing = stages(&Counts::default(), &Reached::default(), 0);
+        assert!(nothing.iter().all(|s| s.share == "–" && s.width == 0));
     }
 }

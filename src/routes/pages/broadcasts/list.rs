@@ -8,7 +8,7 @@ use super::super::{Chrome, CurrentUser, PageError, format, html};
 use super::{progress, status_label};
 use crate::broadcasts::view::{list_cursor, view};
 use crate::state::AppState;
-use crate::storage::broadcasts::{self as store, BroadcastRow, Counts};
+use crate::storage::broadcasts::{self as store, BroadcastRow};
 
 const PAGE: i64 = 50;
 
@@ -23,15 +23,17 @@ struct ListItem {
     status: String,
     status_label: &'static str,
     created_by: String,
-    created: String,
-    created_iso: String,
-    start: String,
-    start_iso: String,
-    recipients: i64,
+    created: format::Stamp,
+    start: format::Stamp,
+    recipients: String,
     /// Recipients no longer waiting, of all, 0–100.
     progress: i64,
     progress_text: String,
-    counts: Counts,
+    /// Delivered and read as the funnel counts them (reached at least), failed and
+    /// undelivered as they are.
+    delivered: String,
+    read: String,
+    failed: String,
 }
 
 #[derive(Template)]
@@ -71,14 +73,14 @@ pub(super) async fn list(
             id: b.id,
             status_label: status_label(b.status),
             created_by: b.created_by.unwrap_or_default(),
-            created: format::utc(&b.created_at),
-            created_iso: format::iso(&b.created_at),
-            start: format::utc(&b.start_at),
-            start_iso: format::iso(&b.start_at),
-            recipients: v.recipients,
+            created: format::Stamp::new(b.created_at, user.tz),
+            start: format::Stamp::new(b.start_at, user.tz),
+            recipients: format::count(v.recipients),
             progress,
             progress_text,
-            counts: v.counts,
+            delivered: format::count(v.reached.delivered),
+            read: format::count(v.reached.read),
+            failed: format::count(v.counts.failed + v.counts.undelivered),
             name: b.name,
             status: b.status.to_string(),
         });

@@ -105,8 +105,8 @@ fn progress(recipients: i64, pending: i64) -> (i64, String) {
         share,
         format!(
             "{} of {} done · {}",
-            done,
-            recipients,
+            format::count(done),
+            format::count(recipients),
             format::percent(done, recipients)
         ),
     )
@@ -195,6 +195,7 @@ mod tests {
         assert_eq!(rate(1.0 / 3.0), "0.33");
         assert_eq!(rate(2.5), "2.5");
         assert_eq!(progress(40, 10), (75, "30 of 40 done · 75.0 %".into()));
+        assert_eq!(progress(40, 0), (100, "40 of 40 done · 100 %".into()));
         assert_eq!(progress(0, 0).0, 0);
     }
 }

@@ -25,15 +25,14 @@ struct PreviewPage<'a> {
     hidden: Vec<(&'static str, &'a str)>,
     sender: String,
     mps: String,
-    recipients: usize,
+    recipients: String,
     excluded_count: usize,
     excluded: Vec<ExcludedItem>,
-    cost: String,
-    currency: String,
+    cost: format::Money,
     duration: String,
-    /// Empty when it starts at once.
-    start: String,
-    start_iso: String,
+    /// None when it starts at once.
+    start: Option<format::Stamp>,
+    /// The start in the form's zone, when that is not the reader's.
     start_local: String,
 }
 
@@ -55,11 +54,7 @@ fn render_preview(
 ) -> Result<HttpResponse, PageError> {
     let later = p.start_at > now + chrono::TimeDelta::seconds(5);
     let start_local = match (later, schedule::parse_tz(&f.timezone)) {
-        (true, Ok(tz)) if tz != chrono_tz::UTC => p
-            .start_at
-            .with_timezone(&tz)
-            .format("%Y-%m-%d %H:%M %Z")
-            .to_string(),
+        (true, Ok(tz)) if tz != user.tz => format::local(&p.start_at, tz),
         _ => String::new(),
     };
     html(&PreviewPage {
@@ -71,18 +66,12 @@ fn render_preview(
         hidden: f.hidden(),
         sender: p.sender.clone(),
         mps: rate(p.mps),
-        recipients: p.recipient_count,
+        recipients: format::count(p.recipient_count as i64),
         excluded_count: p.excluded.len(),
         excluded: excluded_items(&p.excluded),
-        cost: p.estimated_cost.to_string(),
-        currency: p.cost_currency.clone(),
+        cost: format::Money::new(p.estimated_cost, &p.cost_currency),
         duration: duration_words(p.estimated_seconds),
-        start: if later {
-            format::utc(&p.start_at)
-        } else {
-            String::new()
-        },
-        start_iso: format::iso(&p.start_at),
+        start: later.then(|| format::Stamp::new(p.start_at, user.tz)),
         start_local,
     })
 }

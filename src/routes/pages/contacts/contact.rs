@@ -35,8 +35,7 @@ struct HistoryItem {
     source: String,
     actor: String,
     detail: String,
-    utc: String,
-    iso: String,
+    when: format::Stamp,
 }
 
 fn change_label(change: &str) -> &'static str {
@@ -53,7 +52,7 @@ struct PreviousItem {
     number: String,
     replaced_by: String,
     actor: String,
-    utc: String,
+    when: format::Stamp,
 }
 
 /// What the operator typed into the contact page's forms, kept when one is refused. `None`
@@ -83,11 +82,11 @@ struct ContactPage {
     /// block: the consent buttons follow it.
     said: String,
     said_label: &'static str,
-    deauthorized_since: Option<String>,
-    first_inbound: String,
+    deauthorized_since: Option<format::Stamp>,
+    first_inbound: Option<format::Stamp>,
     /// `open`, `closed` or `unknown`.
     window: &'static str,
-    window_expires: String,
+    window_expires: Option<format::Stamp>,
     history: Vec<HistoryItem>,
     previous: Vec<PreviousItem>,
     forms: ContactForms,
@@ -116,13 +115,10 @@ async fn render(
         Window::Closed { .. } => "closed",
         Window::Unknown => "unknown",
     };
-    let window_expires = Window::expires_at(contact.last_inbound_at)
-        .map(|t| format::utc(&t))
-        .unwrap_or_default();
-    let deauthorized_since = contact.deauthorized_at.map(|t| format::utc(&t));
-    let first_inbound = contact
-        .first_inbound_at
-        .map_or_else(|| "never".to_owned(), |t| format::utc(&t));
+    let tz = user.tz;
+    let window_expires = format::Stamp::of(Window::expires_at(contact.last_inbound_at), tz);
+    let deauthorized_since = format::Stamp::of(contact.deauthorized_at, tz);
+    let first_inbound = format::Stamp::of(contact.first_inbound_at, tz);
     let (status, error, typed) = match refused {
         Some((status, error, typed)) => (status, Some(error), typed),
         None => (StatusCode::OK, None, Typed::default()),
@@ -141,7 +137,7 @@ async fn render(
             chrome: Chrome::for_user(user, state, "contacts"),
             said_label: consent_label(&said),
             said,
-            c: item(contact, now),
+            c: item(contact, now, tz),
             deauthorized_since,
             first_inbound,
             window,
@@ -150,8 +146,7 @@ async fn render(
                 .into_iter()
                 .map(|h| HistoryItem {
                     change_label: change_label(&h.change),
-                    utc: format::utc(&h.at),
-                    iso: format::iso(&h.at),
+                    when: format::Stamp::new(h.at, tz),
                     actor: h.actor.unwrap_or_default(),
                     detail: match (h.detail, h.message_sid) {
                         (Some(d), Some(sid)) => format!("{d} ({sid})"),
@@ -166,7 +161,7 @@ async fn render(
             previous: previous
                 .into_iter()
                 .map(|p| PreviousItem {
-                    utc: format::utc(&p.retired_at),
+                    when: format::Stamp::new(p.retired_at, tz),
                     actor: p.actor.unwrap_or_default(),
                     number: p.number,
                     replaced_by: p.replaced_by,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::contacts::csv_io;
 use crate::routes::pages::{Allowed, Posted};
-use crate::routes::pages::{Chrome, PageError, html};
+use crate::routes::pages::{Chrome, PageError, format, html};
 use crate::routes::roles::Operator;
 use crate::state::AppState;
 
@@ -30,7 +30,8 @@ struct ImportPage {
     chrome: Chrome,
     csv: String,
     errors: Vec<csv_io::LineError>,
-    done: Option<(usize, usize, usize)>,
+    /// ("12 contacts", new, updated).
+    done: Option<(String, usize, usize)>,
     max_lines: usize,
 }
 
@@ -50,9 +51,13 @@ async fn import_form(
         chrome: Chrome::for_user(&user, &state, "contacts"),
         csv: String::new(),
         errors: Vec::new(),
-        done: q
-            .imported
-            .map(|n| (n, q.created.unwrap_or(0), q.updated.unwrap_or(0))),
+        done: q.imported.map(|n| {
+            (
+                format::plural(n as i64, "contact", "contacts"),
+                q.created.unwrap_or(0),
+                q.updated.unwrap_or(0),
+            )
+        }),
         max_lines: csv_io::MAX_LINES,
     })
 }

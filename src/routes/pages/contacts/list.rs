@@ -114,7 +114,7 @@ async fn list(
         tag: filter.tag.unwrap_or_default(),
         consent: filter.consent.unwrap_or_default(),
         consents: CONSENT_FILTERS,
-        contacts: rows.into_iter().map(|c| item(c, now)).collect(),
+        contacts: rows.into_iter().map(|c| item(c, now, user.tz)).collect(),
         tags: all_tags
             .iter()
             .take(TAG_CLOUD)

@@ -41,8 +41,8 @@ struct ContactItem {
     consent_label: &'static str,
     window_left: String,
     tags: Vec<TagLink>,
-    last_inbound: String,
-    last_inbound_iso: String,
+    /// None: never heard from.
+    last_inbound: Option<format::Stamp>,
 }
 
 struct TagLink {
@@ -62,19 +62,13 @@ fn tag_link(tag: &str, count: i64) -> TagLink {
     }
 }
 
-fn item(c: ContactRow, now: DateTime<Utc>) -> ContactItem {
+fn item(c: ContactRow, now: DateTime<Utc>, tz: chrono_tz::Tz) -> ContactItem {
     let left = window::time_left(Window::at(c.last_inbound_at, now), now);
     let v = ContactView::new(c, now);
     ContactItem {
         consent_label: consent_label(&v.consent),
         tags: v.tags.iter().map(|t| tag_link(t, 0)).collect(),
-        last_inbound: v
-            .last_inbound_at
-            .map_or_else(|| "never".to_owned(), |t| format::utc(&t)),
-        last_inbound_iso: v
-            .last_inbound_at
-            .map(|t| format::iso(&t))
-            .unwrap_or_default(),
+        last_inbound: format::Stamp::of(v.last_inbound_at, tz),
         window_left: left,
         name: v.profile_name.unwrap_or_default(),
         number: v.number,

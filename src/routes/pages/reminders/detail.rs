@@ -6,7 +6,7 @@ use askama::Template;
 use chrono::Utc;
 
 use super::{
-    Fields, PostedReminder, ReminderItem, back_to, find, item, local_and_utc, path_id, refused,
+    Due, Fields, PostedReminder, ReminderItem, back_to, due, find, item, path_id, refused,
 };
 use crate::reminders::form::ReminderForm;
 use crate::reminders::{Action, ReminderError, lifecycle, manage, schedule};
@@ -19,9 +19,7 @@ use crate::storage::reminders::{self as store, ReminderRow};
 const RUNS_SHOWN: i64 = 50;
 
 struct RunItem {
-    due_local: String,
-    due_utc: String,
-    due_iso: String,
+    due: Due,
     outcome: String,
     note: String,
     broadcast_id: Option<i64>,
@@ -34,14 +32,12 @@ struct RunItem {
 struct ReminderPage {
     chrome: Chrome,
     r: ReminderItem,
-    first_local: String,
-    first_utc: String,
+    first: Due,
     media: Vec<String>,
     content_sid: String,
     sender: String,
     created_by: String,
-    created: String,
-    created_iso: String,
+    created: format::Stamp,
     runs: Vec<RunItem>,
     /// Open for changes (active or paused).
     editable: bool,
@@ -65,7 +61,7 @@ pub(super) async fn render_one(
         crate::storage::contacts::tags(&state.pool)
     )?;
     let tz = schedule::parse_tz(&r.timezone).ok();
-    let (first_local, first_utc) = local_and_utc(r.first_at, tz);
+    let first = due(r.first_at, tz, user.tz);
     let (status, error, typed) = match refused {
         Some((s, e, typed)) => (s, Some(e), typed),
         None => (StatusCode::OK, None, None),
@@ -73,32 +69,25 @@ pub(super) async fn render_one(
     let form = Fields::new(typed.unwrap_or_else(|| ReminderForm::of(&r)));
     let runs = runs
         .into_iter()
-        .map(|run| {
-            let (due_local, due_utc) = local_and_utc(run.due_at, tz);
-            RunItem {
-                due_local,
-                due_utc,
-                due_iso: format::iso(&run.due_at),
-                outcome: run.outcome,
-                note: run.note.unwrap_or_default(),
-                broadcast_id: run.broadcast_id,
-                sid: run.message_sid.unwrap_or_default(),
-                message_status: run.message_status.unwrap_or_default(),
-            }
+        .map(|run| RunItem {
+            due: due(run.due_at, tz, user.tz),
+            outcome: run.outcome,
+            note: run.note.unwrap_or_default(),
+            broadcast_id: run.broadcast_id,
+            sid: run.message_sid.unwrap_or_default(),
+            message_status: run.message_status.unwrap_or_default(),
         })
         .collect();
     crate::routes::pages::html_with(
         &ReminderPage {
             chrome: Chrome::for_user(user, state, "reminders"),
-            r: item(&r),
-            first_local,
-            first_utc,
+            r: item(&r, user.tz),
+            first,
             media: r.media.clone(),
             content_sid: r.content_sid.clone().unwrap_or_default(),
             sender: r.sender.clone().unwrap_or_default(),
             created_by: r.created_by.clone().unwrap_or_default(),
-            created: format::utc(&r.created_at),
-            created_iso: format::iso(&r.created_at),
+            created: format::Stamp::new(r.created_at, user.tz),
             runs,
             editable: lifecycle::is_open(r.status),
             form,

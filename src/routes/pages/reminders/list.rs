@@ -45,7 +45,7 @@ async fn render_list(
     crate::routes::pages::html_with(
         &ListPage {
             chrome: Chrome::for_user(user, state, "reminders"),
-            items: rows.iter().map(item).collect(),
+            items: rows.iter().map(|r| item(r, user.tz)).collect(),
             form: Fields::new(f),
             tags,
             error,

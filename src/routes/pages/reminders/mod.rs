@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::PageError;
+use super::{PageError, format};
 use crate::reminders::Action;
 use crate::reminders::form::ReminderForm;
 use crate::reminders::manage::{self, ReminderError};
@@ -82,13 +82,21 @@ fn back_to(id: i64, done: &str) -> HttpResponse {
     super::done_redirect(&format!("/reminders/{id}"), done)
 }
 
-/// "2030-03-11 09:00 EDT", and the same instant in UTC.
-fn local_and_utc(t: DateTime<Utc>, tz: Option<Tz>) -> (String, String) {
-    let local = match tz {
-        Some(tz) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
-        None => String::new(),
-    };
-    (local, t.format("%Y-%m-%d %H:%M UTC").to_string())
+/// When a reminder runs: in the reader's zone (UTC on hover), and in the reminder's own zone
+/// when that is another one ("2030-03-11 09:00:00 EDT").
+struct Due {
+    when: format::Stamp,
+    own: String,
+}
+
+fn due(t: DateTime<Utc>, own: Option<Tz>, reader: Tz) -> Due {
+    Due {
+        when: format::Stamp::new(t, reader),
+        own: own
+            .filter(|z| *z != reader)
+            .map(|z| format::local(&t, z))
+            .unwrap_or_default(),
+    }
 }
 
 /// The form's fields for the template.
@@ -116,21 +124,20 @@ struct ReminderItem {
     text: String,
     recurrence: String,
     timezone: String,
-    next_local: String,
-    next_utc: String,
+    next: Option<Due>,
     status: String,
     status_label: &'static str,
 }
 
-fn item(r: &ReminderRow) -> ReminderItem {
+fn item(r: &ReminderRow, reader: Tz) -> ReminderItem {
     let tz = schedule::parse_tz(&r.timezone).ok();
-    let (next_local, next_utc) = r.next_at.map(|t| local_and_utc(t, tz)).unwrap_or_default();
+    let next = r.next_at.map(|t| due(t, tz, reader));
     let mut text = r.body.clone().unwrap_or_default();
     if text.is_empty() {
         if let Some(c) = &r.content_sid {
             text = format!("template {c}");
         } else if !r.media.is_empty() {
-            text = format!("{} media link(s)", r.media.len());
+            text = format::plural(r.media.len() as i64, "media link", "media links");
         }
     }
     ReminderItem {
@@ -150,8 +157,7 @@ fn item(r: &ReminderRow) -> ReminderItem {
         text,
         recurrence: recurrence_words(&r.recurrence, r.first_at, tz),
         timezone: r.timezone.clone(),
-        next_local,
-        next_utc,
+        next,
         status: r.status.as_str().to_owned(),
         status_label: r.status.as_str(),
     }
@@ -162,14 +168,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn next_times_show_in_the_zone_and_in_utc() {
+    fn next_times_show_in_the_readers_zone_and_in_the_reminders() {
         let ny = schedule::parse_tz("America/New_York").ok();
         let at = DateTime::parse_from_rfc3339("2030-03-11T13:00:00Z")
             .unwrap()
             .to_utc();
-        let (local, utc) = local_and_utc(at, ny);
-        assert_eq!(local, "2030-03-11 09:00 EDT");
-        assert_eq!(utc, "2030-03-11 13:00 UTC");
+        let d = due(at, ny, chrono_tz::Europe::Berlin);
+        assert_eq!(d.when.local, "2030-03-11 14:00:00 CET");
+        assert_eq!(d.when.utc, "2030-03-11 13:00:00 UTC");
+        assert_eq!(d.own, "2030-03-11 09:00:00 EDT");
+        assert_eq!(
+            due(at, ny, chrono_tz::America::New_York).own,
+            "",
+            "the same zone once"
+        );
     }
 
     #[test]
