@@ -2,6 +2,7 @@
 //! exposition format at `/metrics`.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -117,6 +118,18 @@ pub struct Metrics {
     reconcile_given_up: AtomicU64,
     credential_reloads: AtomicU64,
     credential_reload_errors: AtomicU64,
+    live_streams: AtomicU64,
+}
+
+/// One open `/events` stream, counted in `wadash_live_streams` from
+/// [`Metrics::live_stream_opened`] until this is dropped.
+#[derive(Debug)]
+pub struct LiveStream(Arc<Metrics>);
+
+impl Drop for LiveStream {
+    fn drop(&mut self) {
+        self.0.live_streams.fetch_sub(1, Relaxed);
+    }
 }
 
 impl Default for Metrics {
@@ -134,6 +147,7 @@ impl Default for Metrics {
             reconcile_given_up: AtomicU64::new(0),
             credential_reloads: AtomicU64::new(0),
             credential_reload_errors: AtomicU64::new(0),
+            live_streams: AtomicU64::new(0),
         }
     }
 }
@@ -181,6 +195,17 @@ impl Metrics {
         } else {
             self.credential_reload_errors.fetch_add(1, Relaxed);
         }
+    }
+
+    /// Counts an open `/events` stream until the returned guard is dropped.
+    pub fn live_stream_opened(self: &Arc<Self>) -> LiveStream {
+        self.live_streams.fetch_add(1, Relaxed);
+        LiveStream(self.clone())
+    }
+
+    /// `/events` streams open on this instance.
+    pub fn live_streams(&self) -> u64 {
+        self.live_streams.load(Relaxed)
     }
 
     /// Count of webhook requests by route and outcome (for tests and health checks).
@@ -287,6 +312,11 @@ impl Metrics {
             "wadash_db_pool_connections{{state=\"in_use\"}} {}",
             size.saturating_sub(idle)
         );
+        out.push_str(
+            "# HELP wadash_live_streams Open /events streams (live updates) on this instance.\n",
+        );
+        out.push_str("# TYPE wadash_live_streams gauge\n");
+        let _ = writeln!(out, "wadash_live_streams {}", self.live_streams());
         out.push_str("# HELP wadash_db_pool_max_connections Configured pool size.\n");
         out.push_str("# TYPE wadash_db_pool_max_connections gauge\n");
         let _ = writeln!(
@@ -314,5 +344,17 @@ mod tests {
         assert!(s.contains("x_bucket{le=\"2\"} 2\n"));
         assert!(s.contains("x_bucket{le=\"+Inf\"} 3\n"));
         assert!(s.contains("x_count 3\n"));
+    }
+
+    #[test]
+    fn live_streams_count_until_their_guard_drops() {
+        let m = Arc::new(Metrics::default());
+        let a = m.live_stream_opened();
+        let b = m.live_stream_opened();
+        assert_eq!(m.live_streams(), 2);
+        drop(a);
+        assert_eq!(m.live_streams(), 1);
+        drop(b);
+        assert_eq!(m.live_streams(), 0);
     }
 }

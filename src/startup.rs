@@ -377,6 +377,9 @@ impl Application {
         // Signals are handled in `run_until_stopped`, which ends live streams before the
         // server waits for open connections.
         .disable_signals()
+        // A client that closes its side of the connection is gone: without this, an `/events`
+        // stream whose browser left stays open (and counted) until a keep-alive write fails.
+        .h1_allow_half_closed(false)
         .shutdown_timeout(settings.shutdown_timeout.as_secs().max(1));
         if let Some(w) = settings.workers {
             server = server.workers(w);

@@ -19,6 +19,12 @@ impl fmt::Display for Position {
 }
 
 impl Position {
+    /// Before every row of transaction `xid` and after every row of the ones before it (row
+    /// ids start at 1).
+    pub fn at(xid: u64) -> Self {
+        Self { xid, id: 0 }
+    }
+
     /// Parses what [`Display`](fmt::Display) wrote (an SSE event id).
     pub fn parse(s: &str) -> Option<Self> {
         let (x, i) = s.trim().split_once('.')?;
@@ -185,5 +191,12 @@ mod tests {
         assert!(Position { xid: 812, id: 9 } < Position { xid: 813, id: 1 });
         assert_eq!(Position::parse("x.1"), None);
         assert_eq!(Position::parse("12"), None);
+        assert!(
+            Position {
+                xid: 811,
+                id: i64::MAX
+            } < Position::at(812)
+        );
+        assert!(Position::at(812) < Position { xid: 812, id: 1 });
     }
 }

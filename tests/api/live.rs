@@ -1,5 +1,6 @@
 //! Live updates: the change log read in commit-safe order, `GET /events` with resume through
-//! `Last-Event-ID`, and a callback on one instance reaching a browser on another.
+//! `Last-Event-ID` or `?last=` (from any event's id, `hello`'s included), the open streams
+//! counted in `/metrics`, and a callback on one instance reaching a browser on another.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio_util::sync::CancellationToken;
 use wadash::live::LiveHub;
+use wadash::storage::live_log::Position;
 
 use crate::helpers::TestApp;
 
@@ -25,11 +27,25 @@ struct Events {
 
 impl Events {
     async fn open(app: &TestApp, session: &str, last_id: Option<&str>) -> Self {
+        Self::open_with(app, session, None, last_id).await
+    }
+
+    /// A stream opened with `?last=` and/or a `Last-Event-ID` header.
+    async fn open_with(
+        app: &TestApp,
+        session: &str,
+        query: Option<&str>,
+        header: Option<&str>,
+    ) -> Self {
+        let url = match query {
+            Some(last) => format!("{}/events?last={last}", app.address),
+            None => format!("{}/events", app.address),
+        };
         let mut req = app
             .client
-            .get(format!("{}/events", app.address))
+            .get(url)
             .header("Cookie", format!("wadash_session={session}"));
-        if let Some(id) = last_id {
+        if let Some(id) = header {
             req = req.header("Last-Event-ID", id);
         }
         let resp = req.send().await.unwrap();
@@ -171,7 +187,7 @@ async fn events_stream_changes_and_resume_from_last_event_id_without_loss(
     );
     let ids: Vec<String> = frames.iter().map(|f| f.id.clone().unwrap()).collect();
     let mut sorted = ids.clone();
-    sorted.sort_by_key(|i| wadash::storage::live_log::Position::parse(i).unwrap());
+    sorted.sort_by_key(|i| Position::parse(i).unwrap());
     assert_eq!(ids, sorted, "in log order");
 
     // And then live again.
@@ -187,6 +203,154 @@ async fn events_stream_changes_and_resume_from_last_event_id_without_loss(
     let mut stale = Events::open(&app, &session, Some(&last_id)).await;
     let f = stale.next(Duration::from_secs(5)).await.unwrap();
     assert_eq!(f.event, "reload");
+    app.stop().await;
+}
+
+/// The events up to and including `hello` (a replay, then `hello`).
+async fn until_hello(events: &mut Events) -> (Vec<Frame>, Frame) {
+    let mut frames = Vec::new();
+    while let Some(f) = events.next(Duration::from_secs(5)).await {
+        if f.event == "hello" {
+            return (frames, f);
+        }
+        frames.push(f);
+    }
+    panic!("no hello after {frames:?}");
+}
+
+/// The `messages` events (the roll-up's `stats` rows come when they come).
+fn summary(frames: &[Frame]) -> Vec<(String, String, String)> {
+    frames
+        .iter()
+        .filter(|f| f.event == "messages")
+        .map(|f| (f.event.clone(), f.id.clone().unwrap(), f.data.clone()))
+        .collect()
+}
+
+/// `wadash_live_streams` on `app`'s `/metrics`.
+pub(crate) async fn live_streams(app: &TestApp) -> u64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("wadash_live_streams "))
+        .unwrap_or_else(|| panic!("no wadash_live_streams in {text}"))
+        .parse()
+        .unwrap()
+}
+
+/// Waits until `wadash_live_streams` is `want` (a closed connection is noticed when the server
+/// next reads or writes it).
+pub(crate) async fn wait_for_streams(app: &TestApp, want: u64, limit: Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        let n = live_streams(app).await;
+        if n == want {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "wadash_live_streams is {n}, not {want}, after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn last_in_the_query_resumes_like_last_event_id_which_wins_and_hello_has_an_id(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert("live_poll_ms".into(), "20".into());
+    })
+    .await;
+    let session = session_of(&app).await;
+    assert_eq!(live_streams(&app).await, 0);
+
+    let mut first = Events::open(&app, &session, None).await;
+    let (before, hello) = until_hello(&mut first).await;
+    assert!(before.is_empty(), "a fresh stream replays nothing");
+    let start = hello.id.clone().expect("hello has an id");
+    let start_pos = Position::parse(&start).unwrap();
+    assert_eq!(live_streams(&app).await, 1);
+    assert_eq!(app.post_status(&sid(1), "sent").await, 204);
+    let seen = first.until_sid(&sid(1)).await;
+    let one = seen.last().unwrap().id.clone().unwrap();
+    assert!(
+        seen.iter()
+            .all(|f| Position::parse(f.id.as_ref().unwrap()).unwrap() > start_pos),
+        "everything after hello comes after its id"
+    );
+    drop(first);
+    wait_for_streams(&app, 0, Duration::from_secs(20)).await;
+
+    assert_eq!(app.post_status(&sid(2), "sent").await, 204);
+    assert_eq!(app.post_status(&sid(3), "delivered").await, 204);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // `?last=` and `Last-Event-ID` replay the same events.
+    let mut by_query = Events::open_with(&app, &session, Some(&one), None).await;
+    let mut by_header = Events::open_with(&app, &session, None, Some(&one)).await;
+    assert_eq!(live_streams(&app).await, 2);
+    let (q, q_hello) = until_hello(&mut by_query).await;
+    let (h, _) = until_hello(&mut by_header).await;
+    let replayed: String = q.iter().map(|f| f.data.clone()).collect();
+    assert!(
+        replayed.contains(&sid(2)) && replayed.contains(&sid(3)) && !replayed.contains(&sid(1)),
+        "{replayed}"
+    );
+    assert_eq!(summary(&q), summary(&h));
+    let last_replayed = Position::parse(q.last().unwrap().id.as_ref().unwrap()).unwrap();
+    assert!(Position::parse(q_hello.id.as_ref().unwrap()).unwrap() >= last_replayed);
+    // Then both go on live alike.
+    assert_eq!(app.post_status(&sid(4), "read").await, 204);
+    let q_live = by_query.until_sid(&sid(4)).await;
+    let h_live = by_header.until_sid(&sid(4)).await;
+    assert_eq!(summary(&q_live), summary(&h_live));
+    assert!(
+        !q_live.iter().any(|f| f.data.contains(&sid(3))),
+        "no repeat"
+    );
+    drop(by_query);
+    drop(by_header);
+
+    // Resuming from a hello's id gives exactly what came after it: 1, 2, 3 and 4, once each.
+    let mut from_hello = Events::open_with(&app, &session, Some(&start), None).await;
+    let (all, _) = until_hello(&mut from_hello).await;
+    let all: String = all.iter().map(|f| f.data.clone()).collect();
+    for n in 1..=4 {
+        assert_eq!(all.matches(&sid(n)).count(), 1, "{all}");
+    }
+    drop(from_hello);
+
+    // With both, the header wins: resuming from the first change, not the later one the
+    // query names, so 2 is replayed.
+    let two = h
+        .iter()
+        .find(|f| f.data.contains(&sid(2)))
+        .unwrap()
+        .id
+        .clone()
+        .unwrap();
+    let mut both = Events::open_with(&app, &session, Some(&two), Some(&one)).await;
+    let (b, _) = until_hello(&mut both).await;
+    let b: String = b.iter().map(|f| f.data.clone()).collect();
+    assert!(b.contains(&sid(2)) && b.contains(&sid(3)), "{b}");
+    drop(both);
+
+    // A malformed `last` is no resume point: a fresh stream.
+    let mut bad = Events::open_with(&app, &session, Some("nonsense"), None).await;
+    let (b, _) = until_hello(&mut bad).await;
+    assert!(b.is_empty());
+    drop(bad);
+    wait_for_streams(&app, 0, Duration::from_secs(20)).await;
     app.stop().await;
 }
 

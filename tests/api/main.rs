@@ -23,6 +23,7 @@ mod ingest_concurrency;
 mod ingest_durability;
 mod ingest_properties;
 mod live;
+mod live_tabs;
 mod messages_api;
 mod prices;
 mod prices_page;
