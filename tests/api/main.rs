@@ -1,6 +1,7 @@
 //! Black-box tests: the real server over HTTP against a fresh PostgreSQL database per test.
 //! One test binary (faster to link) with a module per area.
 
+mod accessibility;
 mod alert_browser;
 mod alert_pages;
 mod alerts;
