@@ -200,14 +200,12 @@ fn start_jobs(
         },
         shutdown.clone(),
     ));
-    if let Some(content) = &state.content {
-        jobs.extend(crate::jobs::templates::start(
-            state.pool.clone(),
-            content.clone(),
-            settings.template_sync,
-            shutdown.clone(),
-        ));
-    }
+    jobs.extend(crate::jobs::templates::start(
+        state.pool.clone(),
+        state.content.clone(),
+        settings.template_sync,
+        shutdown.clone(),
+    ));
     jobs.extend(crate::jobs::reconcile::start(
         crate::jobs::reconcile::Reconciler {
             pool: state.pool.clone(),
@@ -284,10 +282,11 @@ impl Application {
         let live =
             crate::live::LiveHub::new(pool.clone(), shutdown.clone(), crate::live::hub::CAPACITY)
                 .await?;
-        let content = match simulator_mode {
-            true => None,
-            false => Some(twilio.content(&settings.twilio.content_base)?),
-        };
+        // The simulator serves the Content API on its own port, beside its 2010 API.
+        let content = twilio.content(match &simulator {
+            Some(sim) => sim.url(),
+            None => &settings.twilio.content_base,
+        })?;
         let state = AppState {
             content,
             prices: PriceBook::new(pool.clone()),

@@ -27,9 +27,8 @@ pub struct AppState {
     pub simulator_mode: bool,
     /// The REST client: Twilio in live mode, the built-in simulator otherwise.
     pub twilio: TwilioClient,
-    /// The Content API client (templates); `None` in simulator mode until the simulator
-    /// serves the Content API.
-    pub content: Option<crate::twilio::content::ContentClient>,
+    /// The Content API client (templates): Twilio's, or the built-in simulator's.
+    pub content: crate::twilio::content::ContentClient,
     /// Live updates for the dashboard's browsers.
     pub live: crate::live::LiveHub,
     /// Who messages are sent from when a request names no sender and no default sender is

@@ -75,6 +75,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ("sim_reorder_share", "WADASH_SIM_REORDER_SHARE"),
     ("sim_lost_share", "WADASH_SIM_LOST_SHARE"),
     ("sim_balance", "WADASH_SIM_BALANCE"),
+    ("sim_template_review_ms", "WADASH_SIM_TEMPLATE_REVIEW_MS"),
+    (
+        "sim_template_reject_share",
+        "WADASH_SIM_TEMPLATE_REJECT_SHARE",
+    ),
 ];
 
 /// The settings in a `wadash.toml`; an unknown key is an error.

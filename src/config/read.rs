@@ -128,6 +128,8 @@ pub fn simulator(v: &Values) -> anyhow::Result<SimulatorSettings> {
         starting_balance: v
             .amount("sim_balance", "an amount in USD")?
             .unwrap_or(d.starting_balance),
+        template_review: ms("sim_template_review_ms", d.template_review)?,
+        template_reject_share: v.share("sim_template_reject_share", d.template_reject_share)?,
     })
 }
 

@@ -118,6 +118,10 @@ pub struct SimulatorSettings {
     /// progresses at the simulator, and only looking it up (reconciliation) tells.
     pub lost_share: f64,
     pub starting_balance: Decimal,
+    /// How long WhatsApp's review of a submitted template takes.
+    pub template_review: Duration,
+    /// Share of submitted templates WhatsApp rejects.
+    pub template_reject_share: f64,
 }
 
 impl Default for SimulatorSettings {
@@ -132,6 +136,8 @@ impl Default for SimulatorSettings {
             reorder_share: 0.1,
             lost_share: 0.01,
             starting_balance: Decimal::new(2000, 2),
+            template_review: Duration::from_secs(20),
+            template_reject_share: 0.1,
         }
     }
 }

@@ -25,9 +25,11 @@ pub fn start(
         tracing::info!("the template catalogue is not synced (template_sync_secs = 0)");
         return None;
     }
-    Some(super::every(
+    // The first look comes at once, so a fresh start has its catalogue within seconds.
+    Some(super::paced(
         "template sync",
-        check_every(interval),
+        Duration::from_millis(200),
+        move |_| check_every(interval),
         shutdown,
         move || {
             let (pool, content) = (pool.clone(), content.clone());

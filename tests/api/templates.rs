@@ -329,21 +329,89 @@ async fn the_api_syncs_on_demand_lists_with_filters_and_a_cursor_and_shows_histo
 }
 
 #[sqlx::test(migrations = false)]
-async fn in_simulator_mode_an_on_demand_sync_says_why_it_cannot_run(
+async fn in_simulator_mode_the_samples_are_synced_at_start_and_a_submitted_template_is_reviewed(
     _: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
-    let app = TestApp::spawn(opts).await;
-    let admin = app.api_token(wadash::domain::Role::Admin).await;
-    let resp = app
-        .client
-        .post(format!("{}/api/v1/templates/sync", app.address))
-        .bearer_auth(admin)
-        .send()
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert("template_sync_secs".into(), "300".into());
+        v.insert("sim_template_review_ms".into(), "600".into());
+        v.insert("sim_template_reject_share".into(), "0".into());
+    })
+    .await;
+    let viewer = app.api_token(wadash::domain::Role::Viewer).await;
+    let started = std::time::Instant::now();
+    let listed = loop {
+        let (_, body) = app.get_json("/api/v1/templates", &viewer).await;
+        if body["items"].as_array().is_some_and(|i| i.len() == 3) {
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no samples: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["appointment_reminder", "order_update", "spring_sale"]
+    );
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["whatsapp"]["status"] == "approved")
+    );
+
+    // A template created and submitted at the simulator goes received → pending → approved.
+    let content = app.twilio.content(app.twilio.base()).unwrap();
+    let created = content
+        .create(&wadash::twilio::content::NewTemplate {
+            friendly_name: "delivery_window".into(),
+            language: "en".into(),
+            variables: [("1".to_owned(), "9-11".to_owned())].into(),
+            types: json!({"twilio/text": {"body": "Your delivery comes between {{1}} today."}})
+                .as_object()
+                .unwrap()
+                .clone(),
+        })
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 409);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "templates_unavailable");
+    let submitted = content
+        .submit(
+            &created.sid,
+            &wadash::twilio::content::Submission {
+                name: "delivery_window".into(),
+                category: "utility".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(submitted.status, "received");
+    let decided = loop {
+        let a = content.approval(&created.sid).await.unwrap().unwrap();
+        if a.status == "approved" {
+            break a;
+        }
+        assert!(
+            ["received", "pending"].contains(&a.status.as_str()),
+            "{a:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(decided.category, "utility");
+    wadash::templates::sync(&app.pool, &content).await.unwrap();
+    let (_, detail) = app
+        .get_json(&format!("/api/v1/templates/{}", created.sid), &viewer)
+        .await;
+    assert_eq!(detail["whatsapp"]["status"], "approved");
     app.stop().await;
 }

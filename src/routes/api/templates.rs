@@ -79,13 +79,7 @@ async fn sync(
     caller: ApiCaller<Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(content) = state.content.clone() else {
-        return Err(ApiError::Other(
-            actix_web::http::StatusCode::CONFLICT,
-            "templates_unavailable",
-            "templates come from Twilio's Content API, which the built-in simulator does not serve yet: connect a Twilio account".into(),
-        ));
-    };
+    let content = state.content.clone();
     tracing::info!(by = %format!("api token #{}", caller.token_id), "template sync asked for");
     let pool = state.pool.clone();
     tokio::spawn(async move {

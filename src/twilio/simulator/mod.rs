@@ -9,6 +9,11 @@
 //! Twilio does: `sent`, `delivered`, often `read`, after configurable delays; a share fails or
 //! is undelivered with real WhatsApp error codes; some callbacks are sent twice and some
 //! overtake each other. Each message costs USD 0.005 of the simulated balance.
+//!
+//! It serves the Content API too ([`content`]): templates, WhatsApp's review of them, and
+//! sends with a template that is not approved fail with 63027.
+
+mod content;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -64,6 +69,7 @@ struct SimState {
     settings: SimulatorSettings,
     balance: Mutex<Decimal>,
     messages: Mutex<HashMap<String, SimMessage>>,
+    content: content::Catalogue,
     http: reqwest::Client,
 }
 
@@ -111,6 +117,10 @@ impl Simulator {
             account_sid: account_sid.clone(),
             token,
             balance: Mutex::new(settings.starting_balance),
+            content: content::Catalogue::new(
+                settings.template_review,
+                settings.template_reject_share,
+            ),
             settings,
             messages: Mutex::new(HashMap::new()),
             http: reqwest::Client::builder()
@@ -135,14 +145,31 @@ impl Simulator {
                 };
                 rt.block_on(async move {
                     let server = HttpServer::new(move || {
-                        App::new().app_data(state.clone()).service(
-                            web::scope("/2010-04-01/Accounts/{account}")
-                                .route("/Messages.json", web::post().to(create))
-                                .route("/Messages.json", web::get().to(list))
-                                .route("/Messages/{sid}.json", web::get().to(fetch))
-                                .route("/Messages/{sid}/Media/{media}", web::get().to(media))
-                                .route("/Balance.json", web::get().to(balance)),
-                        )
+                        App::new()
+                            .app_data(state.clone())
+                            .service(
+                                web::scope("/2010-04-01/Accounts/{account}")
+                                    .route("/Messages.json", web::post().to(create))
+                                    .route("/Messages.json", web::get().to(list))
+                                    .route("/Messages/{sid}.json", web::get().to(fetch))
+                                    .route("/Messages/{sid}/Media/{media}", web::get().to(media))
+                                    .route("/Balance.json", web::get().to(balance)),
+                            )
+                            .service(
+                                web::scope("/v1")
+                                    .route("/ContentAndApprovals", web::get().to(content::list))
+                                    .route("/Content", web::post().to(content::create))
+                                    .route("/Content/{sid}", web::get().to(content::fetch))
+                                    .route("/Content/{sid}", web::delete().to(content::delete))
+                                    .route(
+                                        "/Content/{sid}/ApprovalRequests",
+                                        web::get().to(content::approval),
+                                    )
+                                    .route(
+                                        "/Content/{sid}/ApprovalRequests/whatsapp",
+                                        web::post().to(content::submit),
+                                    ),
+                            )
                     })
                     .workers(1)
                     .disable_signals()
@@ -217,6 +244,11 @@ fn authorized(req: &HttpRequest, state: &SimState, account: &str) -> bool {
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0;
     same && account == state.account_sid
+}
+
+/// The Content API has no account in its paths: the credentials must be the account's.
+fn authorized_account(req: &HttpRequest, state: &SimState) -> bool {
+    authorized(req, state, &state.account_sid)
 }
 
 /// Every simulated media file is the same small photo.
@@ -329,8 +361,11 @@ async fn create(
         .expect("messages lock")
         .insert(msg.sid.clone(), msg.clone());
     let out = resource(&msg, &account);
+    // WhatsApp refuses a template it has not approved (or that does not exist); Twilio takes
+    // the message and reports the failure in its callbacks.
+    let unapproved = get("ContentSid").is_some_and(|sid| !state.content.approved(&sid));
     if let Some(callback) = get("StatusCallback") {
-        tokio::spawn(deliver(state.into_inner(), msg, callback));
+        tokio::spawn(deliver(state.into_inner(), msg, callback, unapproved));
     }
     HttpResponse::Created().json(out)
 }
@@ -447,8 +482,21 @@ fn plan(s: &SimulatorSettings) -> Vec<Step> {
     steps
 }
 
-async fn deliver(state: Arc<SimState>, msg: SimMessage, callback: String) {
-    let mut steps = plan(&state.settings);
+/// What a send with an unapproved template goes through.
+const UNAPPROVED: (&str, i64, &str) = (
+    "failed",
+    63027,
+    "Template does not exist for a language and locale",
+);
+
+async fn deliver(state: Arc<SimState>, msg: SimMessage, callback: String, unapproved: bool) {
+    let mut steps = match unapproved {
+        false => plan(&state.settings),
+        true => {
+            let (status, code, message) = UNAPPROVED;
+            vec![(state.settings.sent_after, status, Some((code, message)))]
+        }
+    };
     // Some messages' last two callbacks overtake each other, as Twilio's sometimes do.
     let n = steps.len();
     if n >= 2 && rand::random::<f64>() < state.settings.reorder_share {
