@@ -270,7 +270,7 @@ pub(super) async fn create(
     let (Some(language), Some(types)) = (body.language, body.types) else {
         return twilio_error(400, 20001, "Missing required parameter language or types");
     };
-    if !types.as_object().is_some_and(|o| !o.is_empty()) {
+    if types.as_object().is_none_or(|o| o.is_empty()) {
         return twilio_error(400, 20001, "types must name at least one content type");
     }
     let t = SimTemplate {
