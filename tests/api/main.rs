@@ -15,6 +15,8 @@ mod conversations;
 mod costs;
 mod credentials;
 mod dashboard;
+mod forms;
+mod forms_browser;
 mod health;
 mod helpers;
 mod ingest_concurrency;

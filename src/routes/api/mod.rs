@@ -14,6 +14,7 @@ pub mod rules;
 pub mod senders;
 pub mod settings;
 pub mod stats;
+pub mod users;
 
 use actix_web::web;
 
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     reminders::configure(cfg);
     prices::configure(cfg);
     costs::configure(cfg);
+    users::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

@@ -21,7 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/rules/{id}", web::post().to(change))
         .route("/admin/rules/{id}/toggle", web::post().to(toggle))
         .route("/admin/rules/{id}/move", web::post().to(move_rule))
-        .route("/admin/rules/{id}/delete", web::post().to(delete));
+        .route("/admin/rules/{id}/delete", web::post().to(delete))
+        .route("/admin/rules/restore", web::post().to(restore));
 }
 
 const KINDS: &[(&str, &str)] = &[
@@ -109,6 +110,8 @@ struct RulesPage {
     opt_in_keywords: String,
     max_media: usize,
     notice: Option<String>,
+    /// A rule just deleted, to put back (undo): its fields and position.
+    deleted: Option<(RuleFields, i32)>,
     error: Option<String>,
 }
 
@@ -122,6 +125,16 @@ async fn render(
     state: &AppState,
     notice: Option<String>,
     refused: Option<(StatusCode, String, Refused)>,
+) -> Result<HttpResponse, PageError> {
+    render_with_undo(user, state, notice, refused, None).await
+}
+
+async fn render_with_undo(
+    user: &CurrentUser,
+    state: &AppState,
+    notice: Option<String>,
+    refused: Option<(StatusCode, String, Refused)>,
+    deleted: Option<(RuleFields, i32)>,
 ) -> Result<HttpResponse, PageError> {
     let rows = store::all(&state.pool).await?;
     let (status, error, refused) = match refused {
@@ -170,6 +183,7 @@ async fn render(
             opt_in_keywords: keywords.opt_in().join(", "),
             max_media: MAX_MEDIA,
             notice,
+            deleted,
             error,
         },
         status,
@@ -191,6 +205,7 @@ async fn page(
         ),
         ("moved", "Rule moved."),
         ("deleted", "Rule deleted."),
+        ("restored", "Rule restored where it was."),
     ]);
     render(&user, &state, notice, None).await
 }
@@ -218,6 +233,9 @@ struct RuleForm {
     reply_media: String,
     /// The checkbox: present when ticked.
     enabled: Option<String>,
+    /// Where a restored rule goes (the undo of a delete); empty elsewhere.
+    #[serde(default)]
+    position: String,
 }
 
 impl RuleForm {
@@ -352,16 +370,54 @@ async fn move_rule(
     Ok(done("moved"))
 }
 
+/// Deletes a rule and shows the page with a notice that offers to put it back: the page holds
+/// the rule's fields in the undo form, so nothing deleted is kept on the server.
 async fn delete(
     Posted { user, .. }: Posted<CsrfOnly, Admin>,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    if !store::delete(&state.pool, *path).await? {
+    let r = find(&state, *path).await?;
+    if !store::delete(&state.pool, r.id).await? {
         return Err(PageError::NotFound(format!("no rule {path}")));
     }
-    tracing::info!(admin = %user.username, rule = *path, "reply rule deleted");
-    Ok(done("deleted"))
+    tracing::info!(admin = %user.username, rule = r.id, "reply rule deleted");
+    let notice = format!("Rule “{}” deleted.", r.name);
+    let position = r.position;
+    render_with_undo(
+        &user,
+        &state,
+        Some(notice),
+        None,
+        Some((fields_of(&r), position)),
+    )
+    .await
+}
+
+/// Undo of a delete: the rule again, validated as when it was added, at its former position.
+async fn restore(
+    Posted { user, form, .. }: Posted<RuleForm, Admin>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let rule = match form.validate() {
+        Ok(r) => r,
+        Err(e) => {
+            let refused = Refused::Add(form.fields());
+            return render(
+                &user,
+                &state,
+                None,
+                Some((StatusCode::BAD_REQUEST, e, refused)),
+            )
+            .await;
+        }
+    };
+    let row = match form.position.trim().parse::<i32>() {
+        Ok(p) => store::insert_at(&state.pool, &rule, p).await?,
+        Err(_) => store::insert(&state.pool, &rule).await?,
+    };
+    tracing::info!(admin = %user.username, rule = row.id, "reply rule restored");
+    Ok(done("restored"))
 }
 
 crate::routes::pages::guard::csrf_forms!(MoveForm, RuleForm);
