@@ -49,7 +49,8 @@ pub fn placeholders(text: &str) -> Vec<String> {
             }
             rest = &after[close + 2..];
         } else {
-            rest = after;
+            // `{{{1}}}`: the placeholder may start one brace later.
+            rest = &rest[open + 1..];
         }
     }
     out

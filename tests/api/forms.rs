@@ -411,18 +411,19 @@ async fn the_last_active_admin_can_be_neither_disabled_nor_demoted_in_pages_or_a
     // the same moment leave one.
     let _second = app.browser_as("sam", Role::Admin).await;
     let sam = user_id(&app, "sam").await;
+    let (path_me, path_sam) = (format!("/users/{me}"), format!("/users/{sam}"));
     let (a, b) = tokio::join!(
         call(
             &app,
             "PATCH",
-            &format!("/users/{me}"),
+            &path_me,
             &token,
             Some(json!({"disabled": true}))
         ),
         call(
             &app,
             "PATCH",
-            &format!("/users/{sam}"),
+            &path_sam,
             &token,
             Some(json!({"disabled": true}))
         ),
