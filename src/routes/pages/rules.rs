@@ -18,11 +18,12 @@ use crate::storage::reply_rules::{self as store, NewRule, RuleRow};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/rules", web::get().to(page))
         .route("/admin/rules", web::post().to(add))
+        // Before `/admin/rules/{id}`, which would take it.
+        .route("/admin/rules/restore", web::post().to(restore))
         .route("/admin/rules/{id}", web::post().to(change))
         .route("/admin/rules/{id}/toggle", web::post().to(toggle))
         .route("/admin/rules/{id}/move", web::post().to(move_rule))
-        .route("/admin/rules/{id}/delete", web::post().to(delete))
-        .route("/admin/rules/restore", web::post().to(restore));
+        .route("/admin/rules/{id}/delete", web::post().to(delete));
 }
 
 const KINDS: &[(&str, &str)] = &[
