@@ -60,13 +60,12 @@
         input.name = input.name.replace(/_\d+$/, "_" + index);
         input.id = input.id.replace(/-\d+$/, "-" + index);
         input.value = "";
+        if (input.name.indexOf("var_name_") === 0) { input.placeholder = String(index + 1); }
       }
       var labels = row.querySelectorAll("label");
       for (var j = 0; j < labels.length; j++) {
         var f = labels[j].getAttribute("for");
         if (f) { labels[j].setAttribute("for", f.replace(/-\d+$/, "-" + index)); }
-        var text = labels[j].querySelector(".var-n");
-        if (text) { text.textContent = String(index + 1); }
       }
       rows.appendChild(row);
       if (all.length + 1 >= max) { add.disabled = true; }

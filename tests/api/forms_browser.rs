@@ -105,7 +105,8 @@ async fn in_a_browser_limited_fields_count_and_destructive_actions_confirm_then_
         "a fourth row, focused",
         "const r = document.querySelectorAll('.var-row'); return r.length === 4 \
            && document.activeElement === document.getElementById('var-name-3') \
-           && document.getElementById('var-value-3').name === 'var_value_3';",
+           && document.getElementById('var-value-3').name === 'var_value_3' \
+           && document.getElementById('var-name-3').placeholder === '4';",
         Duration::from_secs(5),
     )
     .await;
