@@ -70,6 +70,13 @@ pub async fn by_username(pool: &PgPool, username: &str) -> sqlx::Result<Option<U
         .await
 }
 
+pub async fn by_id(pool: &PgPool, id: i64) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as("SELECT * FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
 pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<UserRow>> {
     sqlx::query_as("SELECT * FROM users ORDER BY username")
         .fetch_all(pool)

@@ -53,10 +53,8 @@ async fn list(_: ApiCaller<Admin>, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 async fn find(state: &AppState, id: i64) -> Result<UserRow, ApiError> {
-    users::all(&state.pool)
+    users::by_id(&state.pool, id)
         .await?
-        .into_iter()
-        .find(|u| u.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))
 }
 
