@@ -1,6 +1,7 @@
 //! People who use the dashboard: passwords, usernames, login throttling and the first admin.
 //! Sessions live in `storage::sessions`; the page-side extractor in `routes::pages::session`.
 
+pub mod admins;
 pub mod bootstrap;
 pub mod password;
 pub mod throttle;

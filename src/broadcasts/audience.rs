@@ -171,6 +171,68 @@ fn check_size(v: Vec<Listed>) -> Result<Vec<Listed>, String> {
     Ok(v)
 }
 
+/// Rows whose variables are refused are listed up to this many; the rest are counted.
+const SHOWN_ROWS: usize = 5;
+
+/// Every listed recipient's template variables (its own over the shared ones) give a value
+/// to each placeholder any row fills: a CSV cell left empty where other rows have one, with
+/// no value for everyone, would leave that recipient's placeholder unfilled. Without a
+/// template (`template` false) the CSV may hold no variable columns at all: only a template
+/// has placeholders. Refused with the rows that are wrong (line and number).
+pub fn check_variables(
+    shared: Option<&serde_json::Map<String, serde_json::Value>>,
+    listed: &[Listed],
+    template: bool,
+) -> Result<(), String> {
+    let mut columns: std::collections::BTreeSet<&String> = std::collections::BTreeSet::new();
+    for l in listed {
+        columns.extend(l.variables.iter().flat_map(|v| v.keys()));
+    }
+    if columns.is_empty() {
+        return Ok(());
+    }
+    if !template {
+        let names: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
+        return Err(format!(
+            "the CSV's columns {} are template variables, but no template (content SID) is              chosen: free-form text has no placeholders to fill; choose the template, or remove              the columns",
+            names.join(", ")
+        ));
+    }
+    let mut bad = Vec::new();
+    let mut count = 0usize;
+    for l in listed {
+        let mut merged = shared.cloned().unwrap_or_default();
+        if let Some(own) = &l.variables {
+            merged.extend(own.clone());
+        }
+        for c in &columns {
+            merged
+                .entry((*c).clone())
+                .or_insert_with(|| serde_json::Value::String(String::new()));
+        }
+        if let Err(e) = crate::domain::message_text::check_variables(&merged) {
+            count += 1;
+            if bad.len() < SHOWN_ROWS {
+                bad.push(format!("line {} ({}): {e}", l.line, l.raw));
+            }
+        }
+    }
+    if count == 0 {
+        return Ok(());
+    }
+    let more = count - bad.len();
+    Err(format!(
+        "{count} {} cannot fill the template: {}{}",
+        if count == 1 { "row" } else { "rows" },
+        bad.join("; "),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    ))
+}
+
 /// Valid, distinct numbers in the order given; the rest excluded with the reason.
 pub fn normalize(
     listed: Vec<Listed>,
@@ -231,6 +293,26 @@ pub fn apply_policy(
 mod tests {
     use super::*;
     use crate::storage::contacts::ContactRow;
+
+    #[test]
+    fn every_row_must_fill_the_placeholders_some_row_fills() {
+        let rows = parse_csv(b"number,1,2\n+919900000001,Asha,Mon\n+919900000002,Ravi,\n").unwrap();
+        let e = check_variables(None, &rows, true).unwrap_err();
+        assert!(e.starts_with("1 row cannot fill"), "{e}");
+        assert!(
+            e.contains("line 3 (+919900000002)") && e.contains("{{2}}"),
+            "{e}"
+        );
+        let shared = serde_json::json!({"2": "soon"});
+        assert_eq!(check_variables(shared.as_object(), &rows, true), Ok(()));
+        let e = check_variables(None, &rows, false).unwrap_err();
+        assert!(
+            e.contains("columns 1, 2") && e.contains("no template"),
+            "{e}"
+        );
+        let plain = parse_pasted("+919900000001\n+919900000002").unwrap();
+        assert_eq!(check_variables(None, &plain, false), Ok(()));
+    }
 
     #[test]
     fn pasted_lists_take_lines_commas_and_semicolons() {

@@ -213,6 +213,20 @@ pub async fn preview(
     let row = crate::storage::senders::by_address(pool, &address).await?;
     policy::check_sender(&address, row.as_ref()).map_err(BroadcastError::Refused)?;
     let mps = crate::sending::pacing::mps_of(&address, row.as_ref());
+    // Rows of a CSV with their own variables are checked each, with the shared ones under
+    // them; the shared ones alone may leave gaps the rows fill.
+    let per_recipient = match &req.audience {
+        Audience::Listed(l) => {
+            audience::check_variables(
+                req.content_variables.as_ref().and_then(|v| v.as_object()),
+                l,
+                content_sid.is_some(),
+            )
+            .map_err(BroadcastError::Invalid)?;
+            l.iter().any(|x| x.variables.is_some())
+        }
+        _ => false,
+    };
     // The content is checked as Twilio would, once, on a stand-in recipient.
     let sample = CreateMessage {
         to: WhatsAppAddress::parse("+10000000000").expect("a valid stand-in"),
@@ -220,7 +234,11 @@ pub async fn preview(
         body: body.clone(),
         media_urls: req.media.clone(),
         content_sid: content_sid.clone(),
-        content_variables: req.content_variables.as_ref().map(|v| v.to_string()),
+        content_variables: req
+            .content_variables
+            .as_ref()
+            .filter(|_| !per_recipient)
+            .map(|v| v.to_string()),
     };
     crate::twilio::client::create_form(&sample, None)
         .map_err(|e| BroadcastError::Invalid(e.to_string()))?;

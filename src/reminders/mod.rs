@@ -148,6 +148,9 @@ pub fn validate(
     if body.is_none() && media.is_empty() && content_sid.is_none() {
         return Err("a reminder needs a body, a media URL or a template (content_sid)".into());
     }
+    if let Some(b) = &body {
+        crate::domain::message_text::check_body("the text", b, content_sid.is_some())?;
+    }
     let sender = match &input.sender {
         Some(s) if s.trim().is_empty() => None,
         Some(s) => {
@@ -178,7 +181,10 @@ pub fn validate(
     // The next occurrence from now on (a reminder set in the past for "once" is refused).
     let next_at = sched.next_after(now - TimeDelta::seconds(1));
     if next_at.is_none() && existing.is_none() {
-        return Err("that time has passed and the reminder does not repeat".into());
+        return Err(format!(
+            "that time ({} UTC) has passed and the reminder does not repeat: choose a later time",
+            first_at.format("%Y-%m-%d %H:%M")
+        ));
     }
     Ok(NewReminder {
         to_number,

@@ -83,11 +83,8 @@ pub fn validate(input: &RuleInput) -> Result<NewRule, String> {
         .as_deref()
         .filter(|b| !b.trim().is_empty())
         .map(str::to_owned);
-    if reply_body
-        .as_ref()
-        .is_some_and(|b| b.chars().count() > 1600)
-    {
-        return Err("reply_body is limited to 1600 characters".into());
+    if let Some(b) = &reply_body {
+        crate::domain::message_text::check_body("reply_body", b, false)?;
     }
     let reply_media: Vec<String> = input
         .reply_media

@@ -112,6 +112,19 @@ pub async fn insert(pool: &PgPool, r: &NewRule) -> sqlx::Result<RuleRow> {
         .await
 }
 
+/// Puts a deleted rule back at the position it had (undo): before the rule that followed it,
+/// unless the rules were renumbered meanwhile, then after the one now at that position.
+pub async fn insert_at(pool: &PgPool, r: &NewRule, position: i32) -> sqlx::Result<RuleRow> {
+    let sql = format!(
+        "INSERT INTO reply_rules (position, {}) VALUES ($1, {}) RETURNING {COLUMNS}",
+        SETTINGS.join(", "),
+        placeholders(2, SETTINGS.len())
+    );
+    bind_settings(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(position), r)
+        .fetch_one(pool)
+        .await
+}
+
 pub async fn update(pool: &PgPool, id: i64, r: &NewRule) -> sqlx::Result<Option<RuleRow>> {
     let sql = format!(
         "UPDATE reply_rules SET {}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",

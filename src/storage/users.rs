@@ -1,7 +1,7 @@
 //! Dashboard users.
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgPool};
+use sqlx::{Connection as _, FromRow, PgConnection, PgPool};
 
 use crate::domain::Role;
 
@@ -70,6 +70,13 @@ pub async fn by_username(pool: &PgPool, username: &str) -> sqlx::Result<Option<U
         .await
 }
 
+pub async fn by_id(pool: &PgPool, id: i64) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as("SELECT * FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
 pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<UserRow>> {
     sqlx::query_as("SELECT * FROM users ORDER BY username")
         .fetch_all(pool)
@@ -82,19 +89,19 @@ pub async fn count(pool: &PgPool) -> sqlx::Result<i64> {
         .await
 }
 
-pub async fn set_role(pool: &PgPool, id: i64, role: Role) -> sqlx::Result<bool> {
+pub async fn set_role(conn: &mut PgConnection, id: i64, role: Role) -> sqlx::Result<bool> {
     Ok(sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
         .bind(id)
         .bind(role.as_str())
-        .execute(pool)
+        .execute(conn)
         .await?
         .rows_affected()
         > 0)
 }
 
 /// Disables (or re-enables) a user. Disabling also ends the user's sessions.
-pub async fn set_disabled(pool: &PgPool, id: i64, disabled: bool) -> sqlx::Result<bool> {
-    let mut tx = pool.begin().await?;
+pub async fn set_disabled(conn: &mut PgConnection, id: i64, disabled: bool) -> sqlx::Result<bool> {
+    let mut tx = conn.begin().await?;
     let n = sqlx::query(
         "UPDATE users SET disabled_at = CASE WHEN $2 THEN COALESCE(disabled_at, now()) END WHERE id = $1",
     )
@@ -138,12 +145,13 @@ pub async fn set_password(pool: &PgPool, id: i64, password_hash: &str) -> sqlx::
     tx.commit().await
 }
 
-/// Active admins other than `id` (the last admin may not be demoted or disabled).
-pub async fn other_active_admins(pool: &PgPool, id: i64) -> sqlx::Result<i64> {
+/// The ids of the active admins, locked until the caller's transaction ends, so that two
+/// admins demoting or disabling each other at the same moment cannot both pass the check
+/// that one admin remains (the second waits, then sees the first's change).
+pub async fn lock_active_admins(conn: &mut PgConnection) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar(
-        "SELECT count(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1",
+        "SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id FOR UPDATE",
     )
-    .bind(id)
-    .fetch_one(pool)
+    .fetch_all(conn)
     .await
 }

@@ -18,6 +18,8 @@ mod costs;
 mod credentials;
 mod dashboard;
 mod formats;
+mod forms;
+mod forms_browser;
 mod health;
 mod helpers;
 mod ingest_concurrency;

@@ -15,6 +15,7 @@ pub mod senders;
 pub mod settings;
 pub mod stats;
 pub mod templates;
+pub mod users;
 
 use actix_web::web;
 
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     prices::configure(cfg);
     costs::configure(cfg);
     templates::configure(cfg);
+    users::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::format;
 use super::{Chrome, CurrentUser, PageError, html};
-use crate::accounts::{normalize_username, password};
+use crate::accounts::{admins, normalize_username, password};
 use crate::domain::Role;
 use crate::routes::pages::{Allowed, CsrfOnly, Posted};
 use crate::routes::roles::Admin;
@@ -49,6 +49,8 @@ struct AdminPage {
     users: Vec<UserItem>,
     tokens: Vec<TokenItem>,
     notice: Option<String>,
+    /// The user just disabled, offered to be enabled again: (id, username).
+    undo: Option<(i64, String)>,
     error: Option<String>,
     new_token: Option<String>,
 }
@@ -60,7 +62,25 @@ async fn render(
     error: Option<String>,
     new_token: Option<String>,
 ) -> Result<HttpResponse, PageError> {
+    render_with_undo(user, state, notice, error, new_token, None).await
+}
+
+async fn render_with_undo(
+    user: &CurrentUser,
+    state: &AppState,
+    notice: Option<String>,
+    error: Option<String>,
+    new_token: Option<String>,
+    disabled: Option<i64>,
+) -> Result<HttpResponse, PageError> {
     let (people, toks) = tokio::try_join!(users::all(&state.pool), tokens::all(&state.pool))?;
+    // Undo is offered while the user is still disabled.
+    let undo = disabled.and_then(|id| {
+        people
+            .iter()
+            .find(|u| u.id == id && u.disabled_at.is_some())
+            .map(|u| (u.id, u.username.clone()))
+    });
     let mut resp = html(&AdminPage {
         chrome: Chrome::for_user(user, state, "admin"),
         users: people
@@ -88,6 +108,7 @@ async fn render(
             .collect(),
         error: error.clone(),
         notice,
+        undo,
         new_token,
     })?;
     if error.is_some() {
@@ -104,9 +125,18 @@ async fn page(
     let notice = q.notice(&[
         ("user", "User added."),
         ("changed", "User changed."),
-        ("revoked", "Token revoked."),
+        ("enabled", "User enabled again: they can log in."),
+        (
+            "disabled",
+            "User disabled: their sessions ended and they cannot log in.",
+        ),
+        (
+            "revoked",
+            "Token revoked: programs using it are refused from now on.",
+        ),
     ]);
-    render(&user, &state, notice, None, None).await
+    let disabled = q.id.filter(|_| q.done.as_deref() == Some("disabled"));
+    render_with_undo(&user, &state, notice, None, None, disabled).await
 }
 
 fn done(what: &str) -> HttpResponse {
@@ -168,25 +198,15 @@ async fn change_user(
 ) -> Result<HttpResponse, PageError> {
     let id = path.into_inner();
     let fail = |e: String| render(&user, &state, None, Some(e), None);
-    let last_admin = users::other_active_admins(&state.pool, id).await? == 0;
-    let changed = match form.action.as_str() {
+    let change = match form.action.as_str() {
         "role" => {
             let Some(role) = Role::parse(&form.role) else {
                 return fail("choose viewer, operator or admin".into()).await;
             };
-            if role != Role::Admin && last_admin {
-                return fail("this is the last active admin; make someone else admin first".into())
-                    .await;
-            }
-            users::set_role(&state.pool, id, role).await?
+            admins::Change::Role(role)
         }
-        "disable" => {
-            if last_admin {
-                return fail("the last active admin cannot be disabled".into()).await;
-            }
-            users::set_disabled(&state.pool, id, true).await?
-        }
-        "enable" => users::set_disabled(&state.pool, id, false).await?,
+        "disable" => admins::Change::Disable,
+        "enable" => admins::Change::Enable,
         "password" => {
             if let Err(e) = password::check_policy(&form.password) {
                 return fail(e).await;
@@ -194,15 +214,25 @@ async fn change_user(
             let pw = form.password;
             let phc = password::limited(move || password::hash(&pw)).await?;
             users::set_password(&state.pool, id, &phc).await?;
-            true
+            tracing::info!(admin = %user.username, user_id = id, "password set");
+            return Ok(done("changed"));
         }
         other => return fail(format!("unknown action {other:?}")).await,
     };
-    if !changed {
-        return Err(PageError::NotFound("no such user".into()));
+    match admins::apply(&state.pool, id, change).await {
+        Ok(()) => {}
+        Err(admins::AdminError::LastAdmin(why)) => return fail(why.into()).await,
+        Err(e @ admins::AdminError::NotFound(_)) => {
+            return Err(PageError::NotFound(e.to_string()));
+        }
+        Err(admins::AdminError::Database(e)) => return Err(e.into()),
     }
     tracing::info!(admin = %user.username, user_id = id, action = %form.action, "user changed");
-    Ok(done("changed"))
+    Ok(match change {
+        admins::Change::Disable => super::done_redirect_id("/admin", "disabled", id),
+        admins::Change::Enable => done("enabled"),
+        admins::Change::Role(_) => done("changed"),
+    })
 }
 
 #[derive(Deserialize)]

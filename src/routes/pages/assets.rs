@@ -1,13 +1,15 @@
-//! The stylesheet and the script, compiled into the binary (one file to deploy, no CDN).
+//! The stylesheet and the scripts (live updates, form help), compiled into the binary (one file to deploy, no CDN).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
 const LIVE_JS: &str = include_str!("../../../static/live.js");
+const FORMS_JS: &str = include_str!("../../../static/forms.js");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/app.css", web::get().to(css))
-        .route("/static/live.js", web::get().to(js));
+        .route("/static/live.js", web::get().to(js))
+        .route("/static/forms.js", web::get().to(forms_js));
 }
 
 /// A short content hash, used as the ETag and in the URLs the layout links to, so a new
@@ -25,6 +27,11 @@ pub fn css_version() -> &'static str {
 pub fn js_version() -> &'static str {
     static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     V.get_or_init(|| version(LIVE_JS))
+}
+
+pub fn forms_js_version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| version(FORMS_JS))
 }
 
 fn serve(req: &HttpRequest, body: &'static str, etag: &str, content_type: &str) -> HttpResponse {
@@ -53,6 +60,15 @@ async fn js(req: HttpRequest) -> HttpResponse {
         &req,
         LIVE_JS,
         js_version(),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+async fn forms_js(req: HttpRequest) -> HttpResponse {
+    serve(
+        &req,
+        FORMS_JS,
+        forms_js_version(),
         "text/javascript; charset=utf-8",
     )
 }

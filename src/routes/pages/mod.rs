@@ -27,6 +27,8 @@ pub mod rules;
 pub mod send;
 pub mod senders;
 pub mod session;
+pub mod upload;
+pub mod variables;
 
 use actix_web::web;
 
@@ -134,6 +136,14 @@ pub fn done_redirect(path: &str, what: &str) -> actix_web::HttpResponse {
         .finish()
 }
 
+/// Like [`done_redirect`], naming the thing acted on (`?done=what&id=id`), for a notice that
+/// offers to undo the action.
+pub fn done_redirect_id(path: &str, what: &str, id: i64) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::SeeOther()
+        .insert_header(("Location", format!("{path}?done={what}&id={id}")))
+        .finish()
+}
+
 /// A form that carries nothing but its CSRF token (a button: revoke, acknowledge, pause…).
 #[derive(Debug, serde::Deserialize)]
 pub struct CsrfOnly {
@@ -145,6 +155,8 @@ pub struct CsrfOnly {
 #[derive(Debug, serde::Deserialize)]
 pub struct DoneQuery {
     pub done: Option<String>,
+    /// What the action was done to (see [`done_redirect_id`]).
+    pub id: Option<i64>,
 }
 
 impl DoneQuery {
@@ -189,6 +201,7 @@ mod tests {
     fn a_done_query_names_its_notice_or_says_done() {
         let q = |d: Option<&str>| DoneQuery {
             done: d.map(str::to_owned),
+            id: None,
         };
         let notices = [("added", "Sender added."), ("changed", "Sender changed.")];
         assert_eq!(

@@ -20,6 +20,8 @@ use crate::storage::reply_rules::{self as store, NewRule, RuleRow};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/rules", web::get().to(page))
         .route("/admin/rules", web::post().to(add))
+        // Before `/admin/rules/{id}`, which would take it.
+        .route("/admin/rules/restore", web::post().to(restore))
         .route("/admin/rules/{id}", web::post().to(change))
         .route("/admin/rules/{id}/toggle", web::post().to(toggle))
         .route("/admin/rules/{id}/move", web::post().to(move_rule))
@@ -114,6 +116,8 @@ struct RulesPage {
     opt_in_keywords: String,
     max_media: usize,
     notice: Option<String>,
+    /// A rule just deleted, to put back (undo): its fields and position.
+    deleted: Option<(RuleFields, i32)>,
     error: Option<String>,
     /// The "try a message" form as typed, and what would answer it.
     trial: TrialView,
@@ -220,6 +224,17 @@ async fn render(
     refused: Option<(StatusCode, String, Refused)>,
     trial: TrialView,
 ) -> Result<HttpResponse, PageError> {
+    render_with_undo(user, state, notice, refused, None, trial).await
+}
+
+async fn render_with_undo(
+    user: &CurrentUser,
+    state: &AppState,
+    notice: Option<String>,
+    refused: Option<(StatusCode, String, Refused)>,
+    deleted: Option<(RuleFields, i32)>,
+    trial: TrialView,
+) -> Result<HttpResponse, PageError> {
     let rows = store::all(&state.pool).await?;
     let now = chrono::Utc::now();
     let (status, error, refused) = match refused {
@@ -271,6 +286,7 @@ async fn render(
             opt_in_keywords: keywords.opt_in().join(", "),
             max_media: MAX_MEDIA,
             notice,
+            deleted,
             error,
             trial,
         },
@@ -296,7 +312,10 @@ async fn page(
 ) -> Result<HttpResponse, PageError> {
     let q = q.into_inner();
     let trial = trial(&state, &q).await?;
-    let done = super::DoneQuery { done: q.done };
+    let done = super::DoneQuery {
+        done: q.done,
+        id: None,
+    };
     let notice = done.notice(&[
         ("added", "Rule added, at the end of its group."),
         ("changed", "Rule saved."),
@@ -307,6 +326,7 @@ async fn page(
         ),
         ("moved", "Rule moved."),
         ("deleted", "Rule deleted."),
+        ("restored", "Rule restored where it was."),
     ]);
     render(&user, &state, notice, None, trial).await
 }
@@ -334,6 +354,9 @@ struct RuleForm {
     reply_media: String,
     /// The checkbox: present when ticked.
     enabled: Option<String>,
+    /// Where a restored rule goes (the undo of a delete); empty elsewhere.
+    #[serde(default)]
+    position: String,
 }
 
 impl RuleForm {
@@ -470,16 +493,56 @@ async fn move_rule(
     Ok(done("moved"))
 }
 
+/// Deletes a rule and shows the page with a notice that offers to put it back: the page holds
+/// the rule's fields in the undo form, so nothing deleted is kept on the server.
 async fn delete(
     Posted { user, .. }: Posted<CsrfOnly, Admin>,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    if !store::delete(&state.pool, *path).await? {
+    let r = find(&state, *path).await?;
+    if !store::delete(&state.pool, r.id).await? {
         return Err(PageError::NotFound(format!("no rule {path}")));
     }
-    tracing::info!(admin = %user.username, rule = *path, "reply rule deleted");
-    Ok(done("deleted"))
+    tracing::info!(admin = %user.username, rule = r.id, "reply rule deleted");
+    let notice = format!("Rule “{}” deleted.", r.name);
+    let position = r.position;
+    render_with_undo(
+        &user,
+        &state,
+        Some(notice),
+        None,
+        Some((fields_of(&r), position)),
+        TrialView::default(),
+    )
+    .await
+}
+
+/// Undo of a delete: the rule again, validated as when it was added, at its former position.
+async fn restore(
+    Posted { user, form, .. }: Posted<RuleForm, Admin>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let rule = match form.validate() {
+        Ok(r) => r,
+        Err(e) => {
+            let refused = Refused::Add(form.fields());
+            return render(
+                &user,
+                &state,
+                None,
+                Some((StatusCode::BAD_REQUEST, e, refused)),
+                TrialView::default(),
+            )
+            .await;
+        }
+    };
+    let row = match form.position.trim().parse::<i32>() {
+        Ok(p) => store::insert_at(&state.pool, &rule, p).await?,
+        Err(_) => store::insert(&state.pool, &rule).await?,
+    };
+    tracing::info!(admin = %user.username, rule = row.id, "reply rule restored");
+    Ok(done("restored"))
 }
 
 crate::routes::pages::guard::csrf_forms!(MoveForm, RuleForm);

@@ -6,6 +6,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use std::collections::HashMap;
+
+use super::variables::{self, VarRow};
 use super::{Chrome, PageError, html};
 use crate::routes::pages::{Allowed, Posted};
 use crate::routes::roles::Operator;
@@ -28,7 +31,8 @@ struct SendPage {
     from: String,
     content_sid: String,
     template_category: String,
-    content_variables: String,
+    /// The template variables as rows of fields.
+    vars: Vec<VarRow>,
     error: Option<String>,
     /// Active senders other than the default: (address, label).
     senders: Vec<(String, String)>,
@@ -73,7 +77,7 @@ async fn form(
         from: String::new(),
         content_sid: String::new(),
         template_category: String::new(),
-        content_variables: String::new(),
+        vars: variables::rows(""),
         error: None,
     })
 }
@@ -96,10 +100,14 @@ struct SendForm {
     /// Empty, or a template category for the cost estimate.
     #[serde(default)]
     template_category: String,
+    /// The variables as JSON text (a script's way; the page sends rows).
     #[serde(default)]
     content_variables: String,
     /// The "send outside the 24-hour window" checkbox.
     force: Option<String>,
+    /// The variable rows (`var_name_0`, `var_value_0`, …).
+    #[serde(flatten)]
+    rest: HashMap<String, String>,
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -110,7 +118,12 @@ async fn submit(
     Posted { user, form, .. }: Posted<SendForm, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let f = form;
+    let mut f = form;
+    let assembled = variables::assemble(&f.rest, &f.content_variables);
+    f.content_variables = match &assembled {
+        Ok(v) => v.clone().unwrap_or_default(),
+        Err(_) => f.content_variables.clone(),
+    };
     let request = SendRequest {
         to: f.to.clone(),
         body: opt(&f.body),
@@ -131,7 +144,10 @@ async fn submit(
         pacing: state.pacing,
         ..Default::default()
     };
-    let outcome = state.send(&request, opts).await;
+    let outcome = match assembled {
+        Ok(_) => state.send(&request, opts).await,
+        Err(e) => Err(SendError::Invalid(e)),
+    };
     let status = match &outcome {
         Err(SendError::Refused(_)) => actix_web::http::StatusCode::CONFLICT,
         Err(SendError::Busy { .. }) => actix_web::http::StatusCode::TOO_MANY_REQUESTS,
@@ -166,7 +182,7 @@ async fn submit(
             from: f.from,
             content_sid: f.content_sid,
             template_category: f.template_category,
-            content_variables: f.content_variables,
+            vars: variables::rows(&f.content_variables),
             error: Some(error),
         },
         status,

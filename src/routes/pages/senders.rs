@@ -20,7 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/senders", web::get().to(page))
         .route("/admin/senders", web::post().to(add))
         .route("/admin/senders/{id}", web::post().to(change))
-        .route("/admin/senders/{id}/disable", web::post().to(disable));
+        .route("/admin/senders/{id}/disable", web::post().to(disable))
+        .route("/admin/senders/{id}/restore", web::post().to(restore));
 }
 
 /// Messages per second for people: `80`, `0.333`.
@@ -81,6 +82,8 @@ struct SendersPage {
     statuses: [&'static str; 3],
     sandbox_number: &'static str,
     notice: Option<String>,
+    /// The sender just disabled, offered to be restored: (id, address, status it had).
+    undo: Option<(i64, String, String)>,
     error: Option<String>,
 }
 
@@ -97,7 +100,24 @@ async fn render(
     notice: Option<String>,
     refused: Option<(StatusCode, String, Refused)>,
 ) -> Result<HttpResponse, PageError> {
+    render_with_undo(user, state, notice, refused, None).await
+}
+
+/// `disabled`: the sender just disabled and the status it had, to offer undoing it while it
+/// is still disabled.
+async fn render_with_undo(
+    user: &CurrentUser,
+    state: &AppState,
+    notice: Option<String>,
+    refused: Option<(StatusCode, String, Refused)>,
+    disabled: Option<(i64, SenderStatus)>,
+) -> Result<HttpResponse, PageError> {
     let rows = store::all(&state.pool).await?;
+    let undo = disabled.and_then(|(id, was)| {
+        rows.iter()
+            .find(|s| s.id == id && s.status == SenderStatus::Disabled)
+            .map(|s| (s.id, s.address.clone(), was.as_str().to_owned()))
+    });
     let (status, error, refused) = match refused {
         Some((s, e, r)) => (s, Some(e), r),
         None => (StatusCode::OK, None, Refused::Other),
@@ -140,17 +160,39 @@ async fn render(
             statuses: SenderStatus::ALL.map(SenderStatus::as_str),
             sandbox_number: service::SANDBOX_NUMBER,
             notice,
+            undo,
             error,
         },
         status,
     )
 }
 
+/// The page's query: a done action's notice, and after disabling, which sender and the status
+/// it had (`?done=disabled&id=3&was=active`), for the undo button.
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    done: Option<String>,
+    id: Option<i64>,
+    was: Option<String>,
+}
+
 async fn page(
     user: Allowed<Admin>,
-    q: web::Query<super::DoneQuery>,
+    query: web::Query<PageQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
+    let q = super::DoneQuery {
+        done: query.done.clone(),
+        id: query.id,
+    };
+    let was = match query.was.as_deref() {
+        Some("pending") => SenderStatus::Pending,
+        _ => SenderStatus::Active,
+    };
+    let disabled = query
+        .id
+        .filter(|_| query.done.as_deref() == Some("disabled"))
+        .map(|id| (id, was));
     let notice = q.notice(&[
         ("added", "Sender added."),
         ("changed", "Sender changed."),
@@ -158,8 +200,9 @@ async fn page(
             "disabled",
             "Sender disabled: nothing is sent from it any more; its history stays.",
         ),
+        ("restored", "Sender restored to the status it had."),
     ]);
-    render(&user, &state, notice, None).await
+    render_with_undo(&user, &state, notice, None, disabled).await
 }
 
 fn done(what: &str) -> HttpResponse {
@@ -365,10 +408,57 @@ async fn disable(
         .ok_or_else(|| PageError::NotFound(format!("no sender {}", existing.id)))?;
     tx.commit().await?;
     tracing::info!(admin = %user.username, sender = %row.address, "sender disabled");
-    Ok(done("disabled"))
+    Ok(HttpResponse::SeeOther()
+        .insert_header((
+            "Location",
+            format!(
+                "/admin/senders?done=disabled&id={}&was={}",
+                row.id,
+                existing.status.as_str()
+            ),
+        ))
+        .finish())
 }
 
-crate::routes::pages::guard::csrf_forms!(SenderForm);
+#[derive(Deserialize)]
+struct RestoreForm {
+    #[serde(default)]
+    csrf: String,
+    /// The status it had before it was disabled: `active` or `pending`.
+    #[serde(default)]
+    status: String,
+}
+
+/// Undoes a disable: the sender gets back the status it had (active or pending).
+async fn restore(
+    Posted { user, form, .. }: Posted<RestoreForm, Admin>,
+    path: web::Path<i64>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let existing = find(&state, *path).await?;
+    let status = match form.status.as_str() {
+        s @ ("active" | "pending") => s,
+        other => {
+            return Err(PageError::BadRequest(format!(
+                "a sender is restored to active or pending, not {other:?}"
+            )));
+        }
+    };
+    let input = SenderInput {
+        status: Some(status.into()),
+        ..Default::default()
+    };
+    let new = service::validate_update(&existing, &input).map_err(PageError::BadRequest)?;
+    let mut tx = state.pool.begin().await?;
+    let row = store::update(&mut tx, existing.id, &new)
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("no sender {}", existing.id)))?;
+    tx.commit().await?;
+    tracing::info!(admin = %user.username, sender = %row.address, status = %row.status, "sender restored");
+    Ok(done("restored"))
+}
+
+crate::routes::pages::guard::csrf_forms!(SenderForm, RestoreForm);
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,10 @@
 //! The form sent to create a message (`POST Messages.json`), validated before anything is
-//! sent: something to send, at most ten http(s) media URLs, template variables as a JSON object.
+//! sent: something to send, at most ten http(s) media URLs, template variables as a JSON object
+//! with a value for each placeholder, text within Twilio's 1,600 characters and free of
+//! placeholders nothing fills (`domain::message_text`).
 
 use super::{CreateMessage, Sender, TwilioError};
+use crate::domain::message_text;
 
 /// Twilio accepts at most ten media URLs per message.
 pub const MAX_MEDIA: usize = 10;
@@ -36,12 +39,18 @@ pub fn create_form(
             "content variables need a content SID".into(),
         ));
     }
-    if let Some(vars) = &msg.content_variables
-        && !serde_json::from_str::<serde_json::Value>(vars).is_ok_and(|v| v.is_object())
-    {
-        return Err(TwilioError::Invalid(
-            "content variables must be a JSON object, e.g. {\"1\": \"Ada\"}".into(),
-        ));
+    if let Some(vars) = &msg.content_variables {
+        let Ok(serde_json::Value::Object(vars)) = serde_json::from_str::<serde_json::Value>(vars)
+        else {
+            return Err(TwilioError::Invalid(
+                "content variables must be a JSON object, e.g. {\"1\": \"Ada\"}".into(),
+            ));
+        };
+        message_text::check_variables(&vars).map_err(TwilioError::Invalid)?;
+    }
+    if let Some(body) = msg.body.as_deref() {
+        message_text::check_body("the text", body, msg.content_sid.is_some())
+            .map_err(TwilioError::Invalid)?;
     }
     let mut form: Vec<(&'static str, String)> = vec![("To", msg.to.as_str().to_owned())];
     match &msg.sender {
@@ -91,5 +100,24 @@ mod tests {
         t.content_variables = Some("{\"1\":\"Ada\"}".into());
         let form = create_form(&t, None).unwrap();
         assert!(form.contains(&("ContentSid", "HX123".into())));
+        t.content_variables = Some("{\"1\":\"Ada\",\"3\":\"x\"}".into());
+        assert!(
+            create_form(&t, None)
+                .unwrap_err()
+                .to_string()
+                .contains("{{2}}")
+        );
+    }
+
+    #[test]
+    fn text_over_twilios_limit_or_with_unfilled_placeholders_is_refused() {
+        let long = text("+919900000000", &"a".repeat(1601));
+        let e = create_form(&long, None).unwrap_err().to_string();
+        assert!(e.contains("21617"), "{e}");
+        assert!(create_form(&text("+919900000000", &"a".repeat(1600)), None).is_ok());
+        let e = create_form(&text("+919900000000", "Hi {{1}}"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("{{1}}"), "{e}");
     }
 }

@@ -7,7 +7,10 @@ use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::super::{Chrome, CurrentUser, PageError};
+use std::collections::HashMap;
+
+use super::super::variables::{self, VarRow};
+use super::super::{Chrome, CurrentUser, PageError, upload};
 use super::{ExcludedItem, excluded_items, nonempty};
 use crate::broadcasts::audience;
 use crate::broadcasts::{self, Audience, BroadcastError, BroadcastRequest};
@@ -55,6 +58,10 @@ pub(super) struct BroadcastForm {
     /// resubmitted form) finds the first broadcast instead of queuing another.
     #[serde(default)]
     pub(super) request_key: String,
+    /// The template variable rows (`var_name_0`, `var_value_0`, …), gathered into
+    /// `content_variables` by [`BroadcastForm::settle_variables`].
+    #[serde(flatten)]
+    pub(super) rest: HashMap<String, String>,
 }
 
 impl BroadcastForm {
@@ -65,6 +72,28 @@ impl BroadcastForm {
             timezone: "UTC".into(),
             ..Self::default()
         }
+    }
+
+    /// Gathers the variable rows into `content_variables` (the JSON the preview carries and
+    /// the service reads), or says what is wrong with them.
+    pub(super) fn settle_variables(&mut self) -> Result<(), String> {
+        let assembled = variables::assemble(&self.rest, &self.content_variables)?;
+        self.content_variables = assembled.unwrap_or_default();
+        self.rest.clear();
+        Ok(())
+    }
+
+    /// The numbers from an uploaded file, in place of any pasted: the same parsing as pasted
+    /// text (one number per line, or a CSV with a `number` column).
+    pub(super) fn take_file(&mut self, file: Option<&upload::File>) -> Result<(), String> {
+        let Some(file) = file else { return Ok(()) };
+        let text = upload::text_of(file)?;
+        if text.trim().is_empty() {
+            return Err(format!("{} is empty", file.name));
+        }
+        self.numbers = text;
+        self.audience = "paste".into();
+        Ok(())
     }
 
     /// The form's fields as (name, value), for the preview's hidden inputs.
@@ -101,7 +130,8 @@ impl BroadcastForm {
             "paste" => {
                 if self.numbers.trim().is_empty() {
                     return Err(
-                        "paste at least one number (or a CSV), or choose another audience".into(),
+                        "paste at least one number (or a CSV), upload a file of them, or choose another audience"
+                            .into(),
                     );
                 }
                 Audience::Listed(audience::parse_pasted(&self.numbers)?)
@@ -163,6 +193,8 @@ struct FormPage {
     error: Option<String>,
     /// When nobody is left: who was left out, and why.
     excluded: Vec<ExcludedItem>,
+    /// The template variables as rows of fields.
+    vars: Vec<VarRow>,
 }
 
 /// The senders to choose from: the current default first, then the other active ones.
@@ -191,6 +223,7 @@ pub(super) async fn render_form(
     crate::routes::pages::html_with(
         &FormPage {
             chrome: Chrome::for_user(user, state, "broadcasts"),
+            vars: variables::rows(&f.content_variables),
             f,
             senders,
             tags,
@@ -211,9 +244,12 @@ pub(super) async fn new_form(
 
 /// "Back to edit" from the preview: the form again, as it was filled.
 pub(super) async fn back_to_edit(
-    Posted { user, form, .. }: Posted<BroadcastForm, Operator>,
+    Posted { user, mut form, .. }: Posted<BroadcastForm, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
+    if let Err(e) = form.settle_variables() {
+        return invalid(&user, &state, form, e).await;
+    }
     render_form(&user, &state, form, None).await
 }
 
@@ -254,9 +290,14 @@ pub(super) fn refusal(
 
 /// "Confirm and send": validated again (contacts may have changed since the preview), queued.
 pub(super) async fn confirm(
-    Posted { user, form: f, .. }: Posted<BroadcastForm, Operator>,
+    Posted {
+        user, form: mut f, ..
+    }: Posted<BroadcastForm, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
+    if let Err(m) = f.settle_variables() {
+        return invalid(&user, &state, f, m).await;
+    }
     let req = match f.request(&user.username) {
         Ok(r) => r,
         Err(m) => return invalid(&user, &state, f, m).await,

@@ -43,7 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/broadcasts/preview")
-            .app_data(form())
+            // A file of numbers, or the same pasted, and the form's other fields.
+            .app_data(super::upload::Limit(FORM_LIMIT))
             .route(web::post().to(preview::preview)),
     )
     .route("/broadcasts/{id}", web::get().to(detail::one))

@@ -10,7 +10,7 @@ use super::form::{BroadcastForm, invalid, refusal, render_form};
 use super::{ExcludedItem, excluded_items, nonempty, rate};
 use crate::broadcasts::{self, BroadcastError, Preview};
 use crate::reminders::schedule;
-use crate::routes::pages::Posted;
+use crate::routes::pages::upload::Uploaded;
 use crate::routes::roles::Operator;
 use crate::state::AppState;
 
@@ -77,11 +77,21 @@ fn render_preview(
 }
 
 pub(super) async fn preview(
-    Posted {
-        user, form: mut f, ..
-    }: Posted<BroadcastForm, Operator>,
+    Uploaded {
+        user,
+        form: mut f,
+        file,
+        ..
+    }: Uploaded<BroadcastForm, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
+    // The variable rows and an uploaded file of numbers become what the preview carries.
+    if let Err(m) = f
+        .settle_variables()
+        .and_then(|()| f.take_file(file.as_ref()))
+    {
+        return invalid(&user, &state, f, m).await;
+    }
     // A fresh key for each preview: its "Confirm" queues at most one broadcast.
     let mut key = [0u8; 16];
     rand::fill(&mut key);

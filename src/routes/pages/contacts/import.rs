@@ -1,4 +1,5 @@
-//! `/contacts/import`: CSV import, pasted into a form; a refused import shows every bad line.
+//! `/contacts/import`: CSV import, a file or pasted into a form; a refused import shows every
+//! bad line.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -6,19 +7,20 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::contacts::csv_io;
-use crate::routes::pages::{Allowed, Posted};
+use crate::routes::pages::Allowed;
+use crate::routes::pages::upload::{self, Uploaded};
 use crate::routes::pages::{Chrome, PageError, format, html};
 use crate::routes::roles::Operator;
 use crate::state::AppState;
 
-/// A pasted import of `csv_io::MAX_LINES` lines fits, with room to spare; the default form
-/// limit (16 KiB) would refuse all but the smallest.
+/// An import of `csv_io::MAX_LINES` lines, pasted or as a file, fits with room to spare; a
+/// larger upload is refused in words (see `upload::Uploaded`).
 const IMPORT_FORM_LIMIT: usize = 16 * 1024 * 1024;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/contacts/import")
-            .app_data(web::FormConfig::default().limit(IMPORT_FORM_LIMIT))
+            .app_data(upload::Limit(IMPORT_FORM_LIMIT))
             .route(web::get().to(import_form))
             .route(web::post().to(import)),
     );
@@ -71,15 +73,31 @@ struct ImportForm {
 }
 
 async fn import(
-    Posted { user, form, .. }: Posted<ImportForm, Operator>,
+    Uploaded {
+        user, form, file, ..
+    }: Uploaded<ImportForm, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let text = form.csv;
-    let report = if text.trim().is_empty() {
+    // A chosen file is imported in place of any pasted text.
+    let (text, unreadable) = match file.as_ref().map(upload::text_of) {
+        None => (form.csv, None),
+        Some(Ok(t)) => (t, None),
+        Some(Err(e)) => (form.csv, Some(e)),
+    };
+    let report = if let Some(e) = unreadable {
         csv_io::ImportReport {
             errors: vec![csv_io::LineError {
                 line: 1,
-                message: "paste the CSV text, starting with its header row".into(),
+                message: e,
+            }],
+            ..Default::default()
+        }
+    } else if text.trim().is_empty() {
+        csv_io::ImportReport {
+            errors: vec![csv_io::LineError {
+                line: 1,
+                message: "choose a CSV file, or paste the CSV text, starting with its header row"
+                    .into(),
             }],
             ..Default::default()
         }
