@@ -20,6 +20,7 @@ mod helpers;
 mod ingest_concurrency;
 mod ingest_durability;
 mod ingest_properties;
+mod layout_browser;
 mod live;
 mod messages_api;
 mod prices;
