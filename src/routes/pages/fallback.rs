@@ -2,7 +2,8 @@
 //! (405) becomes the site's error page, and so does every page error that is not about the
 //! database: with the navigation and the alert banner when someone is logged in, with a
 //! link to the login form otherwise. Under `/api/` such answers are the API's JSON errors.
-//! Status codes (and the `Allow` header of a 405) stay as they were.
+//! Status codes stay as they were (and a 405's `Allow` header), except that a known address
+//! asked with a method it does not take is a 405, not a 404.
 
 use actix_web::body::{BodySize, EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -67,6 +68,15 @@ async fn bare_answer(
     status: StatusCode,
     allow: Option<&header::HeaderValue>,
 ) -> Option<HttpResponse> {
+    // A route registered for one method does not match another at all (actix-web moves
+    // the method into the route's guard), so a wrong method reads as an unknown URL: the
+    // route table tells the two apart.
+    let status = if status == StatusCode::NOT_FOUND && http.resource_map().has_resource(http.path())
+    {
+        StatusCode::METHOD_NOT_ALLOWED
+    } else {
+        status
+    };
     let path: String = http.path().chars().take(200).collect();
     let method = http.method().as_str();
     let takes = allow
