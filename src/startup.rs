@@ -364,6 +364,9 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .wrap(actix_web::middleware::from_fn(
+                    crate::routes::pages::fallback::styled,
+                ))
+                .wrap(actix_web::middleware::from_fn(
                     crate::routes::pages::error::with_frame,
                 ))
                 .wrap(crate::routes::security_headers())

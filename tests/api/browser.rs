@@ -20,6 +20,13 @@ pub(crate) struct Driver {
     url: String,
 }
 
+impl Driver {
+    /// Where ChromeDriver listens.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();

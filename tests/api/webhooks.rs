@@ -274,8 +274,8 @@ async fn bad_input_gets_clear_errors(_: PgPoolOptions, opts: PgConnectOptions) {
     nul.push(("Body".into(), "a\0b".into()));
     assert_eq!(app.post_signed("/sts", &nul).await.status(), 400);
 
-    // A GET is not a webhook.
-    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 404);
+    // A GET is not a webhook: the address takes only POST.
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 405);
 
     assert_eq!(app.count("SELECT count(*) FROM message_events").await, 0);
     app.stop().await;

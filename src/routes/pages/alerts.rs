@@ -38,7 +38,13 @@ pub struct Banner {
     pub items: Vec<BannerItem>,
     /// Open alerts not listed.
     pub more: usize,
+    /// Open alerts: firing and acknowledged.
+    pub open: usize,
     pub firing: usize,
+    /// The most severe open alert's severity ("critical" before "warning" before the rest).
+    pub worst: String,
+    /// The kinds of the open alerts, as people read them, each once, most severe first.
+    pub kinds: Vec<&'static str>,
     /// See [`Snapshot::version`].
     pub version: String,
 }
@@ -73,6 +79,26 @@ impl Banner {
                 })
                 .collect(),
             more: s.alerts.len().saturating_sub(BANNER_MAX),
+            open: s.alerts.len(),
+            worst: s
+                .alerts
+                .iter()
+                .map(|a| a.severity.as_str())
+                .min_by_key(|sev| severity_rank(sev))
+                .unwrap_or_default()
+                .to_owned(),
+            kinds: {
+                let mut by_severity: Vec<_> = s.alerts.iter().collect();
+                by_severity.sort_by_key(|a| severity_rank(&a.severity));
+                let mut kinds: Vec<&'static str> = Vec::new();
+                for a in by_severity {
+                    let k = kind_label(&a.kind);
+                    if !kinds.contains(&k) {
+                        kinds.push(k);
+                    }
+                }
+                kinds
+            },
             firing: s
                 .alerts
                 .iter()
@@ -80,6 +106,15 @@ impl Banner {
                 .count(),
             version: s.version.clone(),
         }
+    }
+}
+
+/// Most severe first.
+fn severity_rank(severity: &str) -> u8 {
+    match severity {
+        "critical" => 0,
+        "warning" => 1,
+        _ => 2,
     }
 }
 
@@ -241,4 +276,54 @@ async fn acknowledge(
         None => "not_firing",
     };
     Ok(super::done_redirect("/alerts", done))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(id: i64, kind: &str, severity: &str, state: AlertState) -> AlertRow {
+        AlertRow {
+            id,
+            kind: kind.into(),
+            subject: String::new(),
+            severity: severity.into(),
+            state,
+            message: format!("alert {id}"),
+            fired_at: chrono::Utc::now(),
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+        }
+    }
+
+    #[test]
+    fn the_banner_sums_up_count_worst_severity_and_kinds() {
+        let b = Banner::of(
+            &Snapshot::new(vec![
+                alert(1, "failure_rate", "warning", AlertState::Firing),
+                alert(2, "error_code", "warning", AlertState::Acknowledged),
+                alert(3, "credit_critical", "critical", AlertState::Acknowledged),
+                alert(4, "failure_rate", "warning", AlertState::Firing),
+                alert(5, "test", "info", AlertState::Firing),
+                alert(6, "lost_callbacks", "warning", AlertState::Firing),
+            ]),
+            chrono_tz::UTC,
+        );
+        assert_eq!((b.open, b.firing, b.more), (6, 4, 1));
+        assert_eq!(b.worst, "critical");
+        assert_eq!(
+            b.kinds,
+            vec![
+                "Credit critically low",
+                "Failure rate",
+                "Error code",
+                "Lost callbacks",
+                "Test"
+            ]
+        );
+        let none = Banner::of(&Snapshot::new(vec![]), chrono_tz::UTC);
+        assert_eq!((none.open, none.worst.as_str()), (0, ""));
+        assert!(none.kinds.is_empty());
+    }
 }

@@ -17,6 +17,9 @@ pub enum PageError {
     Csrf,
     #[error("{0}")]
     NotFound(String),
+    /// The address exists but does not take this method (a form's action opened as a link).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("the database is unavailable; try again shortly")]
@@ -67,6 +70,7 @@ impl PageError {
             PageError::Forbidden(_) => "Not allowed",
             PageError::Csrf => "Form expired",
             PageError::NotFound(_) => "Not found",
+            PageError::MethodNotAllowed(_) => "Not allowed here",
             PageError::BadRequest(_) => "Cannot do that",
             PageError::Unavailable => "Unavailable",
             PageError::Busy(_) => "Busy",
@@ -77,6 +81,23 @@ impl PageError {
 
     /// The error page with the frame of the site (the simulator banner included).
     pub fn page(&self, simulator: bool) -> HttpResponse {
+        self.page_with(super::Chrome::anonymous(simulator))
+    }
+
+    /// Whether the page is worth a session lookup to show it with the navigation: not when
+    /// the database is the trouble, nor for a redirect to the login form.
+    pub fn shows_navigation(&self) -> bool {
+        !matches!(
+            self,
+            PageError::LoginRequired { .. }
+                | PageError::Unavailable
+                | PageError::Busy(_)
+                | PageError::Internal(_)
+        )
+    }
+
+    /// The error page in `chrome`: the navigation of whoever is logged in, or none.
+    pub fn page_with(&self, chrome: super::Chrome) -> HttpResponse {
         if let PageError::LoginRequired { next } = self {
             let target = match next {
                 Some(n) => format!(
@@ -96,7 +117,7 @@ impl PageError {
             tracing::error!(error = ?e, "page failed");
         }
         let page = ErrorPage {
-            chrome: super::Chrome::anonymous(simulator),
+            chrome,
             status: self.status_code().as_u16(),
             title: self.title(),
             message: self.to_string(),
@@ -127,6 +148,7 @@ impl ResponseError for PageError {
             PageError::Forbidden(_) => StatusCode::FORBIDDEN,
             PageError::Csrf => StatusCode::FORBIDDEN,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
+            PageError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::Unavailable | PageError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Upstream(_) => StatusCode::BAD_GATEWAY,

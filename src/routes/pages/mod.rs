@@ -13,6 +13,7 @@ pub mod contacts;
 pub mod conversation;
 pub mod costs;
 pub mod error;
+pub mod fallback;
 pub mod format;
 pub mod guard;
 pub mod join_qr;
@@ -20,6 +21,7 @@ pub mod login;
 pub mod media;
 pub mod messages;
 pub mod multipart;
+pub mod nav;
 pub mod overview;
 pub mod prices;
 pub mod reminders;
@@ -71,6 +73,8 @@ pub struct Chrome {
     pub active: &'static str,
     /// The open alerts, for logged-in pages (from the in-memory snapshot: no query).
     pub banner: Option<alerts::Banner>,
+    /// A wall screen (`/?wall=1`): no navigation, large figures.
+    pub wall: bool,
 }
 
 impl Chrome {
@@ -86,6 +90,7 @@ impl Chrome {
             simulator: state.simulator_mode,
             active,
             banner: Some(alerts::Banner::of(&state.open_alerts.current(), user.tz)),
+            wall: false,
         }
     }
 
@@ -97,7 +102,15 @@ impl Chrome {
             simulator,
             active: "",
             banner: None,
+            wall: false,
         }
+    }
+
+    /// The navigation this person sees, the current page marked.
+    pub fn nav(&self) -> Vec<nav::NavGroup> {
+        self.role
+            .map(|r| nav::groups(r, self.active))
+            .unwrap_or_default()
     }
 
     pub fn can(&self, role: &str) -> bool {

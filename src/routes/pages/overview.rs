@@ -16,7 +16,21 @@ use crate::storage::messages::{self, Funnel, MessageFilter};
 use crate::storage::overview;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(page));
+    cfg.route("/", web::get().to(page))
+        .route("/wall", web::get().to(wall));
+}
+
+/// `/wall`: the overview as a wall screen, `/?wall=1` (the same query otherwise).
+async fn wall(req: actix_web::HttpRequest) -> HttpResponse {
+    let rest = req.query_string();
+    let target = if rest.is_empty() {
+        "/?wall=1".to_owned()
+    } else {
+        format!("/?wall=1&{rest}")
+    };
+    HttpResponse::SeeOther()
+        .insert_header(("Location", target))
+        .finish()
 }
 
 #[derive(Debug, Deserialize, serde::Serialize, Default)]
@@ -32,6 +46,18 @@ pub struct WindowQuery {
     /// `live`: only the part that live updates replace.
     #[serde(skip_serializing)]
     pub fragment: Option<String>,
+    /// `1`: a wall screen (no navigation, large figures).
+    #[serde(skip_serializing)]
+    pub wall: Option<String>,
+}
+
+impl WindowQuery {
+    /// Whether the page is shown as a wall screen (`wall=1`).
+    pub fn is_wall(&self) -> bool {
+        self.wall
+            .as_deref()
+            .is_some_and(|v| !matches!(v, "" | "0" | "false"))
+    }
 }
 
 /// The period the page shows.
@@ -306,7 +332,10 @@ async fn page(
     let buckets = super::chart::dense(&traffic, w.since, w.step, w.buckets);
     let page = OverviewPage {
         query: serde_urlencoded::to_string(&q).unwrap_or_default(),
-        chrome: Chrome::for_user(&user, &state, "overview"),
+        chrome: Chrome {
+            wall: q.is_wall(),
+            ..Chrome::for_user(&user, &state, "overview")
+        },
         window: w.key,
         since_value: w.since.format("%Y-%m-%dT%H:%M").to_string(),
         until_value: w.until.format("%Y-%m-%dT%H:%M").to_string(),
