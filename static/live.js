@@ -46,6 +46,18 @@
 
   // One fetch per region at a time; changes arriving meanwhile cause one more fetch.
   var state = new Map();
+  // A <details> the reader opened (the alert summary, a filter box) stays open when its
+  // region is replaced: matched by id, else by position among the region's <details>.
+  function keepOpen(current, fresh) {
+    var before = current.querySelectorAll("details");
+    var after = fresh.querySelectorAll("details");
+    before.forEach(function (d, i) {
+      if (!d.open) { return; }
+      var twin = (d.id && fresh.querySelector("details#" + d.id)) || after[i];
+      if (twin) { twin.open = true; }
+    });
+  }
+
   function refresh(region) {
     var s = state.get(region.id) || { busy: false, again: false };
     state.set(region.id, s);
@@ -62,7 +74,10 @@
         var t = document.createElement("template");
         t.innerHTML = html.trim();
         var fresh = t.content.querySelector("#" + region.id);
-        if (fresh) { current.replaceWith(fresh); }
+        if (fresh) {
+          keepOpen(current, fresh);
+          current.replaceWith(fresh);
+        }
       })
       .catch(function () { /* the next change tries again */ })
       .finally(function () {

@@ -110,7 +110,9 @@ async fn in_a_browser_the_alert_banner_follows_alerts_live_on_an_open_page(
         "a message change leaves the banner alone: {fetched}"
     );
 
-    // Acknowledged through the API: the line turns quiet.
+    // Acknowledged through the API: the line turns quiet, and the summary the reader opened
+    // stays open across the refresh.
+    eval(&c, "document.querySelector('#alert-banner details').open = true;").await;
     let op = app.api_token(Role::Operator).await;
     let id: i64 = sqlx::query_scalar("SELECT id FROM alerts WHERE kind = 'credit_low'")
         .fetch_one(&app.pool)
@@ -132,6 +134,11 @@ async fn in_a_browser_the_alert_banner_follows_alerts_live_on_an_open_page(
         Duration::from_secs(5),
     )
     .await;
+    assert_eq!(
+        eval(&c, "return document.querySelector('#alert-banner details').open;").await,
+        json!(true),
+        "an opened alert summary stays open when the banner is refreshed"
+    );
     assert_eq!(
         eval(&c, "return window.__notReloaded === true;").await,
         json!(true),
