@@ -71,7 +71,7 @@ pub async fn prepare(
     let opts = options(b);
     match sending::authorize(pool, &msg, opts).await {
         Ok(allowed) => Ok(Ok(Ready {
-            facts: sending::cost_facts(&msg, &opts, allowed.in_window),
+            facts: sending::cost_facts(&msg, &opts, &allowed),
             msg,
         })),
         Err(SendError::Refused(refusal)) => fail(
@@ -220,7 +220,12 @@ pub async fn recover(
             store::mark_sent(pool, r.broadcast_id, &r.number, &resource.sid, None).await?;
             // Whether the window was open when it was sent is no longer known: priced as
             // closed, the upper bound.
-            let facts = sending::cost_facts(&msg, &options(b), false);
+            let opts = options(b);
+            let facts = crate::costs::CostFacts {
+                category: crate::costs::category_of(&msg, opts.category),
+                in_window: false,
+                broadcast_id: opts.broadcast_id,
+            };
             if let Err(e) = sending::record(pool, prices, &msg, &resource, &facts).await {
                 tracing::warn!(sid = %resource.sid, error = %e, "recovered message not stored");
             }

@@ -98,6 +98,9 @@ pub struct Authorized {
     /// The sender's address (`whatsapp:+…` or `MG…`) and its limit in messages per second.
     pub sender: String,
     pub mps: f64,
+    /// The template's category as WhatsApp set it (the catalogue's), which prices the send
+    /// before any category the caller declared.
+    pub template_category: Option<Category>,
 }
 
 /// The sender used when a request names none.
@@ -196,18 +199,43 @@ pub async fn authorize(
         .map_err(SendError::Database)?;
     let free_form = msg.content_sid.is_none();
     let now = Utc::now();
-    let warnings = policy::check_recipient(number, &recipient, free_form, opts.force, now)
+    let mut warnings = policy::check_recipient(number, &recipient, free_form, opts.force, now)
         .map_err(SendError::Refused)?;
     let last_inbound = recipient.contact.as_ref().and_then(|c| c.last_inbound_at);
+    let in_window = matches!(
+        crate::domain::window::Window::at(last_inbound, now),
+        crate::domain::window::Window::Open { .. }
+    );
+    let mut template_category = None;
+    if let Some(sid) = &msg.content_sid {
+        let row = crate::storage::templates::get(pool, sid)
+            .await
+            .map_err(SendError::Database)?;
+        let facts = row.as_ref().map(|t| policy::TemplateFacts {
+            name: t.name.clone(),
+            status: t.status.clone(),
+            deleted: t.deleted_at.is_some(),
+            types: t
+                .types
+                .0
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default(),
+        });
+        warnings.extend(
+            policy::check_template(sid, facts.as_ref(), in_window).map_err(SendError::Refused)?,
+        );
+        template_category = row
+            .and_then(|t| t.category)
+            .and_then(|c| Category::parse(&c).ok());
+    }
     let mps = pacing::mps_of(&sender_address, sender.as_ref());
     Ok(Authorized {
         sender: sender_address,
         mps,
         warnings,
-        in_window: matches!(
-            crate::domain::window::Window::at(last_inbound, now),
-            crate::domain::window::Window::Open { .. }
-        ),
+        in_window,
+        template_category,
     })
 }
 
@@ -245,7 +273,7 @@ pub async fn send(
             return Err(e.into());
         }
     };
-    let facts = cost_facts(msg, &opts, allowed.in_window);
+    let facts = cost_facts(msg, &opts, &allowed);
     record(pool, prices, msg, &resource, &facts).await?;
     Ok(Sent {
         sid: resource.sid,
@@ -258,11 +286,12 @@ pub async fn send(
 /// A send that waited longer than this for its slot is checked against the policy again.
 const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// What pricing needs to know of a send.
-pub fn cost_facts(msg: &CreateMessage, opts: &SendOptions, in_window: bool) -> CostFacts {
+/// What pricing needs to know of an allowed send: a template is priced in the category
+/// WhatsApp set for it when the catalogue knows it, else in the one the caller declared.
+pub fn cost_facts(msg: &CreateMessage, opts: &SendOptions, allowed: &Authorized) -> CostFacts {
     CostFacts {
-        category: crate::costs::category_of(msg, opts.category),
-        in_window,
+        category: crate::costs::category_of(msg, allowed.template_category.or(opts.category)),
+        in_window: allowed.in_window,
         broadcast_id: opts.broadcast_id,
     }
 }

@@ -35,6 +35,20 @@ pub enum Refusal {
     UnknownSender {
         sender: String,
     },
+    /// A template WhatsApp has not approved (or that Twilio deleted), sent where approval is
+    /// needed: outside the recipient's open 24-hour window.
+    TemplateNotApproved {
+        sid: String,
+        name: String,
+        status: String,
+    },
+    /// A template of a kind WhatsApp allows only inside the window (a list picker, a
+    /// location), sent outside it.
+    TemplateSessionOnly {
+        sid: String,
+        name: String,
+        kind: String,
+    },
 }
 
 impl Refusal {
@@ -47,6 +61,8 @@ impl Refusal {
             Refusal::SenderDisabled { .. } => "sender_disabled",
             Refusal::SenderPending { .. } => "sender_not_approved",
             Refusal::UnknownSender { .. } => "unknown_sender",
+            Refusal::TemplateNotApproved { .. } => "template_not_approved",
+            Refusal::TemplateSessionOnly { .. } => "template_session_only",
         }
     }
 }
@@ -84,6 +100,17 @@ impl std::fmt::Display for Refusal {
             Refusal::UnknownSender { sender } => write!(
                 f,
                 "{sender} is not one of this business's senders; add it on the senders page first"
+            ),
+            Refusal::TemplateNotApproved { sid, name, status } => write!(
+                f,
+                "the template {name} ({sid}) is {status} at WhatsApp, and outside an open 24-hour window \
+                 WhatsApp delivers only approved templates (Twilio would fail it with error 63027); \
+                 choose an approved template, or send it once the contact has written"
+            ),
+            Refusal::TemplateSessionOnly { sid, name, kind } => write!(
+                f,
+                "the template {name} ({sid}) is a {kind}, which WhatsApp allows only inside the \
+                 24-hour window (Twilio would fail it with error 63016); send it after the contact writes"
             ),
         }
     }
@@ -144,6 +171,64 @@ fn unknown_window_warning(number: &str, free_form: bool) -> Vec<String> {
     }
 }
 
+/// What the template catalogue knows of a template, for the send policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateFacts {
+    pub name: String,
+    /// WhatsApp's status, verbatim.
+    pub status: String,
+    /// Gone from Twilio's catalogue.
+    pub deleted: bool,
+    /// Its content types (`twilio/text`, `twilio/list-picker`, …).
+    pub types: Vec<String>,
+}
+
+/// Content types WhatsApp sends only inside the window: they cannot start a conversation.
+const SESSION_ONLY: &[&str] = &["twilio/list-picker", "twilio/location"];
+
+/// Checks a template send. Inside an open window anything goes (WhatsApp takes it as a
+/// session message, approved or not); elsewhere — a closed window, or one wadash cannot see —
+/// the template must be approved and of a kind that can start a conversation. A template the
+/// catalogue does not know (not synced yet) goes with a warning: Twilio decides.
+pub fn check_template(
+    sid: &str,
+    template: Option<&TemplateFacts>,
+    window_open: bool,
+) -> Result<Vec<String>, Refusal> {
+    let Some(t) = template else {
+        return Ok(vec![format!(
+            "the template {sid} is not in wadash's template catalogue (it is read from Twilio every few minutes); Twilio decides whether WhatsApp takes it"
+        )]);
+    };
+    if t.deleted {
+        return Err(Refusal::TemplateNotApproved {
+            sid: sid.to_owned(),
+            name: t.name.clone(),
+            status: "deleted at Twilio".into(),
+        });
+    }
+    if window_open {
+        return Ok(Vec::new());
+    }
+    if let Some(kind) = t.types.iter().find(|k| SESSION_ONLY.contains(&k.as_str()))
+        && t.types.len() == 1
+    {
+        return Err(Refusal::TemplateSessionOnly {
+            sid: sid.to_owned(),
+            name: t.name.clone(),
+            kind: kind.clone(),
+        });
+    }
+    if t.status != "approved" {
+        return Err(Refusal::TemplateNotApproved {
+            sid: sid.to_owned(),
+            name: t.name.clone(),
+            status: t.status.clone(),
+        });
+    }
+    Ok(Vec::new())
+}
+
 /// Checks the sender (`whatsapp:+…` or `MG…`) against the registered senders.
 pub fn check_sender(address: &str, sender: Option<&SenderRow>) -> Result<(), Refusal> {
     let sender_name = || address.to_owned();
@@ -190,6 +275,61 @@ mod tests {
     }
 
     const N: &str = "+919900000001";
+
+    fn template(status: &str, types: &[&str], deleted: bool) -> TemplateFacts {
+        TemplateFacts {
+            name: "order_update".into(),
+            status: status.into(),
+            deleted,
+            types: types.iter().map(|t| (*t).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_template_policy_table() {
+        const TEXT: &[&str] = &["twilio/text"];
+        const PICKER: &[&str] = &["twilio/list-picker"];
+        const REPLY: &[&str] = &["twilio/quick-reply", "twilio/text"];
+        // (status, types, window open, code or None for allowed)
+        let table: &[(&str, &[&str], bool, Option<&str>)] = &[
+            ("approved", TEXT, false, None),
+            ("approved", TEXT, true, None),
+            ("pending", TEXT, false, Some("template_not_approved")),
+            ("pending", TEXT, true, None),
+            ("received", REPLY, false, Some("template_not_approved")),
+            ("rejected", TEXT, false, Some("template_not_approved")),
+            ("rejected", REPLY, true, None),
+            ("paused", TEXT, false, Some("template_not_approved")),
+            ("paused", TEXT, true, None),
+            ("disabled", REPLY, false, Some("template_not_approved")),
+            ("unsubmitted", REPLY, true, None),
+            ("unsubmitted", TEXT, false, Some("template_not_approved")),
+            ("in_appeal", TEXT, false, Some("template_not_approved")),
+            ("approved", PICKER, false, Some("template_session_only")),
+            ("unsubmitted", PICKER, true, None),
+        ];
+        for (status, types, open, want) in table {
+            let got = check_template("HX1", Some(&template(status, types, false)), *open);
+            assert_eq!(
+                got.as_ref().err().map(Refusal::code),
+                *want,
+                "{status} {types:?} open={open}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_deleted_template_is_refused_anywhere_and_an_unknown_one_goes_with_a_warning() {
+        let gone = check_template(
+            "HX1",
+            Some(&template("approved", &["twilio/text"], true)),
+            true,
+        );
+        assert_eq!(gone.unwrap_err().code(), "template_not_approved");
+        let unknown = check_template("HX9", None, false).unwrap();
+        assert_eq!(unknown.len(), 1);
+        assert!(unknown[0].contains("HX9"));
+    }
 
     #[test]
     fn opted_out_and_deauthorized_contacts_are_refused_even_when_forced() {

@@ -112,7 +112,11 @@ async fn in_a_browser_the_alert_banner_follows_alerts_live_on_an_open_page(
 
     // Acknowledged through the API: the line turns quiet, and the summary the reader opened
     // stays open across the refresh.
-    eval(&c, "document.querySelector('#alert-banner details').open = true;").await;
+    eval(
+        &c,
+        "document.querySelector('#alert-banner details').open = true;",
+    )
+    .await;
     let op = app.api_token(Role::Operator).await;
     let id: i64 = sqlx::query_scalar("SELECT id FROM alerts WHERE kind = 'credit_low'")
         .fetch_one(&app.pool)
@@ -135,7 +139,11 @@ async fn in_a_browser_the_alert_banner_follows_alerts_live_on_an_open_page(
     )
     .await;
     assert_eq!(
-        eval(&c, "return document.querySelector('#alert-banner details').open;").await,
+        eval(
+            &c,
+            "return document.querySelector('#alert-banner details').open;"
+        )
+        .await,
         json!(true),
         "an opened alert summary stays open when the banner is refreshed"
     );

@@ -114,7 +114,7 @@ async fn each_message_is_priced_when_sent_and_charged_as_twilio_says_once_final(
     assert_eq!(app.post_signed("/wa", &inbound).await.status(), 200);
 
     let template = |to: &str, category: Option<&str>| {
-        let mut b = json!({"to": to, "from": FAST, "content_sid": "HX00000000000000000000000000000001",
+        let mut b = json!({"to": to, "from": FAST, "content_sid": wadash::twilio::simulator::SAMPLE_SIDS[0],
                            "content_variables": {"1": "Ada"}});
         if let Some(c) = category {
             b["template_category"] = json!(c);
@@ -239,7 +239,7 @@ async fn a_broadcast_is_priced_in_its_category_and_shown_on_the_cost_page(
         "/broadcasts",
         &op,
         Some(json!({"name": "OTP <b>wave</b>", "sender": FAST,
-                    "content_sid": "HX00000000000000000000000000000002",
+                    "content_sid": wadash::twilio::simulator::SAMPLE_SIDS[1],
                     "template_category": "authentication",
                     "audience": {"numbers": numbers}})),
     )

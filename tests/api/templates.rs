@@ -415,3 +415,120 @@ async fn in_simulator_mode_the_samples_are_synced_at_start_and_a_submitted_templ
     assert_eq!(detail["whatsapp"]["status"], "approved");
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn sends_follow_the_catalogue_unapproved_refused_outside_the_window_and_priced_in_whatsapps_category(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert("template_sync_secs".into(), "300".into());
+        v.insert("sim_template_review_ms".into(), "3600000".into());
+    })
+    .await;
+    let op = app.api_token(wadash::domain::Role::Operator).await;
+    let content = app.twilio.content(app.twilio.base()).unwrap();
+    let pending = content
+        .create(&wadash::twilio::content::NewTemplate {
+            friendly_name: "price_drop".into(),
+            language: "en".into(),
+            variables: [("1".to_owned(), "shoes".to_owned())].into(),
+            types: json!({"twilio/text": {"body": "The {{1}} you liked are cheaper now."}})
+                .as_object()
+                .unwrap()
+                .clone(),
+        })
+        .await
+        .unwrap();
+    content
+        .submit(
+            &pending.sid,
+            &wadash::twilio::content::Submission {
+                name: "price_drop".into(),
+                category: "marketing".into(),
+            },
+        )
+        .await
+        .unwrap();
+    wadash::templates::sync(&app.pool, &content).await.unwrap();
+    let approved: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, sid FROM templates WHERE status = 'approved' ORDER BY name")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let sid_of = |name: &str| {
+        approved
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+            .unwrap()
+    };
+    let send = |to: &str, sid: &str, category: Option<&str>| {
+        let mut body = json!({"to": to, "content_sid": sid, "content_variables": {"1": "x", "2": "y", "3": "z"}});
+        if let Some(c) = category {
+            body["template_category"] = json!(c);
+        }
+        app.client
+            .post(format!("{}/api/v1/messages", app.address))
+            .bearer_auth(&op)
+            .json(&body)
+            .send()
+    };
+
+    // Never heard from: WhatsApp needs an approved template.
+    let resp = send("+919900007001", &pending.sid, None).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 409);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "template_not_approved");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("price_drop") && message.contains("received"),
+        "{message}"
+    );
+
+    // Inside an open window the same template goes as a session message.
+    let inbound = crate::helpers::params(&[
+        ("MessageSid", "SM0000000000000000000000000000e001"),
+        ("SmsStatus", "received"),
+        ("From", "whatsapp:+919900007002"),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", "hi"),
+        ("NumMedia", "0"),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+    ]);
+    assert_eq!(app.post_signed("/wa", &inbound).await.status(), 200);
+    let resp = send("+919900007002", &pending.sid, None).await.unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        201,
+        "{}",
+        resp.text().await.unwrap()
+    );
+
+    // An approved utility template is priced as utility whatever the caller declares.
+    let resp = send("+919900007003", &sid_of("order_update"), Some("marketing"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let sent: Value = resp.json().await.unwrap();
+    let category: String = sqlx::query_scalar("SELECT category FROM message_costs WHERE sid = $1")
+        .bind(sent["sid"].as_str().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(category, "utility");
+
+    // A template the catalogue does not know goes, with a warning.
+    let resp = send("+919900007004", "HX00000000000000000000000000000abc", None)
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let sent: Value = resp.json().await.unwrap();
+    assert!(
+        sent["warnings"]
+            .to_string()
+            .contains("not in wadash's template catalogue"),
+        "{sent}"
+    );
+    app.stop().await;
+}

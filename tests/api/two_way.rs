@@ -230,7 +230,7 @@ async fn stop_and_start_change_consent_with_history_confirmation_and_send_refusa
     let (status, err) = send(
         &app,
         &operator,
-        json!({"to": number, "content_sid": "HX0123456789abcdef0123456789abcdef", "force": true}),
+        json!({"to": number, "content_sid": wadash::twilio::simulator::SAMPLE_SIDS[0], "force": true}),
     )
     .await;
     assert_eq!(
@@ -345,10 +345,14 @@ async fn the_24_hour_window_refuses_free_form_text_unless_templated_or_forced(
         "media is free-form too"
     );
 
+    // An approved template, known to the catalogue, goes without a warning.
+    wadash::templates::sync(&app.pool, &app.twilio.content(app.twilio.base()).unwrap())
+        .await
+        .unwrap();
     let (status, ok) = send(
         &app,
         &operator,
-        json!({"to": "+919900000030", "content_sid": "HX0123456789abcdef0123456789abcdef",
+        json!({"to": "+919900000030", "content_sid": wadash::twilio::simulator::SAMPLE_SIDS[0],
                "content_variables": {"1": "Asha"}}),
     )
     .await;

@@ -22,6 +22,14 @@ const REJECTIONS: &[&str] = &[
     "Variables are not numbered in sequence from {{1}}.",
 ];
 
+/// The SIDs of the sample templates every simulator has, approved: `order_update` (utility),
+/// `appointment_reminder` (utility, quick replies) and `spring_sale` (marketing).
+pub const SAMPLE_SIDS: [&str; 3] = [
+    "HX00000000000000000000000000005a01",
+    "HX00000000000000000000000000005a02",
+    "HX00000000000000000000000000005a03",
+];
+
 #[derive(Debug, Clone)]
 struct Review {
     name: String,
@@ -67,8 +75,8 @@ impl Catalogue {
     pub(super) fn new(review_takes: Duration, reject_share: f64) -> Self {
         let now = Utc::now();
         let long_ago = now - chrono::TimeDelta::days(30);
-        let sample = |n: u8, name: &str, category: &str, variables: Value, types: Value| {
-            let sid = format!("HX{:032x}", 0x5a_u128 << 8 | u128::from(n));
+        let sample = |n: usize, name: &str, category: &str, variables: Value, types: Value| {
+            let sid = SAMPLE_SIDS[n - 1].to_owned();
             let t = SimTemplate {
                 sid: sid.clone(),
                 friendly_name: name.into(),

@@ -15,6 +15,8 @@
 
 mod content;
 
+pub use content::SAMPLE_SIDS;
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
