@@ -203,6 +203,7 @@ fn start_jobs(
     jobs.extend(crate::jobs::templates::start(
         state.pool.clone(),
         state.content.clone(),
+        state.alert_channels.clone(),
         settings.template_sync,
         shutdown.clone(),
     ));

@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod evaluate;
 pub mod open;
 pub mod rules;
+pub mod templates;
 
 use hmac::{KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};

@@ -18,6 +18,7 @@ fn check_every(interval: Duration) -> Duration {
 pub fn start(
     pool: PgPool,
     content: ContentClient,
+    channels: crate::alerts::channels::ChannelStore,
     interval: Duration,
     shutdown: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
@@ -32,9 +33,9 @@ pub fn start(
         move |_| check_every(interval),
         shutdown,
         move || {
-            let (pool, content) = (pool.clone(), content.clone());
+            let (pool, content, channels) = (pool.clone(), content.clone(), channels.clone());
             async move {
-                crate::templates::sync_if_due(&pool, &content, interval)
+                crate::templates::sync_if_due(&pool, &content, &channels, interval)
                     .await
                     .map(drop)
             }

@@ -238,3 +238,34 @@ pub async fn claim_due(pool: &PgPool, interval: std::time::Duration) -> sqlx::Re
     .await?;
     Ok(claimed.unwrap_or(false))
 }
+
+/// A template's name, if wadash has it.
+pub async fn name_of(conn: &mut sqlx::PgConnection, sid: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT name FROM templates WHERE sid = $1")
+        .bind(sid)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The broadcasts still to send (scheduled, running, paused or held) and the reminders still
+/// to come (active or paused) that use template `sid`, by id.
+pub async fn users_of(
+    conn: &mut sqlx::PgConnection,
+    sid: &str,
+) -> sqlx::Result<(Vec<i64>, Vec<i64>)> {
+    let broadcasts = sqlx::query_scalar(
+        "SELECT id FROM broadcasts WHERE content_sid = $1
+            AND status IN ('scheduled', 'running', 'paused', 'held') ORDER BY id",
+    )
+    .bind(sid)
+    .fetch_all(&mut *conn)
+    .await?;
+    let reminders = sqlx::query_scalar(
+        "SELECT id FROM reminders WHERE content_sid = $1
+            AND status IN ('active', 'paused') ORDER BY id",
+    )
+    .bind(sid)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok((broadcasts, reminders))
+}

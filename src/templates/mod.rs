@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::alerts::channels::ChannelStore;
+use crate::alerts::templates as alerts;
 use crate::domain::template::{Change, TemplateRecord, UNSUBMITTED};
 use crate::storage::templates::{self, ChangeRow, Filter, SyncState, TemplateRow};
 use crate::twilio::content::{ContentClient, Template};
@@ -72,16 +74,39 @@ pub async fn sync(pool: &PgPool, content: &ContentClient) -> anyhow::Result<Sync
     })
 }
 
+/// A sync, then the alerts for what it changed (or for failing several times in a row).
+pub async fn sync_and_alert(
+    pool: &PgPool,
+    content: &ContentClient,
+    channels: &ChannelStore,
+) -> anyhow::Result<Synced> {
+    let result = sync(pool, content).await;
+    let current = channels.current().await;
+    let channels = &current.channels;
+    match &result {
+        Ok(s) => {
+            alerts::on_changes(pool, channels, &s.changes).await?;
+            alerts::on_sync(pool, channels, 0, None).await?;
+        }
+        Err(e) => {
+            let failures = templates::sync_state(pool).await?.failures;
+            alerts::on_sync(pool, channels, failures, Some(&e.to_string())).await?;
+        }
+    }
+    result
+}
+
 /// A scheduled sync: done when this instance claims the interval's turn, else nothing.
 pub async fn sync_if_due(
     pool: &PgPool,
     content: &ContentClient,
+    channels: &ChannelStore,
     interval: std::time::Duration,
 ) -> anyhow::Result<Option<Synced>> {
     if !templates::claim_due(pool, interval).await? {
         return Ok(None);
     }
-    sync(pool, content).await.map(Some)
+    sync_and_alert(pool, content, channels).await.map(Some)
 }
 
 /// A template as the API (and the pages) show it.

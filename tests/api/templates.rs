@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use wadash::alerts::channels::ChannelStore;
 use wadash::storage::templates::{self, Filter};
 use wadash::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
 use wadash::twilio::content::ContentClient;
@@ -212,8 +213,9 @@ async fn one_scheduled_sync_per_interval_however_many_instances_ask(
     catalogue(&server, vec![]).await;
     let c = content(&server);
     let interval = Duration::from_secs(300);
+    let channels = ChannelStore::new(app.pool.clone(), Default::default(), None);
     let asks = futures_util::future::join_all(
-        (0..8).map(|_| wadash::templates::sync_if_due(&app.pool, &c, interval)),
+        (0..8).map(|_| wadash::templates::sync_if_due(&app.pool, &c, &channels, interval)),
     )
     .await;
     let done = asks
@@ -530,5 +532,132 @@ async fn sends_follow_the_catalogue_unapproved_refused_outside_the_window_and_pr
             .contains("not in wadash's template catalogue"),
         "{sent}"
     );
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn template_changes_raise_alerts_that_name_what_uses_the_template_and_resolve_when_it_returns(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let server = MockServer::start().await;
+    let c = content(&server);
+    let channels = ChannelStore::new(app.pool.clone(), Default::default(), None);
+    let open = |kind: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, String, String)>(
+                "SELECT subject, severity, message FROM alerts WHERE kind = $1 AND state <> 'resolved'",
+            )
+            .bind(kind)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    catalogue(
+        &server,
+        vec![
+            template(A, "order_update", "approved", "utility"),
+            template(B, "spring_sale", "approved", "utility"),
+        ],
+    )
+    .await;
+    wadash::templates::sync_and_alert(&app.pool, &c, &channels)
+        .await
+        .unwrap();
+    assert!(open("template_blocked").await.is_empty());
+    // A broadcast waiting to start and a reminder use A.
+    let op = app.api_token(wadash::domain::Role::Operator).await;
+    let b: Value = app
+        .client
+        .post(format!("{}/api/v1/broadcasts", app.address))
+        .bearer_auth(&op)
+        .json(
+            &json!({"content_sid": A, "start_at": "2030-01-01T09:00:00Z",
+            "audience": {"numbers": ["+919900008001"]}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let broadcast = b["id"].as_i64().unwrap_or_else(|| panic!("{b}"));
+
+    // WhatsApp pauses A; Meta moves B to marketing.
+    catalogue(
+        &server,
+        vec![
+            template(A, "order_update", "paused", "utility"),
+            template(B, "spring_sale", "approved", "marketing"),
+        ],
+    )
+    .await;
+    wadash::templates::sync_and_alert(&app.pool, &c, &channels)
+        .await
+        .unwrap();
+    let blocked = open("template_blocked").await;
+    assert_eq!(blocked.len(), 1, "{blocked:?}");
+    assert_eq!(blocked[0].0, A);
+    assert!(
+        blocked[0].2.contains("order_update")
+            && blocked[0].2.contains("paused")
+            && blocked[0].2.contains(&format!("broadcast #{broadcast}")),
+        "{}",
+        blocked[0].2
+    );
+    let moved = open("template_category").await;
+    assert_eq!(moved.len(), 1);
+    assert!(
+        moved[0].2.contains("from utility to marketing"),
+        "{}",
+        moved[0].2
+    );
+
+    // Approved again: the blocked alert resolves.
+    catalogue(
+        &server,
+        vec![
+            template(A, "order_update", "approved", "utility"),
+            template(B, "spring_sale", "approved", "marketing"),
+        ],
+    )
+    .await;
+    wadash::templates::sync_and_alert(&app.pool, &c, &channels)
+        .await
+        .unwrap();
+    assert!(open("template_blocked").await.is_empty());
+
+    // Three failed syncs in a row raise template_sync; a good one resolves it.
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/ContentAndApprovals"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    for n in 1..=3 {
+        assert!(
+            wadash::templates::sync_and_alert(&app.pool, &c, &channels)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            open("template_sync").await.len(),
+            usize::from(n == 3),
+            "after {n}"
+        );
+    }
+    catalogue(
+        &server,
+        vec![template(A, "order_update", "approved", "utility")],
+    )
+    .await;
+    wadash::templates::sync_and_alert(&app.pool, &c, &channels)
+        .await
+        .unwrap();
+    assert!(open("template_sync").await.is_empty());
+    assert_eq!(open("template_deleted").await.len(), 1, "B is gone");
     app.stop().await;
 }

@@ -82,9 +82,10 @@ async fn sync(
     let content = state.content.clone();
     tracing::info!(by = %format!("api token #{}", caller.token_id), "template sync asked for");
     let pool = state.pool.clone();
+    let channels = state.alert_channels.clone();
     tokio::spawn(async move {
-        // Failures are recorded in the sync's state and logged by `sync`.
-        let _ = crate::templates::sync(&pool, &content).await;
+        // Failures are recorded in the sync's state (and alerted) and logged by `sync`.
+        let _ = crate::templates::sync_and_alert(&pool, &content, &channels).await;
     });
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "sync": "started" })))
 }

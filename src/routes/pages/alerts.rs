@@ -127,6 +127,10 @@ pub fn kind_label(kind: &str) -> &'static str {
         "callbacks_stalled" => "Callbacks stalled",
         "lost_callbacks" => "Lost callbacks",
         "test" => "Test",
+        "template_blocked" => "Template blocked",
+        "template_category" => "Template category changed",
+        "template_deleted" => "Template deleted",
+        "template_sync" => "Templates not synced",
         _ => "Other",
     }
 }
