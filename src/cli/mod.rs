@@ -9,6 +9,7 @@ mod send;
 mod serve;
 mod simulate;
 mod simulator;
+mod templates;
 mod token;
 mod user;
 mod webhook_token;
@@ -75,6 +76,24 @@ enum Command {
     Simulate(SimulateArgs),
     /// Send one WhatsApp message (text, media or a template) and print its SID and status.
     Send(SendArgs),
+    /// List the WhatsApp templates wadash knows, or read Twilio's catalogue now.
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TemplatesCommand {
+    /// Print the templates as the last sync found them: SID, status, category, language, name.
+    List {
+        /// Only those with this WhatsApp status (approved, pending, rejected, paused, …).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Read Twilio's whole template catalogue now (live credentials needed) and print what
+    /// changed.
+    Sync,
 }
 
 #[derive(Debug, clap::Args)]
@@ -301,6 +320,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(settings).await,
         Command::Token { command } => token::run(command, settings).await,
         Command::Send(args) => send::run(args, settings).await,
+        Command::Templates { command } => templates::run(command, settings).await,
         Command::Simulate(args) => simulate::run(args, settings).await,
         Command::User { command } => user::run(command, settings).await,
         Command::WebhookToken => webhook_token::run(settings).await,

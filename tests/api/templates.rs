@@ -661,3 +661,65 @@ async fn template_changes_raise_alerts_that_name_what_uses_the_template_and_reso
     assert_eq!(open("template_deleted").await.len(), 1, "B is gone");
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn the_cli_syncs_from_twilio_and_lists_what_it_found(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let server = MockServer::start().await;
+    catalogue(
+        &server,
+        vec![
+            template(A, "order_update", "approved", "utility"),
+            template(B, "spring_sale", "rejected", "marketing"),
+        ],
+    )
+    .await;
+    let run = |args: &[&str], live: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wadash"));
+        cmd.args(args)
+            .env("DATABASE_URL", crate::helpers::database_url(&opts, None))
+            .env_remove("WADASH_CONFIG")
+            .env_remove("TWILIO_ACCOUNT_SID")
+            .env_remove("TWILIO_AUTH_TOKEN")
+            .env("RUST_LOG", "warn");
+        if live {
+            cmd.env("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
+                .env("TWILIO_AUTH_TOKEN", "tok")
+                .env("TWILIO_CONTENT_BASE", server.uri());
+        }
+        cmd.output().expect("run wadash")
+    };
+    let out = run(&["templates", "sync"], false);
+    assert!(!out.status.success(), "no credentials: refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Twilio credentials"));
+
+    let out = run(&["templates", "sync"], true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        printed.contains(&format!("{B}  status (new) → rejected")),
+        "{printed}"
+    );
+
+    let out = run(&["templates", "list", "--status", "Approved"], false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        listed.contains(A) && listed.contains("order_update") && listed.contains("utility"),
+        "{listed}"
+    );
+    assert!(!listed.contains(B), "{listed}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 template(s); last synced from Twilio: 20")
+    );
+}
