@@ -87,38 +87,48 @@ impl Change {
 /// `after` (what Twilio answers now). A new template records its first status, so every
 /// template's history starts with where it stood when wadash first saw it.
 pub fn changes(before: Option<&Known>, after: &TemplateRecord) -> Vec<Change> {
+    let now = Known {
+        status: after.status.clone(),
+        category: after.category.clone(),
+        deleted: false,
+    };
+    between(&after.sid, before, &now)
+}
+
+/// The changes of template `sid` from `before` (`None`: first seen) to `after`.
+pub fn between(sid: &str, before: Option<&Known>, after: &Known) -> Vec<Change> {
     let change = |field, from: Option<&str>, to: Option<&str>| Change {
-        sid: after.sid.clone(),
+        sid: sid.to_owned(),
         field,
         from: from.map(str::to_owned),
         to: to.map(str::to_owned),
     };
     let mut out = Vec::new();
-    match before {
-        None => out.push(change(ChangeField::Status, None, Some(&after.status))),
-        Some(k) => {
-            if k.deleted {
-                out.push(change(
-                    ChangeField::Presence,
-                    Some("deleted"),
-                    Some("present"),
-                ));
-            }
-            if k.status != after.status {
-                out.push(change(
-                    ChangeField::Status,
-                    Some(&k.status),
-                    Some(&after.status),
-                ));
-            }
-            if k.category != after.category {
-                out.push(change(
-                    ChangeField::Category,
-                    k.category.as_deref(),
-                    after.category.as_deref(),
-                ));
-            }
-        }
+    let Some(k) = before else {
+        out.push(change(ChangeField::Status, None, Some(&after.status)));
+        return out;
+    };
+    if k.deleted != after.deleted {
+        let word = |d: bool| if d { "deleted" } else { "present" };
+        out.push(change(
+            ChangeField::Presence,
+            Some(word(k.deleted)),
+            Some(word(after.deleted)),
+        ));
+    }
+    if k.status != after.status {
+        out.push(change(
+            ChangeField::Status,
+            Some(&k.status),
+            Some(&after.status),
+        ));
+    }
+    if k.category != after.category {
+        out.push(change(
+            ChangeField::Category,
+            k.category.as_deref(),
+            after.category.as_deref(),
+        ));
     }
     out
 }

@@ -120,21 +120,7 @@ pub async fn apply_catalogue(pool: &PgPool, fresh: &[TemplateRecord]) -> sqlx::R
         .bind(&gone)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO template_changes (sid, field, old_value, new_value)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])",
-    )
-    .bind(changes.iter().map(|c| c.sid.as_str()).collect::<Vec<_>>())
-    .bind(changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>())
-    .bind(
-        changes
-            .iter()
-            .map(|c| c.from.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(changes.iter().map(|c| c.to.as_deref()).collect::<Vec<_>>())
-    .execute(&mut *tx)
-    .await?;
+    insert_changes(&mut tx, &changes).await?;
     sqlx::query(
         "UPDATE template_sync SET last_ok_at = now(), last_attempt_at = now(),
              last_error = NULL, failures = 0",
@@ -268,4 +254,94 @@ pub async fn users_of(
     .fetch_all(&mut *conn)
     .await?;
     Ok((broadcasts, reminders))
+}
+
+/// Adds one template (just created at Twilio) with the first line of its history; nothing
+/// if a sync stored it first.
+pub async fn insert_one(pool: &PgPool, t: &TemplateRecord) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO templates (sid, name, language, types, variables, status, category,
+             rejection_reason, whatsapp_name, updated_at)
+         VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10)
+         ON CONFLICT (sid) DO NOTHING",
+    )
+    .bind(&t.sid)
+    .bind(&t.name)
+    .bind(&t.language)
+    .bind(t.types.to_string())
+    .bind(serde_json::to_string(&t.variables).unwrap_or_else(|_| "{}".into()))
+    .bind(&t.status)
+    .bind(&t.category)
+    .bind(&t.rejection_reason)
+    .bind(&t.whatsapp_name)
+    .bind(t.updated_at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        insert_changes(&mut tx, &template::changes(None, t)).await?;
+    }
+    tx.commit().await
+}
+
+/// Moves template `sid` to `after` (its approval as Twilio answered a submission, or deleted
+/// at Twilio), recording what changed; `None` when wadash does not have it.
+pub async fn set_state(
+    pool: &PgPool,
+    sid: &str,
+    after: &Known,
+    whatsapp_name: Option<&str>,
+) -> sqlx::Result<Option<Vec<Change>>> {
+    let mut tx = pool.begin().await?;
+    let before: Option<(String, Option<String>, bool)> = sqlx::query_as(
+        "SELECT status, category, deleted_at IS NOT NULL FROM templates WHERE sid = $1 FOR UPDATE",
+    )
+    .bind(sid)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((status, category, deleted)) = before else {
+        return Ok(None);
+    };
+    let known = Known {
+        status,
+        category,
+        deleted,
+    };
+    let changes = template::between(sid, Some(&known), after);
+    sqlx::query(
+        "UPDATE templates SET status = $2, category = $3,
+             whatsapp_name = COALESCE($4, whatsapp_name),
+             deleted_at = CASE WHEN $5 THEN COALESCE(deleted_at, now()) END
+          WHERE sid = $1",
+    )
+    .bind(sid)
+    .bind(&after.status)
+    .bind(&after.category)
+    .bind(whatsapp_name)
+    .bind(after.deleted)
+    .execute(&mut *tx)
+    .await?;
+    insert_changes(&mut tx, &changes).await?;
+    tx.commit().await?;
+    Ok(Some(changes))
+}
+
+async fn insert_changes(conn: &mut sqlx::PgConnection, changes: &[Change]) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO template_changes (sid, field, old_value, new_value)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])",
+    )
+    .bind(changes.iter().map(|c| c.sid.as_str()).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.field.as_str()).collect::<Vec<_>>())
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.from.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(changes.iter().map(|c| c.to.as_deref()).collect::<Vec<_>>())
+    .execute(conn)
+    .await
+    .map(drop)
 }

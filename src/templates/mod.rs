@@ -2,6 +2,9 @@
 //! `WADASH_TEMPLATE_SYNC_SECS` by one instance, and on demand), with WhatsApp's approval,
 //! category and the history of both.
 
+pub mod definition;
+pub mod manage;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

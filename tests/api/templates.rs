@@ -723,3 +723,171 @@ async fn the_cli_syncs_from_twilio_and_lists_what_it_found(
         String::from_utf8_lossy(&out.stderr).contains("1 template(s); last synced from Twilio: 20")
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn admins_create_submit_and_delete_templates_and_bad_definitions_never_reach_twilio(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert("sim_template_review_ms".into(), "3600000".into());
+    })
+    .await;
+    let admin = app.api_token(wadash::domain::Role::Admin).await;
+    let operator = app.api_token(wadash::domain::Role::Operator).await;
+    let call = |method: reqwest::Method, path: String, token: &str, body: Option<Value>| {
+        let mut req = app
+            .client
+            .request(method, format!("{}/api/v1{path}", app.address))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let content = app.twilio.content(app.twilio.base()).unwrap();
+    let at_twilio = || async { content.list_with_approvals().await.unwrap().len() };
+    assert_eq!(at_twilio().await, 3, "the simulator's samples");
+
+    let good = json!({"name": "delivery_slot", "language": "en", "type": "twilio/quick-reply",
+        "body": "Your parcel {{1}} comes tomorrow. Which slot suits you?",
+        "variables": {"1": "A-1042"},
+        "actions": [{"title": "Morning", "id": "am"}, {"title": "Afternoon", "id": "pm"}]});
+    let (status, _) = call(
+        reqwest::Method::POST,
+        "/templates".into(),
+        &operator,
+        Some(good.clone()),
+    )
+    .await;
+    assert_eq!(status, 403, "operators use templates; admins create them");
+
+    for (bad, field) in [
+        (json!({"body": "Your parcel {{2}} comes"}), "body"),
+        (json!({"variables": {}}), "variables.1"),
+        (json!({"type": "twilio/pigeon"}), "type"),
+        (
+            json!({"actions": [{"title": "A title far too long for a button"}]}),
+            "actions[0].title",
+        ),
+        (json!({"colour": "red"}), "colour"),
+    ] {
+        let mut def = good.clone();
+        for (k, v) in bad.as_object().unwrap() {
+            def[k] = v.clone();
+        }
+        let (status, err) = call(
+            reqwest::Method::POST,
+            "/templates".into(),
+            &admin,
+            Some(def),
+        )
+        .await;
+        assert_eq!(status, 422, "{bad}: {err}");
+        assert_eq!(err["error"]["code"], "invalid_template");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(field),
+            "{bad}: {err}"
+        );
+    }
+    assert_eq!(at_twilio().await, 3, "nothing was created at Twilio");
+
+    let (status, created) = call(
+        reqwest::Method::POST,
+        "/templates".into(),
+        &admin,
+        Some(good),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let sid = created["sid"].as_str().unwrap().to_owned();
+    assert_eq!(created["whatsapp"]["status"], "unsubmitted");
+    assert_eq!(at_twilio().await, 4);
+    let (_, listed) = call(
+        reqwest::Method::GET,
+        "/templates?q=delivery".into(),
+        &operator,
+        None,
+    )
+    .await;
+    assert_eq!(
+        listed["items"][0]["sid"],
+        sid.as_str(),
+        "listed at once, before any sync"
+    );
+
+    let submit = |body: Value| {
+        call(
+            reqwest::Method::POST,
+            format!("/templates/{sid}/submit"),
+            &admin,
+            Some(body),
+        )
+    };
+    let (status, err) = submit(json!({"name": "Delivery Slot", "category": "utility"})).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("invalid_template")),
+        "{err}"
+    );
+    let (status, err) = submit(json!({"category": "gossip"})).await;
+    assert_eq!(status, 422, "{err}");
+    let (status, ok) = submit(json!({"category": "utility"})).await;
+    assert_eq!(
+        (status, ok["status"].as_str()),
+        (202, Some("received")),
+        "{ok}"
+    );
+
+    let (status, _) = call(
+        reqwest::Method::DELETE,
+        format!("/templates/{sid}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(at_twilio().await, 3);
+    let (_, detail) = call(
+        reqwest::Method::GET,
+        format!("/templates/{sid}"),
+        &operator,
+        None,
+    )
+    .await;
+    assert!(detail["deleted_at"].is_string(), "{detail}");
+    let history: Vec<(String, String)> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["field"].as_str().unwrap().to_owned(),
+                h["to"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let h = |f: &str, t: &str| (f.to_owned(), t.to_owned());
+    assert_eq!(
+        history,
+        [
+            h("status", "unsubmitted"),
+            h("status", "received"),
+            h("category", "utility"),
+            h("presence", "deleted")
+        ]
+    );
+    let (status, _) = call(
+        reqwest::Method::DELETE,
+        "/templates/HX000000000000000000000000000000ff".into(),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}

@@ -1,5 +1,7 @@
-//! `GET /api/v1/templates` (filters, cursor), `GET /api/v1/templates/{sid}` (with its history)
-//! and `POST /api/v1/templates/sync` (admin: read Twilio's catalogue now).
+//! `GET /api/v1/templates` (filters, cursor), `GET /api/v1/templates/{sid}` (with its history),
+//! `POST /api/v1/templates/sync` (admin: read Twilio's catalogue now), and for admins
+//! `POST /api/v1/templates` (create), `POST /api/v1/templates/{sid}/submit` and
+//! `DELETE /api/v1/templates/{sid}`.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -9,11 +11,17 @@ use crate::error::ApiError;
 use crate::routes::roles::Admin;
 use crate::state::AppState;
 use crate::storage::templates::Filter;
+use crate::templates::definition::Definition;
+use crate::templates::manage::{self, ManageError};
+use actix_web::http::StatusCode;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/templates", web::get().to(list))
+        .route("/templates", web::post().to(create))
         .route("/templates/sync", web::post().to(sync))
-        .route("/templates/{sid}", web::get().to(get));
+        .route("/templates/{sid}", web::get().to(get))
+        .route("/templates/{sid}", web::delete().to(delete))
+        .route("/templates/{sid}/submit", web::post().to(submit));
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,4 +108,75 @@ struct Detail {
 
 fn is_content_sid(s: &str) -> bool {
     s.len() == 34 && s.starts_with("HX") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl From<ManageError> for ApiError {
+    fn from(e: ManageError) -> Self {
+        match e {
+            ManageError::Invalid(i) => ApiError::Other(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_template",
+                i.to_string(),
+            ),
+            ManageError::NotFound(sid) => ApiError::NotFound(format!("no template {sid}")),
+            ManageError::Twilio(t) => {
+                ApiError::Other(StatusCode::BAD_GATEWAY, "twilio_error", t.to_string())
+            }
+            ManageError::Database(d) => d.into(),
+        }
+    }
+}
+
+/// Creates a template at Twilio (nothing is sent there when the definition is refused).
+async fn create(
+    caller: ApiCaller<Admin>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let def: Definition = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::Other(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_template",
+            format!("the template is not valid JSON of the documented shape: {e}"),
+        )
+    })?;
+    let view = manage::create(&state.pool, &state.content, &def).await?;
+    tracing::info!(by = %format!("api token #{}", caller.token_id), sid = %view.sid, "template created");
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[derive(Debug, Deserialize)]
+struct SubmitBody {
+    name: Option<String>,
+    category: String,
+}
+
+async fn submit(
+    caller: ApiCaller<Admin>,
+    path: web::Path<String>,
+    body: web::Json<SubmitBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let sid = path.into_inner();
+    let status = manage::submit(
+        &state.pool,
+        &state.content,
+        &sid,
+        body.name.as_deref(),
+        &body.category,
+    )
+    .await?;
+    tracing::info!(by = %format!("api token #{}", caller.token_id), %sid, "template submitted to WhatsApp");
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "sid": sid, "status": status })))
+}
+
+async fn delete(
+    caller: ApiCaller<Admin>,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let sid = path.into_inner();
+    manage::delete(&state.pool, &state.content, &sid).await?;
+    tracing::info!(by = %format!("api token #{}", caller.token_id), %sid, "template deleted");
+    Ok(HttpResponse::NoContent().finish())
 }
