@@ -220,7 +220,8 @@ impl fmt::Display for Money {
 /// Everything in a `Money`'s HTML is escaped here.
 impl askama::filters::HtmlSafe for Money {}
 
-fn escape(s: &str) -> String {
+/// `&`, `<`, `>` and quotes escaped, for HTML or SVG this module writes itself.
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -385,23 +385,25 @@ impl RuleForm {
     }
 }
 
+/// The page again with a new rule's refusal, keeping what was typed.
+async fn refuse_new(
+    user: &CurrentUser,
+    state: &AppState,
+    form: &RuleForm,
+    why: String,
+) -> Result<HttpResponse, PageError> {
+    let refused = Refused::Add(form.fields());
+    let status = Some((StatusCode::BAD_REQUEST, why, refused));
+    render(user, state, None, status, TrialView::default()).await
+}
+
 async fn add(
     Posted { user, form, .. }: Posted<RuleForm, Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let rule = match form.validate() {
         Ok(r) => r,
-        Err(e) => {
-            let refused = Refused::Add(form.fields());
-            return render(
-                &user,
-                &state,
-                None,
-                Some((StatusCode::BAD_REQUEST, e, refused)),
-                TrialView::default(),
-            )
-            .await;
-        }
+        Err(e) => return refuse_new(&user, &state, &form, e).await,
     };
     let row = store::insert(&state.pool, &rule).await?;
     tracing::info!(admin = %user.username, rule = row.id, kind = %row.kind, "reply rule added");
@@ -525,17 +527,7 @@ async fn restore(
 ) -> Result<HttpResponse, PageError> {
     let rule = match form.validate() {
         Ok(r) => r,
-        Err(e) => {
-            let refused = Refused::Add(form.fields());
-            return render(
-                &user,
-                &state,
-                None,
-                Some((StatusCode::BAD_REQUEST, e, refused)),
-                TrialView::default(),
-            )
-            .await;
-        }
+        Err(e) => return refuse_new(&user, &state, &form, e).await,
     };
     let row = match form.position.trim().parse::<i32>() {
         Ok(p) => store::insert_at(&state.pool, &rule, p).await?,

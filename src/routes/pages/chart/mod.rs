@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::format::escape;
 use crate::storage::overview::TrafficBucket;
 
 /// The drawing's size in SVG units (it scales to its container's width).
@@ -49,22 +50,6 @@ pub fn dense(
                 })
         })
         .collect()
-}
-
-/// Text for SVG markup: `&`, `<`, `>` and quotes escaped.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A chart being written.
