@@ -263,9 +263,20 @@ pub async fn preview(
     excluded.extend(refused);
     let n = recipients.len();
     let start_at = req.start_at.unwrap_or(now).max(now);
-    let template = content_sid
-        .is_some()
-        .then(|| req.template_category.unwrap_or(Category::Marketing));
+    // Priced in the category WhatsApp set for the template, else the one declared, else
+    // marketing (the dearest usual one).
+    let catalogued = match content_sid.as_deref() {
+        Some(sid) => crate::storage::templates::get(pool, sid)
+            .await?
+            .and_then(|t| t.category)
+            .and_then(|c| Category::parse(&c).ok()),
+        None => None,
+    };
+    let template = content_sid.is_some().then(|| {
+        catalogued
+            .or(req.template_category)
+            .unwrap_or(Category::Marketing)
+    });
     let table = crate::storage::prices::all(pool).await?;
     let (estimated_cost, cost_currency) =
         estimate_cost(&table, &recipients, &known, template, start_at)?;

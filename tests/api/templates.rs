@@ -891,3 +891,55 @@ async fn admins_create_submit_and_delete_templates_and_bad_definitions_never_rea
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn the_composing_forms_offer_the_catalogue_and_a_broadcast_is_estimated_in_whatsapps_category(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    wadash::templates::sync(&app.pool, &app.twilio.content(app.twilio.base()).unwrap())
+        .await
+        .unwrap();
+    let mut browser = app.admin_browser().await;
+    for page in ["/send", "/broadcasts/new"] {
+        let (status, _, html) = browser.get(page).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(html.contains(r#"list="template-choices""#), "{page}");
+        assert!(
+            html.contains(&format!(
+                r#"<option value="{}">order_update · approved · utility · en</option>"#,
+                wadash::twilio::simulator::SAMPLE_SIDS[0]
+            )),
+            "{page}: {html}"
+        );
+    }
+
+    // The same audience costs less with a utility template than with a marketing one, even
+    // when the caller declares marketing: WhatsApp's category counts.
+    let op = app.api_token(wadash::domain::Role::Operator).await;
+    let estimate = |sid: &str| {
+        let body = json!({"content_sid": sid, "template_category": "marketing", "preview": true,
+            "audience": {"numbers": ["+919900009001", "+919900009002"]}});
+        let req = app
+            .client
+            .post(format!("{}/api/v1/broadcasts", app.address))
+            .bearer_auth(&op)
+            .json(&body);
+        async move {
+            let v: Value = req.send().await.unwrap().json().await.unwrap();
+            v["estimated_cost"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{v}"))
+                .parse::<f64>()
+                .unwrap()
+        }
+    };
+    let utility = estimate(wadash::twilio::simulator::SAMPLE_SIDS[0]).await;
+    let marketing = estimate(wadash::twilio::simulator::SAMPLE_SIDS[2]).await;
+    assert!(
+        utility < marketing,
+        "utility {utility} < marketing {marketing}"
+    );
+    app.stop().await;
+}

@@ -29,6 +29,7 @@ pub mod rules;
 pub mod send;
 pub mod senders;
 pub mod session;
+pub mod template_choices;
 pub mod upload;
 pub mod variables;
 

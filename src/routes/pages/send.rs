@@ -33,6 +33,8 @@ struct SendPage {
     template_category: String,
     /// The template variables as rows of fields.
     vars: Vec<VarRow>,
+    /// The template picker's choices.
+    templates: Vec<super::template_choices::TemplateChoice>,
     error: Option<String>,
     /// Active senders other than the default: (address, label).
     senders: Vec<(String, String)>,
@@ -67,7 +69,9 @@ async fn form(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let (default_sender, senders) = sender_choices(&state).await?;
+    let templates = super::template_choices::load(&state).await?;
     html(&SendPage {
+        templates,
         chrome: Chrome::for_user(&user, &state, "send"),
         default_sender,
         senders,
@@ -171,8 +175,10 @@ async fn submit(
         Err(e) => e.to_string(),
     };
     let (default_sender, senders) = sender_choices(&state).await?;
+    let templates = super::template_choices::load(&state).await?;
     crate::routes::pages::html_with(
         &SendPage {
+            templates,
             chrome: Chrome::for_user(&user, &state, "send"),
             default_sender,
             senders,

@@ -195,6 +195,8 @@ struct FormPage {
     excluded: Vec<ExcludedItem>,
     /// The template variables as rows of fields.
     vars: Vec<VarRow>,
+    /// The template picker's choices.
+    templates: Vec<crate::routes::pages::template_choices::TemplateChoice>,
 }
 
 /// The senders to choose from: the current default first, then the other active ones.
@@ -220,8 +222,10 @@ pub(super) async fn render_form(
         Some((s, e, x)) => (s, Some(e), x),
         None => (StatusCode::OK, None, Vec::new()),
     };
+    let templates = crate::routes::pages::template_choices::load(state).await?;
     crate::routes::pages::html_with(
         &FormPage {
+            templates,
             chrome: Chrome::for_user(user, state, "broadcasts"),
             vars: variables::rows(&f.content_variables),
             f,
