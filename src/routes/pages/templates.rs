@@ -8,7 +8,7 @@ use askama::Template;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::format::{Stamp, count, plural};
+use super::format::{Stamp, count, duration_secs, plural};
 use super::template_preview::{Preview, previews};
 use super::{Chrome, CsrfOnly, CurrentUser, DoneQuery, PageError, Posted, done_redirect, html};
 use crate::routes::roles::Admin;
@@ -144,7 +144,7 @@ impl SyncNote {
                 None => Some("The catalogue has not been synced from Twilio yet.".to_owned()),
                 Some(at) if is_old(at, interval, now) => Some(format!(
                     "The last good sync is older than three sync intervals ({}), so the catalogue may be out of date.",
-                    plural(3 * interval.as_secs() as i64, "second", "seconds")
+                    duration_secs(interval.as_secs_f64() * 3.0)
                 )),
                 Some(_) => None,
             }
@@ -322,7 +322,7 @@ mod tests {
         let fresh = SyncNote::of(&view(0, Some(600)), five_min, now, tz);
         assert!(fresh.stale.is_none() && fresh.error.is_none());
         let old = SyncNote::of(&view(0, Some(901)), five_min, now, tz);
-        assert!(old.stale.unwrap().contains("three sync intervals"));
+        assert!(old.stale.unwrap().contains("three sync intervals (15 min)"));
         assert!(old.error.is_none(), "no failure, no error shown");
         let failed = SyncNote::of(&view(2, Some(10)), five_min, now, tz);
         assert!(failed.stale.unwrap().contains("last 2 syncs failed"));
