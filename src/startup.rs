@@ -319,6 +319,7 @@ impl Application {
                 crate::outbound::AllowList::new(&settings.outbound_allow_hosts),
             ),
             open_alerts: Default::default(),
+            template_sync: settings.template_sync,
         };
 
         if simulator_mode {

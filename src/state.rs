@@ -52,6 +52,9 @@ pub struct AppState {
     pub alert_channels: crate::alerts::channels::ChannelStore,
     /// The open alerts every page's banner shows, kept in memory.
     pub open_alerts: crate::alerts::open::OpenAlerts,
+    /// How often the template catalogue is synced (zero: never); the pages call it stale after
+    /// three intervals without a good sync.
+    pub template_sync: std::time::Duration,
 }
 
 impl AppState {

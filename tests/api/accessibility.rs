@@ -104,6 +104,10 @@ async fn no_page_has_a_serious_or_critical_accessibility_violation(
     .await
     .unwrap();
 
+    // The simulator's sample templates, for the catalogue and a template's page.
+    let content = app.twilio.content(app.twilio.base()).unwrap();
+    wadash::templates::sync(&app.pool, &content).await.unwrap();
+
     let pages = [
         "/".to_owned(),
         "/messages".into(),
@@ -127,6 +131,8 @@ async fn no_page_has_a_serious_or_critical_accessibility_violation(
         "/admin/prices".into(),
         "/admin/rules".into(),
         "/admin/alerts".into(),
+        "/templates".into(),
+        format!("/templates/{}", wadash::twilio::simulator::SAMPLE_SIDS[1]),
         "/no/such/page".into(),
     ];
     let driver = driver().await;

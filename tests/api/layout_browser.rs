@@ -205,6 +205,8 @@ async fn seed(app: &TestApp) -> i64 {
 async fn every_page_fits_a_phone_a_desktop_and_a_wall(_: PgPoolOptions, opts: PgConnectOptions) {
     let app = TestApp::spawn(opts).await;
     let broadcast = seed(&app).await;
+    let content = app.twilio.content(app.twilio.base()).unwrap();
+    wadash::templates::sync(&app.pool, &content).await.unwrap();
     let base = app.address.clone();
     let driver = driver().await;
     let c = browser(&driver).await;
@@ -238,7 +240,7 @@ async fn every_page_fits_a_phone_a_desktop_and_a_wall(_: PgPoolOptions, opts: Pg
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(pages.len(), 14, "an admin's navigation: {pages:?}");
+    assert_eq!(pages.len(), 15, "an admin's navigation: {pages:?}");
     let sid: String =
         sqlx::query_scalar("SELECT sid FROM messages WHERE status = 'failed' LIMIT 1")
             .fetch_one(&app.pool)
@@ -251,6 +253,7 @@ async fn every_page_fits_a_phone_a_desktop_and_a_wall(_: PgPoolOptions, opts: Pg
         format!("/broadcasts/{broadcast}"),
         "/broadcasts/new".to_owned(),
         "/account".to_owned(),
+        format!("/templates/{}", wadash::twilio::simulator::SAMPLE_SIDS[1]),
     ]);
 
     // A phone, light then dark: nothing wider than the screen.
@@ -290,7 +293,7 @@ async fn every_page_fits_a_phone_a_desktop_and_a_wall(_: PgPoolOptions, opts: Pg
         .unwrap();
     assert_eq!(
         eval(&c, "return Array.from(document.querySelectorAll('header nav a')).filter(a => a.checkVisibility() && a.getBoundingClientRect().right <= window.innerWidth).length;").await,
-        json!(14),
+        json!(15),
         "the open menu shows every entry on the screen"
     );
     assert_eq!(eval(&c, SPILLS).await, json!([]));

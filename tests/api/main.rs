@@ -40,6 +40,7 @@ mod sending;
 mod simulate;
 #[cfg(target_os = "linux")]
 mod tcp_nodelay;
+mod template_pages;
 mod templates;
 mod time_zones;
 mod twilio_contract;

@@ -30,6 +30,8 @@ pub mod send;
 pub mod senders;
 pub mod session;
 pub mod template_choices;
+pub mod template_preview;
+pub mod templates;
 pub mod upload;
 pub mod variables;
 
@@ -61,6 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     prices::configure(cfg);
     alerts::configure(cfg);
     alert_settings::configure(cfg);
+    templates::configure(cfg);
 }
 
 /// What every page's frame needs: who is logged in, the form token, the mode, the page.

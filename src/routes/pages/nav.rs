@@ -41,6 +41,7 @@ const GROUPS: &[(&str, &[Entry])] = &[
             ("/broadcasts", "Broadcasts", "broadcasts", Role::Viewer),
             ("/reminders", "Reminders", "reminders", Role::Viewer),
             ("/contacts", "Contacts", "contacts", Role::Viewer),
+            ("/templates", "Templates", "templates", Role::Viewer),
         ],
     ),
     (
@@ -112,14 +113,17 @@ mod tests {
             labels(Role::Viewer),
             vec![
                 ("Monitor", vec!["Overview", "Messages", "Alerts"]),
-                ("Engage", vec!["Broadcasts", "Reminders", "Contacts"]),
+                (
+                    "Engage",
+                    vec!["Broadcasts", "Reminders", "Contacts", "Templates"]
+                ),
                 ("Money", vec!["Balance", "Costs"]),
             ]
         );
         let operator = labels(Role::Operator);
         assert_eq!(
             operator[1].1,
-            vec!["Send", "Broadcasts", "Reminders", "Contacts"]
+            vec!["Send", "Broadcasts", "Reminders", "Contacts", "Templates"]
         );
         assert_eq!(operator.len(), 3, "no Setup for operators");
         let admin = labels(Role::Admin);
