@@ -902,7 +902,32 @@ async fn the_composing_forms_offer_the_catalogue_and_a_broadcast_is_estimated_in
         .await
         .unwrap();
     let mut browser = app.admin_browser().await;
-    for page in ["/send", "/broadcasts/new"] {
+    // A conversation offers templates once the window has closed.
+    let inbound = crate::helpers::params(&[
+        ("MessageSid", "SM0000000000000000000000000000e901"),
+        ("SmsStatus", "received"),
+        ("From", "whatsapp:+919900009003"),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", "hello"),
+        ("NumMedia", "0"),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+    ]);
+    assert_eq!(app.post_signed("/wa", &inbound).await.status(), 200);
+    let (_, _, open) = browser.get("/conversations/+919900009003").await;
+    assert!(
+        !open.contains(r#"list="template-choices""#),
+        "the window is open"
+    );
+    sqlx::query("UPDATE contacts SET last_inbound_at = now() - interval '2 days' WHERE number = '+919900009003'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    for page in [
+        "/send",
+        "/broadcasts/new",
+        "/reminders",
+        "/conversations/+919900009003",
+    ] {
         let (status, _, html) = browser.get(page).await;
         assert_eq!(status, 200, "{page}");
         assert!(html.contains(r#"list="template-choices""#), "{page}");

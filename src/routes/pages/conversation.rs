@@ -79,6 +79,8 @@ struct ConversationPage {
     content_sid: String,
     error: Option<String>,
     warnings: Vec<String>,
+    /// The template picker's choices, offered when the window is closed.
+    templates: Vec<super::template_choices::TemplateChoice>,
 }
 
 #[derive(serde::Deserialize)]
@@ -218,7 +220,12 @@ async fn render(
         _ => None,
     };
     let window_closed = contact.window == "closed";
+    let templates = match window_closed && blocked.is_none() {
+        true => super::template_choices::load(state).await?,
+        false => Vec::new(),
+    };
     Ok(ConversationPage {
+        templates,
         live: cursor.is_none(),
         chrome: Chrome::for_user(user, state, "contacts"),
         number: number.as_str().to_owned(),

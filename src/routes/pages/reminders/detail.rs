@@ -45,6 +45,8 @@ struct ReminderPage {
     tags: Vec<(String, i64)>,
     notice: Option<String>,
     error: Option<String>,
+    /// The template picker's choices (for the edit form).
+    templates: Vec<crate::routes::pages::template_choices::TemplateChoice>,
 }
 
 /// The reminder's page; with `refused`, the status and message of a refused change and the
@@ -78,8 +80,13 @@ pub(super) async fn render_one(
             message_status: run.message_status.unwrap_or_default(),
         })
         .collect();
+    let templates = match lifecycle::is_open(r.status) {
+        true => crate::routes::pages::template_choices::load(state).await?,
+        false => Vec::new(),
+    };
     crate::routes::pages::html_with(
         &ReminderPage {
+            templates,
             chrome: Chrome::for_user(user, state, "reminders"),
             r: item(&r, user.tz),
             first,

@@ -26,6 +26,8 @@ struct ListPage {
     form: Fields,
     tags: Vec<(String, i64)>,
     error: Option<String>,
+    /// The template picker's choices.
+    templates: Vec<crate::routes::pages::template_choices::TemplateChoice>,
 }
 
 async fn render_list(
@@ -42,8 +44,10 @@ async fn render_list(
         Some((s, e)) => (s, Some(e)),
         None => (StatusCode::OK, None),
     };
+    let templates = crate::routes::pages::template_choices::load(state).await?;
     crate::routes::pages::html_with(
         &ListPage {
+            templates,
             chrome: Chrome::for_user(user, state, "reminders"),
             items: rows.iter().map(|r| item(r, user.tz)).collect(),
             form: Fields::new(f),
