@@ -221,10 +221,29 @@ pub async fn authorize(
                 .as_object()
                 .map(|o| o.keys().cloned().collect())
                 .unwrap_or_default(),
+            placeholders: policy::placeholders_of(&t.types.0),
         });
         warnings.extend(
             policy::check_template(sid, facts.as_ref(), in_window).map_err(SendError::Refused)?,
         );
+        if let Some(t) = facts.as_ref().filter(|t| !t.deleted) {
+            let given = msg
+                .content_variables
+                .as_deref()
+                .and_then(|v| {
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(v).ok()
+                })
+                .map(|m| {
+                    m.into_iter()
+                        .filter(|(_, v)| {
+                            !v.as_str().is_some_and(|s| s.trim().is_empty()) && !v.is_null()
+                        })
+                        .map(|(k, _)| k)
+                        .collect()
+                })
+                .unwrap_or_default();
+            policy::check_variables(sid, t, &given).map_err(SendError::Refused)?;
+        }
         template_category = row
             .and_then(|t| t.category)
             .and_then(|c| Category::parse(&c).ok());

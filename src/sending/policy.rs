@@ -49,6 +49,13 @@ pub enum Refusal {
         name: String,
         kind: String,
     },
+    /// The variables given do not fill the template's placeholders exactly.
+    TemplateVariables {
+        sid: String,
+        name: String,
+        missing: Vec<String>,
+        extra: Vec<String>,
+    },
 }
 
 impl Refusal {
@@ -63,6 +70,7 @@ impl Refusal {
             Refusal::UnknownSender { .. } => "unknown_sender",
             Refusal::TemplateNotApproved { .. } => "template_not_approved",
             Refusal::TemplateSessionOnly { .. } => "template_session_only",
+            Refusal::TemplateVariables { .. } => "template_variables",
         }
     }
 }
@@ -107,6 +115,28 @@ impl std::fmt::Display for Refusal {
                  WhatsApp delivers only approved templates (Twilio would fail it with error 63027); \
                  choose an approved template, or send it once the contact has written"
             ),
+            Refusal::TemplateVariables {
+                sid,
+                name,
+                missing,
+                extra,
+            } => {
+                let braces = |v: &[String]| {
+                    v.iter()
+                        .map(|n| format!("{{{{{n}}}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                write!(f, "the template {name} ({sid})")?;
+                if !missing.is_empty() {
+                    write!(f, " needs a value for {}", braces(missing))?;
+                }
+                if !extra.is_empty() {
+                    let and = if missing.is_empty() { "" } else { " and" };
+                    write!(f, "{and} has no placeholder for {}", braces(extra))?;
+                }
+                write!(f, ": give exactly its variables")
+            }
             Refusal::TemplateSessionOnly { sid, name, kind } => write!(
                 f,
                 "the template {name} ({sid}) is a {kind}, which WhatsApp allows only inside the \
@@ -181,6 +211,44 @@ pub struct TemplateFacts {
     pub deleted: bool,
     /// Its content types (`twilio/text`, `twilio/list-picker`, …).
     pub types: Vec<String>,
+    /// The placeholders its texts hold (`1`, `2`, …).
+    pub placeholders: std::collections::BTreeSet<String>,
+}
+
+/// The placeholders in every text of Twilio's `types` object.
+pub fn placeholders_of(types: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    fn walk(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::String(s) => {
+                out.extend(crate::domain::message_text::placeholders(s));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(types, &mut out);
+    out
+}
+
+/// Checks that `given` (the variables with a value) fill the template's placeholders exactly.
+pub fn check_variables(
+    sid: &str,
+    t: &TemplateFacts,
+    given: &std::collections::BTreeSet<String>,
+) -> Result<(), Refusal> {
+    let missing: Vec<String> = t.placeholders.difference(given).cloned().collect();
+    let extra: Vec<String> = given.difference(&t.placeholders).cloned().collect();
+    if missing.is_empty() && extra.is_empty() {
+        return Ok(());
+    }
+    Err(Refusal::TemplateVariables {
+        sid: sid.to_owned(),
+        name: t.name.clone(),
+        missing,
+        extra,
+    })
 }
 
 /// Content types WhatsApp sends only inside the window: they cannot start a conversation.
@@ -282,7 +350,27 @@ mod tests {
             status: status.into(),
             deleted,
             types: types.iter().map(|t| (*t).to_owned()).collect(),
+            placeholders: Default::default(),
         }
+    }
+
+    #[test]
+    fn variables_must_fill_the_placeholders_exactly() {
+        let types = serde_json::json!({"twilio/quick-reply": {"body": "Hi {{1}}, order {{2}}",
+            "actions": [{"title": "Track {{3}}", "id": "t"}]}});
+        let t = TemplateFacts {
+            placeholders: placeholders_of(&types),
+            ..template("approved", &["twilio/quick-reply"], false)
+        };
+        let set = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+        assert!(check_variables("HX1", &t, &set(&["1", "2", "3"])).is_ok());
+        let err = check_variables("HX1", &t, &set(&["1", "4"])).unwrap_err();
+        assert_eq!(err.code(), "template_variables");
+        let said = err.to_string();
+        assert!(
+            said.contains("{{2}}, {{3}}") && said.contains("no placeholder for {{4}}"),
+            "{said}"
+        );
     }
 
     #[test]

@@ -466,7 +466,13 @@ async fn sends_follow_the_catalogue_unapproved_refused_outside_the_window_and_pr
             .unwrap()
     };
     let send = |to: &str, sid: &str, category: Option<&str>| {
-        let mut body = json!({"to": to, "content_sid": sid, "content_variables": {"1": "x", "2": "y", "3": "z"}});
+        // price_drop has one placeholder, order_update three.
+        let vars = if sid == pending.sid {
+            json!({"1": "x"})
+        } else {
+            json!({"1": "x", "2": "y", "3": "z"})
+        };
+        let mut body = json!({"to": to, "content_sid": sid, "content_variables": vars});
         if let Some(c) = category {
             body["template_category"] = json!(c);
         }
@@ -519,6 +525,32 @@ async fn sends_follow_the_catalogue_unapproved_refused_outside_the_window_and_pr
         .await
         .unwrap();
     assert_eq!(category, "utility");
+
+    // Variables that do not fit the template are refused before anything is sent.
+    for (vars, said) in [
+        (json!({"1": "x"}), "needs a value for {{2}}, {{3}}"),
+        (
+            json!({"1": "x", "2": "y", "3": "z", "4": "w"}),
+            "has no placeholder for {{4}}",
+        ),
+    ] {
+        let resp = app
+            .client
+            .post(format!("{}/api/v1/messages", app.address))
+            .bearer_auth(&op)
+            .json(
+                &json!({"to": "+919900007005", "content_sid": sid_of("order_update"),
+                "content_variables": vars}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        let err: Value = resp.json().await.unwrap();
+        assert_eq!(err["error"]["code"], "template_variables");
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(message.contains(said), "{message}");
+    }
 
     // A template the catalogue does not know goes, with a warning.
     let resp = send("+919900007004", "HX00000000000000000000000000000abc", None)

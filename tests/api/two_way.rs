@@ -353,7 +353,7 @@ async fn the_24_hour_window_refuses_free_form_text_unless_templated_or_forced(
         &app,
         &operator,
         json!({"to": "+919900000030", "content_sid": wadash::twilio::simulator::SAMPLE_SIDS[0],
-               "content_variables": {"1": "Asha"}}),
+               "content_variables": {"1": "Asha", "2": "A-1042", "3": "tomorrow"}}),
     )
     .await;
     assert_eq!(status, 201, "{ok}");

@@ -264,6 +264,10 @@ pub fn send_error(e: crate::sending::SendError) -> ApiError {
     use actix_web::http::StatusCode;
     match e {
         SendError::Invalid(m) => ApiError::BadRequest(m),
+        // Variables that do not fit the template are a bad request, not a refusal by policy.
+        SendError::Refused(r @ crate::sending::policy::Refusal::TemplateVariables { .. }) => {
+            ApiError::Other(StatusCode::BAD_REQUEST, r.code(), r.to_string())
+        }
         SendError::Refused(r) => ApiError::Other(StatusCode::CONFLICT, r.code(), r.to_string()),
         SendError::Database(e) => ApiError::from(e),
         e @ SendError::Busy { retry_after, .. } => {
