@@ -194,7 +194,8 @@ pub fn check_variables(
     if !template {
         let names: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
         return Err(format!(
-            "the CSV's columns {} are template variables, but no template (content SID) is              chosen: free-form text has no placeholders to fill; choose the template, or remove              the columns",
+            "the CSV's columns {} are template variables, but no template (content SID) is chosen: free-form text has no placeholders to fill; choose the template, \
+             or remove the columns",
             names.join(", ")
         ));
     }

@@ -180,6 +180,66 @@ pub fn check_start(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> 
 }
 
 /// Validates the request and works out recipients, exclusions, cost and duration.
+/// When the catalogue knows template `sid`, every recipient's variables (its own over the
+/// shared ones) must fill its placeholders exactly; refused with the first rows that do not.
+async fn check_catalogued_variables(
+    pool: &PgPool,
+    sid: &str,
+    req: &BroadcastRequest,
+) -> Result<(), BroadcastError> {
+    let Some(t) = crate::storage::templates::get(pool, sid).await? else {
+        return Ok(());
+    };
+    if t.deleted_at.is_some() {
+        return Ok(());
+    }
+    let facts = policy::TemplateFacts {
+        name: t.name.clone(),
+        status: t.status.clone(),
+        deleted: false,
+        types: Vec::new(),
+        placeholders: policy::placeholders_of(&t.types.0),
+    };
+    let shared = req
+        .content_variables
+        .as_ref()
+        .and_then(|v| v.as_object())
+        .map(policy::filled)
+        .unwrap_or_default();
+    let rows: Vec<(String, std::collections::BTreeSet<String>)> = match &req.audience {
+        Audience::Listed(l) if l.iter().any(|x| x.variables.is_some()) => l
+            .iter()
+            .map(|x| {
+                let mut given = shared.clone();
+                given.extend(x.variables.as_ref().map(policy::filled).unwrap_or_default());
+                (format!("line {} ({})", x.line, x.raw), given)
+            })
+            .collect(),
+        _ => vec![(String::new(), shared)],
+    };
+    let mut bad = Vec::new();
+    for (row, given) in &rows {
+        if let Err(r) = policy::check_variables(sid, &facts, given) {
+            bad.push(match row.is_empty() {
+                true => r.to_string(),
+                false => format!("{row}: {r}"),
+            });
+        }
+    }
+    match bad.len() {
+        0 => Ok(()),
+        n => Err(BroadcastError::Invalid(format!(
+            "{n} {} the template's placeholders: {}",
+            if n == 1 {
+                "recipient does not fill"
+            } else {
+                "recipients do not fill"
+            },
+            bad.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        ))),
+    }
+}
+
 pub async fn preview(
     pool: &PgPool,
     configured_default: &Sender,
@@ -227,6 +287,10 @@ pub async fn preview(
         }
         _ => false,
     };
+    // A catalogued template's placeholders are filled exactly, for every recipient.
+    if let Some(sid) = content_sid.as_deref() {
+        check_catalogued_variables(pool, sid, req).await?;
+    }
     // The content is checked as Twilio would, once, on a stand-in recipient.
     let sample = CreateMessage {
         to: WhatsAppAddress::parse("+10000000000").expect("a valid stand-in"),

@@ -230,17 +230,8 @@ pub async fn authorize(
             let given = msg
                 .content_variables
                 .as_deref()
-                .and_then(|v| {
-                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(v).ok()
-                })
-                .map(|m| {
-                    m.into_iter()
-                        .filter(|(_, v)| {
-                            !v.as_str().is_some_and(|s| s.trim().is_empty()) && !v.is_null()
-                        })
-                        .map(|(k, _)| k)
-                        .collect()
-                })
+                .and_then(|v| serde_json::from_str(v).ok())
+                .map(|m: serde_json::Map<String, serde_json::Value>| policy::filled(&m))
                 .unwrap_or_default();
             policy::check_variables(sid, t, &given).map_err(SendError::Refused)?;
         }

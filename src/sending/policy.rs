@@ -232,6 +232,16 @@ pub fn placeholders_of(types: &serde_json::Value) -> std::collections::BTreeSet<
     out
 }
 
+/// The variable names with a value in `vars` (not null, not blank).
+pub fn filled(
+    vars: &serde_json::Map<String, serde_json::Value>,
+) -> std::collections::BTreeSet<String> {
+    vars.iter()
+        .filter(|(_, v)| !v.is_null() && !v.as_str().is_some_and(|s| s.trim().is_empty()))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
 /// Checks that `given` (the variables with a value) fill the template's placeholders exactly.
 pub fn check_variables(
     sid: &str,

@@ -607,7 +607,7 @@ async fn template_changes_raise_alerts_that_name_what_uses_the_template_and_reso
         .post(format!("{}/api/v1/broadcasts", app.address))
         .bearer_auth(&op)
         .json(
-            &json!({"content_sid": A, "start_at": "2030-01-01T09:00:00Z",
+            &json!({"content_sid": A, "content_variables": {"1": "Ada"}, "start_at": "2030-01-01T09:00:00Z",
             "audience": {"numbers": ["+919900008001"]}}),
         )
         .send()
@@ -976,7 +976,12 @@ async fn the_composing_forms_offer_the_catalogue_and_a_broadcast_is_estimated_in
     // when the caller declares marketing: WhatsApp's category counts.
     let op = app.api_token(wadash::domain::Role::Operator).await;
     let estimate = |sid: &str| {
-        let body = json!({"content_sid": sid, "template_category": "marketing", "preview": true,
+        let vars = if sid == wadash::twilio::simulator::SAMPLE_SIDS[0] {
+            json!({"1": "Asha", "2": "A-1", "3": "today"})
+        } else {
+            json!({"1": "20%"})
+        };
+        let body = json!({"content_sid": sid, "content_variables": vars, "template_category": "marketing", "preview": true,
             "audience": {"numbers": ["+919900009001", "+919900009002"]}});
         let req = app
             .client
@@ -998,5 +1003,62 @@ async fn the_composing_forms_offer_the_catalogue_and_a_broadcast_is_estimated_in
         utility < marketing,
         "utility {utility} < marketing {marketing}"
     );
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_broadcast_whose_variables_do_not_fill_a_catalogued_template_is_refused_before_it_is_queued(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    wadash::templates::sync(&app.pool, &app.twilio.content(app.twilio.base()).unwrap())
+        .await
+        .unwrap();
+    let op = app.api_token(wadash::domain::Role::Operator).await;
+    let order_update = wadash::twilio::simulator::SAMPLE_SIDS[0];
+    let post = |body: Value| {
+        let req = app
+            .client
+            .post(format!("{}/api/v1/broadcasts", app.address))
+            .bearer_auth(&op)
+            .json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, err) = post(
+        json!({"content_sid": order_update, "content_variables": {"1": "Asha"},
+        "audience": {"numbers": ["+919900009101"]}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs a value for {{2}}, {{3}}"),
+        "{err}"
+    );
+    let (status, err) = post(
+        json!({"content_sid": order_update, "content_variables": {"1": "Asha"},
+        "audience": {"csv": "number,2,3,4\n+919900009101,A-1,today,extra\n"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+    let said = err["error"]["message"].as_str().unwrap();
+    assert!(
+        said.contains("line 2") && said.contains("no placeholder for {{4}}"),
+        "{said}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM broadcasts").await, 0);
+    let (status, ok) = post(
+        json!({"content_sid": order_update, "content_variables": {"1": "Asha"},
+        "audience": {"csv": "number,2,3\n+919900009101,A-1,today\n"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{ok}");
     app.stop().await;
 }
