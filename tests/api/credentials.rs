@@ -194,15 +194,7 @@ async fn a_rewritten_credentials_file_switches_rest_calls_and_webhooks_without_r
         status_signed_with(&app.address, "token-two", sid).await,
         204
     );
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("wadash_credential_reloads_total 2"),
         "{metrics}"

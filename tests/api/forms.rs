@@ -53,53 +53,14 @@ async fn post_multipart(
     fields: &[(&str, &str)],
     file: Option<(&str, &[u8])>,
 ) -> (u16, Option<String>, String) {
-    const BOUNDARY: &str = "----wadash-forms-test-7d1f";
-    let mut body: Vec<u8> = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    if let Some((filename, bytes)) = file {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: text/csv\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    let cookie = b
-        .cookies
+    let mut parts: Vec<crate::helpers::Field> = fields
         .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{}{path}", b.base))
-        .header("Cookie", cookie)
-        .header(
-            "Content-Type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let location = resp
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
-    (status, location, resp.text().await.unwrap())
+        .map(|(name, value)| (*name, None, value.as_bytes()))
+        .collect();
+    if let Some((filename, bytes)) = file {
+        parts.push(("file", Some(filename), bytes));
+    }
+    crate::helpers::post_multipart(b, path, &parts).await
 }
 
 /// The broadcast form's fields, pasted numbers, no template.

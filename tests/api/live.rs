@@ -229,15 +229,7 @@ fn summary(frames: &[Frame]) -> Vec<(String, String, String)> {
 
 /// `wadash_live_streams` on `app`'s `/metrics`.
 pub(crate) async fn live_streams(app: &TestApp) -> u64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix("wadash_live_streams "))
         .unwrap_or_else(|| panic!("no wadash_live_streams in {text}"))

@@ -6,7 +6,7 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::domain::Role;
 
-use crate::helpers::{Browser, TestApp};
+use crate::helpers::{Browser, Field, TestApp, post_multipart};
 
 const TABLE: &str = "\
 effective_from,kind,country,category,amount,currency
@@ -19,62 +19,6 @@ effective_from,kind,country,category,amount,currency
 2025-07-01,meta_template,*,*,0.05,USD
 2024-01-01,meta_template,*,*,0.07,USD
 ";
-
-/// One field of a multipart form: name, file name (for a file input), bytes.
-type Field<'a> = (&'a str, Option<&'a str>, &'a [u8]);
-
-/// POSTs a `multipart/form-data` form as a browser does, with the browser's session cookie.
-async fn post_multipart(
-    b: &Browser,
-    path: &str,
-    fields: &[Field<'_>],
-) -> (u16, Option<String>, String) {
-    let boundary = "----WadashTestBoundary7MA4YWxkTrZu0gW";
-    let mut body = Vec::new();
-    for (name, filename, data) in fields {
-        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        match filename {
-            Some(f) => body.extend_from_slice(
-                format!(
-                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: text/csv\r\n\r\n"
-                )
-                .as_bytes(),
-            ),
-            None => body.extend_from_slice(
-                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
-            ),
-        }
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let cookie = b
-        .cookies
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{}{path}", b.base))
-        .header("Cookie", cookie)
-        .header(
-            "Content-Type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let location = resp
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
-    (status, location, resp.text().await.unwrap())
-}
 
 /// Uploads `csv` as the chosen file of the page's form.
 async fn upload_file(b: &mut Browser, csv: &str) -> (u16, Option<String>, String) {

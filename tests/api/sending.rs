@@ -247,15 +247,7 @@ async fn simulator_mode_sends_and_callbacks_reach_the_final_state(
     .await
     .unwrap();
     assert!(delivered && read);
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("wadash_events_duplicate_total 3"),
         "every simulated callback was sent twice:\n{metrics}"

@@ -113,15 +113,7 @@ async fn signature_failures_are_403_and_store_nothing(_: PgPoolOptions, opts: Pg
     assert_eq!(app.count("SELECT count(*) FROM messages").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM message_events").await, 0);
 
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .contains("wadash_webhook_requests_total{route=\"/sts\",outcome=\"bad_signature\"} 6"),
