@@ -1,6 +1,9 @@
 //! The Content API client (`TWILIO_CONTENT_BASE`, default `https://content.twilio.com`):
 //! WhatsApp templates and their approvals.
 //!
+//! The catalogue sync reads v1's whole list; v2's filtered list (`search`) answers narrow
+//! questions straight from Twilio, such as whether a name is already taken.
+//!
 //! It shares the REST client's transport (connections, credentials, timeout, retries: reads
 //! and deletes on 429/5xx, creates only on 429), so rotating credentials reaches both. Lists
 //! follow `meta.next_page_url`, but only its path and query, always on the configured base:
@@ -13,7 +16,7 @@ use reqwest::Method;
 use crate::twilio::client::TwilioError;
 use crate::twilio::client::transport::{Body, Transport};
 
-pub use resources::{Approval, NewTemplate, Submission, Template};
+pub use resources::{Approval, NewTemplate, Search, Submission, Template};
 use resources::{ApprovalFetch, TemplatePage};
 
 /// Where the Content API lives.
@@ -65,6 +68,50 @@ impl ContentClient {
         }
         Err(TwilioError::Decode(format!(
             "the template list did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    /// Templates with their approvals that match `filter` (`GET /v2/ContentAndApprovals`,
+    /// at most `limit` of them, following pages). v2 filters on Twilio's side: `ContentName`
+    /// is a regular expression over the friendly name, `Language` and `ContentType` repeat.
+    #[tracing::instrument(name = "twilio.content.search", skip_all)]
+    pub async fn search(
+        &self,
+        filter: &Search,
+        limit: usize,
+    ) -> Result<Vec<Template>, TwilioError> {
+        let size = limit.clamp(1, 500);
+        let mut url = reqwest::Url::parse(&format!("{}/v2/ContentAndApprovals", self.base))
+            .map_err(|e| TwilioError::Invalid(e.to_string()))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("PageSize", &size.to_string());
+            if let Some(name) = &filter.content_name {
+                q.append_pair("ContentName", name);
+            }
+            for l in &filter.languages {
+                q.append_pair("Language", l);
+            }
+            for t in &filter.content_types {
+                q.append_pair("ContentType", t);
+            }
+        }
+        let mut url = url.to_string();
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page: TemplatePage = self.get(&url).await?;
+            out.extend(page.contents);
+            if out.len() >= limit {
+                out.truncate(limit);
+                return Ok(out);
+            }
+            match page.meta.next_page_url.filter(|u| !u.is_empty()) {
+                Some(next) => url = self.on_base(&next)?,
+                None => return Ok(out),
+            }
+        }
+        Err(TwilioError::Decode(format!(
+            "the template search did not end after {MAX_PAGES} pages"
         )))
     }
 
@@ -135,12 +182,12 @@ impl ContentClient {
     }
 
     /// `next_page_url` is absolute (`https://content.twilio.com/v1/…`): keep its path and
-    /// query on our base, and refuse anything outside `/v1/`.
+    /// query on our base, and refuse anything outside `/v1/` and `/v2/`.
     fn on_base(&self, next: &str) -> Result<String, TwilioError> {
         let url = reqwest::Url::parse(next)
             .or_else(|_| reqwest::Url::parse(&format!("{}{next}", self.base)))
             .map_err(|_| TwilioError::Decode(format!("unexpected next_page_url {next:?}")))?;
-        if !url.path().starts_with("/v1/") {
+        if !(url.path().starts_with("/v1/") || url.path().starts_with("/v2/")) {
             return Err(TwilioError::Decode(format!(
                 "unexpected next_page_url {next:?}"
             )));
