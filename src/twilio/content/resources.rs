@@ -58,21 +58,6 @@ pub(crate) struct ApprovalFetch {
     pub whatsapp: Option<Approval>,
 }
 
-/// One page of a Content API list.
-#[derive(Debug, Deserialize)]
-pub(crate) struct TemplatePage {
-    #[serde(default)]
-    pub contents: Vec<Template>,
-    #[serde(default)]
-    pub meta: PageMeta,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct PageMeta {
-    #[serde(default)]
-    pub next_page_url: Option<String>,
-}
-
 /// `POST /v1/Content`.
 #[derive(Clone, Debug, Serialize)]
 pub struct NewTemplate {
