@@ -207,6 +207,17 @@ fn start_jobs(
         settings.template_sync,
         shutdown.clone(),
     ));
+    jobs.extend(crate::jobs::senders::start(
+        state.pool.clone(),
+        state.messaging.clone(),
+        state.alert_channels.clone(),
+        crate::senders::sync::SyncContext {
+            public_url: Some(state.public_url.to_string()),
+            mps: crate::senders::DEFAULT_MPS,
+        },
+        settings.sender_sync,
+        shutdown.clone(),
+    ));
     jobs.extend(crate::jobs::reconcile::start(
         crate::jobs::reconcile::Reconciler {
             pool: state.pool.clone(),
@@ -288,8 +299,13 @@ impl Application {
             Some(sim) => sim.url(),
             None => &settings.twilio.content_base,
         })?;
+        let messaging = twilio.messaging(match &simulator {
+            Some(sim) => sim.url(),
+            None => &settings.twilio.messaging_base,
+        })?;
         let state = AppState {
             content,
+            messaging,
             prices: PriceBook::new(pool.clone()),
             live,
             credentials,

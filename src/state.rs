@@ -29,6 +29,9 @@ pub struct AppState {
     pub twilio: TwilioClient,
     /// The Content API client (templates): Twilio's, or the built-in simulator's.
     pub content: crate::twilio::content::ContentClient,
+    /// The Messaging API (WhatsApp senders, Messaging Services): the simulator's in simulator
+    /// mode.
+    pub messaging: crate::twilio::messaging::MessagingClient,
     /// Live updates for the dashboard's browsers.
     pub live: crate::live::LiveHub,
     /// Who messages are sent from when a request names no sender and no default sender is

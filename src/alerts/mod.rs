@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod evaluate;
 pub mod open;
 pub mod rules;
+pub mod senders;
 pub mod templates;
 
 use hmac::{KeyInit, Mac};
@@ -22,6 +23,29 @@ use crate::balance::Level;
 use crate::storage::alerts::{self, AlertRow};
 
 pub use crate::config::Channels;
+
+/// A periodic sync from Twilio that failed `failures` times in a row with `error` (`None`: it
+/// worked): raises alert `kind` with `message` once `threshold` is reached, resolves it on a
+/// sync that works.
+pub(crate) async fn on_sync_failures(
+    pool: &PgPool,
+    channels: &Channels,
+    kind: &str,
+    threshold: i32,
+    failures: i32,
+    error: Option<&str>,
+    message: impl FnOnce(&str) -> String,
+) -> sqlx::Result<Option<AlertRow>> {
+    let mut conn = pool.acquire().await?;
+    let names = channels.names_for(kind);
+    match error {
+        None => alerts::resolve(&mut conn, kind, "", &names).await,
+        Some(e) if failures >= threshold => {
+            alerts::fire(&mut conn, kind, "", "warning", &message(e), &names).await
+        }
+        Some(_) => Ok(None),
+    }
+}
 
 /// What a credit level change does to the credit alerts: (kind, fire?) in order. One credit
 /// alert is open at a time, the one of the level: critical supersedes low (low is resolved as

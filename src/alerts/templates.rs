@@ -125,18 +125,12 @@ pub async fn on_sync(
     failures: i32,
     error: Option<&str>,
 ) -> sqlx::Result<Option<AlertRow>> {
-    let mut conn = pool.acquire().await?;
-    let names = channels.names_for(SYNC);
-    match error {
-        None => alerts::resolve(&mut conn, SYNC, "", &names).await,
-        Some(e) if failures >= SYNC_FAILURES => {
-            let message = format!(
-                "Twilio's template catalogue could not be read {failures} times in a row ({e}); sends use the statuses last read"
-            );
-            alerts::fire(&mut conn, SYNC, "", "warning", &message, &names).await
-        }
-        Some(_) => Ok(None),
-    }
+    super::on_sync_failures(pool, channels, SYNC, SYNC_FAILURES, failures, error, |e| {
+        format!(
+            "Twilio's template catalogue could not be read {failures} times in a row ({e}); sends use the statuses last read"
+        )
+    })
+    .await
 }
 
 #[cfg(test)]

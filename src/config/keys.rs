@@ -33,6 +33,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("twilio_content_base", "TWILIO_CONTENT_BASE"),
     ("twilio_messaging_base", "TWILIO_MESSAGING_BASE"),
     ("template_sync_secs", "WADASH_TEMPLATE_SYNC_SECS"),
+    ("sender_sync_secs", "WADASH_SENDER_SYNC_SECS"),
     ("twilio_credentials_file", "WADASH_TWILIO_CREDENTIALS_FILE"),
     ("credentials_poll_ms", "WADASH_CREDENTIALS_POLL_MS"),
     ("secret_key", "WADASH_SECRET_KEY"),
@@ -81,6 +82,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "sim_template_reject_share",
         "WADASH_SIM_TEMPLATE_REJECT_SHARE",
     ),
+    ("sim_sender_step_ms", "WADASH_SIM_SENDER_STEP_MS"),
 ];
 
 /// The settings in a `wadash.toml`; an unknown key is an error.

@@ -78,6 +78,8 @@ pub struct Settings {
     pub broadcast_reserve: Option<rust_decimal::Decimal>,
     /// How often Twilio's template catalogue is read (in all, across instances); zero: never.
     pub template_sync: Duration,
+    /// How often Twilio's WhatsApp senders are read (in all, across instances); zero: never.
+    pub sender_sync: Duration,
 }
 impl Settings {
     /// Reads `wadash.toml` (or the file named by `WADASH_CONFIG`) and the environment.
@@ -134,6 +136,7 @@ impl Settings {
         let broadcast_reserve = v.amount("broadcast_reserve", "an amount")?;
         Ok(Self {
             template_sync: v.secs("template_sync_secs", 300)?,
+            sender_sync: v.secs("sender_sync_secs", 300)?,
             broadcast_reserve,
             alert_evaluate: v.secs("alert_evaluate_secs", 30)?,
             alert_channels,

@@ -135,6 +135,7 @@ pub fn simulator(v: &Values) -> anyhow::Result<SimulatorSettings> {
             .unwrap_or(d.starting_balance),
         template_review: ms("sim_template_review_ms", d.template_review)?,
         template_reject_share: v.share("sim_template_reject_share", d.template_reject_share)?,
+        sender_step: ms("sim_sender_step_ms", d.sender_step)?,
     })
 }
 

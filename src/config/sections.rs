@@ -124,6 +124,8 @@ pub struct SimulatorSettings {
     pub template_review: Duration,
     /// Share of submitted templates WhatsApp rejects.
     pub template_reject_share: f64,
+    /// How long each step of a sender's registration takes (creating, verifying).
+    pub sender_step: Duration,
 }
 
 impl Default for SimulatorSettings {
@@ -140,6 +142,7 @@ impl Default for SimulatorSettings {
             starting_balance: Decimal::new(2000, 2),
             template_review: Duration::from_secs(20),
             template_reject_share: 0.1,
+            sender_step: Duration::from_millis(3000),
         }
     }
 }

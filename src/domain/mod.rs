@@ -15,6 +15,7 @@ pub mod record;
 pub mod reminder;
 pub mod role;
 pub mod secret_key;
+pub mod sender_health;
 pub mod sender_state;
 pub mod sid;
 pub mod status;

@@ -7,6 +7,7 @@ pub mod prices;
 pub mod reconcile;
 pub mod reminders;
 pub mod rollup;
+pub mod senders;
 pub mod templates;
 
 pub use crate::tasks::{every, paced};

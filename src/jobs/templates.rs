@@ -8,10 +8,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::twilio::content::ContentClient;
 
-/// How often an instance looks whether the catalogue's turn has come: a fraction of the
+/// How often an instance looks whether a sync's turn has come (templates, senders): a fraction of the
 /// interval, so a sync is late by at most that much when the instance that did the last one
 /// has gone.
-fn check_every(interval: Duration) -> Duration {
+pub(super) fn check_every(interval: Duration) -> Duration {
     (interval / 5).clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
 

@@ -519,6 +519,7 @@ mod tests {
             is_default: false,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            twilio: Default::default(),
         };
         let a = "whatsapp:+14155550100";
         assert_eq!(check_sender(a, Some(&row("active"))), Ok(()));

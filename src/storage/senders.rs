@@ -5,6 +5,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::{PgQueryAs, assignments, placeholders};
 use crate::domain::SenderStatus;
+use crate::domain::sender_health::OfflineReason;
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct SenderRow {
@@ -19,10 +20,28 @@ pub struct SenderRow {
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Twilio's view (Senders API), for senders it lists; empty for the others.
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub twilio: AtTwilio,
 }
 
-const COLUMNS: &str =
-    "id, address, kind, label, status, join_code, mps, is_default, created_at, updated_at";
+/// A sender as Twilio's Senders API last described it (see `crate::senders::sync`).
+#[derive(Debug, Clone, Default, sqlx::FromRow, serde::Serialize)]
+pub struct AtTwilio {
+    pub twilio_sid: Option<String>,
+    pub twilio_status: Option<String>,
+    pub offline_reasons: sqlx::types::Json<Vec<OfflineReason>>,
+    pub quality_rating: Option<String>,
+    pub messaging_limit: Option<String>,
+    pub webhooks_ok: Option<bool>,
+    pub twilio_synced_at: Option<DateTime<Utc>>,
+    pub twilio_gone_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, address, kind, label, status, join_code, mps, is_default, created_at,
+    updated_at, twilio_sid, twilio_status, offline_reasons, quality_rating, messaging_limit,
+    webhooks_ok, twilio_synced_at, twilio_gone_at";
 
 /// A sender's settings as written.
 #[derive(Debug, Clone)]

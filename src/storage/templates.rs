@@ -40,23 +40,15 @@ pub struct ChangeRow {
     pub changed_at: DateTime<Utc>,
 }
 
-/// How the catalogue syncs have gone.
-#[derive(Debug, Clone, Default, sqlx::FromRow)]
-pub struct SyncState {
-    pub last_ok_at: Option<DateTime<Utc>>,
-    pub last_attempt_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub failures: i32,
-}
+pub use super::sync_state::SyncState;
+use super::sync_state::{self, Sync};
 
 /// Replaces the catalogue with `fresh` (Twilio's whole catalogue): new and changed templates
 /// are written, templates Twilio no longer has are marked deleted, and every change is added
 /// to the history. Returns the changes. Concurrent calls are serialised.
 pub async fn apply_catalogue(pool: &PgPool, fresh: &[TemplateRecord]) -> sqlx::Result<Vec<Change>> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT 1 FROM template_sync FOR UPDATE")
-        .execute(&mut *tx)
-        .await?;
+    sync_state::lock(&mut tx, Sync::Templates).await?;
     let stored: Vec<(String, String, Option<String>, bool)> =
         sqlx::query_as("SELECT sid, status, category, deleted_at IS NOT NULL FROM templates")
             .fetch_all(&mut *tx)
@@ -121,32 +113,18 @@ pub async fn apply_catalogue(pool: &PgPool, fresh: &[TemplateRecord]) -> sqlx::R
         .execute(&mut *tx)
         .await?;
     insert_changes(&mut tx, &changes).await?;
-    sqlx::query(
-        "UPDATE template_sync SET last_ok_at = now(), last_attempt_at = now(),
-             last_error = NULL, failures = 0",
-    )
-    .execute(&mut *tx)
-    .await?;
+    sync_state::record_success(&mut tx, Sync::Templates).await?;
     tx.commit().await?;
     Ok(changes)
 }
 
 /// Records a failed sync; returns how many have failed in a row.
 pub async fn record_failure(pool: &PgPool, error: &str) -> sqlx::Result<i32> {
-    sqlx::query_scalar(
-        "UPDATE template_sync SET last_attempt_at = now(), last_error = $1,
-             failures = failures + 1 RETURNING failures",
-    )
-    .bind(error)
-    .fetch_one(pool)
-    .await
+    sync_state::record_failure(pool, Sync::Templates, error).await
 }
 
 pub async fn sync_state(pool: &PgPool) -> sqlx::Result<SyncState> {
-    sqlx::query_as("SELECT last_ok_at, last_attempt_at, last_error, failures FROM template_sync")
-        .fetch_optional(pool)
-        .await
-        .map(Option::unwrap_or_default)
+    sync_state::get(pool, Sync::Templates).await
 }
 
 /// What to list: each set field narrows the list.
@@ -209,20 +187,9 @@ pub async fn history(pool: &PgPool, sid: &str) -> sqlx::Result<Vec<ChangeRow>> {
     .await
 }
 
-/// Claims the next scheduled sync: true for exactly one caller per `interval` across all
-/// instances (the attempt time is the claim), so the catalogue is read once per interval
-/// however many instances run.
+/// Claims the next scheduled catalogue sync (see [`sync_state::claim_due`]).
 pub async fn claim_due(pool: &PgPool, interval: std::time::Duration) -> sqlx::Result<bool> {
-    let claimed: Option<bool> = sqlx::query_scalar(
-        "UPDATE template_sync SET last_attempt_at = now()
-          WHERE last_attempt_at IS NULL
-             OR last_attempt_at <= now() - make_interval(secs => $1)
-         RETURNING true",
-    )
-    .bind(interval.as_secs_f64())
-    .fetch_optional(pool)
-    .await?;
-    Ok(claimed.unwrap_or(false))
+    sync_state::claim_due(pool, Sync::Templates, interval).await
 }
 
 /// A template's name, if wadash has it.

@@ -106,6 +106,7 @@ impl TestApp {
         values.insert("alert_evaluate_secs".to_owned(), "0".to_owned());
         values.insert("price_fetch_secs".to_owned(), "0".to_owned());
         values.insert("template_sync_secs".to_owned(), "0".to_owned());
+        values.insert("sender_sync_secs".to_owned(), "0".to_owned());
         values.insert("admin_password".to_owned(), ADMIN_PASSWORD.to_owned());
         // The tests' alert receivers are wiremock servers on loopback, which wadash refuses
         // as a destination unless allowed (tests/api/security.rs checks it without this).

@@ -37,6 +37,7 @@ mod reconcile;
 mod reminders;
 mod rollup;
 mod security;
+mod sender_sync;
 mod sending;
 mod simulate;
 #[cfg(target_os = "linux")]

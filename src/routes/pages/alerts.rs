@@ -131,6 +131,12 @@ pub fn kind_label(kind: &str) -> &'static str {
         "template_category" => "Template category changed",
         "template_deleted" => "Template deleted",
         "template_sync" => "Templates not synced",
+        "sender_offline" => "Sender offline",
+        "sender_quality" => "Sender quality dropped",
+        "sender_limit" => "Sender limit changed",
+        "sender_webhooks" => "Sender webhooks elsewhere",
+        "sender_gone" => "Sender gone from Twilio",
+        "sender_sync" => "Senders not synced",
         _ => "Other",
     }
 }

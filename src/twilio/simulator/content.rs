@@ -172,7 +172,7 @@ fn resource(t: &SimTemplate, base: &str) -> Value {
         "url": format!("{base}/v1/Content/{}", t.sid)})
 }
 
-fn base(req: &HttpRequest) -> String {
+pub(super) fn base_of(req: &HttpRequest) -> String {
     let info = req.connection_info();
     format!("{}://{}", info.scheme(), info.host())
 }
@@ -264,7 +264,7 @@ fn page(
         .filter(|t| t.sid > after && keep(t))
         .take(size + 1)
         .collect();
-    let base = base(req);
+    let base = base_of(req);
     let more = page.len() > size;
     let items: Vec<Value> = page
         .iter()
@@ -295,7 +295,7 @@ pub(super) async fn fetch(
     }
     let all = state.content.templates.lock().expect("templates lock");
     match all.get(path.as_str()) {
-        Some(t) => HttpResponse::Ok().json(resource(t, &base(&req))),
+        Some(t) => HttpResponse::Ok().json(resource(t, &base_of(&req))),
         None => twilio_error(404, 20404, "The requested resource was not found"),
     }
 }
@@ -352,7 +352,7 @@ pub(super) async fn create(
         created: Utc::now(),
         review: None,
     };
-    let out = resource(&t, &base(&req));
+    let out = resource(&t, &base_of(&req));
     state
         .content
         .templates

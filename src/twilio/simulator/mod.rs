@@ -14,8 +14,10 @@
 //! sends with a template that is not approved fail with 63027.
 
 mod content;
+mod senders;
 
 pub use content::SAMPLE_SIDS;
+pub use senders::verification_code;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -72,6 +74,7 @@ struct SimState {
     balance: Mutex<Decimal>,
     messages: Mutex<HashMap<String, SimMessage>>,
     content: content::Catalogue,
+    senders: senders::Senders,
     http: reqwest::Client,
 }
 
@@ -123,6 +126,7 @@ impl Simulator {
                 settings.template_review,
                 settings.template_reject_share,
             ),
+            senders: senders::Senders::new(settings.sender_step),
             settings,
             messages: Mutex::new(HashMap::new()),
             http: reqwest::Client::builder()
@@ -173,6 +177,14 @@ impl Simulator {
                                     ),
                             )
                             .route("/v2/ContentAndApprovals", web::get().to(content::search))
+                            .service(
+                                web::scope("/v2/Channels/Senders")
+                                    .route("", web::get().to(senders::list))
+                                    .route("", web::post().to(senders::create))
+                                    .route("/{sid}", web::get().to(senders::fetch))
+                                    .route("/{sid}", web::post().to(senders::update))
+                                    .route("/{sid}", web::delete().to(senders::delete)),
+                            )
                     })
                     .workers(1)
                     .disable_signals()

@@ -1,4 +1,7 @@
-//! WhatsApp senders: what a valid sender is, and how people join the Twilio sandbox.
+//! WhatsApp senders: what a valid sender is, and how people join the Twilio sandbox; their
+//! state at Twilio comes from the sender sync ([`sync`]).
+
+pub mod sync;
 
 use crate::domain::{SenderStatus as Status, WhatsAppAddress};
 use crate::storage::senders::{NewSender, SenderRow};
@@ -299,6 +302,7 @@ mod tests {
             is_default: true,
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
+            twilio: Default::default(),
         };
         let j = join_instructions(&row).unwrap();
         assert_eq!(j.message, "join plenty-tiger");

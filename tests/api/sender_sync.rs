@@ -1,0 +1,437 @@
+//! The WhatsApp sender sync (issue 21) against wiremock playing Twilio's Senders API: senders
+//! created in the Console are imported, Twilio's status, offline reasons, quality rating,
+//! messaging limit and webhooks are kept with their history, and what an ops team must hear
+//! of raises alerts naming what uses the sender; a sender that recovers resolves them.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use wadash::alerts::channels::ChannelStore;
+use wadash::senders::sync::{SyncContext, sync_and_alert};
+use wadash::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
+use wadash::twilio::messaging::MessagingClient;
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::TestApp;
+
+const A: &str = "XE0000000000000000000000000000000a";
+const B: &str = "XE0000000000000000000000000000000b";
+const PUBLIC: &str = "https://ops.example.com";
+
+fn messaging(server: &MockServer) -> MessagingClient {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    TwilioClient::new(
+        "http://127.0.0.1:9",
+        "AC00000000000000000000000000000000",
+        RestCredentials {
+            username: "AC00000000000000000000000000000000".into(),
+            secret: SecretString::from("tok".to_owned()),
+        },
+        None,
+        Duration::from_secs(5),
+        RetryPolicy {
+            max_attempts: 1,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(10),
+        },
+    )
+    .unwrap()
+    .messaging(&server.uri())
+    .unwrap()
+}
+
+fn sender(sid: &str, number: &str, status: &str, quality: &str, limit: &str, hooks: &str) -> Value {
+    json!({"sid": sid, "status": status, "sender_id": format!("whatsapp:{number}"),
+        "configuration": {"waba_id": "1234567", "verification_method": "sms"},
+        "webhook": {"callback_url": format!("{hooks}/wa"), "status_callback_url": format!("{hooks}/sts")},
+        "profile": {"name": "Owl Air"},
+        "properties": {"quality_rating": quality, "messaging_limit": limit},
+        "offline_reasons": if status == "OFFLINE" {
+            json!([{"code": "63112", "message": "The Meta account was disabled", "more_info": "https://www.twilio.com/docs/errors/63112"}])
+        } else { Value::Null }})
+}
+
+async fn twilio_lists(server: &MockServer, senders: Vec<Value>) {
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/Channels/Senders"))
+        .and(query_param("Channel", "whatsapp"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"senders": senders, "meta": {"next_page_url": null}})),
+        )
+        .mount(server)
+        .await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn console_senders_are_imported_and_their_health_is_kept_with_history_and_alerts(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let server = MockServer::start().await;
+    let client = messaging(&server);
+    let channels = ChannelStore::new(app.pool.clone(), Default::default(), None);
+    let ctx = SyncContext {
+        public_url: Some(PUBLIC.into()),
+        mps: 80.0,
+    };
+    let open = |kind: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, String, String)>(
+                "SELECT subject, severity, message FROM alerts WHERE kind = $1 AND state <> 'resolved'",
+            )
+            .bind(kind)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let admin = app.api_token(wadash::domain::Role::Admin).await;
+    let listed = || async {
+        let (_, body) = app.get_json("/api/v1/senders", &admin).await;
+        body
+    };
+
+    // A, online with wadash's webhooks; B, still pending verification, pointing elsewhere.
+    twilio_lists(
+        &server,
+        vec![
+            sender(
+                A,
+                "+15550000001",
+                "ONLINE",
+                "HIGH",
+                "1K Customers/24hr",
+                PUBLIC,
+            ),
+            sender(
+                B,
+                "+15550000002",
+                "PENDING_VERIFICATION",
+                "UNKNOWN",
+                "",
+                "https://old.example",
+            ),
+        ],
+    )
+    .await;
+    let first = sync_and_alert(&app.pool, &client, &channels, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(first.senders, 2);
+    let body = listed().await;
+    let find = |body: &Value, n: &str| {
+        body.as_array()
+            .or_else(|| body["items"].as_array())
+            .unwrap_or_else(|| panic!("{body}"))
+            .iter()
+            .find(|s| s["address"] == format!("whatsapp:{n}"))
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} not in {body}"))
+    };
+    let a = find(&body, "+15550000001");
+    assert_eq!(
+        (
+            a["status"].as_str(),
+            a["twilio_status"].as_str(),
+            a["twilio_sid"].as_str()
+        ),
+        (Some("active"), Some("ONLINE"), Some(A)),
+        "{a}"
+    );
+    assert_eq!(a["quality_rating"], "HIGH");
+    assert_eq!(a["webhooks_ok"], true);
+    assert_eq!(
+        a["label"], "Owl Air",
+        "the display name labels an imported sender"
+    );
+    let b = find(&body, "+15550000002");
+    assert_eq!(
+        (b["status"].as_str(), b["webhooks_ok"].as_bool()),
+        (Some("pending"), Some(false)),
+        "{b}"
+    );
+    let hooks = open("sender_webhooks").await;
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert_eq!(hooks[0].0, "whatsapp:+15550000002");
+
+    // A broadcast waits on A; then WhatsApp takes A offline, lowers its quality and limit.
+    let op = app.api_token(wadash::domain::Role::Operator).await;
+    let made: Value = app
+        .client
+        .post(format!("{}/api/v1/broadcasts", app.address))
+        .bearer_auth(&op)
+        .json(
+            &json!({"body": "Gate change", "sender": "whatsapp:+15550000001",
+            "start_at": "2030-01-01T09:00:00Z", "audience": {"numbers": ["+919900008001"]}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let broadcast = made["id"].as_i64().unwrap_or_else(|| panic!("{made}"));
+    twilio_lists(
+        &server,
+        vec![
+            sender(
+                A,
+                "+15550000001",
+                "OFFLINE",
+                "LOW",
+                "250 Customers/24hr",
+                PUBLIC,
+            ),
+            sender(
+                B,
+                "+15550000002",
+                "PENDING_VERIFICATION",
+                "UNKNOWN",
+                "",
+                "https://old.example",
+            ),
+        ],
+    )
+    .await;
+    sync_and_alert(&app.pool, &client, &channels, &ctx)
+        .await
+        .unwrap();
+    let offline = open("sender_offline").await;
+    assert_eq!(offline.len(), 1, "{offline:?}");
+    let (subject, severity, message) = &offline[0];
+    assert_eq!(
+        (subject.as_str(), severity.as_str()),
+        ("whatsapp:+15550000001", "critical")
+    );
+    assert!(
+        message.contains("63112: The Meta account was disabled")
+            && message.contains(&format!("broadcast #{broadcast}")),
+        "{message}"
+    );
+    assert_eq!(open("sender_quality").await.len(), 1);
+    assert_eq!(open("sender_limit").await.len(), 1);
+    let a = find(&listed().await, "+15550000001");
+    assert_eq!(a["twilio_status"], "OFFLINE");
+    assert_eq!(a["offline_reasons"][0]["code"], "63112", "{a}");
+
+    // Back online, webhooks of B fixed, and a sync with nothing new records nothing.
+    twilio_lists(
+        &server,
+        vec![
+            sender(
+                A,
+                "+15550000001",
+                "ONLINE",
+                "MEDIUM",
+                "250 Customers/24hr",
+                PUBLIC,
+            ),
+            sender(
+                B,
+                "+15550000002",
+                "ONLINE",
+                "HIGH",
+                "1K Customers/24hr",
+                PUBLIC,
+            ),
+        ],
+    )
+    .await;
+    sync_and_alert(&app.pool, &client, &channels, &ctx)
+        .await
+        .unwrap();
+    assert!(
+        open("sender_offline").await.is_empty(),
+        "back online resolves it"
+    );
+    assert!(
+        open("sender_quality").await.is_empty(),
+        "quality back up resolves it"
+    );
+    assert!(open("sender_webhooks").await.is_empty());
+    let b = find(&listed().await, "+15550000002");
+    assert_eq!(
+        b["status"], "active",
+        "a pending sender that comes online is active"
+    );
+    let again = sync_and_alert(&app.pool, &client, &channels, &ctx)
+        .await
+        .unwrap();
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+
+    // The history of A, oldest first.
+    let history: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT c.field, c.new_value FROM sender_changes c JOIN senders s ON s.id = c.sender_id
+          WHERE s.address = 'whatsapp:+15550000001' ORDER BY c.id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let h = |f: &str, t: &str| (f.to_owned(), Some(t.to_owned()));
+    assert_eq!(
+        history,
+        [
+            h("status", "ONLINE"),
+            h("status", "OFFLINE"),
+            h("quality_rating", "LOW"),
+            h("messaging_limit", "250 Customers/24hr"),
+            h("status", "ONLINE"),
+            h("quality_rating", "MEDIUM"),
+        ]
+    );
+
+    // Removed at Twilio: marked gone, alerted, kept with its history.
+    twilio_lists(
+        &server,
+        vec![sender(
+            B,
+            "+15550000002",
+            "ONLINE",
+            "HIGH",
+            "1K Customers/24hr",
+            PUBLIC,
+        )],
+    )
+    .await;
+    sync_and_alert(&app.pool, &client, &channels, &ctx)
+        .await
+        .unwrap();
+    let gone = open("sender_gone").await;
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    let a = find(&listed().await, "+15550000001");
+    assert!(a["twilio_gone_at"].is_string(), "{a}");
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_sender_list_that_cannot_be_read_alerts_after_three_failures_and_changes_nothing(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/Channels/Senders"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let client = messaging(&server);
+    let channels = ChannelStore::new(app.pool.clone(), Default::default(), None);
+    let ctx = SyncContext {
+        public_url: Some(PUBLIC.into()),
+        mps: 80.0,
+    };
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM senders")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    for attempt in 1..=3 {
+        assert!(
+            sync_and_alert(&app.pool, &client, &channels, &ctx)
+                .await
+                .is_err()
+        );
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM alerts WHERE kind = 'sender_sync' AND state <> 'resolved'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(open, i64::from(attempt == 3), "after {attempt} failures");
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM senders")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn in_simulator_mode_a_registered_sender_is_verified_with_its_code_and_comes_online(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert("sim_sender_step_ms".into(), "200".into());
+    })
+    .await;
+    let client = app.twilio.messaging(app.twilio.base()).unwrap();
+    let created = client
+        .create_sender(&wadash::twilio::messaging::NewSender {
+            sender_id: "whatsapp:+15550000009".into(),
+            configuration: Default::default(),
+            webhook: Default::default(),
+            profile: wadash::twilio::messaging::Profile {
+                name: "Owl Air".into(),
+                ..Default::default()
+            },
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.status, "CREATING");
+    let code = wadash::twilio::simulator::verification_code(&created.sid);
+    let verify = |code: String| {
+        let client = client.clone();
+        let sid = created.sid.clone();
+        async move {
+            client
+                .update_sender(
+                    &sid,
+                    &wadash::twilio::messaging::SenderUpdate {
+                        configuration: Some(wadash::twilio::messaging::SenderConfiguration {
+                            verification_code: Some(code),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                )
+                .await
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while client.fetch_sender(&created.sid).await.unwrap().status != "PENDING_VERIFICATION" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never asked for a code"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert!(
+        verify(wrong.into()).await.is_err(),
+        "a wrong code is refused"
+    );
+    assert_eq!(verify(code).await.unwrap().status, "VERIFYING");
+    while client.fetch_sender(&created.sid).await.unwrap().status != "ONLINE" {
+        assert!(std::time::Instant::now() < deadline, "never came online");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let channels = ChannelStore::new(app.pool.clone(), Default::default(), None);
+    let synced = sync_and_alert(
+        &app.pool,
+        &client,
+        &channels,
+        &SyncContext {
+            public_url: Some(app.address.clone()),
+            mps: 80.0,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(synced.senders, 1);
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM senders WHERE address = 'whatsapp:+15550000009'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "active");
+    app.stop().await;
+}
