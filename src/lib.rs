@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod limits;
 pub mod live;
 pub mod metrics;
+pub mod onboarding;
 pub mod outbound;
 pub mod pricing;
 pub mod progress;

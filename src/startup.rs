@@ -211,7 +211,7 @@ fn start_jobs(
         state.pool.clone(),
         state.messaging.clone(),
         state.alert_channels.clone(),
-        crate::senders::sync::SyncContext {
+        crate::onboarding::sync::SyncContext {
             public_url: Some(state.public_url.to_string()),
             mps: crate::senders::DEFAULT_MPS,
         },

@@ -305,7 +305,16 @@ mod tests {
             ]
         );
         let back = between("whatsapp:+1", Some(&after), &before);
-        assert!(back.iter().all(|c| !c.alerts()));
+        let alerting: Vec<&str> = back
+            .iter()
+            .filter(|c| c.alerts())
+            .map(|c| c.field.as_str())
+            .collect();
+        assert_eq!(
+            alerting,
+            ["messaging_limit"],
+            "a limit change alerts either way"
+        );
         let recovered: Vec<&str> = back
             .iter()
             .filter(|c| c.recovers())

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::senders::sync::SyncContext;
+use crate::onboarding::sync::SyncContext;
 use crate::twilio::messaging::MessagingClient;
 
 pub fn start(
@@ -36,7 +36,7 @@ pub fn start(
                 ctx.clone(),
             );
             async move {
-                crate::senders::sync::sync_if_due(&pool, &messaging, &channels, &ctx, interval)
+                crate::onboarding::sync::sync_if_due(&pool, &messaging, &channels, &ctx, interval)
                     .await
                     .map(drop)
             }

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::alerts::channels::ChannelStore;
-use wadash::senders::sync::{SyncContext, sync_and_alert};
+use wadash::onboarding::sync::{SyncContext, sync_and_alert};
 use wadash::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
 use wadash::twilio::messaging::MessagingClient;
 use wiremock::matchers::{method, path, query_param};

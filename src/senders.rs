@@ -1,7 +1,4 @@
-//! WhatsApp senders: what a valid sender is, and how people join the Twilio sandbox; their
-//! state at Twilio comes from the sender sync ([`sync`]).
-
-pub mod sync;
+//! WhatsApp senders: what a valid sender is, and how people join the Twilio sandbox.
 
 use crate::domain::{SenderStatus as Status, WhatsAppAddress};
 use crate::storage::senders::{NewSender, SenderRow};

@@ -1,0 +1,5 @@
+//! WhatsApp senders at Twilio (the Senders API): the sync that imports them and keeps their
+//! health with its history and alerts. Registration, verification and de-authorization
+//! through Twilio build on it.
+
+pub mod sync;
