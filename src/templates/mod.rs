@@ -125,6 +125,8 @@ pub struct TemplateView {
     pub synced_at: DateTime<Utc>,
     /// Set when Twilio no longer has it.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When wadash last sent with it (noted at most once a minute), if ever.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -150,6 +152,7 @@ impl From<TemplateRow> for TemplateView {
             updated_at: r.updated_at,
             synced_at: r.synced_at,
             deleted_at: r.deleted_at,
+            last_used_at: r.last_used_at,
         }
     }
 }
