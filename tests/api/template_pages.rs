@@ -3,6 +3,8 @@
 //! from Twilio escaped, a 404 for an unknown SID, and "Sync now" for admins only, with its
 //! form token.
 
+use std::time::Duration;
+
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::domain::Role;
@@ -806,5 +808,209 @@ async fn last_use_is_noted_when_a_template_is_sent_at_most_once_a_minute(
         .get_json(&format!("/api/v1/templates/{}", SAMPLE_SIDS[0]), &op)
         .await;
     assert!(one["last_used_at"].is_string(), "{one}");
+    app.stop().await;
+}
+
+/// Runs `script` in the page until it returns `true`, failing after `limit`.
+async fn until_true(c: &fantoccini::Client, what: &str, script: &str, limit: Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        if c.execute(script, vec![]).await.unwrap() == json!(true) {
+            return;
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn in_a_browser_a_quick_reply_is_created_with_a_live_preview_submitted_and_approved(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    use crate::browser::{browser, driver, log_in_as_admin, screenshot, wait_for_text};
+    use fantoccini::Locator;
+
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert("template_sync_secs".into(), "1".into());
+        v.insert("sim_template_review_ms".into(), "300".into());
+        v.insert("sim_template_reject_share".into(), "0".into());
+    })
+    .await;
+    let driver = driver().await;
+    let c = browser(&driver).await;
+    c.goto(&format!("{}/login", app.address)).await.unwrap();
+    log_in_as_admin(&c).await;
+    wait_for_text(&c, "[data-stage=delivered]", "0", Duration::from_secs(10)).await;
+
+    c.goto(&format!("{}/templates", app.address)).await.unwrap();
+    c.find(Locator::Id("new-template"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until_true(
+        &c,
+        "the form, its script showing only the text's parts",
+        "return location.pathname === '/templates/new' && !!document.getElementById('t-replies') \
+           && document.getElementById('t-replies').hidden && !document.getElementById('t-body').closest('label').hidden;",
+        Duration::from_secs(10),
+    )
+    .await;
+    c.execute(
+        "const s = document.getElementById('t-type'); s.value = 'twilio/quick-reply'; \
+         s.dispatchEvent(new Event('change', {bubbles: true}));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    until_true(
+        &c,
+        "the quick reply's buttons shown, the others hidden",
+        "return !document.getElementById('t-replies').hidden && document.getElementById('t-ctas').hidden \
+           && document.getElementById('t-items').hidden \
+           && document.getElementById('t-media').offsetParent === null \
+           && document.getElementById('reply-title-0').offsetParent !== null;",
+        Duration::from_secs(5),
+    )
+    .await;
+    for (id, typed) in [
+        ("t-name", "Delivery choice"),
+        ("t-body", "Hi {{1}}, how should we bring your order?"),
+        ("sample-0", "Ada"),
+        ("reply-title-0", "Bring it"),
+        ("reply-title-1", "I'll collect"),
+    ] {
+        c.find(Locator::Id(id))
+            .await
+            .unwrap()
+            .send_keys(typed)
+            .await
+            .unwrap();
+    }
+    until_true(
+        &c,
+        "the live preview with the buttons and the sample",
+        "const p = document.getElementById('template-preview'); \
+         const chips = [...p.querySelectorAll('li.chip')].map(li => li.firstChild.textContent.trim()); \
+         return chips.join('|') === \"Bring it|I'll collect\" && p.querySelector('mark') !== null \
+           && p.querySelector('mark').textContent === 'Ada';",
+        Duration::from_secs(10),
+    )
+    .await;
+    // "Add another button" adds a row in place (no page load), and the preview follows it.
+    c.execute("window.samePage = true;", vec![]).await.unwrap();
+    c.find(Locator::Css("button[value=add-replies]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until_true(
+        &c,
+        "a fourth row, focused, on the same page",
+        "return window.samePage === true && document.activeElement === document.getElementById('reply-title-3') \
+           && document.getElementById('reply-title-3').name === 'reply_title_3' \
+           && document.querySelector('input[name=replies_rows]').value === '4';",
+        Duration::from_secs(5),
+    )
+    .await;
+    c.find(Locator::Id("reply-title-3"))
+        .await
+        .unwrap()
+        .send_keys("Later")
+        .await
+        .unwrap();
+    until_true(
+        &c,
+        "the preview with the fourth button",
+        "return [...document.querySelectorAll('#template-preview li.chip')].length === 3 \
+           && document.getElementById('template-preview').textContent.includes('Later') \
+           && document.getElementById('preview-problem').textContent === 'Ready to create.';",
+        Duration::from_secs(10),
+    )
+    .await;
+    screenshot(&c, "template-new").await;
+
+    c.find(Locator::Id("template-create"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(
+        &c,
+        "#submit-form h3",
+        "Submit to WhatsApp",
+        Duration::from_secs(10),
+    )
+    .await;
+    let url = c.current_url().await.unwrap();
+    let sid = url.path().trim_start_matches("/templates/").to_owned();
+    let actions: serde_json::Value = sqlx::query_scalar(
+        "SELECT types->'twilio/quick-reply'->'actions' FROM templates WHERE sid = $1",
+    )
+    .bind(&sid)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(actions.as_array().map(Vec::len), Some(3), "{actions}");
+    assert_eq!(
+        c.find(Locator::Id("submit-name"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("delivery_choice")
+    );
+    c.execute(
+        "document.getElementById('submit-category').value = 'utility';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Id("submit-to-whatsapp"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until_true(
+        &c,
+        "submitted",
+        "const n = document.getElementById('template-notice'); \
+         return n !== null && n.textContent.includes('Submitted to WhatsApp');",
+        Duration::from_secs(10),
+    )
+    .await;
+    // The simulator approves after its review; the sync brings it; a reload shows it.
+    let started = std::time::Instant::now();
+    loop {
+        let status = c
+            .find(Locator::Id("template-status"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if status == "approved" {
+            break;
+        }
+        assert!(
+            ["received", "pending"].contains(&status.as_str()),
+            "{status}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not approved: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        c.refresh().await.unwrap();
+    }
+    screenshot(&c, "template-approved").await;
+    c.close().await.unwrap();
     app.stop().await;
 }
