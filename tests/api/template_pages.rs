@@ -735,6 +735,70 @@ async fn twilios_refusal_of_a_new_template_is_shown_with_nothing_lost(
     assert!(shown.contains("Friendly name already in use"), "{shown}");
     assert!(page.contains("value=\"Duplicate\"") && page.contains("value=\"Ada\""));
     assert_eq!(app.count("SELECT count(*) FROM templates").await, 0);
+
+    // A template wadash has: Twilio refusing its submission or its deletion changes nothing.
+    let sid = "HX000000000000000000000000000000a1";
+    let record = wadash::domain::template::TemplateRecord {
+        sid: sid.into(),
+        name: "kept".into(),
+        language: "en".into(),
+        types: json!({"twilio/text": {"body": "hi"}}),
+        variables: Default::default(),
+        status: "unsubmitted".into(),
+        category: None,
+        rejection_reason: None,
+        whatsapp_name: None,
+        updated_at: None,
+    };
+    wadash::storage::templates::insert_one(&app.pool, &record)
+        .await
+        .unwrap();
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/Content/{sid}/ApprovalRequests/whatsapp")))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({"code": 20001, "message": "Content is not eligible", "status": 400}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("/v1/Content/{sid}")))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(
+                json!({"code": 20001, "message": "Content is in use", "status": 400}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    let (status, _, page) = admin
+        .post(
+            &format!("/templates/{sid}/submit"),
+            &[
+                ("csrf", &token),
+                ("name", "kept_name"),
+                ("category", "marketing"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 502);
+    let shown = &page[page.find("id=\"template-error\"").expect("notice")..];
+    assert!(shown.contains("Content is not eligible"), "{shown}");
+    assert!(
+        page.contains("value=\"kept_name\"")
+            && page.contains("<option value=\"marketing\" selected>")
+    );
+    assert_eq!(status_on(&page), "unsubmitted");
+    let (status, _, page) = admin
+        .post(&format!("/templates/{sid}/delete"), &[("csrf", &token)])
+        .await;
+    assert_eq!(status, 502);
+    assert!(page.contains("Content is in use"), "{page}");
+    let deleted: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT deleted_at FROM templates WHERE sid = $1")
+            .bind(sid)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(deleted, None, "still there");
     app.stop().await;
 }
 
@@ -791,6 +855,37 @@ async fn last_use_is_noted_when_a_template_is_sent_at_most_once_a_minute(
     assert_eq!(send("+919900008003").await.unwrap().status().as_u16(), 201);
     let again = last_use().await.unwrap();
     assert!(again >= first, "{again} after {first}");
+
+    // A broadcast's messages (the runner records them through the same path) note it too.
+    let numbers: Vec<String> = (0..20).map(|i| format!("+9199000081{i:02}")).collect();
+    let (status, b) = crate::helpers::call(
+        &app,
+        "POST",
+        "/broadcasts",
+        &op,
+        Some(json!({"name": "reminders", "content_sid": SAMPLE_SIDS[1],
+            "content_variables": {"1": "Dr Rao", "2": "Monday"}, "audience": {"numbers": numbers}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{b}");
+    let started = std::time::Instant::now();
+    loop {
+        let (_, now) =
+            crate::helpers::call(&app, "GET", &format!("/broadcasts/{}", b["id"]), &op, None).await;
+        if now["status"] == "completed" {
+            assert_eq!(now["counts"]["failed"], json!(0), "{now}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let broadcast_use: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT last_used_at FROM templates WHERE sid = $1")
+            .bind(SAMPLE_SIDS[1])
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(broadcast_use.is_some(), "noted by the broadcast");
 
     let (_, _, list) = viewer.get("/templates").await;
     let row = &list[list
