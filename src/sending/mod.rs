@@ -320,14 +320,17 @@ pub async fn record(
     let record = record_of(msg, resource)
         .map_err(|e| SendError::Invalid(format!("Twilio answered with {e}")))?;
     let cost = match prices.table().await {
-        Ok(table) => Some(crate::costs::new_cost(
-            &table,
-            &resource.sid,
-            crate::costs::sender_of(msg),
-            msg.to.as_str(),
-            facts,
-            Utc::now(),
-        )),
+        Ok(table) => Some(crate::storage::costs::NewCost {
+            content_sid: msg.content_sid.clone(),
+            ..crate::costs::new_cost(
+                &table,
+                &resource.sid,
+                crate::costs::sender_of(msg),
+                msg.to.as_str(),
+                facts,
+                Utc::now(),
+            )
+        }),
         Err(e) => {
             tracing::warn!(sid = %resource.sid, error = %e, "the price table could not be read; the message's cost is not stored");
             None

@@ -348,6 +348,25 @@ pub async fn mark_used(pool: &PgPool, sid: &str) -> sqlx::Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
+/// How many messages wadash sent with each of `sids` since `since` (from the messages'
+/// costs, which name their template); templates with none are left out.
+pub async fn sends_since(
+    pool: &PgPool,
+    sids: &[String],
+    since: DateTime<Utc>,
+) -> sqlx::Result<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT content_sid, count(*) FROM message_costs
+          WHERE content_sid = ANY($1) AND created_at >= $2
+          GROUP BY content_sid",
+    )
+    .bind(sids)
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
 async fn insert_changes(conn: &mut sqlx::PgConnection, changes: &[Change]) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO template_changes (sid, field, old_value, new_value)

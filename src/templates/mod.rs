@@ -204,6 +204,18 @@ pub async fn detail(
     Ok(Some((row.into(), history)))
 }
 
+/// The window "recent sends" counts over.
+pub const RECENT_DAYS: i64 = 30;
+
+/// How many messages wadash sent with each of `sids` in the last [`RECENT_DAYS`] days.
+pub async fn recent_sends(
+    pool: &PgPool,
+    sids: &[String],
+) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+    let since = Utc::now() - chrono::TimeDelta::days(RECENT_DAYS);
+    templates::sends_since(pool, sids, since).await
+}
+
 pub async fn sync_state(pool: &PgPool) -> sqlx::Result<SyncView> {
     templates::sync_state(pool).await.map(Into::into)
 }

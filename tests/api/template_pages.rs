@@ -893,12 +893,33 @@ async fn last_use_is_noted_when_a_template_is_sent_at_most_once_a_minute(
         .unwrap()..];
     let row = &row[..row.find("</tr>").unwrap()];
     assert!(row.contains("class=\"last-use\"><time"), "{row}");
+    assert!(row.contains("3 sends in 30 days"), "{row}");
     let other = &list[list
         .find(&format!("<tr data-sid=\"{}\"", SAMPLE_SIDS[2]))
         .unwrap()..];
     assert!(other[..other.find("</tr>").unwrap()].contains(">never<"));
+    let broadcast_row = &list[list
+        .find(&format!("<tr data-sid=\"{}\"", SAMPLE_SIDS[1]))
+        .unwrap()..];
+    assert!(
+        broadcast_row[..broadcast_row.find("</tr>").unwrap()].contains("20 sends in 30 days"),
+        "every recipient counted"
+    );
+    // A send older than 30 days no longer counts.
+    sqlx::query(
+        "UPDATE message_costs SET created_at = now() - interval '31 days'
+          WHERE sid = (SELECT sid FROM message_costs WHERE content_sid = $1 LIMIT 1)",
+    )
+    .bind(SAMPLE_SIDS[0])
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let (_, _, page) = viewer.get(&format!("/templates/{}", SAMPLE_SIDS[0])).await;
     assert!(page.contains("id=\"template-last-use\"><time"), "{page}");
+    assert!(
+        page.contains("<span id=\"template-recent\">2 sends in 30 days</span>"),
+        "{page}"
+    );
     let (_, one) = app
         .get_json(&format!("/api/v1/templates/{}", SAMPLE_SIDS[0]), &op)
         .await;

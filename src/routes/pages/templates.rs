@@ -100,10 +100,12 @@ struct Row {
     types: String,
     updated: Option<Stamp>,
     last_used: Option<Stamp>,
+    /// Messages sent with it in the last 30 days ("" when none).
+    recent: String,
 }
 
 impl Row {
-    fn of(t: &TemplateView, tz: chrono_tz::Tz) -> Self {
+    fn of(t: &TemplateView, recent: i64, tz: chrono_tz::Tz) -> Self {
         Self {
             sid: t.sid.clone(),
             name: t.name.clone(),
@@ -114,8 +116,21 @@ impl Row {
             types: type_names(&t.types),
             updated: Stamp::of(t.updated_at, tz),
             last_used: Stamp::of(t.last_used_at, tz),
+            recent: recent_text(recent),
         }
     }
+}
+
+/// "3 sends in 30 days", or nothing.
+fn recent_text(n: i64) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    format!(
+        "{} in {} days",
+        plural(n, "send", "sends"),
+        crate::templates::RECENT_DAYS
+    )
 }
 
 fn type_names(types: &serde_json::Value) -> String {
@@ -206,12 +221,17 @@ async fn list(
     }
     let (items, next) = crate::templates::page(&state.pool, &q.filter(), cursor, PAGE).await?;
     let sync = crate::templates::sync_state(&state.pool).await?;
+    let sids: Vec<String> = items.iter().map(|t| t.sid.clone()).collect();
+    let recent = crate::templates::recent_sends(&state.pool, &sids).await?;
     let page = ListPage {
         chrome: Chrome::for_user(&user, &state, "templates"),
         statuses: STATUSES,
         categories: CATEGORIES,
         shown: plural(items.len() as i64, "template", "templates"),
-        rows: items.iter().map(|t| Row::of(t, user.tz)).collect(),
+        rows: items
+            .iter()
+            .map(|t| Row::of(t, recent.get(&t.sid).copied().unwrap_or(0), user.tz))
+            .collect(),
         first: cursor.map(|_| q.with_cursor(None)),
         next: next.map(|n| q.with_cursor(Some(&n))),
         filtered: !q.with_cursor(None).is_empty(),
@@ -292,6 +312,8 @@ struct DetailPage {
     updated: Option<Stamp>,
     deleted: Option<Stamp>,
     last_used: Option<Stamp>,
+    /// Messages sent with it in the last 30 days ("" when none).
+    recent: String,
     previews: Vec<Preview>,
     variables: Vec<Variable>,
     history: Vec<HistoryRow>,
@@ -336,6 +358,11 @@ pub(super) async fn render_detail(
         return Err(PageError::NotFound(format!("There is no template {sid}.")));
     };
     let dash = |v: Option<String>| v.unwrap_or_else(|| "–".to_owned());
+    let recent = crate::templates::recent_sends(&state.pool, std::slice::from_ref(&t.sid))
+        .await?
+        .get(&t.sid)
+        .copied()
+        .unwrap_or(0);
     let may_submit =
         user.role.allows(Role::Admin) && t.deleted_at.is_none() && submittable(&t.whatsapp.status);
     let submit = may_submit.then(|| {
@@ -352,6 +379,7 @@ pub(super) async fn render_detail(
         updated: Stamp::of(t.updated_at, user.tz),
         deleted: Stamp::of(t.deleted_at, user.tz),
         last_used: Stamp::of(t.last_used_at, user.tz),
+        recent: recent_text(recent),
         previews: previews(&t.types, &t.variables),
         variables: t
             .variables
