@@ -31,6 +31,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("twilio_api_secret", "TWILIO_API_SECRET"),
     ("twilio_api_base", "TWILIO_API_BASE"),
     ("twilio_content_base", "TWILIO_CONTENT_BASE"),
+    ("twilio_messaging_base", "TWILIO_MESSAGING_BASE"),
     ("template_sync_secs", "WADASH_TEMPLATE_SYNC_SECS"),
     ("twilio_credentials_file", "WADASH_TWILIO_CREDENTIALS_FILE"),
     ("credentials_poll_ms", "WADASH_CREDENTIALS_POLL_MS"),

@@ -101,6 +101,11 @@ pub fn twilio(v: &Values) -> anyhow::Result<TwilioSettings> {
             .unwrap_or("https://content.twilio.com")
             .trim_end_matches('/')
             .to_owned(),
+        messaging_base: v
+            .get("twilio_messaging_base")
+            .unwrap_or("https://messaging.twilio.com")
+            .trim_end_matches('/')
+            .to_owned(),
         timeout: Duration::from_millis(v.num("twilio_timeout_ms", 15_000u64)?.max(1)),
         default_from: match v.get("default_from") {
             None => SANDBOX_FROM.to_owned(),

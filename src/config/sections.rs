@@ -17,6 +17,8 @@ pub struct TwilioSettings {
     pub api_base: String,
     /// The Content API (templates and their WhatsApp approvals).
     pub content_base: String,
+    /// The Messaging API (WhatsApp senders, Messaging Services).
+    pub messaging_base: String,
     pub timeout: Duration,
     /// Sender used when a send names none (`whatsapp:+…`).
     pub default_from: String,

@@ -9,7 +9,7 @@ use super::{TemplateView, record};
 use crate::domain::template::Known;
 use crate::storage::templates;
 use crate::twilio::client::TwilioError;
-use crate::twilio::content::{ContentClient, NewTemplate, Submission};
+use crate::twilio::content::{ContentClient, NewTemplate, Search, Submission};
 
 /// The categories a template may be submitted in.
 pub const CATEGORIES: &[&str] = &["marketing", "utility", "authentication"];
@@ -20,6 +20,13 @@ pub enum ManageError {
     Invalid(Invalid),
     #[error("no template {0}")]
     NotFound(String),
+    /// Twilio already has a template of this name in this language.
+    #[error("a template named {name:?} in {language} exists already ({sid})")]
+    Taken {
+        name: String,
+        language: String,
+        sid: String,
+    },
     #[error("Twilio refused: {0}")]
     Twilio(#[from] TwilioError),
     #[error(transparent)]
@@ -27,12 +34,25 @@ pub enum ManageError {
 }
 
 /// Checks `def`, creates it at Twilio and adds it to the catalogue (`unsubmitted`).
+///
+/// A name already used in the same language is refused: Twilio is asked (v2's filtered
+/// list), not the catalogue, which can be a sync interval behind.
 pub async fn create(
     pool: &PgPool,
     content: &ContentClient,
     def: &Definition,
 ) -> Result<TemplateView, ManageError> {
     let types = def.check().map_err(ManageError::Invalid)?;
+    let same = content
+        .search(&Search::exact_name(&def.name, &def.language), 1)
+        .await?;
+    if let Some(t) = same.into_iter().next() {
+        return Err(ManageError::Taken {
+            name: def.name.clone(),
+            language: def.language.clone(),
+            sid: t.sid,
+        });
+    }
     let created = content
         .create(&NewTemplate {
             friendly_name: def.name.clone(),

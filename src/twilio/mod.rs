@@ -4,6 +4,7 @@ pub mod client;
 pub mod content;
 pub mod form;
 pub mod media;
+pub mod messaging;
 pub mod signature;
 pub mod simulator;
 pub mod twiml;

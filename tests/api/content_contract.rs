@@ -1,23 +1,28 @@
 //! Contract tests: the Content API client (templates) against Stoplight Prism serving
-//! Twilio's official `twilio_content_v1.json`. Prism answers 422 to a request that breaks the
-//! spec (a missing `types`, a wrong content type) and 401 without credentials. `scripts/test`
-//! starts it and sets `WADASH_TEST_PRISM_CONTENT_URL`.
+//! Twilio's official `twilio_content_v1.json` and `twilio_content_v2.json`. Prism answers 422
+//! to a request that breaks the spec (a missing `types`, a wrong content type, a query
+//! parameter of the wrong type) and 401 without credentials. `scripts/test` starts one Prism
+//! per spec and sets `WADASH_TEST_PRISM_CONTENT_URL` and `WADASH_TEST_PRISM_CONTENT_V2_URL`.
 
 use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::json;
 use wadash::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
-use wadash::twilio::content::{ContentClient, NewTemplate, Submission};
+use wadash::twilio::content::{ContentClient, NewTemplate, Search, Submission};
 
 const AC: &str = "AC0123456789abcdef0123456789abcdef";
 const HX: &str = "HXaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 fn prism() -> ContentClient {
+    prism_at("WADASH_TEST_PRISM_CONTENT_URL")
+}
+
+fn prism_at(var: &str) -> ContentClient {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let url = std::env::var("WADASH_TEST_PRISM_CONTENT_URL").expect(
-        "WADASH_TEST_PRISM_CONTENT_URL is not set: run the suite with scripts/test, which starts Prism",
-    );
+    let url = std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the suite with scripts/test, which starts Prism")
+    });
     TwilioClient::new(
         "http://127.0.0.1:9",
         AC,
@@ -112,4 +117,23 @@ async fn prism_refuses_a_template_without_types_so_the_contract_is_really_checke
         .await
         .unwrap();
     assert_eq!(unauthenticated.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn searching_templates_by_name_language_and_type_satisfies_twilios_v2_contract() {
+    // v2's filtered list: Prism checks the query (PageSize in range, repeated Language and
+    // ContentType arrays, ContentName a string) and answers the spec's first example.
+    let c = prism_at("WADASH_TEST_PRISM_CONTENT_V2_URL");
+    let mut filter = Search::exact_name("order update (v2)", "en");
+    filter.languages.push("pt_BR".into());
+    filter.content_types = vec!["twilio/quick-reply".into(), "twilio/text".into()];
+    let found = c
+        .search(&filter, 5)
+        .await
+        .expect("Prism accepts the search");
+    assert!(found.len() <= 5 && found.iter().all(|t| t.sid.starts_with("HX")));
+    // A v2 page size outside Twilio's range would be refused: the client keeps it within.
+    c.search(&Search::default(), 5000)
+        .await
+        .expect("a large limit is sent as a page size Twilio accepts");
 }

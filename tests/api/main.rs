@@ -29,6 +29,7 @@ mod layout_browser;
 mod live;
 mod live_tabs;
 mod messages_api;
+mod messaging_contract;
 mod prices;
 mod prices_page;
 mod private_pg;

@@ -832,13 +832,31 @@ async fn admins_create_submit_and_delete_templates_and_bad_definitions_never_rea
         reqwest::Method::POST,
         "/templates".into(),
         &admin,
-        Some(good),
+        Some(good.clone()),
     )
     .await;
     assert_eq!(status, 201, "{created}");
     let sid = created["sid"].as_str().unwrap().to_owned();
     assert_eq!(created["whatsapp"]["status"], "unsubmitted");
     assert_eq!(at_twilio().await, 4);
+    // The same name in the same language again: Twilio (v2's search) says it is taken.
+    let (status, err) = call(
+        reqwest::Method::POST,
+        "/templates".into(),
+        &admin,
+        Some(good),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("template_exists")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains(&sid),
+        "{err}"
+    );
+    assert_eq!(at_twilio().await, 4, "the duplicate never reached Twilio");
     let (_, listed) = call(
         reqwest::Method::GET,
         "/templates?q=delivery".into(),

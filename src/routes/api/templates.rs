@@ -119,6 +119,9 @@ impl From<ManageError> for ApiError {
                 i.to_string(),
             ),
             ManageError::NotFound(sid) => ApiError::NotFound(format!("no template {sid}")),
+            e @ ManageError::Taken { .. } => {
+                ApiError::Other(StatusCode::CONFLICT, "template_exists", e.to_string())
+            }
             ManageError::Twilio(t) => {
                 ApiError::Other(StatusCode::BAD_GATEWAY, "twilio_error", t.to_string())
             }

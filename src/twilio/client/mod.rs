@@ -17,6 +17,7 @@
 
 mod error;
 mod message_form;
+pub(crate) mod paging;
 mod resources;
 mod retry;
 pub(crate) mod transport;
@@ -347,6 +348,15 @@ impl TwilioClient {
         base: &str,
     ) -> Result<crate::twilio::content::ContentClient, TwilioError> {
         crate::twilio::content::ContentClient::new(base, self.transport.clone())
+    }
+
+    /// A Messaging API client (WhatsApp senders, Messaging Services) at `base`, sharing this
+    /// client's connections, credentials, timeout and retry policy.
+    pub fn messaging(
+        &self,
+        base: &str,
+    ) -> Result<crate::twilio::messaging::MessagingClient, TwilioError> {
+        crate::twilio::messaging::MessagingClient::new(base, self.transport.clone())
     }
 }
 

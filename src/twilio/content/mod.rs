@@ -1,27 +1,26 @@
 //! The Content API client (`TWILIO_CONTENT_BASE`, default `https://content.twilio.com`):
 //! WhatsApp templates and their approvals.
 //!
+//! The catalogue sync reads v1's whole list; v2's filtered list (`search`) answers narrow
+//! questions straight from Twilio, such as whether a name is already taken.
+//!
 //! It shares the REST client's transport (connections, credentials, timeout, retries: reads
 //! and deletes on 429/5xx, creates only on 429), so rotating credentials reaches both. Lists
-//! follow `meta.next_page_url`, but only its path and query, always on the configured base:
-//! an answer can never send our credentials to another host.
+//! follow `meta.next_page_url` on the configured base only (see `client::paging`).
 
 mod resources;
 
 use reqwest::Method;
 
 use crate::twilio::client::TwilioError;
+use crate::twilio::client::paging::Listing;
 use crate::twilio::client::transport::{Body, Transport};
 
-pub use resources::{Approval, NewTemplate, Submission, Template};
-use resources::{ApprovalFetch, TemplatePage};
+use resources::ApprovalFetch;
+pub use resources::{Approval, NewTemplate, Search, Submission, Template};
 
 /// Where the Content API lives.
 pub const CONTENT_API: &str = "https://content.twilio.com";
-
-/// Most pages read in one listing (at 500 a page: 50,000 templates, far above WhatsApp's
-/// per-account limit), so a server that keeps answering `next_page_url` cannot loop forever.
-const MAX_PAGES: usize = 100;
 
 #[derive(Clone, Debug)]
 pub struct ContentClient {
@@ -53,19 +52,50 @@ impl ContentClient {
     /// The whole catalogue with WhatsApp's approvals (`GET /v1/ContentAndApprovals`, every page).
     #[tracing::instrument(name = "twilio.content.list", skip_all)]
     pub async fn list_with_approvals(&self) -> Result<Vec<Template>, TwilioError> {
-        let mut url = format!("{}/v1/ContentAndApprovals?PageSize=500", self.base);
-        let mut out = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let page: TemplatePage = self.get(&url).await?;
-            out.extend(page.contents);
-            match page.meta.next_page_url.filter(|u| !u.is_empty()) {
-                Some(next) => url = self.on_base(&next)?,
-                None => return Ok(out),
+        self.listing(
+            format!("{}/v1/ContentAndApprovals?PageSize=500", self.base),
+            usize::MAX,
+        )
+        .read()
+        .await
+    }
+
+    /// Templates with their approvals that match `filter` (`GET /v2/ContentAndApprovals`,
+    /// at most `limit` of them, following pages). v2 filters on Twilio's side: `ContentName`
+    /// is a regular expression over the friendly name, `Language` and `ContentType` repeat.
+    #[tracing::instrument(name = "twilio.content.search", skip_all)]
+    pub async fn search(
+        &self,
+        filter: &Search,
+        limit: usize,
+    ) -> Result<Vec<Template>, TwilioError> {
+        let mut url = reqwest::Url::parse(&format!("{}/v2/ContentAndApprovals", self.base))
+            .map_err(|e| TwilioError::Invalid(e.to_string()))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("PageSize", &limit.clamp(1, 500).to_string());
+            if let Some(name) = &filter.content_name {
+                q.append_pair("ContentName", name);
+            }
+            for l in &filter.languages {
+                q.append_pair("Language", l);
+            }
+            for t in &filter.content_types {
+                q.append_pair("ContentType", t);
             }
         }
-        Err(TwilioError::Decode(format!(
-            "the template list did not end after {MAX_PAGES} pages"
-        )))
+        self.listing(url.to_string(), limit).read().await
+    }
+
+    fn listing(&self, first: String, limit: usize) -> Listing<'_> {
+        Listing {
+            transport: &self.transport,
+            base: &self.base,
+            first,
+            key: "contents",
+            prefixes: &["/v1/", "/v2/"],
+            limit,
+        }
     }
 
     /// One template (`GET /v1/Content/{Sid}`), without its approval.
@@ -132,23 +162,6 @@ impl ContentClient {
 
     async fn get<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, TwilioError> {
         self.transport.json(Method::GET, url, Body::None, &[]).await
-    }
-
-    /// `next_page_url` is absolute (`https://content.twilio.com/v1/…`): keep its path and
-    /// query on our base, and refuse anything outside `/v1/`.
-    fn on_base(&self, next: &str) -> Result<String, TwilioError> {
-        let url = reqwest::Url::parse(next)
-            .or_else(|_| reqwest::Url::parse(&format!("{}{next}", self.base)))
-            .map_err(|_| TwilioError::Decode(format!("unexpected next_page_url {next:?}")))?;
-        if !url.path().starts_with("/v1/") {
-            return Err(TwilioError::Decode(format!(
-                "unexpected next_page_url {next:?}"
-            )));
-        }
-        Ok(match url.query() {
-            Some(q) => format!("{}{}?{q}", self.base, url.path()),
-            None => format!("{}{}", self.base, url.path()),
-        })
     }
 }
 

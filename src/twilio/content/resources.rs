@@ -58,21 +58,6 @@ pub(crate) struct ApprovalFetch {
     pub whatsapp: Option<Approval>,
 }
 
-/// One page of a Content API list.
-#[derive(Debug, Deserialize)]
-pub(crate) struct TemplatePage {
-    #[serde(default)]
-    pub contents: Vec<Template>,
-    #[serde(default)]
-    pub meta: PageMeta,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct PageMeta {
-    #[serde(default)]
-    pub next_page_url: Option<String>,
-}
-
 /// `POST /v1/Content`.
 #[derive(Clone, Debug, Serialize)]
 pub struct NewTemplate {
@@ -81,6 +66,36 @@ pub struct NewTemplate {
     pub variables: BTreeMap<String, String>,
     /// `{"twilio/quick-reply": {"body": …, "actions": […]}}`.
     pub types: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Filters of `GET /v2/ContentAndApprovals`.
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    /// A regular expression over the friendly name (Twilio's `ContentName`).
+    pub content_name: Option<String>,
+    pub languages: Vec<String>,
+    /// `twilio/text`, `twilio/quick-reply`, …
+    pub content_types: Vec<String>,
+}
+
+impl Search {
+    /// A filter matching exactly `name` in `language`: the name's characters other than
+    /// letters, digits and `_` are escaped, since Twilio reads `ContentName` as a pattern.
+    pub fn exact_name(name: &str, language: &str) -> Self {
+        let mut pattern = String::from("^");
+        for c in name.chars() {
+            if !(c.is_alphanumeric() || c == '_') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('$');
+        Self {
+            content_name: Some(pattern),
+            languages: vec![language.to_owned()],
+            content_types: Vec::new(),
+        }
+    }
 }
 
 /// `POST /v1/Content/{Sid}/ApprovalRequests/whatsapp`.
@@ -147,6 +162,19 @@ mod tests {
             (w.status.as_str(), w.category.as_str()),
             ("approved", "utility")
         );
+    }
+
+    #[test]
+    fn an_exact_name_escapes_what_a_pattern_would_read() {
+        let s = Search::exact_name("order update (v2).", "en");
+        assert_eq!(
+            s.content_name.as_deref(),
+            Some(r"^order\ update\ \(v2\)\.$")
+        );
+        assert_eq!(s.languages, ["en"]);
+        let re = regex::Regex::new(s.content_name.as_deref().unwrap()).unwrap();
+        assert!(re.is_match("order update (v2)."));
+        assert!(!re.is_match("order update (v2)x") && !re.is_match("my order update (v2)."));
     }
 
     #[test]

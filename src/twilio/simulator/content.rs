@@ -1,4 +1,5 @@
-//! The simulator's Content API (`/v1/Content…`, `/v1/ContentAndApprovals`): templates created
+//! The simulator's Content API (`/v1/Content…`, `/v1/ContentAndApprovals`, v2's filtered
+//! `/v2/ContentAndApprovals`): templates created
 //! through wadash, a few samples present from the start, and WhatsApp's review played out in
 //! time — `received`, then `pending`, then `approved` or (a configurable share) `rejected`
 //! with a reason of the kind Meta gives. Sends with a template that is not approved fail with
@@ -193,16 +194,77 @@ pub(super) async fn list(
     if !super::authorized_account(&req, &state) {
         return twilio_error(401, 20003, "Authenticate");
     }
+    let q = q.into_inner();
+    page(&req, &state, "/v1/ContentAndApprovals", q, "", |_| true)
+}
+
+/// `GET /v2/ContentAndApprovals`: v1's list filtered as Twilio filters it — `ContentName` a
+/// regular expression over the friendly name, `Language` and `ContentType` repeatable.
+pub(super) async fn search(req: HttpRequest, state: web::Data<SimState>) -> HttpResponse {
+    if !super::authorized_account(&req, &state) {
+        return twilio_error(401, 20003, "Authenticate");
+    }
+    let mut q = PageQuery {
+        page_size: None,
+        page_token: None,
+    };
+    let (mut name, mut languages, mut types) = (None, Vec::new(), Vec::new());
+    let mut kept = Vec::new();
+    let query = reqwest::Url::parse(&format!("http://sim/?{}", req.query_string()))
+        .expect("a query string parses");
+    for (k, v) in query.query_pairs() {
+        match k.as_ref() {
+            "PageSize" => q.page_size = v.parse().ok(),
+            "PageToken" => q.page_token = Some(v.into_owned()),
+            "ContentName" => {
+                match regex::RegexBuilder::new(&v).size_limit(64 * 1024).build() {
+                    Ok(re) => name = Some(re),
+                    Err(_) => {
+                        return twilio_error(400, 20001, "ContentName is not a valid pattern");
+                    }
+                }
+                kept.push((k.into_owned(), v.into_owned()));
+            }
+            "Language" => {
+                languages.push(v.to_string());
+                kept.push((k.into_owned(), v.into_owned()));
+            }
+            "ContentType" => {
+                types.push(v.to_string());
+                kept.push((k.into_owned(), v.into_owned()));
+            }
+            _ => {}
+        }
+    }
+    let mut again = reqwest::Url::parse("http://sim/").expect("a fixed URL parses");
+    again.query_pairs_mut().extend_pairs(&kept);
+    let extra = again.query().map(|q| format!("&{q}")).unwrap_or_default();
+    page(&req, &state, "/v2/ContentAndApprovals", q, &extra, |t| {
+        name.as_ref().is_none_or(|re| re.is_match(&t.friendly_name))
+            && (languages.is_empty() || languages.contains(&t.language))
+            && (types.is_empty() || types.contains(&content_type(t)))
+    })
+}
+
+/// One page of the templates `keep` admits, in SID order after the page token.
+fn page(
+    req: &HttpRequest,
+    state: &SimState,
+    path: &str,
+    q: PageQuery,
+    extra_query: &str,
+    keep: impl Fn(&SimTemplate) -> bool,
+) -> HttpResponse {
     let size = q.page_size.unwrap_or(50).clamp(1, 1000);
     let cat = &state.content;
     let all = cat.templates.lock().expect("templates lock");
-    let after = q.page_token.clone().unwrap_or_default();
+    let after = q.page_token.unwrap_or_default();
     let page: Vec<&SimTemplate> = all
         .values()
-        .filter(|t| t.sid > after)
+        .filter(|t| t.sid > after && keep(t))
         .take(size + 1)
         .collect();
-    let base = base(&req);
+    let base = base(req);
     let more = page.len() > size;
     let items: Vec<Value> = page
         .iter()
@@ -215,7 +277,7 @@ pub(super) async fn list(
         .collect();
     let next = more.then(|| {
         format!(
-            "{base}/v1/ContentAndApprovals?PageSize={size}&PageToken={}",
+            "{base}{path}?PageSize={size}&PageToken={}{extra_query}",
             page[size - 1].sid
         )
     });

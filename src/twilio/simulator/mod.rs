@@ -172,6 +172,7 @@ impl Simulator {
                                         web::post().to(content::submit),
                                     ),
                             )
+                            .route("/v2/ContentAndApprovals", web::get().to(content::search))
                     })
                     .workers(1)
                     .disable_signals()
