@@ -474,6 +474,26 @@ async fn an_admin_creates_each_type_through_the_form_and_others_may_not(
         .await;
     assert_eq!(status, 403, "the form token");
 
+    // A name Twilio already has in that language: next to the name, with the way to it.
+    let token = admin.csrf().await;
+    let again = form_of("twilio/text", "Form 0");
+    let mut all_again = pairs(&again);
+    all_again.push(("csrf", &token));
+    let (status, _, page) = admin.post("/templates/new", &all_again).await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("id=\"t-name-error\""), "{page}");
+    let first: String = sqlx::query_scalar("SELECT sid FROM templates WHERE name = 'Form 0'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("href=\"/templates/{first}\" id=\"t-name-taken\"")));
+    assert!(page.contains("value=\"Form 0\""), "kept");
+    assert_eq!(
+        app.count("SELECT count(*) FROM templates WHERE name = 'Form 0'")
+            .await,
+        1
+    );
+
     // Operators and viewers: no link, the 403 page, nothing created.
     let before = app.count("SELECT count(*) FROM templates").await;
     for (who, role) in [("olga", Role::Operator), ("vera", Role::Viewer)] {
@@ -707,6 +727,15 @@ async fn twilios_refusal_of_a_new_template_is_shown_with_nothing_lost(
     opts: PgConnectOptions,
 ) {
     let server = MockServer::start().await;
+    // No template of that name yet (asked before creating).
+    Mock::given(method("GET"))
+        .and(path("/v2/ContentAndApprovals"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"contents": [], "meta": {"next_page_url": null}})),
+        )
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path("/v1/Content"))
         .respond_with(ResponseTemplate::new(400).set_body_json(

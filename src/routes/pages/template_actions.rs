@@ -45,6 +45,11 @@ fn refusal(e: ManageError, typed: Option<SubmitFields>) -> Result<(StatusCode, E
             }
             StatusCode::UNPROCESSABLE_ENTITY
         }
+        // Only a create finds the name taken; said as it is should another action.
+        e @ ManageError::Taken { .. } => {
+            extras.error = Some(e.to_string());
+            StatusCode::CONFLICT
+        }
         ManageError::Twilio(e) => {
             extras.error = Some(format!("Twilio refused: {e}. Nothing changed here."));
             StatusCode::BAD_GATEWAY

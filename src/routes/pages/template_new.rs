@@ -13,6 +13,7 @@ use super::template_preview::{Preview, previews};
 use super::{Allowed, Chrome, CurrentUser, PageError, Posted, html_with};
 use crate::routes::roles::Admin;
 use crate::state::AppState;
+use crate::templates::definition::Invalid;
 use crate::templates::manage::{self, ManageError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,6 +37,8 @@ struct NewPage {
     previews: Vec<Preview>,
     /// Twilio's refusal (nothing typed is lost).
     twilio_error: Option<String>,
+    /// The template that already has the name typed (its SID).
+    taken: Option<String>,
     samples: Section,
     replies: Section,
     items: Section,
@@ -50,6 +53,7 @@ impl NewPage {
             kinds: KINDS,
             languages: LANGUAGES,
             twilio_error: None,
+            taken: None,
             samples: Section::Samples,
             replies: Section::Replies,
             items: Section::Items,
@@ -97,6 +101,16 @@ async fn create(
                 &NewPage::new(&user, &state, fields),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
+        }
+        Err(ManageError::Taken { sid, .. }) => {
+            // Shown next to the name, with the way to the template that has it.
+            fields.refuse(&Invalid {
+                field: "name".into(),
+                reason: "Twilio already has a template of this name in this language; choose another name (or language)".into(),
+            });
+            let mut page = NewPage::new(&user, &state, fields);
+            page.taken = Some(sid);
+            html_with(&page, StatusCode::CONFLICT)
         }
         Err(ManageError::Twilio(e)) => {
             tracing::warn!(admin = %user.username, error = %e, "Twilio refused a new template");
