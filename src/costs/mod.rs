@@ -98,6 +98,7 @@ pub fn new_cost(
         estimated,
         created_at: now,
         check_at: now + FIRST_PRICE_CHECK,
+        content_sid: None,
     }
 }
 

@@ -307,7 +307,8 @@ pub fn cost_facts(msg: &CreateMessage, opts: &SendOptions, allowed: &Authorized)
 }
 
 /// Stores Twilio's answer to a create call as the message's first event, with the message's
-/// estimated cost, in one transaction (one commit per send). A message the table cannot
+/// estimated cost, in one transaction (one commit per send), then notes the template's last
+/// use (throttled: see [`crate::storage::templates::mark_used`]). A message the table cannot
 /// price is stored without an estimate and counted as unpriced; pricing never fails a send.
 pub async fn record(
     pool: &sqlx::PgPool,
@@ -319,14 +320,17 @@ pub async fn record(
     let record = record_of(msg, resource)
         .map_err(|e| SendError::Invalid(format!("Twilio answered with {e}")))?;
     let cost = match prices.table().await {
-        Ok(table) => Some(crate::costs::new_cost(
-            &table,
-            &resource.sid,
-            crate::costs::sender_of(msg),
-            msg.to.as_str(),
-            facts,
-            Utc::now(),
-        )),
+        Ok(table) => Some(crate::storage::costs::NewCost {
+            content_sid: msg.content_sid.clone(),
+            ..crate::costs::new_cost(
+                &table,
+                &resource.sid,
+                crate::costs::sender_of(msg),
+                msg.to.as_str(),
+                facts,
+                Utc::now(),
+            )
+        }),
         Err(e) => {
             tracing::warn!(sid = %resource.sid, error = %e, "the price table could not be read; the message's cost is not stored");
             None
@@ -346,6 +350,13 @@ pub async fn record(
             .map_err(not_recorded)?;
     }
     tx.commit().await.map_err(not_recorded)?;
+    if let Some(sid) = &msg.content_sid {
+        // Informational (the template pages' "last use"): a failure here never fails a send
+        // that Twilio accepted and wadash recorded.
+        if let Err(e) = crate::storage::templates::mark_used(pool, sid).await {
+            tracing::warn!(template = %sid, error = %e, "the template's last use could not be noted");
+        }
+    }
     Ok(())
 }
 

@@ -68,14 +68,16 @@ pub struct NewCost {
     pub created_at: DateTime<Utc>,
     /// When to first ask Twilio for its price.
     pub check_at: DateTime<Utc>,
+    /// The template it was sent with (the template pages count its sends).
+    pub content_sid: Option<String>,
 }
 
 /// Stores a message's estimate (once: a second record of the same sid changes nothing).
 pub async fn insert(conn: &mut sqlx::PgConnection, c: &NewCost) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO message_costs (sid, created_at, sender, recipient, country, category, \
-         in_window, broadcast_id, estimated, currency, next_check_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10, $11) \
+         in_window, broadcast_id, estimated, currency, next_check_at, content_sid) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::numeric, $10, $11, $12) \
          ON CONFLICT (sid) DO NOTHING",
     )
     .bind(&c.sid)
@@ -89,6 +91,7 @@ pub async fn insert(conn: &mut sqlx::PgConnection, c: &NewCost) -> sqlx::Result<
     .bind(c.estimated.as_ref().map(|(d, _)| d.to_string()))
     .bind(c.estimated.as_ref().map(|(_, cur)| cur.as_str()))
     .bind(c.check_at)
+    .bind(&c.content_sid)
     .execute(conn)
     .await?;
     Ok(())

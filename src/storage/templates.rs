@@ -25,10 +25,12 @@ pub struct TemplateRow {
     pub updated_at: Option<DateTime<Utc>>,
     pub synced_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When wadash last sent with it (to the minute: see [`mark_used`]).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "sid, name, language, types, variables, status, category, rejection_reason, \
-     whatsapp_name, updated_at, synced_at, deleted_at";
+     whatsapp_name, updated_at, synced_at, deleted_at, last_used_at";
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct ChangeRow {
@@ -292,6 +294,44 @@ pub async fn set_state(
     insert_changes(&mut tx, &changes).await?;
     tx.commit().await?;
     Ok(Some(changes))
+}
+
+/// How stale a template's `last_used_at` may get before a send writes it again.
+pub const LAST_USE_GRANULARITY_SECS: f64 = 60.0;
+
+/// Notes that Twilio accepted a send with template `sid` now; written at most once per
+/// [`LAST_USE_GRANULARITY_SECS`] per template (a broadcast of many recipients writes it once a
+/// minute, not once per message). Returns whether the row was written.
+pub async fn mark_used(pool: &PgPool, sid: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE templates SET last_used_at = now()
+          WHERE sid = $1
+            AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))",
+    )
+    .bind(sid)
+    .bind(LAST_USE_GRANULARITY_SECS)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// How many messages wadash sent with each of `sids` since `since` (from the messages'
+/// costs, which name their template); templates with none are left out.
+pub async fn sends_since(
+    pool: &PgPool,
+    sids: &[String],
+    since: DateTime<Utc>,
+) -> sqlx::Result<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT content_sid, count(*) FROM message_costs
+          WHERE content_sid = ANY($1) AND created_at >= $2
+          GROUP BY content_sid",
+    )
+    .bind(sids)
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 async fn insert_changes(conn: &mut sqlx::PgConnection, changes: &[Change]) -> sqlx::Result<()> {

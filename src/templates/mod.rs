@@ -125,6 +125,8 @@ pub struct TemplateView {
     pub synced_at: DateTime<Utc>,
     /// Set when Twilio no longer has it.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When wadash last sent with it (noted at most once a minute), if ever.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -150,6 +152,7 @@ impl From<TemplateRow> for TemplateView {
             updated_at: r.updated_at,
             synced_at: r.synced_at,
             deleted_at: r.deleted_at,
+            last_used_at: r.last_used_at,
         }
     }
 }
@@ -199,6 +202,18 @@ pub async fn detail(
     };
     let history = templates::history(pool, sid).await?;
     Ok(Some((row.into(), history)))
+}
+
+/// The window "recent sends" counts over.
+pub const RECENT_DAYS: i64 = 30;
+
+/// How many messages wadash sent with each of `sids` in the last [`RECENT_DAYS`] days.
+pub async fn recent_sends(
+    pool: &PgPool,
+    sids: &[String],
+) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+    let since = Utc::now() - chrono::TimeDelta::days(RECENT_DAYS);
+    templates::sends_since(pool, sids, since).await
 }
 
 pub async fn sync_state(pool: &PgPool) -> sqlx::Result<SyncView> {

@@ -133,6 +133,7 @@ async fn no_page_has_a_serious_or_critical_accessibility_violation(
         "/admin/alerts".into(),
         "/templates".into(),
         format!("/templates/{}", wadash::twilio::simulator::SAMPLE_SIDS[1]),
+        "/templates/new".into(),
         "/no/such/page".into(),
     ];
     let driver = driver().await;

@@ -254,6 +254,7 @@ async fn every_page_fits_a_phone_a_desktop_and_a_wall(_: PgPoolOptions, opts: Pg
         "/broadcasts/new".to_owned(),
         "/account".to_owned(),
         format!("/templates/{}", wadash::twilio::simulator::SAMPLE_SIDS[1]),
+        "/templates/new".to_owned(),
     ]);
 
     // A phone, light then dark: nothing wider than the screen.

@@ -5,11 +5,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 const APP_CSS: &str = include_str!("../../../static/app.css");
 const LIVE_JS: &str = include_str!("../../../static/live.js");
 const FORMS_JS: &str = include_str!("../../../static/forms.js");
+const TEMPLATE_FORM_JS: &str = include_str!("../../../static/template_form.js");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/app.css", web::get().to(css))
         .route("/static/live.js", web::get().to(js))
-        .route("/static/forms.js", web::get().to(forms_js));
+        .route("/static/forms.js", web::get().to(forms_js))
+        .route("/static/template_form.js", web::get().to(template_form_js));
 }
 
 /// A short content hash, used as the ETag and in the URLs the layout links to, so a new
@@ -32,6 +34,12 @@ pub fn js_version() -> &'static str {
 pub fn forms_js_version() -> &'static str {
     static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     V.get_or_init(|| version(FORMS_JS))
+}
+
+/// The "new template" form's script (only that page loads it).
+pub fn template_form_js_version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| version(TEMPLATE_FORM_JS))
 }
 
 fn serve(req: &HttpRequest, body: &'static str, etag: &str, content_type: &str) -> HttpResponse {
@@ -69,6 +77,15 @@ async fn forms_js(req: HttpRequest) -> HttpResponse {
         &req,
         FORMS_JS,
         forms_js_version(),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+async fn template_form_js(req: HttpRequest) -> HttpResponse {
+    serve(
+        &req,
+        TEMPLATE_FORM_JS,
+        template_form_js_version(),
         "text/javascript; charset=utf-8",
     )
 }

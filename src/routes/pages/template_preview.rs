@@ -126,7 +126,11 @@ fn preview(kind: &str, def: &Value, samples: &BTreeMap<String, String>) -> Previ
         body: text("body"),
         media,
         buttons,
-        list_button: def.get("button").and_then(Value::as_str).map(str::to_owned),
+        list_button: def
+            .get("button")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_owned),
         items,
         location,
     }

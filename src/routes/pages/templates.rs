@@ -1,8 +1,11 @@
 //! The WhatsApp template pages: the catalogue (`/templates`, filters in the URL, keyset pages,
 //! how the last sync went and a "Sync now" for admins) and one template
 //! (`/templates/{sid}`: a preview of each content type with its samples filled in, WhatsApp's
-//! approval and the history of its status and category). Thin over [`crate::templates`].
+//! approval and the history of its status and category, when wadash last sent with it, and
+//! for admins "Submit to WhatsApp" and "Delete…": see [`super::template_actions`]). Thin over
+//! [`crate::templates`]; the create form is [`super::template_new`].
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -10,7 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::format::{Stamp, count, duration_secs, plural};
 use super::template_preview::{Preview, previews};
-use super::{Chrome, CsrfOnly, CurrentUser, DoneQuery, PageError, Posted, done_redirect, html};
+use super::{
+    Chrome, CsrfOnly, CurrentUser, DoneQuery, PageError, Posted, done_redirect, html, html_with,
+};
+use crate::domain::Role;
 use crate::routes::roles::Admin;
 use crate::state::AppState;
 use crate::storage::templates::Filter;
@@ -20,8 +26,11 @@ const PAGE: i64 = 50;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/templates", web::get().to(list))
-        .route("/templates/sync", web::post().to(sync_now))
-        .route("/templates/{sid}", web::get().to(one));
+        .route("/templates/sync", web::post().to(sync_now));
+    // Before `/templates/{sid}`, which would take `/templates/new`.
+    super::template_new::configure(cfg);
+    super::template_actions::configure(cfg);
+    cfg.route("/templates/{sid}", web::get().to(one));
 }
 
 /// The statuses offered in the filter (Twilio may add others; they show as they come).
@@ -90,10 +99,13 @@ struct Row {
     category: String,
     types: String,
     updated: Option<Stamp>,
+    last_used: Option<Stamp>,
+    /// Messages sent with it in the last 30 days ("" when none).
+    recent: String,
 }
 
 impl Row {
-    fn of(t: &TemplateView, tz: chrono_tz::Tz) -> Self {
+    fn of(t: &TemplateView, recent: i64, tz: chrono_tz::Tz) -> Self {
         Self {
             sid: t.sid.clone(),
             name: t.name.clone(),
@@ -103,8 +115,22 @@ impl Row {
             category: t.whatsapp.category.clone().unwrap_or_default(),
             types: type_names(&t.types),
             updated: Stamp::of(t.updated_at, tz),
+            last_used: Stamp::of(t.last_used_at, tz),
+            recent: recent_text(recent),
         }
     }
+}
+
+/// "3 sends in 30 days", or nothing.
+fn recent_text(n: i64) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    format!(
+        "{} in {} days",
+        plural(n, "send", "sends"),
+        crate::templates::RECENT_DAYS
+    )
 }
 
 fn type_names(types: &serde_json::Value) -> String {
@@ -195,12 +221,17 @@ async fn list(
     }
     let (items, next) = crate::templates::page(&state.pool, &q.filter(), cursor, PAGE).await?;
     let sync = crate::templates::sync_state(&state.pool).await?;
+    let sids: Vec<String> = items.iter().map(|t| t.sid.clone()).collect();
+    let recent = crate::templates::recent_sends(&state.pool, &sids).await?;
     let page = ListPage {
         chrome: Chrome::for_user(&user, &state, "templates"),
         statuses: STATUSES,
         categories: CATEGORIES,
         shown: plural(items.len() as i64, "template", "templates"),
-        rows: items.iter().map(|t| Row::of(t, user.tz)).collect(),
+        rows: items
+            .iter()
+            .map(|t| Row::of(t, recent.get(&t.sid).copied().unwrap_or(0), user.tz))
+            .collect(),
         first: cursor.map(|_| q.with_cursor(None)),
         next: next.map(|n| q.with_cursor(Some(&n))),
         filtered: !q.with_cursor(None).is_empty(),
@@ -210,6 +241,10 @@ async fn list(
             (
                 "sync-failed",
                 "The sync failed; the catalogue is as it was (the error is below).",
+            ),
+            (
+                "deleted",
+                "Template deleted at Twilio: it has left the catalogue and the pickers.",
             ),
         ]),
         q,
@@ -243,6 +278,30 @@ struct HistoryRow {
     when: Stamp,
 }
 
+/// The "Submit to WhatsApp" form as typed, with the error next to its field.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SubmitFields {
+    pub name: String,
+    pub category: String,
+    pub name_error: Option<String>,
+    pub category_error: Option<String>,
+}
+
+/// What the template's page shows besides the template: a notice after an action, Twilio's
+/// refusal of one, the submit form as typed.
+#[derive(Debug, Default)]
+pub(super) struct Extras {
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub submit: Option<SubmitFields>,
+}
+
+/// WhatsApp reviews a template submitted while it is never submitted, or again after a
+/// rejection (Twilio takes a new request then).
+fn submittable(status: &str) -> bool {
+    matches!(status, "unsubmitted" | "rejected")
+}
+
 #[derive(Template)]
 #[template(path = "template.html")]
 struct DetailPage {
@@ -252,27 +311,75 @@ struct DetailPage {
     types: String,
     updated: Option<Stamp>,
     deleted: Option<Stamp>,
+    last_used: Option<Stamp>,
+    /// Messages sent with it in the last 30 days ("" when none).
+    recent: String,
     previews: Vec<Preview>,
     variables: Vec<Variable>,
     history: Vec<HistoryRow>,
+    notice: Option<String>,
+    error: Option<String>,
+    /// The submit form, for an admin while the template may be submitted.
+    submit: Option<SubmitFields>,
+    categories: &'static [&'static str],
 }
 
 async fn one(
     user: CurrentUser,
     path: web::Path<String>,
+    done: web::Query<DoneQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let sid = path.into_inner();
-    let Some((t, history)) = crate::templates::detail(&state.pool, &sid).await? else {
+    let extras = Extras {
+        notice: done.notice(&[
+            (
+                "created",
+                "Template created at Twilio. Submit it to WhatsApp for review before sending it outside a conversation's 24-hour window.",
+            ),
+            (
+                "submitted",
+                "Submitted to WhatsApp: its review usually takes minutes to a day; the status follows with the next sync.",
+            ),
+        ]),
+        ..Extras::default()
+    };
+    render_detail(&user, &state, &path.into_inner(), extras, StatusCode::OK).await
+}
+
+/// The template's page (also after a refused submit or delete, with `status`).
+pub(super) async fn render_detail(
+    user: &CurrentUser,
+    state: &AppState,
+    sid: &str,
+    extras: Extras,
+    status: StatusCode,
+) -> Result<HttpResponse, PageError> {
+    let Some((t, history)) = crate::templates::detail(&state.pool, sid).await? else {
         return Err(PageError::NotFound(format!("There is no template {sid}.")));
     };
     let dash = |v: Option<String>| v.unwrap_or_else(|| "–".to_owned());
+    let recent = crate::templates::recent_sends(&state.pool, std::slice::from_ref(&t.sid))
+        .await?
+        .get(&t.sid)
+        .copied()
+        .unwrap_or(0);
+    let may_submit =
+        user.role.allows(Role::Admin) && t.deleted_at.is_none() && submittable(&t.whatsapp.status);
+    let submit = may_submit.then(|| {
+        extras.submit.unwrap_or_else(|| SubmitFields {
+            name: super::template_form::whatsapp_name(&t.name),
+            category: t.whatsapp.category.clone().unwrap_or_default(),
+            ..SubmitFields::default()
+        })
+    });
     let page = DetailPage {
-        chrome: Chrome::for_user(&user, &state, "templates"),
+        chrome: Chrome::for_user(user, state, "templates"),
         badge: badge(&t.whatsapp.status),
         types: type_names(&t.types),
         updated: Stamp::of(t.updated_at, user.tz),
         deleted: Stamp::of(t.deleted_at, user.tz),
+        last_used: Stamp::of(t.last_used_at, user.tz),
+        recent: recent_text(recent),
         previews: previews(&t.types, &t.variables),
         variables: t
             .variables
@@ -291,9 +398,13 @@ async fn one(
                 when: Stamp::new(c.changed_at, user.tz),
             })
             .collect(),
+        notice: extras.notice,
+        error: extras.error,
+        submit,
+        categories: crate::templates::manage::CATEGORIES,
         t,
     };
-    html(&page)
+    html_with(&page, status)
 }
 
 fn is_content_sid(s: &str) -> bool {
