@@ -260,6 +260,8 @@ struct MessagePage {
     /// What Twilio reported it cost, and what wadash estimated.
     price: Option<format::Money>,
     estimate: Option<format::Money>,
+    /// A button tapped or a list item chosen, for an inbound message.
+    tap: Option<super::tap::TapView>,
 }
 
 async fn one(
@@ -317,6 +319,15 @@ async fn one(
         .and_then(crate::domain::error_codes::lookup)
         .map(|i| (i.meaning, i.action));
     let cost = crate::storage::costs::of_message(&state.pool, sid.as_str()).await?;
+    let tap = match inbound {
+        true => {
+            crate::storage::interactive::for_messages(&state.pool, std::slice::from_ref(&m.sid))
+                .await?
+                .remove(&m.sid)
+                .map(super::tap::TapView::from)
+        }
+        false => None,
+    };
     let price = m
         .price
         .as_deref()
@@ -327,6 +338,7 @@ async fn one(
             .map(format::Money::unit)
     });
     let page = MessagePage {
+        tap,
         price,
         estimate,
         cost,

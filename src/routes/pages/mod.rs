@@ -29,6 +29,7 @@ pub mod rules;
 pub mod send;
 pub mod senders;
 pub mod session;
+pub mod tap;
 pub mod template_choices;
 pub mod template_preview;
 pub mod templates;
