@@ -1,5 +1,6 @@
-//! One broadcast's page: its funnel (live), the current send rate, every recipient's fate,
-//! the results as CSV, and the operator's pause / resume / cancel / retry / release.
+//! One broadcast's page: its funnel (live), the current send rate, the button taps (live),
+//! every recipient's fate, the results as CSV, and the operator's pause / resume / cancel /
+//! retry / release.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -13,6 +14,7 @@ use super::{
 use crate::broadcasts::audience::Excluded;
 use crate::broadcasts::lifecycle::{self, LifecycleError};
 use crate::broadcasts::results;
+use crate::broadcasts::taps::ButtonTally;
 use crate::broadcasts::view::{BUCKETS, check_bucket, view};
 use crate::domain::error_codes;
 use crate::domain::{BroadcastAction, BroadcastStatus, Role};
@@ -106,6 +108,42 @@ struct BroadcastPage {
     excluded_count: usize,
     notice: Option<String>,
     error: Option<String>,
+    /// Recipients who tapped each button (empty: its message has none).
+    buttons: Vec<ButtonRow>,
+}
+
+/// A button's line in the taps table.
+struct ButtonRow {
+    title: String,
+    payload: String,
+    kind: &'static str,
+    taps: String,
+    share: String,
+    width: i64,
+    offered: bool,
+}
+
+fn button_rows(tallies: Vec<ButtonTally>, total: i64) -> Vec<ButtonRow> {
+    tallies
+        .into_iter()
+        .map(|t| ButtonRow {
+            title: t.title.unwrap_or_default(),
+            payload: t.payload.unwrap_or_default(),
+            kind: if t.kind == "list" {
+                "list item"
+            } else {
+                "button"
+            },
+            taps: format::count(t.recipients),
+            share: format::percent(t.recipients, total),
+            width: if total > 0 {
+                t.recipients * 100 / total
+            } else {
+                0
+            },
+            offered: t.offered,
+        })
+        .collect()
 }
 
 fn stages(c: &Counts, r: &Reached, total: i64) -> Vec<Stage> {
@@ -217,6 +255,7 @@ async fn render_one(
     check_bucket(bucket.as_deref()).map_err(PageError::BadRequest)?;
     let live = q.fragment.as_deref() == Some("live");
     let cursor = q.cursor.clone().filter(|c| !c.is_empty());
+    let tallies = crate::broadcasts::taps::tallies(&state.pool, &row).await?;
     let (v, sent_recently) = tokio::try_join!(
         view(&state.pool, row),
         store::sent_within(&state.pool, id, RATE_WINDOW_SECS)
@@ -318,6 +357,7 @@ async fn render_one(
         excluded: excluded_items(&excluded),
         notice,
         error,
+        buttons: button_rows(tallies, v.recipients),
         b,
     };
     let mut resp = if live {
