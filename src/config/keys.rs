@@ -80,6 +80,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "sim_template_reject_share",
         "WADASH_SIM_TEMPLATE_REJECT_SHARE",
     ),
+    ("sim_button_tap_share", "WADASH_SIM_BUTTON_TAP_SHARE"),
 ];
 
 /// The settings in a `wadash.toml`; an unknown key is an error.

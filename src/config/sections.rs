@@ -101,7 +101,7 @@ pub struct PriceFetchSettings {
 }
 
 /// How the simulated network behaves (src/twilio/simulator.rs).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SimulatorSettings {
     pub sent_after: Duration,
     pub delivered_after: Duration,
@@ -122,6 +122,12 @@ pub struct SimulatorSettings {
     pub template_review: Duration,
     /// Share of submitted templates WhatsApp rejects.
     pub template_reject_share: f64,
+    /// Share of delivered quick-reply template messages whose recipient taps a button.
+    pub button_tap_share: f64,
+    /// Where the simulated recipients' messages (button taps) are posted: wadash's `/wa`, as
+    /// `WADASH_PUBLIC_URL` names it. Set at startup (src/startup.rs), not read from the
+    /// configuration; None: recipients never answer.
+    pub inbound_url: Option<String>,
 }
 
 impl Default for SimulatorSettings {
@@ -138,6 +144,8 @@ impl Default for SimulatorSettings {
             starting_balance: Decimal::new(2000, 2),
             template_review: Duration::from_secs(20),
             template_reject_share: 0.1,
+            button_tap_share: 0.3,
+            inbound_url: None,
         }
     }
 }
