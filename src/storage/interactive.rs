@@ -1,5 +1,6 @@
 //! Reading interactive replies (`interactive_replies`, written with their message by
-//! src/storage/events.rs): the taps of a page of messages, and a broadcast's taps per button.
+//! src/storage/events.rs): the taps of a page of messages, the taps that answered given
+//! messages, and a broadcast's taps per button.
 
 use std::collections::HashMap;
 
@@ -40,6 +41,30 @@ pub async fn for_messages(
         .into_iter()
         .map(|r| (r.message_sid.clone(), r))
         .collect())
+}
+
+/// The taps answering each of the messages `sids` (those that carried the buttons), oldest
+/// first, by the SID of the message tapped.
+pub async fn answers_to(
+    pool: &PgPool,
+    sids: &[String],
+) -> sqlx::Result<HashMap<String, Vec<InteractiveRow>>> {
+    if sids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<InteractiveRow> = sqlx::query_as(
+        "SELECT message_sid, kind, payload, title, description, message_type, replied_to_sid,            replied_to_sender, truncated          FROM interactive_replies WHERE replied_to_sid = ANY($1)          ORDER BY received_at, message_sid",
+    )
+    .bind(sids)
+    .fetch_all(pool)
+    .await?;
+    let mut out: HashMap<String, Vec<InteractiveRow>> = HashMap::new();
+    for r in rows {
+        if let Some(to) = r.replied_to_sid.clone() {
+            out.entry(to).or_default().push(r);
+        }
+    }
+    Ok(out)
 }
 
 /// How many of a broadcast's recipients tapped one button (or chose one list item).

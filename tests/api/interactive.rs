@@ -393,6 +393,27 @@ async fn simulated_recipients_tap_a_broadcasts_buttons_and_its_results_count_eac
         count(other.0)
     )));
     assert!(html.contains("Reschedule"));
+    // Each recipient's row says what they tapped: the one who tapped twice shows both, once.
+    let rows_html = html.split("id=\"recipient-rows\"").nth(1).unwrap();
+    assert_eq!(
+        rows_html
+            .matches("<span class=\"tag\" title=\"payload ")
+            .count(),
+        7,
+        "six recipients' taps and one more button: {rows_html}"
+    );
+    // The message tapped lists the taps that answered it.
+    let (status, _, html) = b.get(&format!("/messages/{original}")).await;
+    assert_eq!(status, 200);
+    let answers = html
+        .split("id=\"tap-answers\"")
+        .nth(1)
+        .expect("taps listed");
+    assert!(
+        answers.contains(&format!("href=\"/messages/{}\"", sid(22))),
+        "{answers}"
+    );
+    assert!(answers.contains(&format!("href=\"/messages/{}\"", sid(21))));
     app.stop().await;
 }
 

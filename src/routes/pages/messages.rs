@@ -262,6 +262,8 @@ struct MessagePage {
     estimate: Option<format::Money>,
     /// A button tapped or a list item chosen, for an inbound message.
     tap: Option<super::tap::TapView>,
+    /// For an outbound message with buttons: the taps that answered it, (tap's SID, tap).
+    answers: Vec<(String, super::tap::TapView)>,
 }
 
 async fn one(
@@ -328,6 +330,16 @@ async fn one(
         }
         false => None,
     };
+    let answers = match inbound {
+        true => Vec::new(),
+        false => crate::storage::interactive::answers_to(&state.pool, std::slice::from_ref(&m.sid))
+            .await?
+            .remove(&m.sid)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.message_sid.clone(), super::tap::TapView::from(t)))
+            .collect(),
+    };
     let price = m
         .price
         .as_deref()
@@ -339,6 +351,7 @@ async fn one(
     });
     let page = MessagePage {
         tap,
+        answers,
         price,
         estimate,
         cost,

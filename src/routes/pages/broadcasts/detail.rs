@@ -22,6 +22,7 @@ use crate::routes::pages::{CsrfOnly, Posted};
 use crate::routes::roles::Operator;
 use crate::state::AppState;
 use crate::storage::broadcasts::{self as store, BroadcastRow, Counts, Reached, RecipientRow};
+use crate::storage::interactive::InteractiveRow;
 
 const RECIPIENTS_PAGE: i64 = 100;
 /// The window the current send rate is measured over.
@@ -76,6 +77,8 @@ struct RecipientItem {
     reason: String,
     message: String,
     attempts: i32,
+    /// The buttons the recipient tapped on the message, (title, payload), each once.
+    taps: Vec<(String, String)>,
 }
 
 /// A button an operator may press now: (action, label, dangerous).
@@ -215,7 +218,14 @@ fn audience_words(a: &serde_json::Value) -> String {
     }
 }
 
-fn recipient_item(r: RecipientRow) -> RecipientItem {
+fn recipient_item(r: RecipientRow, taps: Vec<InteractiveRow>) -> RecipientItem {
+    let mut tapped: Vec<(String, String)> = Vec::new();
+    for t in taps {
+        let payload = t.payload.unwrap_or_default();
+        if !tapped.iter().any(|(_, p)| *p == payload) {
+            tapped.push((t.title.unwrap_or_default(), payload));
+        }
+    }
     let error_help = r
         .error_code
         .and_then(error_codes::lookup)
@@ -235,6 +245,7 @@ fn recipient_item(r: RecipientRow) -> RecipientItem {
         number: r.number,
         state: r.state,
         attempts: r.attempts,
+        taps: tapped,
     }
 }
 
@@ -284,6 +295,8 @@ async fn render_one(
         });
         (rows, next)
     };
+    let sids: Vec<String> = rows.iter().filter_map(|r| r.message_sid.clone()).collect();
+    let mut answers = crate::storage::interactive::answers_to(&state.pool, &sids).await?;
     let c = &v.counts;
     let (progress, progress_text) = progress(v.recipients, c.pending);
     let mut buckets = vec![BucketLink {
@@ -351,7 +364,17 @@ async fn render_one(
         controls: controls(b.status, c),
         buckets,
         bucket: bucket.unwrap_or_default(),
-        rows: rows.into_iter().map(recipient_item).collect(),
+        rows: rows
+            .into_iter()
+            .map(|r| {
+                let taps = r
+                    .message_sid
+                    .as_ref()
+                    .and_then(|sid| answers.remove(sid))
+                    .unwrap_or_default();
+                recipient_item(r, taps)
+            })
+            .collect(),
         next,
         excluded_count: excluded.len(),
         excluded: excluded_items(&excluded),
