@@ -11,7 +11,9 @@
 //!
 //! A button tapped or a list item chosen (`MessageFacts::interactive`) is inserted into
 //! `interactive_replies` by the same statement, once per message: a batch without taps
-//! inserts nothing there and pays only for binding eight empty arrays.
+//! inserts nothing there and pays only for ten empty arrays and an insert over nothing
+//! (measured with `EXPLAIN ANALYZE`: about 0.03 ms, and about 0.1 ms with one tap to insert,
+//! beside 0.2–0.4 ms for the `messages` upsert of one record on the same machine).
 //!
 //! Rows are written in `sid` order so that concurrent batches (from this or another instance)
 //! lock messages in the same order; callers still retry deadlocks as transient.
