@@ -106,7 +106,12 @@ fn twilio_or_simulator(
             Some(client) => (client, None),
             None => {
                 let token = webhook_keys.primary();
-                let sim = Simulator::start(token.clone(), settings.simulator)?;
+                // The simulated recipients answer (tap buttons) at wadash's own `/wa`.
+                let sim_settings = crate::config::SimulatorSettings {
+                    inbound_url: Some(format!("{public_url}/wa")),
+                    ..settings.simulator.clone()
+                };
+                let sim = Simulator::start(token.clone(), sim_settings)?;
                 let client = TwilioClient::new(
                     sim.url(),
                     sim.account_sid(),

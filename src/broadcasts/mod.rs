@@ -14,6 +14,7 @@ pub mod audience;
 pub mod delivery;
 pub mod lifecycle;
 pub mod results;
+pub mod taps;
 pub mod view;
 
 use chrono::{DateTime, Utc};

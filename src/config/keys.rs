@@ -83,6 +83,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "WADASH_SIM_TEMPLATE_REJECT_SHARE",
     ),
     ("sim_sender_step_ms", "WADASH_SIM_SENDER_STEP_MS"),
+    ("sim_button_tap_share", "WADASH_SIM_BUTTON_TAP_SHARE"),
 ];
 
 /// The settings in a `wadash.toml`; an unknown key is an error.

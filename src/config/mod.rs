@@ -256,6 +256,22 @@ mod tests {
     }
 
     #[test]
+    fn the_simulated_button_tap_share_is_a_share() {
+        let d = Settings::from_values(&BTreeMap::new()).unwrap();
+        assert_eq!(d.simulator.button_tap_share, 0.3);
+        assert_eq!(
+            d.simulator.inbound_url, None,
+            "set at startup, not configured"
+        );
+        let s = Settings::from_values(&values(&[("sim_button_tap_share", "1")])).unwrap();
+        assert_eq!(s.simulator.button_tap_share, 1.0);
+        for bad in ["1.5", "-0.1", "often"] {
+            let err = Settings::from_values(&values(&[("sim_button_tap_share", bad)])).unwrap_err();
+            assert!(err.to_string().contains("sim_button_tap_share"), "{err}");
+        }
+    }
+
+    #[test]
     fn bad_numbers_are_explained() {
         let err = Settings::from_values(&values(&[("ingest_max_batch", "lots")])).unwrap_err();
         assert!(err.to_string().contains("ingest_max_batch"));

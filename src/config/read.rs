@@ -136,6 +136,8 @@ pub fn simulator(v: &Values) -> anyhow::Result<SimulatorSettings> {
         template_review: ms("sim_template_review_ms", d.template_review)?,
         template_reject_share: v.share("sim_template_reject_share", d.template_reject_share)?,
         sender_step: ms("sim_sender_step_ms", d.sender_step)?,
+        button_tap_share: v.share("sim_button_tap_share", d.button_tap_share)?,
+        inbound_url: None,
     })
 }
 

@@ -103,7 +103,7 @@ pub struct PriceFetchSettings {
 }
 
 /// How the simulated network behaves (src/twilio/simulator.rs).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SimulatorSettings {
     pub sent_after: Duration,
     pub delivered_after: Duration,
@@ -126,6 +126,12 @@ pub struct SimulatorSettings {
     pub template_reject_share: f64,
     /// How long each step of a sender's registration takes (creating, verifying).
     pub sender_step: Duration,
+    /// Share of delivered quick-reply template messages whose recipient taps a button.
+    pub button_tap_share: f64,
+    /// Where the simulated recipients' messages (button taps) are posted: wadash's `/wa`, as
+    /// `WADASH_PUBLIC_URL` names it. Set at startup (src/startup.rs), not read from the
+    /// configuration; None: recipients never answer.
+    pub inbound_url: Option<String>,
 }
 
 impl Default for SimulatorSettings {
@@ -143,6 +149,8 @@ impl Default for SimulatorSettings {
             template_review: Duration::from_secs(20),
             template_reject_share: 0.1,
             sender_step: Duration::from_millis(3000),
+            button_tap_share: 0.3,
+            inbound_url: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod credit;
 pub mod destination;
 pub mod error_codes;
 pub mod hex;
+pub mod interactive;
 pub mod message_text;
 pub mod phone;
 pub mod price;

@@ -26,6 +26,8 @@ pub struct MessageFacts {
     pub media: Vec<Media>,
     pub profile_name: Option<String>,
     pub wa_id: Option<String>,
+    /// A button tapped or a list item chosen (inbound messages only).
+    pub interactive: Option<crate::domain::interactive::InteractiveReply>,
 }
 
 impl MessageFacts {
@@ -45,6 +47,9 @@ impl MessageFacts {
         fill(&mut self.body, &other.body);
         fill(&mut self.profile_name, &other.profile_name);
         fill(&mut self.wa_id, &other.wa_id);
+        if self.interactive.is_none() {
+            self.interactive.clone_from(&other.interactive);
+        }
         if self.media.is_empty() && !other.media.is_empty() {
             self.media.clone_from(&other.media);
         }

@@ -5,7 +5,8 @@
 //! step that has something to say answers:
 //!
 //! 1. consent keywords: the opt-out or opt-in confirmation (configurable text);
-//! 2. keyword and regular-expression rules, in the admins' order;
+//! 2. for a tapped button or a chosen list item, `button` rules by its payload; then keyword
+//!    and regular-expression rules, in the admins' order;
 //! 3. image-echo rules (an inbound image is answered with a configured image);
 //! 4. a bot (AWS Lex or Google Dialogflow: the hand-off goes where the rules found nothing,
 //!    and its answer, produced after the webhook returned, goes out through the REST client);
@@ -43,6 +44,8 @@ pub struct InboundMessage {
     pub media_types: Vec<Option<String>>,
     pub profile_name: Option<String>,
     pub wa_id: Option<String>,
+    /// The payload of a tapped button (or the id of a chosen list item).
+    pub payload: Option<String>,
     pub received_at: DateTime<Utc>,
 }
 
@@ -123,6 +126,7 @@ pub async fn route(
         let view = rules::Inbound {
             body: &msg.body,
             media_types: &msg.media_types,
+            payload: msg.payload.as_deref(),
         };
         replies.extend(rules::first_match(&rules, &view, cache).map(rule_reply));
         // Bot hand-off goes here, when no rule answered.
@@ -191,6 +195,8 @@ pub struct Sample {
     pub to: Option<String>,
     /// With an image attached.
     pub image: bool,
+    /// As a tap on the button with this payload (or the list item with this id).
+    pub payload: Option<String>,
 }
 
 /// What would answer a [`Sample`] from a contact who may get automatic replies.
@@ -232,6 +238,7 @@ pub async fn try_sample(
     let view = rules::Inbound {
         body: &sample.body,
         media_types: &media_types,
+        payload: sample.payload.as_deref(),
     };
     Ok(rules::first_match(&rules, &view, cache)
         .cloned()

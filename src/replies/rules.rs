@@ -1,10 +1,13 @@
 //! Automatic-reply rules: validating what an admin writes, and finding the rule that answers
 //! an inbound message.
 //!
-//! Order: keyword and regular-expression rules by position, then image-echo rules; the first
-//! that matches answers. Keyword rules match the whole message the way consent keywords do
-//! (case, surrounding whitespace and punctuation ignored); regular expressions search the
-//! body as written (use `(?i)` for case-insensitive matching).
+//! Order: for a tapped button (or chosen list item), `button` rules first, whose pattern is
+//! the payload exactly (case-sensitive, surrounding whitespace ignored); then keyword and
+//! regular-expression rules by position, then image-echo rules; the first that matches
+//! answers. Keyword rules match the whole message the way consent keywords do (case,
+//! surrounding whitespace and punctuation ignored), so they still match a tapped button's
+//! text, which Twilio puts in the body; regular expressions search the body as written (use
+//! `(?i)` for case-insensitive matching).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,7 +26,7 @@ pub const MAX_MEDIA: usize = 10;
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
     pub name: Option<String>,
-    /// `keyword`, `regex` or `image_echo`.
+    /// `keyword`, `regex`, `image_echo` or `button`.
     pub kind: Option<String>,
     #[serde(default)]
     pub pattern: String,
@@ -51,6 +54,20 @@ pub fn validate(input: &RuleInput) -> Result<NewRule, String> {
             compile(&pattern)
                 .map_err(|e| format!("pattern is not a valid regular expression: {e}"))?;
         }
+        "button" => {
+            if pattern.is_empty() {
+                return Err(
+                    "a button rule needs the payload (the button's id) it answers as its pattern"
+                        .into(),
+                );
+            }
+            if pattern.len() > crate::domain::interactive::MAX_VALUE_BYTES {
+                return Err(format!(
+                    "a button payload is at most {} bytes",
+                    crate::domain::interactive::MAX_VALUE_BYTES
+                ));
+            }
+        }
         "image_echo" => {
             if !pattern.is_empty() {
                 return Err(
@@ -60,7 +77,7 @@ pub fn validate(input: &RuleInput) -> Result<NewRule, String> {
         }
         other => {
             return Err(format!(
-                "kind must be keyword, regex or image_echo, got {other:?}"
+                "kind must be keyword, regex, image_echo or button, got {other:?}"
             ));
         }
     }
@@ -140,6 +157,8 @@ pub struct Inbound<'a> {
     pub body: &'a str,
     /// Content types of the attached media, in order.
     pub media_types: &'a [Option<String>],
+    /// The payload of a tapped button or the id of a chosen list item.
+    pub payload: Option<&'a str>,
 }
 
 impl Inbound<'_> {
@@ -176,6 +195,14 @@ pub fn first_match<'r>(
     msg: &Inbound<'_>,
     cache: &RegexCache,
 ) -> Option<&'r RuleRow> {
+    let payload = msg.payload.map(str::trim).filter(|p| !p.is_empty());
+    if let Some(p) = payload
+        && let Some(hit) = rules
+            .iter()
+            .find(|r| r.enabled && r.kind == "button" && r.pattern.trim() == p)
+    {
+        return Some(hit);
+    }
     let word = normalize(msg.body);
     rules
         .iter()
@@ -214,7 +241,53 @@ mod tests {
         Inbound {
             body,
             media_types: &[],
+            payload: None,
         }
+    }
+
+    fn tap<'a>(body: &'a str, payload: &'a str) -> Inbound<'a> {
+        Inbound {
+            body,
+            media_types: &[],
+            payload: Some(payload),
+        }
+    }
+
+    #[test]
+    fn a_tapped_button_is_answered_by_its_payload_before_text_rules() {
+        let cache = RegexCache::default();
+        let rules = vec![
+            rule(1, "keyword", "yes"),
+            rule(2, "regex", "(?i)come"),
+            rule(3, "button", "confirm"),
+            rule(4, "button", "Reschedule"),
+        ];
+        let hit = |m: &Inbound<'_>| first_match(&rules, m, &cache).map(|r| r.id);
+        assert_eq!(hit(&tap("Yes, I'll come", "confirm")), Some(3));
+        assert_eq!(
+            hit(&tap("Yes, I'll come", "  confirm ")),
+            Some(3),
+            "surrounding whitespace is ignored"
+        );
+        assert_eq!(
+            hit(&tap("Yes!", "CONFIRM")),
+            Some(1),
+            "payloads are case-sensitive: the keyword rule matches the button's text"
+        );
+        assert_eq!(hit(&tap("Reschedule", "reschedule")), None);
+        assert_eq!(hit(&tap("Reschedule", "Reschedule")), Some(4));
+        assert_eq!(
+            hit(&text("confirm")),
+            None,
+            "a typed word is not a tap: button rules never match a body"
+        );
+        assert_eq!(hit(&tap("come", "")), Some(2), "an empty payload is no tap");
+        let mut off = rules.clone();
+        off[2].enabled = false;
+        assert_eq!(
+            first_match(&off, &tap("Yes", "confirm"), &cache).map(|r| r.id),
+            Some(1)
+        );
     }
 
     #[test]
@@ -241,14 +314,16 @@ mod tests {
         assert_eq!(
             hit(&Inbound {
                 body: "",
-                media_types: &jpeg
+                media_types: &jpeg,
+                payload: None,
             }),
             Some(4)
         );
         assert_eq!(
             hit(&Inbound {
                 body: "hi",
-                media_types: &jpeg
+                media_types: &jpeg,
+                payload: None,
             }),
             Some(3),
             "text rules come before the image echo"
@@ -257,7 +332,8 @@ mod tests {
         assert_eq!(
             hit(&Inbound {
                 body: "",
-                media_types: &pdf
+                media_types: &pdf,
+                payload: None,
             }),
             None,
             "only images are echoed"
@@ -312,6 +388,16 @@ mod tests {
             })
             .contains("image")
         );
+        let button = |pattern: &str| {
+            validate(&RuleInput {
+                kind: Some("button".into()),
+                pattern: pattern.into(),
+                ..ok.clone()
+            })
+        };
+        assert_eq!(button("  confirm_yes ").unwrap().pattern, "confirm_yes");
+        assert!(button("  ").unwrap_err().contains("payload"));
+        assert!(button(&"x".repeat(1001)).unwrap_err().contains("bytes"));
         let echo = RuleInput {
             name: Some("Echo".into()),
             kind: Some("image_echo".into()),

@@ -471,6 +471,11 @@ async fn accept(
                 .collect(),
             profile_name: record.facts.profile_name.clone(),
             wa_id: record.facts.wa_id.clone(),
+            payload: record
+                .facts
+                .interactive
+                .as_ref()
+                .and_then(|i| i.payload.clone()),
             received_at: record.received_at,
         }),
         Webhook::Status => Accepted::Status {

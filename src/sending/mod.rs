@@ -413,6 +413,7 @@ pub fn record_of(msg: &CreateMessage, r: &MessageResource) -> Result<EventRecord
             .collect(),
         profile_name: None,
         wa_id: None,
+        interactive: None,
     };
     Ok(EventRecord::new(
         sid,

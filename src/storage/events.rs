@@ -9,6 +9,12 @@
 //! The messages a batch actually changed are appended, as one row, to `live_log` in the same
 //! statement, so live updates are exactly as durable as the change and cost one row a batch.
 //!
+//! A button tapped or a list item chosen (`MessageFacts::interactive`) is inserted into
+//! `interactive_replies` by the same statement, once per message: a batch without taps
+//! inserts nothing there and pays only for ten empty arrays and an insert over nothing
+//! (measured with `EXPLAIN ANALYZE`: about 0.03 ms, and about 0.1 ms with one tap to insert,
+//! beside 0.2–0.4 ms for the `messages` upsert of one record on the same machine).
+//!
 //! Rows are written in `sid` order so that concurrent batches (from this or another instance)
 //! lock messages in the same order; callers still retry deadlocks as transient.
 
@@ -18,6 +24,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
 use crate::domain::StatusState;
+use crate::domain::interactive::InteractiveReply;
 use crate::domain::record::{EventRecord, MessageFacts};
 
 /// What a batch did.
@@ -99,6 +106,14 @@ live AS (
         'from', from_addr, 'to', to_addr, 'created_at', created_at))
     FROM upsert
     HAVING count(*) > 0
+),
+-- Taps and list selections (src/domain/interactive.rs); the first report of one wins.
+tapped AS (
+    INSERT INTO interactive_replies (message_sid, kind, payload, title, description,
+        message_type, replied_to_sid, replied_to_sender, truncated, received_at)
+    SELECT * FROM UNNEST($28::text[], $29::text[], $30::text[], $31::text[], $32::text[],
+        $33::text[], $34::text[], $35::text[], $36::bool[], $37::timestamptz[])
+    ON CONFLICT (message_sid) DO NOTHING
 )
 INSERT INTO message_events (message_sid, status, error_code, source, params, dedup_key, received_at)
 SELECT e.sid, e.status, e.code, e.source, e.params::jsonb, e.key, e.at
@@ -106,6 +121,36 @@ FROM UNNEST($21::text[], $22::text[], $23::int4[], $24::text[], $25::text[], $26
     AS e(sid, status, code, source, params, key, at)
 ON CONFLICT (message_sid, dedup_key) DO NOTHING
 "#;
+
+/// The `interactive_replies` rows of a batch, as the statement's arrays.
+#[derive(Default)]
+struct Taps<'a> {
+    sid: Vec<&'a str>,
+    kind: Vec<&'static str>,
+    payload: Vec<Option<String>>,
+    title: Vec<Option<String>>,
+    description: Vec<Option<String>>,
+    message_type: Vec<Option<String>>,
+    replied_to_sid: Vec<Option<String>>,
+    replied_to_sender: Vec<Option<String>>,
+    truncated: Vec<bool>,
+    at: Vec<DateTime<Utc>>,
+}
+
+impl<'a> Taps<'a> {
+    fn push(&mut self, sid: &'a str, tap: InteractiveReply, at: DateTime<Utc>) {
+        self.sid.push(sid);
+        self.kind.push(tap.kind.as_str());
+        self.payload.push(tap.payload);
+        self.title.push(tap.title);
+        self.description.push(tap.description);
+        self.message_type.push(tap.message_type);
+        self.replied_to_sid.push(tap.replied_to_sid);
+        self.replied_to_sender.push(tap.replied_to_sender);
+        self.truncated.push(tap.truncated);
+        self.at.push(at);
+    }
+}
 
 /// Stores a batch of events in one statement (hence one implicit transaction).
 pub async fn apply_batch<'e, E: PgExecutor<'e>>(
@@ -150,6 +195,7 @@ pub async fn apply_batch<'e, E: PgExecutor<'e>>(
     let mut read_at = Vec::with_capacity(n);
     let mut failed_at = Vec::with_capacity(n);
     let mut created_at = Vec::with_capacity(n);
+    let mut taps = Taps::default();
     for (s, agg) in per_sid {
         sid.push(s);
         direction.push(agg.direction);
@@ -163,6 +209,9 @@ pub async fn apply_batch<'e, E: PgExecutor<'e>>(
         failed_at.push(agg.state.failed_at);
         created_at.push(agg.first_seen);
         let f = agg.facts;
+        if let Some(tap) = f.interactive {
+            taps.push(s, tap, agg.first_seen);
+        }
         account_sid.push(f.account_sid);
         service_sid.push(f.messaging_service_sid);
         from.push(f.from);
@@ -223,6 +272,16 @@ pub async fn apply_batch<'e, E: PgExecutor<'e>>(
         .bind(ev_params)
         .bind(ev_key)
         .bind(ev_at)
+        .bind(taps.sid)
+        .bind(taps.kind)
+        .bind(taps.payload)
+        .bind(taps.title)
+        .bind(taps.description)
+        .bind(taps.message_type)
+        .bind(taps.replied_to_sid)
+        .bind(taps.replied_to_sender)
+        .bind(taps.truncated)
+        .bind(taps.at)
         .execute(executor)
         .await?;
     Ok(BatchOutcome {

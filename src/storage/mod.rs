@@ -12,6 +12,7 @@ pub mod contacts;
 pub mod costs;
 pub mod events;
 pub mod instance_settings;
+pub mod interactive;
 pub mod live_log;
 pub mod messages;
 pub mod overview;

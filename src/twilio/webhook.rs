@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::interactive::RawInteractive;
 use crate::domain::record::{EventRecord, Media, MessageFacts};
 use crate::domain::status::StatusReport;
 use crate::domain::{Direction, EventSource, MessageSid, MessageStatus};
@@ -59,6 +60,7 @@ struct Fields<'a> {
     num_media: Option<&'a str>,
     profile_name: Option<&'a str>,
     wa_id: Option<&'a str>,
+    interactive: RawInteractive<'a>,
     media_urls: Vec<(usize, &'a str)>,
     media_types: Vec<(usize, &'a str)>,
 }
@@ -91,6 +93,14 @@ impl<'a> Fields<'a> {
                 "NumMedia" => &mut f.num_media,
                 "ProfileName" => &mut f.profile_name,
                 "WaId" => &mut f.wa_id,
+                "ButtonPayload" => &mut f.interactive.button_payload,
+                "ButtonText" => &mut f.interactive.button_text,
+                "ListId" => &mut f.interactive.list_id,
+                "ListTitle" => &mut f.interactive.list_title,
+                "ListDescription" => &mut f.interactive.list_description,
+                "MessageType" => &mut f.interactive.message_type,
+                "OriginalRepliedMessageSid" => &mut f.interactive.replied_to_sid,
+                "OriginalRepliedMessageSender" => &mut f.interactive.replied_to_sender,
                 other => {
                     if let Some(i) = other
                         .strip_prefix("MediaUrl")
@@ -187,6 +197,11 @@ pub fn parse(
         media,
         profile_name: owned(f.profile_name),
         wa_id: owned(f.wa_id),
+        // Taps and selections come only on `/wa`.
+        interactive: match hook {
+            Webhook::Inbound => f.interactive.reply(),
+            Webhook::Status => None,
+        },
     };
     let report = StatusReport {
         status,
@@ -259,6 +274,65 @@ mod tests {
             rec.facts.media[1].content_type.as_deref(),
             Some("image/png")
         );
+    }
+
+    #[test]
+    fn a_button_tap_is_read_from_an_inbound_webhook_only() {
+        let params: Vec<(String, String)> = [
+            ("MessageSid", "SM0000000000000000000000000000tap1"),
+            ("From", "whatsapp:+919900000000"),
+            ("To", "whatsapp:+14155238886"),
+            ("Body", "Yes, I'll come"),
+            ("MessageType", "button"),
+            ("ButtonText", "Yes, I'll come"),
+            ("ButtonPayload", "confirm"),
+            (
+                "OriginalRepliedMessageSid",
+                "SM0000000000000000000000000000orig",
+            ),
+            ("OriginalRepliedMessageSender", "whatsapp:+14155238886"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+        let rec = parse(Webhook::Inbound, &params, Utc::now()).unwrap();
+        let tap = rec.facts.interactive.unwrap();
+        assert_eq!(
+            tap.kind,
+            crate::domain::interactive::InteractiveKind::Button
+        );
+        assert_eq!(tap.payload.as_deref(), Some("confirm"));
+        assert_eq!(tap.title.as_deref(), Some("Yes, I'll come"));
+        assert_eq!(
+            tap.replied_to_sid.as_deref(),
+            Some("SM0000000000000000000000000000orig")
+        );
+        assert_eq!(rec.facts.body.as_deref(), Some("Yes, I'll come"));
+        let mut status = params.clone();
+        status.push(("MessageStatus".into(), "sent".into()));
+        let rec = parse(Webhook::Status, &status, Utc::now()).unwrap();
+        assert_eq!(rec.facts.interactive, None);
+    }
+
+    #[test]
+    fn a_list_selection_is_read_with_its_description() {
+        let params: Vec<(String, String)> = [
+            ("MessageSid", "SM0000000000000000000000000000lst1"),
+            ("MessageType", "interactive"),
+            ("ListId", "slot_tue"),
+            ("ListTitle", "Tuesday"),
+            ("ListDescription", "10:00-12:00"),
+            ("ListId", "ignored second value"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+        let rec = parse(Webhook::Inbound, &params, Utc::now()).unwrap();
+        let pick = rec.facts.interactive.unwrap();
+        assert_eq!(pick.kind, crate::domain::interactive::InteractiveKind::List);
+        assert_eq!(pick.payload.as_deref(), Some("slot_tue"));
+        assert_eq!(pick.description.as_deref(), Some("10:00-12:00"));
+        assert_eq!(pick.message_type.as_deref(), Some("interactive"));
     }
 
     #[test]

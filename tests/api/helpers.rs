@@ -100,6 +100,8 @@ impl TestApp {
         values.insert("shutdown_timeout_secs".to_owned(), "1".to_owned());
         // Deterministic by default: tests that want lost callbacks ask for them.
         values.insert("sim_lost_share".to_owned(), "0".to_owned());
+        // Nor do simulated recipients tap buttons (inbound messages, costs) unless asked.
+        values.insert("sim_button_tap_share".to_owned(), "0".to_owned());
         // No balance polls unless a test asks for them (they would be requests to the Twilio
         // doubles that other tests count).
         values.insert("balance_poll_secs".to_owned(), "0".to_owned());

@@ -25,6 +25,7 @@ mod helpers;
 mod ingest_concurrency;
 mod ingest_durability;
 mod ingest_properties;
+mod interactive;
 mod layout_browser;
 mod live;
 mod live_tabs;

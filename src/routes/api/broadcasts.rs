@@ -10,7 +10,7 @@ use super::auth::ApiCaller;
 use crate::broadcasts::audience::{self, AudienceBody, parse_audience};
 use crate::broadcasts::lifecycle::{self, LifecycleError};
 use crate::broadcasts::view::{check_bucket, list_cursor, view};
-use crate::broadcasts::{self, BroadcastError, BroadcastRequest, results};
+use crate::broadcasts::{self, BroadcastError, BroadcastRequest, results, taps};
 use crate::domain::BroadcastStatus;
 use crate::domain::{BroadcastAction, Role};
 use crate::error::ApiError;
@@ -190,13 +190,27 @@ async fn find(state: &AppState, id: i64) -> Result<BroadcastRow, ApiError> {
         .map_err(lifecycle_error)
 }
 
+/// One broadcast with its button taps (docs/api.md).
+#[derive(Debug, Serialize)]
+struct Detail {
+    #[serde(flatten)]
+    view: crate::broadcasts::view::BroadcastView,
+    /// Recipients who tapped each button of its message, every button of a catalogued
+    /// template listed.
+    buttons: Vec<taps::ButtonTally>,
+}
+
 async fn get(
     _: ApiCaller,
     path: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let row = find(&state, *path).await?;
-    Ok(HttpResponse::Ok().json(view(&state.pool, row).await?))
+    let buttons = taps::tallies(&state.pool, &row).await?;
+    Ok(HttpResponse::Ok().json(Detail {
+        view: view(&state.pool, row).await?,
+        buttons,
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::routes::message_query::Parsed;
 use crate::routes::roles::Operator;
 use crate::state::AppState;
+use crate::storage::interactive::{self, InteractiveRow};
 use crate::storage::messages::{self, EventRow, MessageRow};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -29,6 +30,45 @@ pub struct MessageView {
     events: Option<Vec<EventView>>,
     /// For one message sent through wadash: its estimated cost and what Twilio charged.
     cost: Option<crate::storage::costs::MessageCost>,
+    /// A button tapped or a list item chosen (`interactive`, null for other messages).
+    interactive: Option<InteractiveView>,
+}
+
+/// `interactive` of a message (docs/api.md): what the contact tapped or chose, and on which
+/// message.
+#[derive(Debug, Serialize)]
+pub struct InteractiveView {
+    /// `button` or `list`.
+    kind: String,
+    /// `ButtonPayload` or `ListId`, as sent.
+    payload: Option<String>,
+    /// `ButtonText` or `ListTitle`.
+    text: Option<String>,
+    /// `ListDescription`.
+    description: Option<String>,
+    /// `MessageType`.
+    message_type: Option<String>,
+    /// `OriginalRepliedMessageSid`: the message that carried the buttons.
+    replied_to: Option<String>,
+    /// `OriginalRepliedMessageSender`.
+    replied_to_sender: Option<String>,
+    /// A value was longer than 1000 bytes and was cut (the events keep it whole).
+    truncated: bool,
+}
+
+impl From<InteractiveRow> for InteractiveView {
+    fn from(r: InteractiveRow) -> Self {
+        Self {
+            kind: r.kind,
+            payload: r.payload,
+            text: r.title,
+            description: r.description,
+            message_type: r.message_type,
+            replied_to: r.replied_to_sid,
+            replied_to_sender: r.replied_to_sender,
+            truncated: r.truncated,
+        }
+    }
 }
 
 impl Serialize for MessageView {
@@ -53,6 +93,7 @@ impl Serialize for MessageView {
         m.serialize_entry("delivered_at", &r.delivered_at)?;
         m.serialize_entry("read_at", &r.read_at)?;
         m.serialize_entry("failed_at", &r.failed_at)?;
+        m.serialize_entry("interactive", &self.interactive)?;
         if let Some(events) = &self.events {
             m.serialize_entry("events", events)?;
         }
@@ -76,6 +117,7 @@ impl From<MessageRow> for MessageView {
             row,
             events: None,
             cost: None,
+            interactive: None,
         }
     }
 }
@@ -104,6 +146,10 @@ async fn get(
     let mut view = MessageView::from(row);
     view.events = Some(events.into_iter().map(EventView::from).collect());
     view.cost = crate::storage::costs::of_message(&state.pool, sid.as_str()).await?;
+    view.interactive = interactive::for_messages(&state.pool, &[sid.as_str().to_owned()])
+        .await?
+        .remove(sid.as_str())
+        .map(InteractiveView::from);
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -126,8 +172,22 @@ async fn list(
         .parse(DEFAULT_LIMIT, MAX_LIMIT)
         .map_err(ApiError::BadRequest)?;
     let (rows, next) = messages::list(&state.pool, &filter, cursor.as_ref(), limit).await?;
+    let inbound: Vec<String> = rows
+        .iter()
+        .filter(|r| r.direction == "inbound")
+        .map(|r| r.sid.clone())
+        .collect();
+    let mut taps = interactive::for_messages(&state.pool, &inbound).await?;
     Ok(HttpResponse::Ok().json(Page {
-        items: rows.into_iter().map(MessageView::from).collect(),
+        items: rows
+            .into_iter()
+            .map(|r| {
+                let tap = taps.remove(&r.sid).map(InteractiveView::from);
+                let mut view = MessageView::from(r);
+                view.interactive = tap;
+                view
+            })
+            .collect(),
         next_cursor: next.map(|c| c.encode()),
     }))
 }

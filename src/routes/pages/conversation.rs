@@ -2,7 +2,8 @@
 //! outbound messages with their statuses, images shown through the media proxy, other media
 //! as links, shared locations with a map link; the contact's consent and 24-hour window; and
 //! a reply box for operators that goes through the same send policy as every other send.
-//! Media are shown as `pages::media` decides (received images through its proxy).
+//! Media are shown as `pages::media` decides (received images through its proxy); a tapped
+//! button or chosen list item as `pages::tap` words it.
 
 use std::collections::HashMap;
 
@@ -42,6 +43,8 @@ pub struct Bubble {
     /// Stored media that are not web links, shown as text.
     pub unlinked: Vec<String>,
     pub location: Option<Location>,
+    /// A button tapped or a list item chosen.
+    pub tap: Option<super::tap::TapView>,
 }
 
 pub struct Location {
@@ -121,6 +124,7 @@ async fn locations(
 fn bubble(
     m: &MessageRow,
     location: Option<Location>,
+    tap: Option<super::tap::TapView>,
     account_sid: &str,
     tz: chrono_tz::Tz,
 ) -> Bubble {
@@ -139,6 +143,7 @@ fn bubble(
         files: media.files,
         unlinked: media.unlinked,
         location,
+        tap,
     }
 }
 
@@ -169,6 +174,7 @@ async fn render(
         .map(|m| m.sid.clone())
         .collect();
     let mut places = locations(&state.pool, &sids).await?;
+    let mut taps = crate::storage::interactive::for_messages(&state.pool, &sids).await?;
     let recipient = crate::storage::contacts::recipient(&state.pool, number.as_str()).await?;
     let now = Utc::now();
     let (contact, previous_numbers, profile) = match &recipient.contact {
@@ -239,6 +245,7 @@ async fn render(
                 bubble(
                     m,
                     places.remove(&m.sid),
+                    taps.remove(&m.sid).map(super::tap::TapView::from),
                     state.twilio.account_sid(),
                     user.tz,
                 )

@@ -260,6 +260,10 @@ struct MessagePage {
     /// What Twilio reported it cost, and what wadash estimated.
     price: Option<format::Money>,
     estimate: Option<format::Money>,
+    /// A button tapped or a list item chosen, for an inbound message.
+    tap: Option<super::tap::TapView>,
+    /// For an outbound message with buttons: the taps that answered it, (tap's SID, tap).
+    answers: Vec<(String, super::tap::TapView)>,
 }
 
 async fn one(
@@ -317,6 +321,25 @@ async fn one(
         .and_then(crate::domain::error_codes::lookup)
         .map(|i| (i.meaning, i.action));
     let cost = crate::storage::costs::of_message(&state.pool, sid.as_str()).await?;
+    let tap = match inbound {
+        true => {
+            crate::storage::interactive::for_messages(&state.pool, std::slice::from_ref(&m.sid))
+                .await?
+                .remove(&m.sid)
+                .map(super::tap::TapView::from)
+        }
+        false => None,
+    };
+    let answers = match inbound {
+        true => Vec::new(),
+        false => crate::storage::interactive::answers_to(&state.pool, std::slice::from_ref(&m.sid))
+            .await?
+            .remove(&m.sid)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.message_sid.clone(), super::tap::TapView::from(t)))
+            .collect(),
+    };
     let price = m
         .price
         .as_deref()
@@ -327,6 +350,8 @@ async fn one(
             .map(format::Money::unit)
     });
     let page = MessagePage {
+        tap,
+        answers,
         price,
         estimate,
         cost,

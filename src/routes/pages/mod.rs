@@ -30,6 +30,7 @@ pub mod send;
 pub mod senders;
 pub mod session;
 pub mod template_actions;
+pub mod tap;
 pub mod template_choices;
 pub mod template_form;
 pub mod template_new;

@@ -1,7 +1,8 @@
 //! `/admin/rules` (admin): automatic-reply rules in the order they are tried. Add, edit,
 //! delete, enable or disable a rule, and move it up or down among the rules of its group
 //! (keyword and regular-expression rules; image-echo rules always come after them). Each
-//! rule shows how many inbound messages it answered; a sample message (`?try_body=`) shows
+//! rule shows how many inbound messages it answered; a sample message (`?try_body=`, and
+//! `?try_payload=` for a tapped button whose payload `button` rules match) shows
 //! which rule would answer it, and with what, without sending anything. Validation is `crate::replies::rules::validate`, as for `/api/v1/rules`.
 
 use actix_web::http::StatusCode;
@@ -32,6 +33,7 @@ const KINDS: &[(&str, &str)] = &[
     ("keyword", "keyword"),
     ("regex", "regular expression"),
     ("image_echo", "image echo"),
+    ("button", "button payload"),
 ];
 
 /// A rule's fields as the forms show them.
@@ -128,6 +130,8 @@ struct RulesPage {
 struct TrialView {
     body: String,
     to: String,
+    /// A tapped button's payload (or a chosen list item's id).
+    payload: String,
     image: bool,
     /// What would answer, once tried.
     outcome: Option<Outcome>,
@@ -152,16 +156,24 @@ async fn trial(state: &AppState, q: &RulesQuery) -> Result<TrialView, PageError>
     let mut view = TrialView {
         body: q.try_body.clone().unwrap_or_default(),
         to: q.try_to.clone().unwrap_or_default(),
+        payload: q.try_payload.clone().unwrap_or_default(),
         image: q.try_image.is_some(),
         outcome: None,
         error: None,
     };
-    if q.try_body.is_none() && q.try_image.is_none() {
+    if q.try_body.is_none() && q.try_image.is_none() && q.try_payload.is_none() {
         return Ok(view);
     }
     if view.body.chars().count() > SAMPLE_MAX_CHARS {
         view.error = Some(format!(
             "the sample is longer than {SAMPLE_MAX_CHARS} characters, WhatsApp's limit"
+        ));
+        return Ok(view);
+    }
+    if view.payload.len() > crate::domain::interactive::MAX_VALUE_BYTES {
+        view.error = Some(format!(
+            "the payload is longer than {} bytes",
+            crate::domain::interactive::MAX_VALUE_BYTES
         ));
         return Ok(view);
     }
@@ -179,6 +191,7 @@ async fn trial(state: &AppState, q: &RulesQuery) -> Result<TrialView, PageError>
         body: view.body.clone(),
         to,
         image: view.image,
+        payload: Some(view.payload.trim().to_owned()).filter(|p| !p.is_empty()),
     };
     let found = try_sample(&state.pool, &state.replies, &state.reply_patterns, &sample).await?;
     view.outcome = Some(match found {
@@ -303,6 +316,8 @@ struct RulesQuery {
     try_to: Option<String>,
     /// The checkbox: an image attached.
     try_image: Option<String>,
+    /// As a tap on the button with this payload.
+    try_payload: Option<String>,
 }
 
 async fn page(

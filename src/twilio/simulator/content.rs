@@ -137,6 +137,21 @@ impl Catalogue {
             .is_some_and(|r| self.status(r) == "approved")
     }
 
+    /// The quick-reply buttons of template `sid` as (id, title), in order; empty for a
+    /// template of another type or one that does not exist.
+    pub(super) fn quick_replies(&self, sid: &str) -> Vec<(String, String)> {
+        let all = self.templates.lock().expect("templates lock");
+        all.get(sid)
+            .map(|t| {
+                crate::domain::interactive::offered_buttons(&t.types)
+                    .into_iter()
+                    .filter(|b| b.kind == crate::domain::interactive::InteractiveKind::Button)
+                    .map(|b| (b.payload, b.title))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn status(&self, r: &Review) -> &'static str {
         let elapsed = (Utc::now() - r.submitted).to_std().unwrap_or_default();
         status_after(r, elapsed, self.review_takes)

@@ -12,9 +12,14 @@
 //!
 //! It serves the Content API too ([`content`]): templates, WhatsApp's review of them, and
 //! sends with a template that is not approved fail with 63027.
+//!
+//! Its recipients answer quick-reply templates ([`taps`]): once a message sent with one is
+//! delivered (and read, when it is), a share of them taps one of its buttons, posted to
+//! wadash's `/wa` as Twilio posts an inbound message, signed.
 
 mod content;
 mod senders;
+mod taps;
 
 pub use content::SAMPLE_SIDS;
 pub use senders::verification_code;
@@ -65,6 +70,8 @@ struct SimMessage {
     error_message: Option<String>,
     created: chrono::DateTime<Utc>,
     updated: chrono::DateTime<Utc>,
+    /// The quick-reply buttons (id, title) of the template it was sent with.
+    buttons: Vec<(String, String)>,
 }
 
 struct SimState {
@@ -357,7 +364,11 @@ async fn create(
         }
         *balance -= PRICE;
     }
+    let buttons = get("ContentSid")
+        .map(|sid| state.content.quick_replies(&sid))
+        .unwrap_or_default();
     let msg = SimMessage {
+        buttons,
         sid: format!("SM{}", crate::domain::random_hex(16)),
         to: to.as_str().to_owned(),
         from,
@@ -551,6 +562,23 @@ async fn deliver(state: Arc<SimState>, msg: SimMessage, callback: String, unappr
         sends.push((delay, p));
     }
     sends.sort_by_key(|(d, _)| *d);
+    // The recipient of a delivered quick-reply message may tap one of its buttons, a moment
+    // after the last callback.
+    let delivered = sends.iter().any(|(_, p)| {
+        p.iter()
+            .any(|(k, v)| k == "MessageStatus" && (v == "delivered" || v == "read"))
+    });
+    let tap = match (&state.settings.inbound_url, delivered) {
+        (Some(url), true) => taps::choose(&msg.sid, state.settings.button_tap_share, &msg.buttons)
+            .map(|(id, title)| {
+                (
+                    url.clone(),
+                    taps::params(&state.account_sid, &msg, id, title),
+                )
+            }),
+        _ => None,
+    };
+    let tap_at = sends.last().map(|(d, _)| *d).unwrap_or_default() + state.settings.sent_after;
     let started = tokio::time::Instant::now();
     for (at, params) in sends {
         tokio::time::sleep_until(started + at).await;
@@ -602,5 +630,9 @@ async fn deliver(state: Arc<SimState>, msg: SimMessage, callback: String, unappr
                 tracing::warn!(sid = %msg.sid, %status, error = %e, "simulator: status callback failed")
             }
         }
+    }
+    if let Some((url, params)) = tap {
+        tokio::time::sleep_until(started + tap_at).await;
+        taps::post(&state, &url, &params).await;
     }
 }

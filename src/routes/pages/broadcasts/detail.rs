@@ -1,5 +1,6 @@
-//! One broadcast's page: its funnel (live), the current send rate, every recipient's fate,
-//! the results as CSV, and the operator's pause / resume / cancel / retry / release.
+//! One broadcast's page: its funnel (live), the current send rate, the button taps (live),
+//! every recipient's fate, the results as CSV, and the operator's pause / resume / cancel /
+//! retry / release.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -13,6 +14,7 @@ use super::{
 use crate::broadcasts::audience::Excluded;
 use crate::broadcasts::lifecycle::{self, LifecycleError};
 use crate::broadcasts::results;
+use crate::broadcasts::taps::ButtonTally;
 use crate::broadcasts::view::{BUCKETS, check_bucket, view};
 use crate::domain::error_codes;
 use crate::domain::{BroadcastAction, BroadcastStatus, Role};
@@ -20,6 +22,7 @@ use crate::routes::pages::{CsrfOnly, Posted};
 use crate::routes::roles::Operator;
 use crate::state::AppState;
 use crate::storage::broadcasts::{self as store, BroadcastRow, Counts, Reached, RecipientRow};
+use crate::storage::interactive::InteractiveRow;
 
 const RECIPIENTS_PAGE: i64 = 100;
 /// The window the current send rate is measured over.
@@ -74,6 +77,8 @@ struct RecipientItem {
     reason: String,
     message: String,
     attempts: i32,
+    /// The buttons the recipient tapped on the message, (title, payload), each once.
+    taps: Vec<(String, String)>,
 }
 
 /// A button an operator may press now: (action, label, dangerous).
@@ -106,6 +111,42 @@ struct BroadcastPage {
     excluded_count: usize,
     notice: Option<String>,
     error: Option<String>,
+    /// Recipients who tapped each button (empty: its message has none).
+    buttons: Vec<ButtonRow>,
+}
+
+/// A button's line in the taps table.
+struct ButtonRow {
+    title: String,
+    payload: String,
+    kind: &'static str,
+    taps: String,
+    share: String,
+    width: i64,
+    offered: bool,
+}
+
+fn button_rows(tallies: Vec<ButtonTally>, total: i64) -> Vec<ButtonRow> {
+    tallies
+        .into_iter()
+        .map(|t| ButtonRow {
+            title: t.title.unwrap_or_default(),
+            payload: t.payload.unwrap_or_default(),
+            kind: if t.kind == "list" {
+                "list item"
+            } else {
+                "button"
+            },
+            taps: format::count(t.recipients),
+            share: format::percent(t.recipients, total),
+            width: if total > 0 {
+                t.recipients * 100 / total
+            } else {
+                0
+            },
+            offered: t.offered,
+        })
+        .collect()
 }
 
 fn stages(c: &Counts, r: &Reached, total: i64) -> Vec<Stage> {
@@ -177,7 +218,14 @@ fn audience_words(a: &serde_json::Value) -> String {
     }
 }
 
-fn recipient_item(r: RecipientRow) -> RecipientItem {
+fn recipient_item(r: RecipientRow, taps: Vec<InteractiveRow>) -> RecipientItem {
+    let mut tapped: Vec<(String, String)> = Vec::new();
+    for t in taps {
+        let payload = t.payload.unwrap_or_default();
+        if !tapped.iter().any(|(_, p)| *p == payload) {
+            tapped.push((t.title.unwrap_or_default(), payload));
+        }
+    }
     let error_help = r
         .error_code
         .and_then(error_codes::lookup)
@@ -197,6 +245,7 @@ fn recipient_item(r: RecipientRow) -> RecipientItem {
         number: r.number,
         state: r.state,
         attempts: r.attempts,
+        taps: tapped,
     }
 }
 
@@ -217,6 +266,7 @@ async fn render_one(
     check_bucket(bucket.as_deref()).map_err(PageError::BadRequest)?;
     let live = q.fragment.as_deref() == Some("live");
     let cursor = q.cursor.clone().filter(|c| !c.is_empty());
+    let tallies = crate::broadcasts::taps::tallies(&state.pool, &row).await?;
     let (v, sent_recently) = tokio::try_join!(
         view(&state.pool, row),
         store::sent_within(&state.pool, id, RATE_WINDOW_SECS)
@@ -245,6 +295,8 @@ async fn render_one(
         });
         (rows, next)
     };
+    let sids: Vec<String> = rows.iter().filter_map(|r| r.message_sid.clone()).collect();
+    let mut answers = crate::storage::interactive::answers_to(&state.pool, &sids).await?;
     let c = &v.counts;
     let (progress, progress_text) = progress(v.recipients, c.pending);
     let mut buckets = vec![BucketLink {
@@ -312,12 +364,23 @@ async fn render_one(
         controls: controls(b.status, c),
         buckets,
         bucket: bucket.unwrap_or_default(),
-        rows: rows.into_iter().map(recipient_item).collect(),
+        rows: rows
+            .into_iter()
+            .map(|r| {
+                let taps = r
+                    .message_sid
+                    .as_ref()
+                    .and_then(|sid| answers.remove(sid))
+                    .unwrap_or_default();
+                recipient_item(r, taps)
+            })
+            .collect(),
         next,
         excluded_count: excluded.len(),
         excluded: excluded_items(&excluded),
         notice,
         error,
+        buttons: button_rows(tallies, v.recipients),
         b,
     };
     let mut resp = if live {
