@@ -29,6 +29,7 @@ mod ingest_properties;
 mod layout_browser;
 mod live;
 mod live_tabs;
+mod mapping_browser;
 mod messages_api;
 mod prices;
 mod prices_page;
