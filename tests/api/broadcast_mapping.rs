@@ -544,3 +544,125 @@ async fn a_reminder_run_with_a_deleted_template_is_skipped_with_the_reason(
     assert!(app.simulator_log().await.is_empty());
     app.stop().await;
 }
+
+/// Twilio's Messages API double: each create answered 201 with a SID of its own.
+struct Created(std::sync::atomic::AtomicU32);
+
+impl wiremock::Respond for Created {
+    fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let form: std::collections::HashMap<String, String> =
+            serde_urlencoded::from_bytes(&req.body).unwrap();
+        wiremock::ResponseTemplate::new(201).set_body_json(json!({
+            "sid": format!("SM{n:032x}"), "status": "queued",
+            "to": form.get("To"), "from": form.get("From")}))
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn twilio_receives_each_recipients_own_content_variables_as_mapped(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    use wiremock::matchers::{method, path, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    const ORDER: &str = "HX00000000000000000000000000000a01";
+    let twilio = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/ContentAndApprovals"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "contents": [{"sid": ORDER, "friendly_name": "order_update", "language": "en",
+                "variables": {"1": "Asha", "2": "A-1"},
+                "types": {"twilio/text": {"body": "Hi {{1}}, order {{2}} has shipped."}},
+                "approval_requests": {"name": "order_update", "category": "UTILITY",
+                    "status": "approved", "rejection_reason": ""},
+                "date_updated": "2026-12-01T10:00:00Z"}],
+            "meta": {"next_page_url": null}})))
+        .mount(&twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"/Messages\.json$"))
+        .respond_with(Created(Default::default()))
+        .mount(&twilio)
+        .await;
+    let uri = twilio.uri();
+    let app = TestApp::spawn_with(opts, move |v| {
+        v.insert(
+            "twilio_account_sid".into(),
+            "AC00000000000000000000000000000000".into(),
+        );
+        v.insert("twilio_api_base".into(), uri.clone());
+        v.insert("twilio_content_base".into(), uri);
+    })
+    .await;
+    let admin = app.api_token(Role::Admin).await;
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/senders", app.address))
+        .bearer_auth(&admin)
+        .json(&json!({"address": FAST, "mps": 50.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    sync(&app).await;
+
+    let token = app.api_token(Role::Operator).await;
+    let (status, r) = call(
+        &app,
+        "POST",
+        "/broadcasts",
+        &token,
+        Some(json!({"content_sid": ORDER, "sender": FAST,
+            "audience": {"csv": "order_no,first_name,phone\nA-7,Asha,+919900000071\nB-8,Ravi,+919900000072\n"},
+            "variable_mapping": {"1": {"column": "first_name"}, "2": {"column": "order_no"}}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    let sent = || async {
+        twilio
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/Messages.json"))
+            .map(|r| {
+                let form: std::collections::HashMap<String, String> =
+                    serde_urlencoded::from_bytes(&r.body).unwrap();
+                form
+            })
+            .collect::<Vec<_>>()
+    };
+    wait_for("both messages at Twilio", || async {
+        sent().await.len() >= 2
+    })
+    .await;
+    let mut got: Vec<(String, String, serde_json::Value)> = sent()
+        .await
+        .into_iter()
+        .map(|f| {
+            (
+                f["To"].clone(),
+                f["ContentSid"].clone(),
+                serde_json::from_str(&f["ContentVariables"]).unwrap(),
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        vec![
+            (
+                "whatsapp:+919900000071".to_owned(),
+                ORDER.to_owned(),
+                json!({"1": "Asha", "2": "A-7"})
+            ),
+            (
+                "whatsapp:+919900000072".to_owned(),
+                ORDER.to_owned(),
+                json!({"1": "Ravi", "2": "B-8"})
+            ),
+        ]
+    );
+    app.stop().await;
+}

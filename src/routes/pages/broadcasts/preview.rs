@@ -253,10 +253,18 @@ pub(super) async fn preview(
     };
     // A catalogued template and a list of numbers: the CSV's columns are mapped to its
     // placeholders and the first recipients' messages shown.
+    // Another audience: the template's status and category alone.
     let mut section = None;
-    if let (Some(sid), Audience::Listed(listed)) = (req.content_sid.as_deref(), &req.audience)
-        && let Some(t) = broadcasts::mapping_template(&state.pool, sid).await?
+    let template = match req.content_sid.as_deref() {
+        Some(sid) => broadcasts::mapping_template(&state.pool, sid).await?,
+        None => None,
+    };
+    if let Some(t) = &template
+        && !matches!(req.audience, Audience::Listed(_))
     {
+        section = Some(TemplateSection::new(t, &mapping::plan(t, &[], None, None)));
+    }
+    if let (Some(t), Audience::Listed(listed)) = (template, &req.audience) {
         let shared = req.content_variables.as_ref().and_then(|v| v.as_object());
         let plan = mapping::plan(&t, listed, shared, req.mapping.as_ref());
         if plan.columns.is_empty() {
