@@ -228,6 +228,7 @@ async fn csv_columns_with_any_names_are_mapped_on_the_preview_and_each_recipient
     assert!(rows.contains("<mark>Dr Roy</mark>") && !rows.contains("Dr Kaur"));
     assert!(!rows.contains("missing"), "{rows}");
     assert!(page.contains("id=\"preview-template-status\">approved<"));
+    assert!(!page.contains("id=\"preview-template-warning\""));
     assert!(page.contains("id=\"preview-template-category\">utility<"));
     assert!(page.contains("id=\"preview-cost\""));
     assert!(page.contains("id=\"confirm\""));
@@ -461,6 +462,19 @@ async fn a_broadcast_whose_template_is_paused_is_held_and_resumes_once_a_sync_fi
         .execute(&app.pool)
         .await
         .unwrap();
+    // The preview warns before anything is queued.
+    let mut op = app.browser_as("otto", Role::Operator).await;
+    let csrf = op.csrf().await;
+    let (status, page) =
+        first_preview(&op, &csrf, "phone,1,2\n+919900000040,Dr Rao,Monday\n").await;
+    assert_eq!(status, 200, "{page}");
+    let warning = &page[page
+        .find("id=\"preview-template-warning\"")
+        .expect("a warning")..];
+    assert!(
+        warning.contains("(paused)") && warning.contains("held"),
+        "{warning}"
+    );
     let id = queued(&app, &["+919900000041", "+919900000042"]).await;
     wait_for("the broadcast held", || async {
         status_of(&app, id).await.0 == "held"

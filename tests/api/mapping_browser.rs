@@ -142,6 +142,9 @@ async fn in_a_browser_csv_columns_are_mapped_to_the_template_and_each_recipient_
     );
     assert_eq!(text_of(&c, "#preview-template-status").await, "approved");
     screenshot(&c, "broadcast-mapping").await;
+    // The mapping's selects and the per-recipient table pass axe-core's serious checks.
+    let violations = crate::accessibility::serious_violations(&c).await;
+    assert!(violations.is_empty(), "{violations:#?}");
     c.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     app.stop().await;
