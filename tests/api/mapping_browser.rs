@@ -14,6 +14,23 @@ use crate::helpers::TestApp;
 /// with {{1}} is on {{2}}. Will you come?".
 const APPOINTMENT: &str = "HX00000000000000000000000000005a02";
 
+/// Runs `script` until it returns `true` (a page being replaced answers nothing meanwhile).
+async fn until(c: &fantoccini::Client, what: &str, script: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(v) = c.execute(script, vec![]).await
+            && v == serde_json::json!(true)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what}: not within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[sqlx::test(migrations = false)]
 async fn in_a_browser_csv_columns_are_mapped_to_the_template_and_each_recipient_previewed(
     _: PgPoolOptions,
@@ -99,34 +116,36 @@ async fn in_a_browser_csv_columns_are_mapped_to_the_template_and_each_recipient_
     // Neither column is named after a placeholder: the preview asks for the mapping.
     let problems = text_of(&c, "#mapping-problems").await;
     assert!(problems.contains("{{1}} is not mapped"), "{problems}");
+    // Choosing a column refreshes the preview at once (forms.js; without it, "Update the
+    // preview" does, as the HTTP tests check).
     c.find(Locator::Id("map_1"))
         .await
         .unwrap()
         .select_by_value("column:name")
         .await
         .unwrap();
+    until(
+        &c,
+        "the preview refreshed with {{1}} mapped",
+        "return document.readyState === 'complete' && !!document.getElementById('map_1') \
+         && document.getElementById('map_1').value === 'column:name' \
+         && document.getElementById('mapping-problems') !== null \
+         && document.getElementById('mapping-problems').textContent.indexOf('{{1}}') < 0;",
+    )
+    .await;
     c.find(Locator::Id("map_2"))
         .await
         .unwrap()
         .select_by_value("column:when")
         .await
         .unwrap();
-    c.find(Locator::Id("mapping-refresh"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-
-    // The page is replaced by the refreshed preview.
-    let started = std::time::Instant::now();
-    let rows = loop {
-        let rows = text_of(&c, "#preview-samples").await;
-        if !rows.contains("missing") || started.elapsed() > Duration::from_secs(30) {
-            break rows;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    until(
+        &c,
+        "the preview refreshed with both mapped",
+        "return document.readyState === 'complete' && document.getElementById('confirm') !== null;",
+    )
+    .await;
+    let rows = text_of(&c, "#preview-samples").await;
     assert!(
         rows.contains("Reminder: your appointment with Dr Rao is on Monday 10:00. Will you come?"),
         "{rows}"
@@ -145,6 +164,38 @@ async fn in_a_browser_csv_columns_are_mapped_to_the_template_and_each_recipient_
     // The mapping's selects and the per-recipient table pass axe-core's serious checks.
     let violations = crate::accessibility::serious_violations(&c).await;
     assert!(violations.is_empty(), "{violations:#?}");
+
+    // Confirmed: each recipient queued with its own values.
+    c.find(Locator::Id("confirm"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &c,
+        "the broadcast's page",
+        "return /\\/broadcasts\\/[0-9]+$/.test(location.pathname);",
+    )
+    .await;
+    let stored: Vec<(String, serde_json::Value)> =
+        sqlx::query_as("SELECT number, variables FROM broadcast_recipients ORDER BY number")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored,
+        vec![
+            (
+                "+919900000061".to_owned(),
+                serde_json::json!({"1": "Dr Rao", "2": "Monday 10:00"})
+            ),
+            (
+                "+919900000062".to_owned(),
+                serde_json::json!({"1": "Dr <i>Iyer</i>", "2": "Tuesday 11:30"})
+            ),
+        ]
+    );
     c.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     app.stop().await;
