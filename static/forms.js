@@ -4,7 +4,10 @@
      marked data-count), counting as the browser's maxlength and Twilio do (UTF-16 units);
    - the two-step confirmations (details.confirm): opening one focuses its button, Escape
      closes it;
-   - template variables as rows: an "Add a variable" button adds a row. */
+   - template variables as rows: an "Add a variable" button adds a row;
+   - the broadcast preview's variable mapping (select[data-refresh]): choosing a CSV column
+     refreshes the preview at once, choosing "the same value for everyone" moves to its
+     field (then "Update the preview", as without this script). */
 (function () {
   "use strict";
 
@@ -73,6 +76,17 @@
     });
   }
 
+  function mappingSelect(select) {
+    select.addEventListener("change", function () {
+      if (select.value.indexOf("column:") === 0 && select.form) {
+        if (select.form.requestSubmit) { select.form.requestSubmit(); } else { select.form.submit(); }
+      } else if (select.value === "value") {
+        var field = document.getElementById(select.id.replace(/^map_/, "value_"));
+        if (field) { field.focus(); }
+      }
+    });
+  }
+
   function start() {
     var fields = document.querySelectorAll("textarea[maxlength], input[maxlength][data-count]");
     for (var i = 0; i < fields.length; i++) { counterFor(fields[i]); }
@@ -80,6 +94,8 @@
     for (var j = 0; j < confirms.length; j++) { confirmFor(confirms[j]); }
     var boxes = document.querySelectorAll("[data-vars]");
     for (var k = 0; k < boxes.length; k++) { variableRows(boxes[k]); }
+    var maps = document.querySelectorAll("select[data-refresh]");
+    for (var m = 0; m < maps.length; m++) { mappingSelect(maps[m]); }
   }
 
   if (document.readyState === "loading") {

@@ -93,16 +93,25 @@ pub fn listed(numbers: Vec<String>) -> Vec<Listed> {
         .collect()
 }
 
+/// Whether `line` is a CSV header: one of its cells is `number` or `phone` (in any case,
+/// perhaps quoted), wherever it stands (`first_name,phone,order_no`).
+pub fn is_csv_header(line: &str) -> bool {
+    line.split(',').any(|cell| {
+        let cell = cell.trim().trim_matches('"').trim();
+        cell.eq_ignore_ascii_case("number") || cell.eq_ignore_ascii_case("phone")
+    })
+}
+
 /// Numbers pasted as text: one per line, or separated by commas or semicolons. A first line
-/// `number,…` is a CSV header (see [`parse_csv`]).
+/// naming a `number` (or `phone`) column is a CSV header (see [`parse_csv`]).
 pub fn parse_pasted(text: &str) -> Result<Vec<Listed>, String> {
     let first = text
+        .strip_prefix('\u{feff}')
+        .unwrap_or(text)
         .lines()
         .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if first.starts_with("number") || first.starts_with("phone") {
+        .unwrap_or("");
+    if is_csv_header(first) {
         return parse_csv(text.as_bytes());
     }
     let mut out = Vec::new();
@@ -125,6 +134,15 @@ pub fn parse_pasted(text: &str) -> Result<Vec<Listed>, String> {
 /// header (`1`, `2`, … for Twilio's numbered placeholders, or any name).
 pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Listed>, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // Line ends as `\n` alone: the csv crate counts a `\r\n` (a spreadsheet's export, or a
+    // browser re-posting a form) wrongly, and the rows refused are named by their line.
+    let unified;
+    let bytes = if bytes.contains(&b'\r') {
+        unified = unify_line_ends(bytes);
+        unified.as_slice()
+    } else {
+        bytes
+    };
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -159,6 +177,25 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Listed>, String> {
         });
     }
     check_size(out)
+}
+
+/// `\r\n` and a lone `\r` as `\n`.
+fn unify_line_ends(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\r' => {
+                out.push(b'\n');
+                if bytes.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }
 
 fn check_size(v: Vec<Listed>) -> Result<Vec<Listed>, String> {
@@ -345,6 +382,23 @@ mod tests {
             serde_json::json!({"1": "Ravi"})
         );
         assert!(parse_csv(b"name\nAsha\n").is_err());
+        for ends in ["\r\n", "\r", "\n"] {
+            let text = format!("number,1{ends}+919900000001,Asha{ends}+919900000002,Ravi{ends}");
+            let lines: Vec<u64> = parse_csv(text.as_bytes())
+                .unwrap()
+                .iter()
+                .map(|l| l.line)
+                .collect();
+            assert_eq!(lines, [2, 3], "line ends {ends:?}");
+        }
+        let any_order =
+            parse_pasted("first_name,Phone,order_no\nAsha,+919900000001,A-1\n").unwrap();
+        assert_eq!(any_order[0].raw, "+919900000001");
+        assert_eq!(
+            serde_json::Value::Object(any_order[0].variables.clone().unwrap()),
+            serde_json::json!({"first_name": "Asha", "order_no": "A-1"})
+        );
+        assert!(!is_csv_header("+919900000001, +919900000002"));
         let pasted = parse_pasted("number,1\n+919900000001,Asha\n").unwrap();
         assert!(
             pasted[0].variables.is_some(),

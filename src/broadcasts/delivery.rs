@@ -74,6 +74,16 @@ pub async fn prepare(
             facts: sending::cost_facts(&msg, &opts, &allowed),
             msg,
         })),
+        // The template was deleted or is no longer approved: the broadcast is held (and this
+        // recipient waits in the queue) rather than failing everyone after it.
+        Err(SendError::Refused(crate::sending::policy::Refusal::TemplateNotApproved {
+            sid,
+            ..
+        })) => {
+            store::unclaim(pool, r.broadcast_id, &r.number).await?;
+            super::template_hold::hold(pool, r.broadcast_id, &sid).await?;
+            Ok(Err(Outcome::Requeued))
+        }
         Err(SendError::Refused(refusal)) => fail(
             pool,
             r,

@@ -2,6 +2,10 @@
 //! at the sender's rate across every instance, exactly once.
 //!
 //! - [`audience`]: who it goes to and who is left out, and why;
+//! - [`mapping`]: which CSV column (or value for everyone) fills each template placeholder,
+//!   and the first recipients' messages as they will read;
+//! - [`template_hold`]: a broadcast whose template was deleted or is no longer approved is
+//!   held, and resumes when WhatsApp approves it again;
 //! - [`preview`] / [`create`]: what will happen, then the queue;
 //! - [`lifecycle`]: pause, resume, cancel, retry and release;
 //! - [`view`] / [`results`]: where its recipients are, and the results as CSV;
@@ -13,8 +17,10 @@
 pub mod audience;
 pub mod delivery;
 pub mod lifecycle;
+pub mod mapping;
 pub mod results;
 pub mod taps;
+pub mod template_hold;
 pub mod view;
 
 use chrono::{DateTime, Utc};
@@ -72,6 +78,9 @@ pub struct BroadcastRequest {
     /// The template's category, for the cost estimate; a template is priced as marketing
     /// (the dearest) unless told.
     pub template_category: Option<Category>,
+    /// Which CSV column (or value for everyone) fills each placeholder; None: the CSV's
+    /// columns are named after the placeholders (`1`, `2`, …).
+    pub mapping: Option<mapping::Mapping>,
 }
 
 /// What a broadcast will do, before anything is queued.
@@ -241,12 +250,77 @@ async fn check_catalogued_variables(
     }
 }
 
+/// The request with its mapping applied: each listed recipient's variables become the mapped
+/// columns (see [`mapping`]); refused, naming the placeholder, when the mapping does not fit
+/// the template (when catalogued) or the CSV. None when there is no mapping.
+async fn mapped(
+    pool: &PgPool,
+    req: &BroadcastRequest,
+) -> Result<Option<BroadcastRequest>, BroadcastError> {
+    let Some(m) = &req.mapping else {
+        return Ok(None);
+    };
+    let Audience::Listed(listed) = &req.audience else {
+        return Err(BroadcastError::Invalid(
+            "a variable mapping maps the columns of a CSV: give the audience as a CSV".into(),
+        ));
+    };
+    let Some(sid) = req.content_sid.as_deref().filter(|s| !s.trim().is_empty()) else {
+        return Err(BroadcastError::Invalid(
+            "a variable mapping fills a template's placeholders, but no template (content SID) is chosen".into(),
+        ));
+    };
+    // The catalogue's placeholders when it knows the template; else the ones mapped.
+    let placeholders: Vec<String> = match crate::storage::templates::get(pool, sid).await? {
+        Some(t) if t.deleted_at.is_none() => {
+            policy::placeholders_of(&t.types.0).into_iter().collect()
+        }
+        _ => m.keys().cloned().collect(),
+    };
+    let problems = mapping::problems(m, &placeholders, &mapping::columns_of(listed));
+    if !problems.is_empty() {
+        return Err(BroadcastError::Invalid(format!(
+            "the variable mapping does not fit: {}",
+            problems.join("; ")
+        )));
+    }
+    let mut out = req.clone();
+    out.audience = Audience::Listed(mapping::apply(m, listed.clone()));
+    out.mapping = None;
+    Ok(Some(out))
+}
+
+/// The catalogued template `sid` as the mapping step shows it; None when the catalogue does
+/// not know it (or Twilio deleted it): its variables are then given as before.
+pub async fn mapping_template(
+    pool: &PgPool,
+    sid: &str,
+) -> Result<Option<mapping::TemplateInfo>, sqlx::Error> {
+    let Some(t) = crate::storage::templates::get(pool, sid.trim()).await? else {
+        return Ok(None);
+    };
+    if t.deleted_at.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(mapping::TemplateInfo {
+        placeholders: mapping::in_order(policy::placeholders_of(&t.types.0)),
+        text: mapping::text_of(&t.types.0),
+        samples: t.variables.0.clone(),
+        sid: t.sid,
+        name: t.name,
+        status: t.status,
+        category: t.category,
+    }))
+}
+
 pub async fn preview(
     pool: &PgPool,
     configured_default: &Sender,
     req: &BroadcastRequest,
     now: DateTime<Utc>,
 ) -> Result<Preview, BroadcastError> {
+    let mapped = mapped(pool, req).await?;
+    let req = mapped.as_ref().unwrap_or(req);
     if let Some(at) = req.start_at {
         check_start(at, now).map_err(BroadcastError::Invalid)?;
     }
@@ -525,7 +599,16 @@ pub async fn queue(
         request_key: req.request_key.clone(),
         held_reason: held,
     };
-    store::insert(conn, &new, &p.recipients, now).await
+    let row = store::insert(conn, &new, &p.recipients, now).await?;
+    if let Some(m) = &req.mapping {
+        store::set_mapping(
+            &mut *conn,
+            row.id,
+            &serde_json::to_value(m).unwrap_or_default(),
+        )
+        .await?;
+    }
+    Ok(row)
 }
 
 /// Twilio error codes worth sending again later: queue overflow, rate limits, a temporarily

@@ -51,6 +51,7 @@ pub(super) async fn run(args: BroadcastArgs, settings: Settings) -> anyhow::Resu
         reminder_id: None,
         request_key: None,
         template_category: None,
+        mapping: None,
     };
     let (row, preview) = crate::broadcasts::create(
         &pool,

@@ -99,6 +99,8 @@ impl Runner {
         pacers: &mut Pacers,
     ) -> anyhow::Result<Duration> {
         store::start_due(&self.pool).await?;
+        // Held for a template that a sync has since found approved again: sending resumes.
+        crate::broadcasts::template_hold::resume_approved(&self.pool).await?;
         self.recover_stale(cache).await?;
         let senders = store::due_senders(&self.pool).await?;
         if senders.is_empty() {

@@ -107,6 +107,15 @@ impl ReminderRunner {
         now: DateTime<Utc>,
         late: TimeDelta,
     ) -> anyhow::Result<(&'static str, Option<i64>, Option<String>)> {
+        // A template deleted at Twilio or not approved: the run is skipped with the reason,
+        // rather than queued to fail for every recipient.
+        if let Some(sid) = r.content_sid.as_deref()
+            && let Some(t) = crate::storage::templates::get(&self.pool, sid).await?
+            && let Some(why) =
+                broadcasts::template_hold::blocked(sid, &broadcasts::template_hold::facts_of(&t))
+        {
+            return Ok(("skipped", None, Some(format!("not sent: {why}"))));
+        }
         let audience = match (&r.to_number, &r.to_tag) {
             (Some(n), _) => Audience::Listed(vec![Listed {
                 line: 1,
@@ -133,6 +142,7 @@ impl ReminderRunner {
             reminder_id: Some(r.id),
             request_key: None,
             template_category: None,
+            mapping: None,
         };
         let preview =
             match broadcasts::preview(&self.pool, &self.configured_sender, &req, now).await {

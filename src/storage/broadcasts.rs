@@ -497,6 +497,7 @@ pub async fn set_status(
     let row: Option<BroadcastRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE broadcasts SET status = CASE WHEN $2 = 'running' AND start_at > now() \
            THEN 'scheduled' ELSE $2 END, updated_at = now(), paused_reason = NULL, \
+           held_template = NULL, \
            completed_at = CASE WHEN $2 = 'canceled' THEN now() ELSE completed_at END \
          WHERE id = $1 AND status = ANY($3) RETURNING {COLUMNS}"
     )))
@@ -569,10 +570,76 @@ pub async fn pause_for(pool: &PgPool, id: i64, reason: &str) -> sqlx::Result<boo
 pub async fn release(pool: &PgPool, id: i64) -> sqlx::Result<Option<BroadcastRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE broadcasts SET status = CASE WHEN start_at > now() THEN 'scheduled' \
-           ELSE 'running' END, paused_reason = NULL, updated_at = now() \
+           ELSE 'running' END, paused_reason = NULL, held_template = NULL, updated_at = now() \
          WHERE id = $1 AND status = 'held' RETURNING {COLUMNS}"
     )))
     .bind(id)
     .fetch_optional(pool)
     .await
+}
+
+/// Holds running (or scheduled) broadcast `id` because its template `sid` cannot be sent, with
+/// the reason; true when this call held it.
+pub async fn hold_for_template(
+    pool: &PgPool,
+    id: i64,
+    sid: &str,
+    reason: &str,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE broadcasts SET status = 'held', paused_reason = $3, held_template = $2, \
+           updated_at = now() \
+         WHERE id = $1 AND status IN ('running', 'scheduled')",
+    )
+    .bind(id)
+    .bind(sid)
+    .bind(reason)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Starts again (or schedules) the broadcasts held for a template the catalogue has approved
+/// and not deleted; their ids.
+pub async fn resume_for_templates(pool: &PgPool) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "UPDATE broadcasts b SET status = CASE WHEN b.start_at > now() THEN 'scheduled' \
+           ELSE 'running' END, paused_reason = NULL, held_template = NULL, updated_at = now() \
+         FROM templates t \
+         WHERE b.status = 'held' AND b.held_template = t.sid \
+           AND t.status = 'approved' AND t.deleted_at IS NULL \
+         RETURNING b.id",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Puts a claimed recipient back in the queue as it was before the claim (not an attempt:
+/// nothing was sent), for when its broadcast is held.
+pub async fn unclaim(pool: &PgPool, broadcast_id: i64, number: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE broadcast_recipients SET state = 'pending', claimed_at = NULL, \
+           attempts = GREATEST(attempts - 1, 0) \
+         WHERE broadcast_id = $1 AND number = $2 AND state = 'sending'",
+    )
+    .bind(broadcast_id)
+    .bind(number)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records how the broadcast's CSV columns were mapped to its template's placeholders.
+pub async fn set_mapping(
+    conn: &mut PgConnection,
+    id: i64,
+    mapping: &serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE broadcasts SET variable_mapping = $2 WHERE id = $1")
+        .bind(id)
+        .bind(mapping)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

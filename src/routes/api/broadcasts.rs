@@ -47,6 +47,10 @@ struct CreateBody {
     audience: AudienceBody,
     /// The template's category for the cost estimate (marketing when absent).
     template_category: Option<crate::pricing::Category>,
+    /// Which CSV column (or value for everyone) fills each placeholder:
+    /// `{"1": {"column": "first_name"}, "2": {"value": "Monday"}}`. Optional: without it
+    /// the CSV's columns are named after the placeholders, as before.
+    variable_mapping: Option<broadcasts::mapping::Mapping>,
     /// Only show what would happen.
     #[serde(default)]
     preview: bool,
@@ -147,6 +151,7 @@ async fn create(
         reminder_id: None,
         request_key,
         template_category: b.template_category,
+        mapping: b.variable_mapping,
     };
     let now = Utc::now();
     if b.preview {

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use super::super::variables::{self, VarRow};
 use super::super::{Chrome, CurrentUser, PageError, upload};
 use super::{ExcludedItem, excluded_items, nonempty};
-use crate::broadcasts::audience;
 use crate::broadcasts::{self, Audience, BroadcastError, BroadcastRequest};
+use crate::broadcasts::{audience, mapping};
 use crate::reminders::{parse_at, schedule};
 use crate::routes::pages::{Allowed, Posted};
 use crate::routes::roles::Operator;
@@ -54,6 +54,10 @@ pub(super) struct BroadcastForm {
     pub(super) start_local: String,
     #[serde(default)]
     pub(super) timezone: String,
+    /// Which CSV column (or value for everyone) fills each placeholder, as JSON
+    /// (`broadcasts::mapping::Mapping`); chosen on the preview, carried to "Confirm".
+    #[serde(default)]
+    pub(super) mapping: String,
     /// Made for each preview and carried to "Confirm": confirming twice (a double click, a
     /// resubmitted form) finds the first broadcast instead of queuing another.
     #[serde(default)]
@@ -71,6 +75,29 @@ impl BroadcastForm {
             audience: "paste".into(),
             timezone: "UTC".into(),
             ..Self::default()
+        }
+    }
+
+    /// The mapping chosen in the preview's selects (`map_1` = `column:<name>`, `value` or
+    /// empty; `value_1` the value for everyone), in place of the carried `mapping` when the
+    /// selects were posted. Call before [`Self::settle_variables`], which clears the rest.
+    pub(super) fn settle_mapping(&mut self) {
+        let mut m = mapping::Mapping::new();
+        let mut posted = false;
+        for (key, choice) in &self.rest {
+            let Some(p) = key.strip_prefix("map_") else {
+                continue;
+            };
+            posted = true;
+            if let Some(column) = choice.strip_prefix("column:") {
+                m.insert(p.to_owned(), mapping::Source::Column(column.to_owned()));
+            } else if choice == "value" {
+                let v = self.rest.get(&format!("value_{p}")).cloned();
+                m.insert(p.to_owned(), mapping::Source::Value(v.unwrap_or_default()));
+            }
+        }
+        if posted {
+            self.mapping = serde_json::to_string(&m).unwrap_or_default();
         }
     }
 
@@ -105,6 +132,7 @@ impl BroadcastForm {
             ("content_sid", &self.content_sid),
             ("template_category", &self.template_category),
             ("content_variables", &self.content_variables),
+            ("mapping", &self.mapping),
             ("sender", &self.sender),
             ("audience", &self.audience),
             ("numbers", &self.numbers),
@@ -156,6 +184,13 @@ impl BroadcastForm {
                 format!("the template variables must be a JSON object such as {{\"1\": \"Ada\"}}: {e}")
             })?),
         };
+        let mapping = match nonempty(&self.mapping) {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str::<mapping::Mapping>(&text)
+                    .map_err(|e| format!("the variable mapping cannot be read: {e}"))?,
+            ),
+        };
         let start_at = match nonempty(&self.start_local) {
             None => None,
             Some(local) => {
@@ -177,6 +212,7 @@ impl BroadcastForm {
             reminder_id: None,
             request_key: nonempty(&self.request_key).map(|k| format!("page:{k}")),
             template_category: crate::pricing::Category::parse(self.template_category.trim()).ok(),
+            mapping,
         })
     }
 }
@@ -251,6 +287,7 @@ pub(super) async fn back_to_edit(
     Posted { user, mut form, .. }: Posted<BroadcastForm, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
+    form.settle_mapping();
     if let Err(e) = form.settle_variables() {
         return invalid(&user, &state, form, e).await;
     }
@@ -299,6 +336,7 @@ pub(super) async fn confirm(
     }: Posted<BroadcastForm, Operator>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
+    f.settle_mapping();
     if let Err(m) = f.settle_variables() {
         return invalid(&user, &state, f, m).await;
     }

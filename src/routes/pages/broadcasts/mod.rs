@@ -84,7 +84,8 @@ fn status_label(status: BroadcastStatus) -> &'static str {
         BroadcastStatus::Scheduled => "scheduled",
         BroadcastStatus::Running => "sending",
         BroadcastStatus::Paused => "paused",
-        BroadcastStatus::Held => "held for an admin",
+        // Why (the credit reserve, or its template) is shown beside it.
+        BroadcastStatus::Held => "held",
         BroadcastStatus::Canceled => "canceled",
         BroadcastStatus::Completed => "completed",
     }
