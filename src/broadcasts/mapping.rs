@@ -283,6 +283,8 @@ pub struct TemplateInfo {
     pub placeholders: Vec<String>,
     /// Sample values by placeholder, as hints.
     pub samples: BTreeMap<String, String>,
+    /// The titles of its quick-reply buttons or list items, in order.
+    pub buttons: Vec<String>,
 }
 
 /// Placeholders in number order (`1`, `2`, … `10`), any named ones after.
@@ -511,6 +513,7 @@ mod tests {
             text: "Your appointment with {{1}} is on {{2}}.".into(),
             placeholders: in_order(s(&["2", "1"])),
             samples: BTreeMap::new(),
+            buttons: Vec::new(),
         };
         assert_eq!(t.placeholders, s(&["1", "2"]));
         let listed: Vec<Listed> = (0..7)

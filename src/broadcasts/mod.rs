@@ -306,6 +306,10 @@ pub async fn mapping_template(
         placeholders: mapping::in_order(policy::placeholders_of(&t.types.0)),
         text: mapping::text_of(&t.types.0),
         samples: t.variables.0.clone(),
+        buttons: crate::domain::interactive::offered_buttons(&t.types.0)
+            .into_iter()
+            .map(|b| b.title)
+            .collect(),
         sid: t.sid,
         name: t.name,
         status: t.status,

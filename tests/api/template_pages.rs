@@ -969,7 +969,7 @@ async fn until_true(c: &fantoccini::Client, what: &str, script: &str, limit: Dur
 }
 
 #[sqlx::test(migrations = false)]
-async fn in_a_browser_a_quick_reply_is_created_with_a_live_preview_submitted_and_approved(
+async fn in_a_browser_a_quick_reply_is_created_with_a_live_preview_approved_and_mapped_in_a_broadcast(
     _: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
@@ -1156,6 +1156,88 @@ async fn in_a_browser_a_quick_reply_is_created_with_a_live_preview_submitted_and
         c.refresh().await.unwrap();
     }
     screenshot(&c, "template-approved").await;
+
+    // Then used: picked in the broadcast form, a CSV column mapped to {{1}}, previewed per
+    // recipient with the template's buttons' text left as WhatsApp shows it.
+    let dir = std::env::temp_dir().join(format!("wadash-new-template-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("customers.csv");
+    std::fs::write(
+        &csv,
+        "phone,first_name\n+919900000071,Grace\n+919900000072,Alan\n",
+    )
+    .unwrap();
+    c.goto(&format!("{}/broadcasts/new", app.address))
+        .await
+        .unwrap();
+    until_true(
+        &c,
+        "the new template offered in the picker as approved",
+        &format!(
+            "const o = document.querySelector('#template-choices option[value={sid}]'); \
+             return o !== null && o.textContent.includes('approved');"
+        ),
+        Duration::from_secs(10),
+    )
+    .await;
+    c.find(Locator::Id("content_sid"))
+        .await
+        .unwrap()
+        .send_keys(&sid)
+        .await
+        .unwrap();
+    c.find(Locator::Id("numbers-file"))
+        .await
+        .unwrap()
+        .send_keys(csv.to_str().unwrap())
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form[action='/broadcasts/preview'] button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    until_true(
+        &c,
+        "the preview asking for {{1}}'s column",
+        "return document.getElementById('map_1') !== null;",
+        Duration::from_secs(10),
+    )
+    .await;
+    c.find(Locator::Id("map_1"))
+        .await
+        .unwrap()
+        .select_by_value("column:first_name")
+        .await
+        .unwrap();
+    until_true(
+        &c,
+        "each recipient's message previewed",
+        "const s = document.getElementById('preview-samples'); \
+         return document.readyState === 'complete' && document.getElementById('confirm') !== null \
+           && s !== null && s.textContent.includes('Hi Grace, how should we bring your order?') \
+           && s.textContent.includes('Hi Alan, how should we bring your order?');",
+        Duration::from_secs(15),
+    )
+    .await;
+    let buttons = c
+        .find(Locator::Id("preview-buttons"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        buttons.contains("Bring it")
+            && buttons.contains("I'll collect")
+            && buttons.contains("Later"),
+        "{buttons}"
+    );
+    screenshot(&c, "template-new-in-broadcast").await;
+    let _ = std::fs::remove_dir_all(&dir);
     c.close().await.unwrap();
     app.stop().await;
 }

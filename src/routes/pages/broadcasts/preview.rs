@@ -60,6 +60,8 @@ struct TemplateSection {
     rows: Vec<MapRow>,
     problems: Vec<String>,
     samples: Vec<SampleRow>,
+    /// Its quick-reply buttons' (or list items') titles, shown under every message.
+    buttons: Vec<String>,
 }
 
 /// One placeholder's select.
@@ -133,6 +135,7 @@ impl TemplateSection {
             columns: plan.columns.clone(),
             rows,
             problems: plan.problems.clone(),
+            buttons: t.buttons.clone(),
             samples: plan
                 .samples
                 .iter()
