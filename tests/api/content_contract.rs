@@ -4,11 +4,7 @@
 //! parameter of the wrong type) and 401 without credentials. `scripts/test` starts one Prism
 //! per spec and sets `WADASH_TEST_PRISM_CONTENT_URL` and `WADASH_TEST_PRISM_CONTENT_V2_URL`.
 
-use std::time::Duration;
-
-use secrecy::SecretString;
 use serde_json::json;
-use wadash::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
 use wadash::twilio::content::{ContentClient, NewTemplate, Search, Submission};
 
 const AC: &str = "AC0123456789abcdef0123456789abcdef";
@@ -19,27 +15,12 @@ fn prism() -> ContentClient {
 }
 
 fn prism_at(var: &str) -> ContentClient {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let url = std::env::var(var).unwrap_or_else(|_| {
         panic!("{var} is not set: run the suite with scripts/test, which starts Prism")
     });
-    TwilioClient::new(
-        "http://127.0.0.1:9",
-        AC,
-        RestCredentials {
-            username: AC.into(),
-            secret: SecretString::from("prism-auth-token".to_owned()),
-        },
-        None,
-        Duration::from_secs(10),
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        },
-    )
-    .unwrap()
-    .content(&url)
-    .unwrap()
+    crate::helpers::twilio_double("http://127.0.0.1:9", AC, "prism-auth-token", 1)
+        .content(&url)
+        .unwrap()
 }
 
 #[tokio::test]

@@ -644,3 +644,30 @@ pub async fn post_multipart(
         .map(|l| l.to_str().unwrap().to_owned());
     (status, location, resp.text().await.unwrap())
 }
+
+/// A REST client for `account` whose base (and its Content and Messaging clients' bases)
+/// tests point at a Twilio double: `attempts` tries in all, short backoff.
+pub fn twilio_double(
+    base: &str,
+    account: &str,
+    secret: &str,
+    attempts: u32,
+) -> wadash::twilio::client::TwilioClient {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    wadash::twilio::client::TwilioClient::new(
+        base,
+        account,
+        wadash::twilio::client::RestCredentials {
+            username: account.into(),
+            secret: secrecy::SecretString::from(secret.to_owned()),
+        },
+        None,
+        std::time::Duration::from_secs(10),
+        wadash::twilio::client::RetryPolicy {
+            max_attempts: attempts,
+            base_delay: std::time::Duration::from_millis(5),
+            max_delay: std::time::Duration::from_millis(10),
+        },
+    )
+    .unwrap()
+}

@@ -9,11 +9,7 @@
 //! a created sender comes back `ONLINE`-shaped whatever was sent; what is checked is the
 //! request (path, method, body, content type) and that every answer decodes.
 
-use std::time::Duration;
-
-use secrecy::SecretString;
 use serde_json::json;
-use wadash::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
 use wadash::twilio::messaging::{
     MessagingClient, NewSender, Profile, SenderConfiguration, SenderUpdate, Webhook,
 };
@@ -23,27 +19,12 @@ const XE: &str = "XEaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const MG: &str = "MGaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 fn prism_at(var: &str) -> MessagingClient {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let url = std::env::var(var).unwrap_or_else(|_| {
         panic!("{var} is not set: run the suite with scripts/test, which starts Prism")
     });
-    TwilioClient::new(
-        "http://127.0.0.1:9",
-        AC,
-        RestCredentials {
-            username: AC.into(),
-            secret: SecretString::from("prism-auth-token".to_owned()),
-        },
-        None,
-        Duration::from_secs(10),
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        },
-    )
-    .unwrap()
-    .messaging(&url)
-    .unwrap()
+    crate::helpers::twilio_double("http://127.0.0.1:9", AC, "prism-auth-token", 1)
+        .messaging(&url)
+        .unwrap()
 }
 
 fn senders() -> MessagingClient {

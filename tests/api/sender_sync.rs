@@ -5,12 +5,10 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::alerts::channels::ChannelStore;
 use wadash::onboarding::sync::{SyncContext, sync_and_alert};
-use wadash::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
 use wadash::twilio::messaging::MessagingClient;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -22,23 +20,12 @@ const B: &str = "XE0000000000000000000000000000000b";
 const PUBLIC: &str = "https://ops.example.com";
 
 fn messaging(server: &MockServer) -> MessagingClient {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    TwilioClient::new(
+    crate::helpers::twilio_double(
         "http://127.0.0.1:9",
         "AC00000000000000000000000000000000",
-        RestCredentials {
-            username: "AC00000000000000000000000000000000".into(),
-            secret: SecretString::from("tok".to_owned()),
-        },
-        None,
-        Duration::from_secs(5),
-        RetryPolicy {
-            max_attempts: 1,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(10),
-        },
+        "tok",
+        1,
     )
-    .unwrap()
     .messaging(&server.uri())
     .unwrap()
 }

@@ -4,12 +4,10 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::alerts::channels::ChannelStore;
 use wadash::storage::templates::{self, Filter};
-use wadash::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
 use wadash::twilio::content::ContentClient;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -20,23 +18,12 @@ const A: &str = "HX00000000000000000000000000000001";
 const B: &str = "HX00000000000000000000000000000002";
 
 fn content(server: &MockServer) -> ContentClient {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    TwilioClient::new(
+    crate::helpers::twilio_double(
         "http://127.0.0.1:9",
         "AC00000000000000000000000000000000",
-        RestCredentials {
-            username: "AC00000000000000000000000000000000".into(),
-            secret: SecretString::from("tok".to_owned()),
-        },
-        None,
-        Duration::from_secs(5),
-        RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(10),
-        },
+        "tok",
+        2,
     )
-    .unwrap()
     .content(&server.uri())
     .unwrap()
 }

@@ -360,6 +360,29 @@ impl TwilioClient {
     }
 }
 
+/// A client for account `AC0…0` with a short backoff and three attempts, whose Content and
+/// Messaging clients unit tests point at wiremock.
+#[cfg(test)]
+pub(crate) fn double() -> TwilioClient {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    TwilioClient::new(
+        "http://127.0.0.1:9",
+        "AC00000000000000000000000000000000",
+        RestCredentials {
+            username: "AC00000000000000000000000000000000".into(),
+            secret: SecretString::from("tok".to_owned()),
+        },
+        None,
+        Duration::from_secs(5),
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+        },
+    )
+    .expect("a fixed client builds")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,20 @@ pub(crate) struct Transport {
     pub(crate) timeout: Duration,
 }
 
+/// A configured base URL (`TWILIO_CONTENT_BASE`, …) checked: http(s) and parseable, without
+/// a trailing slash. `api` names it in the error.
+pub(crate) fn checked_base(base: &str, api: &str) -> Result<String, TwilioError> {
+    let url = reqwest::Url::parse(base)
+        .map_err(|e| TwilioError::Invalid(format!("the {api} base URL is invalid: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(TwilioError::Invalid(format!(
+            "the {api} base URL must be http(s), not {}",
+            url.scheme()
+        )));
+    }
+    Ok(base.trim_end_matches('/').to_owned())
+}
+
 impl Transport {
     pub(crate) fn credentials(&self) -> RestCredentials {
         self.credentials.read().expect("credentials lock").clone()

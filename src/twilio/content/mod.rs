@@ -14,7 +14,7 @@ use reqwest::Method;
 
 use crate::twilio::client::TwilioError;
 use crate::twilio::client::paging::Listing;
-use crate::twilio::client::transport::{Body, Transport};
+use crate::twilio::client::transport::{Body, Transport, checked_base};
 
 use resources::ApprovalFetch;
 pub use resources::{Approval, NewTemplate, Search, Submission, Template};
@@ -30,18 +30,9 @@ pub struct ContentClient {
 
 impl ContentClient {
     pub(crate) fn new(base: &str, transport: Transport) -> Result<Self, TwilioError> {
-        let url = reqwest::Url::parse(base).map_err(|e| {
-            TwilioError::Invalid(format!("the Content API base URL is invalid: {e}"))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(TwilioError::Invalid(format!(
-                "the Content API base URL must be http(s), not {}",
-                url.scheme()
-            )));
-        }
         Ok(Self {
             transport,
-            base: base.trim_end_matches('/').to_owned(),
+            base: checked_base(base, "Content API")?,
         })
     }
 

@@ -1,38 +1,17 @@
 //! The Content API client against wiremock: paging, retries, the JSON it sends.
 
-use std::time::Duration;
-
-use secrecy::SecretString;
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
-use crate::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
 
-const AC: &str = "AC00000000000000000000000000000000";
 const HX: &str = "HX0123456789abcdef0123456789abcdef";
 
 fn content(server: &MockServer) -> ContentClient {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    TwilioClient::new(
-        "http://127.0.0.1:9",
-        AC,
-        RestCredentials {
-            username: AC.into(),
-            secret: SecretString::from("tok".to_owned()),
-        },
-        None,
-        Duration::from_secs(5),
-        RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-        },
-    )
-    .unwrap()
-    .content(&server.uri())
-    .unwrap()
+    crate::twilio::client::double()
+        .content(&server.uri())
+        .unwrap()
 }
 
 fn item(sid: &str, status: &str) -> serde_json::Value {

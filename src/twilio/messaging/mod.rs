@@ -13,7 +13,7 @@ use reqwest::Method;
 
 use crate::twilio::client::TwilioError;
 use crate::twilio::client::paging::Listing;
-use crate::twilio::client::transport::{Body, Transport};
+use crate::twilio::client::transport::{Body, Transport, checked_base};
 
 pub use resources::{
     ChannelSender, NewSender, OfflineReason, Profile, Sender, SenderConfiguration,
@@ -31,18 +31,9 @@ pub struct MessagingClient {
 
 impl MessagingClient {
     pub(crate) fn new(base: &str, transport: Transport) -> Result<Self, TwilioError> {
-        let url = reqwest::Url::parse(base).map_err(|e| {
-            TwilioError::Invalid(format!("the Messaging API base URL is invalid: {e}"))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(TwilioError::Invalid(format!(
-                "the Messaging API base URL must be http(s), not {}",
-                url.scheme()
-            )));
-        }
         Ok(Self {
             transport,
-            base: base.trim_end_matches('/').to_owned(),
+            base: checked_base(base, "Messaging API")?,
         })
     }
 

@@ -1,39 +1,18 @@
 //! The Messaging API client against wiremock: paths, bodies, paging and refusals.
 
-use std::time::Duration;
-
-use secrecy::SecretString;
 use serde_json::json;
 use wiremock::matchers::{body_json, body_string, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
-use crate::twilio::client::{RestCredentials, RetryPolicy, TwilioClient};
 
-const AC: &str = "AC00000000000000000000000000000000";
 const XE: &str = "XE0123456789abcdef0123456789abcdef";
 const MG: &str = "MG0123456789abcdef0123456789abcdef";
 
 fn client(server: &MockServer) -> MessagingClient {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    TwilioClient::new(
-        "http://127.0.0.1:9",
-        AC,
-        RestCredentials {
-            username: AC.into(),
-            secret: SecretString::from("tok".to_owned()),
-        },
-        None,
-        Duration::from_secs(5),
-        RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(2),
-        },
-    )
-    .unwrap()
-    .messaging(&server.uri())
-    .unwrap()
+    crate::twilio::client::double()
+        .messaging(&server.uri())
+        .unwrap()
 }
 
 #[tokio::test]
