@@ -128,6 +128,7 @@ async fn no_page_has_a_serious_or_critical_accessibility_violation(
         "/account".into(),
         "/admin".into(),
         "/admin/senders".into(),
+        "/admin/messaging-services".into(),
         "/admin/prices".into(),
         "/admin/rules".into(),
         "/admin/alerts".into(),

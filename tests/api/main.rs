@@ -33,6 +33,7 @@ mod live_tabs;
 mod mapping_browser;
 mod messages_api;
 mod messaging_contract;
+mod messaging_services;
 mod prices;
 mod prices_page;
 mod private_pg;

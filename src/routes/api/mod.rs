@@ -8,6 +8,7 @@ pub mod broadcasts;
 pub mod contacts;
 pub mod costs;
 pub mod messages;
+mod messaging_services;
 pub mod prices;
 pub mod reminders;
 pub mod rules;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     settings::configure(cfg);
     contacts::configure(cfg);
     senders::configure(cfg);
+    messaging_services::configure(cfg);
     rules::configure(cfg);
     broadcasts::configure(cfg);
     balance::configure(cfg);

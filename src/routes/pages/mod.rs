@@ -20,6 +20,7 @@ pub mod join_qr;
 pub mod login;
 pub mod media;
 pub mod messages;
+pub mod messaging_services;
 pub mod multipart;
 pub mod nav;
 pub mod overview;
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     admin::configure(cfg);
     join_qr::configure(cfg);
     senders::configure(cfg);
+    messaging_services::configure(cfg);
     rules::configure(cfg);
     prices::configure(cfg);
     alerts::configure(cfg);

@@ -19,10 +19,12 @@
 
 mod content;
 mod senders;
+mod services;
 mod taps;
 
 pub use content::SAMPLE_SIDS;
 pub use senders::verification_code;
+pub use services::SAMPLE_SERVICE;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -82,6 +84,7 @@ struct SimState {
     messages: Mutex<HashMap<String, SimMessage>>,
     content: content::Catalogue,
     senders: senders::Senders,
+    services: services::Services,
     http: reqwest::Client,
 }
 
@@ -134,6 +137,7 @@ impl Simulator {
                 settings.template_reject_share,
             ),
             senders: senders::Senders::new(settings.sender_step),
+            services: services::Services::new(),
             settings,
             messages: Mutex::new(HashMap::new()),
             http: reqwest::Client::builder()
@@ -181,6 +185,21 @@ impl Simulator {
                                     .route(
                                         "/Content/{sid}/ApprovalRequests/whatsapp",
                                         web::post().to(content::submit),
+                                    )
+                                    // Messaging Services share the /v1 scope (a scope that
+                                    // matches the prefix does not fall through to another).
+                                    .route("/Services", web::get().to(services::list))
+                                    .route(
+                                        "/Services/{service}/ChannelSenders",
+                                        web::get().to(services::senders),
+                                    )
+                                    .route(
+                                        "/Services/{service}/ChannelSenders",
+                                        web::post().to(services::attach),
+                                    )
+                                    .route(
+                                        "/Services/{service}/ChannelSenders/{sid}",
+                                        web::delete().to(services::detach),
                                     ),
                             )
                             .route("/v2/ContentAndApprovals", web::get().to(content::search))

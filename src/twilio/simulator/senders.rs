@@ -55,6 +55,15 @@ impl Senders {
         }
     }
 
+    /// The `whatsapp:+…` of sender `sid`, if the account has it.
+    pub(super) fn number_of(&self, sid: &str) -> Option<String> {
+        self.all
+            .lock()
+            .expect("senders lock")
+            .get(sid)
+            .map(|s| s.sender_id.clone())
+    }
+
     fn resource(&self, s: &SimSender, base: &str) -> Value {
         let status = status_of(s, Utc::now(), self.step);
         let online = status == "ONLINE";
@@ -210,14 +219,17 @@ pub(super) async fn delete(
     if !super::authorized_account(&req, &state) {
         return twilio_error(401, 20003, "Authenticate");
     }
-    match state
+    let removed = state
         .senders
         .all
         .lock()
         .expect("senders lock")
-        .remove(path.as_str())
-    {
-        Some(_) => HttpResponse::NoContent().finish(),
+        .remove(path.as_str());
+    match removed {
+        Some(_) => {
+            state.services.forget_sender(&path);
+            HttpResponse::NoContent().finish()
+        }
         None => twilio_error(404, 20404, "The requested resource was not found"),
     }
 }
