@@ -30,6 +30,9 @@ pub enum RegisterError {
     /// The number has an open registration (someone else's, or being submitted right now).
     #[error("{number} is already being registered (registration {id}); resume or cancel that one")]
     Taken { number: String, id: i64 },
+    /// The number is a sender at Twilio already.
+    #[error("{number} is already a WhatsApp sender at Twilio (sender {sender_id})")]
+    Registered { number: String, sender_id: i64 },
     #[error("{0}")]
     NotFound(String),
     /// The step does not fit where the registration is.
@@ -119,6 +122,24 @@ fn unreachable(e: &TwilioError) -> bool {
     }
 }
 
+/// Refuses a number that is a sender at Twilio already (unless it is still being registered),
+/// after closing the registrations Twilio finished with (online, or gone so the number may
+/// come back).
+async fn not_registered(pool: &PgPool, n: &input::Number) -> Result<(), RegisterError> {
+    store::close_finished(pool, n.number.as_str()).await?;
+    if store::open_for(pool, n.number.as_str()).await?.is_some() {
+        // Still being registered: opening another is refused with a link to that one.
+        return Ok(());
+    }
+    match store::registered_sender(pool, n.address().as_str()).await? {
+        Some(sender_id) => Err(RegisterError::Registered {
+            number: n.number.as_str().to_owned(),
+            sender_id,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The first step: opens a draft registration of the number, or 409 when it has an open one.
 pub async fn start(
     pool: &PgPool,
@@ -126,6 +147,7 @@ pub async fn start(
     by: &str,
 ) -> Result<Registration, RegisterError> {
     let n = input::check_number(i)?;
+    not_registered(pool, &n).await?;
     let new = NewRegistration {
         number: n.number.as_str(),
         waba_id: &n.waba_id,
@@ -205,6 +227,7 @@ fn not_a_draft(r: &Registration) -> RegisterError {
 pub async fn register(ctx: &Context<'_>, i: &RegisterInput) -> Result<Status, RegisterError> {
     let number = input::check_number(&i.number_input())?;
     let profile = input::check_profile(&i.profile)?;
+    not_registered(ctx.pool, &number).await?;
     let new = NewRegistration {
         number: number.number.as_str(),
         waba_id: &number.waba_id,

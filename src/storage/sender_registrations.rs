@@ -28,6 +28,8 @@ pub struct Registration {
     pub last_error: Option<String>,
     pub last_error_code: Option<i64>,
     pub self_signup: bool,
+    /// Being submitted, but for so long that the call is taken to have died with its instance.
+    pub stale: bool,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -35,7 +37,10 @@ pub struct Registration {
 
 const SELECT: &str = "SELECT r.id, r.number, r.waba_id, r.verification_method, r.profile, r.step,
         r.sender_id, r.twilio_sid, s.twilio_status, s.status AS sender_status, r.last_error,
-        r.last_error_code, r.self_signup, r.created_by, r.created_at, r.updated_at
+        r.last_error_code, r.self_signup,
+        -- STALE_CLAIM_SECS
+        (r.step = 'submitting' AND r.claimed_at < now() - make_interval(secs => 120)) AS stale,
+        r.created_by, r.created_at, r.updated_at
    FROM sender_registrations r LEFT JOIN senders s ON s.id = r.sender_id";
 
 /// The first step's values.
@@ -303,6 +308,36 @@ async fn record_status_in(
         .await?;
     }
     Ok(())
+}
+
+/// Closes the registration of `number` that Twilio finished with: `online` when its sender is
+/// online, `cancelled` when its sender is gone from Twilio (removed there, or de-authorized),
+/// so the number can be registered again.
+pub async fn close_finished(pool: &PgPool, number: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE sender_registrations r
+            SET step = CASE WHEN s.twilio_gone_at IS NULL AND s.twilio_sid IS NOT NULL
+                            THEN 'online' ELSE 'cancelled' END,
+                updated_at = now()
+           FROM senders s
+          WHERE s.id = r.sender_id AND r.number = $1 AND r.step = 'submitted'
+            AND (s.twilio_gone_at IS NOT NULL OR s.twilio_sid IS NULL OR s.twilio_status = 'ONLINE')",
+    )
+    .bind(number)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The sender wadash knows at Twilio for `address` (`whatsapp:+…`) and still listed there.
+pub async fn registered_sender(pool: &PgPool, address: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT id FROM senders WHERE address = $1 AND twilio_sid IS NOT NULL
+            AND twilio_gone_at IS NULL",
+    )
+    .bind(address)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Gives up registration `id` (nothing is changed at Twilio). `false`: it was not open.

@@ -173,6 +173,19 @@ async fn a_number_registered_through_the_api_is_verified_goes_online_and_sends(
         .await
         .unwrap();
     assert_eq!(step, "online");
+    let (status, again) = call(
+        &app,
+        "POST",
+        "/senders/register",
+        &admin,
+        Some(body("+15550001111")),
+    )
+    .await;
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (409, Some("sender_exists")),
+        "{again}"
+    );
 
     let (status, sent) = call(
         &app,
@@ -688,6 +701,11 @@ async fn in_a_browser_the_wizard_registers_verifies_and_sends_from_a_new_number(
             .unwrap()
             .contains("at most 139")
     );
+    assert_eq!(
+        crate::accessibility::serious_violations(&c).await,
+        Vec::<String>::new(),
+        "the profile step with a refused field"
+    );
     fill(&c, "w-about", "Flights and bookings").await;
     c.find(Locator::Css(
         "#w-vertical option[value='Travel and Transportation']",
@@ -743,6 +761,11 @@ async fn in_a_browser_the_wizard_registers_verifies_and_sends_from_a_new_number(
         refused.contains("63101") && refused.contains("incorrect"),
         "{refused}"
     );
+    assert_eq!(
+        crate::accessibility::serious_violations(&c).await,
+        Vec::<String>::new(),
+        "the code step with a refused code"
+    );
     click(&c, "w-resend").await;
     assert!(
         c.find(Locator::Id("wizard-notice"))
@@ -768,6 +791,11 @@ async fn in_a_browser_the_wizard_registers_verifies_and_sends_from_a_new_number(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(
+        crate::accessibility::serious_violations(&c).await,
+        Vec::<String>::new(),
+        "the done step"
+    );
     screenshot(&c, "sender-wizard").await;
     click(&c, "w-send-from").await;
     let chosen = c

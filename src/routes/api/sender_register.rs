@@ -35,6 +35,9 @@ impl From<RegisterError> for ApiError {
             RegisterError::Taken { .. } => {
                 ApiError::Other(StatusCode::CONFLICT, "registration_exists", text)
             }
+            RegisterError::Registered { .. } => {
+                ApiError::Other(StatusCode::CONFLICT, "sender_exists", text)
+            }
             RegisterError::NotFound(m) => ApiError::NotFound(m),
             RegisterError::WrongStep(_) => {
                 ApiError::Other(StatusCode::CONFLICT, "wrong_step", text)

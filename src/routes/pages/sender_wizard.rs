@@ -128,6 +128,8 @@ struct WizardPage {
     signup_url: &'static str,
     /// The open registration that has this number already.
     taken: Option<i64>,
+    /// The sender this number is at Twilio already.
+    registered: Option<i64>,
     /// In simulator mode, the code the simulator "sent".
     sim_code: Option<String>,
     notice: Option<String>,
@@ -178,6 +180,7 @@ fn page(user: &CurrentUser, state: &AppState, step: &'static str) -> WizardPage 
         self_signup: false,
         signup_url: SELF_SIGNUP_URL,
         taken: None,
+        registered: None,
         sim_code: None,
         notice: None,
         open: Vec::new(),
@@ -204,6 +207,11 @@ fn refuse(p: &mut WizardPage, e: RegisterError) -> Result<StatusCode, PageError>
             StatusCode::BAD_GATEWAY
         }
         RegisterError::NotFound(m) => return Err(PageError::NotFound(m)),
+        RegisterError::Registered { sender_id, .. } => {
+            p.error = Some(e.to_string());
+            p.registered = Some(sender_id);
+            StatusCode::CONFLICT
+        }
         RegisterError::WrongStep(m) => {
             p.error = Some(m);
             StatusCode::CONFLICT
@@ -260,6 +268,8 @@ fn to_step(id: i64, done: Option<&str>) -> HttpResponse {
 fn step_of(r: &Registration) -> &'static str {
     match (r.step.as_str(), r.twilio_status.as_deref()) {
         ("draft", _) => "profile",
+        // The call died with its instance: submit again.
+        ("submitting", _) if r.stale => "profile",
         ("submitting", _) => "submitting",
         ("cancelled", _) => "cancelled",
         ("online", _) | (_, Some("ONLINE")) => "done",
