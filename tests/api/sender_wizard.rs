@@ -498,6 +498,17 @@ async fn a_registration_stopped_by_twilio_failing_is_resumed_where_it_stopped(
     .await
     .unwrap();
     assert_eq!(done, ("submitted".to_owned(), SID.to_owned()));
+    // Submitted twice (the back button): back to where it is, nothing sent again.
+    let (status, location, _) = browser
+        .post(
+            &format!("/admin/senders/new/{id}/profile"),
+            &[("csrf", &csrf), ("name", "Owl Air")],
+        )
+        .await;
+    assert_eq!(
+        (status, location),
+        (303, Some(format!("/admin/senders/new/{id}")))
+    );
     app.stop().await;
     server.verify().await;
 }

@@ -376,6 +376,8 @@ async fn profile(
     };
     match register::submit(&ctx, *path, &form.input()).await {
         Ok(_) => Ok(to_step(*path, None)),
+        // Submitted twice (a double click, the back button): the first one goes on.
+        Err(RegisterError::Taken { id, .. }) if id == *path => Ok(to_step(id, None)),
         Err(e) => {
             let mut p = render(&user, &state, *path, false).await?;
             let status = refuse(&mut p, e)?;
