@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use super::input::{self, Invalid, NumberInput, ProfileInput, RegisterInput};
 use crate::storage::sender_registrations::{
-    self as store, AtTwilio, NewRegistration, Registration,
+    self as store, Accepted, NewRegistration, Registration,
 };
 use crate::storage::senders as sender_store;
 use crate::twilio::client::TwilioError;
@@ -322,7 +322,7 @@ async fn create_at_twilio(
     let sender_id = store::submitted(
         ctx.pool,
         id,
-        &AtTwilio {
+        &Accepted {
             address: address.as_str(),
             label: &label,
             mps: ctx.mps,

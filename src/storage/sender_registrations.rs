@@ -108,10 +108,12 @@ pub async fn of_sender(pool: &PgPool, sender_id: i64) -> sqlx::Result<Option<Reg
     .await
 }
 
-/// Registrations not finished, newest first (the wizard offers to resume them).
+/// Registrations not finished, newest first (the wizard offers to resume them); one whose
+/// sender the sync already found online is done, whatever its step says.
 pub async fn open(pool: &PgPool) -> sqlx::Result<Vec<Registration>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE r.step IN ('draft', 'submitting', 'submitted') ORDER BY r.id DESC"
+        "{SELECT} WHERE r.step IN ('draft', 'submitting', 'submitted')
+            AND s.twilio_status IS DISTINCT FROM 'ONLINE' ORDER BY r.id DESC"
     )))
     .fetch_all(pool)
     .await
@@ -178,7 +180,7 @@ pub async fn stopped(
 
 /// A WhatsApp sender Twilio has just accepted.
 #[derive(Debug, Clone)]
-pub struct AtTwilio<'a> {
+pub struct Accepted<'a> {
     /// `whatsapp:+E164`.
     pub address: &'a str,
     pub label: &'a str,
@@ -194,7 +196,7 @@ pub struct AtTwilio<'a> {
 /// Twilio accepted registration `id`: its sender row is created (`pending`, linked to the
 /// SID; a row wadash already had for the address is linked instead) and the registration is
 /// `submitted`. Returns the sender's id.
-pub async fn submitted(pool: &PgPool, id: i64, s: &AtTwilio<'_>) -> sqlx::Result<i64> {
+pub async fn submitted(pool: &PgPool, id: i64, s: &Accepted<'_>) -> sqlx::Result<i64> {
     let mut tx = pool.begin().await?;
     let sender_id: i64 = sqlx::query_scalar(
         "INSERT INTO senders (address, kind, label, status, mps, twilio_sid, twilio_status,
