@@ -22,6 +22,7 @@ pub mod reminders;
 pub mod reply_rules;
 pub mod rollups;
 pub mod send_slots;
+pub mod sender_registrations;
 pub mod sender_twilio;
 pub mod senders;
 pub mod sessions;

@@ -42,6 +42,7 @@ mod reminders;
 mod rollup;
 mod security;
 mod sender_sync;
+mod sender_wizard;
 mod sending;
 mod simulate;
 #[cfg(target_os = "linux")]

@@ -12,6 +12,7 @@ mod messaging_services;
 pub mod prices;
 pub mod reminders;
 pub mod rules;
+pub mod sender_register;
 pub mod senders;
 pub mod settings;
 pub mod stats;
@@ -25,6 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     stats::configure(cfg);
     settings::configure(cfg);
     contacts::configure(cfg);
+    // Before `/senders/{id}`, which would otherwise take `/senders/register`.
+    sender_register::configure(cfg);
     senders::configure(cfg);
     messaging_services::configure(cfg);
     rules::configure(cfg);

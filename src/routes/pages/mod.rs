@@ -28,6 +28,7 @@ pub mod prices;
 pub mod reminders;
 pub mod rules;
 pub mod send;
+pub mod sender_wizard;
 pub mod senders;
 pub mod session;
 pub mod tap;
@@ -63,6 +64,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     contacts::configure(cfg);
     admin::configure(cfg);
     join_qr::configure(cfg);
+    // Before `senders`: its `/admin/senders/{id}` routes would take `/admin/senders/new`.
+    sender_wizard::configure(cfg);
     senders::configure(cfg);
     messaging_services::configure(cfg);
     rules::configure(cfg);

@@ -64,8 +64,16 @@ fn sender_text(s: &crate::twilio::client::Sender) -> String {
     }
 }
 
+/// `/send?from=whatsapp:+…`: the form with that sender chosen (the sender wizard links here).
+#[derive(Deserialize)]
+struct FormQuery {
+    #[serde(default)]
+    from: String,
+}
+
 async fn form(
     user: Allowed<Operator>,
+    query: web::Query<FormQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let (default_sender, senders) = sender_choices(&state).await?;
@@ -78,7 +86,7 @@ async fn form(
         to: String::new(),
         body: String::new(),
         media: String::new(),
-        from: String::new(),
+        from: query.into_inner().from,
         content_sid: String::new(),
         template_category: String::new(),
         vars: variables::rows(""),

@@ -202,6 +202,10 @@ pub(super) async fn update(
             return twilio_error(400, 63101, "The verification code is incorrect");
         }
         s.verified = Some(Utc::now());
+    } else if body["configuration"]["verification_method"].is_string()
+        && status_of(s, Utc::now(), state.senders.step) == "PENDING_VERIFICATION"
+    {
+        tracing::info!(sender = %s.sender_id, code = %verification_code(&s.sid), "simulator: WhatsApp verification code sent again");
     }
     for (key, slot) in [("webhook", &mut s.webhook), ("profile", &mut s.profile)] {
         if let Some(v) = body.get(key).filter(|v| v.is_object()) {
