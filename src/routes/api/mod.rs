@@ -11,6 +11,7 @@ pub mod messages;
 pub mod prices;
 pub mod reminders;
 pub mod rules;
+pub mod sender_sync;
 pub mod senders;
 pub mod settings;
 pub mod stats;
@@ -24,6 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     stats::configure(cfg);
     settings::configure(cfg);
     contacts::configure(cfg);
+    // Before `/senders/{id}`.
+    sender_sync::configure(cfg);
     senders::configure(cfg);
     rules::configure(cfg);
     broadcasts::configure(cfg);

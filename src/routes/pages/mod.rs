@@ -27,6 +27,7 @@ pub mod prices;
 pub mod reminders;
 pub mod rules;
 pub mod send;
+pub mod sender_health;
 pub mod senders;
 pub mod session;
 pub mod tap;
@@ -62,6 +63,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     contacts::configure(cfg);
     admin::configure(cfg);
     join_qr::configure(cfg);
+    // Before the senders page's `/admin/senders/{id}` forms.
+    sender_health::configure(cfg);
     senders::configure(cfg);
     rules::configure(cfg);
     prices::configure(cfg);
