@@ -40,6 +40,7 @@ mod reconcile;
 mod reminders;
 mod rollup;
 mod security;
+mod sender_health;
 mod sender_sync;
 mod sending;
 mod simulate;
