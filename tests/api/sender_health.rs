@@ -527,7 +527,12 @@ async fn a_simulated_sender_taken_offline_alerts_holds_its_broadcast_skips_its_r
         .await
         .unwrap();
     assert_eq!(still, "held", "nothing resumes before a sync says so");
-    sync().await;
+    // This time the command line syncs, through the instance's simulator.
+    let (ok, out, err) = wadash(&opts, &["senders", "sync"]).await;
+    assert!(
+        ok && out.contains(&format!("{number}  status OFFLINE → ONLINE")),
+        "{out}\n{err}"
+    );
     eventually("the broadcast completed", 30, || async {
         let (status, sent): (String, i64) = sqlx::query_as(
             "SELECT b.status, (SELECT count(*) FROM broadcast_recipients r \
@@ -560,4 +565,35 @@ async fn a_simulated_sender_taken_offline_alerts_holds_its_broadcast_skips_its_r
         "{err}"
     );
     app.stop().await;
+}
+
+/// A WhatsApp sender as a sync leaves one that Twilio took offline, with webhooks pointing
+/// elsewhere, long reasons and a history, for the layout and accessibility checks; its id.
+pub async fn seed_offline_sender(pool: &sqlx::PgPool) -> i64 {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO senders (address, kind, label, status, mps, twilio_sid, twilio_status,
+                offline_reasons, quality_rating, messaging_limit, callback_url,
+                status_callback_url, webhooks_ok, twilio_synced_at)
+         VALUES ('whatsapp:+15550000042', 'number', 'Owl Air support', 'active', 80,
+                 'XE00000000000000000000000000000042', 'OFFLINE', $1, 'LOW',
+                 '250 Customers/24hr', 'https://a-much-longer-host-name.example.com/hooks/whatsapp/inbound',
+                 NULL, false, now())
+         RETURNING id",
+    )
+    .bind(json!([{"code": "63112", "message":
+        "The Meta and/or WhatsApp Business Accounts connected to this sender were disabled by Meta",
+        "more_info": "https://www.twilio.com/docs/errors/63112"}]))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO sender_changes (sender_id, field, old_value, new_value)
+         VALUES ($1, 'status', NULL, 'ONLINE'), ($1, 'status', 'ONLINE', 'OFFLINE'),
+                ($1, 'messaging_limit', '1K Customers/24hr', '250 Customers/24hr')",
+    )
+    .bind(id)
+    .execute(pool)
+    .await
+    .unwrap();
+    id
 }
