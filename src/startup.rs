@@ -216,10 +216,7 @@ fn start_jobs(
         state.pool.clone(),
         state.messaging.clone(),
         state.alert_channels.clone(),
-        crate::onboarding::sync::SyncContext {
-            public_url: Some(state.public_url.to_string()),
-            mps: crate::senders::DEFAULT_MPS,
-        },
+        crate::onboarding::sync::SyncContext::of_instance(&state.public_url),
         settings.sender_sync,
         shutdown.clone(),
     ));
@@ -279,6 +276,11 @@ impl Application {
         let (ingestor, ingest) = Ingestor::start(pool.clone(), settings.ingest, metrics.clone());
         let (twilio, simulator) =
             twilio_or_simulator(&effective, &settings, &public_url, &webhook_keys)?;
+        if let Some(sim) = &simulator {
+            // Where `wadash simulate sender-offline` finds this instance's simulator.
+            storage::instance_settings::put(&pool, crate::twilio::simulator::URL_KEY, sim.url())
+                .await?;
+        }
         let default_sender = configured_sender(&settings)?;
         crate::senders::register_configured(&pool, &default_sender).await?;
         if storage::prices::seed_if_empty(&pool, &crate::pricing::default_table()).await? {

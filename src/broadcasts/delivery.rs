@@ -84,6 +84,15 @@ pub async fn prepare(
             super::template_hold::hold(pool, r.broadcast_id, &sid).await?;
             Ok(Err(Outcome::Requeued))
         }
+        // Twilio has the sender offline (or no longer lists it): the broadcast is held until a
+        // sync finds it online again.
+        Err(SendError::Refused(
+            refusal @ crate::sending::policy::Refusal::SenderOffline { .. },
+        )) => {
+            store::unclaim(pool, r.broadcast_id, &r.number).await?;
+            super::holds::hold_for_sender(pool, r.broadcast_id, &refusal).await?;
+            Ok(Err(Outcome::Requeued))
+        }
         Err(SendError::Refused(refusal)) => fail(
             pool,
             r,

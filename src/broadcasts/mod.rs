@@ -4,8 +4,9 @@
 //! - [`audience`]: who it goes to and who is left out, and why;
 //! - [`mapping`]: which CSV column (or value for everyone) fills each template placeholder,
 //!   and the first recipients' messages as they will read;
-//! - [`template_hold`]: a broadcast whose template was deleted or is no longer approved is
-//!   held, and resumes when WhatsApp approves it again;
+//! - [`holds`]: a broadcast held for a reason that may clear — its template deleted or no
+//!   longer approved ([`template_hold`]), its sender offline at Twilio — resumes by itself
+//!   when a sync finds it cleared;
 //! - [`preview`] / [`create`]: what will happen, then the queue;
 //! - [`lifecycle`]: pause, resume, cancel, retry and release;
 //! - [`view`] / [`results`]: where its recipients are, and the results as CSV;
@@ -16,6 +17,7 @@
 
 pub mod audience;
 pub mod delivery;
+pub mod holds;
 pub mod lifecycle;
 pub mod mapping;
 pub mod results;

@@ -1,14 +1,13 @@
 //! A broadcast whose template cannot be delivered — deleted at Twilio, or no longer approved
 //! where WhatsApp requires approval (`sending::policy::check_template`) — is held with the
-//! reason instead of failing every recipient: the recipient about to be sent goes back to the
-//! queue, and nothing more is claimed. It resumes by itself once a sync finds the template
-//! approved again; a deleted one stays held until an operator cancels the broadcast.
+//! reason instead of failing every recipient ([`super::holds`]). It resumes by itself once a
+//! sync finds the template approved again; a deleted one stays held until an operator cancels
+//! the broadcast.
 //! Reminders apply the same rule to a run that falls due ([`blocked`]).
 
 use sqlx::PgPool;
 
 use crate::sending::policy::TemplateFacts;
-use crate::storage::broadcasts as store;
 use crate::storage::templates::TemplateRow;
 
 /// What the send policy needs of a catalogued template.
@@ -70,23 +69,13 @@ pub async fn hold(pool: &PgPool, id: i64, sid: &str) -> Result<bool, sqlx::Error
         return Ok(false);
     };
     let why = reason(sid, &facts_of(&t));
-    let held = store::hold_for_template(pool, id, sid, &why).await?;
-    if held {
-        tracing::warn!(broadcast = id, template = sid, status = %t.status, deleted = t.deleted_at.is_some(), "broadcast held: its template cannot be sent");
-    }
-    Ok(held)
-}
-
-/// Resumes the broadcasts held for a template the catalogue now has approved; their ids.
-pub async fn resume_approved(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
-    let ids = store::resume_for_templates(pool).await?;
-    for id in &ids {
-        tracing::info!(
-            broadcast = id,
-            "broadcast resumed: its template is approved again"
-        );
-    }
-    Ok(ids)
+    super::holds::hold(
+        pool,
+        id,
+        &super::holds::Hold::Template(sid.to_owned()),
+        &why,
+    )
+    .await
 }
 
 #[cfg(test)]

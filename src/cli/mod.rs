@@ -6,7 +6,9 @@ mod contacts;
 mod migrate;
 mod remind;
 mod send;
+mod senders;
 mod serve;
+mod sim_sender;
 mod simulate;
 mod simulator;
 mod templates;
@@ -72,8 +74,14 @@ enum Command {
         command: ContactsCommand,
     },
     /// Drive inbound traffic (text, images, locations, STOP/START) at a running instance's
-    /// /wa, signed like Twilio's.
+    /// /wa, signed like Twilio's; or take a WhatsApp sender of its built-in simulator offline
+    /// (`simulate sender-offline`) and back (`simulate sender-online`).
     Simulate(SimulateArgs),
+    /// List the WhatsApp senders with Twilio's view of them, or read Twilio's senders now.
+    Senders {
+        #[command(subcommand)]
+        command: SendersCommand,
+    },
     /// Send one WhatsApp message (text, media or a template) and print its SID and status.
     Send(SendArgs),
     /// List the WhatsApp templates wadash knows, or read Twilio's catalogue now.
@@ -220,8 +228,65 @@ enum ContactsCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum SendersCommand {
+    /// Print every sender: address, kind, wadash status, Twilio's status, quality rating,
+    /// messaging limit, webhooks, and Twilio's offline reasons.
+    List,
+    /// Read Twilio's WhatsApp senders now (live credentials, or the built-in simulator of a
+    /// `wadash serve` on this database) and print what changed; alerts as the job does.
+    Sync,
+}
+
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct SimulateArgs {
+    #[command(subcommand)]
+    sender: Option<SimulateCommand>,
+    #[command(flatten)]
+    traffic: TrafficArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum SimulateCommand {
+    /// Take a WhatsApp sender of the running instance's built-in Twilio simulator OFFLINE
+    /// with a reason, as WhatsApp would; the instance's next sender sync sees it.
+    SenderOffline {
+        #[command(flatten)]
+        target: SimSenderArgs,
+        /// Twilio's error code for why.
+        #[arg(long, default_value = "63112")]
+        reason_code: String,
+        /// Twilio's words for why.
+        #[arg(
+            long,
+            default_value = "The WhatsApp Business Account of this sender was disabled by Meta"
+        )]
+        reason: String,
+    },
+    /// Bring a sender taken offline with `sender-offline` back online at the simulator.
+    SenderOnline {
+        #[command(flatten)]
+        target: SimSenderArgs,
+    },
+}
+
+/// Which simulated sender, and where the simulator is.
+#[derive(Debug, clap::Args)]
+struct SimSenderArgs {
+    /// The sender: whatsapp:+E164 (or +E164).
+    #[arg(long)]
+    sender: String,
+    /// The simulator's base URL (default: the one `wadash serve` recorded in the database).
+    #[arg(long)]
+    simulator_url: Option<String>,
+    /// The simulator's auth token (default: the one the instance validates with).
+    #[arg(long, env = "WADASH_SIMULATE_AUTH_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct TrafficArgs {
     /// Messages per second.
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
@@ -321,7 +386,24 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Token { command } => token::run(command, settings).await,
         Command::Send(args) => send::run(args, settings).await,
         Command::Templates { command } => templates::run(command, settings).await,
-        Command::Simulate(args) => simulate::run(args, settings).await,
+        Command::Simulate(SimulateArgs {
+            sender: None,
+            traffic,
+        }) => simulate::run(traffic, settings).await,
+        Command::Simulate(SimulateArgs {
+            sender:
+                Some(SimulateCommand::SenderOffline {
+                    target,
+                    reason_code,
+                    reason,
+                }),
+            ..
+        }) => sim_sender::run(target, Some((reason_code, reason)), settings).await,
+        Command::Simulate(SimulateArgs {
+            sender: Some(SimulateCommand::SenderOnline { target }),
+            ..
+        }) => sim_sender::run(target, None, settings).await,
+        Command::Senders { command } => senders::run(command, settings).await,
         Command::User { command } => user::run(command, settings).await,
         Command::WebhookToken => webhook_token::run(settings).await,
     }

@@ -3,10 +3,10 @@
 use anyhow::Context as _;
 use secrecy::SecretString;
 
-use super::SimulateArgs;
+use super::TrafficArgs;
 use crate::config::Settings;
 
-pub(super) async fn run(args: SimulateArgs, settings: Settings) -> anyhow::Result<()> {
+pub(super) async fn run(args: TrafficArgs, settings: Settings) -> anyhow::Result<()> {
     let url = args.url.unwrap_or_else(|| super::public_url(&settings));
     anyhow::ensure!(
         url.starts_with("http://") || url.starts_with("https://"),

@@ -37,6 +37,38 @@ pub fn is_online(status: &str) -> bool {
     matches!(status, "ONLINE" | "ONLINE:UPDATING")
 }
 
+/// Why Twilio's account of a sender stops sends from it — removed from Twilio (`gone`), or a
+/// known status other than online — as the status to report. None when nothing Twilio says
+/// stops them: the sandbox (kind `sandbox`, which Twilio's Senders API does not list), a
+/// sender Twilio never listed (no status), or one online.
+pub fn stopped_status(kind: &str, status: Option<&str>, gone: bool) -> Option<String> {
+    if kind == "sandbox" {
+        return None;
+    }
+    if gone {
+        return Some(GONE.to_owned());
+    }
+    status.filter(|s| !is_online(s)).map(str::to_owned)
+}
+
+/// The status [`stopped_status`] reports for a sender removed from Twilio.
+pub const GONE: &str = "gone from Twilio";
+
+/// Twilio's offline reasons in words: `63112: The Meta account was disabled; …`.
+pub fn reasons_text(reasons: &[OfflineReason]) -> String {
+    reasons
+        .iter()
+        .map(|r| {
+            if r.code.is_empty() {
+                r.message.clone()
+            } else {
+                format!("{}: {}", r.code, r.message)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Whether a sender's webhooks are this wadash's: inbound messages to `{public}/wa` and status
 /// callbacks to `{public}/sts` (trailing slashes and the host's case do not matter).
 pub fn webhooks_ok(
@@ -237,6 +269,56 @@ mod tests {
         c.iter()
             .map(|c| (c.field.as_str(), c.to.as_deref(), c.alerts()))
             .collect()
+    }
+
+    #[test]
+    fn only_a_listed_sender_not_online_or_gone_is_stopped_and_the_sandbox_never() {
+        // (kind, status, gone, stopped status)
+        let table: &[(&str, Option<&str>, bool, Option<&str>)] = &[
+            ("number", Some("ONLINE"), false, None),
+            ("number", Some("ONLINE:UPDATING"), false, None),
+            ("number", None, false, None),
+            ("number", Some("OFFLINE"), false, Some("OFFLINE")),
+            (
+                "number",
+                Some("TWILIO_REVIEW"),
+                false,
+                Some("TWILIO_REVIEW"),
+            ),
+            (
+                "number",
+                Some("SOMETHING_NEW"),
+                false,
+                Some("SOMETHING_NEW"),
+            ),
+            ("number", Some("ONLINE"), true, Some(GONE)),
+            ("sandbox", Some("OFFLINE"), false, None),
+            ("sandbox", Some("OFFLINE"), true, None),
+            ("messaging_service", None, false, None),
+        ];
+        for (kind, status, gone, want) in table {
+            assert_eq!(
+                stopped_status(kind, *status, *gone).as_deref(),
+                *want,
+                "{kind} {status:?} gone={gone}"
+            );
+        }
+        let reasons = [
+            OfflineReason {
+                code: "63112".into(),
+                message: "The Meta account was disabled".into(),
+                more_info: String::new(),
+            },
+            OfflineReason {
+                code: String::new(),
+                message: "Display name rejected".into(),
+                more_info: String::new(),
+            },
+        ];
+        assert_eq!(
+            reasons_text(&reasons),
+            "63112: The Meta account was disabled; Display name rejected"
+        );
     }
 
     #[test]

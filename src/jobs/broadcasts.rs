@@ -99,8 +99,9 @@ impl Runner {
         pacers: &mut Pacers,
     ) -> anyhow::Result<Duration> {
         store::start_due(&self.pool).await?;
-        // Held for a template that a sync has since found approved again: sending resumes.
-        crate::broadcasts::template_hold::resume_approved(&self.pool).await?;
+        // Held for a template or a sender that a sync has since found approved or online
+        // again: sending resumes.
+        crate::broadcasts::holds::resume_cleared(&self.pool).await?;
         self.recover_stale(cache).await?;
         let senders = store::due_senders(&self.pool).await?;
         if senders.is_empty() {

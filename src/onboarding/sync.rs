@@ -29,6 +29,34 @@ pub struct SyncContext {
     pub mps: f64,
 }
 
+impl SyncContext {
+    /// How an instance syncs: webhooks are wadash's when they point at its public URL, and a
+    /// sender found at Twilio for the first time gets the default throughput.
+    pub fn of_instance(public_url: &str) -> Self {
+        Self {
+            public_url: Some(public_url.to_owned()),
+            mps: crate::senders::DEFAULT_MPS,
+        }
+    }
+}
+
+impl Synced {
+    /// The outcome as the JSON API and the CLI report it: the senders at Twilio and each
+    /// change (`address`, `field`, `from`, `to`, whether it `alerts`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "senders": self.senders,
+            "changes": self.changes.iter().map(|c| serde_json::json!({
+                "address": c.address,
+                "field": c.field.as_str(),
+                "from": c.from,
+                "to": c.to,
+                "alerts": c.alerts(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
 /// Twilio's sender as wadash stores it; an empty text is none.
 pub fn record(s: Sender) -> SenderRecord {
     let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::SenderStatus;
 use crate::domain::consent::Consent;
+use crate::domain::sender_health::{self, OfflineReason};
 use crate::domain::window::Window;
 use crate::storage::contacts::Recipient;
 use crate::storage::senders::SenderRow;
@@ -34,6 +35,14 @@ pub enum Refusal {
     },
     UnknownSender {
         sender: String,
+    },
+    /// Twilio has the sender in a status other than online (`OFFLINE`, `TWILIO_REVIEW`, …),
+    /// or no longer lists it: WhatsApp delivers nothing from it.
+    SenderOffline {
+        sender: String,
+        /// Twilio's status, verbatim, or [`sender_health::GONE`].
+        status: String,
+        reasons: Vec<OfflineReason>,
     },
     /// A template WhatsApp has not approved (or that Twilio deleted), sent where approval is
     /// needed: outside the recipient's open 24-hour window.
@@ -68,6 +77,7 @@ impl Refusal {
             Refusal::SenderDisabled { .. } => "sender_disabled",
             Refusal::SenderPending { .. } => "sender_not_approved",
             Refusal::UnknownSender { .. } => "unknown_sender",
+            Refusal::SenderOffline { .. } => "sender_offline",
             Refusal::TemplateNotApproved { .. } => "template_not_approved",
             Refusal::TemplateSessionOnly { .. } => "template_session_only",
             Refusal::TemplateVariables { .. } => "template_variables",
@@ -109,6 +119,27 @@ impl std::fmt::Display for Refusal {
                 f,
                 "{sender} is not one of this business's senders; add it on the senders page first"
             ),
+            Refusal::SenderOffline {
+                sender,
+                status,
+                reasons,
+            } => {
+                if status == sender_health::GONE {
+                    write!(
+                        f,
+                        "the sender {sender} is no longer among Twilio's WhatsApp senders (removed from the account)"
+                    )?;
+                } else {
+                    write!(f, "the sender {sender} is {status} at Twilio")?;
+                }
+                if !reasons.is_empty() {
+                    write!(f, " ({})", sender_health::reasons_text(reasons))?;
+                }
+                write!(
+                    f,
+                    "; WhatsApp delivers nothing from it until Twilio has it online again: choose another sender"
+                )
+            }
             Refusal::TemplateNotApproved { sid, name, status } => write!(
                 f,
                 "the template {name} ({sid}) is {status} at WhatsApp, and outside an open 24-hour window \
@@ -307,11 +338,30 @@ pub fn check_template(
     Ok(Vec::new())
 }
 
-/// Checks the sender (`whatsapp:+…` or `MG…`) against the registered senders.
+/// Why Twilio's account of `s` stops sends from it (see
+/// [`sender_health::stopped_status`]); None when it does not.
+pub fn twilio_stop(s: &SenderRow) -> Option<Refusal> {
+    let status = sender_health::stopped_status(
+        &s.kind,
+        s.twilio.twilio_status.as_deref(),
+        s.twilio.twilio_gone_at.is_some(),
+    )?;
+    Some(Refusal::SenderOffline {
+        sender: s.address.clone(),
+        status,
+        reasons: s.twilio.offline_reasons.0.clone(),
+    })
+}
+
+/// Checks the sender (`whatsapp:+…` or `MG…`) against the registered senders: it must be
+/// active here and, when Twilio lists it, online there (the sandbox is exempt).
 pub fn check_sender(address: &str, sender: Option<&SenderRow>) -> Result<(), Refusal> {
     let sender_name = || address.to_owned();
     match sender.map(|s| s.status) {
-        Some(SenderStatus::Active) => Ok(()),
+        Some(SenderStatus::Active) => match sender.and_then(twilio_stop) {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        },
         Some(SenderStatus::Pending) => Err(Refusal::SenderPending {
             sender: sender_name(),
         }),
@@ -532,5 +582,99 @@ mod tests {
             "sender_not_approved"
         );
         assert_eq!(check_sender(a, None).unwrap_err().code(), "unknown_sender");
+    }
+
+    #[test]
+    fn a_sender_twilio_has_not_online_or_gone_is_refused_and_the_sandbox_is_exempt() {
+        let row = |kind: &str, status: &str, twilio: Option<&str>, gone: bool| SenderRow {
+            id: 1,
+            address: "whatsapp:+14155550100".into(),
+            kind: kind.into(),
+            label: String::new(),
+            status: SenderStatus::parse(status).unwrap(),
+            join_code: None,
+            mps: 80.0,
+            is_default: false,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            twilio: crate::storage::senders::AtTwilio {
+                twilio_status: twilio.map(str::to_owned),
+                twilio_gone_at: gone.then(Utc::now),
+                offline_reasons: sqlx::types::Json(vec![OfflineReason {
+                    code: "63112".into(),
+                    message: "The Meta account was disabled".into(),
+                    more_info: "https://www.twilio.com/docs/errors/63112".into(),
+                }]),
+                ..Default::default()
+            },
+        };
+        let a = "whatsapp:+14155550100";
+        // (kind, wadash status, Twilio status, gone, refusal code or None)
+        type Case<'a> = (&'a str, &'a str, Option<&'a str>, bool, Option<&'a str>);
+        let table: &[Case] = &[
+            ("number", "active", Some("ONLINE"), false, None),
+            ("number", "active", Some("ONLINE:UPDATING"), false, None),
+            ("number", "active", None, false, None),
+            (
+                "number",
+                "active",
+                Some("OFFLINE"),
+                false,
+                Some("sender_offline"),
+            ),
+            (
+                "number",
+                "active",
+                Some("TWILIO_REVIEW"),
+                false,
+                Some("sender_offline"),
+            ),
+            (
+                "number",
+                "active",
+                Some("ONLINE"),
+                true,
+                Some("sender_offline"),
+            ),
+            (
+                "number",
+                "disabled",
+                Some("OFFLINE"),
+                false,
+                Some("sender_disabled"),
+            ),
+            (
+                "number",
+                "pending",
+                Some("OFFLINE"),
+                false,
+                Some("sender_not_approved"),
+            ),
+            ("sandbox", "active", Some("OFFLINE"), false, None),
+            ("sandbox", "active", Some("OFFLINE"), true, None),
+        ];
+        for (kind, status, twilio, gone, want) in table {
+            let got = check_sender(a, Some(&row(kind, status, *twilio, *gone)));
+            assert_eq!(
+                got.as_ref().err().map(Refusal::code),
+                *want,
+                "{kind} {status} {twilio:?} gone={gone}: {got:?}"
+            );
+        }
+        let said = check_sender(a, Some(&row("number", "active", Some("OFFLINE"), false)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            said.contains("whatsapp:+14155550100 is OFFLINE at Twilio")
+                && said.contains("63112: The Meta account was disabled"),
+            "{said}"
+        );
+        let gone = check_sender(a, Some(&row("number", "active", Some("ONLINE"), true)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            gone.contains("no longer among Twilio's WhatsApp senders"),
+            "{gone}"
+        );
     }
 }

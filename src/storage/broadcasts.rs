@@ -497,7 +497,7 @@ pub async fn set_status(
     let row: Option<BroadcastRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE broadcasts SET status = CASE WHEN $2 = 'running' AND start_at > now() \
            THEN 'scheduled' ELSE $2 END, updated_at = now(), paused_reason = NULL, \
-           held_template = NULL, \
+           held_for = NULL, held_on = NULL, \
            completed_at = CASE WHEN $2 = 'canceled' THEN now() ELSE completed_at END \
          WHERE id = $1 AND status = ANY($3) RETURNING {COLUMNS}"
     )))
@@ -570,7 +570,7 @@ pub async fn pause_for(pool: &PgPool, id: i64, reason: &str) -> sqlx::Result<boo
 pub async fn release(pool: &PgPool, id: i64) -> sqlx::Result<Option<BroadcastRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE broadcasts SET status = CASE WHEN start_at > now() THEN 'scheduled' \
-           ELSE 'running' END, paused_reason = NULL, held_template = NULL, updated_at = now() \
+           ELSE 'running' END, paused_reason = NULL, held_for = NULL, held_on = NULL, updated_at = now() \
          WHERE id = $1 AND status = 'held' RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -578,21 +578,23 @@ pub async fn release(pool: &PgPool, id: i64) -> sqlx::Result<Option<BroadcastRow
     .await
 }
 
-/// Holds running (or scheduled) broadcast `id` because its template `sid` cannot be sent, with
-/// the reason; true when this call held it.
-pub async fn hold_for_template(
+/// Holds running (or scheduled) broadcast `id` until what it waits `for` (`template` or
+/// `sender`) named `on` clears, with the reason; true when this call held it.
+pub async fn hold_until(
     pool: &PgPool,
     id: i64,
-    sid: &str,
+    held_for: &str,
+    on: &str,
     reason: &str,
 ) -> sqlx::Result<bool> {
     Ok(sqlx::query(
-        "UPDATE broadcasts SET status = 'held', paused_reason = $3, held_template = $2, \
-           updated_at = now() \
+        "UPDATE broadcasts SET status = 'held', paused_reason = $4, held_for = $2, \
+           held_on = $3, updated_at = now() \
          WHERE id = $1 AND status IN ('running', 'scheduled')",
     )
     .bind(id)
-    .bind(sid)
+    .bind(held_for)
+    .bind(on)
     .bind(reason)
     .execute(pool)
     .await?
@@ -600,19 +602,41 @@ pub async fn hold_for_template(
         == 1)
 }
 
-/// Starts again (or schedules) the broadcasts held for a template the catalogue has approved
-/// and not deleted; their ids.
-pub async fn resume_for_templates(pool: &PgPool) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar(
-        "UPDATE broadcasts b SET status = CASE WHEN b.start_at > now() THEN 'scheduled' \
-           ELSE 'running' END, paused_reason = NULL, held_template = NULL, updated_at = now() \
-         FROM templates t \
-         WHERE b.status = 'held' AND b.held_template = t.sid \
-           AND t.status = 'approved' AND t.deleted_at IS NULL \
-         RETURNING b.id",
+/// One broadcast held until something clears: (id, what it waits for, on what, its sender).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HeldUntil {
+    pub id: i64,
+    pub held_for: String,
+    pub held_on: String,
+    pub sender: String,
+}
+
+/// The broadcasts held until something clears.
+pub async fn held_until(pool: &PgPool) -> sqlx::Result<Vec<HeldUntil>> {
+    sqlx::query_as(
+        "SELECT id, held_for, held_on, sender FROM broadcasts \
+         WHERE status = 'held' AND held_for IS NOT NULL ORDER BY id",
     )
     .fetch_all(pool)
     .await
+}
+
+/// Starts again (or schedules) broadcast `id` if it is still held for `held_for` on `on`;
+/// true when this call resumed it.
+pub async fn resume_held(pool: &PgPool, id: i64, held_for: &str, on: &str) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE broadcasts SET status = CASE WHEN start_at > now() THEN 'scheduled' \
+           ELSE 'running' END, paused_reason = NULL, held_for = NULL, held_on = NULL, \
+           updated_at = now() \
+         WHERE id = $1 AND status = 'held' AND held_for = $2 AND held_on = $3",
+    )
+    .bind(id)
+    .bind(held_for)
+    .bind(on)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// Puts a claimed recipient back in the queue as it was before the claim (not an attempt:

@@ -26,7 +26,7 @@ pub struct SenderRow {
     pub twilio: AtTwilio,
 }
 
-/// A sender as Twilio's Senders API last described it (see `crate::senders::sync`).
+/// A sender as Twilio's Senders API last described it (see `crate::onboarding::sync`).
 #[derive(Debug, Clone, Default, sqlx::FromRow, serde::Serialize)]
 pub struct AtTwilio {
     pub twilio_sid: Option<String>,
@@ -35,13 +35,16 @@ pub struct AtTwilio {
     pub quality_rating: Option<String>,
     pub messaging_limit: Option<String>,
     pub webhooks_ok: Option<bool>,
+    /// Where Twilio sends the sender's inbound messages and status callbacks now.
+    pub callback_url: Option<String>,
+    pub status_callback_url: Option<String>,
     pub twilio_synced_at: Option<DateTime<Utc>>,
     pub twilio_gone_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, address, kind, label, status, join_code, mps, is_default, created_at,
     updated_at, twilio_sid, twilio_status, offline_reasons, quality_rating, messaging_limit,
-    webhooks_ok, twilio_synced_at, twilio_gone_at";
+    webhooks_ok, callback_url, status_callback_url, twilio_synced_at, twilio_gone_at";
 
 /// A sender's settings as written.
 #[derive(Debug, Clone)]

@@ -108,6 +108,7 @@ async fn no_page_has_a_serious_or_critical_accessibility_violation(
     let content = app.twilio.content(app.twilio.base()).unwrap();
     wadash::templates::sync(&app.pool, &content).await.unwrap();
 
+    let offline_sender = crate::sender_health::seed_offline_sender(&app.pool).await;
     let pages = [
         "/".to_owned(),
         "/messages".into(),
@@ -129,6 +130,7 @@ async fn no_page_has_a_serious_or_critical_accessibility_violation(
         "/admin".into(),
         "/admin/senders".into(),
         "/admin/messaging-services".into(),
+        format!("/admin/senders/{offline_sender}"),
         "/admin/prices".into(),
         "/admin/rules".into(),
         "/admin/alerts".into(),

@@ -255,6 +255,10 @@ async fn every_page_fits_a_phone_a_desktop_and_a_wall(_: PgPoolOptions, opts: Pg
         "/account".to_owned(),
         format!("/templates/{}", wadash::twilio::simulator::SAMPLE_SIDS[1]),
         "/templates/new".to_owned(),
+        format!(
+            "/admin/senders/{}",
+            crate::sender_health::seed_offline_sender(&app.pool).await
+        ),
     ]);
 
     // A phone, light then dark: nothing wider than the screen.

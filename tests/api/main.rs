@@ -41,6 +41,7 @@ mod reconcile;
 mod reminders;
 mod rollup;
 mod security;
+mod sender_health;
 mod sender_sync;
 mod sender_wizard;
 mod sending;

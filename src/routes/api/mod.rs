@@ -13,6 +13,7 @@ pub mod prices;
 pub mod reminders;
 pub mod rules;
 pub mod sender_register;
+pub mod sender_sync;
 pub mod senders;
 pub mod settings;
 pub mod stats;
@@ -28,6 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     contacts::configure(cfg);
     // Before `/senders/{id}`, which would otherwise take `/senders/register`.
     sender_register::configure(cfg);
+    // Before `/senders/{id}`.
+    sender_sync::configure(cfg);
     senders::configure(cfg);
     messaging_services::configure(cfg);
     rules::configure(cfg);

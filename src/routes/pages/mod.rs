@@ -28,6 +28,7 @@ pub mod prices;
 pub mod reminders;
 pub mod rules;
 pub mod send;
+pub mod sender_health;
 pub mod sender_wizard;
 pub mod senders;
 pub mod session;
@@ -66,6 +67,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     join_qr::configure(cfg);
     // Before `senders`: its `/admin/senders/{id}` routes would take `/admin/senders/new`.
     sender_wizard::configure(cfg);
+    // Before the senders page's `/admin/senders/{id}` forms.
+    sender_health::configure(cfg);
     senders::configure(cfg);
     messaging_services::configure(cfg);
     rules::configure(cfg);

@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::sender_health::{self, SyncNote, TwilioView};
 use super::{Chrome, CurrentUser, PageError};
 use crate::domain::SenderStatus;
 use crate::routes::pages::{Allowed, CsrfOnly, Posted};
@@ -25,7 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Messages per second for people: `80`, `0.333`.
-fn mps_text(mps: f64) -> String {
+pub(super) fn mps_text(mps: f64) -> String {
     if mps.fract() == 0.0 {
         format!("{mps:.0}")
     } else {
@@ -60,6 +61,8 @@ struct SenderItem {
     fields: SenderFields,
     /// The edit form is open (it was refused).
     open: bool,
+    /// What Twilio says of it, when Twilio lists it.
+    twilio: Option<TwilioView>,
 }
 
 fn fields_of(s: &SenderRow) -> SenderFields {
@@ -82,6 +85,8 @@ struct SendersPage {
     statuses: [&'static str; 3],
     sandbox_number: &'static str,
     notice: Option<String>,
+    /// How the sender syncs from Twilio have gone.
+    sync: SyncNote,
     /// The sender just disabled, offered to be restored: (id, address, status it had).
     undo: Option<(i64, String, String)>,
     error: Option<String>,
@@ -142,6 +147,7 @@ async fn render_with_undo(
                 join: service::join_instructions(s),
                 fields,
                 open,
+                twilio: sender_health::twilio_view(s, &state.public_url, user.tz),
             }
         })
         .collect();
@@ -160,6 +166,7 @@ async fn render_with_undo(
             statuses: SenderStatus::ALL.map(SenderStatus::as_str),
             sandbox_number: service::SANDBOX_NUMBER,
             notice,
+            sync: sender_health::sync_note_now(state, user.tz).await?,
             undo,
             error,
         },
@@ -201,6 +208,8 @@ async fn page(
             "Sender disabled: nothing is sent from it any more; its history stays.",
         ),
         ("restored", "Sender restored to the status it had."),
+        sender_health::NOTICES[0],
+        sender_health::NOTICES[1],
     ]);
     render_with_undo(&user, &state, notice, None, disabled).await
 }

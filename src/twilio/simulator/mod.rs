@@ -88,6 +88,10 @@ struct SimState {
     http: reqwest::Client,
 }
 
+/// The `instance_settings` key under which `wadash serve` records its simulator's URL (the
+/// last instance started on the database wins), for `wadash simulate sender-offline`.
+pub const URL_KEY: &str = "simulator_url";
+
 /// A running simulator.
 pub struct Simulator {
     url: String,
@@ -210,6 +214,10 @@ impl Simulator {
                                     .route("/{sid}", web::get().to(senders::fetch))
                                     .route("/{sid}", web::post().to(senders::update))
                                     .route("/{sid}", web::delete().to(senders::delete)),
+                            )
+                            .route(
+                                "/simulator/senders/offline",
+                                web::post().to(senders::set_offline),
                             )
                     })
                     .workers(1)

@@ -1,6 +1,9 @@
 //! The simulator's Senders API (`/v2/Channels/Senders`): WhatsApp senders registered through
 //! wadash go `CREATING → PENDING_VERIFICATION`, take the code the simulator "sent" (written to
 //! its log), then go `VERIFYING → ONLINE`, each step after `WADASH_SIM_SENDER_STEP_MS`.
+//! A simulator-only control endpoint ([`set_offline`], behind the account's credentials, as
+//! `wadash simulate sender-offline|sender-online` calls it) takes a sender `OFFLINE` with
+//! Twilio-style reasons, or brings it back.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -22,6 +25,8 @@ struct SimSender {
     configuration: Value,
     webhook: Value,
     profile: Value,
+    /// Taken offline through the control endpoint, with these `offline_reasons`.
+    offline: Option<Vec<Value>>,
 }
 
 /// The simulated account's WhatsApp senders.
@@ -38,6 +43,9 @@ pub fn verification_code(sid: &str) -> String {
 }
 
 fn status_of(s: &SimSender, now: DateTime<Utc>, step: Duration) -> &'static str {
+    if s.offline.is_some() {
+        return "OFFLINE";
+    }
     let after = |t: DateTime<Utc>| (now - t).to_std().unwrap_or_default() >= step;
     match s.verified {
         Some(v) if after(v) => "ONLINE",
@@ -71,7 +79,7 @@ impl Senders {
             "configuration": s.configuration, "webhook": s.webhook, "profile": s.profile,
             "properties": {"quality_rating": if online { "HIGH" } else { "UNKNOWN" },
                 "messaging_limit": if online { "1K Customers/24hr" } else { "" }},
-            "offline_reasons": null, "compliance": null,
+            "offline_reasons": s.offline, "compliance": null,
             "url": format!("{base}/v2/Channels/Senders/{}", s.sid)})
     }
 }
@@ -170,6 +178,7 @@ pub(super) async fn create(
         configuration: body["configuration"].clone(),
         webhook: body["webhook"].clone(),
         profile: body["profile"].clone(),
+        offline: None,
     };
     let out = state.senders.resource(&s, &super::content::base_of(&req));
     all.insert(sid, s);
@@ -238,6 +247,44 @@ pub(super) async fn delete(
     }
 }
 
+/// What the control endpoint is asked: take `sender_id` offline with `offline_reasons`, or
+/// (`offline: false`) bring it back.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct OfflineRequest {
+    sender_id: String,
+    offline: bool,
+    #[serde(default)]
+    offline_reasons: Vec<Value>,
+}
+
+/// `POST /simulator/senders/offline` (simulator only): the sender `sender_id` goes `OFFLINE`
+/// with the reasons given (Twilio's shape: `code`, `message`, `more_info`), or back to where
+/// its registration stands. Answers the sender as the Senders API now shows it; 404 for a
+/// number the simulator never registered.
+pub(super) async fn set_offline(
+    req: HttpRequest,
+    body: web::Json<OfflineRequest>,
+    state: web::Data<SimState>,
+) -> HttpResponse {
+    if !super::authorized_account(&req, &state) {
+        return twilio_error(401, 20003, "Authenticate");
+    }
+    let mut all = state.senders.all.lock().expect("senders lock");
+    let Some(s) = all.values_mut().find(|s| s.sender_id == body.sender_id) else {
+        return twilio_error(
+            404,
+            20404,
+            &format!(
+                "the simulator has no WhatsApp sender {}: register it first (the onboarding wizard, or POST /v2/Channels/Senders)",
+                body.sender_id
+            ),
+        );
+    };
+    s.offline = body.offline.then(|| body.offline_reasons.clone());
+    tracing::info!(sender = %s.sender_id, offline = body.offline, "simulator: WhatsApp sender state set");
+    HttpResponse::Ok().json(state.senders.resource(s, &super::content::base_of(&req)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,12 +301,17 @@ mod tests {
             configuration: Value::Null,
             webhook: Value::Null,
             profile: Value::Null,
+            offline: None,
         };
         let at = |ms: i64| t0 + chrono::Duration::milliseconds(ms);
         assert_eq!(status_of(&s, at(500), step), "CREATING");
         assert_eq!(status_of(&s, at(2500), step), "PENDING_VERIFICATION");
         s.verified = Some(at(3000));
         assert_eq!(status_of(&s, at(4000), step), "VERIFYING");
+        assert_eq!(status_of(&s, at(5000), step), "ONLINE");
+        s.offline = Some(Vec::new());
+        assert_eq!(status_of(&s, at(5000), step), "OFFLINE");
+        s.offline = None;
         assert_eq!(status_of(&s, at(5000), step), "ONLINE");
     }
 
