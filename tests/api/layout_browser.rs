@@ -240,7 +240,7 @@ async fn every_page_fits_a_phone_a_desktop_and_a_wall(_: PgPoolOptions, opts: Pg
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(pages.len(), 16, "an admin's navigation: {pages:?}");
+    assert_eq!(pages.len(), 15, "an admin's navigation: {pages:?}");
     let sid: String =
         sqlx::query_scalar("SELECT sid FROM messages WHERE status = 'failed' LIMIT 1")
             .fetch_one(&app.pool)
@@ -298,7 +298,7 @@ async fn every_page_fits_a_phone_a_desktop_and_a_wall(_: PgPoolOptions, opts: Pg
         .unwrap();
     assert_eq!(
         eval(&c, "return Array.from(document.querySelectorAll('header nav a')).filter(a => a.checkVisibility() && a.getBoundingClientRect().right <= window.innerWidth).length;").await,
-        json!(16),
+        json!(15),
         "the open menu shows every entry on the screen"
     );
     assert_eq!(eval(&c, SPILLS).await, json!([]));

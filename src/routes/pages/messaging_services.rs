@@ -65,7 +65,7 @@ async fn render(
     };
     crate::routes::pages::html_with(
         &ServicesPage {
-            chrome: Chrome::for_user(user, state, "messaging-services"),
+            chrome: Chrome::for_user(user, state, "senders"),
             services,
             candidates,
             notice,

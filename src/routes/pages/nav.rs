@@ -57,12 +57,6 @@ const GROUPS: &[(&str, &[Entry])] = &[
         &[
             ("/admin", "Admin", "admin", Role::Admin),
             ("/admin/senders", "Senders", "senders", Role::Admin),
-            (
-                "/admin/messaging-services",
-                "Messaging Services",
-                "messaging-services",
-                Role::Admin,
-            ),
             ("/admin/rules", "Rules", "rules", Role::Admin),
             (
                 "/admin/alerts",
