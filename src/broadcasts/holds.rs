@@ -113,9 +113,12 @@ async fn cleared(pool: &PgPool, hold: &Hold, sender: &str) -> sqlx::Result<bool>
         Hold::Template(sid) => crate::storage::templates::get(pool, sid)
             .await?
             .is_some_and(|t| t.status == "approved" && t.deleted_at.is_none()),
-        Hold::Sender(_) => crate::storage::senders::by_address(pool, sender)
-            .await?
-            .is_some_and(|s| policy::twilio_stop(&s).is_none()),
+        // Usable again: active here (a de-authorized sender is disabled, so its holds wait
+        // for an admin to move the work) and online at Twilio.
+        Hold::Sender(_) => {
+            let row = crate::storage::senders::by_address(pool, sender).await?;
+            row.is_some() && policy::check_sender(sender, row.as_ref()).is_ok()
+        }
     })
 }
 
