@@ -469,3 +469,118 @@ async fn change_number_moves_scheduled_work_rules_and_the_default_and_names_open
     );
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn the_pages_confirm_with_what_uses_the_sender_and_show_what_was_held_and_moved(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = spawn(opts).await;
+    let (a, b) = ("whatsapp:+15550000061", "whatsapp:+15550000062");
+    let client = app.twilio.messaging(app.twilio.base()).unwrap();
+    let sid = online_sender(&client, a).await;
+    online_sender(&client, b).await;
+    let admin = app.api_token(Role::Admin).await;
+    let op = app.api_token(Role::Operator).await;
+    sync(&app, &admin).await;
+    let (a_id, b_id) = (id_of(&app, a).await, id_of(&app, b).await);
+    let broadcast = scheduled_broadcast(&app, &op, a).await;
+    inbound_to(
+        &app,
+        "SM00000000000000000000000000006101",
+        "+919900009401",
+        a,
+    )
+    .await;
+
+    let mut op_page = app.browser_as("op", Role::Operator).await;
+    assert_eq!(
+        op_page
+            .get(&format!("/admin/senders/{a_id}/deauthorize"))
+            .await
+            .0,
+        403
+    );
+    let mut page = app.admin_browser().await;
+    let (status, _, html) = page.get(&format!("/admin/senders/{a_id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!("href=\"/admin/senders/{a_id}/deauthorize\"")),
+        "{html}"
+    );
+    let (status, _, html) = page
+        .get(&format!("/admin/senders/{a_id}/deauthorize"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!(
+            "<a href=\"/broadcasts/{broadcast}\">#{broadcast}</a>"
+        )) && html.contains("in the last 90 days: 1")
+            && html.contains("removed at Twilio"),
+        "{html}"
+    );
+    // A form without its token changes nothing.
+    let (status, _, _) = page
+        .post(
+            &format!("/admin/senders/{a_id}/deauthorize"),
+            &[("csrf", "forged")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(broadcast_state(&app, broadcast).await.0, "scheduled");
+    let csrf = page.csrf().await;
+    let (status, _, html) = page
+        .post(
+            &format!("/admin/senders/{a_id}/deauthorize"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!("{a} was de-authorized and removed at Twilio"))
+            && html.contains(&format!(
+                "Held broadcasts: <a href=\"/broadcasts/{broadcast}\">#{broadcast}</a>"
+            )),
+        "{html}"
+    );
+    assert!(
+        client.fetch_sender(&sid).await.is_err(),
+        "removed at the simulator"
+    );
+
+    // Change number: B is offered, the held broadcast goes to B, the open window is named.
+    let (status, _, html) = page.get(&format!("/admin/senders/{a_id}/replace")).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!("<option value=\"{b_id}\">{b}</option>")),
+        "{html}"
+    );
+    assert!(
+        !html.contains(&format!("<option value=\"{a_id}\">")),
+        "not itself: {html}"
+    );
+    let (status, _, html) = page
+        .post(
+            &format!("/admin/senders/{a_id}/replace"),
+            &[("csrf", &csrf), ("with", &a_id.to_string())],
+        )
+        .await;
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("cannot replace itself"), "{html}");
+    let (status, _, html) = page
+        .post(
+            &format!("/admin/senders/{a_id}/replace"),
+            &[("csrf", &csrf), ("with", &b_id.to_string())],
+        )
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!("The work of {a} moved to {b}"))
+            && html.contains(&format!("released from their hold: #{broadcast}"))
+            && html.contains("<li>whatsapp:+919900009401</li>"),
+        "{html}"
+    );
+    let (status, sender, _) = broadcast_state(&app, broadcast).await;
+    assert_eq!((status.as_str(), sender.as_str()), ("scheduled", b));
+    app.stop().await;
+}
