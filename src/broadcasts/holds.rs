@@ -4,6 +4,8 @@
 //! recipient about to be sent goes back to the queue, and nothing more is claimed — and
 //! records what it waits on. The runner looks at every such hold each turn and resumes the
 //! broadcast by itself once a sync finds the template approved, or the sender online, again.
+//! A de-authorized sender (disabled: `crate::onboarding::retire`) never clears its holds; an
+//! admin moves its broadcasts to another sender ("Change number") or cancels them.
 
 use sqlx::PgPool;
 
