@@ -584,3 +584,92 @@ async fn the_pages_confirm_with_what_uses_the_sender_and_show_what_was_held_and_
     assert_eq!((status.as_str(), sender.as_str()), ("scheduled", b));
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn twilio_failing_changes_nothing_and_a_404_there_counts_as_removed(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const SID: &str = "XE0000000000000000000000000000007a";
+    let app = TestApp::spawn(opts).await;
+    let server = MockServer::start().await;
+    let messaging = crate::helpers::twilio_double(
+        "http://127.0.0.1:9",
+        "AC00000000000000000000000000000000",
+        "tok",
+        1,
+    )
+    .messaging(&server.uri())
+    .unwrap();
+    let a = "whatsapp:+15550000071";
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO senders (address, kind, label, status, mps, twilio_sid, twilio_status) \
+         VALUES ($1, 'number', 'a', 'active', 80, $2, 'ONLINE') RETURNING id",
+    )
+    .bind(a)
+    .bind(SID)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let op = app.api_token(Role::Operator).await;
+    let broadcast = scheduled_broadcast(&app, &op, a).await;
+
+    Mock::given(method("DELETE"))
+        .and(path(format!("/v2/Channels/Senders/{SID}")))
+        .respond_with(ResponseTemplate::new(500).set_body_json(
+            json!({"code": 20500, "message": "Internal Server Error", "status": 500}),
+        ))
+        .mount(&server)
+        .await;
+    let e = wadash::onboarding::retire::deauthorize(&app.pool, &messaging, id)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "twilio_error");
+    assert!(e.to_string().contains("nothing was changed"), "{e}");
+    let (status, gone): (String, bool) =
+        sqlx::query_as("SELECT status, twilio_gone_at IS NOT NULL FROM senders WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), gone), ("active", false));
+    assert_eq!(broadcast_state(&app, broadcast).await.0, "scheduled");
+
+    // Twilio no longer has it: done, and the work is held as ever.
+    server.reset().await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("/v2/Channels/Senders/{SID}")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"code": 20404, "message": "The requested resource was not found", "status": 404}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let done = wadash::onboarding::retire::deauthorize(&app.pool, &messaging, id)
+        .await
+        .unwrap();
+    assert!(!done.deleted_at_twilio);
+    assert_eq!(done.held_broadcasts, vec![broadcast]);
+    let history: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT field, new_value FROM sender_changes WHERE sender_id = $1")
+            .bind(id)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        history,
+        vec![("presence".to_owned(), Some("gone".to_owned()))]
+    );
+    // Even were the number listed online at Twilio again, a disabled sender clears no hold.
+    sqlx::query("UPDATE senders SET twilio_gone_at = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(broadcast_state(&app, broadcast).await.0, "held");
+    app.stop().await;
+}
