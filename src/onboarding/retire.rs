@@ -134,15 +134,6 @@ pub async fn usage(pool: &PgPool, id: i64) -> Result<Usage, RetireError> {
     })
 }
 
-/// Why a broadcast is held when its sender was de-authorized, for its page.
-pub fn held_reason(address: &str) -> String {
-    format!(
-        "held: the sender {address} was de-authorized (removed at Twilio), so nothing can be sent \
-         from it; move its work to another sender (\"Change number\" on the sender's page) or \
-         cancel the broadcast"
-    )
-}
-
 /// Whether a sender in state `s` may be de-authorized.
 fn may_deauthorize(s: &SenderRow) -> Result<(), RetireError> {
     if s.is_default {
@@ -183,7 +174,12 @@ pub async fn deauthorize(
         return Err(RetireError::DefaultSender(s.address));
     }
     store::mark_deauthorized(&mut tx, id).await?;
-    let held = store::hold_broadcasts(&mut tx, &s.address, &held_reason(&s.address)).await?;
+    let held = store::hold_broadcasts(
+        &mut tx,
+        &s.address,
+        &crate::broadcasts::holds::deauthorized_reason(&s.address),
+    )
+    .await?;
     let (_, reminders) = crate::storage::sender_twilio::users_of(&mut tx, &s.address).await?;
     let rules = store::rules_on(&mut tx, &s.address).await?;
     tx.commit().await?;
@@ -329,14 +325,5 @@ mod tests {
                 Err(RetireError::NotUsable { .. })
             ));
         }
-    }
-
-    #[test]
-    fn the_hold_reason_names_the_sender_and_what_to_do() {
-        let r = held_reason("whatsapp:+15550000001");
-        assert!(
-            r.contains("whatsapp:+15550000001 was de-authorized") && r.contains("Change number"),
-            "{r}"
-        );
     }
 }

@@ -673,3 +673,60 @@ async fn twilio_failing_changes_nothing_and_a_404_there_counts_as_removed(
     assert_eq!(broadcast_state(&app, broadcast).await.0, "held");
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_broadcast_whose_sender_was_disabled_is_held_when_its_turn_comes_not_failed(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let a = "whatsapp:+15550000081";
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO senders (address, kind, label, status, mps) \
+         VALUES ($1, 'number', 'a', 'active', 80) RETURNING id",
+    )
+    .bind(a)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let (admin, op) = (
+        app.api_token(Role::Admin).await,
+        app.api_token(Role::Operator).await,
+    );
+    let broadcast = scheduled_broadcast(&app, &op, a).await;
+    // Disabled by hand (DELETE /api/v1/senders/{id}), not through de-authorize.
+    let (status, _) = call(&app, "DELETE", &format!("/senders/{id}"), &admin, None).await;
+    assert_eq!(status, 200);
+    sqlx::query(
+        "WITH b AS (UPDATE broadcasts SET start_at = now() WHERE id = $1 RETURNING id)
+         UPDATE broadcast_recipients SET next_at = now() WHERE broadcast_id = (SELECT id FROM b)",
+    )
+    .bind(broadcast)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let reason = eventually("the broadcast held", 30, || async {
+        let (status, _, reason) = broadcast_state(&app, broadcast).await;
+        (status == "held").then_some(reason.unwrap_or_default())
+    })
+    .await;
+    assert!(
+        reason.contains(&format!("{a} was de-authorized")),
+        "{reason}"
+    );
+    eventually("every recipient back in the queue", 30, || async {
+        let (pending, done): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE state = 'pending'),
+                    count(*) FILTER (WHERE state IN ('sent', 'failed'))
+               FROM broadcast_recipients WHERE broadcast_id = $1",
+        )
+        .bind(broadcast)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(done, 0, "nothing sent, nothing failed");
+        (pending == 2).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
