@@ -200,12 +200,22 @@ pub async fn deauthorize(
     })
 }
 
-/// The sender `with` names: its id (digits) or its address.
+/// The sender `with` names: its id (digits) or its address (`whatsapp:+…`, or just `+…`).
 async fn named(pool: &PgPool, with: &str) -> Result<SenderRow, RetireError> {
     let with = with.trim();
-    let found = match with.parse::<i64>() {
-        Ok(id) => senders::get(pool, id).await?,
-        Err(_) => senders::by_address(pool, with).await?,
+    let id = with
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| with.parse::<i64>().ok())
+        .flatten();
+    let found = match id {
+        Some(id) => senders::get(pool, id).await?,
+        None => match senders::by_address(pool, with).await? {
+            None if with.starts_with('+') => {
+                senders::by_address(pool, &format!("whatsapp:{with}")).await?
+            }
+            found => found,
+        },
     };
     found.ok_or_else(|| RetireError::NoSender(with.to_owned()))
 }

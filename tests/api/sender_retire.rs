@@ -405,7 +405,8 @@ async fn change_number_moves_scheduled_work_rules_and_the_default_and_names_open
         .unwrap();
     assert_eq!(unchanged, a, "a refusal moves nothing");
 
-    let (status, done) = replace(admin.clone(), json!({"with": b})).await;
+    // By its bare number, as well as by id or full address.
+    let (status, done) = replace(admin.clone(), json!({"with": "+15550000052"})).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(
         done["moved"],
