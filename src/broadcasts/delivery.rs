@@ -93,6 +93,20 @@ pub async fn prepare(
             super::holds::hold_for_sender(pool, r.broadcast_id, &refusal).await?;
             Ok(Err(Outcome::Requeued))
         }
+        // The sender was de-authorized (disabled here) while the recipient was claimed: held
+        // like the rest of its broadcast, never failed, until an admin moves the work.
+        Err(SendError::Refused(crate::sending::policy::Refusal::SenderDisabled { sender })) => {
+            store::unclaim(pool, r.broadcast_id, &r.number).await?;
+            let reason = super::holds::deauthorized_reason(&sender);
+            super::holds::hold(
+                pool,
+                r.broadcast_id,
+                &super::holds::Hold::Sender(sender),
+                &reason,
+            )
+            .await?;
+            Ok(Err(Outcome::Requeued))
+        }
         Err(SendError::Refused(refusal)) => fail(
             pool,
             r,

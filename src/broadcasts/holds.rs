@@ -4,6 +4,8 @@
 //! recipient about to be sent goes back to the queue, and nothing more is claimed — and
 //! records what it waits on. The runner looks at every such hold each turn and resumes the
 //! broadcast by itself once a sync finds the template approved, or the sender online, again.
+//! A sender disabled here (de-authorized) never clears its holds: an admin moves its
+//! broadcasts to another sender ("Change number") or cancels them.
 
 use sqlx::PgPool;
 
@@ -92,6 +94,14 @@ pub fn sender_reason(refusal: &Refusal) -> String {
     }
 }
 
+/// Why a broadcast is held because its sender was de-authorized (disabled here), for its page.
+pub fn deauthorized_reason(sender: &str) -> String {
+    format!(
+        "held: the sender {sender} was de-authorized, so nothing can be sent from it; move its \
+         work to another sender (\"Change number\" on the sender's page) or cancel the broadcast"
+    )
+}
+
 /// Holds broadcast `id` because its sender is offline at Twilio (`refusal`).
 pub async fn hold_for_sender(pool: &PgPool, id: i64, refusal: &Refusal) -> sqlx::Result<bool> {
     let Refusal::SenderOffline { sender, .. } = refusal else {
@@ -113,9 +123,12 @@ async fn cleared(pool: &PgPool, hold: &Hold, sender: &str) -> sqlx::Result<bool>
         Hold::Template(sid) => crate::storage::templates::get(pool, sid)
             .await?
             .is_some_and(|t| t.status == "approved" && t.deleted_at.is_none()),
-        Hold::Sender(_) => crate::storage::senders::by_address(pool, sender)
-            .await?
-            .is_some_and(|s| policy::twilio_stop(&s).is_none()),
+        // Usable again: active here (a de-authorized sender is disabled, so its holds wait
+        // for an admin to move the work) and online at Twilio.
+        Hold::Sender(_) => {
+            let row = crate::storage::senders::by_address(pool, sender).await?;
+            row.is_some() && policy::check_sender(sender, row.as_ref()).is_ok()
+        }
     })
 }
 
@@ -155,6 +168,15 @@ mod tests {
             assert_eq!(Hold::parse(h.kind(), h.on()), Some(h.clone()));
         }
         assert_eq!(Hold::parse("reserve", "x"), None);
+    }
+
+    #[test]
+    fn the_de_authorized_reason_names_the_sender_and_what_to_do() {
+        let r = deauthorized_reason("whatsapp:+15550000001");
+        assert!(
+            r.contains("whatsapp:+15550000001 was de-authorized") && r.contains("Change number"),
+            "{r}"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod reply_rules;
 pub mod rollups;
 pub mod send_slots;
 pub mod sender_registrations;
+pub mod sender_retire;
 pub mod sender_twilio;
 pub mod senders;
 pub mod sessions;

@@ -75,6 +75,16 @@ pub async fn get(pool: &PgPool, id: i64) -> sqlx::Result<Option<SenderRow>> {
     .await
 }
 
+/// Sender `id`, locked for the caller's transaction.
+pub async fn lock(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<SenderRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM senders WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
 pub async fn by_address(pool: &PgPool, address: &str) -> sqlx::Result<Option<SenderRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM senders WHERE address = $1"

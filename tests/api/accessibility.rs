@@ -131,6 +131,8 @@ async fn no_page_has_a_serious_or_critical_accessibility_violation(
         "/admin/senders".into(),
         "/admin/messaging-services".into(),
         format!("/admin/senders/{offline_sender}"),
+        format!("/admin/senders/{offline_sender}/deauthorize"),
+        format!("/admin/senders/{offline_sender}/replace"),
         "/admin/prices".into(),
         "/admin/rules".into(),
         "/admin/alerts".into(),

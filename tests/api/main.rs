@@ -42,6 +42,7 @@ mod reminders;
 mod rollup;
 mod security;
 mod sender_health;
+mod sender_retire;
 mod sender_sync;
 mod sender_wizard;
 mod sending;

@@ -13,6 +13,7 @@ pub mod prices;
 pub mod reminders;
 pub mod rules;
 pub mod sender_register;
+pub mod sender_retire;
 pub mod sender_sync;
 pub mod senders;
 pub mod settings;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     sender_register::configure(cfg);
     // Before `/senders/{id}`.
     sender_sync::configure(cfg);
+    sender_retire::configure(cfg);
     senders::configure(cfg);
     messaging_services::configure(cfg);
     rules::configure(cfg);

@@ -29,6 +29,7 @@ pub mod reminders;
 pub mod rules;
 pub mod send;
 pub mod sender_health;
+pub mod sender_retire;
 pub mod sender_wizard;
 pub mod senders;
 pub mod session;
@@ -69,6 +70,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     sender_wizard::configure(cfg);
     // Before the senders page's `/admin/senders/{id}` forms.
     sender_health::configure(cfg);
+    sender_retire::configure(cfg);
     senders::configure(cfg);
     messaging_services::configure(cfg);
     rules::configure(cfg);
