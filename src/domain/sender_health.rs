@@ -22,6 +22,8 @@ pub struct SenderRecord {
     pub display_name: Option<String>,
     /// The profile as Twilio answered it.
     pub profile: serde_json::Value,
+    /// The Messaging Service it is in (`MG…`), when the sync read the services.
+    pub messaging_service_sid: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -104,6 +104,7 @@ pub async fn attach(
     check_service(service)?;
     let (row, sid) = at_twilio(pool, id).await?;
     let added = messaging.attach_sender(service, &sid).await?;
+    senders::set_messaging_service(pool, id, Some(service)).await?;
     tracing::info!(service, sender = %row.address, "sender put into a Messaging Service");
     Ok(ServiceSender {
         sid: added.sid,
@@ -122,6 +123,9 @@ pub async fn detach(
     check_service(service)?;
     let (row, sid) = at_twilio(pool, id).await?;
     messaging.detach_sender(service, &sid).await?;
+    if row.twilio.messaging_service_sid.as_deref() == Some(service) {
+        senders::set_messaging_service(pool, id, None).await?;
+    }
     tracing::info!(service, sender = %row.address, "sender taken out of a Messaging Service");
     Ok(())
 }

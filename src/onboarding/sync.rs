@@ -80,6 +80,7 @@ pub fn record(s: Sender) -> SenderRecord {
         status_callback_url: non_empty(s.webhook.status_callback_url),
         waba_id: non_empty(s.configuration.waba_id),
         profile: s.profile,
+        messaging_service_sid: None,
     }
 }
 
@@ -100,17 +101,28 @@ pub async fn sync(
             return Err(e.into());
         }
     };
-    let records: Vec<SenderRecord> = fetched
+    let mut records: Vec<SenderRecord> = fetched
         .into_iter()
         .map(record)
         .filter(|r| crate::domain::WhatsAppAddress::parse(&r.address).is_ok())
         .collect();
-    let changes: Vec<Change> =
-        sender_twilio::apply(pool, &records, ctx.public_url.as_deref(), ctx.mps)
-            .await?
-            .into_iter()
-            .map(|(_, c)| c)
-            .collect();
+    let services = service_of_each(messaging).await;
+    if let Some(of) = &services {
+        for r in &mut records {
+            r.messaging_service_sid = of.get(&r.twilio_sid).cloned();
+        }
+    }
+    let changes: Vec<Change> = sender_twilio::apply(
+        pool,
+        &records,
+        ctx.public_url.as_deref(),
+        ctx.mps,
+        services.is_some(),
+    )
+    .await?
+    .into_iter()
+    .map(|(_, c)| c)
+    .collect();
     tracing::info!(
         senders = records.len(),
         changes = changes.len(),
@@ -123,6 +135,30 @@ pub async fn sync(
         },
         records,
     ))
+}
+
+/// Which Messaging Service each sender (`XE…`) is in, or None when the services could not be
+/// read: the senders' own state is still synced, and the services they were last seen in
+/// are kept.
+async fn service_of_each(
+    messaging: &MessagingClient,
+) -> Option<std::collections::HashMap<String, String>> {
+    let read = async {
+        let mut of = std::collections::HashMap::new();
+        for service in messaging.list_services().await? {
+            for s in messaging.list_channel_senders(&service.sid).await? {
+                of.insert(s.sid, service.sid.clone());
+            }
+        }
+        Ok::<_, crate::twilio::client::TwilioError>(of)
+    };
+    match read.await {
+        Ok(of) => Some(of),
+        Err(e) => {
+            tracing::warn!(error = %e, "the Messaging Services could not be read; the senders' services are kept as they were");
+            None
+        }
+    }
 }
 
 /// A sync, then the alerts for what it changed (or for failing several times in a row).

@@ -37,13 +37,15 @@ struct Stored {
 /// added (`active` when online, else `pending`; `mps` messages per second), Twilio's state is
 /// written on every listed sender, and a sender Twilio listed before and no longer does is
 /// marked gone. A `pending` sender that comes online becomes `active`; `active` and `disabled`
-/// are the business's to change. `public_url` decides whether webhooks are wadash's (unknown
+/// are the business's to change. The Messaging Service each is in is written only when
+/// `services_known` (the services were read). `public_url` decides whether webhooks are wadash's (unknown
 /// without one). Returns the changes with the sender's id. Concurrent calls are serialised.
 pub async fn apply(
     pool: &PgPool,
     fresh: &[SenderRecord],
     public_url: Option<&str>,
     mps: f64,
+    services_known: bool,
 ) -> sqlx::Result<Vec<(i64, Change)>> {
     let mut tx = pool.begin().await?;
     sync_state::lock(&mut tx, Sync::Senders).await?;
@@ -102,6 +104,7 @@ pub async fn apply(
                     status_callback_url = $8, webhooks_ok = $9, waba_id = $10,
                     twilio_profile = $11::jsonb, twilio_synced_at = now(), twilio_gone_at = NULL,
                     status = CASE WHEN status = 'pending' AND $12 THEN 'active' ELSE status END,
+                    messaging_service_sid = CASE WHEN $13 THEN $14 ELSE messaging_service_sid END,
                     updated_at = now()
               WHERE id = $1",
         )
@@ -117,6 +120,8 @@ pub async fn apply(
         .bind(&r.waba_id)
         .bind(r.profile.to_string())
         .bind(online)
+        .bind(services_known)
+        .bind(&r.messaging_service_sid)
         .execute(&mut *tx)
         .await?;
     }

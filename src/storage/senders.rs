@@ -40,11 +40,14 @@ pub struct AtTwilio {
     pub status_callback_url: Option<String>,
     pub twilio_synced_at: Option<DateTime<Utc>>,
     pub twilio_gone_at: Option<DateTime<Utc>>,
+    /// The Messaging Service it is in at Twilio (`MG…`), as last synced.
+    pub messaging_service_sid: Option<String>,
 }
 
 const COLUMNS: &str = "id, address, kind, label, status, join_code, mps, is_default, created_at,
     updated_at, twilio_sid, twilio_status, offline_reasons, quality_rating, messaging_limit,
-    webhooks_ok, callback_url, status_callback_url, twilio_synced_at, twilio_gone_at";
+    webhooks_ok, callback_url, status_callback_url, twilio_synced_at, twilio_gone_at,
+    messaging_service_sid";
 
 /// A sender's settings as written.
 #[derive(Debug, Clone)]
@@ -173,4 +176,19 @@ pub async fn seed(pool: &PgPool, s: &NewSender) -> sqlx::Result<()> {
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Records the Messaging Service sender `id` is in at Twilio (None: in none), as an attach or
+/// detach just did; the next sender sync confirms it.
+pub async fn set_messaging_service(
+    pool: &PgPool,
+    id: i64,
+    service: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE senders SET messaging_service_sid = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(service)
+        .execute(pool)
+        .await
+        .map(drop)
 }

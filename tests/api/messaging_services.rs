@@ -102,6 +102,28 @@ async fn admins_put_a_twilio_sender_into_a_messaging_service_and_take_it_out(
         json!([{"sid": added["sid"], "address": "whatsapp:+15550000031", "sender_id": id}]),
         "{body}"
     );
+    let service_of = || async {
+        let (_, sender) = call(&app, "GET", &format!("/senders/{id}"), &viewer, None).await;
+        sender["messaging_service_sid"].clone()
+    };
+    assert_eq!(
+        service_of().await,
+        json!(SAMPLE_SERVICE),
+        "the sender says its service"
+    );
+    // The sync reads it back from Twilio's services (and keeps it).
+    sync_and_alert(
+        &app.pool,
+        &messaging,
+        &ChannelStore::new(app.pool.clone(), Default::default(), None),
+        &SyncContext {
+            public_url: Some(app.address.clone()),
+            mps: 80.0,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(service_of().await, json!(SAMPLE_SERVICE));
     let (status, err) = attach(admin.clone(), id).await;
     assert_eq!(
         (status, err["error"]["code"].as_str()),
@@ -120,6 +142,7 @@ async fn admins_put_a_twilio_sender_into_a_messaging_service_and_take_it_out(
     assert_eq!(status, 403);
     let (status, _) = call(&app, "DELETE", &format!("{path}/{id}"), &admin, None).await;
     assert_eq!(status, 204);
+    assert_eq!(service_of().await, serde_json::Value::Null);
     let (_, body) = call(&app, "GET", "/messaging-services", &viewer, None).await;
     assert_eq!(body["items"][0]["senders"], json!([]));
 
