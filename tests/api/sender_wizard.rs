@@ -626,19 +626,23 @@ async fn twilio_asking_for_self_sign_up_first_is_explained_with_the_console_link
     server.verify().await;
 }
 
+/// The element `id`, waited for: after a click the next step's page may still be loading.
+async fn present(c: &fantoccini::Client, id: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(std::time::Duration::from_secs(30))
+        .for_element(fantoccini::Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id} did not appear within 30 s: {e}"))
+}
+
 async fn fill(c: &fantoccini::Client, id: &str, text: &str) {
-    let e = c.find(fantoccini::Locator::Id(id)).await.unwrap();
+    let e = present(c, id).await;
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
 }
 
 async fn click(c: &fantoccini::Client, id: &str) {
-    c.find(fantoccini::Locator::Id(id))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    present(c, id).await.click().await.unwrap();
 }
 
 #[sqlx::test(migrations = false)]
@@ -660,29 +664,17 @@ async fn in_a_browser_the_wizard_registers_verifies_and_sends_from_a_new_number(
     c.goto(&format!("{}/admin/senders", app.address))
         .await
         .unwrap();
-    c.find(Locator::Id("register-number"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    present(&c, "register-number").await.click().await.unwrap();
 
     // A malformed WABA id is refused next to its field, the number kept.
     fill(&c, "w-number", "+1 555 000 6666").await;
     fill(&c, "w-waba", "WABA").await;
     click(&c, "w-next").await;
-    let error = c
-        .find(Locator::Id("w-waba-error"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let error = present(&c, "w-waba-error").await.text().await.unwrap();
     assert!(error.contains("WhatsApp Business Account id"), "{error}");
     assert_eq!(
-        c.find(Locator::Id("w-number"))
+        present(&c, "w-number")
             .await
-            .unwrap()
             .prop("value")
             .await
             .unwrap()
@@ -694,19 +686,17 @@ async fn in_a_browser_the_wizard_registers_verifies_and_sends_from_a_new_number(
     click(&c, "w-next").await;
 
     // The profile: a too-long about is refused, what was typed kept.
-    c.find(Locator::Id("w-name")).await.unwrap();
+    present(&c, "w-name").await;
     fill(&c, "w-name", "Owl Air").await;
-    c.find(Locator::Id("w-about"))
+    present(&c, "w-about")
         .await
-        .unwrap()
         .send_keys(&"a".repeat(140))
         .await
         .unwrap();
     click(&c, "w-submit").await;
     assert!(
-        c.find(Locator::Id("w-about-error"))
+        present(&c, "w-about-error")
             .await
-            .unwrap()
             .text()
             .await
             .unwrap()
@@ -761,13 +751,7 @@ async fn in_a_browser_the_wizard_registers_verifies_and_sends_from_a_new_number(
     };
     fill(&c, "w-code", wrong).await;
     click(&c, "w-verify").await;
-    let refused = c
-        .find(Locator::Id("w-code-error"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let refused = present(&c, "w-code-error").await.text().await.unwrap();
     assert!(
         refused.contains("63101") && refused.contains("incorrect"),
         "{refused}"
@@ -779,9 +763,8 @@ async fn in_a_browser_the_wizard_registers_verifies_and_sends_from_a_new_number(
     );
     click(&c, "w-resend").await;
     assert!(
-        c.find(Locator::Id("wizard-notice"))
+        present(&c, "wizard-notice")
             .await
-            .unwrap()
             .text()
             .await
             .unwrap()
@@ -809,13 +792,7 @@ async fn in_a_browser_the_wizard_registers_verifies_and_sends_from_a_new_number(
     );
     screenshot(&c, "sender-wizard").await;
     click(&c, "w-send-from").await;
-    let chosen = c
-        .find(Locator::Id("from"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap();
+    let chosen = present(&c, "from").await.prop("value").await.unwrap();
     assert_eq!(chosen.as_deref(), Some("whatsapp:+15550006666"));
     fill(&c, "to", "+919900000000").await;
     fill(&c, "body", "Hello from our new WhatsApp number").await;
