@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod alerts;
 pub mod balance;
+pub mod bots;
 pub mod broadcasts;
 pub mod cli;
 pub mod config;

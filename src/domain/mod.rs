@@ -1,6 +1,7 @@
 //! Domain types: parsed at the edge, used everywhere past the handlers.
 
 pub mod alert_state;
+pub mod bot;
 pub mod broadcast_state;
 pub mod consent;
 pub mod credential_set;
