@@ -5,7 +5,9 @@
 //! library for the public `https://` URL are all accepted, stored once and spread over both
 //! instances; Chromium, trusting the test certificate, logs in through the proxy and sees the
 //! overview follow callbacks live whichever instance took them; the login works on both
-//! instances; and a third instance added with a reload serves at once.
+//! instances; and a third instance added with a reload serves at once. Caddy with
+//! `deploy/caddy/Caddyfile` (its own CA, `tls internal`) does the same for callbacks, and
+//! passes the live event stream on at once.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -495,5 +497,191 @@ async fn behind_nginx_two_instances_take_signed_callbacks_once_each_and_share_lo
         "the earlier login works on the new instance too"
     );
     drop(nginx);
+    pool.close().await;
+}
+
+const CADDY: &str = "/usr/bin/caddy";
+const SHIPPED_CADDY: &str = include_str!("../../deploy/caddy/Caddyfile");
+
+/// The shipped Caddyfile with its marked lines rewritten for this test: loopback ports, the
+/// host `localhost` with Caddy's own CA (`tls internal`), no admin endpoint, no attempt to
+/// install that CA in the system's trust store.
+fn caddyfile(upstreams: &[u16], http: u16, https: u16) -> String {
+    let mut conf = SHIPPED_CADDY.to_owned();
+    let mut replace = |from: &str, to: &str| {
+        assert!(
+            conf.contains(from),
+            "deploy/caddy/Caddyfile no longer has {from:?}"
+        );
+        conf = conf.replace(from, to);
+    };
+    replace(
+        "\temail ops@example.com\n",
+        &format!(
+            "\temail ops@example.com\n\tadmin off\n\tskip_install_trust\n\thttp_port {http}\n\thttps_port {https}\n"
+        ),
+    );
+    replace("wadash.example.com {\n", "localhost {\n\ttls internal\n");
+    let upstreams: Vec<String> = upstreams.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    replace(
+        "reverse_proxy 127.0.0.1:8080 {",
+        &format!("reverse_proxy {} {{", upstreams.join(" ")),
+    );
+    conf
+}
+
+/// Caddy in the foreground with its data (and its internal CA) under `dir`; stopped when
+/// dropped.
+struct Caddy(Child);
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn behind_caddy_with_its_own_ca_two_instances_take_signed_callbacks_and_stream_live_events(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    assert!(
+        Path::new(CADDY).exists(),
+        "caddy is needed (apt-get install caddy; scripts/test installs it)"
+    );
+    let dir = Scratch::new("caddy-test");
+    let (http, https) = (free_port(), free_port());
+    let public = format!("https://localhost:{https}");
+    let env = [("WADASH_PUBLIC_URL", public.as_str())];
+    let a = ServeProcess::start(&opts, &env).await;
+    let b = ServeProcess::start(&opts, &env).await;
+    let port_of = |s: &ServeProcess| -> u16 { s.base.rsplit(':').next().unwrap().parse().unwrap() };
+    let conf = dir.path("Caddyfile");
+    std::fs::write(&conf, caddyfile(&[port_of(&a), port_of(&b)], http, https)).unwrap();
+    run(Command::new(CADDY)
+        .args(["validate", "--adapter", "caddyfile", "--config", &conf])
+        .env("XDG_DATA_HOME", dir.path("data"))
+        .env("XDG_CONFIG_HOME", dir.path("config")));
+    let caddy = Caddy(
+        Command::new(CADDY)
+            .args(["run", "--adapter", "caddyfile", "--config", &conf])
+            .env("XDG_DATA_HOME", dir.path("data"))
+            .env("XDG_CONFIG_HOME", dir.path("config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Caddy makes its CA and the site's certificate at start.
+    let ca = dir.path("data/caddy/pki/authorities/local/root.crt");
+    let started = Instant::now();
+    let client = loop {
+        if let Ok(pem) = std::fs::read(&ca) {
+            let client = reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            if client
+                .get(format!("{public}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break client;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "caddy did not serve https"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    let pool = PgPoolOptions::new()
+        .connect_with(opts.clone())
+        .await
+        .unwrap();
+    let token = wadash::twilio::webhook_keys::simulator_token(&pool)
+        .await
+        .unwrap();
+    let token = secrecy::ExposeSecret::expose_secret(&token).to_owned();
+    let account = "AC8e904faad99a05efe123e12515a0000";
+
+    let report = send_signed(
+        &format!("{public}/sts"),
+        &token,
+        &ca,
+        account,
+        &sids("d", 20),
+    );
+    assert_eq!(
+        report["statuses"],
+        serde_json::json!({"204": 20}),
+        "{report}"
+    );
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE sid LIKE 'SMd%' AND status = 'delivered'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 20);
+    let (on_a, on_b) = (
+        status_callbacks_taken(&a.base).await,
+        status_callbacks_taken(&b.base).await,
+    );
+    assert!(
+        on_a > 0 && on_b > 0 && on_a + on_b == 20,
+        "A {on_a}, B {on_b}"
+    );
+
+    // Logged in through Caddy, the live stream passes each event on at once.
+    let mut through = Browser::with_client(&public, client.clone());
+    assert_eq!(through.login("admin", ADMIN_PASSWORD).await, 303);
+    let cookie: Vec<String> = through
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mut stream = client
+        .get(format!("{public}/events"))
+        .header("Cookie", cookie.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let mut seen = String::new();
+    let hello = tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains("event: hello") {
+            seen.push_str(&String::from_utf8_lossy(
+                &stream.chunk().await.unwrap().unwrap(),
+            ));
+        }
+    })
+    .await;
+    assert!(hello.is_ok(), "no hello through caddy: {seen:?}");
+    let live = sids("e", 1);
+    let report = send_signed(&format!("{public}/sts"), &token, &ca, account, &live);
+    assert_eq!(
+        report["statuses"],
+        serde_json::json!({"204": 1}),
+        "{report}"
+    );
+    let arrived = tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains(&live[0]) {
+            seen.push_str(&String::from_utf8_lossy(
+                &stream.chunk().await.unwrap().unwrap(),
+            ));
+        }
+    })
+    .await;
+    assert!(
+        arrived.is_ok(),
+        "the callback's event did not come through caddy: {seen:?}"
+    );
+    drop(stream);
+    drop(caddy);
     pool.close().await;
 }
