@@ -344,6 +344,7 @@ async fn a_healthy_deployment_behind_a_tls_proxy_is_all_ok_in_text_and_json(
     let env = env_of(&opts, &twilio, &public, &proxy.ca_file.0);
 
     let text = doctor(&[], &env).await;
+    println!("{}", text.stdout);
     assert!(text.success, "{}\n{}", text.stdout, text.stderr);
     let lines = text.lines();
     assert_eq!(
