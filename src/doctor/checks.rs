@@ -125,11 +125,17 @@ pub(super) async fn database(settings: &Settings) -> (Check, Option<PgPool>) {
 /// client for them.
 pub(super) async fn context(settings: &Settings, pool: Option<PgPool>) -> Context<'_> {
     let environment = settings.twilio.credentials.clone();
-    let file = settings
-        .credentials
-        .file
-        .as_ref()
-        .and_then(|p| crate::credentials::file::read(p).ok());
+    let mut file_error = None;
+    let file = match &settings.credentials.file {
+        None => None,
+        Some(path) => match crate::credentials::file::read(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                file_error = Some(format!("{e:#}"));
+                None
+            }
+        },
+    };
     let without_stored = || {
         let mut layers = vec![(Source::Environment, &environment)];
         if let Some(f) = &file {
@@ -140,13 +146,27 @@ pub(super) async fn context(settings: &Settings, pool: Option<PgPool>) -> Contex
     let mut stored_error = None;
     let effective = match &pool {
         Some(pool) => {
-            let sources = crate::credentials::manager::Sources {
-                environment: environment.clone(),
-                file: settings.credentials.file.clone(),
+            // The stored credentials alone (the file was read above), so that an error here
+            // is theirs.
+            let stored = crate::credentials::manager::Sources {
+                environment: Default::default(),
+                file: None,
                 secret_key: settings.credentials.secret_key.clone(),
             };
-            match sources.read(pool, true).await {
-                Ok(e) => e,
+            match stored.read(pool, true).await {
+                Ok(api)
+                    if api.token_source.is_some()
+                        || api.account_source.is_some()
+                        || api.api_key_source.is_some() =>
+                {
+                    let mut layers = vec![(Source::Environment, &environment)];
+                    if let Some(f) = &file {
+                        layers.push((Source::File, f));
+                    }
+                    layers.push((Source::Api, &api.set));
+                    Effective::merge(&layers)
+                }
+                Ok(_) => without_stored(),
                 Err(e) => {
                     stored_error = Some(e);
                     without_stored()
@@ -186,6 +206,7 @@ pub(super) async fn context(settings: &Settings, pool: Option<PgPool>) -> Contex
         pool,
         effective,
         stored_error,
+        file_error,
         twilio,
         http,
     }
@@ -480,6 +501,13 @@ pub(super) async fn signing_token(ctx: &Context<'_>) -> Option<SecretString> {
 /// `twilio-credentials`: a read-only call (the balance) with the credentials in force.
 pub(super) async fn twilio_credentials(ctx: &Context<'_>) -> Check {
     const NAME: &str = "twilio-credentials";
+    if let Some(e) = &ctx.file_error {
+        return Check::fail(
+            NAME,
+            format!("the credentials file (WADASH_TWILIO_CREDENTIALS_FILE) cannot be used: {e}"),
+            "fix the file (readable by the service's user, in the documented format) or unset WADASH_TWILIO_CREDENTIALS_FILE",
+        );
+    }
     let Some(client) = &ctx.twilio else {
         if ctx.effective.set.account_sid.is_some() || ctx.effective.set.auth_token.is_some() {
             return Check::fail(

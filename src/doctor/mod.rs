@@ -150,6 +150,8 @@ pub(crate) struct Context<'a> {
     pub effective: Effective,
     /// Why the stored credentials could not be read, if they could not.
     pub stored_error: Option<String>,
+    /// Why the credentials file could not be read, if it could not.
+    pub file_error: Option<String>,
     /// The REST client in live mode.
     pub twilio: Option<TwilioClient>,
     /// Plain HTTPS client for the probe and Twilio's clock: no redirects followed.
@@ -163,6 +165,13 @@ pub async fn run(settings: &Settings) -> Report {
     let (database, pool) = checks::database(settings).await;
     checks.push(database);
     let mut ctx = checks::context(settings, pool).await;
+    let set = &ctx.effective.set;
+    for secret in [&set.auth_token, &set.auth_token_secondary, &set.api_secret]
+        .into_iter()
+        .flatten()
+    {
+        redactor.add(secret);
+    }
     checks.push(checks::migrations(&ctx).await);
     checks.push(checks::database_tls(&ctx).await);
     checks.push(checks::public_url(&ctx).await);

@@ -712,3 +712,63 @@ async fn serve_warns_at_start_about_a_plain_http_public_url_off_loopback(
     let v: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["level"], "WARN", "{line}");
 }
+
+#[sqlx::test(migrations = false)]
+async fn migrations_and_sealed_secrets_are_judged(_: PgPoolOptions, opts: PgConnectOptions) {
+    let app = TestApp::spawn(opts.clone()).await;
+    let env = vec![("DATABASE_URL", database_url(&opts, None))];
+    let run = doctor(&[], &env).await;
+    assert_eq!(run.line("migrations").0, "ok", "{}", run.stdout);
+    assert_eq!(run.line("secret-key").0, "ok", "{}", run.stdout);
+
+    // This binary is newer than the database: pending, a warning (serve applies them).
+    let latest: i64 = sqlx::query_scalar("DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations) RETURNING version")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let run = doctor(&[], &env).await;
+    let (status, line) = run.line("migrations");
+    assert_eq!(status, "warn", "{line}");
+    assert!(
+        line.contains(&format!("not applied yet ({latest})")),
+        "{line}"
+    );
+    // A newer wadash migrated it: this binary cannot start on it.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (29991231000000, 'from a newer wadash', true, '\\x00', 0)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let run = doctor(&[], &env).await;
+    let (status, line) = run.line("migrations");
+    assert_eq!(status, "fail", "{line}");
+    assert!(
+        line.contains("this wadash does not know (29991231000000)"),
+        "{line}"
+    );
+
+    // Credentials stored sealed: without the key, and with another key.
+    wadash::storage::instance_settings::put(
+        &app.pool,
+        "twilio_credentials",
+        "v1.c2VhbGVk.bm90IHJlYWxseQ",
+    )
+    .await
+    .unwrap();
+    let run = doctor(&[], &env).await;
+    let (status, line) = run.line("secret-key");
+    assert_eq!(status, "fail", "{line}");
+    assert!(line.contains("WADASH_SECRET_KEY is not set"), "{line}");
+    let mut with_key = env.clone();
+    with_key.push((
+        "WADASH_SECRET_KEY",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned(),
+    ));
+    let run = doctor(&[], &with_key).await;
+    let (status, line) = run.line("secret-key");
+    assert_eq!(status, "fail", "{line}");
+    assert!(line.contains("cannot be opened with it"), "{line}");
+    app.stop().await;
+}
