@@ -20,7 +20,8 @@
 //!
 //! `wadash doctor`'s probe (`/sts?wadash_doctor_probe=<nonce>`, `crate::domain::probe`) goes
 //! through the same checks up to the signature and is then answered with what wadash saw,
-//! never stored and not counted as an accepted callback.
+//! never stored and not counted as an accepted callback (a badly signed one counts as the bad
+//! signature it is).
 
 use std::time::Instant;
 
