@@ -483,9 +483,11 @@ async fn a_wrong_public_url_fails_the_self_test(_: PgPoolOptions, opts: PgConnec
         "{line}"
     );
 
-    // Plain http outside loopback fails the public URL (doctor resolves nothing off this
-    // machine: an IP literal).
-    let run = doctor(&[], &env_of(&opts, &twilio, "http://192.0.2.1", &ca)).await;
+    // Plain http outside loopback fails the public URL. An address that is not loopback yet
+    // never leaves this machine (0.0.0.0 connects locally, here to a closed port), so nothing
+    // is resolved or sent off it.
+    let unspecified = format!("http://0.0.0.0:{}", free_port());
+    let run = doctor(&[], &env_of(&opts, &twilio, &unspecified, &ca)).await;
     assert!(!run.success);
     let (status, line) = run.line("public-url");
     assert_eq!(status, "fail", "{line}");
@@ -685,7 +687,8 @@ async fn serve_warns_at_start_about_a_plain_http_public_url_off_loopback(
         .env("DATABASE_URL", database_url(&opts, None))
         .env_remove("WADASH_CONFIG")
         .env("WADASH_BIND", format!("127.0.0.1:{port}"))
-        .env("WADASH_PUBLIC_URL", "http://wa.example.com")
+        // An IP literal: nothing is resolved, and nothing is sent there before the kill.
+        .env("WADASH_PUBLIC_URL", "http://192.0.2.10:8080")
         .env("WADASH_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
         .env("WADASH_BALANCE_POLL_SECS", "0")
         .env("WADASH_LOG_FORMAT", "json")
@@ -700,7 +703,7 @@ async fn serve_warns_at_start_about_a_plain_http_public_url_off_loopback(
         std::io::BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
-            .find(|l| l.contains("WADASH_PUBLIC_URL is plain http on wa.example.com"))
+            .find(|l| l.contains("WADASH_PUBLIC_URL is plain http on 192.0.2.10"))
     });
     let found = tokio::time::timeout(Duration::from_secs(60), found).await;
     let _ = child.kill();
