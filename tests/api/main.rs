@@ -38,6 +38,7 @@ mod messaging_services;
 mod prices;
 mod prices_page;
 mod private_pg;
+mod proxy;
 mod reconcile;
 mod reminders;
 mod rollup;
