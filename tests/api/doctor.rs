@@ -775,3 +775,60 @@ async fn migrations_and_sealed_secrets_are_judged(_: PgPoolOptions, opts: PgConn
     assert!(line.contains("cannot be opened with it"), "{line}");
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn behind_the_shipped_nginx_configuration_every_line_is_ok_until_it_loses_the_scheme(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    use crate::proxy::{Nginx, Scratch, certificates, site};
+    let dir = Scratch::new("doctor-nginx");
+    certificates(&dir);
+    let (http, https) = (free_port(), free_port());
+    let public = format!("https://localhost:{https}");
+    let serve = crate::helpers::ServeProcess::start(&opts, &[("WADASH_PUBLIC_URL", &public)]).await;
+    let port: u16 = serve.base.rsplit(':').next().unwrap().parse().unwrap();
+    let shipped = site(&[port], http, https, &dir);
+    let nginx = Nginx::start(&dir, &shipped, https).await;
+    let env = vec![
+        ("DATABASE_URL", database_url(&opts, None)),
+        ("WADASH_PUBLIC_URL", public.clone()),
+        ("SSL_CERT_FILE", dir.path("ca.pem")),
+    ];
+    let run = doctor(&[], &env).await;
+    assert!(run.success, "{}\n{}", run.stdout, run.stderr);
+    for name in ALL {
+        let (status, line) = run.line(name);
+        assert_eq!(status, "ok", "{line}");
+    }
+    assert!(run.line("twilio-credentials").1.contains("simulator mode"));
+
+    // The same configuration without its X-Forwarded-Proto line.
+    let line = "    proxy_set_header X-Forwarded-Proto $scheme;\n";
+    assert!(
+        shipped.contains(line),
+        "deploy/nginx/wadash.conf sets X-Forwarded-Proto"
+    );
+    nginx.reload(&dir, &shipped.replace(line, ""));
+    let started = Instant::now();
+    let failed = loop {
+        // A reload lets old workers finish first: wait until the new configuration answers.
+        let run = doctor(&[], &env).await;
+        if run.line("webhook-self-test").0 == "fail" {
+            break run;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            run.stdout
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(!failed.success);
+    assert!(
+        failed
+            .line("webhook-self-test")
+            .1
+            .contains("drops X-Forwarded-Proto")
+    );
+}
