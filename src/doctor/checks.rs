@@ -719,11 +719,14 @@ pub(super) async fn clock(ctx: &Context<'_>) -> Check {
         );
     }
     let worst = found.iter().map(|(_, o)| o.abs()).fold(0.0f64, f64::max);
-    let detail = found
+    let mut detail = found
         .iter()
         .map(|(who, o)| format!("{:+.1} s against {who}", 0.0 - o))
         .collect::<Vec<_>>()
         .join(", ");
+    if !unreadable.is_empty() {
+        detail.push_str(&format!(" (not read: {})", unreadable.join("; ")));
+    }
     let why = "alert and top-up webhooks carry a timestamp that receivers refuse when it is a few minutes off, and message times, reminders and broadcasts run on this clock";
     let fix = "synchronise the clock with NTP (`timedatectl set-ntp true`, or chrony)";
     if worst > FAIL_SECS {
