@@ -18,6 +18,7 @@ mod conversations;
 mod costs;
 mod credentials;
 mod dashboard;
+mod doctor;
 mod formats;
 mod forms;
 mod forms_browser;

@@ -22,10 +22,10 @@ const NGINX: &str = "/usr/sbin/nginx";
 const SHIPPED: &str = include_str!("../../deploy/nginx/wadash.conf");
 
 /// A scratch directory under `target/`, removed when dropped.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("target")
             .join(format!("{name}-{}", std::process::id()))
@@ -34,7 +34,7 @@ impl Scratch {
         Self(dir)
     }
 
-    fn path(&self, file: &str) -> String {
+    pub(crate) fn path(&self, file: &str) -> String {
         self.0.join(file).to_string_lossy().into_owned()
     }
 }
@@ -57,7 +57,7 @@ fn run(cmd: &mut Command) -> String {
 
 /// A test CA and a certificate it signed for `localhost` and 127.0.0.1, made with openssl;
 /// returns the base64 SHA-256 of the certificate's public key (what Chromium is told to trust).
-fn certificates(dir: &Scratch) -> String {
+pub(crate) fn certificates(dir: &Scratch) -> String {
     let openssl = |args: &[&str]| run(Command::new("openssl").args(args).current_dir(&dir.0));
     openssl(&[
         "req",
@@ -116,7 +116,7 @@ fn certificates(dir: &Scratch) -> String {
 }
 
 /// The shipped configuration with its marked lines rewritten for this test.
-fn site(upstreams: &[u16], http: u16, https: u16, dir: &Scratch) -> String {
+pub(crate) fn site(upstreams: &[u16], http: u16, https: u16, dir: &Scratch) -> String {
     let mut conf = SHIPPED.to_owned();
     let mut replace = |from: &str, to: &str| {
         assert!(
@@ -156,7 +156,7 @@ fn site(upstreams: &[u16], http: u16, https: u16, dir: &Scratch) -> String {
 }
 
 /// nginx in the foreground with its own prefix, pid file and logs; stopped when dropped.
-struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
     conf: String,
     prefix: String,
@@ -186,7 +186,7 @@ impl Nginx {
         conf
     }
 
-    async fn start(dir: &Scratch, site: &str, https: u16) -> Self {
+    pub(crate) async fn start(dir: &Scratch, site: &str, https: u16) -> Self {
         assert!(
             Path::new(NGINX).exists(),
             "nginx is needed (apt-get install nginx; scripts/test installs it)"
@@ -217,7 +217,7 @@ impl Nginx {
     }
 
     /// Rewrites the site and reloads nginx (as `systemctl reload nginx` does).
-    fn reload(&self, dir: &Scratch, site: &str) {
+    pub(crate) fn reload(&self, dir: &Scratch, site: &str) {
         Self::write(dir, site);
         run(Command::new(NGINX).args(["-t", "-q", "-p", &self.prefix, "-c", &self.conf]));
         run(Command::new(NGINX).args(["-p", &self.prefix, "-c", &self.conf, "-s", "reload"]));
