@@ -9,6 +9,7 @@ pub mod breaker;
 pub mod cloud;
 pub mod connections;
 pub mod demo;
+pub mod handoff;
 pub mod route;
 pub mod runtime;
 

@@ -116,10 +116,7 @@ impl Bots {
     async fn ask(&self, row: &BotRow, turn: &BotTurn) -> Result<BotAnswer, BotError> {
         let bot = self.client(row).await?;
         let limit = Duration::from_millis(row.timeout_ms.max(1) as u64);
-        match tokio::time::timeout(limit, bot.ask(turn)).await {
-            Ok(r) => r,
-            Err(_) => Err(BotError::Timeout(limit)),
-        }
+        ask_within(bot.as_ref(), turn, limit).await.0
     }
 
     /// The test form and `POST /api/v1/bots/{id}/test`: one turn in a session of its own,
@@ -158,13 +155,17 @@ impl Bots {
             ),
             (Some(_), Permit::Paused { .. }) => (Asked::Paused, None),
             (Some(r), Permit::Ask) => {
-                let started = Instant::now();
                 let turn = BotTurn {
                     session_id: call.session_id.clone(),
                     text: call.text.clone(),
                 };
-                let result = self.ask(r, &turn).await;
-                let took = started.elapsed();
+                let (result, took) = match self.client(r).await {
+                    Ok(bot) => {
+                        let limit = Duration::from_millis(r.timeout_ms.max(1) as u64);
+                        ask_within(bot.as_ref(), &turn, limit).await
+                    }
+                    Err(e) => (Err(e), Duration::ZERO),
+                };
                 let transition = self.breaker.lock().expect("breaker lock").record(
                     call.bot_id,
                     result.is_ok(),
@@ -285,6 +286,33 @@ impl Bots {
     }
 }
 
+/// Asks `bot` one turn, giving up after `limit` ([`BotError::Timeout`]); returns how long it
+/// took.
+pub async fn ask_within(
+    bot: &dyn Bot,
+    turn: &BotTurn,
+    limit: Duration,
+) -> (Result<BotAnswer, BotError>, Duration) {
+    let started = Instant::now();
+    let result = match tokio::time::timeout(limit, bot.ask(turn)).await {
+        Ok(r) => r,
+        Err(_) => Err(BotError::Timeout(limit)),
+    };
+    (result, started.elapsed())
+}
+
+/// Waits for a spawned bot conversation until `until`: its result, or the task itself when
+/// it is not done by then (its answer then goes through the REST client).
+pub async fn within_budget<T>(
+    mut task: tokio::task::JoinHandle<T>,
+    until: tokio::time::Instant,
+) -> Result<Result<T, tokio::task::JoinError>, tokio::task::JoinHandle<T>> {
+    match tokio::time::timeout_at(until, &mut task).await {
+        Ok(done) => Ok(done),
+        Err(_) => Err(task),
+    }
+}
+
 /// Sends replies the webhook could not carry (the bot answered after the budget) through the
 /// REST client, each taking its sender's send slot and passing the send policy like any
 /// one-off send (a STOP meanwhile stops them), recorded and linked to its reply.
@@ -322,5 +350,136 @@ pub async fn deliver_late(
                 tracing::warn!(reply = r.id, inbound = %r.inbound_sid, error = %e, "a late bot answer was not sent");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::future::BoxFuture;
+
+    use super::*;
+
+    /// A bot that answers after `delay`, or fails with `error`; counts the calls it gets.
+    #[derive(Debug)]
+    struct TestBot {
+        delay: Duration,
+        error: Option<BotError>,
+        calls: AtomicUsize,
+    }
+
+    impl TestBot {
+        fn new(delay: Duration, error: Option<BotError>) -> Self {
+            Self {
+                delay,
+                error,
+                calls: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    impl Bot for TestBot {
+        fn kind(&self) -> BotKind {
+            BotKind::LexV2
+        }
+
+        fn ask<'a>(&'a self, turn: &'a BotTurn) -> BoxFuture<'a, Result<BotAnswer, BotError>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                tokio::time::sleep(self.delay).await;
+                match &self.error {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(BotAnswer {
+                        messages: vec![crate::domain::bot::BotMessage::Text {
+                            body: format!("you said {}", turn.text),
+                        }],
+                        intent: Some("echo".into()),
+                        confidence: Some(1.0),
+                        parameters: serde_json::json!({}),
+                        signal: BotSignal::Continue,
+                    }),
+                }
+            })
+        }
+    }
+
+    fn turn() -> BotTurn {
+        BotTurn {
+            session_id: "s".into(),
+            text: "hi".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bot_slower_than_its_timeout_is_a_timeout_and_gets_the_fallback_reply() {
+        let slow = TestBot::new(Duration::from_secs(30), None);
+        let (result, _) = ask_within(&slow, &turn(), Duration::from_millis(50)).await;
+        assert_eq!(result, Err(BotError::Timeout(Duration::from_millis(50))));
+        let plan = route::plan(
+            &Asked::Failed(result.unwrap_err()),
+            0,
+            &BotSettings::default(),
+        );
+        assert_eq!(plan.outcome, "timeout");
+        assert_eq!(
+            plan.replies[0].body.as_deref(),
+            Some(crate::config::DEFAULT_BOT_FALLBACK_REPLY)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_past_the_budget_is_handed_on_and_still_arrives() {
+        let slow = Arc::new(TestBot::new(Duration::from_millis(300), None));
+        let task = tokio::spawn({
+            let slow = slow.clone();
+            async move {
+                ask_within(slow.as_ref(), &turn(), Duration::from_secs(30))
+                    .await
+                    .0
+            }
+        });
+        let until = tokio::time::Instant::now() + Duration::from_millis(20);
+        let late = within_budget(task, until)
+            .await
+            .expect_err("not within the budget");
+        let answer = late.await.unwrap().unwrap();
+        assert_eq!(answer.intent.as_deref(), Some("echo"));
+
+        let fast = Arc::new(TestBot::new(Duration::ZERO, None));
+        let task = tokio::spawn(async move {
+            ask_within(fast.as_ref(), &turn(), Duration::from_secs(30))
+                .await
+                .0
+        });
+        let until = tokio::time::Instant::now() + Duration::from_secs(30);
+        let done = within_budget(task, until).await.expect("within the budget");
+        assert!(done.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_throttling_bot_is_paused_after_n_failures_and_not_asked_meanwhile() {
+        let bot = TestBot::new(Duration::ZERO, Some(BotError::Throttled("429".into())));
+        let mut breaker = Breaker::new(3, Duration::from_secs(60));
+        let mut outcomes = Vec::new();
+        for _ in 0..5 {
+            let asked = match breaker.permit(1, Instant::now()) {
+                Permit::Paused { .. } => Asked::Paused,
+                Permit::Ask => {
+                    let (r, _) = ask_within(&bot, &turn(), Duration::from_secs(5)).await;
+                    breaker.record(1, r.is_ok(), Instant::now());
+                    match r {
+                        Ok(a) => Asked::Answer(a),
+                        Err(e) => Asked::Failed(e),
+                    }
+                }
+            };
+            outcomes.push(route::plan(&asked, 0, &BotSettings::default()).outcome);
+        }
+        assert_eq!(
+            outcomes,
+            ["throttled", "throttled", "throttled", "paused", "paused"]
+        );
+        assert_eq!(bot.calls.load(Ordering::SeqCst), 3, "a paused bot is not asked");
     }
 }

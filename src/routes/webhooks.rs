@@ -297,11 +297,11 @@ async fn ask_bot(
     let budget_end = (tokio::time::Instant::now() + state.bots.settings.reply_budget)
         .min(answer_by - std::time::Duration::from_secs(2));
     let sid = call.inbound_sid.clone();
-    let mut asking = tokio::spawn({
+    let asking = tokio::spawn({
         let bots = state.bots.clone();
         async move { bots.converse(&call).await }
     });
-    match tokio::time::timeout_at(budget_end, &mut asking).await {
+    match crate::bots::runtime::within_budget(asking, budget_end).await {
         Ok(Ok(Ok(rows))) => rows,
         Ok(Ok(Err(e))) => {
             tracing::error!(%sid, error = %e, "the bot's answer could not be stored: no answer");
@@ -311,7 +311,7 @@ async fn ask_bot(
             tracing::error!(%sid, error = %e, "asking the bot failed: no answer");
             Vec::new()
         }
-        Err(_) => {
+        Err(asking) => {
             tracing::info!(%sid, "the bot is slower than the reply budget: its answer goes through the REST client");
             let state = state.clone();
             tokio::spawn(async move {

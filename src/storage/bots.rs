@@ -441,3 +441,14 @@ pub async fn split_since(pool: &PgPool, since: DateTime<Utc>) -> sqlx::Result<Sp
     .fetch_one(pool)
     .await
 }
+
+/// The sender `number` last wrote to (`whatsapp:+…`), if it ever wrote.
+pub async fn last_sender_of(pool: &PgPool, number: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT to_addr::text FROM messages WHERE from_addr = $1 AND to_addr IS NOT NULL \
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(format!("whatsapp:{number}"))
+    .fetch_optional(pool)
+    .await
+}

@@ -7,6 +7,7 @@ mod alert_pages;
 mod alerts;
 mod balance;
 mod balance_pages;
+mod bots;
 mod broadcast_mapping;
 mod broadcast_pages;
 mod broadcasts;
