@@ -230,7 +230,7 @@ pub fn validate(
 }
 
 /// The configuration fields of each kind (DESIGN.md, "Bots").
-fn fields_of(kind: BotKind) -> &'static [&'static str] {
+pub fn fields_of(kind: BotKind) -> &'static [&'static str] {
     match kind {
         BotKind::LexV2 => &[
             "bot_id",

@@ -452,3 +452,41 @@ pub async fn last_sender_of(pool: &PgPool, number: &str) -> sqlx::Result<Option<
     .fetch_optional(pool)
     .await
 }
+
+/// The bot turns of these inbound messages.
+pub async fn turns_for(pool: &PgPool, sids: &[String]) -> sqlx::Result<Vec<TurnRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {TURN_COLUMNS} FROM bot_turns WHERE inbound_sid = ANY($1)"
+    )))
+    .bind(sids)
+    .fetch_all(pool)
+    .await
+}
+
+/// [`conversations_of`] on the pool.
+pub async fn conversations_of_number(
+    pool: &PgPool,
+    number: &str,
+) -> sqlx::Result<Vec<(ConversationRow, Option<String>)>> {
+    let mut conn = pool.acquire().await?;
+    let rows = conversations_of(&mut conn, number).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let name = match r.bot_id {
+            Some(id) => sqlx::query_scalar("SELECT name FROM bots WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?,
+            None => None,
+        };
+        out.push((r, name));
+    }
+    Ok(out)
+}
+
+/// Whether any bot is configured (the overview shows its bot panel only then).
+pub async fn any(pool: &PgPool) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bots)")
+        .fetch_one(pool)
+        .await
+}

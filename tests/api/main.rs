@@ -8,6 +8,7 @@ mod alerts;
 mod balance;
 mod balance_pages;
 mod bots;
+mod bots_browser;
 mod broadcast_mapping;
 mod broadcast_pages;
 mod broadcasts;
