@@ -230,7 +230,9 @@ impl Metrics {
 
     fn render_bots(&self, out: &mut String) {
         let m = self.bots.lock().expect("bot metrics lock");
-        out.push_str("# HELP wadash_bot_turns_total Inbound messages given to each bot, by outcome.\n");
+        out.push_str(
+            "# HELP wadash_bot_turns_total Inbound messages given to each bot, by outcome.\n",
+        );
         out.push_str("# TYPE wadash_bot_turns_total counter\n");
         for ((bot, kind, outcome), n) in &m.calls {
             let _ = writeln!(
@@ -407,9 +409,17 @@ mod tests {
         m.bot_call(3, "demo", "paused", None);
         let mut s = String::new();
         m.render_bots(&mut s);
-        assert!(s.contains("wadash_bot_turns_total{bot=\"3\",kind=\"demo\",outcome=\"answered\"} 2\n"), "{s}");
-        assert!(s.contains("wadash_bot_turns_total{bot=\"3\",kind=\"demo\",outcome=\"paused\"} 1\n"));
-        assert!(s.contains("wadash_bot_latency_seconds_count{bot=\"3\",kind=\"demo\"} 2\n"), "{s}");
+        assert!(
+            s.contains("wadash_bot_turns_total{bot=\"3\",kind=\"demo\",outcome=\"answered\"} 2\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("wadash_bot_turns_total{bot=\"3\",kind=\"demo\",outcome=\"paused\"} 1\n")
+        );
+        assert!(
+            s.contains("wadash_bot_latency_seconds_count{bot=\"3\",kind=\"demo\"} 2\n"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 pub enum Permit {
     Ask,
     /// Paused until this instant: give the fallback reply at once.
-    Paused { until: Instant },
+    Paused {
+        until: Instant,
+    },
 }
 
 /// What a recorded result changed.
@@ -109,9 +111,16 @@ mod tests {
         assert_eq!(b.record(1, false, t0), Transition::None);
         assert_eq!(b.permit(1, t0), Permit::Ask, "two failures do not pause");
         assert_eq!(b.record(1, false, t0), Transition::Opened);
-        assert_eq!(b.permit(1, t0 + Duration::from_secs(59)), Permit::Paused { until: t0 + PAUSE });
+        assert_eq!(
+            b.permit(1, t0 + Duration::from_secs(59)),
+            Permit::Paused { until: t0 + PAUSE }
+        );
         assert_eq!(b.permit(2, t0), Permit::Ask, "other bots are not paused");
-        assert_eq!(b.permit(1, t0 + PAUSE), Permit::Ask, "after the pause one call goes");
+        assert_eq!(
+            b.permit(1, t0 + PAUSE),
+            Permit::Ask,
+            "after the pause one call goes"
+        );
     }
 
     #[test]

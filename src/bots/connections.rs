@@ -358,7 +358,9 @@ mod tests {
         assert_eq!(view.secrets_set, vec!["secret_access_key".to_owned()]);
         // A change of the region alone keeps the secret.
         let change = BotInput {
-            config: Some(json!({"bot_id": "B1", "bot_alias_id": "A1", "locale_id": "en_US", "region": "us-east-1", "access_key_id": "AKIA1"})),
+            config: Some(
+                json!({"bot_id": "B1", "bot_alias_id": "A1", "locale_id": "en_US", "region": "us-east-1", "access_key_id": "AKIA1"}),
+            ),
             ..Default::default()
         };
         let changed = row(validate(&change, Some(&stored), Some(&key()), &allow).unwrap());
@@ -375,7 +377,11 @@ mod tests {
     fn bad_configs_are_refused_with_their_reason() {
         let allow = AllowList::default();
         let k = Some(key());
-        let err = |i: BotInput| validate(&i, None, k.as_ref(), &allow).unwrap_err().to_string();
+        let err = |i: BotInput| {
+            validate(&i, None, k.as_ref(), &allow)
+                .unwrap_err()
+                .to_string()
+        };
         assert!(err(lex(json!({"region": ""}))).contains("region"));
         assert!(err(lex(json!({"access_key_id": "AKIA1"}))).contains("together"));
         assert!(err(lex(json!({"projcet": "x"}))).contains("projcet"));
@@ -385,7 +391,9 @@ mod tests {
         let cx = BotInput {
             name: Some("CX".into()),
             kind: Some("dialogflow_cx".into()),
-            config: Some(json!({"project": "p", "location": "global", "agent": "a", "language": "en", "service_account_json": "{}"})),
+            config: Some(
+                json!({"project": "p", "location": "global", "agent": "a", "language": "en", "service_account_json": "{}"}),
+            ),
             ..Default::default()
         };
         assert!(err(cx).contains("client_email"));
@@ -412,7 +420,10 @@ mod tests {
             ..Default::default()
         };
         let b = validate(&demo, None, None, &allow).unwrap();
-        assert_eq!((b.kind.as_str(), b.timeout_ms), ("demo", DEFAULT_TIMEOUT_MS));
+        assert_eq!(
+            (b.kind.as_str(), b.timeout_ms),
+            ("demo", DEFAULT_TIMEOUT_MS)
+        );
         let with = BotInput {
             config: Some(json!({"project": "p"})),
             ..demo

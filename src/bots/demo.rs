@@ -80,7 +80,7 @@ impl DemoBot {
             .find(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_digit()))
             .map(|w| (*w).to_owned());
 
-        let answer = if menu_pick(3)
+        if menu_pick(3)
             || has("human")
             || has("person")
             || has("representative")
@@ -99,7 +99,11 @@ impl DemoBot {
                 Some(number) => {
                     session.awaiting_order = false;
                     // Deterministic status: from the number's last digit.
-                    let last = number.chars().last().and_then(|c| c.to_digit(10)).unwrap_or(0);
+                    let last = number
+                        .chars()
+                        .last()
+                        .and_then(|c| c.to_digit(10))
+                        .unwrap_or(0);
                     let status = if last % 2 == 0 {
                         "has shipped and should arrive within two days"
                     } else {
@@ -182,8 +186,7 @@ impl DemoBot {
                 json!({}),
                 BotSignal::Fallback,
             )
-        };
-        answer
+        }
     }
 }
 
@@ -276,7 +279,9 @@ mod tests {
     fn the_menu_offers_choices_that_can_be_picked_by_number() {
         let bot = DemoBot::new(None);
         let a = bot.answer(&turn("s", "help"));
-        assert!(matches!(&a.messages[0], BotMessage::Choices { options, .. } if options.len() == 3));
+        assert!(
+            matches!(&a.messages[0], BotMessage::Choices { options, .. } if options.len() == 3)
+        );
         assert_eq!(intent(&bot.answer(&turn("s", "1"))), "opening_hours");
         assert_eq!(
             intent(&bot.answer(&turn("s", "1"))),

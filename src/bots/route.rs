@@ -42,7 +42,10 @@ pub enum Target {
     /// The matched rule's fixed reply.
     Rule,
     /// A bot: the matched rule's (`rule`), or the live session's.
-    Bot { bot_id: i64, rule: bool },
+    Bot {
+        bot_id: i64,
+        rule: bool,
+    },
     Nothing,
 }
 
@@ -71,13 +74,18 @@ pub fn live_session_bot(
 ) -> Option<i64> {
     let last = last_turn_at?;
     let idle = chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX);
-    (!handed_off && now - last < idle).then_some(bot_id).flatten()
+    (!handed_off && now - last < idle)
+        .then_some(bot_id)
+        .flatten()
 }
+
+/// A conversation's stored session: its id, its bot and its last turn.
+pub type StoredSession<'a> = (&'a str, Option<i64>, Option<DateTime<Utc>>);
 
 /// The session for a turn with `bot_id`: the stored one when it is this bot's and not idle
 /// (false), else a new one (true).
 pub fn session_for(
-    stored: Option<(&str, Option<i64>, Option<DateTime<Utc>>)>,
+    stored: Option<StoredSession<'_>>,
     bot_id: i64,
     now: DateTime<Utc>,
     idle: std::time::Duration,
@@ -292,24 +300,39 @@ mod tests {
         assert_eq!(choose(Some(("keyword", None)), Some(7)), Target::Rule);
         assert_eq!(
             choose(Some(("keyword", Some(3))), Some(7)),
-            Target::Bot { bot_id: 3, rule: true }
+            Target::Bot {
+                bot_id: 3,
+                rule: true
+            }
         );
         assert_eq!(
             choose(Some(("any", Some(3))), Some(7)),
-            Target::Bot { bot_id: 7, rule: false }
+            Target::Bot {
+                bot_id: 7,
+                rule: false
+            }
         );
         assert_eq!(
             choose(Some(("any", None)), Some(7)),
-            Target::Bot { bot_id: 7, rule: false }
+            Target::Bot {
+                bot_id: 7,
+                rule: false
+            }
         );
         assert_eq!(choose(Some(("any", None)), None), Target::Rule);
         assert_eq!(
             choose(Some(("any", Some(3))), None),
-            Target::Bot { bot_id: 3, rule: true }
+            Target::Bot {
+                bot_id: 3,
+                rule: true
+            }
         );
         assert_eq!(
             choose(None, Some(7)),
-            Target::Bot { bot_id: 7, rule: false }
+            Target::Bot {
+                bot_id: 7,
+                rule: false
+            }
         );
         assert_eq!(choose(None, None), Target::Nothing);
     }
@@ -333,10 +356,22 @@ mod tests {
             ("new".to_owned(), true),
             "another bot, another session"
         );
-        assert_eq!(session_for(None, 1, t0, idle, fresh), ("new".to_owned(), true));
-        assert_eq!(live_session_bot(Some(1), Some(t0), false, later(10), idle), Some(1));
-        assert_eq!(live_session_bot(Some(1), Some(t0), true, later(10), idle), None);
-        assert_eq!(live_session_bot(Some(1), Some(t0), false, later(1800), idle), None);
+        assert_eq!(
+            session_for(None, 1, t0, idle, fresh),
+            ("new".to_owned(), true)
+        );
+        assert_eq!(
+            live_session_bot(Some(1), Some(t0), false, later(10), idle),
+            Some(1)
+        );
+        assert_eq!(
+            live_session_bot(Some(1), Some(t0), true, later(10), idle),
+            None
+        );
+        assert_eq!(
+            live_session_bot(Some(1), Some(t0), false, later(1800), idle),
+            None
+        );
         assert_eq!(live_session_bot(Some(1), None, false, t0, idle), None);
         let id = new_session_id();
         assert_eq!(id.len(), 27);
@@ -347,8 +382,14 @@ mod tests {
     fn failures_and_pauses_give_the_fallback_reply_and_keep_the_count() {
         let s = settings();
         for (asked, outcome) in [
-            (Asked::Failed(BotError::Timeout(Duration::from_secs(8))), "timeout"),
-            (Asked::Failed(BotError::Throttled("429".into())), "throttled"),
+            (
+                Asked::Failed(BotError::Timeout(Duration::from_secs(8))),
+                "timeout",
+            ),
+            (
+                Asked::Failed(BotError::Throttled("429".into())),
+                "throttled",
+            ),
             (Asked::Failed(BotError::Auth("denied".into())), "auth"),
             (Asked::Failed(BotError::Malformed("{".into())), "malformed"),
             (Asked::Paused, "paused"),
@@ -356,7 +397,10 @@ mod tests {
             let p = plan(&asked, 1, &s);
             assert_eq!(p.outcome, outcome);
             assert_eq!(p.replies.len(), 1);
-            assert_eq!(p.replies[0].body.as_deref(), Some(s.fallback_reply.as_str()));
+            assert_eq!(
+                p.replies[0].body.as_deref(),
+                Some(s.fallback_reply.as_str())
+            );
             assert_eq!((p.fallbacks, p.handoff), (1, None));
         }
     }
@@ -377,13 +421,20 @@ mod tests {
             max_fallbacks: 0,
             ..settings()
         };
-        assert_eq!(plan(&answer(BotSignal::Fallback, "?"), 50, &never).handoff, None);
+        assert_eq!(
+            plan(&answer(BotSignal::Fallback, "?"), 50, &never).handoff,
+            None
+        );
     }
 
     #[test]
     fn the_bots_handoff_signal_hands_off_with_its_words_or_the_notice() {
         let s = settings();
-        let p = plan(&answer(BotSignal::Handoff("lex_close".into()), "Bye"), 0, &s);
+        let p = plan(
+            &answer(BotSignal::Handoff("lex_close".into()), "Bye"),
+            0,
+            &s,
+        );
         assert_eq!(p.handoff.as_deref(), Some("lex_close"));
         assert_eq!(p.replies[0].body.as_deref(), Some("Bye"));
         let silent = Asked::Answer(BotAnswer {

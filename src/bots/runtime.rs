@@ -25,6 +25,9 @@ use crate::storage::bots::{self as store, BotRow, TurnResult};
 /// The alert raised while a bot is paused by the circuit breaker (subject: the bot's id).
 pub const ALERT_KIND: &str = "bot_failing";
 
+/// A connected bot and the version (`updated_at`) of its connection it was made for.
+type Connected = (DateTime<Utc>, Arc<dyn Bot>);
+
 pub struct Bots {
     pool: PgPool,
     pub settings: BotSettings,
@@ -36,7 +39,7 @@ pub struct Bots {
     metrics: Arc<Metrics>,
     channels: crate::alerts::channels::ChannelStore,
     /// Connected bots by id, with the `updated_at` they were connected for.
-    connected: Mutex<HashMap<i64, (DateTime<Utc>, Arc<dyn Bot>)>>,
+    connected: Mutex<HashMap<i64, Connected>>,
     breaker: Mutex<Breaker>,
 }
 
@@ -171,7 +174,8 @@ impl Bots {
                     result.is_ok(),
                     Instant::now(),
                 );
-                self.on_transition(r, transition, result.as_ref().err()).await;
+                self.on_transition(r, transition, result.as_ref().err())
+                    .await;
                 let asked = match result {
                     Ok(a) => Asked::Answer(a),
                     Err(e) => {
@@ -183,8 +187,7 @@ impl Bots {
             }
         };
         let plan = route::plan(&asked, call.fallbacks, &self.settings);
-        self.metrics
-            .bot_call(call.bot_id, kind, plan.outcome, took);
+        self.metrics.bot_call(call.bot_id, kind, plan.outcome, took);
         self.store(call, &asked, &plan, took).await
     }
 
@@ -244,7 +247,9 @@ impl Bots {
                 store::hand_off(&mut tx, &call.number, &call.sender, reason).await?;
                 tracing::info!(sid = %call.inbound_sid, number = %call.number, %reason, "conversation handed to a human");
             }
-            None => store::set_fallbacks(&mut tx, &call.number, &call.sender, plan.fallbacks).await?,
+            None => {
+                store::set_fallbacks(&mut tx, &call.number, &call.sender, plan.fallbacks).await?
+            }
         }
         tx.commit().await?;
         Ok(rows)
@@ -480,6 +485,10 @@ mod tests {
             outcomes,
             ["throttled", "throttled", "throttled", "paused", "paused"]
         );
-        assert_eq!(bot.calls.load(Ordering::SeqCst), 3, "a paused bot is not asked");
+        assert_eq!(
+            bot.calls.load(Ordering::SeqCst),
+            3,
+            "a paused bot is not asked"
+        );
     }
 }

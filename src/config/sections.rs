@@ -209,8 +209,7 @@ pub struct BotSettings {
 
 /// Twilio gives up on a webhook after 15 s; the answer must leave well before.
 pub const MAX_BOT_REPLY_BUDGET: Duration = Duration::from_secs(10);
-pub const DEFAULT_BOT_FALLBACK_REPLY: &str =
-    "Sorry, I cannot answer right now. Please try again in a moment, or reply AGENT to reach our team.";
+pub const DEFAULT_BOT_FALLBACK_REPLY: &str = "Sorry, I cannot answer right now. Please try again in a moment, or reply AGENT to reach our team.";
 pub const DEFAULT_BOT_HANDOFF_REPLY: &str =
     "Thanks. A member of our team will answer you here shortly.";
 

@@ -191,9 +191,11 @@ pub async fn route(
                         media: Vec::new(),
                     }));
                 } else if let Some(b) = bots_store::get_in(&mut tx, bot_id).await? {
-                    let stored = conv
-                        .as_ref()
-                        .and_then(|c| c.session_id.as_deref().map(|s| (s, c.bot_id, c.last_turn_at)));
+                    let stored = conv.as_ref().and_then(|c| {
+                        c.session_id
+                            .as_deref()
+                            .map(|s| (s, c.bot_id, c.last_turn_at))
+                    });
                     let (session_id, new) = bot_route::session_for(
                         stored,
                         bot_id,

@@ -382,7 +382,11 @@ mod tests {
     fn an_any_rule_takes_every_text_no_earlier_rule_matched() {
         let cache = RegexCache::default();
         // In evaluation order, as storage returns them: `any` rules last.
-        let rules = vec![rule(1, "keyword", "hours"), rule(2, "image_echo", ""), rule(3, "any", "")];
+        let rules = vec![
+            rule(1, "keyword", "hours"),
+            rule(2, "image_echo", ""),
+            rule(3, "any", ""),
+        ];
         let hit = |m: &Inbound<'_>| first_match(&rules, m, &cache).map(|r| r.id);
         assert_eq!(hit(&text("hours")), Some(1));
         assert_eq!(hit(&text("where is my parcel")), Some(3));
@@ -407,7 +411,10 @@ mod tests {
             ..Default::default()
         };
         let r = validate(&bot).unwrap();
-        assert_eq!((r.kind.as_str(), r.bot_id, r.reply_body), ("any", Some(4), None));
+        assert_eq!(
+            (r.kind.as_str(), r.bot_id, r.reply_body),
+            ("any", Some(4), None)
+        );
         let both = RuleInput {
             reply_body: Some("hi".into()),
             ..bot.clone()

@@ -17,7 +17,8 @@ pub struct BotRow {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, name, kind, config, secrets, endpoint, timeout_ms, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, kind, config, secrets, endpoint, timeout_ms, created_at, updated_at";
 
 /// A bot's settings as written (secrets already sealed).
 #[derive(Debug, Clone)]
@@ -226,13 +227,15 @@ pub async fn hand_off(
     let Some(bot_id) = bot_id else {
         return Ok(false);
     };
-    sqlx::query("INSERT INTO bot_handoffs (number, sender, bot_id, reason) VALUES ($1, $2, $3, $4)")
-        .bind(number)
-        .bind(sender)
-        .bind(bot_id)
-        .bind(reason)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO bot_handoffs (number, sender, bot_id, reason) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(number)
+    .bind(sender)
+    .bind(bot_id)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
     announce(conn, number).await?;
     Ok(true)
 }
@@ -473,10 +476,12 @@ pub async fn conversations_of_number(
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let name = match r.bot_id {
-            Some(id) => sqlx::query_scalar("SELECT name FROM bots WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?,
+            Some(id) => {
+                sqlx::query_scalar("SELECT name FROM bots WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
             None => None,
         };
         out.push((r, name));

@@ -133,11 +133,18 @@ async fn bots_are_kept_with_write_only_secrets_and_bad_configurations_are_refuse
     .await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(changed["secrets_set"], json!(["secret_access_key"]));
-    assert_eq!((changed["name"].as_str(), changed["timeout_ms"].as_i64()), (Some("Support EU"), Some(3000)));
+    assert_eq!(
+        (changed["name"].as_str(), changed["timeout_ms"].as_i64()),
+        (Some("Support EU"), Some(3000))
+    );
 
     // Refusals say why.
     for (body, status, needle) in [
-        (json!({"name": "X", "kind": "watson", "config": {}}), 400, "kind"),
+        (
+            json!({"name": "X", "kind": "watson", "config": {}}),
+            400,
+            "kind",
+        ),
         (
             json!({"name": "X", "kind": "lex_v2", "config": {"bot_id": "B", "bot_alias_id": "A", "locale_id": "en_US"}}),
             400,
@@ -158,7 +165,11 @@ async fn bots_are_kept_with_write_only_secrets_and_bad_configurations_are_refuse
             400,
             "endpoint",
         ),
-        (json!({"name": "Support EU", "kind": "demo", "config": {}}), 409, "name"),
+        (
+            json!({"name": "Support EU", "kind": "demo", "config": {}}),
+            409,
+            "name",
+        ),
         (json!({"kind": "demo"}), 400, "name"),
     ] {
         let (got, err) = call(&app, "POST", "/bots", &admin, Some(body.clone())).await;
@@ -187,18 +198,41 @@ async fn bots_are_kept_with_write_only_secrets_and_bad_configurations_are_refuse
     assert_eq!(status, 200, "{tested}");
     assert_eq!(tested["intent"], "opening_hours");
     assert_eq!(tested["signal"]["signal"], "continue");
-    assert!(tested["messages"][0]["body"].as_str().unwrap().contains("Monday to Friday"));
+    assert!(
+        tested["messages"][0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("Monday to Friday")
+    );
 
     // A bot a rule uses is not deleted.
     let (status, err) = call(&app, "DELETE", &format!("/bots/{demo}"), &admin, None).await;
-    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("bot_in_use")));
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("bot_in_use"))
+    );
     let rule: i64 = sqlx::query_scalar("SELECT id FROM reply_rules")
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(call(&app, "DELETE", &format!("/rules/{rule}"), &admin, None).await.0, 204);
-    assert_eq!(call(&app, "DELETE", &format!("/bots/{demo}"), &admin, None).await.0, 204);
-    assert_eq!(call(&app, "GET", &format!("/bots/{demo}"), &admin, None).await.0, 404);
+    assert_eq!(
+        call(&app, "DELETE", &format!("/rules/{rule}"), &admin, None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        call(&app, "DELETE", &format!("/bots/{demo}"), &admin, None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        call(&app, "GET", &format!("/bots/{demo}"), &admin, None)
+            .await
+            .0,
+        404
+    );
     let (status, err) = call(
         &app,
         "POST",
@@ -229,16 +263,25 @@ async fn a_keyword_rule_hands_the_conversation_to_the_demo_bot_which_answers_as_
         "POST",
         "/rules",
         &admin,
-        Some(json!({"name": "Hours", "kind": "keyword", "pattern": "hours", "reply_body": "9 to 5"})),
+        Some(
+            json!({"name": "Hours", "kind": "keyword", "pattern": "hours", "reply_body": "9 to 5"}),
+        ),
     )
     .await;
     assert_eq!(status, 201);
     const ASHA: &str = "+919900000201";
 
-    assert_eq!(say(&app, 1, ASHA, "hello").await, EMPTY, "no rule, no session: nothing");
+    assert_eq!(
+        say(&app, 1, ASHA, "hello").await,
+        EMPTY,
+        "no rule, no session: nothing"
+    );
     let first = say(&app, 2, ASHA, "Order").await;
     assert!(first.contains("What is your order number?"), "{first}");
-    assert!(first.contains("/sts?reply="), "tracked like every automatic reply: {first}");
+    assert!(
+        first.contains("/sts?reply="),
+        "tracked like every automatic reply: {first}"
+    );
     // No rule matches the number, but the session goes on with the bot, which remembers
     // what it asked.
     let second = say(&app, 3, ASHA, "12345").await;
@@ -302,7 +345,11 @@ async fn the_session_is_renewed_after_the_idle_time_and_the_bot_forgets(
     let admin = app.api_token(Role::Admin).await;
     demo_bot(&app, &admin, json!({"name": "Everything", "kind": "any"})).await;
     const RAVI: &str = "+919900000202";
-    assert!(say(&app, 1, RAVI, "order").await.contains("What is your order number?"));
+    assert!(
+        say(&app, 1, RAVI, "order")
+            .await
+            .contains("What is your order number?")
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // A new session: the bot no longer waits for an order number.
     let after = say(&app, 2, RAVI, "12345").await;
@@ -332,19 +379,33 @@ async fn conversations_are_handed_to_a_human_by_keyword_by_the_bot_and_by_repeat
     assert!(say(&app, 1, KEYWORD, "hi").await.contains("demo assistant"));
     let handed = say(&app, 2, KEYWORD, " Agent! ").await;
     assert!(handed.contains(HANDOFF_REPLY), "{handed}");
-    assert_eq!(say(&app, 3, KEYWORD, "hi").await, EMPTY, "a human has it now");
+    assert_eq!(
+        say(&app, 3, KEYWORD, "hi").await,
+        EMPTY,
+        "a human has it now"
+    );
 
     let signal = say(&app, 4, SIGNAL, "I want to talk to a human").await;
-    assert!(signal.contains("pass you to a member of our team"), "{signal}");
+    assert!(
+        signal.contains("pass you to a member of our team"),
+        "{signal}"
+    );
 
-    assert!(say(&app, 5, FALLBACKS, "blorp").await.contains("Sorry, I did not understand"));
+    assert!(
+        say(&app, 5, FALLBACKS, "blorp")
+            .await
+            .contains("Sorry, I did not understand")
+    );
     let second = say(&app, 6, FALLBACKS, "blorp blorp").await;
     assert!(second.contains(HANDOFF_REPLY), "{second}");
 
     let items = queue(&app, &viewer).await;
     assert_eq!(items.len(), 3, "{items:?}");
     assert_eq!(reason_of(&items, KEYWORD).as_deref(), Some("keyword"));
-    assert_eq!(reason_of(&items, SIGNAL).as_deref(), Some("intent:talk_to_human"));
+    assert_eq!(
+        reason_of(&items, SIGNAL).as_deref(),
+        Some("intent:talk_to_human")
+    );
     assert_eq!(reason_of(&items, FALLBACKS).as_deref(), Some("fallbacks"));
     assert_eq!(items[0]["number"], KEYWORD, "longest waiting first");
     assert_eq!(items[0]["sender"], SANDBOX);
@@ -354,18 +415,42 @@ async fn conversations_are_handed_to_a_human_by_keyword_by_the_bot_and_by_repeat
     let path = format!("/conversations/{FALLBACKS}/give-back");
     assert_eq!(call(&app, "POST", &path, &viewer, None).await.0, 403);
     let (status, body) = call(&app, "POST", &path, &operator, None).await;
-    assert_eq!((status, body["given_back"].as_i64()), (200, Some(1)), "{body}");
+    assert_eq!(
+        (status, body["given_back"].as_i64()),
+        (200, Some(1)),
+        "{body}"
+    );
     assert!(reason_of(&queue(&app, &viewer).await, FALLBACKS).is_none());
-    assert!(say(&app, 7, FALLBACKS, "hi").await.contains("demo assistant"));
+    assert!(
+        say(&app, 7, FALLBACKS, "hi")
+            .await
+            .contains("demo assistant")
+    );
 
     // An operator takes a conversation from the bot.
     assert!(say(&app, 8, QUIET, "hi").await.contains("demo assistant"));
-    let (status, _) = call(&app, "POST", &format!("/conversations/{QUIET}/handoff"), &operator, None).await;
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/conversations/{QUIET}/handoff"),
+        &operator,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(reason_of(&queue(&app, &viewer).await, QUIET).as_deref(), Some("operator"));
+    assert_eq!(
+        reason_of(&queue(&app, &viewer).await, QUIET).as_deref(),
+        Some("operator")
+    );
     assert_eq!(say(&app, 9, QUIET, "hello?").await, EMPTY);
-    let (status, _) =
-        call(&app, "POST", "/conversations/+919900000299/handoff", &operator, None).await;
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/conversations/+919900000299/handoff",
+        &operator,
+        None,
+    )
+    .await;
     assert_eq!(status, 404, "a number that never wrote has no conversation");
     let (status, _) = call(&app, "POST", "/conversations/12/handoff", &operator, None).await;
     assert_eq!(status, 400);
@@ -393,7 +478,11 @@ async fn consent_comes_first_stop_ends_a_bot_conversation_and_blocked_contacts_g
     let stop = say(&app, 2, MEERA, "STOP").await;
     assert!(stop.contains("You have been unsubscribed"), "{stop}");
     assert!(!stop.contains("Sorry"), "the bot is not asked: {stop}");
-    assert_eq!(say(&app, 3, MEERA, "12345").await, EMPTY, "an opted-out contact gets no bot");
+    assert_eq!(
+        say(&app, 3, MEERA, "12345").await,
+        EMPTY,
+        "an opted-out contact gets no bot"
+    );
     assert_eq!(app.count("SELECT count(*) FROM bot_turns").await, 1);
 
     assert!(say(&app, 4, JOHN, "hi").await.contains("demo assistant"));
@@ -406,7 +495,11 @@ async fn consent_comes_first_stop_ends_a_bot_conversation_and_blocked_contacts_g
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(say(&app, 5, JOHN, "hi").await, EMPTY, "a de-authorized contact gets no bot");
+    assert_eq!(
+        say(&app, 5, JOHN, "hi").await,
+        EMPTY,
+        "a de-authorized contact gets no bot"
+    );
     assert_eq!(app.count("SELECT count(*) FROM bot_turns").await, 2);
     app.stop().await;
 }

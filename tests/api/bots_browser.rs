@@ -108,12 +108,14 @@ async fn in_a_browser_a_handed_off_conversation_joins_the_queue_live_and_is_give
     assert!(row.contains("asked for a person"), "{row}");
 
     // The operator opens the conversation: it waits for a human; one click gives it back.
-    c.find(Locator::Css(&format!("#handoff-queue a[href=\"/conversations/{CONTACT}\"]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::Css(&format!(
+        "#handoff-queue a[href=\"/conversations/{CONTACT}\"]"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     let waiting = crate::browser::text_of(&c, "#bot-state").await;
     assert!(waiting.contains("waiting for a human"), "{waiting}");
     c.find(Locator::Id("give-back"))
@@ -133,7 +135,10 @@ async fn in_a_browser_a_handed_off_conversation_joins_the_queue_live_and_is_give
     .await;
     let operator = app.api_token(Role::Operator).await;
     let (status, queue) = app.get_json("/api/v1/handoffs", &operator).await;
-    assert_eq!((status, queue["items"].as_array().map(Vec::len)), (200, Some(0)));
+    assert_eq!(
+        (status, queue["items"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
     c.close().await.unwrap();
     app.stop().await;
 }

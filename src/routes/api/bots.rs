@@ -24,7 +24,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/bots/{id}/test", web::post().to(test))
         .route("/handoffs", web::get().to(handoffs))
         .route("/conversations/{number}/handoff", web::post().to(take))
-        .route("/conversations/{number}/give-back", web::post().to(give_back));
+        .route(
+            "/conversations/{number}/give-back",
+            web::post().to(give_back),
+        );
 }
 
 fn input_error(e: InputError) -> ApiError {

@@ -39,7 +39,11 @@ const FIELDS: &[(&str, &str, bool)] = &[
     ("bot_alias_id", "Lex: bot alias id", false),
     ("locale_id", "Lex: locale (en_US)", false),
     ("region", "Lex: AWS region", false),
-    ("access_key_id", "Lex: access key id (empty: the standard AWS credential chain)", false),
+    (
+        "access_key_id",
+        "Lex: access key id (empty: the standard AWS credential chain)",
+        false,
+    ),
     ("secret_access_key", "Lex: secret access key", true),
     ("project", "Dialogflow: project", false),
     ("location", "Dialogflow CX: location", false),
@@ -323,9 +327,7 @@ async fn render(
                     .collect(),
                 form: form_view(r.id.to_string(), &typed, &v.secrets_set),
                 open,
-                tested: tested
-                    .take_if(|(id, _)| *id == r.id)
-                    .map(|(_, t)| t),
+                tested: tested.take_if(|(id, _)| *id == r.id).map(|(_, t)| t),
             }
         })
         .collect();
@@ -361,7 +363,10 @@ async fn page(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let notice = q.notice(&[
-        ("added", "Bot added. Hand it messages with a rule on the rules page."),
+        (
+            "added",
+            "Bot added. Hand it messages with a rule on the rules page.",
+        ),
         ("changed", "Bot saved."),
         ("deleted", "Bot deleted."),
     ]);
@@ -422,8 +427,13 @@ async fn change(
         )
         .map_err(reason)
     });
-    let refuse =
-        |why: String, form: BotForm| (StatusCode::BAD_REQUEST, why, Refused::Change(existing.id, form));
+    let refuse = |why: String, form: BotForm| {
+        (
+            StatusCode::BAD_REQUEST,
+            why,
+            Refused::Change(existing.id, form),
+        )
+    };
     let new = match validated {
         Ok(n) => n,
         Err(why) => return render(&user, &state, None, Some(refuse(why, form)), None).await,
@@ -458,7 +468,10 @@ async fn delete(
         let status = Some((
             StatusCode::CONFLICT,
             why,
-            Refused::Change(row.id, BotForm::of(&connections::view(&row, state.bots.secret_key()))),
+            Refused::Change(
+                row.id,
+                BotForm::of(&connections::view(&row, state.bots.secret_key())),
+            ),
         ));
         return render(&user, &state, None, status, None).await;
     }

@@ -44,7 +44,10 @@ pub struct QueueView {
 }
 
 /// The panel; `None` when there is no bot and nobody waits (the overview then omits it).
-pub async fn queue_view(state: &AppState, tz: chrono_tz::Tz) -> Result<Option<QueueView>, PageError> {
+pub async fn queue_view(
+    state: &AppState,
+    tz: chrono_tz::Tz,
+) -> Result<Option<QueueView>, PageError> {
     let now = Utc::now();
     let pool = &state.pool;
     let (rows, total, split, any) = tokio::try_join!(
@@ -56,7 +59,8 @@ pub async fn queue_view(state: &AppState, tz: chrono_tz::Tz) -> Result<Option<Qu
     if !any && total == 0 {
         return Ok(None);
     }
-    let wait = |since: chrono::DateTime<Utc>| duration_secs((now - since).num_seconds().max(0) as f64);
+    let wait =
+        |since: chrono::DateTime<Utc>| duration_secs((now - since).num_seconds().max(0) as f64);
     Ok(Some(QueueView {
         longest: rows.first().map(|r| wait(r.since)),
         items: rows
