@@ -503,3 +503,81 @@ async fn consent_comes_first_stop_ends_a_bot_conversation_and_blocked_contacts_g
     assert_eq!(app.count("SELECT count(*) FROM bot_turns").await, 2);
     app.stop().await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn admins_manage_bots_on_their_page_secrets_never_come_back_and_the_test_shows_the_intent(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = spawn(opts, &[]).await;
+    let mut admin = app.admin_browser().await;
+    let csrf = admin.csrf().await;
+    let (status, _, page) = admin.get("/admin/bots").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("No bots yet"));
+    let (_, _, rules) = admin.get("/admin/rules").await;
+    assert!(rules.contains("href=\"/admin/bots\""), "linked from the rules page");
+
+    // Without the CSRF token nothing is added.
+    let (status, _, _) = admin
+        .post("/admin/bots", &[("name", "Demo"), ("kind", "demo")])
+        .await;
+    assert_eq!(status, 403);
+    let (status, location, _) = admin
+        .post("/admin/bots", &[("csrf", &csrf), ("name", "Demo"), ("kind", "demo")])
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("/admin/bots?done=added")));
+
+    const SECRET: &str = "lex-secret-typed-once";
+    let lex = [
+        ("csrf", csrf.as_str()),
+        ("name", "Support"),
+        ("kind", "lex_v2"),
+        ("bot_id", "BOT1"),
+        ("bot_alias_id", "ALIAS1"),
+        ("locale_id", "en_US"),
+        ("region", ""),
+        ("access_key_id", "AKIAEXAMPLE"),
+        ("secret_access_key", SECRET),
+        // Another kind's field is ignored.
+        ("project", "project-not-for-lex"),
+    ];
+    let (status, _, refused) = admin.post("/admin/bots", &lex).await;
+    assert_eq!(status, 400);
+    assert!(refused.contains("missing field `region`"), "the reason is shown");
+    assert!(!refused.contains(SECRET), "a typed secret is not sent back");
+    let mut fixed = lex.to_vec();
+    fixed[6] = ("region", "eu-west-1");
+    let (status, _, _) = admin.post("/admin/bots", &fixed).await;
+    assert_eq!(status, 303);
+    let (_, _, page) = admin.get("/admin/bots").await;
+    assert!(page.contains("secret_access_key: (stored)"));
+    assert!(!page.contains(SECRET));
+    assert!(!page.contains("project-not-for-lex"));
+
+    let demo: i64 = sqlx::query_scalar("SELECT id FROM bots WHERE kind = 'demo'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let (status, _, tested) = admin
+        .post(
+            &format!("/admin/bots/{demo}/test"),
+            &[("csrf", &csrf), ("text", "where is my order 4568")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(tested.contains(&format!("id=\"test-intent-{demo}\">order_status<")), "{tested}");
+    assert!(tested.contains("Order 4568 has shipped"));
+
+    // Operators may not manage bots.
+    let mut operator = app.browser_as("olga", Role::Operator).await;
+    let (status, _, _) = operator.get("/admin/bots").await;
+    assert_eq!(status, 403);
+
+    let (status, location, _) = admin
+        .post(&format!("/admin/bots/{demo}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("/admin/bots?done=deleted")));
+    assert_eq!(app.count("SELECT count(*) FROM bots").await, 1);
+    app.stop().await;
+}
