@@ -175,14 +175,14 @@ pub async fn route(
             Target::Nothing => {}
             Target::Rule => replies.extend(hit.map(rule_reply)),
             Target::Bot { bot_id, rule } => {
-                if rule {
-                    bot_rule = hit.map(|r| r.id);
-                }
+                // The rule counts a hit when the bot is asked or the keyword hands off.
+                let rule_id = hit.filter(|_| rule).map(|r| r.id);
                 let handed_off = conv.as_ref().is_some_and(|c| c.handoff_since.is_some());
                 if handed_off || msg.body.trim().is_empty() {
                     // A human has the conversation, or there is no text for a bot.
                 } else if bot_route::is_handoff_keyword(&msg.body, bot_settings) {
                     bots_store::hand_off(&mut tx, number.as_str(), &msg.to, "keyword").await?;
+                    bot_rule = rule_id;
                     tracing::info!(sid = %msg.sid, "conversation handed to a human by its keyword");
                     replies.extend(bot_settings.handoff_reply.as_ref().map(|t| Planned {
                         reason: "handoff",
@@ -225,6 +225,7 @@ pub async fn route(
                         },
                     )
                     .await?;
+                    bot_rule = rule_id;
                     bot = Some(BotCall {
                         inbound_sid: msg.sid.clone(),
                         bot_id,

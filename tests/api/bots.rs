@@ -516,7 +516,10 @@ async fn admins_manage_bots_on_their_page_secrets_never_come_back_and_the_test_s
     assert_eq!(status, 200);
     assert!(page.contains("No bots yet"));
     let (_, _, rules) = admin.get("/admin/rules").await;
-    assert!(rules.contains("href=\"/admin/bots\""), "linked from the rules page");
+    assert!(
+        rules.contains("href=\"/admin/bots\""),
+        "linked from the rules page"
+    );
 
     // Without the CSRF token nothing is added.
     let (status, _, _) = admin
@@ -524,9 +527,15 @@ async fn admins_manage_bots_on_their_page_secrets_never_come_back_and_the_test_s
         .await;
     assert_eq!(status, 403);
     let (status, location, _) = admin
-        .post("/admin/bots", &[("csrf", &csrf), ("name", "Demo"), ("kind", "demo")])
+        .post(
+            "/admin/bots",
+            &[("csrf", &csrf), ("name", "Demo"), ("kind", "demo")],
+        )
         .await;
-    assert_eq!((status, location.as_deref()), (303, Some("/admin/bots?done=added")));
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/admin/bots?done=added"))
+    );
 
     const SECRET: &str = "lex-secret-typed-once";
     let lex = [
@@ -544,7 +553,10 @@ async fn admins_manage_bots_on_their_page_secrets_never_come_back_and_the_test_s
     ];
     let (status, _, refused) = admin.post("/admin/bots", &lex).await;
     assert_eq!(status, 400);
-    assert!(refused.contains("missing field `region`"), "the reason is shown");
+    assert!(
+        refused.contains("missing field `region`"),
+        "the reason is shown"
+    );
     assert!(!refused.contains(SECRET), "a typed secret is not sent back");
     let mut fixed = lex.to_vec();
     fixed[6] = ("region", "eu-west-1");
@@ -566,7 +578,10 @@ async fn admins_manage_bots_on_their_page_secrets_never_come_back_and_the_test_s
         )
         .await;
     assert_eq!(status, 200);
-    assert!(tested.contains(&format!("id=\"test-intent-{demo}\">order_status<")), "{tested}");
+    assert!(
+        tested.contains(&format!("id=\"test-intent-{demo}\">order_status<")),
+        "{tested}"
+    );
     assert!(tested.contains("Order 4568 has shipped"));
 
     // Operators may not manage bots.
@@ -577,7 +592,91 @@ async fn admins_manage_bots_on_their_page_secrets_never_come_back_and_the_test_s
     let (status, location, _) = admin
         .post(&format!("/admin/bots/{demo}/delete"), &[("csrf", &csrf)])
         .await;
-    assert_eq!((status, location.as_deref()), (303, Some("/admin/bots?done=deleted")));
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/admin/bots?done=deleted"))
+    );
     assert_eq!(app.count("SELECT count(*) FROM bots").await, 1);
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_failing_bot_gives_the_fallback_reply_and_is_paused_by_the_breaker_with_an_alert(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = spawn(
+        opts,
+        &[
+            ("bot_breaker_failures", "2"),
+            ("bot_breaker_pause_secs", "600"),
+            (
+                "bot_fallback_reply",
+                "Our assistant is away; we will write back.",
+            ),
+        ],
+    )
+    .await;
+    let admin = app.api_token(Role::Admin).await;
+    // Nothing listens at the endpoint: every call fails (refused, or timed out).
+    let port = crate::helpers::free_port();
+    let (status, bot) = call(
+        &app,
+        "POST",
+        "/bots",
+        &admin,
+        Some(json!({"name": "Lex", "kind": "lex_v2", "timeout_ms": 1000,
+            "endpoint": format!("http://127.0.0.1:{port}"),
+            "config": {"bot_id": "B1", "bot_alias_id": "A1", "locale_id": "en_US",
+                "region": "eu-west-1", "access_key_id": "AKIAEXAMPLE", "secret_access_key": "x"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{bot}");
+    let id = bot["id"].as_i64().unwrap();
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/rules",
+        &admin,
+        Some(json!({"name": "Everything", "kind": "any", "bot": id})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    const CONTACT: &str = "+919900000231";
+    for n in 1..=3 {
+        let twiml = say(&app, n, CONTACT, "hello").await;
+        assert!(twiml.contains("Our assistant is away"), "{n}: {twiml}");
+    }
+    let outcomes: Vec<String> =
+        sqlx::query_scalar("SELECT outcome FROM bot_turns ORDER BY created_at")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        outcomes[..2]
+            .iter()
+            .all(|o| o == "failed" || o == "timeout"),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes[2], "paused",
+        "the third is not asked: {outcomes:?}"
+    );
+    let (status, alerts) = app.get_json("/api/v1/alerts?state=firing", &admin).await;
+    assert_eq!(status, 200);
+    let items = alerts["items"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|a| a["kind"] == "bot_failing" && a["message"].as_str().unwrap().contains("Lex")),
+        "{alerts}"
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(&format!(
+            "wadash_bot_turns_total{{bot=\"{id}\",kind=\"lex_v2\",outcome=\"paused\"}} 1"
+        )),
+        "{metrics}"
+    );
     app.stop().await;
 }
