@@ -74,7 +74,7 @@ pub struct BotTurnView {
 }
 
 impl BotTurnView {
-    fn of(t: crate::storage::bots::TurnRow) -> Self {
+    pub fn of(t: crate::storage::bots::TurnRow) -> Self {
         let parameters = t
             .parameters
             .and_then(|p| p.0.as_object().cloned())
