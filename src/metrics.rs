@@ -50,6 +50,8 @@ impl Outcome {
 const LATENCY_BUCKETS: [f64; 13] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+/// A bot's answer time, in seconds: from fast local bots to cloud bots near their timeout.
+const BOT_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
 /// A fixed-bucket histogram.
@@ -119,6 +121,15 @@ pub struct Metrics {
     credential_reloads: AtomicU64,
     credential_reload_errors: AtomicU64,
     live_streams: AtomicU64,
+    /// Bot calls by (bot id, kind, outcome), and each bot's answer time. Behind a lock:
+    /// bots are few and a call costs far more than the lock.
+    bots: std::sync::Mutex<BotMetrics>,
+}
+
+#[derive(Debug, Default)]
+struct BotMetrics {
+    calls: std::collections::BTreeMap<(i64, &'static str, &'static str), u64>,
+    latency: std::collections::BTreeMap<(i64, &'static str), Histogram<10>>,
 }
 
 /// One open `/events` stream, counted in `wadash_live_streams` from
@@ -148,6 +159,7 @@ impl Default for Metrics {
             credential_reloads: AtomicU64::new(0),
             credential_reload_errors: AtomicU64::new(0),
             live_streams: AtomicU64::new(0),
+            bots: std::sync::Mutex::new(BotMetrics::default()),
         }
     }
 }
@@ -194,6 +206,48 @@ impl Metrics {
             self.credential_reloads.fetch_add(1, Relaxed);
         } else {
             self.credential_reload_errors.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// One turn given to bot `bot` of `kind`: its outcome (`answered`, `timeout`, `throttled`,
+    /// `auth`, `malformed`, `failed`, `paused`) and, when it was asked, how long it took.
+    pub fn bot_call(
+        &self,
+        bot: i64,
+        kind: &'static str,
+        outcome: &'static str,
+        took: Option<Duration>,
+    ) {
+        let mut m = self.bots.lock().expect("bot metrics lock");
+        *m.calls.entry((bot, kind, outcome)).or_default() += 1;
+        if let Some(took) = took {
+            m.latency
+                .entry((bot, kind))
+                .or_insert_with(|| Histogram::new(BOT_BUCKETS))
+                .observe(took.as_secs_f64());
+        }
+    }
+
+    fn render_bots(&self, out: &mut String) {
+        let m = self.bots.lock().expect("bot metrics lock");
+        out.push_str(
+            "# HELP wadash_bot_turns_total Inbound messages given to each bot, by outcome.\n",
+        );
+        out.push_str("# TYPE wadash_bot_turns_total counter\n");
+        for ((bot, kind, outcome), n) in &m.calls {
+            let _ = writeln!(
+                out,
+                "wadash_bot_turns_total{{bot=\"{bot}\",kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP wadash_bot_latency_seconds Time each bot took to answer (or fail).\n");
+        out.push_str("# TYPE wadash_bot_latency_seconds histogram\n");
+        for ((bot, kind), h) in &m.latency {
+            h.render(
+                out,
+                "wadash_bot_latency_seconds",
+                &format!("bot=\"{bot}\",kind=\"{kind}\""),
+            );
         }
     }
 
@@ -317,6 +371,7 @@ impl Metrics {
         );
         out.push_str("# TYPE wadash_live_streams gauge\n");
         let _ = writeln!(out, "wadash_live_streams {}", self.live_streams());
+        self.render_bots(&mut out);
         out.push_str("# HELP wadash_db_pool_max_connections Configured pool size.\n");
         out.push_str("# TYPE wadash_db_pool_max_connections gauge\n");
         let _ = writeln!(
@@ -344,6 +399,27 @@ mod tests {
         assert!(s.contains("x_bucket{le=\"2\"} 2\n"));
         assert!(s.contains("x_bucket{le=\"+Inf\"} 3\n"));
         assert!(s.contains("x_count 3\n"));
+    }
+
+    #[test]
+    fn bot_turns_are_counted_per_bot_and_outcome_with_latency() {
+        let m = Metrics::default();
+        m.bot_call(3, "demo", "answered", Some(Duration::from_millis(20)));
+        m.bot_call(3, "demo", "answered", Some(Duration::from_millis(20)));
+        m.bot_call(3, "demo", "paused", None);
+        let mut s = String::new();
+        m.render_bots(&mut s);
+        assert!(
+            s.contains("wadash_bot_turns_total{bot=\"3\",kind=\"demo\",outcome=\"answered\"} 2\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("wadash_bot_turns_total{bot=\"3\",kind=\"demo\",outcome=\"paused\"} 1\n")
+        );
+        assert!(
+            s.contains("wadash_bot_latency_seconds_count{bot=\"3\",kind=\"demo\"} 2\n"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -316,7 +316,23 @@ impl Application {
             Some(sim) => sim.url(),
             None => &settings.twilio.messaging_base,
         })?;
+        let alert_channels = crate::alerts::channels::ChannelStore::with_allowed_hosts(
+            pool.clone(),
+            settings.alert_channels.clone(),
+            settings.credentials.secret_key.clone(),
+            crate::outbound::AllowList::new(&settings.outbound_allow_hosts),
+        );
+        let bots = Arc::new(crate::bots::runtime::Bots::new(
+            pool.clone(),
+            settings.bots.clone(),
+            settings.credentials.secret_key.clone(),
+            crate::domain::destination::AllowList::new(&settings.outbound_allow_hosts),
+            &public_url,
+            metrics.clone(),
+            alert_channels.clone(),
+        ));
         let state = AppState {
+            bots,
             content,
             messaging,
             prices: PriceBook::new(pool.clone()),
@@ -341,12 +357,7 @@ impl Application {
             pacing: settings.pacing,
             balance: Arc::default(),
             reply_patterns: Arc::default(),
-            alert_channels: crate::alerts::channels::ChannelStore::with_allowed_hosts(
-                pool.clone(),
-                settings.alert_channels.clone(),
-                settings.credentials.secret_key.clone(),
-                crate::outbound::AllowList::new(&settings.outbound_allow_hosts),
-            ),
+            alert_channels,
             open_alerts: Default::default(),
             template_sync: settings.template_sync,
         };

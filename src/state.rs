@@ -49,6 +49,8 @@ pub struct AppState {
     pub balance: Arc<crate::balance::status::Cache>,
     /// The price table, for pricing each message as it is sent.
     pub prices: crate::pricing::book::PriceBook,
+    /// Bots: connected clients, the circuit breaker, the bot settings.
+    pub bots: Arc<crate::bots::runtime::Bots>,
     /// Compiled auto-reply patterns.
     pub reply_patterns: Arc<crate::replies::rules::RegexCache>,
     /// Where alerts go: the environment's channels with what admins saved laid over them.

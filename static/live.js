@@ -3,7 +3,8 @@
 //    Server-Sent Events (/events) and the page fetches the region's fresh markup, rendered by
 //    the same template as the page;
 //  - the open-alerts banner (and the alerts page) follow `alerts` events only: message
-//    regions ignore them, and the banner ignores message changes;
+//    regions ignore them, and the banner ignores message changes; the hand-off queue (and a
+//    conversation's bot state) follow `handoffs` events too (data-live-handoffs);
 //  - one stream per browser, not per tab: the tabs elect a leader with the Web Locks API
 //    (lock "wadash-live", held for as long as the leader leads); only the leader opens
 //    /events, and it passes every event on to the other tabs over a BroadcastChannel
@@ -153,6 +154,10 @@
     alerts: function () {
       document.querySelectorAll("[data-live-alerts]").forEach(refresh);
     },
+    // A conversation entered or left the "needs a human" queue.
+    handoffs: function () {
+      document.querySelectorAll("[data-live-handoffs]").forEach(refresh);
+    },
     // The server could not replay what was missed: the page is stale, start over.
     reload: function () {
       leave();
@@ -201,7 +206,7 @@
       if (apply(e.type, e.data, id)) { post({ type: e.type, data: e.data, id: id }); }
       if (e.type === "hello") { post({ type: "status", on: true, lastId: live.lastId }); }
     };
-    ["hello", "messages", "stats", "alerts", "reload"].forEach(function (t) {
+    ["hello", "messages", "stats", "alerts", "handoffs", "reload"].forEach(function (t) {
       es.addEventListener(t, relay);
     });
     es.addEventListener("open", function () {

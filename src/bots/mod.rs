@@ -5,7 +5,13 @@
 //! breaker only see the trait. Adapters map every failure to a [`BotError`] kind so the
 //! fallback reply, the metric's outcome label and the breaker treat all services alike.
 
+pub mod breaker;
 pub mod cloud;
+pub mod connections;
+pub mod demo;
+pub mod handoff;
+pub mod route;
+pub mod runtime;
 
 use std::time::Duration;
 

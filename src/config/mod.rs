@@ -56,6 +56,8 @@ pub struct Settings {
     pub live_poll: Duration,
     /// Consent keywords and their confirmations (src/replies).
     pub replies: ReplySettings,
+    /// Bots: sessions, the reply budget, hand-off, fallback reply, circuit breaker.
+    pub bots: BotSettings,
     /// The broadcast runner (src/jobs/broadcasts.rs).
     pub broadcasts: RunnerSettings,
     /// One-off sends' share of the senders' slots.
@@ -128,6 +130,7 @@ impl Settings {
         let price_fetch = read::price_fetch(&v)?;
         let credentials = read::credentials(&v)?;
         let replies = read::replies(&v)?;
+        let bots = read::bots(&v)?;
         let broadcasts = read::broadcasts(&v)?;
         let pacing = read::pacing(&v, &broadcasts)?;
         let credit = read::credit(&v)?;
@@ -147,6 +150,7 @@ impl Settings {
             pacing,
             reminder_max_late: v.secs("reminder_max_late_secs", 3600)?,
             replies,
+            bots,
             live_poll: Duration::from_millis(v.num("live_poll_ms", 100u64)?.max(10)),
             admin_password: v.secret("admin_password"),
             simulator,
@@ -269,6 +273,27 @@ mod tests {
             let err = Settings::from_values(&values(&[("sim_button_tap_share", bad)])).unwrap_err();
             assert!(err.to_string().contains("sim_button_tap_share"), "{err}");
         }
+    }
+
+    #[test]
+    fn bot_settings_have_defaults_and_the_budget_stays_under_twilios_timeout() {
+        let d = Settings::from_values(&BTreeMap::new()).unwrap().bots;
+        assert_eq!(d.session_idle, Duration::from_secs(1800));
+        assert_eq!(d.reply_budget, Duration::from_millis(5000));
+        assert_eq!((d.handoff_keyword.as_str(), d.max_fallbacks), ("AGENT", 2));
+        assert_eq!((d.breaker_failures, d.breaker_pause.as_secs()), (5, 60));
+        let s = Settings::from_values(&values(&[
+            ("bot_handoff_keyword", " Human! "),
+            ("bot_reply_budget_ms", "250"),
+            ("bot_handoff_reply", "off"),
+        ]))
+        .unwrap()
+        .bots;
+        assert_eq!(s.handoff_keyword, "HUMAN");
+        assert_eq!(s.reply_budget, Duration::from_millis(250));
+        assert_eq!(s.handoff_reply, None);
+        let err = Settings::from_values(&values(&[("bot_reply_budget_ms", "14000")])).unwrap_err();
+        assert!(err.to_string().contains("bot_reply_budget_ms"), "{err}");
     }
 
     #[test]

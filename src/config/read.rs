@@ -193,6 +193,40 @@ pub fn replies(v: &Values) -> anyhow::Result<ReplySettings> {
     })
 }
 
+pub fn bots(v: &Values) -> anyhow::Result<BotSettings> {
+    let d = BotSettings::default();
+    let reply_budget = v.millis("bot_reply_budget_ms", d.reply_budget.as_millis() as u64)?;
+    anyhow::ensure!(
+        reply_budget >= Duration::from_millis(100) && reply_budget <= MAX_BOT_REPLY_BUDGET,
+        "bot_reply_budget_ms must be between 100 and {} (Twilio waits 15 s for a webhook's answer)",
+        MAX_BOT_REPLY_BUDGET.as_millis()
+    );
+    let handoff_keyword = v
+        .get("bot_handoff_keyword")
+        .map(crate::domain::consent::normalize)
+        .unwrap_or(d.handoff_keyword);
+    let fallback_reply = v
+        .get("bot_fallback_reply")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map_or(d.fallback_reply, str::to_owned);
+    let handoff_reply = match v.get("bot_handoff_reply") {
+        Some(t) if t.eq_ignore_ascii_case("off") || t.trim().is_empty() => None,
+        Some(t) => Some(t.to_owned()),
+        None => d.handoff_reply,
+    };
+    Ok(BotSettings {
+        session_idle: v.secs("bot_session_idle_secs", d.session_idle.as_secs())?,
+        reply_budget,
+        handoff_keyword,
+        max_fallbacks: v.num("bot_max_fallbacks", d.max_fallbacks)?,
+        fallback_reply,
+        handoff_reply,
+        breaker_failures: v.num("bot_breaker_failures", d.breaker_failures)?.max(1),
+        breaker_pause: v.secs("bot_breaker_pause_secs", d.breaker_pause.as_secs())?,
+    })
+}
+
 pub fn broadcasts(v: &Values) -> anyhow::Result<RunnerSettings> {
     let stale_after = Duration::from_secs(v.num("broadcast_stale_secs", 120u64)?.max(1));
     let pace = v.num("broadcast_pace", DEFAULT_BROADCAST_PACE)?;

@@ -180,6 +180,54 @@ impl Default for ReplySettings {
     }
 }
 
+/// How bots answer conversations (src/bots): sessions, the answer's time budget, hand-off to a
+/// human, the fallback reply and the circuit breaker.
+#[derive(Debug, Clone)]
+pub struct BotSettings {
+    /// A conversation silent this long starts a new bot session (the bot forgets its context).
+    pub session_idle: Duration,
+    /// A bot answer that comes within this goes back as TwiML; a later one is sent through
+    /// the REST client after the webhook answered. At most [`MAX_BOT_REPLY_BUDGET`].
+    pub reply_budget: Duration,
+    /// A contact writing this word (as consent keywords are matched: case, surrounding
+    /// whitespace and punctuation ignored; kept normalized, upper case) in a bot conversation
+    /// is handed to a human. Empty: no keyword.
+    pub handoff_keyword: String,
+    /// Fallback answers in a row that hand the conversation to a human; 0: never.
+    pub max_fallbacks: u32,
+    /// What the contact gets when the bot fails (timeout, throttling, auth, a bad answer) or
+    /// is paused by the circuit breaker.
+    pub fallback_reply: String,
+    /// What the contact gets when the conversation is handed to a human (unless the bot said
+    /// something itself); `None`: nothing.
+    pub handoff_reply: Option<String>,
+    /// Failures in a row that pause a bot.
+    pub breaker_failures: u32,
+    /// How long a paused bot is not asked.
+    pub breaker_pause: Duration,
+}
+
+/// Twilio gives up on a webhook after 15 s; the answer must leave well before.
+pub const MAX_BOT_REPLY_BUDGET: Duration = Duration::from_secs(10);
+pub const DEFAULT_BOT_FALLBACK_REPLY: &str = "Sorry, I cannot answer right now. Please try again in a moment, or reply AGENT to reach our team.";
+pub const DEFAULT_BOT_HANDOFF_REPLY: &str =
+    "Thanks. A member of our team will answer you here shortly.";
+
+impl Default for BotSettings {
+    fn default() -> Self {
+        Self {
+            session_idle: Duration::from_secs(1800),
+            reply_budget: Duration::from_millis(5000),
+            handoff_keyword: "AGENT".to_owned(),
+            max_fallbacks: 2,
+            fallback_reply: DEFAULT_BOT_FALLBACK_REPLY.to_owned(),
+            handoff_reply: Some(DEFAULT_BOT_HANDOFF_REPLY.to_owned()),
+            breaker_failures: 5,
+            breaker_pause: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Where alerts go (src/alerts).
 #[derive(Debug, Clone, Default)]
 pub struct Channels {

@@ -8,9 +8,14 @@
 //! 2. for a tapped button or a chosen list item, `button` rules by its payload; then keyword
 //!    and regular-expression rules, in the admins' order;
 //! 3. image-echo rules (an inbound image is answered with a configured image);
-//! 4. a bot (AWS Lex or Google Dialogflow: the hand-off goes where the rules found nothing,
-//!    and its answer, produced after the webhook returned, goes out through the REST client);
+//! 4. a conversation with a live bot session goes on with its bot; then `any` rules;
 //! 5. otherwise no reply.
+//!
+//! A rule may name a bot instead of a fixed reply: then the message is handed to the bot
+//! ([`crate::bots::route`]): the routing transaction decides the session and records a
+//! pending turn, and the caller asks the bot after the commit ([`Routed::bot`]). A
+//! conversation waiting for a human gets no bot answer, and the hand-off keyword in a bot
+//! conversation puts it in the "needs a human" queue.
 //!
 //! Contacts who opted out or were de-authorized get no automatic replies (except the
 //! opt-out confirmation), and neither do messages to a sender that is not active. Each reply
@@ -23,14 +28,15 @@ pub mod rules;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+use crate::bots::route::{self as bot_route, BotCall, Target};
 use crate::domain::PhoneNumber;
 use crate::domain::consent::{self, Consent, KeywordKind};
 use crate::storage::auto_replies::{self, NewReply, ReplyRow};
 use crate::storage::contacts::{self, ChangeBy, InboundContact};
-use crate::storage::{reply_rules, senders};
+use crate::storage::{bots as bots_store, reply_rules, senders};
 use crate::twilio::twiml::ReplyMessage;
 
-pub use crate::config::{DEFAULT_OPT_IN_REPLY, DEFAULT_OPT_OUT_REPLY, ReplySettings};
+pub use crate::config::{BotSettings, DEFAULT_OPT_IN_REPLY, DEFAULT_OPT_OUT_REPLY, ReplySettings};
 
 /// What routing needs to know about an inbound message.
 #[derive(Debug, Clone)]
@@ -57,19 +63,40 @@ struct Planned {
     media: Vec<String>,
 }
 
-/// Routes `msg` and returns the replies to give, in order (possibly none).
+/// What routing decided: the replies to give now, and a bot to ask after the commit.
+#[derive(Debug, Default)]
+pub struct Routed {
+    pub rows: Vec<ReplyRow>,
+    pub bot: Option<BotCall>,
+}
+
+/// Routes `msg` and returns the replies to give, in order (possibly none), and the bot call
+/// to make, if any.
 pub async fn route(
     pool: &PgPool,
     settings: &ReplySettings,
+    bot_settings: &BotSettings,
     cache: &rules::RegexCache,
     msg: &InboundMessage,
-) -> sqlx::Result<Vec<ReplyRow>> {
+) -> sqlx::Result<Routed> {
     // Messages from something other than a phone number (another channel) have no contact.
     let Ok(number) = PhoneNumber::parse(&msg.from) else {
-        return Ok(Vec::new());
+        return Ok(Routed::default());
     };
     let mut tx = pool.begin().await?;
-    let given = auto_replies::for_inbound(&mut tx, &msg.sid).await?;
+    let mut given = auto_replies::for_inbound(&mut tx, &msg.sid).await?;
+    // A message given to a bot is answered once: by the first delivery of its webhook (as
+    // TwiML), or through the REST client when the bot was late.
+    if let Some(late) = bots_store::turn_late(&mut tx, &msg.sid).await? {
+        if late {
+            given.retain(|r| r.reason != "bot" && r.reason != "handoff");
+        }
+        tx.commit().await?;
+        return Ok(Routed {
+            rows: given,
+            bot: None,
+        });
+    }
     let contact = contacts::upsert_inbound(
         &mut tx,
         &InboundContact {
@@ -82,7 +109,10 @@ pub async fn route(
     .await?;
     if !given.is_empty() {
         tx.commit().await?;
-        return Ok(given);
+        return Ok(Routed {
+            rows: given,
+            bot: None,
+        });
     }
 
     let keyword = settings.keywords.classify(&msg.body);
@@ -116,6 +146,8 @@ pub async fn route(
         None => true,
     };
     let mut replies: Vec<Planned> = Vec::new();
+    let mut bot = None;
+    let mut bot_rule = None;
     if contact.is_deauthorized() || !sender_active || join {
         // No automatic messages: the business blocked the contact or the sender, or the
         // sandbox answers `join` itself.
@@ -128,8 +160,89 @@ pub async fn route(
             media_types: &msg.media_types,
             payload: msg.payload.as_deref(),
         };
-        replies.extend(rules::first_match(&rules, &view, cache).map(rule_reply));
-        // Bot hand-off goes here, when no rule answered.
+        let hit = rules::first_match(&rules, &view, cache);
+        let conv = bots_store::lock_conversation(&mut tx, number.as_str(), &msg.to).await?;
+        let session_bot = conv.as_ref().and_then(|c| {
+            bot_route::live_session_bot(
+                c.bot_id,
+                c.last_turn_at,
+                c.handoff_since.is_some(),
+                msg.received_at,
+                bot_settings.session_idle,
+            )
+        });
+        match bot_route::choose(hit.map(|r| (r.kind.as_str(), r.bot_id)), session_bot) {
+            Target::Nothing => {}
+            Target::Rule => replies.extend(hit.map(rule_reply)),
+            Target::Bot { bot_id, rule } => {
+                // The rule counts a hit when the bot is asked or the keyword hands off.
+                let rule_id = hit.filter(|_| rule).map(|r| r.id);
+                let handed_off = conv.as_ref().is_some_and(|c| c.handoff_since.is_some());
+                if handed_off || msg.body.trim().is_empty() {
+                    // A human has the conversation, or there is no text for a bot.
+                } else if bot_route::is_handoff_keyword(&msg.body, bot_settings) {
+                    bots_store::hand_off(&mut tx, number.as_str(), &msg.to, "keyword").await?;
+                    bot_rule = rule_id;
+                    tracing::info!(sid = %msg.sid, "conversation handed to a human by its keyword");
+                    replies.extend(bot_settings.handoff_reply.as_ref().map(|t| Planned {
+                        reason: "handoff",
+                        rule_id: None,
+                        body: Some(t.clone()),
+                        media: Vec::new(),
+                    }));
+                } else if let Some(b) = bots_store::get_in(&mut tx, bot_id).await? {
+                    let stored = conv.as_ref().and_then(|c| {
+                        c.session_id
+                            .as_deref()
+                            .map(|s| (s, c.bot_id, c.last_turn_at))
+                    });
+                    let (session_id, new) = bot_route::session_for(
+                        stored,
+                        bot_id,
+                        msg.received_at,
+                        bot_settings.session_idle,
+                        bot_route::new_session_id,
+                    );
+                    bots_store::record_turn_start(
+                        &mut tx,
+                        number.as_str(),
+                        &msg.to,
+                        bot_id,
+                        &session_id,
+                        new,
+                        msg.received_at,
+                    )
+                    .await?;
+                    bots_store::insert_turn(
+                        &mut tx,
+                        &bots_store::NewTurn {
+                            inbound_sid: &msg.sid,
+                            bot_id,
+                            bot_name: &b.name,
+                            number: number.as_str(),
+                            sender: &msg.to,
+                            session_id: &session_id,
+                        },
+                    )
+                    .await?;
+                    bot_rule = rule_id;
+                    bot = Some(BotCall {
+                        inbound_sid: msg.sid.clone(),
+                        bot_id,
+                        session_id,
+                        text: msg.body.clone(),
+                        number: number.as_str().to_owned(),
+                        contact: msg.from.clone(),
+                        sender: msg.to.clone(),
+                        fallbacks: if new {
+                            0
+                        } else {
+                            conv.as_ref().map_or(0, |c| c.fallbacks)
+                        },
+                    });
+                }
+            }
+        }
     }
 
     let mut rows = Vec::with_capacity(replies.len());
@@ -152,11 +265,11 @@ pub async fn route(
         );
     }
     // Last before the commit: the rule's row is locked from here until then.
-    for id in replies.iter().filter_map(|p| p.rule_id) {
+    for id in replies.iter().filter_map(|p| p.rule_id).chain(bot_rule) {
         reply_rules::record_hit(&mut tx, id).await?;
     }
     tx.commit().await?;
-    Ok(rows)
+    Ok(Routed { rows, bot })
 }
 
 /// The confirmation a consent keyword gets, if one is configured.

@@ -3,8 +3,9 @@
 //!
 //! Order: for a tapped button (or chosen list item), `button` rules first, whose pattern is
 //! the payload exactly (case-sensitive, surrounding whitespace ignored); then keyword and
-//! regular-expression rules by position, then image-echo rules; the first that matches
-//! answers. Keyword rules match the whole message the way consent keywords do (case,
+//! regular-expression rules by position, then image-echo rules, then `any` rules (every
+//! inbound text no earlier rule matched); the first that matches answers. A rule answers with
+//! a fixed reply (`reply_body`, `reply_media`) or hands the message to a bot (`bot`). Keyword rules match the whole message the way consent keywords do (case,
 //! surrounding whitespace and punctuation ignored), so they still match a tapped button's
 //! text, which Twilio puts in the body; regular expressions search the body as written (use
 //! `(?i)` for case-insensitive matching).
@@ -26,7 +27,7 @@ pub const MAX_MEDIA: usize = 10;
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
     pub name: Option<String>,
-    /// `keyword`, `regex`, `image_echo` or `button`.
+    /// `keyword`, `regex`, `image_echo`, `button` or `any`.
     pub kind: Option<String>,
     #[serde(default)]
     pub pattern: String,
@@ -34,6 +35,8 @@ pub struct RuleInput {
     pub reply_body: Option<String>,
     #[serde(default)]
     pub reply_media: Vec<String>,
+    /// The bot that answers instead of a fixed reply (its id).
+    pub bot: Option<i64>,
     pub enabled: Option<bool>,
 }
 
@@ -75,9 +78,17 @@ pub fn validate(input: &RuleInput) -> Result<NewRule, String> {
                 );
             }
         }
+        "any" => {
+            if !pattern.is_empty() {
+                return Err(
+                    "an any rule has no pattern: it matches every inbound text no earlier rule matched"
+                        .into(),
+                );
+            }
+        }
         other => {
             return Err(format!(
-                "kind must be keyword, regex, image_echo or button, got {other:?}"
+                "kind must be keyword, regex, image_echo, button or any, got {other:?}"
             ));
         }
     }
@@ -120,8 +131,21 @@ pub fn validate(input: &RuleInput) -> Result<NewRule, String> {
             "media must be http(s) URLs Twilio can fetch, got {bad:?}"
         ));
     }
-    if reply_body.is_none() && reply_media.is_empty() {
-        return Err("a rule replies with a body, media, or both".into());
+    if let Some(bot) = input.bot {
+        if reply_body.is_some() || !reply_media.is_empty() {
+            return Err(
+                "a rule hands the message to a bot or replies itself: give bot, or reply_body / reply_media, not both"
+                    .into(),
+            );
+        }
+        if kind == "image_echo" {
+            return Err("an image-echo rule answers with an image, not a bot".into());
+        }
+        if bot <= 0 {
+            return Err(format!("bot: no bot {bot}"));
+        }
+    } else if reply_body.is_none() && reply_media.is_empty() {
+        return Err("a rule replies with a body, media, or both (or names a bot)".into());
     }
     if kind == "image_echo" && reply_media.is_empty() {
         return Err("an image-echo rule answers with an image: give its URL in reply_media".into());
@@ -133,7 +157,19 @@ pub fn validate(input: &RuleInput) -> Result<NewRule, String> {
         sender,
         reply_body,
         reply_media,
+        bot_id: input.bot,
         enabled: input.enabled.unwrap_or(true),
+    })
+}
+
+/// Checks that the bot a validated rule names exists; the error is the 400 reason.
+pub async fn check_bot(pool: &sqlx::PgPool, rule: &NewRule) -> sqlx::Result<Result<(), String>> {
+    let Some(id) = rule.bot_id else {
+        return Ok(Ok(()));
+    };
+    Ok(match crate::storage::bots::get(pool, id).await? {
+        Some(_) => Ok(()),
+        None => Err(format!("bot: no bot {id} (see /api/v1/bots)")),
     })
 }
 
@@ -211,6 +247,7 @@ pub fn first_match<'r>(
             "keyword" => !word.is_empty() && keywords(&r.pattern).contains(&word),
             "regex" => !msg.body.is_empty() && cache.is_match(&r.pattern, msg.body),
             "image_echo" => msg.has_image(),
+            "any" => !msg.body.trim().is_empty(),
             _ => false,
         })
 }
@@ -229,6 +266,7 @@ mod tests {
             sender: None,
             reply_body: Some(format!("reply {id}")),
             reply_media: Vec::new(),
+            bot_id: None,
             enabled: true,
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
@@ -338,6 +376,65 @@ mod tests {
             None,
             "only images are echoed"
         );
+    }
+
+    #[test]
+    fn an_any_rule_takes_every_text_no_earlier_rule_matched() {
+        let cache = RegexCache::default();
+        // In evaluation order, as storage returns them: `any` rules last.
+        let rules = vec![
+            rule(1, "keyword", "hours"),
+            rule(2, "image_echo", ""),
+            rule(3, "any", ""),
+        ];
+        let hit = |m: &Inbound<'_>| first_match(&rules, m, &cache).map(|r| r.id);
+        assert_eq!(hit(&text("hours")), Some(1));
+        assert_eq!(hit(&text("where is my parcel")), Some(3));
+        assert_eq!(hit(&text("   ")), None, "no text, nothing for a bot");
+        let jpeg = [Some("image/jpeg".to_owned())];
+        assert_eq!(
+            hit(&Inbound {
+                body: "",
+                media_types: &jpeg,
+                payload: None,
+            }),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn a_rule_names_a_bot_or_a_reply_not_both() {
+        let bot = RuleInput {
+            name: Some("Everything else".into()),
+            kind: Some("any".into()),
+            bot: Some(4),
+            ..Default::default()
+        };
+        let r = validate(&bot).unwrap();
+        assert_eq!(
+            (r.kind.as_str(), r.bot_id, r.reply_body),
+            ("any", Some(4), None)
+        );
+        let both = RuleInput {
+            reply_body: Some("hi".into()),
+            ..bot.clone()
+        };
+        assert!(validate(&both).unwrap_err().contains("not both"));
+        let patterned = RuleInput {
+            pattern: "x".into(),
+            ..bot.clone()
+        };
+        assert!(validate(&patterned).unwrap_err().contains("no pattern"));
+        let neither = RuleInput {
+            bot: None,
+            ..bot.clone()
+        };
+        assert!(validate(&neither).unwrap_err().contains("names a bot"));
+        let echo = RuleInput {
+            kind: Some("image_echo".into()),
+            ..bot
+        };
+        assert!(validate(&echo).unwrap_err().contains("not a bot"));
     }
 
     #[test]

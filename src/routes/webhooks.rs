@@ -15,8 +15,11 @@
 //! peer address).
 //!
 //! A stored inbound message is then routed (src/replies): its contact and consent are
-//! updated and the TwiML answer carries any automatic reply. A status callback for an
-//! automatic reply (`/sts?reply=<id>`) links the reply to the message Twilio created.
+//! updated and the TwiML answer carries any automatic reply. A message routed to a bot is
+//! asked of the bot (src/bots) within the reply budget (`WADASH_BOT_REPLY_BUDGET_MS`): an
+//! answer in time goes back as TwiML, a later one through the REST client once it comes. A
+//! status callback for an automatic reply (`/sts?reply=<id>`) links the reply to the message
+//! Twilio created.
 //!
 //! `wadash doctor`'s probe (`/sts?wadash_doctor_probe=<nonce>`, `crate::domain::probe`) goes
 //! through the same checks up to the signature and is then answered with what wadash saw,
@@ -235,9 +238,17 @@ async fn answer(
     answer_by: tokio::time::Instant,
 ) -> Result<Option<String>, Reject> {
     let mut attempt = 0;
-    let rows = loop {
-        match crate::replies::route(&state.pool, &state.replies, &state.reply_patterns, msg).await {
-            Ok(rows) => break rows,
+    let routed = loop {
+        match crate::replies::route(
+            &state.pool,
+            &state.replies,
+            &state.bots.settings,
+            &state.reply_patterns,
+            msg,
+        )
+        .await
+        {
+            Ok(routed) => break routed,
             Err(e) if attempt < 2 && crate::storage::is_transient(&e) => {
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
@@ -253,6 +264,10 @@ async fn answer(
             }
         }
     };
+    let mut rows = routed.rows;
+    if let Some(call) = routed.bot {
+        rows.extend(ask_bot(state, call, answer_by).await);
+    }
     if rows.is_empty() {
         return Ok(None);
     }
@@ -288,6 +303,60 @@ async fn answer(
         crate::replies::simulate_twiml_replies(state.twilio.clone(), &state.public_url, rows);
     }
     Ok(Some(crate::twilio::twiml::messaging_response(&messages)))
+}
+
+/// Asks the bot for a routed message and returns its replies if they come within the reply
+/// budget (and well before the webhook must be answered); else the webhook answers without
+/// them and they are sent through the REST client when the bot has answered.
+async fn ask_bot(
+    state: &AppState,
+    call: crate::bots::route::BotCall,
+    answer_by: tokio::time::Instant,
+) -> Vec<crate::storage::auto_replies::ReplyRow> {
+    // A second is kept for the send slot and the answer itself.
+    let budget_end = (tokio::time::Instant::now() + state.bots.settings.reply_budget)
+        .min(answer_by - std::time::Duration::from_secs(2));
+    let sid = call.inbound_sid.clone();
+    let asking = tokio::spawn({
+        let bots = state.bots.clone();
+        async move { bots.converse(&call).await }
+    });
+    match crate::bots::runtime::within_budget(asking, budget_end).await {
+        Ok(Ok(Ok(rows))) => rows,
+        Ok(Ok(Err(e))) => {
+            tracing::error!(%sid, error = %e, "the bot's answer could not be stored: no answer");
+            Vec::new()
+        }
+        Ok(Err(e)) => {
+            tracing::error!(%sid, error = %e, "asking the bot failed: no answer");
+            Vec::new()
+        }
+        Err(asking) => {
+            tracing::info!(%sid, "the bot is slower than the reply budget: its answer goes through the REST client");
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::storage::bots::mark_late(&state.pool, &sid).await {
+                    tracing::warn!(%sid, error = %e, "a late bot turn was not marked late");
+                }
+                match asking.await {
+                    Ok(Ok(rows)) => {
+                        crate::bots::runtime::deliver_late(
+                            &state.twilio,
+                            &state.pool,
+                            &state.prices,
+                            rows,
+                        )
+                        .await
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(%sid, error = %e, "the bot's late answer could not be stored")
+                    }
+                    Err(e) => tracing::error!(%sid, error = %e, "asking the bot failed"),
+                }
+            });
+            Vec::new()
+        }
+    }
 }
 
 async fn link_reply(state: &AppState, reply: i64, sid: &str) {

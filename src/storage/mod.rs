@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod auto_replies;
 pub mod balance;
+pub mod bots;
 pub mod broadcasts;
 pub mod contacts;
 pub mod costs;

@@ -15,6 +15,8 @@ pub struct RuleRow {
     pub sender: Option<String>,
     pub reply_body: Option<String>,
     pub reply_media: Vec<String>,
+    /// The bot the rule hands the message to, instead of a fixed reply.
+    pub bot_id: Option<i64>,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -24,7 +26,7 @@ pub struct RuleRow {
 }
 
 const COLUMNS: &str = "id, position, name, kind, pattern, sender, reply_body, reply_media, \
-    enabled, created_at, updated_at, hits, last_hit_at";
+    bot_id, enabled, created_at, updated_at, hits, last_hit_at";
 
 /// A rule's settings as written.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,13 +37,19 @@ pub struct NewRule {
     pub sender: Option<String>,
     pub reply_body: Option<String>,
     pub reply_media: Vec<String>,
+    pub bot_id: Option<i64>,
     pub enabled: bool,
 }
 
-/// Every rule in evaluation order: keyword and regex rules by position, then image echo.
+/// The evaluation groups: text rules (keyword, regex, button) by position, then image echo,
+/// then `any` (everything no earlier rule matched).
+const GROUP: &str = "CASE kind WHEN 'image_echo' THEN 1 WHEN 'any' THEN 2 ELSE 0 END";
+
+/// Every rule in evaluation order: keyword and regex rules by position, then image echo,
+/// then `any`.
 pub async fn all(pool: &PgPool) -> sqlx::Result<Vec<RuleRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM reply_rules ORDER BY kind = 'image_echo', position, id"
+        "SELECT {COLUMNS} FROM reply_rules ORDER BY {GROUP}, position, id"
     )))
     .fetch_all(pool)
     .await
@@ -52,7 +60,7 @@ pub async fn for_sender(conn: &mut PgConnection, sender: &str) -> sqlx::Result<V
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM reply_rules \
          WHERE enabled AND (sender IS NULL OR sender = $1) \
-         ORDER BY kind = 'image_echo', position, id"
+         ORDER BY {GROUP}, position, id"
     )))
     .bind(sender)
     .fetch_all(conn)
@@ -79,13 +87,14 @@ pub async fn get(pool: &PgPool, id: i64) -> sqlx::Result<Option<RuleRow>> {
 }
 
 /// The columns a [`NewRule`] sets, in the order [`bind_settings`] binds them.
-const SETTINGS: [&str; 7] = [
+const SETTINGS: [&str; 8] = [
     "name",
     "kind",
     "pattern",
     "sender",
     "reply_body",
     "reply_media",
+    "bot_id",
     "enabled",
 ];
 
@@ -96,6 +105,7 @@ fn bind_settings<'q, O>(q: PgQueryAs<'q, O>, r: &'q NewRule) -> PgQueryAs<'q, O>
         .bind(&r.sender)
         .bind(&r.reply_body)
         .bind(&r.reply_media)
+        .bind(r.bot_id)
         .bind(r.enabled)
 }
 
@@ -145,15 +155,15 @@ pub async fn delete(pool: &PgPool, id: i64) -> sqlx::Result<bool> {
 }
 
 /// Swaps a rule with its neighbour above (`up`) or below among rules of the same group
-/// (keyword and regex rules, or image-echo rules), renumbering the group 10, 20, 30, … so that
+/// (text rules, image-echo rules, or `any` rules), renumbering the group 10, 20, 30, … so that
 /// positions stay distinct. Returns false when there is no such neighbour.
 pub async fn move_rule(pool: &PgPool, id: i64, up: bool) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
-    let mut ids: Vec<i64> = sqlx::query_scalar(
+    let mut ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT id FROM reply_rules \
-         WHERE (kind = 'image_echo') = (SELECT kind = 'image_echo' FROM reply_rules WHERE id = $1) \
-         ORDER BY position, id FOR UPDATE",
-    )
+         WHERE {GROUP} = (SELECT {GROUP} FROM reply_rules WHERE id = $1) \
+         ORDER BY position, id FOR UPDATE"
+    )))
     .bind(id)
     .fetch_all(&mut *tx)
     .await?;

@@ -60,6 +60,26 @@ async fn no_page_has_a_serious_or_critical_accessibility_violation(
     use wadash::domain::Role;
 
     let app = TestApp::spawn(opts).await;
+    // The demo bot answers every text, so the conversation shows its turn and the queue has
+    // a conversation waiting for a human.
+    let admin = app.api_token(Role::Admin).await;
+    let (_, bot) = crate::helpers::call(
+        &app,
+        "POST",
+        "/bots",
+        &admin,
+        Some(json!({"name": "Demo", "kind": "demo", "config": {}})),
+    )
+    .await;
+    let (status, _) = crate::helpers::call(
+        &app,
+        "POST",
+        "/rules",
+        &admin,
+        Some(json!({"name": "Everything", "kind": "any", "bot": bot["id"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
     // Something on every page: outbound messages in several states, a conversation, a
     // contact, a broadcast and a reminder.
     for (i, status) in ["delivered", "read", "failed", "sent"].iter().enumerate() {
@@ -77,6 +97,16 @@ async fn no_page_has_a_serious_or_critical_accessibility_violation(
         ("AccountSid", "AC00000000000000000000000000000000"),
     ]);
     assert_eq!(app.post_signed("/wa", &inbound).await.status(), 200);
+    let agent = params(&[
+        ("MessageSid", "SM0000000000000000000000000000cccd"),
+        ("SmsStatus", "received"),
+        ("From", "whatsapp:+919900000003"),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", "agent"),
+        ("NumMedia", "0"),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+    ]);
+    assert_eq!(app.post_signed("/wa", &agent).await.status(), 200);
     let op = app.api_token(Role::Operator).await;
     let post = |path: &str, body: serde_json::Value| {
         app.client
@@ -135,6 +165,9 @@ async fn no_page_has_a_serious_or_critical_accessibility_violation(
         format!("/admin/senders/{offline_sender}/replace"),
         "/admin/prices".into(),
         "/admin/rules".into(),
+        "/admin/bots".into(),
+        "/handoffs".into(),
+        "/conversations/+919900000003".into(),
         "/admin/alerts".into(),
         "/templates".into(),
         format!("/templates/{}", wadash::twilio::simulator::SAMPLE_SIDS[1]),

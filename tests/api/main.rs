@@ -7,6 +7,8 @@ mod alert_pages;
 mod alerts;
 mod balance;
 mod balance_pages;
+mod bots;
+mod bots_browser;
 mod broadcast_mapping;
 mod broadcast_pages;
 mod broadcasts;

@@ -32,6 +32,8 @@ pub struct MessageView {
     cost: Option<crate::storage::costs::MessageCost>,
     /// A button tapped or a list item chosen (`interactive`, null for other messages).
     interactive: Option<InteractiveView>,
+    /// For one inbound message given to a bot: what came of it (`bot`).
+    bot: Option<crate::storage::bots::TurnRow>,
 }
 
 /// `interactive` of a message (docs/api.md): what the contact tapped or chose, and on which
@@ -100,6 +102,9 @@ impl Serialize for MessageView {
         if let Some(cost) = &self.cost {
             m.serialize_entry("cost", cost)?;
         }
+        if let Some(bot) = &self.bot {
+            m.serialize_entry("bot", bot)?;
+        }
         m.end()
     }
 }
@@ -118,6 +123,7 @@ impl From<MessageRow> for MessageView {
             events: None,
             cost: None,
             interactive: None,
+            bot: None,
         }
     }
 }
@@ -150,6 +156,7 @@ async fn get(
         .await?
         .remove(sid.as_str())
         .map(InteractiveView::from);
+    view.bot = crate::storage::bots::turn(&state.pool, sid.as_str()).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

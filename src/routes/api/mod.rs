@@ -4,6 +4,7 @@ pub mod alert_channels;
 pub mod alerts;
 pub mod auth;
 pub mod balance;
+pub mod bots;
 pub mod broadcasts;
 pub mod contacts;
 pub mod costs;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     senders::configure(cfg);
     messaging_services::configure(cfg);
     rules::configure(cfg);
+    bots::configure(cfg);
     broadcasts::configure(cfg);
     balance::configure(cfg);
     alerts::configure(cfg);

@@ -35,6 +35,9 @@ async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rule = rules::validate(&parse_body(&body)?).map_err(ApiError::BadRequest)?;
+    rules::check_bot(&state.pool, &rule)
+        .await?
+        .map_err(ApiError::BadRequest)?;
     let row = store::insert(&state.pool, &rule).await?;
     Ok(HttpResponse::Created().json(row))
 }
@@ -57,6 +60,9 @@ async fn replace(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let rule = rules::validate(&parse_body(&body)?).map_err(ApiError::BadRequest)?;
+    rules::check_bot(&state.pool, &rule)
+        .await?
+        .map_err(ApiError::BadRequest)?;
     let row = store::update(&state.pool, *path, &rule)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no rule {path}")))?;

@@ -6,12 +6,15 @@ const APP_CSS: &str = include_str!("../../../static/app.css");
 const LIVE_JS: &str = include_str!("../../../static/live.js");
 const FORMS_JS: &str = include_str!("../../../static/forms.js");
 const TEMPLATE_FORM_JS: &str = include_str!("../../../static/template_form.js");
+/// The demo bot's picture answer (src/bots/demo.rs): public, since Twilio fetches it.
+const DEMO_BOT_PNG: &[u8] = include_bytes!("../../../static/demo-bot.png");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/app.css", web::get().to(css))
         .route("/static/live.js", web::get().to(js))
         .route("/static/forms.js", web::get().to(forms_js))
-        .route("/static/template_form.js", web::get().to(template_form_js));
+        .route("/static/template_form.js", web::get().to(template_form_js))
+        .route(crate::bots::demo::PICTURE_PATH, web::get().to(demo_bot_png));
 }
 
 /// A short content hash, used as the ETag and in the URLs the layout links to, so a new
@@ -88,4 +91,11 @@ async fn template_form_js(req: HttpRequest) -> HttpResponse {
         template_form_js_version(),
         "text/javascript; charset=utf-8",
     )
+}
+
+async fn demo_bot_png() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/png")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(DEMO_BOT_PNG)
 }

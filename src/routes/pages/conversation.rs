@@ -4,6 +4,11 @@
 //! a reply box for operators that goes through the same send policy as every other send.
 //! Media are shown as `pages::media` decides (received images through its proxy); a tapped
 //! button or chosen list item as `pages::tap` words it.
+//!
+//! When bots talk in the conversation (src/bots), the page shows each conversation's bot
+//! state (the bot answering, or waiting for a human since when and why) with "Hand to a
+//! human" / "Give back to the bot" buttons for operators, and under each inbound message the
+//! bot that answered it, the intent, confidence and parameters (or why it gave no answer).
 
 use std::collections::HashMap;
 
@@ -27,7 +32,12 @@ const PAGE: i64 = 50;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/conversations/{number}", web::get().to(page))
-        .route("/conversations/{number}/reply", web::post().to(reply));
+        .route("/conversations/{number}/reply", web::post().to(reply))
+        .route("/conversations/{number}/handoff", web::post().to(take))
+        .route(
+            "/conversations/{number}/give-back",
+            web::post().to(give_back),
+        );
 }
 
 pub struct Bubble {
@@ -45,6 +55,59 @@ pub struct Bubble {
     pub location: Option<Location>,
     /// A button tapped or a list item chosen.
     pub tap: Option<super::tap::TapView>,
+    /// The bot turn this inbound message was, if a bot was asked.
+    pub bot: Option<BotTurnView>,
+}
+
+/// What a bot made of an inbound message.
+pub struct BotTurnView {
+    pub bot: String,
+    /// `answered`, or why not (`timeout`, `throttled`, `paused`, …; `pending` while asked).
+    pub outcome: String,
+    pub intent: String,
+    pub confidence: String,
+    /// `name: value` of each slot or parameter.
+    pub parameters: Vec<String>,
+    pub signal: String,
+    pub late: bool,
+    pub error: String,
+}
+
+impl BotTurnView {
+    pub fn of(t: crate::storage::bots::TurnRow) -> Self {
+        let parameters = t
+            .parameters
+            .and_then(|p| p.0.as_object().cloned())
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| match v {
+                        serde_json::Value::String(s) => format!("{k}: {s}"),
+                        serde_json::Value::Null => format!("{k}: (not filled)"),
+                        other => format!("{k}: {other}"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            bot: t.bot_name,
+            outcome: t.outcome,
+            intent: t.intent.unwrap_or_default(),
+            confidence: t.confidence.map(|c| format!("{c:.2}")).unwrap_or_default(),
+            parameters,
+            signal: t.signal.unwrap_or_default(),
+            late: t.late,
+            error: t.error.unwrap_or_default(),
+        }
+    }
+}
+
+/// One conversation's bot state (per sender the number wrote to).
+pub struct BotState {
+    pub sender: String,
+    pub bot: String,
+    /// Waiting for a human: since when, and why.
+    pub waiting: Option<(format::Relative, String)>,
+    pub session: String,
 }
 
 pub struct Location {
@@ -84,6 +147,10 @@ struct ConversationPage {
     warnings: Vec<String>,
     /// The template picker's choices, offered when the window is closed.
     templates: Vec<super::template_choices::TemplateChoice>,
+    /// Bot state per sender; empty when no bot ever talked here.
+    bot_states: Vec<BotState>,
+    /// Whether a conversation of this number waits for a human.
+    waiting: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -144,6 +211,7 @@ fn bubble(
         unlinked: media.unlinked,
         location,
         tap,
+        bot: None,
     }
 }
 
@@ -175,6 +243,29 @@ async fn render(
         .collect();
     let mut places = locations(&state.pool, &sids).await?;
     let mut taps = crate::storage::interactive::for_messages(&state.pool, &sids).await?;
+    let mut turns: HashMap<String, BotTurnView> =
+        crate::storage::bots::turns_for(&state.pool, &sids)
+            .await?
+            .into_iter()
+            .map(|t| (t.inbound_sid.clone(), BotTurnView::of(t)))
+            .collect();
+    let bot_states: Vec<BotState> =
+        crate::storage::bots::conversations_of_number(&state.pool, number.as_str())
+            .await?
+            .into_iter()
+            .map(|(c, name)| BotState {
+                sender: c.sender,
+                bot: name.unwrap_or_default(),
+                waiting: c.handoff_since.map(|at| {
+                    (
+                        format::Stamp::new(at, user.tz).ago(Utc::now()),
+                        c.handoff_reason.unwrap_or_default(),
+                    )
+                }),
+                session: c.session_id.unwrap_or_default(),
+            })
+            .collect();
+    let waiting = bot_states.iter().any(|b| b.waiting.is_some());
     let recipient = crate::storage::contacts::recipient(&state.pool, number.as_str()).await?;
     let now = Utc::now();
     let (contact, previous_numbers, profile) = match &recipient.contact {
@@ -241,8 +332,9 @@ async fn render(
         new_number: recipient.retired.map(|r| r.replaced_by),
         bubbles: rows
             .iter()
-            .map(|m| {
-                bubble(
+            .map(|m| Bubble {
+                bot: turns.remove(&m.sid),
+                ..bubble(
                     m,
                     places.remove(&m.sid),
                     taps.remove(&m.sid).map(super::tap::TapView::from),
@@ -251,6 +343,8 @@ async fn render(
                 )
             })
             .collect(),
+        bot_states,
+        waiting,
         older: next.map(|c| c.encode()),
         blocked,
         window_closed,
@@ -376,3 +470,44 @@ async fn reply(
 }
 
 crate::routes::pages::guard::csrf_forms!(ReplyForm);
+
+/// "Hand to a human": the bot stops answering this number's conversations.
+async fn take(
+    Posted { user, .. }: Posted<crate::routes::pages::CsrfOnly, Operator>,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let number = PhoneNumber::parse(&path.into_inner()).map_err(PageError::BadRequest)?;
+    match crate::bots::handoff::hand_off(&state.pool, &number).await {
+        Ok(_) => {}
+        Err(crate::bots::handoff::HandoffError::NoConversation(n)) => {
+            return Err(PageError::BadRequest(format!(
+                "{n} has not written: there is no conversation to hand over"
+            )));
+        }
+        Err(crate::bots::handoff::HandoffError::Database(e)) => return Err(e.into()),
+    }
+    tracing::info!(username = %user.username, number = %number.as_str(), "conversation handed to a human");
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", format!("/conversations/{}", number.as_str())))
+        .finish())
+}
+
+/// "Give back to the bot": out of the queue; the bot answers the next message.
+async fn give_back(
+    Posted { user, .. }: Posted<crate::routes::pages::CsrfOnly, Operator>,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let number = PhoneNumber::parse(&path.into_inner()).map_err(PageError::BadRequest)?;
+    crate::bots::handoff::give_back(&state.pool, &number)
+        .await
+        .map_err(|e| match e {
+            crate::bots::handoff::HandoffError::Database(e) => PageError::from(e),
+            other => PageError::BadRequest(other.to_string()),
+        })?;
+    tracing::info!(username = %user.username, number = %number.as_str(), "conversation given back to the bot");
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", format!("/conversations/{}", number.as_str())))
+        .finish())
+}

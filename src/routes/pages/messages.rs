@@ -264,6 +264,8 @@ struct MessagePage {
     tap: Option<super::tap::TapView>,
     /// For an outbound message with buttons: the taps that answered it, (tap's SID, tap).
     answers: Vec<(String, super::tap::TapView)>,
+    /// For an inbound message given to a bot: what came of it.
+    bot: Option<super::conversation::BotTurnView>,
 }
 
 async fn one(
@@ -340,6 +342,12 @@ async fn one(
             .map(|t| (t.message_sid.clone(), super::tap::TapView::from(t)))
             .collect(),
     };
+    let bot = match inbound {
+        true => crate::storage::bots::turn(&state.pool, &m.sid)
+            .await?
+            .map(super::conversation::BotTurnView::of),
+        false => None,
+    };
     let price = m
         .price
         .as_deref()
@@ -351,6 +359,7 @@ async fn one(
     });
     let page = MessagePage {
         tap,
+        bot,
         answers,
         price,
         estimate,

@@ -190,6 +190,8 @@ struct OverviewPage {
     recent: Vec<RecentRow>,
     /// The balance tile; None before the first reading.
     balance: Option<super::balance::Figures>,
+    /// The "needs a human" queue and the bot / human split, when bots are in use.
+    handoffs: Option<super::handoffs::QueueView>,
 }
 
 fn stages(f: &Funnel) -> Vec<Stage> {
@@ -310,6 +312,10 @@ async fn page(
     let pool = &state.pool;
     let sender_ref = sender.as_deref();
     let everything = MessageFilter::default();
+    let handoffs = match q.fragment.as_deref() {
+        Some("live") => None,
+        _ => super::handoffs::queue_view(&state, user.tz).await?,
+    };
     let (stats, recent, balance) = tokio::try_join!(
         overview::window_stats(pool, w.since, w.until, w.step, sender_ref, now),
         messages::list(pool, &everything, None, 15),
@@ -373,6 +379,7 @@ async fn page(
             .balance
             .is_some()
             .then(|| super::balance::Figures::from_view(&balance, user.tz)),
+        handoffs,
     };
     if q.fragment.as_deref() == Some("live") {
         return html(&page.as_live());

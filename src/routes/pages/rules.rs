@@ -1,6 +1,7 @@
 //! `/admin/rules` (admin): automatic-reply rules in the order they are tried. Add, edit,
 //! delete, enable or disable a rule, and move it up or down among the rules of its group
-//! (keyword and regular-expression rules; image-echo rules always come after them). Each
+//! (keyword and regular-expression rules; image-echo rules always come after them, and `any`
+//! rules last). A rule answers itself or hands the message to a bot (`/admin/bots`). Each
 //! rule shows how many inbound messages it answered; a sample message (`?try_body=`, and
 //! `?try_payload=` for a tapped button whose payload `button` rules match) shows
 //! which rule would answer it, and with what, without sending anything. Validation is `crate::replies::rules::validate`, as for `/api/v1/rules`.
@@ -34,6 +35,7 @@ const KINDS: &[(&str, &str)] = &[
     ("regex", "regular expression"),
     ("image_echo", "image echo"),
     ("button", "button payload"),
+    ("any", "any other text"),
 ];
 
 /// A rule's fields as the forms show them.
@@ -46,6 +48,8 @@ struct RuleFields {
     reply_body: String,
     /// One URL per line.
     reply_media: String,
+    /// The bot's id, or empty for a fixed reply.
+    bot: String,
     enabled: bool,
 }
 
@@ -58,6 +62,7 @@ impl Default for RuleFields {
             sender: String::new(),
             reply_body: String::new(),
             reply_media: String::new(),
+            bot: String::new(),
             enabled: true,
         }
     }
@@ -71,6 +76,7 @@ fn fields_of(r: &RuleRow) -> RuleFields {
         sender: r.sender.clone().unwrap_or_default(),
         reply_body: r.reply_body.clone().unwrap_or_default(),
         reply_media: r.reply_media.join("\n"),
+        bot: r.bot_id.map(|b| b.to_string()).unwrap_or_default(),
         enabled: r.enabled,
     }
 }
@@ -85,6 +91,8 @@ struct RuleItem {
     sender: String,
     reply_body: String,
     reply_media: Vec<String>,
+    /// The bot that answers, by name.
+    bot_name: Option<String>,
     enabled: bool,
     /// Inbound messages it answered, and when it last did.
     hits: String,
@@ -102,9 +110,14 @@ fn kind_label(kind: &str) -> &'static str {
         .map_or("unknown", |(_, l)| l)
 }
 
-/// Rules move only within their group: image echo is always tried after the text rules.
-fn group(r: &RuleRow) -> bool {
-    r.kind == "image_echo"
+/// Rules move only within their group: image echo is always tried after the text rules, and
+/// `any` rules last.
+fn group(r: &RuleRow) -> u8 {
+    match r.kind.as_str() {
+        "image_echo" => 1,
+        "any" => 2,
+        _ => 0,
+    }
 }
 
 #[derive(Template)]
@@ -114,6 +127,8 @@ struct RulesPage {
     rules: Vec<RuleItem>,
     new: RuleFields,
     kinds: &'static [(&'static str, &'static str)],
+    /// The bots a rule may name: (id, name).
+    bots: Vec<(String, String)>,
     opt_out_keywords: String,
     opt_in_keywords: String,
     max_media: usize,
@@ -209,6 +224,16 @@ async fn trial(state: &AppState, q: &RulesQuery) -> Result<TrialView, PageError>
             reply_body: reply.unwrap_or_default(),
             reply_media: Vec::new(),
         },
+        Trial::Rule(r) if r.bot_id.is_some() => Outcome {
+            headline: format!(
+                "Rule “{}” ({}) hands the message to a bot (try it on the bots page).",
+                r.name,
+                kind_label(&r.kind)
+            ),
+            rule_id: Some(r.id),
+            reply_body: String::new(),
+            reply_media: Vec::new(),
+        },
         Trial::Rule(r) => Outcome {
             headline: format!("Rule “{}” ({}) answers.", r.name, kind_label(&r.kind)),
             rule_id: Some(r.id),
@@ -249,6 +274,11 @@ async fn render_with_undo(
     trial: TrialView,
 ) -> Result<HttpResponse, PageError> {
     let rows = store::all(&state.pool).await?;
+    let bots: Vec<(String, String)> = crate::storage::bots::all(&state.pool)
+        .await?
+        .into_iter()
+        .map(|b| (b.id.to_string(), b.name))
+        .collect();
     let now = chrono::Utc::now();
     let (status, error, refused) = match refused {
         Some((s, e, r)) => (s, Some(e), Some(r)),
@@ -274,6 +304,11 @@ async fn render_with_undo(
                 sender: r.sender.clone().unwrap_or_default(),
                 reply_body: r.reply_body.clone().unwrap_or_default(),
                 reply_media: r.reply_media.clone(),
+                bot_name: r.bot_id.map(|id| {
+                    bots.iter()
+                        .find(|(b, _)| *b == id.to_string())
+                        .map_or_else(|| format!("bot {id}"), |(_, n)| n.clone())
+                }),
                 enabled: r.enabled,
                 hits: format::count(r.hits),
                 last_hit: format::Stamp::of(r.last_hit_at, user.tz).map(|s| s.ago(now)),
@@ -295,6 +330,7 @@ async fn render_with_undo(
             rules,
             new,
             kinds: KINDS,
+            bots,
             opt_out_keywords: keywords.opt_out().join(", "),
             opt_in_keywords: keywords.opt_in().join(", "),
             max_media: MAX_MEDIA,
@@ -367,6 +403,9 @@ struct RuleForm {
     /// One URL per line.
     #[serde(default)]
     reply_media: String,
+    /// The bot's id; empty for a fixed reply.
+    #[serde(default)]
+    bot: String,
     /// The checkbox: present when ticked.
     enabled: Option<String>,
     /// Where a restored rule goes (the undo of a delete); empty elsewhere.
@@ -383,6 +422,7 @@ impl RuleForm {
             sender: self.sender.clone(),
             reply_body: self.reply_body.clone(),
             reply_media: self.reply_media.clone(),
+            bot: self.bot.clone(),
             enabled: self.enabled.is_some(),
         }
     }
@@ -395,6 +435,10 @@ impl RuleForm {
             sender: Some(self.sender.clone()),
             reply_body: Some(self.reply_body.clone()),
             reply_media: self.reply_media.lines().map(str::to_owned).collect(),
+            bot: match self.bot.trim() {
+                "" => None,
+                b => Some(b.parse().map_err(|_| format!("bot: {b:?} is not a bot"))?),
+            },
             enabled: Some(self.enabled.is_some()),
         })
     }
@@ -416,7 +460,11 @@ async fn add(
     Posted { user, form, .. }: Posted<RuleForm, Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let rule = match form.validate() {
+    let checked = match form.validate() {
+        Ok(r) => rules::check_bot(&state.pool, &r).await?.map(|()| r),
+        Err(e) => Err(e),
+    };
+    let rule = match checked {
         Ok(r) => r,
         Err(e) => return refuse_new(&user, &state, &form, e).await,
     };
@@ -437,7 +485,11 @@ async fn change(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let id = find(&state, *path).await?.id;
-    let rule = match form.validate() {
+    let checked = match form.validate() {
+        Ok(r) => rules::check_bot(&state.pool, &r).await?.map(|()| r),
+        Err(e) => Err(e),
+    };
+    let rule = match checked {
         Ok(r) => r,
         Err(e) => {
             let refused = Refused::Change(id, form.fields());
@@ -473,6 +525,7 @@ async fn toggle(
         sender: r.sender,
         reply_body: r.reply_body,
         reply_media: r.reply_media,
+        bot_id: r.bot_id,
     };
     store::update(&state.pool, r.id, &rule)
         .await?
@@ -540,7 +593,11 @@ async fn restore(
     Posted { user, form, .. }: Posted<RuleForm, Admin>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let rule = match form.validate() {
+    let checked = match form.validate() {
+        Ok(r) => rules::check_bot(&state.pool, &r).await?.map(|()| r),
+        Err(e) => Err(e),
+    };
+    let rule = match checked {
         Ok(r) => r,
         Err(e) => return refuse_new(&user, &state, &form, e).await,
     };
