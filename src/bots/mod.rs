@@ -6,6 +6,9 @@
 //! fallback reply, the metric's outcome label and the breaker treat all services alike.
 
 pub mod cloud;
+pub mod dialogflow_cx;
+pub mod dialogflow_es;
+pub mod lex;
 
 use std::time::Duration;
 

@@ -7,6 +7,8 @@ mod alert_pages;
 mod alerts;
 mod balance;
 mod balance_pages;
+mod bot_fakes;
+mod bots_cloud;
 mod broadcast_mapping;
 mod broadcast_pages;
 mod broadcasts;
