@@ -140,25 +140,24 @@ pub(crate) fn rich_payload(payload: &serde_json::Map<String, Value>) -> Vec<BotM
 }
 
 /// Final touch on an answer's messages: drops empty texts, and gives choices without a body
-/// the text just before them (a bot usually asks, then offers chips), so WhatsApp gets one
-/// question with its quick replies.
+/// the text just before them, images between them aside (a bot usually asks, then offers
+/// chips), so WhatsApp gets one question with its quick replies.
 pub(crate) fn tidy(messages: Vec<BotMessage>) -> Vec<BotMessage> {
     let mut out: Vec<BotMessage> = Vec::with_capacity(messages.len());
     for message in messages {
         match message {
             BotMessage::Text { body } if body.trim().is_empty() => {}
             BotMessage::Choices { body, options } if body.trim().is_empty() => {
-                if let Some(BotMessage::Text { .. }) = out.last() {
-                    let Some(BotMessage::Text { body }) = out.pop() else {
-                        unreachable!("just matched a text")
-                    };
-                    out.push(BotMessage::Choices { body, options });
-                } else {
-                    out.push(BotMessage::Choices {
-                        body: String::new(),
-                        options,
-                    });
-                }
+                // The question may come before the payload's images.
+                let question = out
+                    .iter()
+                    .rposition(|m| !matches!(m, BotMessage::Media { .. }))
+                    .filter(|&i| matches!(out[i], BotMessage::Text { .. }));
+                let body = match question.map(|i| out.remove(i)) {
+                    Some(BotMessage::Text { body }) => body,
+                    _ => String::new(),
+                };
+                out.push(BotMessage::Choices { body, options });
             }
             other => out.push(other),
         }

@@ -14,6 +14,15 @@ use std::time::Duration;
 
 use aws_sdk_lexruntimev2 as sdk;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
 use futures_util::future::BoxFuture;
 use sdk::config::retry::RetryConfig;
 use sdk::config::timeout::TimeoutConfig;
@@ -61,9 +70,11 @@ impl LexBot {
             v.as_deref().map(str::trim).filter(|s| !s.is_empty())
         }
         // One HTTP stack for the whole process: hyper 1 + rustls 0.23 with ring.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http = NullSlotsDropped(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .build_https(),
+        );
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
             .http_client(http)
@@ -134,6 +145,81 @@ impl Bot for LexBot {
     fn ask<'a>(&'a self, turn: &'a BotTurn) -> BoxFuture<'a, Result<BotAnswer, BotError>> {
         Box::pin(self.recognize(turn))
     }
+}
+
+/// The HTTP client with one fix: Lex answers an unfilled slot as `"Size": null`, which the
+/// Rust SDK's dense slot map refuses ("dense map cannot contain null values"), failing every
+/// turn in the middle of slot filling. Answers are small JSON, so the connector reads each
+/// one and drops `null` entries of `slots` maps before the SDK reads it; anything else passes
+/// unchanged.
+#[derive(Debug)]
+struct NullSlotsDropped(SharedHttpClient);
+
+impl HttpClient for NullSlotsDropped {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(NullSlotsConnector(
+            self.0.http_connector(settings, components),
+        ))
+    }
+}
+
+#[derive(Debug)]
+struct NullSlotsConnector(SharedHttpConnector);
+
+impl HttpConnector for NullSlotsConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let inner = self.0.clone();
+        HttpConnectorFuture::new(async move {
+            let mut response = inner.call(request).await?;
+            let body = ByteStream::new(response.take_body())
+                .collect()
+                .await
+                .map_err(|e| ConnectorError::io(Box::new(e)))?
+                .into_bytes();
+            let fixed = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|mut json| {
+                    drop_null_slots(&mut json).then(|| serde_json::to_vec(&json).ok())
+                })
+                .flatten();
+            let body = match fixed {
+                Some(json) => SdkBody::from(json),
+                None => SdkBody::from(body),
+            };
+            *response.body_mut() = body;
+            Ok(response)
+        })
+    }
+}
+
+/// Removes `null` values from every `slots` object in `json`; whether it removed any.
+fn drop_null_slots(json: &mut Value) -> bool {
+    let mut changed = false;
+    match json {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if key == "slots"
+                    && let Value::Object(slots) = value
+                {
+                    let before = slots.len();
+                    slots.retain(|_, v| !v.is_null());
+                    changed |= slots.len() != before;
+                }
+                changed |= drop_null_slots(value);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                changed |= drop_null_slots(item);
+            }
+        }
+        _ => {}
+    }
+    changed
 }
 
 /// Reads Lex's answer.
@@ -226,7 +312,7 @@ pub fn answer(output: &RecognizeTextOutput) -> BotAnswer {
 }
 
 /// Slots as Lex sends them: `{name: {originalValue, interpretedValue, resolvedValues}}`, a
-/// list slot's `values` as an array, an unfilled slot as `null`.
+/// list slot's `values` as an array; unfilled slots are left out (see [`NullSlotsDropped`]).
 fn slots_json(slots: &HashMap<String, Slot>) -> Value {
     fn slot(s: &Slot) -> Value {
         if !s.values().is_empty() {

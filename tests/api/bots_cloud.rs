@@ -95,6 +95,8 @@ async fn lex_signs_recognize_text_and_its_answer_maps_to_messages_intent_and_slo
         answer.parameters["Crust"],
         json!({"originalValue": "thin one", "interpretedValue": "thin", "resolvedValues": ["thin"]})
     );
+    // Lex's `"Size": null` (an unfilled slot) does not break the SDK's reading.
+    assert_eq!(answer.parameters.get("Size"), None);
     assert_eq!(answer.signal, BotSignal::Continue);
 
     fake.reply(Reply::Json(lex_closed(
