@@ -14,6 +14,7 @@ pub mod contacts;
 pub mod costs;
 pub mod credentials;
 pub mod database;
+pub mod doctor;
 pub mod domain;
 pub mod error;
 pub mod ingest;

@@ -262,6 +262,12 @@ impl Application {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"))
             .into();
+        if let Some(host) = crate::domain::probe::plain_http_outside_loopback(&public_url) {
+            tracing::warn!(
+                public_url = %public_url,
+                "WADASH_PUBLIC_URL is plain http on {host}, which is not loopback: Twilio's signed callbacks and dashboard passwords would cross the network unencrypted. Put wadash behind a TLS-terminating proxy and set WADASH_PUBLIC_URL to its https:// URL (`wadash doctor` fails this)"
+            );
+        }
 
         let (sources, effective) = resolve_credentials(&settings, &pool).await?;
         let webhook_keys = match effective.webhook_tokens() {

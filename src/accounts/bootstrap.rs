@@ -38,7 +38,7 @@ pub async fn ensure_first_admin(
     };
     let to_hash = pw.clone();
     let phc = tokio::task::spawn_blocking(move || password::hash(&to_hash)).await?;
-    match users::create_first(pool, FIRST_ADMIN, &phc).await? {
+    match users::create_first(pool, FIRST_ADMIN, &phc, generated).await? {
         None => Ok(FirstAdmin::NotNeeded),
         Some(_) if generated => Ok(FirstAdmin::Generated(pw)),
         Some(_) => Ok(FirstAdmin::Configured),

@@ -11,7 +11,7 @@ use super::templates::usage;
 use crate::config::Channels;
 use crate::domain::sender_health::{Change, ChangeField, OfflineReason};
 use crate::storage::alerts::{self, AlertRow};
-use crate::storage::sender_twilio;
+use crate::storage::pending_work::{self, Through};
 
 pub const OFFLINE: &str = "sender_offline";
 pub const QUALITY: &str = "sender_quality";
@@ -74,7 +74,8 @@ pub async fn on_changes(
         if !c.alerts() {
             continue;
         }
-        let (broadcasts, reminders) = sender_twilio::users_of(&mut tx, subject).await?;
+        let (broadcasts, reminders) =
+            pending_work::using(&mut tx, Through::Sender, subject).await?;
         let used = usage(&broadcasts, &reminders);
         let from = c.from.as_deref().unwrap_or("none");
         let to = c.to.as_deref().unwrap_or_default();

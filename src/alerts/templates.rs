@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use crate::config::Channels;
 use crate::domain::template::{Change, ChangeField};
 use crate::storage::alerts::{self, AlertRow};
+use crate::storage::pending_work::{self, Through};
 use crate::storage::templates;
 
 pub const BLOCKED: &str = "template_blocked";
@@ -76,7 +77,8 @@ pub async fn on_changes(
         let name = templates::name_of(&mut tx, &c.sid)
             .await?
             .unwrap_or_else(|| c.sid.clone());
-        let (broadcasts, reminders) = templates::users_of(&mut tx, &c.sid).await?;
+        let (broadcasts, reminders) =
+            pending_work::using(&mut tx, Through::Template, &c.sid).await?;
         let used = usage(&broadcasts, &reminders);
         let (kind, severity, message) = match c.field {
             ChangeField::Status => (

@@ -84,27 +84,17 @@ pub async fn prepare(
             super::template_hold::hold(pool, r.broadcast_id, &sid).await?;
             Ok(Err(Outcome::Requeued))
         }
-        // Twilio has the sender offline (or no longer lists it): the broadcast is held until a
-        // sync finds it online again.
+        // Twilio has the sender offline (or no longer lists it), or it was de-authorized here
+        // while the recipient was claimed: the broadcast is held, never failed, until a sync
+        // finds it online again or an admin moves the work.
         Err(SendError::Refused(
-            refusal @ crate::sending::policy::Refusal::SenderOffline { .. },
+            refusal @ (crate::sending::policy::Refusal::SenderOffline { .. }
+            | crate::sending::policy::Refusal::SenderDisabled { .. }),
         )) => {
             store::unclaim(pool, r.broadcast_id, &r.number).await?;
-            super::holds::hold_for_sender(pool, r.broadcast_id, &refusal).await?;
-            Ok(Err(Outcome::Requeued))
-        }
-        // The sender was de-authorized (disabled here) while the recipient was claimed: held
-        // like the rest of its broadcast, never failed, until an admin moves the work.
-        Err(SendError::Refused(crate::sending::policy::Refusal::SenderDisabled { sender })) => {
-            store::unclaim(pool, r.broadcast_id, &r.number).await?;
-            let reason = super::holds::deauthorized_reason(&sender);
-            super::holds::hold(
-                pool,
-                r.broadcast_id,
-                &super::holds::Hold::Sender(sender),
-                &reason,
-            )
-            .await?;
+            if let Some((held, reason)) = super::holds::for_sender(&refusal) {
+                super::holds::hold(pool, r.broadcast_id, &held, &reason).await?;
+            }
             Ok(Err(Outcome::Requeued))
         }
         Err(SendError::Refused(refusal)) => fail(

@@ -102,18 +102,32 @@ pub fn deauthorized_reason(sender: &str) -> String {
     )
 }
 
-/// Holds broadcast `id` because its sender is offline at Twilio (`refusal`).
-pub async fn hold_for_sender(pool: &PgPool, id: i64, refusal: &Refusal) -> sqlx::Result<bool> {
-    let Refusal::SenderOffline { sender, .. } = refusal else {
-        return Ok(false);
+/// The hold, and its reason, for a sender that cannot send: offline at Twilio (or no longer
+/// listed there), or de-authorized here. None for any other refusal.
+pub fn for_sender(refusal: &Refusal) -> Option<(Hold, String)> {
+    match refusal {
+        Refusal::SenderOffline { sender, .. } => {
+            Some((Hold::Sender(sender.clone()), sender_reason(refusal)))
+        }
+        Refusal::SenderDisabled { sender } => {
+            Some((Hold::Sender(sender.clone()), deauthorized_reason(sender)))
+        }
+        _ => None,
+    }
+}
+
+/// Holds broadcast `id`, queued in `conn`'s transaction, because its sender cannot send
+/// (`refusal`); the reason given, None when `refusal` is not about the sender.
+pub async fn hold_queued(
+    conn: &mut sqlx::PgConnection,
+    id: i64,
+    refusal: &Refusal,
+) -> sqlx::Result<Option<String>> {
+    let Some((held, reason)) = for_sender(refusal) else {
+        return Ok(None);
     };
-    hold(
-        pool,
-        id,
-        &Hold::Sender(sender.clone()),
-        &sender_reason(refusal),
-    )
-    .await
+    store::hold_until(conn, id, held.kind(), held.on(), &reason).await?;
+    Ok(Some(reason))
 }
 
 /// Whether what `hold` waits on has cleared, as the template catalogue and the senders say

@@ -325,6 +325,30 @@ pub async fn preview(
     req: &BroadcastRequest,
     now: DateTime<Utc>,
 ) -> Result<Preview, BroadcastError> {
+    Ok(preview_with(pool, configured_default, req, now, false)
+        .await?
+        .0)
+}
+
+/// Like [`preview`] for a reminder's occurrence, which is queued even when its sender cannot
+/// send just now (offline at Twilio, no longer listed, or de-authorized here): the refusal
+/// comes back beside the preview, so the occurrence can wait held rather than be lost.
+pub async fn preview_for_reminder(
+    pool: &PgPool,
+    configured_default: &Sender,
+    req: &BroadcastRequest,
+    now: DateTime<Utc>,
+) -> Result<(Preview, Option<Refusal>), BroadcastError> {
+    preview_with(pool, configured_default, req, now, true).await
+}
+
+async fn preview_with(
+    pool: &PgPool,
+    configured_default: &Sender,
+    req: &BroadcastRequest,
+    now: DateTime<Utc>,
+    sender_may_wait: bool,
+) -> Result<(Preview, Option<Refusal>), BroadcastError> {
     let mapped = mapped(pool, req).await?;
     let req = mapped.as_ref().unwrap_or(req);
     if let Some(at) = req.start_at {
@@ -352,7 +376,15 @@ pub async fn preview(
     };
     let address = sender_address(&sender);
     let row = crate::storage::senders::by_address(pool, &address).await?;
-    policy::check_sender(&address, row.as_ref()).map_err(BroadcastError::Refused)?;
+    let waits_for_sender = match policy::check_sender(&address, row.as_ref()) {
+        Ok(()) => None,
+        Err(r @ (Refusal::SenderOffline { .. } | Refusal::SenderDisabled { .. }))
+            if sender_may_wait =>
+        {
+            Some(r)
+        }
+        Err(r) => return Err(BroadcastError::Refused(r)),
+    };
     let mps = crate::sending::pacing::mps_of(&address, row.as_ref());
     // Rows of a CSV with their own variables are checked each, with the shared ones under
     // them; the shared ones alone may leave gaps the rows fill.
@@ -425,7 +457,7 @@ pub async fn preview(
     let table = crate::storage::prices::all(pool).await?;
     let (estimated_cost, cost_currency) =
         estimate_cost(&table, &recipients, &known, template, start_at)?;
-    Ok(Preview {
+    let preview = Preview {
         sender: address,
         mps,
         recipient_count: n,
@@ -435,7 +467,8 @@ pub async fn preview(
         cost_currency,
         estimated_seconds: n as f64 / (mps * PACE),
         start_at,
-    })
+    };
+    Ok((preview, waits_for_sender))
 }
 
 /// What sending to every recipient at `at` costs by the price table, in its currency.

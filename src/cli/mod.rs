@@ -3,6 +3,7 @@
 
 mod broadcast;
 mod contacts;
+mod doctor;
 mod migrate;
 mod remind;
 mod send;
@@ -40,6 +41,16 @@ enum Command {
     Serve,
     /// Create the database if it is missing and apply migrations, then exit.
     Migrate,
+    /// Check this deployment as Twilio meets it: database, migrations, TLS to PostgreSQL,
+    /// WADASH_PUBLIC_URL, a signed probe through the public URL (the proxy), Twilio's
+    /// credentials, the senders' webhooks, the clock, the secret key, the admin password.
+    /// One line per check (ok, warn or fail, with the fix); exit status 1 if any fails.
+    /// Changes nothing and prints no secret.
+    Doctor {
+        /// Print a JSON document instead: {"ok", "counts", "checks": [{name, status, detail, fix}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage dashboard users.
     User {
         #[command(subcommand)]
@@ -364,6 +375,9 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Doctor { json } = cli.command {
+        return runtime.block_on(doctor::run(json, settings));
+    }
     match runtime.block_on(run(cli.command, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -383,6 +397,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Broadcast(args) => broadcast::run(args, settings).await,
         Command::Remind(args) => remind::run(args, settings).await,
         Command::Migrate => migrate::run(settings).await,
+        Command::Doctor { .. } => unreachable!("doctor runs before"),
         Command::Token { command } => token::run(command, settings).await,
         Command::Send(args) => send::run(args, settings).await,
         Command::Templates { command } => templates::run(command, settings).await,

@@ -108,3 +108,38 @@ pub fn parse_file(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Debian package's example settings (`deploy/debian/wadash.env`) list every setting,
+    /// set or commented out, and nothing wadash does not read.
+    #[test]
+    fn the_packaged_example_settings_name_every_setting_and_only_those() {
+        let example = include_str!("../../deploy/debian/wadash.env");
+        let named: Vec<&str> = example
+            .lines()
+            .filter_map(|l| l.trim_start_matches('#').split_once('='))
+            .map(|(name, _)| name)
+            .filter(|name| {
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+            })
+            .collect();
+        for (_, env) in KEYS {
+            assert!(
+                named.contains(env),
+                "{env} is missing from deploy/debian/wadash.env"
+            );
+        }
+        for name in &named {
+            assert!(
+                KEYS.iter().any(|(_, env)| env == name),
+                "deploy/debian/wadash.env names {name}, which wadash does not read"
+            );
+        }
+    }
+}

@@ -13,6 +13,7 @@ pub mod interactive;
 pub mod message_text;
 pub mod phone;
 pub mod price;
+pub mod probe;
 pub mod record;
 pub mod reminder;
 pub mod role;

@@ -5,6 +5,11 @@
 //! next occurrence. Either all of that commits or none of it, so an occurrence is sent exactly
 //! once across instances and restarts; the broadcast runner then sends it like any
 //! broadcast.
+//!
+//! An occurrence due while its sender cannot send (offline at Twilio, no longer listed, or
+//! de-authorized) is not lost: its broadcast is queued held, the run recorded `held`, and it
+//! goes out when the hold clears — unless that is more than `max_late` past its time, when
+//! the broadcast is canceled and the run becomes `skipped` with the reason.
 
 use std::time::Duration;
 
@@ -41,6 +46,7 @@ impl ReminderRunner {
     /// Handles every reminder due at `now`; returns how many occurrences were recorded.
     pub async fn run_once(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
+        self.settle_held(&mut tx, now).await?;
         let due = store::claim_due(&mut tx, 20).await?;
         let mut recorded = 0;
         for r in &due {
@@ -98,6 +104,22 @@ impl ReminderRunner {
         Ok(recorded)
     }
 
+    /// Settles occurrences that waited held for their sender: sent once their broadcast went
+    /// on (a sync found the sender online, or "Change number" moved it), skipped once they
+    /// waited longer than `max_late` past their time (their broadcast is canceled) or their
+    /// broadcast was canceled.
+    async fn settle_held(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let max_late = TimeDelta::from_std(self.max_late).unwrap_or(TimeDelta::hours(1));
+        for s in store::settle_held_runs(tx, now - max_late, &human(max_late)).await? {
+            tracing::info!(reminder = s.reminder_id, due = %s.due_at, outcome = %s.outcome, "held reminder occurrence settled");
+        }
+        Ok(())
+    }
+
     /// Queues one occurrence as a broadcast; (outcome, broadcast id, note).
     async fn queue(
         &self,
@@ -144,8 +166,11 @@ impl ReminderRunner {
             template_category: None,
             mapping: None,
         };
-        let preview =
-            match broadcasts::preview(&self.pool, &self.configured_sender, &req, now).await {
+        // A sender that cannot send just now does not lose the occurrence: it waits held.
+        let (preview, waits) =
+            match broadcasts::preview_for_reminder(&self.pool, &self.configured_sender, &req, now)
+                .await
+            {
                 Ok(p) => p,
                 Err(e) => return Ok(("skipped", None, Some(format!("not sent: {e}")))),
             };
@@ -162,6 +187,21 @@ impl ReminderRunner {
             ));
         }
         let b = broadcasts::queue(tx, &req, &preview, None, now).await?;
+        if let Some(refusal) = waits {
+            let reason = broadcasts::holds::hold_queued(tx, b.id, &refusal)
+                .await?
+                .unwrap_or_else(|| refusal.to_string());
+            let max_late = TimeDelta::from_std(self.max_late).unwrap_or(TimeDelta::hours(1));
+            return Ok((
+                "held",
+                Some(b.id),
+                Some(format!(
+                    "{reason}; a reminder waits for its sender at most {} past its time, then it \
+                     is skipped",
+                    human(max_late)
+                )),
+            ));
+        }
         let mut note = Vec::new();
         if late > TimeDelta::seconds(30) {
             note.push(format!("sent {} late", human(late)));

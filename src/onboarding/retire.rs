@@ -9,6 +9,7 @@ use sqlx::PgPool;
 
 use crate::domain::SenderStatus;
 use crate::sending::policy;
+use crate::storage::pending_work::Through;
 use crate::storage::sender_retire::{self as store, Moved};
 use crate::storage::senders::{self, SenderRow};
 use crate::twilio::client::TwilioError;
@@ -120,7 +121,7 @@ pub async fn usage(pool: &PgPool, id: i64) -> Result<Usage, RetireError> {
     let s = find(pool, id).await?;
     let mut conn = pool.acquire().await?;
     let (broadcasts, reminders) =
-        crate::storage::sender_twilio::users_of(&mut conn, &s.address).await?;
+        crate::storage::pending_work::using(&mut conn, Through::Sender, &s.address).await?;
     Ok(Usage {
         broadcasts,
         reminders,
@@ -180,7 +181,8 @@ pub async fn deauthorize(
         &crate::broadcasts::holds::deauthorized_reason(&s.address),
     )
     .await?;
-    let (_, reminders) = crate::storage::sender_twilio::users_of(&mut tx, &s.address).await?;
+    let (_, reminders) =
+        crate::storage::pending_work::using(&mut tx, Through::Sender, &s.address).await?;
     let rules = store::rules_on(&mut tx, &s.address).await?;
     tx.commit().await?;
     tracing::warn!(

@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use crate::alerts::channels::ChannelStore;
 use crate::alerts::senders as alerts;
 use crate::domain::sender_health::{Change, OfflineReason, SenderRecord};
+use crate::storage::sender_registrations;
 use crate::storage::sender_twilio;
 use crate::storage::sync_state::{self, Sync};
 use crate::twilio::messaging::{MessagingClient, Sender};
@@ -123,6 +124,15 @@ pub async fn sync(
     .into_iter()
     .map(|(_, c)| c)
     .collect();
+    // A number registered with the wizard that Twilio now has online is done, even if nobody
+    // came back to the wizard to see it.
+    let registered = sender_registrations::close_online(pool).await?;
+    if registered > 0 {
+        tracing::info!(
+            registrations = registered,
+            "wizard registrations found online and closed"
+        );
+    }
     tracing::info!(
         senders = records.len(),
         changes = changes.len(),

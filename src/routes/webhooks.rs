@@ -17,6 +17,11 @@
 //! A stored inbound message is then routed (src/replies): its contact and consent are
 //! updated and the TwiML answer carries any automatic reply. A status callback for an
 //! automatic reply (`/sts?reply=<id>`) links the reply to the message Twilio created.
+//!
+//! `wadash doctor`'s probe (`/sts?wadash_doctor_probe=<nonce>`, `crate::domain::probe`) goes
+//! through the same checks up to the signature and is then answered with what wadash saw,
+//! never stored and not counted as an accepted callback (a badly signed one counts as the bad
+//! signature it is).
 
 use std::time::Instant;
 
@@ -25,6 +30,7 @@ use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt as _;
 
+use crate::domain::probe::{self, ProbeAnswer, SignatureSeen};
 use crate::error::error_body;
 use crate::metrics::Outcome;
 use crate::replies::InboundMessage;
@@ -61,6 +67,8 @@ struct Reject {
     message: String,
     /// Close the connection after answering (the body was not read to its end).
     close: bool,
+    /// A doctor probe's diagnosis, added to the error body.
+    probe: Option<Box<ProbeAnswer>>,
 }
 
 fn reject(
@@ -75,6 +83,7 @@ fn reject(
         code,
         message: message.into(),
         close: false,
+        probe: None,
     }
 }
 
@@ -138,6 +147,9 @@ async fn handle(
                 }
             }
         }
+        Ok(Accepted::Probe(answer)) => {
+            return HttpResponse::Ok().json(serde_json::json!({ "probe": answer }));
+        }
         Ok(Accepted::Status { sid, reply }) => {
             if let Some(id) = reply {
                 // Its own task, so that running out of time here never cuts linking (and the
@@ -179,7 +191,13 @@ fn respond(
         }
         Err(r) => {
             state.metrics.webhook(hook, r.outcome, elapsed);
-            let mut resp = error_body(r.status, r.code, &r.message);
+            let mut resp = match r.probe {
+                Some(answer) => HttpResponse::build(r.status).json(serde_json::json!({
+                    "error": { "code": r.code, "message": r.message },
+                    "probe": answer,
+                })),
+                None => error_body(r.status, r.code, &r.message),
+            };
             if r.status == StatusCode::REQUEST_TIMEOUT || r.close {
                 // The rest of the body is not read: the connection cannot be reused.
                 resp.head_mut()
@@ -204,6 +222,8 @@ enum Accepted {
         sid: String,
         reply: Option<i64>,
     },
+    /// A doctor probe with a valid signature: answered, not stored.
+    Probe(Box<ProbeAnswer>),
 }
 
 /// Routes a stored inbound message (contact, consent, automatic replies) and writes the
@@ -429,24 +449,45 @@ async fn accept(
         ));
     }
 
+    // One prefix comparison on a query string that is empty for Twilio's own callbacks.
+    let probe_nonce = match hook {
+        Webhook::Status => probe::nonce_of(req.query_string()),
+        Webhook::Inbound => None,
+    };
+    let checked_url = || match req.query_string() {
+        "" => format!("{}{}", state.public_url, req.path()),
+        q => format!("{}{}?{}", state.public_url, req.path(), q),
+    };
     let Some(sig) = req
         .headers()
         .get("X-Twilio-Signature")
         .and_then(|v| v.to_str().ok())
     else {
         tracing::warn!(route = hook.route(), peer = ?req.peer_addr(), "webhook rejected: no X-Twilio-Signature header");
-        return Err(forbidden());
+        let mut r = forbidden();
+        r.probe =
+            probe_nonce.map(|n| probe_answer(n, SignatureSeen::Missing, checked_url(), body, None));
+        return Err(r);
     };
-    let url = match req.query_string() {
-        "" => format!("{}{}", state.public_url, req.path()),
-        q => format!("{}{}?{}", state.public_url, req.path(), q),
-    };
+    let url = checked_url();
     let valid = state
         .webhook_keys
         .with_tokens(|tokens| signature::is_valid(tokens, sig, &url, SignedBody::Form(&params)));
     if !valid {
         tracing::warn!(route = hook.route(), peer = ?req.peer_addr(), url = %url, "webhook rejected: X-Twilio-Signature does not match (check WADASH_PUBLIC_URL and the auth token)");
-        return Err(forbidden());
+        let mut r = forbidden();
+        r.probe = probe_nonce.map(|n| probe_answer(n, SignatureSeen::Invalid, url, body, None));
+        return Err(r);
+    }
+    if let Some(nonce) = probe_nonce {
+        tracing::info!(peer = ?req.peer_addr(), "wadash doctor probe answered (signature valid; nothing stored)");
+        return Ok(Accepted::Probe(probe_answer(
+            nonce,
+            SignatureSeen::Valid,
+            url,
+            body,
+            Some(req),
+        )));
     }
 
     let record = webhook::parse(hook, &params, chrono::Utc::now()).map_err(|e| {
@@ -492,6 +533,42 @@ async fn accept(
         )
     })?;
     Ok(accepted)
+}
+
+/// What a doctor probe is told. `req` (the forwarding headers that arrived) only when its
+/// signature was valid: a rejected probe learns nothing its sender does not already know.
+fn probe_answer(
+    nonce: &str,
+    signature: SignatureSeen,
+    checked_url: String,
+    body: &[u8],
+    req: Option<&HttpRequest>,
+) -> Box<ProbeAnswer> {
+    use sha2::Digest as _;
+    let header = |name: &str| {
+        req.and_then(|r| r.headers().get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let forwarded_proto = header("X-Forwarded-Proto")
+        .map(|v| v.split(',').next().unwrap_or_default().trim().to_owned())
+        .or_else(|| {
+            header("Forwarded").and_then(|f| {
+                f.split([',', ';']).find_map(|part| {
+                    let (k, v) = part.trim().split_once('=')?;
+                    k.eq_ignore_ascii_case("proto")
+                        .then(|| v.trim_matches('"').to_owned())
+                })
+            })
+        });
+    Box::new(ProbeAnswer {
+        nonce: nonce.to_owned(),
+        signature,
+        checked_url,
+        body_sha256: crate::domain::hex(&sha2::Sha256::digest(body)),
+        forwarded_proto,
+        host: header("Host"),
+    })
 }
 
 fn forbidden() -> Reject {

@@ -581,7 +581,7 @@ pub async fn release(pool: &PgPool, id: i64) -> sqlx::Result<Option<BroadcastRow
 /// Holds running (or scheduled) broadcast `id` until what it waits `for` (`template` or
 /// `sender`) named `on` clears, with the reason; true when this call held it.
 pub async fn hold_until(
-    pool: &PgPool,
+    conn: impl sqlx::PgExecutor<'_>,
     id: i64,
     held_for: &str,
     on: &str,
@@ -596,7 +596,7 @@ pub async fn hold_until(
     .bind(held_for)
     .bind(on)
     .bind(reason)
-    .execute(pool)
+    .execute(conn)
     .await?
     .rows_affected()
         == 1)

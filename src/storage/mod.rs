@@ -16,6 +16,7 @@ pub mod interactive;
 pub mod live_log;
 pub mod messages;
 pub mod overview;
+pub mod pending_work;
 pub mod prices;
 pub mod reconcile_queue;
 pub mod reminders;

@@ -174,6 +174,59 @@ pub async fn record_run(
         == 1)
 }
 
+/// A held occurrence settled by [`settle_held_runs`].
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Settled {
+    pub reminder_id: i64,
+    pub due_at: DateTime<Utc>,
+    /// `sent` or `skipped`.
+    pub outcome: String,
+}
+
+/// Settles the occurrences recorded `held` (waiting for their sender) whose broadcast moved
+/// on: `sent` once it is no longer held; `skipped` when it was canceled, or — canceling it —
+/// when it is still held and was due before `cutoff` (`limit` names that lateness limit in
+/// the note). Rows another instance is settling are left to it.
+pub async fn settle_held_runs(
+    conn: &mut PgConnection,
+    cutoff: DateTime<Utc>,
+    limit: &str,
+) -> sqlx::Result<Vec<Settled>> {
+    sqlx::query_as(
+        "WITH held AS ( \
+           SELECT rr.reminder_id, rr.due_at, rr.broadcast_id, b.status AS bstatus \
+           FROM reminder_runs rr LEFT JOIN broadcasts b ON b.id = rr.broadcast_id \
+           WHERE rr.outcome = 'held' FOR UPDATE OF rr SKIP LOCKED), \
+         expired AS ( \
+           UPDATE broadcasts SET status = 'canceled', completed_at = now(), updated_at = now(), \
+             held_for = NULL, held_on = NULL \
+           WHERE status = 'held' AND id IN \
+             (SELECT broadcast_id FROM held WHERE bstatus = 'held' AND due_at < $1) \
+           RETURNING id, paused_reason), \
+         dropped AS ( \
+           UPDATE broadcast_recipients SET state = 'canceled' \
+           WHERE broadcast_id IN (SELECT id FROM expired) AND state = 'pending') \
+         UPDATE reminder_runs rr SET \
+           outcome = CASE WHEN e.id IS NULL AND h.bstatus <> 'canceled' THEN 'sent' \
+                          ELSE 'skipped' END, \
+           note = CASE \
+             WHEN e.id IS NOT NULL THEN 'not sent: its sender could not send for ' || $2 || \
+               ' past its time, the most a reminder may be late (' || \
+               coalesce(e.paused_reason, 'held') || ')' \
+             WHEN h.bstatus IS NULL OR h.bstatus = 'canceled' THEN \
+               'not sent: its broadcast was canceled while it waited for its sender' \
+             ELSE 'sent late: it waited for its sender, and went out once it could send' END \
+         FROM held h LEFT JOIN expired e ON e.id = h.broadcast_id \
+         WHERE rr.reminder_id = h.reminder_id AND rr.due_at = h.due_at \
+           AND (e.id IS NOT NULL OR h.bstatus IS NULL OR h.bstatus <> 'held') \
+         RETURNING rr.reminder_id, rr.due_at, rr.outcome",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// Moves the reminder on to its next occurrence (None: there is none) in `status`.
 pub async fn advance(
     conn: &mut PgConnection,

@@ -354,3 +354,17 @@ pub async fn cancel(pool: &PgPool, id: i64) -> sqlx::Result<bool> {
     .rows_affected();
     Ok(n == 1)
 }
+
+/// Closes (`online`) every submitted registration whose sender Twilio now has online, as a
+/// sync just stored it; how many.
+pub async fn close_online(pool: &PgPool) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE sender_registrations r SET step = 'online', updated_at = now() \
+         FROM senders s \
+         WHERE r.step = 'submitted' AND s.id = r.sender_id \
+           AND s.twilio_status IN ('ONLINE', 'ONLINE:UPDATING')",
+    )
+    .execute(pool)
+    .await?
+    .rows_affected())
+}

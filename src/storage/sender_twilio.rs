@@ -192,26 +192,3 @@ pub async fn history(pool: &PgPool, sender_id: i64) -> sqlx::Result<Vec<ChangeRo
     .fetch_all(pool)
     .await
 }
-
-/// What still uses sender `address`: broadcasts still to send and reminders still to come,
-/// by id.
-pub async fn users_of(
-    conn: &mut sqlx::PgConnection,
-    address: &str,
-) -> sqlx::Result<(Vec<i64>, Vec<i64>)> {
-    let broadcasts = sqlx::query_scalar(
-        "SELECT id FROM broadcasts WHERE sender = $1
-            AND status IN ('scheduled', 'running', 'paused', 'held') ORDER BY id",
-    )
-    .bind(address)
-    .fetch_all(&mut *conn)
-    .await?;
-    let reminders = sqlx::query_scalar(
-        "SELECT id FROM reminders WHERE sender = $1
-            AND status IN ('active', 'paused') ORDER BY id",
-    )
-    .bind(address)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok((broadcasts, reminders))
-}

@@ -202,29 +202,6 @@ pub async fn name_of(conn: &mut sqlx::PgConnection, sid: &str) -> sqlx::Result<O
         .await
 }
 
-/// The broadcasts still to send (scheduled, running, paused or held) and the reminders still
-/// to come (active or paused) that use template `sid`, by id.
-pub async fn users_of(
-    conn: &mut sqlx::PgConnection,
-    sid: &str,
-) -> sqlx::Result<(Vec<i64>, Vec<i64>)> {
-    let broadcasts = sqlx::query_scalar(
-        "SELECT id FROM broadcasts WHERE content_sid = $1
-            AND status IN ('scheduled', 'running', 'paused', 'held') ORDER BY id",
-    )
-    .bind(sid)
-    .fetch_all(&mut *conn)
-    .await?;
-    let reminders = sqlx::query_scalar(
-        "SELECT id FROM reminders WHERE content_sid = $1
-            AND status IN ('active', 'paused') ORDER BY id",
-    )
-    .bind(sid)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok((broadcasts, reminders))
-}
-
 /// Adds one template (just created at Twilio) with the first line of its history; nothing
 /// if a sync stored it first.
 pub async fn insert_one(pool: &PgPool, t: &TemplateRecord) -> sqlx::Result<()> {

@@ -41,22 +41,25 @@ pub async fn create(
 }
 
 /// Creates `username` only while there are no users at all; `Some(id)` if this call did.
-/// Two instances starting at once cannot both create a first admin.
+/// Two instances starting at once cannot both create a first admin. `generated`: the
+/// password is one wadash made up (recorded until it is changed).
 pub async fn create_first(
     pool: &PgPool,
     username: &str,
     password_hash: &str,
+    generated: bool,
 ) -> sqlx::Result<Option<i64>> {
     let mut tx = pool.begin().await?;
     sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
     let id = sqlx::query_scalar(
-        "INSERT INTO users (username, password_hash, role) \
-         SELECT $1, $2, 'admin' WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING id",
+        "INSERT INTO users (username, password_hash, role, password_generated) \
+         SELECT $1, $2, 'admin', $3 WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING id",
     )
     .bind(username)
     .bind(password_hash)
+    .bind(generated)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -133,7 +136,7 @@ pub async fn set_time_zone(pool: &PgPool, id: i64, zone: Option<&str>) -> sqlx::
 
 pub async fn set_password(pool: &PgPool, id: i64, password_hash: &str) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+    sqlx::query("UPDATE users SET password_hash = $2, password_generated = false WHERE id = $1")
         .bind(id)
         .bind(password_hash)
         .execute(&mut *tx)
@@ -153,5 +156,14 @@ pub async fn lock_active_admins(conn: &mut PgConnection) -> sqlx::Result<Vec<i64
         "SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id FOR UPDATE",
     )
     .fetch_all(conn)
+    .await
+}
+
+/// The enabled users whose password is still the one wadash generated at first start.
+pub async fn with_generated_password(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT username FROM users WHERE password_generated AND disabled_at IS NULL ORDER BY username",
+    )
+    .fetch_all(pool)
     .await
 }

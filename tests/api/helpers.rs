@@ -313,12 +313,21 @@ pub fn input_value(html: &str, name: &str) -> Option<String> {
 
 impl Browser {
     pub fn new(base: &str) -> Self {
-        Self {
-            base: base.to_owned(),
-            client: reqwest::Client::builder()
+        Self::with_client(
+            base,
+            reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
+        )
+    }
+
+    /// With a client of the caller's (e.g. one trusting a test CA); it must not follow
+    /// redirects.
+    pub fn with_client(base: &str, client: reqwest::Client) -> Self {
+        Self {
+            base: base.to_owned(),
+            client,
             cookies: BTreeMap::new(),
         }
     }

@@ -2,8 +2,9 @@
 //! and on a sender's own page (escaped, https links only, history in the reader's time zone),
 //! "Sync now" for admins, a stale notice while the sender sync fails, `POST
 //! /api/v1/senders/sync`, sends refused with 409 `sender_offline` (the sandbox exempt), a
-//! broadcast held while its sender is offline and resumed once a sync finds it online, a
-//! reminder run skipped with the reason, and `wadash simulate sender-offline|sender-online`
+//! broadcast and a reminder run held while their sender is offline and resumed once a sync
+//! finds it online (a reminder held past its lateness limit is skipped with the reason), and
+//! `wadash simulate sender-offline|sender-online`
 //! taking a simulated sender offline so that the sync raises `sender_offline`.
 
 use std::process::Command;
@@ -325,7 +326,7 @@ async fn a_send_from_a_sender_twilio_has_offline_is_refused_and_the_sandbox_is_e
 }
 
 #[sqlx::test(migrations = false)]
-async fn a_simulated_sender_taken_offline_alerts_holds_its_broadcast_skips_its_reminder_and_resumes_when_back(
+async fn a_simulated_sender_taken_offline_alerts_holds_its_broadcast_and_reminder_and_resumes_both_when_back(
     _: PgPoolOptions,
     opts: PgConnectOptions,
 ) {
@@ -496,7 +497,7 @@ async fn a_simulated_sender_taken_offline_alerts_holds_its_broadcast_skips_its_r
     })
     .await;
 
-    // A reminder due on it meanwhile is skipped with the reason.
+    // A reminder due on it meanwhile waits held with the reason.
     sqlx::query(
         "INSERT INTO reminders (to_number, body, sender, first_at, recurrence, timezone, status, next_at) \
          VALUES ('+919900009103', 'check-in', $1, now(), 'once', 'UTC', 'active', now())",
@@ -505,19 +506,22 @@ async fn a_simulated_sender_taken_offline_alerts_holds_its_broadcast_skips_its_r
     .execute(&app.pool)
     .await
     .unwrap();
-    let (outcome, note) = eventually("the reminder run recorded", 30, || async {
-        sqlx::query_as::<_, (String, Option<String>)>("SELECT outcome, note FROM reminder_runs")
-            .fetch_optional(&app.pool)
-            .await
-            .unwrap()
-    })
-    .await;
+    let run = || async {
+        sqlx::query_as::<_, (String, Option<String>, Option<i64>)>(
+            "SELECT outcome, note, broadcast_id FROM reminder_runs",
+        )
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+    };
+    let (outcome, note, reminded) = eventually("the reminder run recorded", 30, run).await;
     let note = note.unwrap_or_default();
-    assert_eq!(outcome, "skipped", "{note}");
+    assert_eq!(outcome, "held", "{note}");
     assert!(
         note.contains(&format!("{number} is OFFLINE at Twilio")),
         "{note}"
     );
+    let reminded = reminded.expect("the occurrence's broadcast");
 
     // Back online at the simulator; the next sync lets the broadcast go on by itself.
     let (ok, out, err) = wadash(&opts, &["simulate", "sender-online", "--sender", number]).await;
@@ -549,6 +553,23 @@ async fn a_simulated_sender_taken_offline_alerts_holds_its_broadcast_skips_its_r
         .await
         .unwrap();
         (status == "completed" && sent == 2).then_some(())
+    })
+    .await;
+    // The held reminder went out too, late, and its run says so.
+    let (outcome, note, _) = eventually("the reminder run settled", 30, || async {
+        run().await.filter(|(o, _, _)| o != "held")
+    })
+    .await;
+    assert_eq!(outcome, "sent", "{note:?}");
+    eventually("the reminder delivered to the simulator", 30, || async {
+        let sent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = $1 AND state = 'sent'",
+        )
+        .bind(reminded)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        (sent == 1).then_some(())
     })
     .await;
     let open: i64 = sqlx::query_scalar(
@@ -601,4 +622,66 @@ pub async fn seed_offline_sender(pool: &sqlx::PgPool) -> i64 {
     .await
     .unwrap();
     id
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_reminder_held_for_its_sender_past_its_lateness_limit_is_skipped_and_its_broadcast_canceled(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert("reminder_max_late_secs".into(), "8".into());
+    })
+    .await;
+    seed_offline_sender(&app.pool).await;
+    let reminder: i64 = sqlx::query_scalar(
+        "INSERT INTO reminders (to_number, body, sender, first_at, recurrence, timezone, status, next_at) \
+         VALUES ('+919900009104', 'boarding soon', 'whatsapp:+15550000042', now(), 'once', 'UTC', \
+                 'active', now()) RETURNING id",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let run = || async {
+        sqlx::query_as::<_, (String, Option<String>, Option<i64>)>(
+            "SELECT outcome, note, broadcast_id FROM reminder_runs WHERE reminder_id = $1",
+        )
+        .bind(reminder)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+    };
+    // Only the settling of a held run writes this note: the occurrence was queued held first.
+    let (outcome, note, broadcast) = eventually("the held run settled", 60, || async {
+        run().await.filter(|(o, _, _)| o != "held")
+    })
+    .await;
+    let note = note.unwrap_or_default();
+    assert_eq!(outcome, "skipped", "{note}");
+    assert!(
+        note.starts_with("not sent: its sender could not send for 8 s past its time")
+            && note.contains("whatsapp:+15550000042 is OFFLINE at Twilio (63112"),
+        "{note}"
+    );
+    let broadcast = broadcast.expect("the occurrence's broadcast stays linked");
+    let (status, canceled, sent): (String, i64, i64) = sqlx::query_as(
+        "SELECT b.status,
+                (SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = b.id AND state = 'canceled'),
+                (SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = b.id AND message_sid IS NOT NULL)
+           FROM broadcasts b WHERE b.id = $1",
+    )
+    .bind(broadcast)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), canceled, sent), ("canceled", 1, 0));
+    // The reminder itself has no occurrence left and is done; its page shows the reason.
+    let admin = app.api_token(Role::Admin).await;
+    let (code, shown) = call(&app, "GET", &format!("/reminders/{reminder}"), &admin, None).await;
+    assert_eq!(code, 200, "{shown}");
+    assert!(
+        shown.to_string().contains("could not send for 8 s"),
+        "{shown}"
+    );
+    app.stop().await;
 }

@@ -1,8 +1,8 @@
 //! Retiring a WhatsApp sender (issue 21 item 4) in simulator mode: de-authorizing lists what
 //! uses it, removes it at (the simulated) Twilio, disables it and holds its work (a broadcast
-//! held with the reason that no sync clears, a reminder run skipped); "change number" moves
-//! scheduled work, a reply rule and the default flag to another sender, releases broadcasts
-//! held for the old one, and names the contacts with an open 24-hour window on it.
+//! held with the reason that no sync clears, a reminder run held likewise); "change number"
+//! moves scheduled work, a reply rule and the default flag to another sender, releases
+//! broadcasts held for the old one (the held reminder goes out from the new sender), and names the contacts with an open 24-hour window on it.
 
 use std::time::{Duration, Instant};
 
@@ -261,21 +261,27 @@ async fn de_authorizing_lists_its_users_removes_it_at_twilio_and_holds_its_work(
         "not resumed by a sync"
     );
 
-    // A reminder due on it is skipped with the reason.
+    // A reminder due on it waits held with the reason, never dropped.
     let due = reminder(&app, a, "now").await;
-    let (outcome, note) = eventually("the reminder run recorded", 30, || async {
-        sqlx::query_as::<_, (String, Option<String>)>(
-            "SELECT outcome, note FROM reminder_runs WHERE reminder_id = $1",
+    let run = || async {
+        sqlx::query_as::<_, (String, Option<String>, Option<i64>)>(
+            "SELECT outcome, note, broadcast_id FROM reminder_runs WHERE reminder_id = $1",
         )
         .bind(due)
         .fetch_optional(&app.pool)
         .await
         .unwrap()
-    })
-    .await;
+    };
+    let (outcome, note, reminded) = eventually("the reminder run recorded", 30, run).await;
     let note = note.unwrap_or_default();
-    assert_eq!(outcome, "skipped", "{note}");
-    assert!(note.contains("disabled (de-authorized)"), "{note}");
+    assert_eq!(outcome, "held", "{note}");
+    assert!(
+        note.contains(&format!("the sender {a} was de-authorized"))
+            && note.contains("at most 60 min past its time"),
+        "{note}"
+    );
+    let reminded = reminded.expect("the occurrence's broadcast");
+    assert_eq!(broadcast_state(&app, reminded).await.0, "held");
 
     // "Change number" onto the sandbox releases the held broadcast there.
     let (status, moved) = call(
@@ -294,10 +300,19 @@ async fn de_authorizing_lists_its_users_removes_it_at_twilio_and_holds_its_work(
             .contains(&json!(broadcast)),
         "{moved}"
     );
-    assert_eq!(moved["moved"]["released"], json!([broadcast]), "{moved}");
+    let mut released = vec![broadcast, reminded];
+    released.sort();
+    assert_eq!(moved["moved"]["released"], json!(released), "{moved}");
     let (status, sender, reason) = broadcast_state(&app, broadcast).await;
     assert_ne!(status, "held");
     assert_eq!((sender, reason), (sandbox.1.clone(), None));
+    // The held reminder goes out from the new sender, and its run is settled as sent.
+    let (outcome, note, _) = eventually("the reminder run settled", 30, || async {
+        run().await.filter(|(o, _, _)| o != "held")
+    })
+    .await;
+    assert_eq!(outcome, "sent", "{note:?}");
+    assert!(note.unwrap_or_default().starts_with("sent late"));
     app.stop().await;
 }
 

@@ -2,7 +2,8 @@
 //! (register → a wrong code refused in words with Twilio's code → the right one → online → a
 //! message sent from it), against wiremock playing Twilio (bad input refused naming its field
 //! with nothing sent, two admins at once, Twilio failing mid-way then resumed, the
-//! first-sender Self Sign-up refusal), and the whole wizard in a headless browser.
+//! first-sender Self Sign-up refusal), a registration closed by the sender sync when nobody
+//! came back to the wizard, and the whole wizard in a headless browser.
 
 use std::time::{Duration, Instant};
 
@@ -820,5 +821,63 @@ async fn in_a_browser_the_wizard_registers_verifies_and_sends_from_a_new_number(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     c.close().await.unwrap();
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_registration_the_sender_sync_finds_online_is_closed_without_the_wizard(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn_with(opts, |v| {
+        v.insert("sim_sender_step_ms".into(), "100".into());
+    })
+    .await;
+    let admin = app.api_token(Role::Admin).await;
+    let (status, reg) = call(
+        &app,
+        "POST",
+        "/senders/register",
+        &admin,
+        Some(body("+15550001112")),
+    )
+    .await;
+    assert_eq!(status, 202, "{reg}");
+    let id = reg["id"].as_i64().unwrap();
+    let sid = reg["twilio_sid"].as_str().unwrap().to_owned();
+    until_status(&app, &admin, id, "PENDING_VERIFICATION").await;
+    let code = wadash::twilio::simulator::verification_code(&sid);
+    let (status, verified) = call(
+        &app,
+        "POST",
+        &format!("/senders/{id}/verify"),
+        &admin,
+        Some(json!({"code": code})),
+    )
+    .await;
+    assert_eq!(status, 202, "{verified}");
+    // Nobody comes back to the wizard: Meta approves at the simulator, and a sync sees it.
+    let client = app.twilio.messaging(app.twilio.base()).unwrap();
+    let started = Instant::now();
+    while client.fetch_sender(&sid).await.unwrap().status != "ONLINE" {
+        assert!(started.elapsed() < Duration::from_secs(30), "not online");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let step = || async {
+        sqlx::query_scalar::<_, String>("SELECT step FROM sender_registrations")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(step().await, "submitted", "the wizard has not looked");
+    let (status, synced) = call(&app, "POST", "/senders/sync", &admin, None).await;
+    assert_eq!(status, 202, "{synced}");
+    assert_eq!(step().await, "online");
+    let (_, sender) = call(&app, "GET", &format!("/senders/{id}"), &admin, None).await;
+    assert_eq!(
+        (sender["status"].as_str(), sender["twilio_status"].as_str()),
+        (Some("active"), Some("ONLINE")),
+        "{sender}"
+    );
     app.stop().await;
 }

@@ -1,4 +1,5 @@
-//! `wadash simulate`: signed inbound traffic at a running instance, every kind stored.
+//! `wadash simulate`: signed inbound traffic at a running instance, every kind stored; and
+//! the simulator's account-wide APIs (Content, Senders, Services) closed to wrong credentials.
 
 use std::process::Command;
 
@@ -135,5 +136,72 @@ async fn simulate_uses_the_instances_own_token_and_explains_refusals(
     let out = simulate(&opts, &["--rate", "0", "--url", &app.address]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rate"));
+    app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_simulators_account_wide_apis_answer_only_the_accounts_credentials(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let (base, account) = (app.twilio.base(), app.twilio.account_sid());
+    let http = reqwest::Client::new();
+    let reads = [
+        "/v1/ContentAndApprovals",
+        "/v2/ContentAndApprovals",
+        "/v1/Services",
+        "/v2/Channels/Senders?Channel=whatsapp",
+    ];
+    for path in reads {
+        let url = format!("{base}{path}");
+        for creds in [None, Some("not-the-token")] {
+            let req = http.get(&url);
+            let req = match creds {
+                Some(t) => req.basic_auth(account, Some(t)),
+                None => req,
+            };
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), 401, "{path} with {creds:?}");
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(body["code"], 20003, "{path}: {body}");
+        }
+        let ok = http
+            .get(&url)
+            .basic_auth(account, Some(AUTH_TOKEN))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status().as_u16(), 200, "{path}");
+    }
+    // Writes are refused before anything changes: the control endpoint included.
+    let refused = http
+        .post(format!("{base}/simulator/senders/offline"))
+        .json(&serde_json::json!({"sender": "whatsapp:+15550000001"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let refused = http
+        .post(format!("{base}/v1/Content"))
+        .basic_auth(account, Some("not-the-token"))
+        .json(&serde_json::json!({"friendly_name": "x", "language": "en", "types": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let unknown = http
+        .get(format!(
+            "{base}/v1/Content/HX00000000000000000000000000000000"
+        ))
+        .basic_auth(account, Some(AUTH_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown.status().as_u16(),
+        404,
+        "an unknown template, with the right credentials"
+    );
     app.stop().await;
 }

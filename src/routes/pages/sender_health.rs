@@ -14,6 +14,7 @@ use crate::domain::sender_health;
 use crate::onboarding::sync::{SyncContext, sync_and_alert};
 use crate::routes::roles::Admin;
 use crate::state::AppState;
+use crate::storage::pending_work::Through;
 use crate::storage::senders::SenderRow;
 use crate::storage::sync_state::{self, Sync, SyncState};
 
@@ -214,7 +215,7 @@ async fn one(
         .collect();
     let mut conn = state.pool.acquire().await?;
     let (broadcasts, reminders) =
-        crate::storage::sender_twilio::users_of(&mut conn, &s.address).await?;
+        crate::storage::pending_work::using(&mut conn, Through::Sender, &s.address).await?;
     drop(conn);
     let page = SenderPage {
         chrome: Chrome::for_user(&user, &state, "senders"),

@@ -206,9 +206,6 @@ pub(super) async fn list(
     q: web::Query<PageQuery>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
     let q = q.into_inner();
     page(&req, &state, "/v1/ContentAndApprovals", q, "", |_| true)
 }
@@ -216,9 +213,6 @@ pub(super) async fn list(
 /// `GET /v2/ContentAndApprovals`: v1's list filtered as Twilio filters it — `ContentName` a
 /// regular expression over the friendly name, `Language` and `ContentType` repeatable.
 pub(super) async fn search(req: HttpRequest, state: web::Data<SimState>) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
     let mut q = PageQuery {
         page_size: None,
         page_token: None,
@@ -305,9 +299,6 @@ pub(super) async fn fetch(
     path: web::Path<String>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
     let all = state.content.templates.lock().expect("templates lock");
     match all.get(path.as_str()) {
         Some(t) => HttpResponse::Ok().json(resource(t, &base_of(&req))),
@@ -315,14 +306,7 @@ pub(super) async fn fetch(
     }
 }
 
-pub(super) async fn approval(
-    req: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<SimState>,
-) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
+pub(super) async fn approval(path: web::Path<String>, state: web::Data<SimState>) -> HttpResponse {
     let all = state.content.templates.lock().expect("templates lock");
     match all.get(path.as_str()) {
         Some(t) => {
@@ -348,9 +332,6 @@ pub(super) async fn create(
     body: web::Json<NewTemplate>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
     let body = body.into_inner();
     let (Some(language), Some(types)) = (body.language, body.types) else {
         return twilio_error(400, 20001, "Missing required parameter language or types");
@@ -384,14 +365,10 @@ pub(super) struct Submission {
 }
 
 pub(super) async fn submit(
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<Submission>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
     let (Some(name), Some(category)) = (body.name.clone(), body.category.clone()) else {
         return twilio_error(400, 20001, "Missing required parameter name or category");
     };
@@ -415,14 +392,7 @@ pub(super) async fn submit(
     HttpResponse::Created().json(out)
 }
 
-pub(super) async fn delete(
-    req: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<SimState>,
-) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
+pub(super) async fn delete(path: web::Path<String>, state: web::Data<SimState>) -> HttpResponse {
     let removed = state
         .content
         .templates

@@ -31,8 +31,10 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use chrono::Utc;
@@ -178,6 +180,7 @@ impl Simulator {
                             )
                             .service(
                                 web::scope("/v1")
+                                    .wrap(from_fn(account_only))
                                     .route("/ContentAndApprovals", web::get().to(content::list))
                                     .route("/Content", web::post().to(content::create))
                                     .route("/Content/{sid}", web::get().to(content::fetch))
@@ -206,18 +209,24 @@ impl Simulator {
                                         web::delete().to(services::detach),
                                     ),
                             )
-                            .route("/v2/ContentAndApprovals", web::get().to(content::search))
+                            .service(
+                                web::resource("/v2/ContentAndApprovals")
+                                    .wrap(from_fn(account_only))
+                                    .route(web::get().to(content::search)),
+                            )
                             .service(
                                 web::scope("/v2/Channels/Senders")
+                                    .wrap(from_fn(account_only))
                                     .route("", web::get().to(senders::list))
                                     .route("", web::post().to(senders::create))
                                     .route("/{sid}", web::get().to(senders::fetch))
                                     .route("/{sid}", web::post().to(senders::update))
                                     .route("/{sid}", web::delete().to(senders::delete)),
                             )
-                            .route(
-                                "/simulator/senders/offline",
-                                web::post().to(senders::set_offline),
+                            .service(
+                                web::resource("/simulator/senders/offline")
+                                    .wrap(from_fn(account_only))
+                                    .route(web::post().to(senders::set_offline)),
                             )
                     })
                     .workers(1)
@@ -295,9 +304,21 @@ fn authorized(req: &HttpRequest, state: &SimState, account: &str) -> bool {
     same && account == state.account_sid
 }
 
-/// The Content API has no account in its paths: the credentials must be the account's.
-fn authorized_account(req: &HttpRequest, state: &SimState) -> bool {
-    authorized(req, state, &state.account_sid)
+/// Middleware for the APIs with no account in their paths (Content, Senders, Services, the
+/// simulator's own control endpoint): every request must carry the account's credentials,
+/// checked here once for all of their handlers.
+async fn account_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
+    let ok = req
+        .app_data::<web::Data<SimState>>()
+        .is_some_and(|s| authorized(req.request(), s, &s.account_sid));
+    if !ok {
+        let denied = twilio_error(401, 20003, "Authenticate");
+        return Ok(req.into_response(denied).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// Every simulated media file is the same small photo.

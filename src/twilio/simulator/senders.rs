@@ -100,9 +100,6 @@ pub(super) async fn list(
     q: web::Query<ListQuery>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
     if q.channel.as_deref() != Some("whatsapp") {
         return twilio_error(400, 20001, "Channel must be whatsapp");
     }
@@ -135,9 +132,6 @@ pub(super) async fn fetch(
     path: web::Path<String>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
     let all = state.senders.all.lock().expect("senders lock");
     match all.get(path.as_str()) {
         Some(s) => {
@@ -153,9 +147,6 @@ pub(super) async fn create(
     body: web::Json<Value>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
     let sender_id = body["sender_id"].as_str().unwrap_or_default().to_owned();
     if WhatsAppAddress::parse(&sender_id).is_err() {
         return twilio_error(400, 20001, "sender_id must be whatsapp:+E.164");
@@ -192,9 +183,6 @@ pub(super) async fn update(
     body: web::Json<Value>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
     let mut all = state.senders.all.lock().expect("senders lock");
     let Some(s) = all.get_mut(path.as_str()) else {
         return twilio_error(404, 20404, "The requested resource was not found");
@@ -224,14 +212,7 @@ pub(super) async fn update(
     HttpResponse::Accepted().json(state.senders.resource(s, &super::content::base_of(&req)))
 }
 
-pub(super) async fn delete(
-    req: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<SimState>,
-) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
+pub(super) async fn delete(path: web::Path<String>, state: web::Data<SimState>) -> HttpResponse {
     let removed = state
         .senders
         .all
@@ -266,9 +247,6 @@ pub(super) async fn set_offline(
     body: web::Json<OfflineRequest>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
     let mut all = state.senders.all.lock().expect("senders lock");
     let Some(s) = all.values_mut().find(|s| s.sender_id == body.sender_id) else {
         return twilio_error(

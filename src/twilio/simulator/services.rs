@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::{SimState, twilio_error};
@@ -45,10 +45,7 @@ fn page(key: &str, items: Vec<Value>) -> HttpResponse {
 }
 
 /// `GET /v1/Services`.
-pub(super) async fn list(req: HttpRequest, state: web::Data<SimState>) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
+pub(super) async fn list(state: web::Data<SimState>) -> HttpResponse {
     let items = state
         .services
         .all
@@ -70,14 +67,7 @@ fn channel_sender(state: &SimState, service: &str, sid: &str) -> Value {
 }
 
 /// `GET /v1/Services/{MG}/ChannelSenders`.
-pub(super) async fn senders(
-    req: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<SimState>,
-) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
+pub(super) async fn senders(path: web::Path<String>, state: web::Data<SimState>) -> HttpResponse {
     let all = state.services.all.lock().expect("services lock");
     let Some((_, senders)) = all.get(path.as_str()) else {
         return twilio_error(404, 20404, "The requested resource was not found");
@@ -97,14 +87,10 @@ pub(super) struct AttachForm {
 
 /// `POST /v1/Services/{MG}/ChannelSenders` (`Sid=XE…`).
 pub(super) async fn attach(
-    req: HttpRequest,
     path: web::Path<String>,
     form: web::Form<AttachForm>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
     if state.senders.number_of(&form.sid).is_none() {
         return twilio_error(404, 20404, "No such sender");
     }
@@ -125,13 +111,9 @@ pub(super) async fn attach(
 
 /// `DELETE /v1/Services/{MG}/ChannelSenders/{XE}`.
 pub(super) async fn detach(
-    req: HttpRequest,
     path: web::Path<(String, String)>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
-    if !super::authorized_account(&req, &state) {
-        return twilio_error(401, 20003, "Authenticate");
-    }
     let (service, sender) = path.into_inner();
     let mut all = state.services.all.lock().expect("services lock");
     match all.get_mut(&service) {
