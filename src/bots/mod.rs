@@ -9,7 +9,10 @@ pub mod breaker;
 pub mod cloud;
 pub mod connections;
 pub mod demo;
+pub mod dialogflow_cx;
+pub mod dialogflow_es;
 pub mod handoff;
+pub mod lex;
 pub mod route;
 pub mod runtime;
 
