@@ -1,6 +1,8 @@
 //! Bots through real HTTP: `/api/v1/bots` with write-only secrets, and the built-in demo bot
 //! answering WhatsApp conversations through `/wa` — routing by rule, sessions, hand-off to a
-//! human (keyword, the bot's signal, repeated fallbacks), giving back, and consent first.
+//! human (keyword, the bot's signal, repeated fallbacks), giving back, and consent first;
+//! and a Lex V2 bot over AWS's SDK against the Lex fake: TwiML in time, the REST client when
+//! slow, the fallback reply when throttled.
 
 use std::time::Duration;
 
@@ -678,5 +680,122 @@ async fn a_failing_bot_gives_the_fallback_reply_and_is_paused_by_the_breaker_wit
         )),
         "{metrics}"
     );
+    app.stop().await;
+}
+
+/// A Lex V2 bot (the real adapter over AWS's SDK) answering through `/wa` against the Lex
+/// fake, which checks every request's path and SigV4 signature; `rule` routes to it.
+async fn lex_bot(app: &TestApp, admin: &str, fake: &crate::bot_fakes::BotFake) -> i64 {
+    let e = crate::bot_fakes::LexExpect::test();
+    let (status, bot) = call(
+        app,
+        "POST",
+        "/bots",
+        admin,
+        Some(json!({"name": "Lex", "kind": "lex_v2", "timeout_ms": 8000,
+            "endpoint": fake.uri(),
+            "config": {"bot_id": e.bot_id, "bot_alias_id": e.bot_alias_id, "locale_id": e.locale_id,
+                "region": e.region, "access_key_id": e.access_key_id,
+                "secret_access_key": e.secret_access_key}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{bot}");
+    let id = bot["id"].as_i64().unwrap();
+    let (status, body) = call(
+        app,
+        "POST",
+        "/rules",
+        admin,
+        Some(json!({"name": "Everything", "kind": "any", "bot": id})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    id
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_lex_bot_answers_as_twiml_in_time_through_the_rest_client_when_slow_and_falls_back_when_throttled(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    use crate::bot_fakes::{LexExpect, Reply, lex_closed, lex_fake};
+    let app = spawn(
+        opts,
+        &[
+            ("bot_reply_budget_ms", "1000"),
+            (
+                "bot_fallback_reply",
+                "Our assistant is away; we will write back.",
+            ),
+        ],
+    )
+    .await;
+    let admin = app.api_token(Role::Admin).await;
+    let fake = lex_fake(
+        LexExpect::test(),
+        Reply::Json(lex_closed("s", "BookTable", "Which day suits you?")),
+    )
+    .await;
+    lex_bot(&app, &admin, &fake).await;
+    const CONTACT: &str = "+919900000241";
+
+    // In time: the answer is the webhook's TwiML; the request was signed and well formed.
+    let twiml = say(&app, 1, CONTACT, "book a table").await;
+    assert!(twiml.contains("Which day suits you?"), "{twiml}");
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].check, Ok(()), "{seen:?}");
+    assert_eq!(seen[0].body["text"], "book a table", "{seen:?}");
+    let session = seen[0].path.clone();
+    assert!(session.contains("/sessions/wa-"), "{session}");
+
+    // Slow: the webhook answers empty within the budget, and the answer follows through the
+    // REST client as an outbound message tracked like any other, in the same session.
+    fake.clear();
+    fake.reply(Reply::Slow(
+        Duration::from_millis(2500),
+        lex_closed("s", "BookTable", "Saturday at 8 is booked."),
+    ));
+    let started = std::time::Instant::now();
+    let twiml = say(&app, 2, CONTACT, "saturday").await;
+    assert_eq!(twiml, EMPTY, "nothing in time");
+    assert!(
+        started.elapsed() < Duration::from_millis(2400),
+        "the webhook did not wait for the slow bot: {:?}",
+        started.elapsed()
+    );
+    let late = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let body: Option<String> = sqlx::query_scalar(
+                "SELECT body FROM messages WHERE direction = 'outbound' AND to_addr = $1 \
+                   AND body = 'Saturday at 8 is booked.'",
+            )
+            .bind(format!("whatsapp:{CONTACT}"))
+            .fetch_optional(&app.pool)
+            .await
+            .unwrap();
+            if body.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        late.is_ok(),
+        "the late answer was not sent through the REST client"
+    );
+    assert_eq!(fake.seen()[0].path, session, "the same Lex session");
+
+    // Throttled: Lex's ThrottlingException gives the fallback reply, recorded as such.
+    fake.reply(Reply::Error(429, "ThrottlingException"));
+    let twiml = say(&app, 3, CONTACT, "and sunday?").await;
+    assert!(twiml.contains("Our assistant is away"), "{twiml}");
+    let outcome: String =
+        sqlx::query_scalar("SELECT outcome FROM bot_turns ORDER BY created_at DESC LIMIT 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(outcome, "throttled");
     app.stop().await;
 }
