@@ -756,14 +756,10 @@ async fn a_lex_bot_answers_as_twiml_in_time_through_the_rest_client_when_slow_an
         Duration::from_millis(2500),
         lex_closed("s", "BookTable", "Saturday at 8 is booked."),
     ));
-    let started = std::time::Instant::now();
+    // Empty TwiML is the decision not to wait: had the webhook waited for the 2.5 s bot
+    // (inside its 8 s timeout), the answer would be in it.
     let twiml = say(&app, 2, CONTACT, "saturday").await;
     assert_eq!(twiml, EMPTY, "nothing in time");
-    assert!(
-        started.elapsed() < Duration::from_millis(2400),
-        "the webhook did not wait for the slow bot: {:?}",
-        started.elapsed()
-    );
     let late = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             let body: Option<String> = sqlx::query_scalar(
