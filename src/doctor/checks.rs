@@ -13,6 +13,7 @@ use sqlx::{ConnectOptions as _, Connection as _, PgPool};
 use super::{Check, Context, DATABASE_TIMEOUT, NETWORK_TIMEOUT};
 use crate::config::{Settings, redact_url};
 use crate::credentials::{Effective, Source};
+use crate::database::compat;
 use crate::domain::probe::is_loopback;
 use crate::storage::instance_settings;
 use crate::twilio::client::{RetryPolicy, TwilioClient, TwilioError};
@@ -218,8 +219,8 @@ pub(super) async fn migrations(ctx: &Context<'_>) -> Check {
     let Some(pool) = &ctx.pool else {
         return Check::fail(NAME, NOT_REACHED, "fix `database` first");
     };
-    let applied: Vec<(i64, bool, Vec<u8>)> = match sqlx::query_as(
-        "SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version",
+    let applied: Vec<(i64, bool, Vec<u8>, String)> = match sqlx::query_as(
+        "SELECT version, success, checksum, description FROM _sqlx_migrations ORDER BY version",
     )
     .fetch_all(pool)
     .await
@@ -247,12 +248,13 @@ pub(super) async fn migrations(ctx: &Context<'_>) -> Check {
         .collect();
     let applied_versions: BTreeMap<i64, (bool, &[u8])> = applied
         .iter()
-        .map(|(v, ok, sum)| (*v, (*ok, sum.as_slice())))
+        .map(|(v, ok, sum, _)| (*v, (*ok, sum.as_slice())))
         .collect();
+    let descriptions: BTreeMap<i64, String> = applied.iter().map(|r| (r.0, r.3.clone())).collect();
     let failed: Vec<i64> = applied.iter().filter(|r| !r.1).map(|r| r.0).collect();
     let changed: Vec<i64> = applied
         .iter()
-        .filter(|(v, ok, sum)| *ok && embedded.get(v).is_some_and(|(e, _)| *e != sum.as_slice()))
+        .filter(|(v, ok, sum, _)| *ok && embedded.get(v).is_some_and(|(e, _)| *e != sum.as_slice()))
         .map(|r| r.0)
         .collect();
     let unknown: Vec<i64> = applied_versions
@@ -284,15 +286,33 @@ pub(super) async fn migrations(ctx: &Context<'_>) -> Check {
         );
     }
     if !unknown.is_empty() {
-        return Check::fail(
-            NAME,
-            format!(
-                "the database has {} migration(s) this wadash does not know ({}): a newer wadash migrated it. Instances of this version that are running keep running, but this binary's `wadash serve` refuses to start on it",
-                unknown.len(),
-                list(&unknown)
+        let descriptions: Vec<compat::Applied> = unknown
+            .iter()
+            .map(|v| compat::Applied {
+                version: *v,
+                description: descriptions.get(v).cloned().unwrap_or_default(),
+            })
+            .collect();
+        let known = embedded.keys().copied().collect();
+        return match compat::judge(&descriptions, &known) {
+            compat::Compat::Incompatible(contract) => Check::fail(
+                NAME,
+                format!(
+                    "the database has contract migration(s) this wadash does not know ({}): a newer wadash removed what this version uses, and this binary's `wadash serve` refuses to start on it",
+                    compat::list(&contract)
+                ),
+                "install the newer wadash on this server too (during a rolling upgrade: finish it)",
             ),
-            "install the newer wadash on this server too (during a rolling upgrade: finish it)",
-        );
+            _ => Check::warn(
+                NAME,
+                format!(
+                    "the database has {} migration(s) this wadash does not know ({}): a newer wadash migrated it. They only add, so this version keeps running (and starts) on it",
+                    descriptions.len(),
+                    compat::list(&descriptions)
+                ),
+                "install the newer wadash on this server too (during a rolling upgrade: finish it)",
+            ),
+        };
     }
     let latest = embedded
         .iter()

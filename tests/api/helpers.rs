@@ -555,9 +555,20 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts it with `env` added and waits until `/readyz` answers.
     pub async fn start(opts: &PgConnectOptions, env: &[(&str, &str)]) -> Self {
+        Self::start_binary(env!("CARGO_BIN_EXE_wadash"), opts, env, None).await
+    }
+
+    /// Like [`start`](Self::start) with another `wadash` binary (an earlier release), its
+    /// standard error written to `log` when given.
+    pub async fn start_binary(
+        binary: &str,
+        opts: &PgConnectOptions,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let port = free_port();
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wadash"));
+        let mut cmd = std::process::Command::new(binary);
         cmd.arg("serve")
             .env("DATABASE_URL", database_url(opts, None))
             .env_remove("WADASH_CONFIG")
@@ -566,12 +577,17 @@ impl ServeProcess {
             .env("WADASH_BALANCE_POLL_SECS", "0")
             .env("RUST_LOG", "error")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+            .stderr(match log {
+                Some(path) => std::fs::File::create(path).unwrap().into(),
+                None => std::process::Stdio::null(),
+            });
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().unwrap();
-        let serve = Self {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {binary}: {e}"));
+        let mut serve = Self {
             pid: child.id(),
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -581,6 +597,9 @@ impl ServeProcess {
             .await
             .map_or(true, |r| !r.status().is_success())
         {
+            if let Some(status) = serve.child.try_wait().unwrap() {
+                panic!("{binary} serve exited at start: {status}");
+            }
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(60),
                 "wadash serve did not start"

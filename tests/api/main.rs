@@ -45,6 +45,7 @@ mod private_pg;
 mod proxy;
 mod reconcile;
 mod reminders;
+mod rolling_upgrade;
 mod rollup;
 mod security;
 mod sender_health;

@@ -236,7 +236,7 @@ impl Drop for Nginx {
 
 /// Posts `sids` as `delivered` status callbacks to `url`, signed by Twilio's Python library;
 /// the HTTP statuses it got, by code.
-fn send_signed(
+pub(crate) fn send_signed(
     url: &str,
     token: &str,
     ca: &str,
@@ -247,7 +247,7 @@ fn send_signed(
 }
 
 /// Like [`send_signed`], with the signature computed for `sign_url` instead.
-fn send_signed_for(
+pub(crate) fn send_signed_for(
     url: &str,
     sign_url: &str,
     token: &str,
@@ -292,7 +292,7 @@ fn send_signed_for(
 }
 
 /// `/sts` requests an instance answered, from its `/metrics`.
-async fn status_callbacks_taken(base: &str) -> u64 {
+pub(crate) async fn status_callbacks_taken(base: &str) -> u64 {
     let text = reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()
@@ -305,7 +305,7 @@ async fn status_callbacks_taken(base: &str) -> u64 {
         .sum()
 }
 
-fn sids(prefix: &str, n: usize) -> Vec<String> {
+pub(crate) fn sids(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("SM{prefix}{i:0>28}")).collect()
 }
 

@@ -9,6 +9,8 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::config::{DatabaseSettings, redact_url};
 
+pub mod compat;
+
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub fn connect_options(settings: &DatabaseSettings) -> anyhow::Result<PgConnectOptions> {
@@ -94,6 +96,55 @@ pub async fn prepare(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     let opts = connect_options(settings)?;
     ensure_database(&opts).await?;
     let pool = pool(settings, opts);
-    MIGRATOR.run(&pool).await.context("applying migrations")?;
+    migrate(&pool).await?;
     Ok(pool)
+}
+
+/// Applies this binary's pending migrations, and runs on a database a newer wadash has
+/// migrated when that is safe (see [`compat`]): newer expand migrations give a warning,
+/// a newer contract migration an error naming it.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    let applied = applied_migrations(pool).await?;
+    let known = MIGRATOR.iter().map(|m| m.version).collect();
+    let mut migrator = sqlx::migrate::Migrator {
+        migrations: MIGRATOR.migrations.clone(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    match compat::judge(&applied, &known) {
+        compat::Compat::Known => {}
+        compat::Compat::Ahead(newer) => {
+            tracing::warn!(
+                migrations = %compat::list(&newer),
+                "the database was migrated by a newer wadash; this version runs on it (expand-only changes) but should be upgraded: finish the rolling upgrade"
+            );
+            migrator.set_ignore_missing(true);
+        }
+        compat::Compat::Incompatible(contract) => anyhow::bail!(
+            "the database was migrated by a newer wadash that removed what this version uses \
+             (contract migration(s) {}); install that newer wadash here",
+            compat::list(&contract)
+        ),
+    }
+    migrator.run(pool).await.context("applying migrations")
+}
+
+/// The applied migrations (none on an empty database).
+pub async fn applied_migrations(pool: &PgPool) -> anyhow::Result<Vec<compat::Applied>> {
+    let rows: Vec<(i64, String)> =
+        match sqlx::query_as("SELECT version, description FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(pool)
+            .await
+        {
+            Ok(rows) => rows,
+            // undefined_table: nothing was ever applied.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+            Err(e) => return Err(e).context("reading the applied migrations"),
+        };
+    Ok(rows
+        .into_iter()
+        .map(|(version, description)| compat::Applied {
+            version,
+            description,
+        })
+        .collect())
 }
