@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{Bot, BotError, BotMessage, BotTurn};
 use crate::bots::{dialogflow_cx, dialogflow_es, lex};
-use crate::domain::bot::{BotAnswer, BotConfig};
+use crate::domain::bot::{BotAnswer, BotConfig, ChoiceOption};
 
 /// Builds the client for `config`; `endpoint` overrides the service's URL (tests, private
 /// endpoints). The demo bot is not a cloud bot and is refused here.
@@ -78,7 +78,7 @@ pub(crate) fn rich_payload(payload: &serde_json::Map<String, Value>) -> Vec<BotM
             _ => continue,
         };
         let mut body: Vec<String> = Vec::new();
-        let mut options: Vec<String> = Vec::new();
+        let mut options: Vec<ChoiceOption> = Vec::new();
         for item in items {
             let str_of = |key: &str| {
                 item.get(key)
@@ -96,13 +96,13 @@ pub(crate) fn rich_payload(payload: &serde_json::Map<String, Value>) -> Vec<BotM
                         .flatten()
                     {
                         if let Some(text) = option.get("text").and_then(Value::as_str) {
-                            options.push(text.to_owned());
+                            options.push(text.into());
                         }
                     }
                 }
                 "button" | "list" => {
                     if let Some(text) = str_of("text").or_else(|| str_of("title")) {
-                        options.push(text);
+                        options.push(text.into());
                     }
                 }
                 "image" => {

@@ -143,7 +143,7 @@ impl DemoBot {
             answer(
                 vec![BotMessage::Choices {
                     body: "What can I help you with?".into(),
-                    options: MENU_OPTIONS.iter().map(|o| (*o).to_owned()).collect(),
+                    options: MENU_OPTIONS.iter().map(|o| (*o).into()).collect(),
                 }],
                 "menu",
                 1.0,

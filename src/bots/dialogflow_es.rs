@@ -22,7 +22,7 @@ use super::cloud::{
 };
 use super::dialogflow_cx::service_account;
 use super::{Bot, BotAnswer, BotError, BotKind, BotMessage, BotSignal, BotTurn};
-use crate::domain::bot::EsConfig;
+use crate::domain::bot::{ChoiceOption, EsConfig};
 
 /// A Dialogflow ES agent (optionally one environment of it) in one language.
 pub struct EsBot {
@@ -126,7 +126,7 @@ pub fn answer(response: &DetectIntentResponse) -> BotAnswer {
             Some(Message::QuickReplies(q)) if !q.quick_replies.is_empty() => {
                 messages.push(BotMessage::Choices {
                     body: q.title.trim().to_owned(),
-                    options: q.quick_replies.clone(),
+                    options: q.quick_replies.iter().map(|r| r.as_str().into()).collect(),
                 })
             }
             Some(Message::Image(image)) if !image.image_uri.trim().is_empty() => {
@@ -149,7 +149,17 @@ pub fn answer(response: &DetectIntentResponse) -> BotAnswer {
                     .filter(|s| !s.is_empty())
                     .collect::<Vec<_>>()
                     .join("\n");
-                let options: Vec<String> = card.buttons.iter().map(|b| b.text.clone()).collect();
+                let options: Vec<ChoiceOption> = card
+                    .buttons
+                    .iter()
+                    // A postback is the text sent back to the agent, unless it is a link.
+                    .map(|b| match b.postback.trim() {
+                        p if p.starts_with("https://") || p.starts_with("http://") => {
+                            ChoiceOption::from(b.text.as_str())
+                        }
+                        p => ChoiceOption::with_value(b.text.as_str(), p),
+                    })
+                    .collect();
                 if !options.is_empty() {
                     messages.push(BotMessage::Choices { body, options });
                 } else if card.image_uri.trim().is_empty() {

@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 
 use super::cloud::{is_handoff_name, rich_payload, tidy};
 use super::{Bot, BotAnswer, BotError, BotKind, BotMessage, BotSignal, BotTurn};
-use crate::domain::bot::LexConfig;
+use crate::domain::bot::{ChoiceOption, LexConfig};
 
 /// Lex's own name for the built-in fallback intent (`AMAZON.FallbackIntent`).
 const FALLBACK_INTENT: &str = "FallbackIntent";
@@ -243,8 +243,12 @@ pub fn answer(output: &RecognizeTextOutput) -> BotAnswer {
                         .filter(|s| !s.is_empty())
                         .collect::<Vec<_>>()
                         .join("\n");
-                    let options: Vec<String> =
-                        card.buttons().iter().map(|b| b.text().to_owned()).collect();
+                    // A button's value is what Lex expects back when it is chosen.
+                    let options: Vec<ChoiceOption> = card
+                        .buttons()
+                        .iter()
+                        .map(|b| ChoiceOption::with_value(b.text(), b.value()))
+                        .collect();
                     if !options.is_empty() {
                         messages.push(BotMessage::Choices { body, options });
                     } else if card.image_url().is_none() {
@@ -476,7 +480,10 @@ mod tests {
                 },
                 BotMessage::Choices {
                     body: "Pick a size".into(),
-                    options: vec!["Small".into(), "Large".into()]
+                    options: vec![
+                        ChoiceOption::with_value("Small", "s"),
+                        ChoiceOption::with_value("Large", "l")
+                    ]
                 },
                 BotMessage::Text {
                     body: "Thanks!".into()

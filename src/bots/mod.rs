@@ -6,12 +6,14 @@
 //! fallback reply, the metric's outcome label and the breaker treat all services alike.
 
 pub mod breaker;
+pub mod choices;
 pub mod cloud;
 pub mod connections;
 pub mod demo;
 pub mod dialogflow_cx;
 pub mod dialogflow_es;
 pub mod handoff;
+pub mod interactive;
 pub mod lex;
 pub mod route;
 pub mod runtime;

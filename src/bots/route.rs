@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::BotSettings;
-use crate::domain::bot::{BotAnswer, BotMessage, BotSignal};
+use crate::domain::bot::{BotAnswer, BotMessage, BotSignal, ChoiceSet};
 
 use super::BotError;
 
@@ -125,11 +125,15 @@ pub enum Asked {
     Paused,
 }
 
-/// One reply to send: a body, media, or both.
+/// One reply to send: a body, media, or both; or a question with choices.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// For choices, the numbered text (what is sent when no interactive message is).
     pub body: Option<String>,
     pub media: Vec<String>,
+    /// A question with choices: sent as quick replies or a list where WhatsApp allows
+    /// ([`super::choices`]), through the REST client.
+    pub choices: Option<ChoiceSet>,
     /// `bot` for the bot's words and the fallback reply, `handoff` for the hand-off notice.
     pub reason: &'static str,
 }
@@ -152,6 +156,7 @@ pub fn plan(asked: &Asked, fallbacks_before: i32, settings: &BotSettings) -> Pla
         vec![Reply {
             body: Some(settings.fallback_reply.clone()),
             media: Vec::new(),
+            choices: None,
             reason: "bot",
         }]
     };
@@ -162,6 +167,7 @@ pub fn plan(asked: &Asked, fallbacks_before: i32, settings: &BotSettings) -> Pla
             .map(|t| Reply {
                 body: Some(t.clone()),
                 media: Vec::new(),
+                choices: None,
                 reason: "handoff",
             })
             .collect::<Vec<_>>()
@@ -221,9 +227,12 @@ pub fn plan(asked: &Asked, fallbacks_before: i32, settings: &BotSettings) -> Pla
     }
 }
 
-/// A bot's messages as WhatsApp messages: text as text, media by URL (with its caption),
-/// choices as text listing the options by number (quick-reply buttons need an approved
-/// template per question, which a bot's free-form choices do not have).
+/// A bot's messages as WhatsApp messages: text as text, media by URL (with its caption), and
+/// choices as a [`Reply`] carrying them with their numbered text as its body. Choices become
+/// quick-reply buttons (up to 3 options of up to 20 characters) or a list picker (up to 10
+/// of up to 24) when sent — a bot always answers inside the 24-hour session, where WhatsApp
+/// takes both without approval — and stay numbered text when they do not fit, or when
+/// creating their Content at Twilio fails ([`super::choices`], [`super::interactive`]).
 pub fn render(messages: &[BotMessage]) -> Vec<Reply> {
     let clip = |s: &str| -> String { s.chars().take(MAX_BODY_CHARS).collect() };
     let mut out: Vec<Reply> = messages
@@ -233,6 +242,7 @@ pub fn render(messages: &[BotMessage]) -> Vec<Reply> {
             BotMessage::Text { body } => Some(Reply {
                 body: Some(clip(body)),
                 media: Vec::new(),
+                choices: None,
                 reason: "bot",
             }),
             BotMessage::Media { url, caption } => {
@@ -247,17 +257,19 @@ pub fn render(messages: &[BotMessage]) -> Vec<Reply> {
                         .filter(|c| !c.trim().is_empty())
                         .map(clip),
                     media: vec![url.clone()],
+                    choices: None,
                     reason: "bot",
                 })
             }
             BotMessage::Choices { body, options } => {
-                let mut text = body.trim().to_owned();
-                for (i, o) in options.iter().enumerate() {
-                    text.push_str(&format!("\n{}. {}", i + 1, o.trim()));
-                }
+                let set = ChoiceSet {
+                    body: body.clone(),
+                    options: options.clone(),
+                };
                 Some(Reply {
-                    body: Some(clip(&text)),
+                    body: Some(clip(&super::choices::numbered_text(&set))),
                     media: Vec::new(),
+                    choices: Some(set),
                     reason: "bot",
                 })
             }
@@ -280,6 +292,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::bot::ChoiceOption;
 
     fn settings() -> BotSettings {
         BotSettings::default()
@@ -449,7 +462,7 @@ mod tests {
     }
 
     #[test]
-    fn rich_answers_become_media_and_numbered_text() {
+    fn rich_answers_become_media_and_choices_with_their_numbered_text() {
         let r = render(&[
             BotMessage::Choices {
                 body: "Pick one".into(),
@@ -469,7 +482,16 @@ mod tests {
             },
         ]);
         assert_eq!(r[0].body.as_deref(), Some("Pick one\n1. Hours\n2. Orders"));
+        let choices = r[0]
+            .choices
+            .as_ref()
+            .expect("the choices go with their text");
+        assert_eq!(
+            choices.options,
+            [ChoiceOption::from("Hours"), ChoiceOption::from("Orders")]
+        );
         assert_eq!((r[1].body.as_deref(), r[1].media.len()), (None, 1));
+        assert!(r[1..].iter().all(|r| r.choices.is_none()));
         assert_eq!(r.len(), 3, "bad URLs and empty text are left out");
         assert_eq!(r[2].body.as_ref().unwrap().chars().count(), MAX_BODY_CHARS);
     }

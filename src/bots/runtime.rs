@@ -1,6 +1,7 @@
 //! The bots at run time, one per instance: connected clients (reused until the bot is
-//! changed), the circuit breaker, and asking a bot for a routed message within its timeout,
-//! storing what came of it, and sending a late answer through the REST client.
+//! changed), the circuit breaker, and asking a bot for a routed message within its timeout
+//! and storing what came of it (a late answer, or one with choices, is then sent through the
+//! REST client by `crate::replies::deliver`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -237,6 +238,7 @@ impl Bots {
                         to_addr: &call.contact,
                         body: r.body.as_deref(),
                         media: &r.media,
+                        choices: r.choices.as_ref(),
                     },
                 )
                 .await?,
@@ -315,46 +317,6 @@ pub async fn within_budget<T>(
     match tokio::time::timeout_at(until, &mut task).await {
         Ok(done) => Ok(done),
         Err(_) => Err(task),
-    }
-}
-
-/// Sends replies the webhook could not carry (the bot answered after the budget) through the
-/// REST client, each taking its sender's send slot and passing the send policy like any
-/// one-off send (a STOP meanwhile stops them), recorded and linked to its reply.
-pub async fn deliver_late(
-    client: &crate::twilio::client::TwilioClient,
-    pool: &PgPool,
-    prices: &crate::pricing::book::PriceBook,
-    rows: Vec<ReplyRow>,
-) {
-    use crate::domain::WhatsAppAddress;
-    use crate::twilio::client::{CreateMessage, Sender};
-    for r in rows {
-        let (Ok(to), Ok(from)) = (
-            WhatsAppAddress::parse(&r.to_addr),
-            WhatsAppAddress::parse(&r.from_addr),
-        ) else {
-            continue;
-        };
-        let msg = CreateMessage {
-            to,
-            sender: Sender::From(from),
-            body: r.body.clone(),
-            media_urls: r.media.clone(),
-            content_sid: None,
-            content_variables: None,
-        };
-        let opts = crate::sending::SendOptions::default();
-        match crate::sending::send(client, pool, prices, &msg, opts).await {
-            Ok(sent) => {
-                if let Err(e) = auto_replies::link(pool, r.id, &sent.sid).await {
-                    tracing::warn!(reply = r.id, sid = %sent.sid, error = %e, "a late bot answer was sent but not linked to its reply");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(reply = r.id, inbound = %r.inbound_sid, error = %e, "a late bot answer was not sent");
-            }
-        }
     }
 }
 

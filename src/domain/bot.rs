@@ -134,11 +134,92 @@ pub enum BotMessage {
         caption: Option<String>,
     },
     /// A question with choices (Lex response card buttons, Dialogflow chips): quick replies
-    /// where WhatsApp allows, else text listing the choices.
+    /// or a list where WhatsApp allows, else text listing the choices (see
+    /// `crate::bots::choices`).
     Choices {
         body: String,
-        options: Vec<String>,
+        options: Vec<ChoiceOption>,
     },
+}
+
+/// One choice of a [`BotMessage::Choices`]: what the contact sees, and what the bot is sent
+/// when the contact picks it (a Lex button's `value`; Dialogflow's chips have none and get
+/// their text back).
+///
+/// Serialized as a plain string when it has no value of its own (what `options` always was),
+/// else as `{"title": …, "value": …}`; both forms are read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "OptionForm", into = "OptionForm")]
+pub struct ChoiceOption {
+    pub title: String,
+    pub value: Option<String>,
+}
+
+impl ChoiceOption {
+    /// An option that sends the bot `value` when chosen (no value when it is the title).
+    pub fn with_value(title: impl Into<String>, value: impl Into<String>) -> Self {
+        let (title, value) = (title.into(), value.into());
+        let value = (!value.trim().is_empty() && value != title).then_some(value);
+        Self { title, value }
+    }
+
+    /// What the bot is sent when the contact picks this option.
+    pub fn utterance(&self) -> &str {
+        self.value.as_deref().unwrap_or(&self.title)
+    }
+}
+
+impl From<&str> for ChoiceOption {
+    fn from(title: &str) -> Self {
+        title.to_owned().into()
+    }
+}
+
+impl From<String> for ChoiceOption {
+    fn from(title: String) -> Self {
+        Self { title, value: None }
+    }
+}
+
+/// A question with its choices as stored with the reply that asks it (`auto_replies.choices`),
+/// so that a tap on one of its buttons can be turned back into the option's utterance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChoiceSet {
+    pub body: String,
+    pub options: Vec<ChoiceOption>,
+}
+
+/// The friendly name of every Content wadash creates for a bot's choices starts with this; the
+/// template catalogue leaves them out (they are session messages, not templates).
+pub const CHOICE_CONTENT_PREFIX: &str = "wadash_bot_choice_";
+
+/// The two JSON forms of a [`ChoiceOption`].
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum OptionForm {
+    Title(String),
+    Valued { title: String, value: String },
+}
+
+impl From<OptionForm> for ChoiceOption {
+    fn from(f: OptionForm) -> Self {
+        match f {
+            OptionForm::Title(title) => title.into(),
+            OptionForm::Valued { title, value } => Self::with_value(title, value),
+        }
+    }
+}
+
+impl From<ChoiceOption> for OptionForm {
+    fn from(o: ChoiceOption) -> Self {
+        match o.value {
+            None => OptionForm::Title(o.title),
+            Some(value) => OptionForm::Valued {
+                title: o.title,
+                value,
+            },
+        }
+    }
 }
 
 /// What the bot says about the conversation after this turn.
@@ -183,6 +264,26 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
         }
         assert_eq!(BotKind::parse("lex"), None);
+    }
+
+    #[test]
+    fn options_without_a_value_stay_strings_in_json_and_both_forms_read_back() {
+        let plain = ChoiceOption::from("Small");
+        let valued = ChoiceOption::with_value("Small pizza", "small");
+        assert_eq!(serde_json::to_value(&plain).unwrap(), "Small");
+        assert_eq!(
+            serde_json::to_value(&valued).unwrap(),
+            serde_json::json!({"title": "Small pizza", "value": "small"})
+        );
+        for o in [&plain, &valued] {
+            let back: ChoiceOption =
+                serde_json::from_value(serde_json::to_value(o).unwrap()).unwrap();
+            assert_eq!(&back, o);
+        }
+        assert_eq!(valued.utterance(), "small");
+        assert_eq!(plain.utterance(), "Small");
+        assert_eq!(ChoiceOption::with_value("Yes", "Yes").value, None);
+        assert_eq!(ChoiceOption::with_value("Yes", " ").value, None);
     }
 
     #[test]

@@ -21,8 +21,12 @@
 //! opt-out confirmation), and neither do messages to a sender that is not active. Each reply
 //! is stored in `auto_replies` before it is given, so a webhook Twilio delivers twice gets
 //! the same answer and changes nothing twice. Replies go back as TwiML; Twilio creates the
-//! reply message and reports its status to `/sts?reply=<id>`, which links the two.
+//! reply message and reports its status to `/sts?reply=<id>`, which links the two. A bot's
+//! late answer, and one with choices (sent with a Content SID, which TwiML cannot carry), go
+//! through the REST client instead ([`deliver`]). A tap on one of a bot's choices reaches the
+//! bot as the option it names.
 
+pub mod deliver;
 pub mod rules;
 
 use chrono::{DateTime, Utc};
@@ -52,6 +56,8 @@ pub struct InboundMessage {
     pub wa_id: Option<String>,
     /// The payload of a tapped button (or the id of a chosen list item).
     pub payload: Option<String>,
+    /// The message whose button was tapped (`OriginalRepliedMessageSid`).
+    pub replied_to: Option<String>,
     pub received_at: DateTime<Utc>,
 }
 
@@ -226,11 +232,12 @@ pub async fn route(
                     )
                     .await?;
                     bot_rule = rule_id;
+                    let text = utterance(&mut tx, msg).await?;
                     bot = Some(BotCall {
                         inbound_sid: msg.sid.clone(),
                         bot_id,
                         session_id,
-                        text: msg.body.clone(),
+                        text,
                         number: number.as_str().to_owned(),
                         contact: msg.from.clone(),
                         sender: msg.to.clone(),
@@ -259,6 +266,7 @@ pub async fn route(
                     to_addr: &msg.from,
                     body: p.body.as_deref(),
                     media: &p.media,
+                    choices: None,
                 },
             )
             .await?,
@@ -270,6 +278,25 @@ pub async fn route(
     }
     tx.commit().await?;
     Ok(Routed { rows, bot })
+}
+
+/// What the bot is sent for `msg`: for a tap on one of a bot's choices (its payload names the
+/// option), that option's value or title; else what the contact wrote (for a tap on anything
+/// else, the button's text, which Twilio puts in `Body`).
+async fn utterance(tx: &mut sqlx::PgConnection, msg: &InboundMessage) -> sqlx::Result<String> {
+    let Some(payload) = msg
+        .payload
+        .as_deref()
+        .filter(|p| crate::bots::choices::option_index(p).is_some())
+    else {
+        return Ok(msg.body.clone());
+    };
+    let set =
+        auto_replies::choices_answered(tx, &msg.from, &msg.to, msg.replied_to.as_deref()).await?;
+    Ok(set
+        .as_ref()
+        .and_then(|s| crate::bots::choices::picked(s, payload))
+        .map_or_else(|| msg.body.clone(), |o| o.utterance().to_owned()))
 }
 
 /// The confirmation a consent keyword gets, if one is configured.
@@ -372,6 +399,23 @@ pub fn twiml_messages(rows: &[ReplyRow], public_url: &str) -> Vec<ReplyMessage> 
         .collect()
 }
 
+/// A stored reply as the message to create: its body and media, from its sender to the
+/// contact; None when an address is not a WhatsApp address.
+pub fn create_message(r: &ReplyRow) -> Option<crate::twilio::client::CreateMessage> {
+    use crate::domain::WhatsAppAddress;
+    use crate::twilio::client::{CreateMessage, Sender};
+    let to = WhatsAppAddress::parse(&r.to_addr).ok()?;
+    let from = WhatsAppAddress::parse(&r.from_addr).ok()?;
+    Some(CreateMessage {
+        to,
+        sender: Sender::From(from),
+        body: r.body.clone(),
+        media_urls: r.media.clone(),
+        content_sid: None,
+        content_variables: None,
+    })
+}
+
 /// In simulator mode, does what Twilio does with a TwiML answer: creates each reply message
 /// (at the built-in simulator) with the reply's status callback URL, in the background.
 pub fn simulate_twiml_replies(
@@ -379,24 +423,11 @@ pub fn simulate_twiml_replies(
     public_url: &str,
     rows: Vec<ReplyRow>,
 ) {
-    use crate::domain::WhatsAppAddress;
-    use crate::twilio::client::{CreateMessage, Sender};
     let public_url = public_url.to_owned();
     tokio::spawn(async move {
         for r in rows {
-            let (Ok(to), Ok(from)) = (
-                WhatsAppAddress::parse(&r.to_addr),
-                WhatsAppAddress::parse(&r.from_addr),
-            ) else {
+            let Some(msg) = create_message(&r) else {
                 continue;
-            };
-            let msg = CreateMessage {
-                to,
-                sender: Sender::From(from),
-                body: r.body.clone(),
-                media_urls: r.media.clone(),
-                content_sid: None,
-                content_variables: None,
             };
             let callback = reply_callback_url(&public_url, r.id);
             if let Err(e) = client

@@ -307,7 +307,9 @@ async fn answer(
 
 /// Asks the bot for a routed message and returns its replies if they come within the reply
 /// budget (and well before the webhook must be answered); else the webhook answers without
-/// them and they are sent through the REST client when the bot has answered.
+/// them and they are sent through the REST client when the bot has answered. An answer with
+/// choices goes through the REST client too, whole and in order (a Content SID cannot be
+/// given in TwiML).
 async fn ask_bot(
     state: &AppState,
     call: crate::bots::route::BotCall,
@@ -322,6 +324,18 @@ async fn ask_bot(
         async move { bots.converse(&call).await }
     });
     match crate::bots::runtime::within_budget(asking, budget_end).await {
+        Ok(Ok(Ok(rows))) if rows.iter().any(|r| r.choices.is_some()) => {
+            // Marked like a late answer first, so that a webhook delivered again does not
+            // give it as TwiML.
+            if let Err(e) = crate::storage::bots::mark_late(&state.pool, &sid).await {
+                tracing::warn!(%sid, error = %e, "a bot turn with choices was not marked as sent apart");
+            }
+            let state = state.clone();
+            tokio::spawn(async move {
+                crate::replies::deliver::deliver(outbox(&state), rows).await;
+            });
+            Vec::new()
+        }
         Ok(Ok(Ok(rows))) => rows,
         Ok(Ok(Err(e))) => {
             tracing::error!(%sid, error = %e, "the bot's answer could not be stored: no answer");
@@ -339,15 +353,7 @@ async fn ask_bot(
                     tracing::warn!(%sid, error = %e, "a late bot turn was not marked late");
                 }
                 match asking.await {
-                    Ok(Ok(rows)) => {
-                        crate::bots::runtime::deliver_late(
-                            &state.twilio,
-                            &state.pool,
-                            &state.prices,
-                            rows,
-                        )
-                        .await
-                    }
+                    Ok(Ok(rows)) => crate::replies::deliver::deliver(outbox(&state), rows).await,
                     Ok(Err(e)) => {
                         tracing::error!(%sid, error = %e, "the bot's late answer could not be stored")
                     }
@@ -356,6 +362,16 @@ async fn ask_bot(
             });
             Vec::new()
         }
+    }
+}
+
+/// Where replies sent through the REST client go.
+fn outbox(state: &AppState) -> crate::replies::deliver::Outbox<'_> {
+    crate::replies::deliver::Outbox {
+        client: &state.twilio,
+        content: &state.content,
+        pool: &state.pool,
+        prices: &state.prices,
     }
 }
 
@@ -586,6 +602,11 @@ async fn accept(
                 .interactive
                 .as_ref()
                 .and_then(|i| i.payload.clone()),
+            replied_to: record
+                .facts
+                .interactive
+                .as_ref()
+                .and_then(|i| i.replied_to_sid.clone()),
             received_at: record.received_at,
         }),
         Webhook::Status => Accepted::Status {

@@ -86,6 +86,9 @@ pub struct SendOptions {
     pub broadcast_id: Option<i64>,
     /// How the send takes its sender's slot (broadcasts take theirs in the runner).
     pub pacing: pacing::SendPacing,
+    /// A Content built for this conversation and sent inside its session (a bot's quick
+    /// replies), not a template: priced as the service message it is.
+    pub session_message: bool,
 }
 
 /// A send the policy allows.
@@ -300,7 +303,11 @@ const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 /// WhatsApp set for it when the catalogue knows it, else in the one the caller declared.
 pub fn cost_facts(msg: &CreateMessage, opts: &SendOptions, allowed: &Authorized) -> CostFacts {
     CostFacts {
-        category: crate::costs::category_of(msg, allowed.template_category.or(opts.category)),
+        category: if opts.session_message {
+            Category::Service
+        } else {
+            crate::costs::category_of(msg, allowed.template_category.or(opts.category))
+        },
         in_window: allowed.in_window,
         broadcast_id: opts.broadcast_id,
     }

@@ -376,7 +376,8 @@ pub async fn turn_late(conn: &mut PgConnection, inbound_sid: &str) -> sqlx::Resu
         .await
 }
 
-/// Marks a turn as answered through the REST client after the webhook had answered.
+/// Marks a turn as answered through the REST client apart from the webhook's answer: the bot
+/// answered after the reply budget, or its answer has choices (sent with a Content SID).
 pub async fn mark_late(pool: &PgPool, inbound_sid: &str) -> sqlx::Result<()> {
     sqlx::query("UPDATE bot_turns SET late = true WHERE inbound_sid = $1")
         .bind(inbound_sid)

@@ -9,6 +9,7 @@ pub mod auto_replies;
 pub mod balance;
 pub mod bots;
 pub mod broadcasts;
+pub mod choice_contents;
 pub mod contacts;
 pub mod costs;
 pub mod events;

@@ -64,7 +64,15 @@ pub async fn sync(pool: &PgPool, content: &ContentClient) -> anyhow::Result<Sync
             return Err(e.into());
         }
     };
-    let records: Vec<TemplateRecord> = fetched.into_iter().map(record).collect();
+    // The Content wadash creates for bots' choices is sent in sessions, not a template.
+    let records: Vec<TemplateRecord> = fetched
+        .into_iter()
+        .filter(|t| {
+            !t.friendly_name
+                .starts_with(crate::domain::bot::CHOICE_CONTENT_PREFIX)
+        })
+        .map(record)
+        .collect();
     let changes = templates::apply_catalogue(pool, &records).await?;
     tracing::info!(
         templates = records.len(),

@@ -12,8 +12,8 @@ use wadash::domain::Role;
 
 use crate::helpers::{TestApp, call, params};
 
-const SANDBOX: &str = "whatsapp:+14155238886";
-const EMPTY: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
+pub(crate) const SANDBOX: &str = "whatsapp:+14155238886";
+pub(crate) const EMPTY: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
 const HANDOFF_REPLY: &str = "A member of our team will answer you here shortly.";
 
 /// A `WADASH_SECRET_KEY` for tests (32 bytes, hex).
@@ -21,7 +21,7 @@ fn secret_key() -> String {
     "3c".repeat(32)
 }
 
-fn inbound(sid: &str, from: &str, body: &str) -> Vec<(String, String)> {
+pub(crate) fn inbound(sid: &str, from: &str, body: &str) -> Vec<(String, String)> {
     params(&[
         ("MessageSid", sid),
         ("SmsMessageSid", sid),
@@ -38,14 +38,14 @@ fn inbound(sid: &str, from: &str, body: &str) -> Vec<(String, String)> {
 }
 
 /// Sends a signed inbound message and returns the TwiML answer.
-async fn say(app: &TestApp, n: u32, from: &str, body: &str) -> String {
+pub(crate) async fn say(app: &TestApp, n: u32, from: &str, body: &str) -> String {
     let sid = format!("SM{:032x}", 0xb07_0000 + n);
     let resp = app.post_signed("/wa", &inbound(&sid, from, body)).await;
     assert_eq!(resp.status(), 200);
     resp.text().await.unwrap()
 }
 
-async fn spawn(opts: PgConnectOptions, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn(opts: PgConnectOptions, extra: &[(&str, &str)]) -> TestApp {
     let extra: Vec<(String, String)> = extra
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -61,7 +61,7 @@ async fn spawn(opts: PgConnectOptions, extra: &[(&str, &str)]) -> TestApp {
 }
 
 /// Adds the demo bot and a rule handing it messages; returns the bot's id.
-async fn demo_bot(app: &TestApp, admin: &str, rule: Value) -> i64 {
+pub(crate) async fn demo_bot(app: &TestApp, admin: &str, rule: Value) -> i64 {
     let (status, bot) = call(
         app,
         "POST",
@@ -685,7 +685,7 @@ async fn a_failing_bot_gives_the_fallback_reply_and_is_paused_by_the_breaker_wit
 
 /// A Lex V2 bot (the real adapter over AWS's SDK) answering through `/wa` against the Lex
 /// fake, which checks every request's path and SigV4 signature; `rule` routes to it.
-async fn lex_bot(app: &TestApp, admin: &str, fake: &crate::bot_fakes::BotFake) -> i64 {
+pub(crate) async fn lex_bot(app: &TestApp, admin: &str, fake: &crate::bot_fakes::BotFake) -> i64 {
     let e = crate::bot_fakes::LexExpect::test();
     let (status, bot) = call(
         app,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wadash::bots::cloud::{ask_within, connect};
 use wadash::bots::{Bot, BotError, BotKind, BotMessage, BotSignal, BotTurn};
-use wadash::domain::bot::{BotConfig, CxConfig, EsConfig, LexConfig};
+use wadash::domain::bot::{BotConfig, ChoiceOption, CxConfig, EsConfig, LexConfig};
 
 use crate::bot_fakes::{
     LexExpect, Reply, TestKey, cx_answer, cx_turn, dialogflow_fake, es_answer, es_turn, lex_answer,
@@ -85,7 +85,11 @@ async fn lex_signs_recognize_text_and_its_answer_maps_to_messages_intent_and_slo
             },
             BotMessage::Choices {
                 body: "Pizza sizes\nAll prices include tax".into(),
-                options: vec!["Small".into(), "Large".into()]
+                // A tap sends Lex the button's value.
+                options: vec![
+                    ChoiceOption::with_value("Small", "small"),
+                    ChoiceOption::with_value("Large", "large")
+                ]
             },
         ]
     );
@@ -371,7 +375,7 @@ async fn dialogflow_es_sends_a_service_account_jwt_and_its_answer_maps_to_messag
             },
             BotMessage::Choices {
                 body: "Runner\nLight".into(),
-                options: vec!["Buy".into()]
+                options: vec![ChoiceOption::with_value("Buy", "buy runner")]
             },
         ]
     );

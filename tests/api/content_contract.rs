@@ -118,3 +118,48 @@ async fn searching_templates_by_name_language_and_type_satisfies_twilios_v2_cont
         .await
         .expect("a large limit is sent as a page size Twilio accepts");
 }
+
+#[tokio::test]
+async fn a_bots_choices_as_quick_replies_and_as_a_list_satisfy_twilios_contract() {
+    use wadash::bots::choices::{Shape, content, shape_of};
+    use wadash::domain::bot::{ChoiceOption, ChoiceSet};
+    let c = prism();
+    let few = ChoiceSet {
+        body: "What can I help you with?".into(),
+        options: vec![
+            "Opening hours".into(),
+            ChoiceOption::with_value("Small", "small"),
+        ],
+    };
+    let many = ChoiceSet {
+        body: "Which one?".into(),
+        options: (1..=10).map(|i| format!("Option {i}").into()).collect(),
+    };
+    for (set, shape) in [(few, Shape::QuickReply), (many, Shape::ListPicker)] {
+        assert_eq!(shape_of(&set), shape);
+        let made = content(AC, shape, &set).unwrap();
+        let created = c
+            .create(&NewTemplate {
+                friendly_name: made.friendly_name.clone(),
+                language: wadash::bots::choices::LANGUAGE.into(),
+                variables: Default::default(),
+                types: made.types.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("Prism refuses the {shape:?} Content: {e}"));
+        assert!(created.sid.starts_with("HX"));
+    }
+    // A list item without its id breaks the spec: the check above is a real one.
+    let url = std::env::var("WADASH_TEST_PRISM_CONTENT_URL").unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/v1/Content"))
+        .basic_auth(AC, Some("prism-auth-token"))
+        .json(
+            &json!({"friendly_name": "x", "language": "en", "types": {"twilio/list-picker":
+            {"body": "Which?", "button": "Choose", "items": [{"item": "A"}]}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 422);
+}

@@ -7,6 +7,7 @@ mod alert_pages;
 mod alerts;
 mod balance;
 mod balance_pages;
+mod bot_choices;
 mod bot_fakes;
 mod bots;
 mod bots_browser;

@@ -280,6 +280,7 @@ async fn create(
         category: req.template_category,
         broadcast_id: None,
         pacing: state.pacing,
+        session_message: false,
     };
     match state.send(&send, opts).await {
         Ok(sent) => Ok(HttpResponse::Created().json(Created {

@@ -511,6 +511,13 @@ async fn test(
                             format!("[media {url}] {}", caption.as_deref().unwrap_or_default())
                         }
                         BotMessage::Choices { body, options } => {
+                            let options: Vec<String> = options
+                                .iter()
+                                .map(|o| match &o.value {
+                                    Some(v) => format!("{} → {v}", o.title),
+                                    None => o.title.clone(),
+                                })
+                                .collect();
                             format!("{body} [choices: {}]", options.join(" | "))
                         }
                     })

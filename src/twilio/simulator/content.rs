@@ -31,6 +31,9 @@ pub const SAMPLE_SIDS: [&str; 3] = [
     "HX00000000000000000000000000005a03",
 ];
 
+/// Content types WhatsApp takes inside a session without approval that carry choices.
+const SESSION_INTERACTIVE: [&str; 2] = ["twilio/quick-reply", "twilio/list-picker"];
+
 #[derive(Debug, Clone)]
 struct Review {
     name: String,
@@ -137,19 +140,44 @@ impl Catalogue {
             .is_some_and(|r| self.status(r) == "approved")
     }
 
-    /// The quick-reply buttons of template `sid` as (id, title), in order; empty for a
-    /// template of another type or one that does not exist.
-    pub(super) fn quick_replies(&self, sid: &str) -> Vec<(String, String)> {
+    /// Whether `sid` may be sent now: approved by WhatsApp, or never submitted and made only
+    /// of types WhatsApp takes in a session without approval (quick replies, a list picker,
+    /// text), as wadash creates for a bot's choices. (The simulator does not keep the 24-hour
+    /// window: wadash's send policy checks it before.)
+    pub(super) fn sendable(&self, sid: &str) -> bool {
+        if self.approved(sid) {
+            return true;
+        }
         let all = self.templates.lock().expect("templates lock");
-        all.get(sid)
-            .map(|t| {
-                crate::domain::interactive::offered_buttons(&t.types)
-                    .into_iter()
-                    .filter(|b| b.kind == crate::domain::interactive::InteractiveKind::Button)
-                    .map(|b| (b.payload, b.title))
-                    .collect()
-            })
-            .unwrap_or_default()
+        all.get(sid).is_some_and(|t| {
+            let types = t.types.as_object();
+            t.review.is_none()
+                && types.is_some_and(|o| {
+                    o.keys().any(|k| SESSION_INTERACTIVE.contains(&k.as_str()))
+                        && o.keys().all(|k| {
+                            k == "twilio/text" || SESSION_INTERACTIVE.contains(&k.as_str())
+                        })
+                })
+        })
+    }
+
+    /// The buttons of template `sid` as (id, title), in order, and whether they are list
+    /// items (a list picker's) rather than quick-reply buttons; empty for a template of
+    /// another type or one that does not exist.
+    pub(super) fn buttons(&self, sid: &str) -> (Vec<(String, String)>, bool) {
+        use crate::domain::interactive::{InteractiveKind, offered_buttons};
+        let all = self.templates.lock().expect("templates lock");
+        let offered = all
+            .get(sid)
+            .map(|t| offered_buttons(&t.types))
+            .unwrap_or_default();
+        let kind = offered.first().map(|b| b.kind);
+        let buttons = offered
+            .into_iter()
+            .filter(|b| Some(b.kind) == kind)
+            .map(|b| (b.payload, b.title))
+            .collect();
+        (buttons, kind == Some(InteractiveKind::List))
     }
 
     fn status(&self, r: &Review) -> &'static str {
@@ -434,5 +462,56 @@ mod tests {
         assert_eq!(sids.len(), 3);
         assert!(sids.iter().all(|s| c.approved(s) && s.len() == 34));
         assert!(!c.approved("HX00000000000000000000000000000000"));
+    }
+
+    #[test]
+    fn never_submitted_quick_replies_and_lists_are_sent_in_session_other_drafts_are_not() {
+        let c = Catalogue::new(Duration::from_secs(3600), 0.0);
+        let add = |sid: &str, types: Value, review: Option<Review>| {
+            c.templates.lock().unwrap().insert(
+                sid.into(),
+                SimTemplate {
+                    sid: sid.into(),
+                    friendly_name: sid.into(),
+                    language: "en".into(),
+                    variables: json!({}),
+                    types,
+                    created: Utc::now(),
+                    review,
+                },
+            );
+        };
+        let quick = json!({"twilio/quick-reply": {"body": "?", "actions": [{"title": "A", "id": "bot-choice-1"}]},
+            "twilio/text": {"body": "?\n1. A"}});
+        let list = json!({"twilio/list-picker": {"body": "?", "button": "Choose",
+            "items": [{"item": "A", "id": "bot-choice-1"}]}});
+        add("HXquick", quick.clone(), None);
+        add("HXlist", list, None);
+        add("HXtext", json!({"twilio/text": {"body": "hi"}}), None);
+        let pending = Review {
+            name: "x".into(),
+            category: "UTILITY".into(),
+            submitted: Utc::now(),
+            rejection: None,
+        };
+        add("HXpending", quick, Some(pending));
+        assert!(c.sendable("HXquick") && c.sendable("HXlist"));
+        assert!(
+            !c.sendable("HXtext"),
+            "a text template still needs approval"
+        );
+        assert!(
+            !c.sendable("HXpending"),
+            "submitted: WhatsApp's review decides"
+        );
+        assert!(c.sendable(SAMPLE_SIDS[0]));
+        assert_eq!(
+            c.buttons("HXlist"),
+            (vec![("bot-choice-1".into(), "A".into())], true)
+        );
+        assert!(
+            !c.buttons("HXquick").1,
+            "quick-reply buttons, not list items"
+        );
     }
 }

@@ -11,11 +11,12 @@
 //! overtake each other. Each message costs USD 0.005 of the simulated balance.
 //!
 //! It serves the Content API too ([`content`]): templates, WhatsApp's review of them, and
-//! sends with a template that is not approved fail with 63027.
+//! sends with a template that is not approved fail with 63027 — except never-submitted
+//! quick replies and list pickers, which WhatsApp takes in a session without approval.
 //!
-//! Its recipients answer quick-reply templates ([`taps`]): once a message sent with one is
-//! delivered (and read, when it is), a share of them taps one of its buttons, posted to
-//! wadash's `/wa` as Twilio posts an inbound message, signed.
+//! Its recipients answer quick-reply and list-picker messages ([`taps`]): once a message sent
+//! with one is delivered (and read, when it is), a share of them taps one of its buttons (or
+//! picks an item), posted to wadash's `/wa` as Twilio posts an inbound message, signed.
 
 mod content;
 mod senders;
@@ -74,8 +75,10 @@ struct SimMessage {
     error_message: Option<String>,
     created: chrono::DateTime<Utc>,
     updated: chrono::DateTime<Utc>,
-    /// The quick-reply buttons (id, title) of the template it was sent with.
+    /// The quick-reply buttons (id, title) of the template it was sent with, or its list
+    /// items when `list`.
     buttons: Vec<(String, String)>,
+    list: bool,
 }
 
 struct SimState {
@@ -412,11 +415,12 @@ async fn create(
         }
         *balance -= PRICE;
     }
-    let buttons = get("ContentSid")
-        .map(|sid| state.content.quick_replies(&sid))
+    let (buttons, list) = get("ContentSid")
+        .map(|sid| state.content.buttons(&sid))
         .unwrap_or_default();
     let msg = SimMessage {
         buttons,
+        list,
         sid: format!("SM{}", crate::domain::random_hex(16)),
         to: to.as_str().to_owned(),
         from,
@@ -437,7 +441,7 @@ async fn create(
     let out = resource(&msg, &account);
     // WhatsApp refuses a template it has not approved (or that does not exist); Twilio takes
     // the message and reports the failure in its callbacks.
-    let unapproved = get("ContentSid").is_some_and(|sid| !state.content.approved(&sid));
+    let unapproved = get("ContentSid").is_some_and(|sid| !state.content.sendable(&sid));
     if let Some(callback) = get("StatusCallback") {
         tokio::spawn(deliver(state.into_inner(), msg, callback, unapproved));
     }

@@ -1,5 +1,5 @@
-//! Simulated recipients tapping quick-reply buttons: which messages get a tap and which
-//! button (both decided by the message's SID, so a test with share 1.0 knows what happens),
+//! Simulated recipients tapping quick-reply buttons or picking list items: which messages get
+//! a tap and which button (both decided by the message's SID, so a test with share 1.0 knows what happens),
 //! and the inbound webhook Twilio would post for the tap.
 
 use secrecy::ExposeSecret;
@@ -33,8 +33,9 @@ pub(super) fn choose<'b>(
     Some((id, title))
 }
 
-/// The inbound webhook of a tap on button `id` / `title` of `msg`, as Twilio posts it: from
-/// the recipient to the sender, with the button's payload and text and the message tapped.
+/// The inbound webhook of a tap on button `id` / `title` of `msg` (or the choice of that
+/// item of its list), as Twilio posts it: from the recipient to the sender, with the button's
+/// payload and text (the item's id and title) and the message tapped.
 pub(super) fn params(
     account_sid: &str,
     msg: &SimMessage,
@@ -58,10 +59,13 @@ pub(super) fn params(
         ("NumSegments", "1"),
         ("NumMedia", "0"),
         ("ReferralNumMedia", "0"),
-        ("MessageType", "button"),
+        (
+            "MessageType",
+            if msg.list { "interactive" } else { "button" },
+        ),
         ("Body", title),
-        ("ButtonText", title),
-        ("ButtonPayload", id),
+        (if msg.list { "ListTitle" } else { "ButtonText" }, title),
+        (if msg.list { "ListId" } else { "ButtonPayload" }, id),
         ("OriginalRepliedMessageSid", msg.sid.as_str()),
         ("OriginalRepliedMessageSender", msg.from.as_str()),
         ("ApiVersion", "2010-04-01"),
@@ -133,6 +137,7 @@ mod tests {
             created: chrono::Utc::now(),
             updated: chrono::Utc::now(),
             buttons: buttons(),
+            list: false,
         };
         let p = params("AC1", &msg, "confirm", "Yes");
         let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -143,5 +148,18 @@ mod tests {
         assert_eq!(get("WaId"), Some("919900000001"));
         assert_eq!(get("OriginalRepliedMessageSid"), Some(msg.sid.as_str()));
         assert_ne!(get("MessageSid"), Some(msg.sid.as_str()));
+        assert_eq!(get("ListId"), None);
+
+        let list = SimMessage { list: true, ..msg };
+        let p = params("AC1", &list, "tue", "Tuesday");
+        let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(
+            (get("ListId"), get("ListTitle")),
+            (Some("tue"), Some("Tuesday"))
+        );
+        assert_eq!(
+            (get("ButtonPayload"), get("MessageType")),
+            (None, Some("interactive"))
+        );
     }
 }
