@@ -203,6 +203,15 @@ async fn store(db: &Db, records: &[EventRecord]) -> Result<(), Failure> {
             }
             // A pool timeout already waited the whole acquire timeout, and a batch timeout
             // the whole batch timeout: answer rather than wait again.
+            // Another transaction storing one of the batch's events first (two instances given
+            // the same duplicate at once): the retry skips that event.
+            Err(e) if storage::events::lost_a_race(&e) && attempt < MAX_ATTEMPTS => {
+                tracing::info!(
+                    attempt,
+                    size = records.len(),
+                    "an event of the batch was stored by another transaction meanwhile, retrying"
+                );
+            }
             Err(e)
                 if storage::is_transient(&e)
                     && !matches!(e, sqlx::Error::PoolTimedOut)
@@ -215,11 +224,13 @@ async fn store(db: &Db, records: &[EventRecord]) -> Result<(), Failure> {
             Err(e) => {
                 db.metrics.batch_failed();
                 tracing::error!(error = %e, size = records.len(), "batch could not be stored");
-                return Err(if storage::is_transient(&e) {
-                    Failure::Transient(e.to_string())
-                } else {
-                    Failure::Permanent(e.to_string())
-                });
+                return Err(
+                    if storage::is_transient(&e) || storage::events::lost_a_race(&e) {
+                        Failure::Transient(e.to_string())
+                    } else {
+                        Failure::Permanent(e.to_string())
+                    },
+                );
             }
         }
     }

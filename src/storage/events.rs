@@ -10,10 +10,10 @@
 //! statement, so live updates are exactly as durable as the change and cost one row a batch.
 //!
 //! A button tapped or a list item chosen (`MessageFacts::interactive`) is inserted into
-//! `interactive_replies` by the same statement, once per message: a batch without taps
-//! inserts nothing there and pays only for ten empty arrays and an insert over nothing
-//! (measured with `EXPLAIN ANALYZE`: about 0.03 ms, and about 0.1 ms with one tap to insert,
-//! beside 0.2–0.4 ms for the `messages` upsert of one record on the same machine).
+//! `interactive_replies` by the same statement, once per message. A batch without taps (every
+//! batch of status callbacks) uses the same statement without that insert: even over nothing,
+//! it cost the server about 200,000 instructions a batch (bench/README.md, "Per-callback
+//! cost, deterministic").
 //!
 //! Rows are written in `sid` order so that concurrent batches (from this or another instance)
 //! lock messages in the same order; callers still retry deadlocks as transient.
@@ -41,7 +41,10 @@ struct Aggregate<'a> {
     first_seen: DateTime<Utc>,
 }
 
-const APPLY_BATCH: &str = r#"
+/// The messages upsert and its live-log row: the first part of both statements below.
+macro_rules! upsert_and_live {
+    () => {
+        r#"
 WITH upsert AS (
     INSERT INTO messages AS m (
         sid, direction, account_sid, messaging_service_sid, from_addr, to_addr, body,
@@ -98,29 +101,72 @@ WITH upsert AS (
        OR (m.media = '[]'::jsonb AND EXCLUDED.media <> '[]'::jsonb)
     RETURNING m.sid, m.direction, m.status, m.error_code, m.from_addr, m.to_addr, m.created_at
 ),
--- One change-log row per batch (never one per message) for live updates (src/live).
+-- One change-log row per batch (never one per message) for live updates (src/live): an
+-- array of {sid, direction, status, error_code, from, to, created_at}. `json_agg` of a row
+-- writes the same objects as `json_build_object` per message, for a third fewer
+-- instructions (json_build_object looks up each argument's type on every call).
 live AS (
     INSERT INTO live_log (kind, payload)
-    SELECT 'messages', json_agg(json_build_object(
-        'sid', sid, 'direction', direction, 'status', status, 'error_code', error_code,
-        'from', from_addr, 'to', to_addr, 'created_at', created_at))
-    FROM upsert
+    SELECT 'messages', json_agg(c)
+    FROM (SELECT sid, direction, status, error_code, from_addr AS "from", to_addr AS "to",
+                 created_at FROM upsert) AS c
     HAVING count(*) > 0
-),
--- Taps and list selections (src/domain/interactive.rs); the first report of one wins.
+)"#
+    };
+}
+
+/// Taps and list selections (src/domain/interactive.rs); the first report of one wins.
+/// Only in the statement for batches that carry one: executor set-up for an insert, even over
+/// nothing, costs about as much as storing several callbacks.
+macro_rules! tapped {
+    () => {
+        r#",
 tapped AS (
     INSERT INTO interactive_replies (message_sid, kind, payload, title, description,
         message_type, replied_to_sid, replied_to_sender, truncated, received_at)
     SELECT * FROM UNNEST($28::text[], $29::text[], $30::text[], $31::text[], $32::text[],
         $33::text[], $34::text[], $35::text[], $36::bool[], $37::timestamptz[])
     ON CONFLICT (message_sid) DO NOTHING
-)
+)"#
+    };
+}
+
+/// The events. An event already stored (the same callback again) is skipped by the lookup in
+/// `NOT EXISTS`; `OFFSET 0` keeps that lookup a per-event probe of the primary key whatever
+/// the table's statistics say (never a hash anti-join over the whole table in a cached generic
+/// plan). No `ON CONFLICT`: a speculative insertion costs a lock and a WAL record per event.
+/// The same callback committed by another transaction between the statement's snapshot and
+/// its insert (two instances storing one duplicate at once) fails the statement with a unique
+/// violation on `message_events_pkey`, which [`lost_a_race`] recognises: the batch is retried
+/// and then skips it.
+macro_rules! events_insert {
+    () => {
+        r#"
 INSERT INTO message_events (message_sid, status, error_code, source, params, dedup_key, received_at)
 SELECT e.sid, e.status, e.code, e.source, e.params::jsonb, e.key, e.at
 FROM UNNEST($21::text[], $22::text[], $23::int4[], $24::text[], $25::text[], $26::bytea[], $27::timestamptz[])
     AS e(sid, status, code, source, params, key, at)
-ON CONFLICT (message_sid, dedup_key) DO NOTHING
-"#;
+WHERE NOT EXISTS (
+    SELECT FROM message_events d WHERE d.message_sid = e.sid AND d.dedup_key = e.key OFFSET 0)
+"#
+    };
+}
+
+/// A batch with a tap or a list selection (only `/wa` has them).
+const APPLY_BATCH: &str = concat!(upsert_and_live!(), tapped!(), events_insert!());
+
+/// Every other batch, status callbacks included: parameters `$1`–`$27` only.
+const APPLY_BATCH_WITHOUT_TAPS: &str = concat!(upsert_and_live!(), events_insert!());
+
+/// The constraint an event lost a race on (see [`events_insert`]).
+const EVENTS_KEY: &str = "message_events_pkey";
+
+/// Whether `err` is another transaction having stored one of the batch's events first: the
+/// batch can be retried as it is, and will skip that event.
+pub fn lost_a_race(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("23505") && db.constraint() == Some(EVENTS_KEY))
+}
 
 /// The `interactive_replies` rows of a batch, as the statement's arrays.
 #[derive(Default)]
@@ -244,46 +290,55 @@ pub async fn apply_batch<'e, E: PgExecutor<'e>>(
         ev_at.push(e.received_at);
     }
 
-    let done = sqlx::query(APPLY_BATCH)
-        .bind(sid)
-        .bind(direction)
-        .bind(account_sid)
-        .bind(service_sid)
-        .bind(from)
-        .bind(to)
-        .bind(body)
-        .bind(num_media)
-        .bind(media)
-        .bind(profile)
-        .bind(wa_id)
-        .bind(status)
-        .bind(rank)
-        .bind(err_code)
-        .bind(err_msg)
-        .bind(sent_at)
-        .bind(delivered_at)
-        .bind(read_at)
-        .bind(failed_at)
-        .bind(created_at)
-        .bind(ev_sid)
-        .bind(ev_status)
-        .bind(ev_code)
-        .bind(ev_source)
-        .bind(ev_params)
-        .bind(ev_key)
-        .bind(ev_at)
-        .bind(taps.sid)
-        .bind(taps.kind)
-        .bind(taps.payload)
-        .bind(taps.title)
-        .bind(taps.description)
-        .bind(taps.message_type)
-        .bind(taps.replied_to_sid)
-        .bind(taps.replied_to_sender)
-        .bind(taps.truncated)
-        .bind(taps.at)
-        .execute(executor)
-        .await?;
+    let with_taps = !taps.sid.is_empty();
+    let query = sqlx::query(if with_taps {
+        APPLY_BATCH
+    } else {
+        APPLY_BATCH_WITHOUT_TAPS
+    })
+    .bind(sid)
+    .bind(direction)
+    .bind(account_sid)
+    .bind(service_sid)
+    .bind(from)
+    .bind(to)
+    .bind(body)
+    .bind(num_media)
+    .bind(media)
+    .bind(profile)
+    .bind(wa_id)
+    .bind(status)
+    .bind(rank)
+    .bind(err_code)
+    .bind(err_msg)
+    .bind(sent_at)
+    .bind(delivered_at)
+    .bind(read_at)
+    .bind(failed_at)
+    .bind(created_at)
+    .bind(ev_sid)
+    .bind(ev_status)
+    .bind(ev_code)
+    .bind(ev_source)
+    .bind(ev_params)
+    .bind(ev_key)
+    .bind(ev_at);
+    let query = if with_taps {
+        query
+            .bind(taps.sid)
+            .bind(taps.kind)
+            .bind(taps.payload)
+            .bind(taps.title)
+            .bind(taps.description)
+            .bind(taps.message_type)
+            .bind(taps.replied_to_sid)
+            .bind(taps.replied_to_sender)
+            .bind(taps.truncated)
+            .bind(taps.at)
+    } else {
+        query
+    };
+    let done = query.execute(executor).await?;
     Ok(BatchOutcome {
         inserted: done.rows_affected(),
     })

@@ -73,8 +73,21 @@ async fn status(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
 }
 
 async fn store(pool: &PgPool, record: wadash::ingest::EventRecord) -> sqlx::Result<()> {
+    // A duplicate stored by a concurrent request between this statement's snapshot and its
+    // insert fails it (`lost_a_race`); once again, the statement skips it, as wadash does.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match store_once(pool, &record).await {
+            Err(e) if attempt < 3 && wadash::storage::events::lost_a_race(&e) => {}
+            other => return other,
+        }
+    }
+}
+
+async fn store_once(pool: &PgPool, record: &wadash::ingest::EventRecord) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
-    apply_batch(&mut *tx, std::slice::from_ref(&record)).await?;
+    apply_batch(&mut *tx, std::slice::from_ref(record)).await?;
     tx.commit().await
 }
 
