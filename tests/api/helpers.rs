@@ -567,7 +567,12 @@ impl ServeProcess {
         log: Option<&std::path::Path>,
     ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let port = free_port();
+        // A port asked for in `env` (an instance restarted where the proxy expects it).
+        let port = env
+            .iter()
+            .find(|(k, _)| *k == "WADASH_BIND")
+            .and_then(|(_, v)| v.rsplit(':').next()?.parse().ok())
+            .unwrap_or_else(free_port);
         let mut cmd = std::process::Command::new(binary);
         cmd.arg("serve")
             .env("DATABASE_URL", database_url(opts, None))

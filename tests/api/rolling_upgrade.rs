@@ -66,7 +66,7 @@ async fn the_previous_release_and_this_one_serve_side_by_side_on_one_database(
 
     // A, the previous release, creates and migrates the database.
     let a_log = dir.path("a.log");
-    let mut a = ServeProcess::start_binary(&previous, &opts, &env, None).await;
+    let a = ServeProcess::start_binary(&previous, &opts, &env, None).await;
     let before = applied(&pool).await;
     let ours: Vec<i64> = wadash::database::MIGRATOR
         .iter()
@@ -176,20 +176,19 @@ async fn the_previous_release_and_this_one_serve_side_by_side_on_one_database(
     // A restarts (a crash, a reboot) before it is upgraded: the previous release starts on
     // the database B migrated, says so, and serves.
     let a_port = port_of(&a);
-    drop(std::mem::replace(
-        &mut a,
-        ServeProcess::start_binary(
-            &previous,
-            &opts,
-            &[
-                ("WADASH_PUBLIC_URL", public.as_str()),
-                ("WADASH_BIND", &format!("127.0.0.1:{a_port}")),
-                ("RUST_LOG", "warn"),
-            ],
-            Some(std::path::Path::new(&a_log)),
-        )
-        .await,
-    ));
+    drop(a);
+    let a_bind = format!("127.0.0.1:{a_port}");
+    let a = ServeProcess::start_binary(
+        &previous,
+        &opts,
+        &[
+            ("WADASH_PUBLIC_URL", public.as_str()),
+            ("WADASH_BIND", a_bind.as_str()),
+            ("RUST_LOG", "warn"),
+        ],
+        Some(std::path::Path::new(&a_log)),
+    )
+    .await;
     let log = std::fs::read_to_string(&a_log).unwrap();
     assert!(
         log.contains("migrated by a newer wadash"),
