@@ -8,9 +8,11 @@
 pub mod breaker;
 pub mod cloud;
 pub mod connections;
+pub mod credentials;
 pub mod demo;
 pub mod dialogflow_cx;
 pub mod dialogflow_es;
+pub mod google;
 pub mod handoff;
 pub mod lex;
 pub mod route;

@@ -555,6 +555,39 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts it with `env` added and waits until `/readyz` answers.
     pub async fn start(opts: &PgConnectOptions, env: &[(&str, &str)]) -> Self {
+        Self::start_with(opts, env, |_| {}).await
+    }
+
+    /// Starts it without the cloud credentials this test process may see: every `AWS_*`,
+    /// `GOOGLE_*`, `GCE_*` and `CLOUDSDK_*` variable removed and `HOME` set to `home` (no
+    /// `~/.aws`, no gcloud file), then `env` added. The standard credential chains of the
+    /// SDKs read the process environment; a process of its own gives each test its own,
+    /// whether tests run as threads of one process (`cargo test`) or not.
+    pub async fn start_without_cloud_credentials(
+        opts: &PgConnectOptions,
+        home: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::start_with(opts, env, |cmd| {
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy();
+                if ["AWS_", "GOOGLE_", "GCE_", "CLOUDSDK_"]
+                    .iter()
+                    .any(|p| name.starts_with(p))
+                {
+                    cmd.env_remove(name.as_ref());
+                }
+            }
+            cmd.env("HOME", home);
+        })
+        .await
+    }
+
+    async fn start_with(
+        opts: &PgConnectOptions,
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(&mut std::process::Command),
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let port = free_port();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wadash"));
@@ -567,6 +600,7 @@ impl ServeProcess {
             .env("RUST_LOG", "error")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
+        prepare(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }
