@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bots::credentials::CredentialSource;
 use crate::domain::bot::{BotConfig, BotKind};
 use crate::domain::destination::{AllowList, check_url};
 use crate::domain::secret_key::SecretKey;
@@ -39,6 +40,10 @@ pub struct BotView {
     pub config: serde_json::Value,
     /// Which secrets are stored (names only).
     pub secrets_set: Vec<String>,
+    /// Where the bot's credentials come from: "access key entered", "AWS default chain",
+    /// "service-account JSON entered", "application default credentials"; `null` for the
+    /// demo bot.
+    pub credentials: Option<&'static str>,
     pub endpoint: Option<String>,
     pub timeout_ms: i32,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -90,12 +95,16 @@ pub fn view(row: &BotRow, key: Option<&SecretKey>) -> BotView {
         // Stored but unreadable here: say that something is stored.
         Err(_) => vec!["(sealed)".to_owned()],
     };
+    let credentials = BotKind::parse(&row.kind)
+        .and_then(|kind| CredentialSource::of_stored(kind, &secrets_set))
+        .map(CredentialSource::label);
     BotView {
         id: row.id,
         name: row.name.clone(),
         kind: row.kind.clone(),
         config: row.config.0.clone(),
         secrets_set,
+        credentials,
         endpoint: row.endpoint.clone(),
         timeout_ms: row.timeout_ms,
         created_at: row.created_at,
@@ -356,6 +365,7 @@ mod tests {
         let stored = row(new);
         let view = view(&stored, Some(&key()));
         assert_eq!(view.secrets_set, vec!["secret_access_key".to_owned()]);
+        assert_eq!(view.credentials, Some("access key entered"));
         // A change of the region alone keeps the secret.
         let change = BotInput {
             config: Some(

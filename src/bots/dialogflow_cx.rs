@@ -11,22 +11,21 @@
 
 use futures_util::future::BoxFuture;
 use google_cloud_dialogflow_cx_v3 as sdk;
-use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use sdk::client::Sessions;
 use sdk::model::r#match::MatchType;
 use sdk::model::response_message::Message;
 use sdk::model::{DetectIntentResponse, QueryInput, TextInput};
 use serde_json::Value;
 
-use super::cloud::{
-    confidence, f32_value, google_error, is_handoff_name, rich_payload, text_message, tidy,
-};
+use super::cloud::{confidence, f32_value, is_handoff_name, rich_payload, text_message, tidy};
+use super::google::GoogleClient;
 use super::{Bot, BotAnswer, BotError, BotKind, BotMessage, BotSignal, BotTurn};
 use crate::domain::bot::CxConfig;
 
 /// A Dialogflow CX agent (optionally one environment of it) in one language.
 pub struct CxBot {
     client: Sessions,
+    google: GoogleClient,
     /// `projects/{p}/locations/{l}/agents/{a}[/environments/{e}]`
     agent_path: String,
     language: String,
@@ -42,26 +41,20 @@ impl std::fmt::Debug for CxBot {
 }
 
 impl CxBot {
-    /// Builds the client: the service account from the configuration when given, else
-    /// application-default credentials. A regional agent (`location` other than `global`) is
-    /// served by `https://{location}-dialogflow.googleapis.com`; `endpoint` overrides both.
+    /// Builds the client (see [`GoogleClient::configure`]): the service account from the
+    /// configuration when given, else application-default credentials. A regional agent
+    /// (`location` other than `global`) is served by
+    /// `https://{location}-dialogflow.googleapis.com`; `endpoint` overrides both.
     pub async fn connect(config: &CxConfig, endpoint: Option<&str>) -> Result<Self, BotError> {
-        let mut builder = Sessions::builder()
-            // DetectIntent is not idempotent: the policy retries only failures before the
-            // request was sent (e.g. fetching a token), once.
-            .with_retry_policy(Aip194Strict.with_attempt_limit(2));
         let regional = (config.location != "global")
             .then(|| format!("https://{}-dialogflow.googleapis.com", config.location));
-        if let Some(url) = endpoint.map(str::to_owned).or(regional) {
-            builder = builder.with_endpoint(url);
-        }
-        if let Some(credentials) = service_account(config.service_account_json.as_deref())? {
-            builder = builder.with_credentials(credentials);
-        }
-        let client = builder
-            .build()
-            .await
-            .map_err(|e| BotError::Failed(format!("dialogflow_cx: {e}")))?;
+        let (builder, google) = GoogleClient::configure(
+            "dialogflow_cx",
+            Sessions::builder(),
+            endpoint.map(str::to_owned).or(regional),
+            config.service_account_json.as_deref(),
+        )?;
+        let client = builder.build().await.map_err(|e| google.build_error(e))?;
         let mut agent_path = format!(
             "projects/{}/locations/{}/agents/{}",
             config.project, config.location, config.agent
@@ -71,6 +64,7 @@ impl CxBot {
         }
         Ok(CxBot {
             client,
+            google,
             agent_path,
             language: config.language.clone(),
         })
@@ -93,7 +87,7 @@ impl CxBot {
             )
             .send()
             .await
-            .map_err(|e| google_error("dialogflow_cx", e))?;
+            .map_err(|e| self.google.call_error(e))?;
         Ok(answer(&response))
     }
 }
@@ -106,22 +100,6 @@ impl Bot for CxBot {
     fn ask<'a>(&'a self, turn: &'a BotTurn) -> BoxFuture<'a, Result<BotAnswer, BotError>> {
         Box::pin(self.detect(turn))
     }
-}
-
-/// Service-account credentials from the configured JSON key, or `None` for
-/// application-default credentials. Shared with Dialogflow ES.
-pub(crate) fn service_account(
-    json: Option<&str>,
-) -> Result<Option<google_cloud_auth::credentials::Credentials>, BotError> {
-    let Some(json) = json.map(str::trim).filter(|j| !j.is_empty()) else {
-        return Ok(None);
-    };
-    let key: Value = serde_json::from_str(json)
-        .map_err(|e| BotError::Auth(format!("service_account_json is not JSON: {e}")))?;
-    google_cloud_auth::credentials::service_account::Builder::new(key)
-        .build()
-        .map(Some)
-        .map_err(|e| BotError::Auth(format!("service_account_json: {e}")))
 }
 
 /// Reads CX's answer.

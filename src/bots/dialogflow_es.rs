@@ -11,22 +11,20 @@
 
 use futures_util::future::BoxFuture;
 use google_cloud_dialogflow_v2 as sdk;
-use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use sdk::client::Sessions;
 use sdk::model::intent::message::{Message, Platform};
 use sdk::model::{DetectIntentResponse, QueryInput, TextInput};
 use serde_json::Value;
 
-use super::cloud::{
-    confidence, f32_value, google_error, is_handoff_name, rich_payload, text_message, tidy,
-};
-use super::dialogflow_cx::service_account;
+use super::cloud::{confidence, f32_value, is_handoff_name, rich_payload, text_message, tidy};
+use super::google::GoogleClient;
 use super::{Bot, BotAnswer, BotError, BotKind, BotMessage, BotSignal, BotTurn};
 use crate::domain::bot::{ChoiceOption, EsConfig};
 
 /// A Dialogflow ES agent (optionally one environment of it) in one language.
 pub struct EsBot {
     client: Sessions,
+    google: GoogleClient,
     /// `projects/{p}/agent[/environments/{e}/users/-]`
     agent_path: String,
     language: String,
@@ -42,23 +40,17 @@ impl std::fmt::Debug for EsBot {
 }
 
 impl EsBot {
-    /// Builds the client: the service account from the configuration when given, else
-    /// application-default credentials; `endpoint` overrides `https://dialogflow.googleapis.com`.
+    /// Builds the client (see [`GoogleClient::configure`]): the service account from the
+    /// configuration when given, else application-default credentials; `endpoint` overrides
+    /// `https://dialogflow.googleapis.com`.
     pub async fn connect(config: &EsConfig, endpoint: Option<&str>) -> Result<Self, BotError> {
-        let mut builder = Sessions::builder()
-            // As for CX: DetectIntent is not idempotent, so at most one retry, and only of a
-            // failure before the request was sent.
-            .with_retry_policy(Aip194Strict.with_attempt_limit(2));
-        if let Some(url) = endpoint {
-            builder = builder.with_endpoint(url);
-        }
-        if let Some(credentials) = service_account(config.service_account_json.as_deref())? {
-            builder = builder.with_credentials(credentials);
-        }
-        let client = builder
-            .build()
-            .await
-            .map_err(|e| BotError::Failed(format!("dialogflow_es: {e}")))?;
+        let (builder, google) = GoogleClient::configure(
+            "dialogflow_es",
+            Sessions::builder(),
+            endpoint.map(str::to_owned),
+            config.service_account_json.as_deref(),
+        )?;
+        let client = builder.build().await.map_err(|e| google.build_error(e))?;
         let agent_path = match config.environment.as_deref().filter(|e| !e.is_empty()) {
             Some(env) => format!(
                 "projects/{}/agent/environments/{env}/users/-",
@@ -68,6 +60,7 @@ impl EsBot {
         };
         Ok(EsBot {
             client,
+            google,
             agent_path,
             language: config.language.clone(),
         })
@@ -92,7 +85,7 @@ impl EsBot {
             )
             .send()
             .await
-            .map_err(|e| google_error("dialogflow_es", e))?;
+            .map_err(|e| self.google.call_error(e))?;
         Ok(answer(&response))
     }
 }

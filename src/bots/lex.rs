@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_lexruntimev2 as sdk;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::{
@@ -33,6 +34,7 @@ use sdk::types::{DialogActionType, MessageContentType, Slot};
 use serde_json::{Value, json};
 
 use super::cloud::{is_handoff_name, rich_payload, tidy};
+use super::credentials::{CredentialSource, aws_chain_looked_at, process_env};
 use super::{Bot, BotAnswer, BotError, BotKind, BotMessage, BotSignal, BotTurn};
 use crate::domain::bot::{ChoiceOption, LexConfig};
 
@@ -47,6 +49,7 @@ pub const MAX_ATTEMPTS: u32 = 2;
 /// A Lex V2 bot alias in one locale.
 pub struct LexBot {
     client: sdk::Client,
+    source: CredentialSource,
     bot_id: String,
     bot_alias_id: String,
     locale_id: String,
@@ -63,8 +66,9 @@ impl std::fmt::Debug for LexBot {
 }
 
 impl LexBot {
-    /// Builds the client: the key pair from the configuration when given, else the standard
-    /// AWS credential chain (environment, profile, web identity, container, instance).
+    /// Builds the client: the key pair from the configuration when given, else aws-config's
+    /// default credential chain (environment, profile, web identity, container, instance),
+    /// which is read at the first request, not here.
     pub async fn connect(config: &LexConfig, endpoint: Option<&str>) -> Result<Self, BotError> {
         fn given(v: &Option<String>) -> Option<&str> {
             v.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -89,7 +93,7 @@ impl LexBot {
                     .connect_timeout(CONNECT_TIMEOUT)
                     .build(),
             );
-        match (
+        let source = match (
             given(&config.access_key_id),
             given(&config.secret_access_key),
         ) {
@@ -101,20 +105,22 @@ impl LexBot {
                     None,
                     "wadash-bot-config",
                 ));
+                CredentialSource::AccessKeyEntered
             }
-            (None, None) => {}
+            (None, None) => CredentialSource::AwsDefaultChain,
             _ => {
                 return Err(BotError::Auth(
                     "lex: access_key_id and secret_access_key go together".into(),
                 ));
             }
-        }
+        };
         if let Some(url) = endpoint {
             loader = loader.endpoint_url(url);
         }
         let sdk_config = loader.load().await;
         Ok(LexBot {
             client: sdk::Client::new(&sdk_config),
+            source,
             bot_id: config.bot_id.clone(),
             bot_alias_id: config.bot_alias_id.clone(),
             locale_id: config.locale_id.clone(),
@@ -132,7 +138,7 @@ impl LexBot {
             .text(&turn.text)
             .send()
             .await
-            .map_err(map_error)?;
+            .map_err(|e| map_error(e, self.source))?;
         Ok(answer(&output))
     }
 }
@@ -360,7 +366,17 @@ fn strip_tags(ssml: &str) -> String {
 }
 
 /// Maps an SDK failure to its kind; the SDK's own retry has already run.
-fn map_error(err: SdkError<RecognizeTextError, sdk::config::http::HttpResponse>) -> BotError {
+fn map_error(
+    err: SdkError<RecognizeTextError, sdk::config::http::HttpResponse>,
+    source: CredentialSource,
+) -> BotError {
+    if source == CredentialSource::AwsDefaultChain && no_credentials(&err) {
+        // The chain's own reasons can quote a profile file's lines: name places only.
+        return BotError::Auth(format!(
+            "lex: the AWS default credential chain found no credentials (looked at {}); enter an access key pair or give wadash's service credentials",
+            aws_chain_looked_at(&process_env)
+        ));
+    }
     let context = DisplayErrorContext(&err).to_string();
     match &err {
         SdkError::ServiceError(service) => {
@@ -396,6 +412,18 @@ fn map_error(err: SdkError<RecognizeTextError, sdk::config::http::HttpResponse>)
         }
         _ => BotError::Failed(format!("lex: {context}")),
     }
+}
+
+/// Whether the request failed because the credentials provider gave none.
+fn no_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<CredentialsError>().is_some() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 #[cfg(test)]

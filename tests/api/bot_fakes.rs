@@ -146,6 +146,9 @@ pub struct LexExpect {
     pub region: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+    /// The session token of temporary credentials: when set, requests must carry it in a
+    /// signed `x-amz-security-token` header; when not, they must not carry one.
+    pub session_token: Option<String>,
 }
 
 impl LexExpect {
@@ -157,6 +160,7 @@ impl LexExpect {
             region: "eu-west-1".into(),
             access_key_id: "AKIDTESTONLY0000".into(),
             secret_access_key: "test-only-secret-access-key/0000000000".into(),
+            session_token: None,
         }
     }
 }
@@ -258,6 +262,21 @@ fn verify_sigv4(e: &LexExpect, request: &Request) -> Result<(), String> {
         if !names.contains(&needed) {
             return Err(format!("{needed} is not signed"));
         }
+    }
+    let token = request
+        .headers
+        .get("x-amz-security-token")
+        .map(|v| v.to_str().unwrap_or(""));
+    match (e.session_token.as_deref(), token) {
+        (Some(want), Some(got)) if want == got => {
+            if !names.contains(&"x-amz-security-token") {
+                return Err("x-amz-security-token is not signed".into());
+            }
+        }
+        (Some(_), Some(_)) => return Err("x-amz-security-token is not the session token".into()),
+        (Some(_), None) => return Err("no x-amz-security-token header".into()),
+        (None, Some(_)) => return Err("an x-amz-security-token header without a session".into()),
+        (None, None) => {}
     }
     let mut canonical_headers = String::new();
     for name in &names {

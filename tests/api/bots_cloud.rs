@@ -438,3 +438,351 @@ async fn dialogflow_es_without_an_environment_uses_the_draft_agent_session() {
     );
     assert_eq!(seen[0].check, Ok(()));
 }
+
+// ---------------------------------------------------------------------------------------
+// The standard credential chains: a connection without a key pair / service-account JSON,
+// through `wadash serve` processes of their own, since aws-config's default chain and
+// google-cloud-auth's application-default credentials read the process environment (the
+// test's own environment is not handed down: see `start_without_cloud_credentials`).
+
+mod chains {
+    use std::path::PathBuf;
+
+    use serde_json::{Value, json};
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use wadash::domain::Role;
+
+    use crate::bot_fakes::{
+        LexExpect, Reply, TestKey, cx_answer, dialogflow_fake, es_answer, lex_answer, lex_fake,
+        service_account_json,
+    };
+    use crate::helpers::{ADMIN_PASSWORD, Browser, ServeProcess, free_port};
+
+    /// An empty home directory of the test's own, removed when dropped.
+    struct Home(PathBuf);
+
+    impl Home {
+        fn new() -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "wadash-chains-{}-{}",
+                std::process::id(),
+                free_port()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            Home(dir)
+        }
+
+        fn file(&self, name: &str, text: &str) -> String {
+            let path = self.0.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.to_string_lossy().into_owned()
+        }
+    }
+
+    impl Drop for Home {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    struct Serve {
+        serve: ServeProcess,
+        token: String,
+        client: reqwest::Client,
+    }
+
+    /// `wadash serve` with `env` and none of the test process's cloud credentials; loopback
+    /// endpoints allowed (the fakes); instance metadata off, so a chain that finds nothing
+    /// ends at once instead of waiting for 169.254.169.254.
+    async fn serve(opts: &PgConnectOptions, home: &Home, env: &[(&str, &str)]) -> Serve {
+        let mut all = vec![
+            ("WADASH_OUTBOUND_ALLOW_HOSTS", "127.0.0.1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ];
+        all.extend_from_slice(env);
+        let serve = ServeProcess::start_without_cloud_credentials(opts, &home.0, &all).await;
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await
+            .unwrap();
+        let token = wadash::storage::tokens::create(&pool, "test", Role::Admin)
+            .await
+            .unwrap()
+            .1;
+        pool.close().await;
+        Serve {
+            serve,
+            token,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    impl Serve {
+        async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+            let resp = self
+                .client
+                .post(format!("{}/api/v1{path}", self.serve.base))
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json().await.unwrap_or(Value::Null))
+        }
+
+        /// Adds a bot (asserting 201) and returns its view.
+        async fn bot(&self, body: Value) -> Value {
+            let (status, bot) = self.post("/bots", body).await;
+            assert_eq!(status, 201, "{bot}");
+            bot
+        }
+
+        async fn test(&self, bot: &Value, text: &str) -> Value {
+            let id = bot["id"].as_i64().unwrap();
+            let (status, tested) = self
+                .post(&format!("/bots/{id}/test"), json!({"text": text}))
+                .await;
+            assert_eq!(status, 200, "{tested}");
+            tested
+        }
+
+        /// The admin page's line for `bot`.
+        async fn page_line(&self, bot: &Value) -> String {
+            let mut browser = Browser::new(&self.serve.base);
+            assert_eq!(browser.login("admin", ADMIN_PASSWORD).await, 303);
+            let (status, _, html) = browser.get("/admin/bots").await;
+            assert_eq!(status, 200);
+            let start = html
+                .find(&format!("id=\"bot-{}\"", bot["id"]))
+                .expect("the bot's article");
+            html[start..]
+                .lines()
+                .find(|l| l.contains("timeout"))
+                .unwrap_or_default()
+                .to_owned()
+        }
+    }
+
+    fn lex_without_keys(e: &LexExpect, endpoint: &str) -> Value {
+        json!({"name": "Lex", "kind": "lex_v2", "endpoint": endpoint,
+            "config": {"bot_id": e.bot_id, "bot_alias_id": e.bot_alias_id,
+                "locale_id": e.locale_id, "region": e.region}})
+    }
+
+    #[sqlx::test(migrations = false)]
+    async fn lex_without_a_key_pair_signs_with_the_aws_default_chain_from_the_environment(
+        _: PgPoolOptions,
+        opts: PgConnectOptions,
+    ) {
+        let e = LexExpect {
+            session_token: Some("test-only-session-token/FwoGZXIvYXdzEJr".into()),
+            ..LexExpect::test()
+        };
+        let fake = lex_fake(e.clone(), Reply::Json(lex_answer("x"))).await;
+        let home = Home::new();
+        let s = serve(
+            &opts,
+            &home,
+            &[
+                ("AWS_ACCESS_KEY_ID", &e.access_key_id),
+                ("AWS_SECRET_ACCESS_KEY", &e.secret_access_key),
+                ("AWS_SESSION_TOKEN", e.session_token.as_deref().unwrap()),
+            ],
+        )
+        .await;
+        let bot = s.bot(lex_without_keys(&e, &fake.uri())).await;
+        assert_eq!(bot["credentials"], "AWS default chain", "{bot}");
+        assert_eq!(bot["secrets_set"], json!([]), "{bot}");
+        assert!(
+            s.page_line(&bot)
+                .await
+                .contains("credentials: AWS default chain")
+        );
+
+        let tested = s.test(&bot, "I want a pizza").await;
+        assert_eq!(tested["intent"], "OrderPizza", "{tested}");
+        let seen = fake.seen();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        // Signed with the environment's key pair, the session token in a signed header.
+        assert_eq!(seen[0].check, Ok(()), "{seen:?}");
+    }
+
+    #[sqlx::test(migrations = false)]
+    async fn lex_without_a_key_pair_signs_with_a_profile_of_the_shared_credentials_file(
+        _: PgPoolOptions,
+        opts: PgConnectOptions,
+    ) {
+        let e = LexExpect::test();
+        let fake = lex_fake(e.clone(), Reply::Json(lex_answer("x"))).await;
+        let home = Home::new();
+        let credentials = home.file(
+            "aws-credentials",
+            &format!(
+                "[default]\naws_access_key_id = AKIDNOTTHISONE000\naws_secret_access_key = wrong\n\n\
+                 [wadash-bots]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+                e.access_key_id, e.secret_access_key
+            ),
+        );
+        let s = serve(
+            &opts,
+            &home,
+            &[
+                ("AWS_SHARED_CREDENTIALS_FILE", &credentials),
+                ("AWS_PROFILE", "wadash-bots"),
+                ("WADASH_SECRET_KEY", &"5a".repeat(32)),
+            ],
+        )
+        .await;
+        let bot = s.bot(lex_without_keys(&e, &fake.uri())).await;
+        assert_eq!(bot["credentials"], "AWS default chain", "{bot}");
+        let tested = s.test(&bot, "I want a pizza").await;
+        assert_eq!(tested["intent"], "OrderPizza", "{tested}");
+        let seen = fake.seen();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        // The profile's key pair, and no session token header (the fake refuses one).
+        assert_eq!(seen[0].check, Ok(()), "{seen:?}");
+
+        // A key pair entered with the connection wins over the chain, and says so.
+        let entered = s
+            .bot(
+                json!({"name": "Lex keyed", "kind": "lex_v2", "endpoint": fake.uri(),
+                "config": {"bot_id": e.bot_id, "bot_alias_id": e.bot_alias_id,
+                    "locale_id": e.locale_id, "region": e.region,
+                    "access_key_id": "AKIDENTERED0000", "secret_access_key": "entered"}}),
+            )
+            .await;
+        assert_eq!(entered["credentials"], "access key entered", "{entered}");
+    }
+
+    #[sqlx::test(migrations = false)]
+    async fn lex_with_an_aws_default_chain_that_finds_nothing_says_what_it_looked_at_and_no_secret(
+        _: PgPoolOptions,
+        opts: PgConnectOptions,
+    ) {
+        let e = LexExpect::test();
+        let fake = lex_fake(e.clone(), Reply::Json(lex_answer("x"))).await;
+        let home = Home::new();
+        // Half a pair in the environment is no credentials; its secret is never repeated.
+        let secret = "test-only-half-pair-secret-0000";
+        let s = serve(&opts, &home, &[("AWS_SECRET_ACCESS_KEY", secret)]).await;
+        let bot = s.bot(lex_without_keys(&e, &fake.uri())).await;
+        let tested = s.test(&bot, "hello").await;
+        assert_eq!(tested["error"], "auth", "{tested}");
+        let message = tested["message"].as_str().unwrap();
+        for said in [
+            "AWS default credential chain found no credentials",
+            "AWS_ACCESS_KEY_ID not set",
+            "AWS_SECRET_ACCESS_KEY set",
+            "profile \"default\"",
+            "/.aws/credentials",
+            "EC2 instance metadata",
+        ] {
+            assert!(message.contains(said), "{said:?} in {message}");
+        }
+        assert!(!message.contains(secret), "{message}");
+        assert!(fake.seen().is_empty(), "nothing is sent unsigned");
+    }
+
+    #[sqlx::test(migrations = false)]
+    async fn dialogflow_without_a_key_uses_application_default_credentials_from_the_environment(
+        _: PgPoolOptions,
+        opts: PgConnectOptions,
+    ) {
+        let cx = dialogflow_fake(
+            "/v3/projects/test-only-project/locations/global/agents/agent-1/sessions/",
+            TestKey::B,
+            Reply::Json(cx_answer()),
+        )
+        .await;
+        let es = dialogflow_fake(
+            "/v2/projects/test-only-project/agent/sessions/",
+            TestKey::B,
+            Reply::Json(es_answer()),
+        )
+        .await;
+        let home = Home::new();
+        let key_file = home.file("sa.json", &service_account_json(TestKey::B));
+        let s = serve(
+            &opts,
+            &home,
+            &[("GOOGLE_APPLICATION_CREDENTIALS", &key_file)],
+        )
+        .await;
+        let cx_bot = s
+            .bot(
+                json!({"name": "CX", "kind": "dialogflow_cx", "endpoint": cx.uri(),
+                "config": {"project": "test-only-project", "location": "global",
+                    "agent": "agent-1", "language": "en"}}),
+            )
+            .await;
+        let es_bot = s
+            .bot(
+                json!({"name": "ES", "kind": "dialogflow_es", "endpoint": es.uri(),
+                "config": {"project": "test-only-project", "language": "en"}}),
+            )
+            .await;
+        for bot in [&cx_bot, &es_bot] {
+            assert_eq!(
+                bot["credentials"], "application default credentials",
+                "{bot}"
+            );
+        }
+        assert!(
+            s.page_line(&cx_bot)
+                .await
+                .contains("credentials: application default credentials")
+        );
+
+        let tested = s.test(&cx_bot, "I want a pizza").await;
+        assert_eq!(tested["intent"], "order.pizza", "{tested}");
+        let tested = s.test(&es_bot, "what do you have").await;
+        assert_eq!(tested["intent"], "catalog.browse", "{tested}");
+        for fake in [&cx, &es] {
+            let seen = fake.seen();
+            assert_eq!(seen.len(), 1, "{seen:?}");
+            // A bearer JWT signed with the key of the file GOOGLE_APPLICATION_CREDENTIALS
+            // names (key B: not the key the other tests paste).
+            assert_eq!(seen[0].check, Ok(()), "{seen:?}");
+        }
+    }
+
+    #[sqlx::test(migrations = false)]
+    async fn dialogflow_with_application_default_credentials_that_find_nothing_says_where_it_looked(
+        _: PgPoolOptions,
+        opts: PgConnectOptions,
+    ) {
+        let cx = dialogflow_fake(
+            "/v3/projects/test-only-project/locations/global/agents/agent-1/sessions/",
+            TestKey::A,
+            Reply::Json(cx_answer()),
+        )
+        .await;
+        let home = Home::new();
+        let missing = home.0.join("no-such-key.json");
+        let missing = missing.to_string_lossy();
+        let s = serve(
+            &opts,
+            &home,
+            &[("GOOGLE_APPLICATION_CREDENTIALS", &missing)],
+        )
+        .await;
+        let bot = s
+            .bot(
+                json!({"name": "CX", "kind": "dialogflow_cx", "endpoint": cx.uri(),
+                "config": {"project": "test-only-project", "location": "global",
+                    "agent": "agent-1", "language": "en"}}),
+            )
+            .await;
+        let tested = s.test(&bot, "hello").await;
+        assert_eq!(tested["error"], "auth", "{tested}");
+        let message = tested["message"].as_str().unwrap();
+        assert!(
+            message.contains("application default credentials found none")
+                && message.contains(&format!("GOOGLE_APPLICATION_CREDENTIALS ({missing})")),
+            "{message}"
+        );
+        assert!(cx.seen().is_empty());
+    }
+}

@@ -555,7 +555,7 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts it with `env` added and waits until `/readyz` answers.
     pub async fn start(opts: &PgConnectOptions, env: &[(&str, &str)]) -> Self {
-        Self::start_binary(env!("CARGO_BIN_EXE_wadash"), opts, env, None).await
+        Self::launch(env!("CARGO_BIN_EXE_wadash"), opts, env, None, |_| {}).await
     }
 
     /// Like [`start`](Self::start) with another `wadash` binary (an earlier release), its
@@ -565,6 +565,41 @@ impl ServeProcess {
         opts: &PgConnectOptions,
         env: &[(&str, &str)],
         log: Option<&std::path::Path>,
+    ) -> Self {
+        Self::launch(binary, opts, env, log, |_| {}).await
+    }
+
+    /// Starts it without the cloud credentials this test process may see: every `AWS_*`,
+    /// `GOOGLE_*`, `GCE_*` and `CLOUDSDK_*` variable removed and `HOME` set to `home` (no
+    /// `~/.aws`, no gcloud file), then `env` added. The standard credential chains of the
+    /// SDKs read the process environment; a process of its own gives each test its own,
+    /// whether tests run as threads of one process (`cargo test`) or not.
+    pub async fn start_without_cloud_credentials(
+        opts: &PgConnectOptions,
+        home: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::launch(env!("CARGO_BIN_EXE_wadash"), opts, env, None, |cmd| {
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy();
+                if ["AWS_", "GOOGLE_", "GCE_", "CLOUDSDK_"]
+                    .iter()
+                    .any(|p| name.starts_with(p))
+                {
+                    cmd.env_remove(name.as_ref());
+                }
+            }
+            cmd.env("HOME", home);
+        })
+        .await
+    }
+
+    async fn launch(
+        binary: &str,
+        opts: &PgConnectOptions,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+        prepare: impl FnOnce(&mut std::process::Command),
     ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         // A port asked for in `env` (an instance restarted where the proxy expects it).
@@ -586,6 +621,7 @@ impl ServeProcess {
                 Some(path) => std::fs::File::create(path).unwrap().into(),
                 None => std::process::Stdio::null(),
             });
+        prepare(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -234,6 +234,8 @@ struct BotItem {
     name: String,
     kind_label: &'static str,
     summary: String,
+    /// Where its credentials come from (empty for the demo bot).
+    credentials: &'static str,
     endpoint: String,
     timeout_ms: i32,
     used_by: Vec<String>,
@@ -318,6 +320,7 @@ async fn render(
                 name: r.name.clone(),
                 kind_label: kind_label(&r.kind),
                 summary,
+                credentials: v.credentials.unwrap_or_default(),
                 endpoint: r.endpoint.clone().unwrap_or_default(),
                 timeout_ms: r.timeout_ms,
                 used_by: rules
