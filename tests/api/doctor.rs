@@ -25,12 +25,16 @@ use crate::helpers::{AUTH_TOKEN, TestApp, database_url, free_port};
 const AC: &str = "AC00000000000000000000000000000000";
 
 /// What the test proxy does to the requests it forwards.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Proxying {
     /// As a correctly configured proxy: adds `X-Forwarded-Proto: https`.
     Faithful,
     /// Forgets `X-Forwarded-Proto`.
     DropsProto,
+    /// Passes `X-Forwarded-Proto` but not `X-Twilio-Signature` (a header allow-list).
+    StripsSignature,
+    /// Adds a form field to the body (a WAF that normalises forms).
+    RewritesBody,
 }
 
 /// A TLS-terminating HTTP/1.1 proxy on loopback in front of `upstream` (one request per
@@ -168,8 +172,19 @@ async fn forward(
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    if mode == Proxying::Faithful {
+    if mode != Proxying::DropsProto {
         headers.push(("X-Forwarded-Proto".into(), "https".into()));
+    }
+    if mode == Proxying::StripsSignature {
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("x-twilio-signature"));
+    }
+    if mode == Proxying::RewritesBody && !body.is_empty() {
+        body.extend_from_slice(b"&Normalized=1");
+        for (k, v) in headers.iter_mut() {
+            if k.eq_ignore_ascii_case("content-length") {
+                *v = body.len().to_string();
+            }
+        }
     }
     headers.push(("Connection".into(), "close".into()));
     let mut out = format!("{request_line}\r\n");
@@ -444,6 +459,44 @@ async fn a_proxy_that_drops_x_forwarded_proto_fails_the_self_test_by_name(
     );
     drop(proxy);
     app.stop().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_proxy_that_strips_the_signature_or_rewrites_the_body_fails_the_self_test_naming_it(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    for (mode, says, fix) in [
+        (
+            Proxying::StripsSignature,
+            "X-Twilio-Signature did not reach wadash",
+            "pass every request header",
+        ),
+        (
+            Proxying::RewritesBody,
+            "changed the body",
+            "pass the body through unchanged",
+        ),
+    ] {
+        let (listener, port) = TlsProxy::bind().await;
+        let public = format!("https://localhost:{port}");
+        let twilio = twilio(&public).await;
+        let app = live_app(opts.clone(), &twilio, &public).await;
+        let proxy = TlsProxy::start(
+            listener,
+            app.address.trim_start_matches("http://").to_owned(),
+            mode,
+        );
+        let run = doctor(&[], &env_of(&opts, &twilio, &public, &proxy.ca_file.0)).await;
+        assert!(!run.success, "{mode:?}: {}", run.stdout);
+        let (status, line) = run.line("webhook-self-test");
+        assert_eq!(status, "fail", "{mode:?}: {line}");
+        assert!(line.contains(says), "{mode:?}: {line}");
+        assert!(line.contains(fix), "{mode:?}: {line}");
+        assert!(!run.stdout.contains(AUTH_TOKEN), "no secret printed");
+        drop(proxy);
+        app.stop().await;
+    }
 }
 
 #[sqlx::test(migrations = false)]
