@@ -56,8 +56,14 @@ pub async fn prepare(
         .map_err(|e| format!("the Content cache could not be read: {e}"))?;
         match claim {
             Claim::Ready(sid) => return Ok(Prepared::Content { sid, shape }),
-            Claim::Mine => {
-                let created = create(content, &c).await;
+            Claim::Mine { taken_over } => {
+                let created = match taken_over {
+                    true => match find(content, &c).await {
+                        Some(sid) => Ok(sid),
+                        None => create(content, &c).await,
+                    },
+                    false => create(content, &c).await,
+                };
                 let stored = match &created {
                     Ok(sid) => store::fill(pool, &c.key, sid).await,
                     Err(_) => store::release(pool, &c.key).await,
@@ -78,6 +84,16 @@ pub async fn prepare(
     }
 }
 
+/// The Content named for `c` if Twilio has it (created by an instance that died before it
+/// noted the SID).
+async fn find(content: &ContentClient, c: &choices::ChoiceContent) -> Option<String> {
+    let found = content
+        .search(&Search::exact_name(&c.friendly_name, choices::LANGUAGE), 1)
+        .await
+        .ok()?;
+    found.into_iter().next().map(|t| t.sid)
+}
+
 /// Creates the Content at Twilio. After an answer that leaves open whether Twilio created it
 /// (a timeout, a 5xx), Twilio is asked for it by name before giving up, so that a retry does
 /// not create a second one.
@@ -93,13 +109,8 @@ async fn create(content: &ContentClient, c: &choices::ChoiceContent) -> Result<S
         Err(e) => {
             let refused = matches!(&e, TwilioError::Api { status, .. } if *status < 500)
                 || matches!(e, TwilioError::Invalid(_));
-            if !refused
-                && let Ok(found) = content
-                    .search(&Search::exact_name(&c.friendly_name, choices::LANGUAGE), 1)
-                    .await
-                && let Some(t) = found.into_iter().next()
-            {
-                return Ok(t.sid);
+            if !refused && let Some(sid) = find(content, c).await {
+                return Ok(sid);
             }
             Err(format!("Twilio did not create the Content: {e}"))
         }

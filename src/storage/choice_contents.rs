@@ -10,7 +10,9 @@ pub enum Claim {
     /// The Content exists: send with this SID.
     Ready(String),
     /// This caller claimed the key: it creates the Content, then [`fill`]s or [`release`]s.
-    Mine,
+    /// `taken_over`: the claim was a dead instance's, which may have created the Content at
+    /// Twilio before it died.
+    Mine { taken_over: bool },
     /// Another caller is creating it: ask again in a moment.
     Busy,
 }
@@ -35,12 +37,13 @@ pub async fn claim(
     if let Some(sid) = ready {
         return Ok(Claim::Ready(sid));
     }
-    let mine: Option<i32> = sqlx::query_scalar(
+    // `xmax = 0` on the returned row: inserted now, not a stale claim taken over.
+    let mine: Option<bool> = sqlx::query_scalar(
         "INSERT INTO bot_choice_contents AS c (key, account_sid, shape, types) \
          VALUES ($1, $2, $3, $4) \
          ON CONFLICT (key) DO UPDATE SET claimed_at = now() \
            WHERE c.content_sid IS NULL AND c.claimed_at < now() - make_interval(secs => $5) \
-         RETURNING 1",
+         RETURNING c.xmax = 0",
     )
     .bind(key)
     .bind(account_sid)
@@ -49,8 +52,10 @@ pub async fn claim(
     .bind(stale_secs)
     .fetch_optional(pool)
     .await?;
-    if mine.is_some() {
-        return Ok(Claim::Mine);
+    if let Some(inserted) = mine {
+        return Ok(Claim::Mine {
+            taken_over: !inserted,
+        });
     }
     // Filled between the two statements, or still being created.
     let sid: Option<Option<String>> =

@@ -149,6 +149,19 @@ async fn the_demo_bots_menu_goes_as_quick_replies_created_once_and_a_tap_reaches
         app.count("SELECT count(*) FROM bot_choice_contents").await,
         1
     );
+    // An instance that created the Content at Twilio and died before noting its SID: the
+    // instance that takes its claim over finds it by name instead of creating a second one.
+    sqlx::query(
+        "UPDATE bot_choice_contents SET content_sid = NULL, claimed_at = now() - interval '2 minutes'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(say(&app, 3, ASHA, "menu").await, EMPTY);
+    let sent = bot_replies(&app, ASHA, 3).await;
+    assert_eq!(sent[2].2.as_deref(), Some(content_sid.as_str()));
+    assert_eq!(sim_contents(&app).await, samples + 1, "still one Content");
+
     // Not a template: the catalogue leaves it out.
     let content_client = app.twilio.content(app.twilio.base()).unwrap();
     wadash::templates::sync(&app.pool, &content_client)
@@ -412,7 +425,9 @@ async fn a_question_is_claimed_by_one_caller_at_a_time_and_a_dead_claim_is_taken
     // Eight callers at once (as from several instances): exactly one creates.
     let all = futures_util::future::join_all((0..8).map(|_| ask("k1", 60.0))).await;
     assert_eq!(
-        all.iter().filter(|c| **c == Claim::Mine).count(),
+        all.iter()
+            .filter(|c| **c == Claim::Mine { taken_over: false })
+            .count(),
         1,
         "{all:?}"
     );
@@ -429,9 +444,9 @@ async fn a_question_is_claimed_by_one_caller_at_a_time_and_a_dead_claim_is_taken
         Claim::Ready("HX00000000000000000000000000000001".into())
     );
     // A released claim can be taken again; a filled one is never released.
-    assert_eq!(ask("k2", 60.0).await, Claim::Mine);
+    assert_eq!(ask("k2", 60.0).await, Claim::Mine { taken_over: false });
     release(&app.pool, "k2").await.unwrap();
-    assert_eq!(ask("k2", 60.0).await, Claim::Mine);
+    assert_eq!(ask("k2", 60.0).await, Claim::Mine { taken_over: false });
     release(&app.pool, "k1").await.unwrap();
     assert!(matches!(ask("k1", 60.0).await, Claim::Ready(_)));
     // An unfilled claim older than the stale time belongs to a dead instance.
@@ -442,7 +457,7 @@ async fn a_question_is_claimed_by_one_caller_at_a_time_and_a_dead_claim_is_taken
     .execute(&app.pool)
     .await
     .unwrap();
-    assert_eq!(ask("k2", 60.0).await, Claim::Mine);
+    assert_eq!(ask("k2", 60.0).await, Claim::Mine { taken_over: true });
     assert_eq!(ask("k2", 60.0).await, Claim::Busy);
     app.stop().await;
 }
