@@ -20,7 +20,8 @@
 #   FLASK_WORKERS=5 FLASK_THREADS=1     gunicorn workers x threads (pool = threads per worker)
 #   FLASK_WORKER_CLASS=sync             or gthread (keeps connections alive; e.g. 4 x 8)
 #   NAIVE_POOL=16 NAIVE_WORKERS=        naive peer: pool size, actix workers (default: cores)
-#   WADASH_WORKERS, WADASH_INGEST_MAX_BATCH, WADASH_INGEST_CONCURRENCY, WADASH_DB_MAX_CONNECTIONS
+#   WADASH_WORKERS, WADASH_INGEST_MAX_BATCH, WADASH_INGEST_CONCURRENCY, WADASH_INGEST_LINGER_US,
+#   WADASH_DB_MAX_CONNECTIONS
 #                      are passed through to wadash unchanged.
 #   SKIP_BUILD=1       do not run cargo build
 #   CARGO_TARGET_DIR   where cargo builds and the binaries are taken from (default: target/)

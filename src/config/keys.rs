@@ -16,6 +16,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("ingest_max_batch", "WADASH_INGEST_MAX_BATCH"),
     ("ingest_concurrency", "WADASH_INGEST_CONCURRENCY"),
     ("ingest_queue", "WADASH_INGEST_QUEUE"),
+    ("ingest_linger_us", "WADASH_INGEST_LINGER_US"),
     ("webhook_body_timeout_ms", "WADASH_WEBHOOK_BODY_TIMEOUT_MS"),
     ("webhook_max_bodies", "WADASH_WEBHOOK_MAX_BODIES"),
     (

@@ -67,6 +67,7 @@ pub fn ingest(v: &Values, webhooks: &WebhookSettings) -> anyhow::Result<IngestSe
         max_batch: v.num("ingest_max_batch", 512usize)?.max(1),
         concurrency: v.num("ingest_concurrency", default_ingest_lanes())?.max(1),
         queue: v.num("ingest_queue", 16_384usize)?.max(1),
+        linger: Duration::from_micros(v.num("ingest_linger_us", DEFAULT_INGEST_LINGER_US)?),
     })
 }
 

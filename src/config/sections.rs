@@ -33,6 +33,9 @@ pub(super) fn default_ingest_lanes() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
+/// Default of `WADASH_INGEST_LINGER_US` (measured in bench/README.md, "Lingering lanes").
+pub(super) const DEFAULT_INGEST_LINGER_US: u64 = 1000;
+
 /// Group-commit tuning for webhook ingestion.
 #[derive(Debug, Clone, Copy)]
 pub struct IngestSettings {
@@ -43,6 +46,10 @@ pub struct IngestSettings {
     pub concurrency: usize,
     /// Callbacks waiting for a transaction before handlers get back-pressure.
     pub queue: usize,
+    /// How long a lane waits for more callbacks before committing, when its previous batch
+    /// held more than one (traffic is concurrent); zero commits at once. Light traffic never
+    /// waits: a lane whose previous batch was a single callback commits the next at once.
+    pub linger: Duration,
     /// A batch whose statement and commit take longer than this is abandoned (its connection
     /// closed) and its callbacks answered 503: no webhook waits longer for its commit.
     pub batch_timeout: Duration,

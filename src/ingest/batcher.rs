@@ -8,6 +8,15 @@
 //! exactly when the database is the bottleneck and stay at one record when traffic is light
 //! (no added latency).
 //!
+//! Under moderate concurrent traffic that alone leaves batches small: each commit is quick, so
+//! few callbacks arrive meanwhile, and every transaction's fixed cost (a few hundred
+//! microseconds of database CPU, a WAL flush, a wake-up of each process) is shared by few
+//! callbacks. So a lane whose previous batch held more than one callback, and which finds fewer
+//! than [`SMALL_BATCH`] waiting, lingers (`linger`) before taking them, like PostgreSQL's
+//! `commit_delay`. A lane whose previous batch was a single callback does not, so light traffic
+//! is answered at once; nor does one that finds a large batch waiting, so a saturated lane
+//! never idles.
+//!
 //! Why lanes rather than several commit slots sharing one queue: two batches in flight that
 //! hold callbacks of the same message wait for each other's row lock (measured: about a tenth
 //! of the backends' time under the benchmark), and each extra transaction adds a fixed cost of
@@ -80,7 +89,10 @@ impl Ingestor {
             senders.push(tx);
             writers.push(tokio::spawn(lane(
                 pool.clone(),
-                settings.max_batch,
+                Gather {
+                    max_batch: settings.max_batch,
+                    linger: settings.linger,
+                },
                 settings.batch_timeout,
                 metrics.clone(),
                 rx,
@@ -129,20 +141,67 @@ fn lane_of(sid: &str, lanes: usize) -> usize {
 /// statement and its commit, in a single round trip.
 async fn lane(
     pool: PgPool,
-    max_batch: usize,
+    gather: Gather,
     timeout: Duration,
     metrics: Arc<Metrics>,
     mut rx: mpsc::Receiver<Job>,
 ) {
-    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut batch: Vec<Job> = Vec::with_capacity(gather.max_batch);
     let db = Db {
         pool,
         timeout,
         metrics,
     };
-    while rx.recv_many(&mut batch, max_batch).await > 0 {
+    let mut previous = 0;
+    while gather.next(&mut rx, &mut batch, previous).await > 0 {
+        previous = batch.len();
         let (records, waiters) = batch.drain(..).map(|j| (j.record, j.done)).unzip();
         commit(&db, records, waiters).await;
+    }
+}
+
+/// Below this many callbacks a batch's fixed cost (about 690,000 PostgreSQL instructions,
+/// against about 150,000 per callback: bench/README.md) is more than a fifth of its total, so a
+/// lane under concurrent traffic lingers for more.
+const SMALL_BATCH: usize = 16;
+
+/// How a lane collects its next batch.
+#[derive(Debug, Clone, Copy)]
+struct Gather {
+    max_batch: usize,
+    linger: Duration,
+}
+
+impl Gather {
+    /// Waits for at least one item, then, if the previous batch held more than one (traffic is
+    /// concurrent) and few are waiting, lingers for more until [`SMALL_BATCH`] are there or
+    /// `linger` has passed, whichever comes first.
+    /// Returns how many items `batch` holds; 0 once the channel is closed and drained.
+    async fn next<T>(
+        &self,
+        rx: &mut mpsc::Receiver<T>,
+        batch: &mut Vec<T>,
+        previous: usize,
+    ) -> usize {
+        if rx.recv_many(batch, self.max_batch).await == 0 {
+            return 0;
+        }
+        if self.lingers(previous, batch.len()) {
+            let until = tokio::time::Instant::now() + self.linger;
+            let enough = SMALL_BATCH.min(self.max_batch);
+            while batch.len() < enough {
+                let more = rx.recv_many(batch, enough - batch.len());
+                if !matches!(tokio::time::timeout_at(until, more).await, Ok(n) if n > 0) {
+                    break;
+                }
+            }
+        }
+        batch.len()
+    }
+
+    /// Whether to wait for more before committing `waiting` items after a batch of `previous`.
+    fn lingers(&self, previous: usize, waiting: usize) -> bool {
+        !self.linger.is_zero() && previous > 1 && waiting < SMALL_BATCH.min(self.max_batch)
     }
 }
 
@@ -272,7 +331,111 @@ async fn attempt_once(
 
 #[cfg(test)]
 mod tests {
-    use super::lane_of;
+    use std::time::{Duration, Instant};
+
+    use tokio::sync::mpsc;
+
+    use super::{Gather, SMALL_BATCH, lane_of};
+
+    fn gather(max_batch: usize, linger_ms: u64) -> Gather {
+        Gather {
+            max_batch,
+            linger: Duration::from_millis(linger_ms),
+        }
+    }
+
+    #[test]
+    fn a_lane_lingers_only_after_a_batch_of_several_and_only_while_few_wait() {
+        let g = gather(512, 1);
+        assert!(!g.lingers(0, 1), "the first callback goes at once");
+        assert!(
+            !g.lingers(1, 1),
+            "light traffic: the last batch was one callback"
+        );
+        assert!(!g.lingers(1, 5), "the last batch was one callback");
+        assert!(g.lingers(2, 1));
+        assert!(g.lingers(40, SMALL_BATCH - 1));
+        assert!(
+            !g.lingers(40, SMALL_BATCH),
+            "enough wait: a saturated lane never idles"
+        );
+        let small = gather(8, 1);
+        assert!(small.lingers(7, 7));
+        assert!(!small.lingers(7, 8), "a full batch goes at once");
+        assert!(
+            !gather(512, 0).lingers(7, 1),
+            "a linger of zero never waits"
+        );
+    }
+
+    #[tokio::test]
+    async fn light_traffic_is_taken_at_once_and_concurrent_traffic_waits_for_more() {
+        // Bounds are one-sided where timing matters: a sleep never ends early, and the "at
+        // once" case is checked against a linger far longer than any scheduling delay.
+        let long = gather(64, 5_000);
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut batch = Vec::new();
+        tx.send(1).await.unwrap();
+        let t = Instant::now();
+        assert_eq!(long.next(&mut rx, &mut batch, 1).await, 1);
+        assert!(
+            t.elapsed() < Duration::from_millis(5_000),
+            "lingered after a batch of one"
+        );
+
+        batch.clear();
+        let short = gather(64, 50);
+        tx.send(2).await.unwrap();
+        // The test's runtime has one thread: this task runs only once `next` waits, which it
+        // does only while lingering (the first item is already there).
+        let late = tx.clone();
+        tokio::spawn(async move { late.send(3).await.unwrap() });
+        let t = Instant::now();
+        assert_eq!(short.next(&mut rx, &mut batch, 2).await, 2);
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        assert_eq!(
+            batch,
+            [2, 3],
+            "what arrived while lingering joins the batch"
+        );
+
+        // Lingering ends as soon as a small batch's worth is there, long before the linger.
+        batch.clear();
+        tx.send(0).await.unwrap();
+        let burst = tx.clone();
+        let burst = tokio::spawn(async move {
+            for i in 1..=20 {
+                burst.send(i).await.unwrap();
+            }
+        });
+        let t = Instant::now();
+        assert_eq!(long.next(&mut rx, &mut batch, 2).await, SMALL_BATCH);
+        assert!(
+            t.elapsed() < Duration::from_millis(5_000),
+            "waited out the linger"
+        );
+        burst.await.unwrap();
+        while rx.try_recv().is_ok() {}
+
+        batch.clear();
+        for i in 0..4 {
+            tx.send(i).await.unwrap();
+        }
+        assert_eq!(
+            gather(3, 50).next(&mut rx, &mut batch, 2).await,
+            3,
+            "at most max_batch"
+        );
+        drop(tx);
+        batch.clear();
+        assert_eq!(
+            long.next(&mut rx, &mut batch, 1).await,
+            1,
+            "the rest, then the end"
+        );
+        batch.clear();
+        assert_eq!(long.next(&mut rx, &mut batch, 1).await, 0);
+    }
 
     #[test]
     fn one_lane_takes_everything() {

@@ -39,24 +39,49 @@ pub const HIST_BOUNDS: [f64; 14] = [
 ];
 pub const HIST_LEN: usize = HIST_BOUNDS.len() + 1;
 
-/// `ARRAY[count(*) FILTER (WHERE d <= 2), count(*) FILTER (WHERE d > 2 AND d <= 5), …]` over
-/// `expr`, NULLs not counted.
-fn hist_sql(expr: &str) -> String {
-    let mut parts = Vec::with_capacity(HIST_LEN);
-    let mut low: Option<f64> = None;
-    for b in HIST_BOUNDS {
-        let cond = match low {
-            None => format!("{expr} <= {b}"),
-            Some(l) => format!("{expr} > {l} AND {expr} <= {b}"),
-        };
-        parts.push(format!("count(*) FILTER (WHERE {cond})"));
-        low = Some(b);
-    }
-    parts.push(format!(
-        "count(*) FILTER (WHERE {expr} > {})",
-        HIST_BOUNDS[HIST_BOUNDS.len() - 1]
-    ));
+/// The histogram bucket of a duration of `seconds` (a `float8` SQL expression): the number
+/// of [`HIST_BOUNDS`] below it, so bucket `k` holds `(HIST_BOUNDS[k-1], HIST_BOUNDS[k]]`
+/// (the first everything up to 2 s, the last everything above a day); NULL stays NULL.
+///
+/// Computed once per row: `width_bucket` over the negated bounds counts the bounds at or above
+/// the value in one binary search. The earlier form compared a `numeric` `extract(epoch …)`
+/// against every bound (about sixty `numeric` evaluations per message), which made a roll-up
+/// pass over a busy five-minute bucket cost seconds of database CPU (bench/README.md,
+/// "The roll-up pass under sustained load").
+fn bin_sql(seconds: &str) -> String {
+    let negated: Vec<String> = HIST_BOUNDS
+        .iter()
+        .rev()
+        .map(|b| format!("{}", -b))
+        .collect();
+    format!(
+        "({} - width_bucket(-({seconds}), ARRAY[{}]::float8[]))",
+        HIST_BOUNDS.len(),
+        negated.join(", ")
+    )
+}
+
+/// `ARRAY[count(*) FILTER (WHERE bin = 0), …]`: counts per histogram bucket of the integer
+/// column `bin` (from [`bin_sql`]), NULLs not counted.
+fn hist_sql(bin: &str) -> String {
+    let parts: Vec<String> = (0..HIST_LEN)
+        .map(|k| format!("count(*) FILTER (WHERE {bin} = {k})"))
+        .collect();
     format!("ARRAY[{}]::bigint[]", parts.join(", "))
+}
+
+/// Messages created in `[$1, $2)` with their two histogram buckets, computed once per row:
+/// `OFFSET 0` keeps the planner from pulling the subquery up and copying the bucket
+/// expression into each of the histogram's filters.
+fn binned_messages(extra_filter: &str) -> String {
+    format!(
+        "(SELECT created_at, direction, to_addr, from_addr, messaging_service_sid, status, \
+                 sent_at, delivered_at, read_at, \
+                 {} AS delivered_bin, {} AS read_bin \
+          FROM messages WHERE created_at >= $1 AND created_at < $2{extra_filter} OFFSET 0)",
+        bin_sql("date_part('epoch', delivered_at - created_at)"),
+        bin_sql("date_part('epoch', read_at - created_at)")
+    )
 }
 
 fn aggregate_sql() -> &'static str {
@@ -75,14 +100,14 @@ fn aggregate_sql() -> &'static str {
                    count(*) FILTER (WHERE m.status = 'undelivered') AS undelivered,
                    {} AS delivered_hist,
                    {} AS read_hist
-               FROM messages m
-               WHERE m.created_at >= $1 AND m.created_at < $2
+               FROM {} m
                GROUP BY 1, 2, 3, 4"#,
             super::messages::reached_sent!("m."),
             super::messages::reached_delivered!("m."),
             super::messages::reached_read!("m."),
-            hist_sql("extract(epoch FROM m.delivered_at - m.created_at)"),
-            hist_sql("extract(epoch FROM m.read_at - m.created_at)")
+            hist_sql("m.delivered_bin"),
+            hist_sql("m.read_bin"),
+            binned_messages("")
         )
     })
 }
@@ -315,10 +340,13 @@ pub async fn raw_hists(
     static SQL: OnceLock<String> = OnceLock::new();
     let sql = SQL.get_or_init(|| {
         format!(
-            "SELECT {}, {} FROM messages WHERE direction = 'outbound' AND created_at >= $1 AND created_at < $2 \
-             AND ($3::text IS NULL OR from_addr = $3 OR messaging_service_sid = $3)",
-            hist_sql("extract(epoch FROM delivered_at - created_at)"),
-            hist_sql("extract(epoch FROM read_at - created_at)")
+            "SELECT {}, {} FROM {} m",
+            hist_sql("m.delivered_bin"),
+            hist_sql("m.read_bin"),
+            binned_messages(
+                " AND direction = 'outbound' \
+                 AND ($3::text IS NULL OR from_addr = $3 OR messaging_service_sid = $3)"
+            )
         )
     });
     let (d, r): (Vec<i64>, Vec<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
@@ -394,6 +422,12 @@ mod tests {
         assert_eq!(quantile(&h, 1.0), Some(10.0));
         h[0] = 10; // 0–2 s
         assert_eq!(quantile(&h, 0.25), Some(1.0));
-        assert!(hist_sql("d").starts_with("ARRAY[count(*) FILTER (WHERE d <= 2)"));
+        assert!(hist_sql("b").starts_with("ARRAY[count(*) FILTER (WHERE b = 0), "));
+        assert!(hist_sql("b").ends_with("count(*) FILTER (WHERE b = 14)]::bigint[]"));
+        assert_eq!(
+            bin_sql("x"),
+            "(14 - width_bucket(-(x), ARRAY[-86400, -21600, -7200, -3600, -1800, -600, -300, \
+             -120, -60, -30, -20, -10, -5, -2]::float8[]))"
+        );
     }
 }

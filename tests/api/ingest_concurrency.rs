@@ -117,6 +117,7 @@ async fn an_event_another_transaction_stores_meanwhile_is_retried_and_stored_onc
         max_batch: 16,
         concurrency: 1,
         queue: 64,
+        linger: std::time::Duration::ZERO,
         batch_timeout: std::time::Duration::from_secs(30),
     };
     let (ingestor, writers) = wadash::ingest::Ingestor::start(

@@ -139,3 +139,56 @@ async fn rollups_match_the_messages_and_follow_changes(pool: PgPool) {
         Some(0)
     );
 }
+
+/// A delivery or read time lands in the histogram bucket of the first bound at or above it,
+/// exactly at the bounds too (a microsecond either side of each), in the roll-ups and in the
+/// raw read of a window's edges alike; a time before creation counts in the first bucket and
+/// a missing one in none.
+#[sqlx::test]
+async fn times_fall_into_histogram_buckets_exactly_at_their_bounds(pool: PgPool) {
+    use wadash::storage::rollups::{self, BUCKET, HIST_BOUNDS, HIST_LEN};
+    let bucket = rollups::bucket_of(Utc::now()) - Duration::hours(2);
+    let micros = |seconds: f64| (seconds * 1e6) as i64;
+    let mut delays: Vec<Option<i64>> = vec![None, Some(-3_000_000), Some(0)];
+    for b in HIST_BOUNDS {
+        delays.extend([Some(micros(b) - 1), Some(micros(b)), Some(micros(b) + 1)]);
+    }
+    let mut expected = [0i64; HIST_LEN];
+    for d in delays.iter().flatten() {
+        expected[HIST_BOUNDS.iter().filter(|b| micros(**b) < *d).count()] += 1;
+    }
+    assert_eq!(expected[0], 4);
+    assert_eq!(expected[HIST_LEN - 1], 1);
+
+    sqlx::query(
+        r#"INSERT INTO messages (sid, direction, from_addr, to_addr, status, status_rank,
+                                 delivered_at, read_at, created_at)
+           SELECT 'SM' || md5(i::text), 'outbound', 'whatsapp:+14155238886', 'whatsapp:+919900000001',
+                  'read', 70, c + d * interval '1 microsecond', c + d * interval '1 microsecond', c
+           FROM unnest($1::bigint[]) WITH ORDINALITY AS t(d, i),
+                LATERAL (SELECT $2::timestamptz + interval '1 minute' AS c) x"#,
+    )
+    .bind(&delays)
+    .bind(bucket)
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    rollups::recompute(&pool, &[(bucket, bucket + BUCKET)])
+        .await
+        .unwrap();
+    let (delivered, read): (Vec<i64>, Vec<i64>) =
+        sqlx::query_as("SELECT delivered_hist, read_hist FROM message_stats_5m WHERE bucket = $1")
+            .bind(bucket)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(delivered, expected, "roll-up, delivered");
+    assert_eq!(read, expected, "roll-up, read");
+
+    let (d, r) = rollups::raw_hists(&pool, bucket, bucket + BUCKET, None)
+        .await
+        .unwrap();
+    assert_eq!(d, expected, "raw, delivered");
+    assert_eq!(r, expected, "raw, read");
+}
