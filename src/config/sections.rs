@@ -47,8 +47,9 @@ pub struct IngestSettings {
     /// Callbacks waiting for a transaction before handlers get back-pressure.
     pub queue: usize,
     /// How long a lane waits for more callbacks before committing, when its previous batch
-    /// held more than one (traffic is concurrent); zero commits at once. Light traffic never
-    /// waits: a lane whose previous batch was a single callback commits the next at once.
+    /// held more than one (traffic is concurrent) and fewer than 16 are waiting; it stops
+    /// waiting as soon as 16 are there, and zero commits at once. Light traffic never waits:
+    /// a lane whose previous batch was a single callback commits the next at once.
     pub linger: Duration,
     /// A batch whose statement and commit take longer than this is abandoned (its connection
     /// closed) and its callbacks answered 503: no webhook waits longer for its commit.

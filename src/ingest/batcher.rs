@@ -13,7 +13,7 @@
 //! microseconds of database CPU, a WAL flush, a wake-up of each process) is shared by few
 //! callbacks. So a lane whose previous batch held more than one callback, and which finds fewer
 //! than [`SMALL_BATCH`] waiting, lingers (`linger`) before taking them, like PostgreSQL's
-//! `commit_delay`. A lane whose previous batch was a single callback does not, so light traffic
+//! `commit_delay`, until that many are there; it then takes whatever else arrived too. A lane whose previous batch was a single callback does not, so light traffic
 //! is answered at once; nor does one that finds a large batch waiting, so a saturated lane
 //! never idles.
 //!
@@ -175,7 +175,8 @@ struct Gather {
 impl Gather {
     /// Waits for at least one item, then, if the previous batch held more than one (traffic is
     /// concurrent) and few are waiting, lingers for more until [`SMALL_BATCH`] are there or
-    /// `linger` has passed, whichever comes first.
+    /// `linger` has passed, whichever comes first, and then also takes whatever else is
+    /// already waiting (up to `max_batch`) without waiting for it.
     /// Returns how many items `batch` holds; 0 once the channel is closed and drained.
     async fn next<T>(
         &self,
@@ -188,11 +189,18 @@ impl Gather {
         }
         if self.lingers(previous, batch.len()) {
             let until = tokio::time::Instant::now() + self.linger;
-            let enough = SMALL_BATCH.min(self.max_batch);
+            let enough = self.enough();
             while batch.len() < enough {
                 let more = rx.recv_many(batch, enough - batch.len());
                 if !matches!(tokio::time::timeout_at(until, more).await, Ok(n) if n > 0) {
                     break;
+                }
+            }
+            // What arrived while the lane waited beyond the first SMALL_BATCH rides along.
+            while batch.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
                 }
             }
         }
@@ -201,7 +209,12 @@ impl Gather {
 
     /// Whether to wait for more before committing `waiting` items after a batch of `previous`.
     fn lingers(&self, previous: usize, waiting: usize) -> bool {
-        !self.linger.is_zero() && previous > 1 && waiting < SMALL_BATCH.min(self.max_batch)
+        !self.linger.is_zero() && previous > 1 && waiting < self.enough()
+    }
+
+    /// How many waiting items end a linger.
+    fn enough(&self) -> usize {
+        SMALL_BATCH.min(self.max_batch)
     }
 }
 
@@ -399,24 +412,6 @@ mod tests {
             "what arrived while lingering joins the batch"
         );
 
-        // Lingering ends as soon as a small batch's worth is there, long before the linger.
-        batch.clear();
-        tx.send(0).await.unwrap();
-        let burst = tx.clone();
-        let burst = tokio::spawn(async move {
-            for i in 1..=20 {
-                burst.send(i).await.unwrap();
-            }
-        });
-        let t = Instant::now();
-        assert_eq!(long.next(&mut rx, &mut batch, 2).await, SMALL_BATCH);
-        assert!(
-            t.elapsed() < Duration::from_millis(5_000),
-            "waited out the linger"
-        );
-        burst.await.unwrap();
-        while rx.try_recv().is_ok() {}
-
         batch.clear();
         for i in 0..4 {
             tx.send(i).await.unwrap();
@@ -435,6 +430,30 @@ mod tests {
         );
         batch.clear();
         assert_eq!(long.next(&mut rx, &mut batch, 1).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_burst_ends_the_linger_and_rides_along_up_to_the_largest_batch() {
+        // One thread: the burst is sent in full once `next` waits, i.e. while it lingers.
+        for (max_batch, expected) in [(64, 41), (20, 20)] {
+            let g = gather(max_batch, 5_000);
+            let (tx, mut rx) = mpsc::channel(64);
+            tx.send(0).await.unwrap();
+            let burst = tx.clone();
+            tokio::spawn(async move {
+                for i in 1..=40 {
+                    burst.send(i).await.unwrap();
+                }
+            });
+            let mut batch = Vec::new();
+            let t = Instant::now();
+            assert_eq!(g.next(&mut rx, &mut batch, 2).await, expected);
+            assert!(
+                t.elapsed() < Duration::from_millis(5_000),
+                "waited out the linger although {SMALL_BATCH} were there"
+            );
+            assert_eq!(batch, (0..expected).collect::<Vec<_>>(), "in arrival order");
+        }
     }
 
     #[test]
