@@ -39,33 +39,36 @@ pub const HIST_BOUNDS: [f64; 14] = [
 ];
 pub const HIST_LEN: usize = HIST_BOUNDS.len() + 1;
 
-/// The histogram bucket of a duration of `seconds` (a `float8` SQL expression): the number
-/// of [`HIST_BOUNDS`] below it, so bucket `k` holds `(HIST_BOUNDS[k-1], HIST_BOUNDS[k]]`
-/// (the first everything up to 2 s, the last everything above a day); NULL stays NULL.
+/// The histogram bucket of the time from `start` to `end` (two `timestamptz` SQL
+/// expressions): the number of [`HIST_BOUNDS`] below it, so bucket `k` holds
+/// `(HIST_BOUNDS[k-1], HIST_BOUNDS[k]]` (the first everything up to 2 s, the last everything
+/// above a day); NULL stays NULL.
 ///
-/// Computed once per row: `width_bucket` over the negated bounds counts the bounds at or above
-/// the value in one binary search. The earlier form compared a `numeric` `extract(epoch …)`
-/// against every bound (about sixty `numeric` evaluations per message), which made a roll-up
-/// pass over a busy five-minute bucket cost seconds of database CPU (bench/README.md,
-/// "The roll-up pass under sustained load").
-fn bin_sql(seconds: &str) -> String {
+/// Computed once per row, on the `interval` itself: `width_bucket` over the negated bounds
+/// (`start - end`, against `-86400 s` … `-2 s`) counts the bounds at or above the duration in
+/// one binary search of exact microsecond comparisons. Converting to seconds first
+/// (`date_part('epoch', …)`) took about 5 % longer over a busy bucket, and the earlier form
+/// compared a `numeric` `extract(epoch …)` with every bound, about sixty `numeric`
+/// evaluations per message (bench/README.md, "The roll-up pass under sustained load").
+fn bin_sql(start: &str, end: &str) -> String {
     let negated: Vec<String> = HIST_BOUNDS
         .iter()
         .rev()
-        .map(|b| format!("{}", -b))
+        .map(|b| format!("'{} s'", -b))
         .collect();
     format!(
-        "({} - width_bucket(-({seconds}), ARRAY[{}]::float8[]))",
+        "({} - width_bucket({start} - {end}, ARRAY[{}]::interval[]))",
         HIST_BOUNDS.len(),
         negated.join(", ")
     )
 }
 
-/// `ARRAY[count(*) FILTER (WHERE bin = 0), …]`: counts per histogram bucket of the integer
-/// column `bin` (from [`bin_sql`]), NULLs not counted.
-fn hist_sql(bin: &str) -> String {
+/// `ARRAY[count FILTER (WHERE bin = 0), …]`: per histogram bucket of the integer column `bin`
+/// (from [`bin_sql`]), the aggregate `count` (`count(*)` over rows, or a sum over groups)
+/// restricted to that bucket, zero when none; NULL bins are not counted.
+fn hist_sql(bin: &str, count: &str) -> String {
     let parts: Vec<String> = (0..HIST_LEN)
-        .map(|k| format!("count(*) FILTER (WHERE {bin} = {k})"))
+        .map(|k| format!("COALESCE({count} FILTER (WHERE {bin} = {k}), 0)"))
         .collect();
     format!("ARRAY[{}]::bigint[]", parts.join(", "))
 }
@@ -79,34 +82,47 @@ fn binned_messages(extra_filter: &str) -> String {
                  sent_at, delivered_at, read_at, \
                  {} AS delivered_bin, {} AS read_bin \
           FROM messages WHERE created_at >= $1 AND created_at < $2{extra_filter} OFFSET 0)",
-        bin_sql("date_part('epoch', delivered_at - created_at)"),
-        bin_sql("date_part('epoch', read_at - created_at)")
+        bin_sql("created_at", "delivered_at"),
+        bin_sql("created_at", "read_at")
     )
 }
 
+/// The roll-up rows of `[$1, $2)`, in two steps: messages are counted per bucket, sender and
+/// pair of histogram buckets first, so each row costs one hash lookup and the funnel's six
+/// counts; the histograms are then assembled from those few groups. Counting each row into
+/// thirty histogram filters directly took about a quarter longer (bench/README.md).
 fn aggregate_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
         format!(
-            r#"SELECT date_bin(interval '5 minutes', m.created_at, timestamptz 'epoch') AS bucket,
-                   m.direction,
-                   COALESCE(CASE WHEN m.direction = 'inbound' THEN m.to_addr ELSE m.from_addr END, '') AS business,
-                   COALESCE(m.messaging_service_sid, '') AS service_sid,
-                   count(*) AS total,
-                   count(*) FILTER (WHERE {}) AS sent,
-                   count(*) FILTER (WHERE {}) AS delivered,
-                   count(*) FILTER (WHERE {}) AS read,
-                   count(*) FILTER (WHERE m.status = 'failed') AS failed,
-                   count(*) FILTER (WHERE m.status = 'undelivered') AS undelivered,
+            r#"SELECT g.bucket, g.direction, g.business, g.service_sid,
+                   sum(g.total)::int8 AS total,
+                   sum(g.sent)::int8 AS sent,
+                   sum(g.delivered)::int8 AS delivered,
+                   sum(g.read)::int8 AS read,
+                   sum(g.failed)::int8 AS failed,
+                   sum(g.undelivered)::int8 AS undelivered,
                    {} AS delivered_hist,
                    {} AS read_hist
-               FROM {} m
+               FROM (SELECT date_bin(interval '5 minutes', m.created_at, timestamptz 'epoch') AS bucket,
+                            m.direction,
+                            COALESCE(CASE WHEN m.direction = 'inbound' THEN m.to_addr ELSE m.from_addr END, '') AS business,
+                            COALESCE(m.messaging_service_sid, '') AS service_sid,
+                            m.delivered_bin, m.read_bin,
+                            count(*) AS total,
+                            count(*) FILTER (WHERE {}) AS sent,
+                            count(*) FILTER (WHERE {}) AS delivered,
+                            count(*) FILTER (WHERE {}) AS read,
+                            count(*) FILTER (WHERE m.status = 'failed') AS failed,
+                            count(*) FILTER (WHERE m.status = 'undelivered') AS undelivered
+                     FROM {} m
+                     GROUP BY 1, 2, 3, 4, 5, 6) g
                GROUP BY 1, 2, 3, 4"#,
+            hist_sql("g.delivered_bin", "sum(g.total)"),
+            hist_sql("g.read_bin", "sum(g.total)"),
             super::messages::reached_sent!("m."),
             super::messages::reached_delivered!("m."),
             super::messages::reached_read!("m."),
-            hist_sql("m.delivered_bin"),
-            hist_sql("m.read_bin"),
             binned_messages("")
         )
     })
@@ -341,8 +357,8 @@ pub async fn raw_hists(
     let sql = SQL.get_or_init(|| {
         format!(
             "SELECT {}, {} FROM {} m",
-            hist_sql("m.delivered_bin"),
-            hist_sql("m.read_bin"),
+            hist_sql("m.delivered_bin", "count(*)"),
+            hist_sql("m.read_bin", "count(*)"),
             binned_messages(
                 " AND direction = 'outbound' \
                  AND ($3::text IS NULL OR from_addr = $3 OR messaging_service_sid = $3)"
@@ -422,12 +438,19 @@ mod tests {
         assert_eq!(quantile(&h, 1.0), Some(10.0));
         h[0] = 10; // 0–2 s
         assert_eq!(quantile(&h, 0.25), Some(1.0));
-        assert!(hist_sql("b").starts_with("ARRAY[count(*) FILTER (WHERE b = 0), "));
-        assert!(hist_sql("b").ends_with("count(*) FILTER (WHERE b = 14)]::bigint[]"));
+        assert!(
+            hist_sql("b", "count(*)")
+                .starts_with("ARRAY[COALESCE(count(*) FILTER (WHERE b = 0), 0), ")
+        );
+        assert!(
+            hist_sql("b", "sum(n)")
+                .ends_with("COALESCE(sum(n) FILTER (WHERE b = 14), 0)]::bigint[]")
+        );
         assert_eq!(
-            bin_sql("x"),
-            "(14 - width_bucket(-(x), ARRAY[-86400, -21600, -7200, -3600, -1800, -600, -300, \
-             -120, -60, -30, -20, -10, -5, -2]::float8[]))"
+            bin_sql("a", "b"),
+            "(14 - width_bucket(a - b, ARRAY['-86400 s', '-21600 s', '-7200 s', '-3600 s', \
+             '-1800 s', '-600 s', '-300 s', '-120 s', '-60 s', '-30 s', '-20 s', '-10 s', \
+             '-5 s', '-2 s']::interval[]))"
         );
     }
 }
