@@ -192,3 +192,202 @@ async fn times_fall_into_histogram_buckets_exactly_at_their_bounds(pool: PgPool)
     assert_eq!(d, expected, "raw, delivered");
     assert_eq!(r, expected, "raw, read");
 }
+
+/// Every roll-up row equals the counts computed here from the same messages: several senders
+/// (one behind a messaging service), both directions, every funnel status, delivery and read
+/// times drawn independently of each other (none, before creation, at and around the bounds,
+/// several days), over three buckets.
+#[sqlx::test]
+async fn every_rollup_row_matches_counts_made_from_the_messages(pool: PgPool) {
+    use std::collections::BTreeMap;
+    use wadash::storage::rollups::{self, BUCKET, HIST_BOUNDS, HIST_LEN};
+    let first = rollups::bucket_of(Utc::now()) - Duration::hours(3);
+    let micros = |seconds: f64| (seconds * 1e6) as i64;
+    let mut delays: Vec<Option<i64>> = vec![None, Some(-1), Some(0), Some(micros(259_207.0))];
+    for b in HIST_BOUNDS {
+        delays.extend([Some(micros(b) - 1), Some(micros(b)), Some(micros(b) + 1)]);
+    }
+    let statuses = [
+        "queued",
+        "sent",
+        "delivered",
+        "read",
+        "failed",
+        "undelivered",
+    ];
+    let senders = [
+        ("whatsapp:+14155238886", None),
+        ("whatsapp:+14155550100", None),
+        (
+            "whatsapp:+14155550100",
+            Some("MG00000000000000000000000000000001"),
+        ),
+    ];
+    struct Row {
+        sid: String,
+        direction: &'static str,
+        from: &'static str,
+        to: &'static str,
+        service: Option<&'static str>,
+        status: &'static str,
+        sent: bool,
+        delivered: Option<i64>,
+        read: Option<i64>,
+        created: DateTime<Utc>,
+    }
+    let rows: Vec<Row> = (0..600usize)
+        .map(|i| {
+            let inbound = i % 7 == 0;
+            let (sender, service) = senders[(i / 3) % senders.len()];
+            Row {
+                sid: format!("SM{i:032x}"),
+                direction: if inbound { "inbound" } else { "outbound" },
+                from: if inbound {
+                    "whatsapp:+919900000001"
+                } else {
+                    sender
+                },
+                to: if inbound {
+                    sender
+                } else {
+                    "whatsapp:+919900000001"
+                },
+                service: if inbound { None } else { service },
+                status: if inbound {
+                    "received"
+                } else {
+                    statuses[(i / 9) % statuses.len()]
+                },
+                sent: !inbound && i % 4 != 0,
+                delivered: if inbound {
+                    None
+                } else {
+                    delays[(i * 7) % delays.len()]
+                },
+                read: if inbound {
+                    None
+                } else {
+                    delays[(i * 13 + 5) % delays.len()]
+                },
+                created: first + BUCKET * (i % 3) as i32 + Duration::seconds((i % 290) as i64),
+            }
+        })
+        .collect();
+
+    let col = |f: &dyn Fn(&Row) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        r#"INSERT INTO messages (sid, direction, from_addr, to_addr, messaging_service_sid, status,
+                                 status_rank, sent_at, delivered_at, read_at, created_at)
+           SELECT sid, dir, fa, ta, svc, st, 0,
+                  CASE WHEN s THEN c + interval '1 second' END,
+                  c + d * interval '1 microsecond', c + r * interval '1 microsecond', c
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::bool[], $8::bigint[], $9::bigint[], $10::timestamptz[])
+                AS t(sid, dir, fa, ta, svc, st, s, d, r, c)"#,
+    )
+    .bind(col(&|r| Some(r.sid.clone())))
+    .bind(col(&|r| Some(r.direction.to_owned())))
+    .bind(col(&|r| Some(r.from.to_owned())))
+    .bind(col(&|r| Some(r.to.to_owned())))
+    .bind(col(&|r| r.service.map(str::to_owned)))
+    .bind(col(&|r| Some(r.status.to_owned())))
+    .bind(rows.iter().map(|r| r.sent).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.delivered).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.read).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.created).collect::<Vec<_>>())
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    type Key = (DateTime<Utc>, String, String, String);
+    /// Funnel counts (total, sent, delivered, read, failed, undelivered) and both histograms.
+    type Counts = ([i64; 6], [i64; HIST_LEN], [i64; HIST_LEN]);
+    let bin = |d: i64| HIST_BOUNDS.iter().filter(|b| micros(**b) < d).count();
+    let mut expected: BTreeMap<Key, Counts> = BTreeMap::new();
+    for r in &rows {
+        let business = if r.direction == "inbound" {
+            r.to
+        } else {
+            r.from
+        };
+        let key = (
+            rollups::bucket_of(r.created),
+            r.direction.to_owned(),
+            business.to_owned(),
+            r.service.unwrap_or("").to_owned(),
+        );
+        let e = expected.entry(key).or_default();
+        let read = r.read.is_some() || r.status == "read";
+        let delivered = r.delivered.is_some() || read || r.status == "delivered";
+        let sent = r.sent || delivered || r.status == "sent";
+        for (i, hit) in [
+            true,
+            sent,
+            delivered,
+            read,
+            r.status == "failed",
+            r.status == "undelivered",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            e.0[i] += i64::from(hit);
+        }
+        if let Some(d) = r.delivered {
+            e.1[bin(d)] += 1;
+        }
+        if let Some(d) = r.read {
+            e.2[bin(d)] += 1;
+        }
+    }
+    for b in 0..3 {
+        let groups = expected
+            .keys()
+            .filter(|k| k.0 == first + BUCKET * b)
+            .count();
+        assert!(
+            groups >= 4,
+            "bucket {b}: three outbound senders and an inbound one"
+        );
+    }
+
+    rollups::recompute(&pool, &[(first, first + BUCKET * 3)])
+        .await
+        .unwrap();
+    #[allow(clippy::type_complexity)]
+    let stored: Vec<(
+        DateTime<Utc>,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        Vec<i64>,
+        Vec<i64>,
+    )> = sqlx::query_as(
+        "SELECT bucket, direction, business, service_sid, total, sent, delivered, read, \
+                    failed, undelivered, delivered_hist, read_hist \
+             FROM message_stats_5m ORDER BY bucket, direction, business, service_sid",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let stored: BTreeMap<Key, Counts> = stored
+        .into_iter()
+        .map(|(b, dir, biz, svc, t, s, d, r, f, u, dh, rh)| {
+            (
+                (b, dir, biz, svc),
+                (
+                    [t, s, d, r, f, u],
+                    dh.try_into().unwrap(),
+                    rh.try_into().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(stored, expected);
+}
