@@ -79,7 +79,7 @@ fn hist_sql(bin: &str, count: &str) -> String {
 fn binned_messages(extra_filter: &str) -> String {
     format!(
         "(SELECT created_at, direction, to_addr, from_addr, messaging_service_sid, status, \
-                 sent_at, delivered_at, read_at, \
+                 error_code, sent_at, delivered_at, read_at, \
                  {} AS delivered_bin, {} AS read_bin \
           FROM messages WHERE created_at >= $1 AND created_at < $2{extra_filter} OFFSET 0)",
         bin_sql("created_at", "delivered_at"),
@@ -87,54 +87,64 @@ fn binned_messages(extra_filter: &str) -> String {
     )
 }
 
-/// The roll-up rows of `[$1, $2)`, in two steps: messages are counted per bucket, sender and
-/// pair of histogram buckets first, so each row costs one hash lookup and the funnel's six
-/// counts; the histograms are then assembled from those few groups. Counting each row into
-/// thirty histogram filters directly took about a quarter longer (bench/README.md).
+/// The roll-up rows of `[$1, $2)` with each row's outbound failures by error code, in one
+/// scan of the messages: they are counted per bucket, sender, pair of histogram buckets and
+/// failure code first (`g`), so each row costs one hash lookup and the funnel's six counts;
+/// the histograms and the failures are then assembled from those few groups. Counting each
+/// row into thirty histogram filters directly took about a quarter longer, and a second scan
+/// for the failures half as long again (bench/README.md, "The roll-up pass").
 fn aggregate_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
         format!(
-            r#"SELECT g.bucket, g.direction, g.business, g.service_sid,
-                   sum(g.total)::int8 AS total,
-                   sum(g.sent)::int8 AS sent,
-                   sum(g.delivered)::int8 AS delivered,
-                   sum(g.read)::int8 AS read,
-                   sum(g.failed)::int8 AS failed,
-                   sum(g.undelivered)::int8 AS undelivered,
-                   {} AS delivered_hist,
-                   {} AS read_hist
-               FROM (SELECT date_bin(interval '5 minutes', m.created_at, timestamptz 'epoch') AS bucket,
-                            m.direction,
-                            COALESCE(CASE WHEN m.direction = 'inbound' THEN m.to_addr ELSE m.from_addr END, '') AS business,
-                            COALESCE(m.messaging_service_sid, '') AS service_sid,
-                            m.delivered_bin, m.read_bin,
-                            count(*) AS total,
-                            count(*) FILTER (WHERE {}) AS sent,
-                            count(*) FILTER (WHERE {}) AS delivered,
-                            count(*) FILTER (WHERE {}) AS read,
-                            count(*) FILTER (WHERE m.status = 'failed') AS failed,
-                            count(*) FILTER (WHERE m.status = 'undelivered') AS undelivered
-                     FROM {} m
-                     GROUP BY 1, 2, 3, 4, 5, 6) g
-               GROUP BY 1, 2, 3, 4"#,
-            hist_sql("g.delivered_bin", "sum(g.total)"),
-            hist_sql("g.read_bin", "sum(g.total)"),
+            r#"WITH g AS MATERIALIZED (
+                   SELECT date_bin(interval '5 minutes', m.created_at, timestamptz 'epoch') AS bucket,
+                          m.direction,
+                          COALESCE(CASE WHEN m.direction = 'inbound' THEN m.to_addr ELSE m.from_addr END, '') AS business,
+                          COALESCE(m.messaging_service_sid, '') AS service_sid,
+                          m.delivered_bin, m.read_bin,
+                          CASE WHEN m.direction = 'outbound' AND m.status IN ('failed', 'undelivered')
+                               THEN COALESCE(m.error_code, -1) END AS fail_code,
+                          count(*) AS total,
+                          count(*) FILTER (WHERE {}) AS sent,
+                          count(*) FILTER (WHERE {}) AS delivered,
+                          count(*) FILTER (WHERE {}) AS read,
+                          count(*) FILTER (WHERE m.status = 'failed') AS failed,
+                          count(*) FILTER (WHERE m.status = 'undelivered') AS undelivered
+                   FROM {} m
+                   GROUP BY 1, 2, 3, 4, 5, 6, 7),
+               f AS (
+                   SELECT bucket, direction, business, service_sid,
+                          array_agg(fail_code ORDER BY fail_code) AS fail_codes,
+                          array_agg(n ORDER BY fail_code) AS fail_counts
+                   FROM (SELECT bucket, direction, business, service_sid, fail_code, sum(total)::int8 AS n
+                         FROM g WHERE fail_code IS NOT NULL
+                         GROUP BY 1, 2, 3, 4, 5) c
+                   GROUP BY 1, 2, 3, 4)
+               SELECT s.*,
+                      COALESCE(f.fail_codes, '{{}}'::int4[]) AS fail_codes,
+                      COALESCE(f.fail_counts, '{{}}'::int8[]) AS fail_counts
+               FROM (SELECT g.bucket, g.direction, g.business, g.service_sid,
+                            sum(g.total)::int8 AS total,
+                            sum(g.sent)::int8 AS sent,
+                            sum(g.delivered)::int8 AS delivered,
+                            sum(g.read)::int8 AS read,
+                            sum(g.failed)::int8 AS failed,
+                            sum(g.undelivered)::int8 AS undelivered,
+                            {} AS delivered_hist,
+                            {} AS read_hist
+                     FROM g
+                     GROUP BY 1, 2, 3, 4) s
+               LEFT JOIN f USING (bucket, direction, business, service_sid)"#,
             super::messages::reached_sent!("m."),
             super::messages::reached_delivered!("m."),
             super::messages::reached_read!("m."),
-            binned_messages("")
+            binned_messages(""),
+            hist_sql("g.delivered_bin", "sum(g.total)"),
+            hist_sql("g.read_bin", "sum(g.total)"),
         )
     })
 }
-
-const AGGREGATE_FAILURES: &str = r#"
-SELECT date_bin(interval '5 minutes', m.created_at, timestamptz 'epoch'),
-       COALESCE(m.from_addr, ''), COALESCE(m.messaging_service_sid, ''), COALESCE(m.error_code, -1), count(*)
-FROM messages m
-WHERE m.created_at >= $1 AND m.created_at < $2
-  AND m.direction = 'outbound' AND m.status IN ('failed', 'undelivered')
-GROUP BY 1, 2, 3, 4"#;
 
 /// The counts `message_stats_5m` keeps per bucket, direction and sender, read and written
 /// by the names in [`COUNT_COLUMNS`].
@@ -172,6 +182,9 @@ struct BucketAggregate {
     service_sid: String,
     #[sqlx(flatten)]
     counts: BucketCounts,
+    /// Outbound failures by error code (-1: none given), with `fail_counts` alongside.
+    fail_codes: Vec<i32>,
+    fail_counts: Vec<i64>,
 }
 
 /// Recomputes the buckets of each range `[start, end)` (bucket-aligned, see [`ranges`]) from
@@ -193,12 +206,20 @@ pub async fn recompute(
             .bind(end)
             .fetch_all(pool)
             .await?;
-        let fails: Vec<(DateTime<Utc>, String, String, i32, i64)> =
-            sqlx::query_as(AGGREGATE_FAILURES)
-                .bind(start)
-                .bind(end)
-                .fetch_all(pool)
-                .await?;
+        let fails: Vec<(DateTime<Utc>, String, String, i32, i64)> = stats
+            .iter()
+            .flat_map(|a| {
+                a.fail_codes.iter().zip(&a.fail_counts).map(|(code, n)| {
+                    (
+                        a.bucket,
+                        a.business.clone(),
+                        a.service_sid.clone(),
+                        *code,
+                        *n,
+                    )
+                })
+            })
+            .collect();
         let mut tx = pool.begin().await?;
         sqlx::query("DELETE FROM message_stats_5m WHERE bucket >= $1 AND bucket < $2")
             .bind(start)

@@ -233,6 +233,7 @@ async fn every_rollup_row_matches_counts_made_from_the_messages(pool: PgPool) {
         sent: bool,
         delivered: Option<i64>,
         read: Option<i64>,
+        code: Option<i32>,
         created: DateTime<Utc>,
     }
     let rows: Vec<Row> = (0..600usize)
@@ -269,6 +270,7 @@ async fn every_rollup_row_matches_counts_made_from_the_messages(pool: PgPool) {
                 } else {
                     delays[(i * 13 + 5) % delays.len()]
                 },
+                code: [None, Some(63016), Some(30008)][(i / 4) % 3],
                 created: first + BUCKET * (i % 3) as i32 + Duration::seconds((i % 290) as i64),
             }
         })
@@ -277,13 +279,13 @@ async fn every_rollup_row_matches_counts_made_from_the_messages(pool: PgPool) {
     let col = |f: &dyn Fn(&Row) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
         r#"INSERT INTO messages (sid, direction, from_addr, to_addr, messaging_service_sid, status,
-                                 status_rank, sent_at, delivered_at, read_at, created_at)
-           SELECT sid, dir, fa, ta, svc, st, 0,
+                                 status_rank, error_code, sent_at, delivered_at, read_at, created_at)
+           SELECT sid, dir, fa, ta, svc, st, 0, code,
                   CASE WHEN s THEN c + interval '1 second' END,
                   c + d * interval '1 microsecond', c + r * interval '1 microsecond', c
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                       $7::bool[], $8::bigint[], $9::bigint[], $10::timestamptz[])
-                AS t(sid, dir, fa, ta, svc, st, s, d, r, c)"#,
+                       $7::bool[], $8::bigint[], $9::bigint[], $10::timestamptz[], $11::int4[])
+                AS t(sid, dir, fa, ta, svc, st, s, d, r, c, code)"#,
     )
     .bind(col(&|r| Some(r.sid.clone())))
     .bind(col(&|r| Some(r.direction.to_owned())))
@@ -295,6 +297,7 @@ async fn every_rollup_row_matches_counts_made_from_the_messages(pool: PgPool) {
     .bind(rows.iter().map(|r| r.delivered).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.read).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.created).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.code).collect::<Vec<_>>())
     .execute(&pool)
     .await
     .unwrap();
@@ -304,6 +307,8 @@ async fn every_rollup_row_matches_counts_made_from_the_messages(pool: PgPool) {
     type Counts = ([i64; 6], [i64; HIST_LEN], [i64; HIST_LEN]);
     let bin = |d: i64| HIST_BOUNDS.iter().filter(|b| micros(**b) < d).count();
     let mut expected: BTreeMap<Key, Counts> = BTreeMap::new();
+    let mut expected_failures: BTreeMap<(DateTime<Utc>, String, String, i32), i64> =
+        BTreeMap::new();
     for r in &rows {
         let business = if r.direction == "inbound" {
             r.to
@@ -338,6 +343,16 @@ async fn every_rollup_row_matches_counts_made_from_the_messages(pool: PgPool) {
         }
         if let Some(d) = r.read {
             e.2[bin(d)] += 1;
+        }
+        if r.direction == "outbound" && ["failed", "undelivered"].contains(&r.status) {
+            *expected_failures
+                .entry((
+                    rollups::bucket_of(r.created),
+                    business.to_owned(),
+                    r.service.unwrap_or("").to_owned(),
+                    r.code.unwrap_or(-1),
+                ))
+                .or_default() += 1;
         }
     }
     for b in 0..3 {
@@ -390,4 +405,20 @@ async fn every_rollup_row_matches_counts_made_from_the_messages(pool: PgPool) {
         })
         .collect();
     assert_eq!(stored, expected);
+
+    let failures: Vec<(DateTime<Utc>, String, String, i32, i64)> = sqlx::query_as(
+        "SELECT bucket, business, service_sid, error_code, messages FROM message_failures_5m",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let failures: BTreeMap<_, _> = failures
+        .into_iter()
+        .map(|(b, biz, svc, code, n)| ((b, biz, svc, code), n))
+        .collect();
+    assert!(
+        expected_failures.keys().any(|k| k.3 == -1) && expected_failures.len() > 9,
+        "failures with and without a code, for every sender"
+    );
+    assert_eq!(failures, expected_failures);
 }
