@@ -13,9 +13,9 @@
 //! microseconds of database CPU, a WAL flush, a wake-up of each process) is shared by few
 //! callbacks. So a lane whose previous batch held more than one callback, and which finds fewer
 //! than [`SMALL_BATCH`] waiting, lingers (`linger`) before taking them, like PostgreSQL's
-//! `commit_delay`, until that many are there; it then takes whatever else arrived too. A lane whose previous batch was a single callback does not, so light traffic
-//! is answered at once; nor does one that finds a large batch waiting, so a saturated lane
-//! never idles.
+//! `commit_delay`, until that many are there; it then takes whatever else arrived too. A lane
+//! whose previous batch was a single callback does not, so light traffic is answered at once;
+//! nor does one that finds a large batch waiting, so a saturated lane never idles.
 //!
 //! Why lanes rather than several commit slots sharing one queue: two batches in flight that
 //! hold callbacks of the same message wait for each other's row lock (measured: about a tenth
