@@ -94,6 +94,8 @@ pub async fn sync(
     messaging: &MessagingClient,
     ctx: &SyncContext,
 ) -> anyhow::Result<(Synced, Vec<SenderRecord>)> {
+    // Before the read: what wadash changes at Twilio from here on may be newer than the list.
+    let mark = sync_state::mark(pool).await?;
     let fetched = match messaging.list_senders().await {
         Ok(all) => all,
         Err(e) => {
@@ -119,6 +121,7 @@ pub async fn sync(
         ctx.public_url.as_deref(),
         ctx.mps,
         services.is_some(),
+        mark,
     )
     .await?
     .into_iter()

@@ -201,14 +201,15 @@ pub async fn submitted(pool: &PgPool, id: i64, s: &Accepted<'_>) -> sqlx::Result
     let sender_id: i64 = sqlx::query_scalar(
         "INSERT INTO senders (address, kind, label, status, mps, twilio_sid, twilio_status,
                               waba_id, callback_url, status_callback_url, webhooks_ok,
-                              twilio_profile, twilio_synced_at)
-         VALUES ($1, 'number', $2, 'pending', $3, $4, $5, $6, $7, $8, true, $9, now())
+                              twilio_profile, twilio_synced_at, local_change)
+         VALUES ($1, 'number', $2, 'pending', $3, $4, $5, $6, $7, $8, true, $9, now(),
+                 nextval('local_changes'))
          ON CONFLICT (address) DO UPDATE
             SET twilio_sid = EXCLUDED.twilio_sid, twilio_status = EXCLUDED.twilio_status,
                 waba_id = EXCLUDED.waba_id, callback_url = EXCLUDED.callback_url,
                 status_callback_url = EXCLUDED.status_callback_url, webhooks_ok = true,
                 twilio_profile = EXCLUDED.twilio_profile, twilio_synced_at = now(),
-                twilio_gone_at = NULL, updated_at = now()
+                twilio_gone_at = NULL, updated_at = now(), local_change = EXCLUDED.local_change
          RETURNING id",
     )
     .bind(s.address)
@@ -292,7 +293,7 @@ async fn record_status_in(
         "UPDATE senders
             SET twilio_status = $2, twilio_synced_at = now(),
                 status = CASE WHEN status = 'pending' AND $3 THEN 'active' ELSE status END,
-                updated_at = now()
+                updated_at = now(), local_change = nextval('local_changes')
           WHERE id = $1",
     )
     .bind(sender_id)

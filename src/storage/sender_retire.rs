@@ -69,7 +69,7 @@ pub async fn hold_broadcasts(
 pub async fn mark_deauthorized(conn: &mut PgConnection, id: i64) -> sqlx::Result<()> {
     let was_gone: Option<bool> = sqlx::query_scalar(
         "UPDATE senders s SET status = 'disabled', twilio_gone_at = COALESCE(s.twilio_gone_at, now()),
-                updated_at = now()
+                updated_at = now(), local_change = nextval('local_changes')
            FROM senders old WHERE s.id = $1 AND old.id = s.id
        RETURNING old.twilio_gone_at IS NOT NULL OR old.twilio_sid IS NULL",
     )

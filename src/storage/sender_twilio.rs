@@ -39,13 +39,16 @@ struct Stored {
 /// marked gone. A `pending` sender that comes online becomes `active`; `active` and `disabled`
 /// are the business's to change. The Messaging Service each is in is written only when
 /// `services_known` (the services were read). `public_url` decides whether webhooks are wadash's (unknown
-/// without one). Returns the changes with the sender's id. Concurrent calls are serialised.
+/// without one). A sender wadash registered, retired or moved between services after `mark`
+/// (taken before `fresh` was read) is left as it is: `fresh` may predate that. Returns the
+/// changes with the sender's id. Concurrent calls are serialised.
 pub async fn apply(
     pool: &PgPool,
     fresh: &[SenderRecord],
     public_url: Option<&str>,
     mps: f64,
     services_known: bool,
+    mark: sync_state::Mark,
 ) -> sqlx::Result<Vec<(i64, Change)>> {
     let mut tx = pool.begin().await?;
     sync_state::lock(&mut tx, Sync::Senders).await?;
@@ -93,12 +96,7 @@ pub async fn apply(
             webhooks_ok: hooks,
             gone: false,
         };
-        changes.extend(
-            sender_health::between(&r.address, before.as_ref(), &after)
-                .into_iter()
-                .map(|c| (id, c)),
-        );
-        sqlx::query(
+        let written = sqlx::query(
             "UPDATE senders SET twilio_sid = $2, twilio_status = $3, offline_reasons = $4::jsonb,
                     quality_rating = $5, messaging_limit = $6, callback_url = $7,
                     status_callback_url = $8, webhooks_ok = $9, waba_id = $10,
@@ -106,7 +104,7 @@ pub async fn apply(
                     status = CASE WHEN status = 'pending' AND $12 THEN 'active' ELSE status END,
                     messaging_service_sid = CASE WHEN $13 THEN $14 ELSE messaging_service_sid END,
                     updated_at = now()
-              WHERE id = $1",
+              WHERE id = $1 AND (local_change IS NULL OR local_change <= $15)",
         )
         .bind(id)
         .bind(&r.twilio_sid)
@@ -122,25 +120,43 @@ pub async fn apply(
         .bind(online)
         .bind(services_known)
         .bind(&r.messaging_service_sid)
+        .bind(mark.0)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        // The guard is checked on the row as it is when written (a local write that committed
+        // meanwhile included): only what was written goes into the history.
+        if written == 1 {
+            changes.extend(
+                sender_health::between(&r.address, before.as_ref(), &after)
+                    .into_iter()
+                    .map(|c| (id, c)),
+            );
+        }
     }
     let listed: HashSet<&str> = fresh.iter().map(|r| r.address.as_str()).collect();
     for s in stored
         .iter()
         .filter(|s| s.at_twilio && !s.gone && !listed.contains(s.address.as_str()))
     {
-        let mut after = known(s);
-        after.gone = true;
-        changes.extend(
-            sender_health::between(&s.address, Some(&known(s)), &after)
-                .into_iter()
-                .map(|c| (s.id, c)),
-        );
-        sqlx::query("UPDATE senders SET twilio_gone_at = now(), updated_at = now() WHERE id = $1")
-            .bind(s.id)
-            .execute(&mut *tx)
-            .await?;
+        let marked = sqlx::query(
+            "UPDATE senders SET twilio_gone_at = now(), updated_at = now()
+              WHERE id = $1 AND (local_change IS NULL OR local_change <= $2)",
+        )
+        .bind(s.id)
+        .bind(mark.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if marked == 1 {
+            let mut after = known(s);
+            after.gone = true;
+            changes.extend(
+                sender_health::between(&s.address, Some(&known(s)), &after)
+                    .into_iter()
+                    .map(|c| (s.id, c)),
+            );
+        }
     }
     sqlx::query(
         "INSERT INTO sender_changes (sender_id, field, old_value, new_value)

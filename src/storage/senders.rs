@@ -185,10 +185,14 @@ pub async fn set_messaging_service(
     id: i64,
     service: Option<&str>,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE senders SET messaging_service_sid = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(service)
-        .execute(pool)
-        .await
-        .map(drop)
+    sqlx::query(
+        "UPDATE senders SET messaging_service_sid = $2, updated_at = now(),
+                local_change = nextval('local_changes')
+          WHERE id = $1",
+    )
+    .bind(id)
+    .bind(service)
+    .execute(pool)
+    .await
+    .map(drop)
 }

@@ -30,6 +30,21 @@ pub struct SyncState {
     pub failures: i32,
 }
 
+/// Where a sync stands in the order of wadash's own writes of Twilio's state (the
+/// `local_changes` sequence), taken before it reads Twilio: a row written locally after the
+/// mark may be newer than what the sync read, so the sync leaves it for the next one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Mark(pub i64);
+
+/// Takes a [`Mark`]: call it before reading Twilio, pass it to the write. A local write
+/// numbers its row with `local_change = nextval('local_changes')` after Twilio answered it.
+pub async fn mark(pool: &PgPool) -> sqlx::Result<Mark> {
+    sqlx::query_scalar("SELECT nextval('local_changes')")
+        .fetch_one(pool)
+        .await
+        .map(Mark)
+}
+
 /// Locks the sync's row for the transaction, so concurrent applications are serialised.
 pub async fn lock(conn: &mut sqlx::PgConnection, sync: Sync) -> sqlx::Result<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -45,10 +45,16 @@ pub struct ChangeRow {
 pub use super::sync_state::SyncState;
 use super::sync_state::{self, Sync};
 
-/// Replaces the catalogue with `fresh` (Twilio's whole catalogue): new and changed templates
-/// are written, templates Twilio no longer has are marked deleted, and every change is added
-/// to the history. Returns the changes. Concurrent calls are serialised.
-pub async fn apply_catalogue(pool: &PgPool, fresh: &[TemplateRecord]) -> sqlx::Result<Vec<Change>> {
+/// Replaces the catalogue with `fresh` (Twilio's whole catalogue, read after `mark` was
+/// taken): new and changed templates are written, templates Twilio no longer has are marked
+/// deleted, and every change is added to the history. A template wadash created, submitted or
+/// deleted after `mark` is left as it is (`fresh` may predate it). Returns the changes.
+/// Concurrent calls are serialised.
+pub async fn apply_catalogue(
+    pool: &PgPool,
+    fresh: &[TemplateRecord],
+    mark: sync_state::Mark,
+) -> sqlx::Result<Vec<Change>> {
     let mut tx = pool.begin().await?;
     sync_state::lock(&mut tx, Sync::Templates).await?;
     let stored: Vec<(String, String, Option<String>, bool)> =
@@ -82,7 +88,7 @@ pub async fn apply_catalogue(pool: &PgPool, fresh: &[TemplateRecord]) -> sqlx::R
     changes.extend(gone.iter().map(|sid| template::gone(sid)));
 
     let col = |f: fn(&TemplateRecord) -> Option<String>| fresh.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
+    let written: Vec<String> = sqlx::query_scalar(
         "INSERT INTO templates (sid, name, language, types, variables, status, category,
              rejection_reason, whatsapp_name, updated_at, synced_at, deleted_at)
          SELECT u.sid, u.name, u.language, u.types::jsonb, u.variables::jsonb, u.status,
@@ -96,7 +102,9 @@ pub async fn apply_catalogue(pool: &PgPool, fresh: &[TemplateRecord]) -> sqlx::R
              variables = EXCLUDED.variables, status = EXCLUDED.status,
              category = EXCLUDED.category, rejection_reason = EXCLUDED.rejection_reason,
              whatsapp_name = EXCLUDED.whatsapp_name, updated_at = EXCLUDED.updated_at,
-             synced_at = now(), deleted_at = NULL",
+             synced_at = now(), deleted_at = NULL
+           WHERE templates.local_change IS NULL OR templates.local_change <= $11
+         RETURNING sid",
     )
     .bind(col(|t| Some(t.sid.clone())))
     .bind(col(|t| Some(t.name.clone())))
@@ -108,12 +116,22 @@ pub async fn apply_catalogue(pool: &PgPool, fresh: &[TemplateRecord]) -> sqlx::R
     .bind(col(|t| t.rejection_reason.clone()))
     .bind(col(|t| t.whatsapp_name.clone()))
     .bind(fresh.iter().map(|t| t.updated_at).collect::<Vec<_>>())
-    .execute(&mut *tx)
+    .bind(mark.0)
+    .fetch_all(&mut *tx)
     .await?;
-    sqlx::query("UPDATE templates SET deleted_at = now() WHERE sid = ANY($1)")
-        .bind(&gone)
-        .execute(&mut *tx)
-        .await?;
+    let marked: Vec<String> = sqlx::query_scalar(
+        "UPDATE templates SET deleted_at = now()
+          WHERE sid = ANY($1) AND (local_change IS NULL OR local_change <= $2)
+         RETURNING sid",
+    )
+    .bind(&gone)
+    .bind(mark.0)
+    .fetch_all(&mut *tx)
+    .await?;
+    // The guards are checked on the row as it is when written (a local write that committed
+    // meanwhile included), so only what was written goes into the history.
+    let applied: HashSet<&str> = written.iter().chain(&marked).map(String::as_str).collect();
+    changes.retain(|c| applied.contains(c.sid.as_str()));
     insert_changes(&mut tx, &changes).await?;
     sync_state::record_success(&mut tx, Sync::Templates).await?;
     tx.commit().await?;
@@ -208,8 +226,8 @@ pub async fn insert_one(pool: &PgPool, t: &TemplateRecord) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO templates (sid, name, language, types, variables, status, category,
-             rejection_reason, whatsapp_name, updated_at)
-         VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10)
+             rejection_reason, whatsapp_name, updated_at, local_change)
+         VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10, nextval('local_changes'))
          ON CONFLICT (sid) DO NOTHING",
     )
     .bind(&t.sid)
@@ -258,7 +276,8 @@ pub async fn set_state(
     sqlx::query(
         "UPDATE templates SET status = $2, category = $3,
              whatsapp_name = COALESCE($4, whatsapp_name),
-             deleted_at = CASE WHEN $5 THEN COALESCE(deleted_at, now()) END
+             deleted_at = CASE WHEN $5 THEN COALESCE(deleted_at, now()) END,
+             local_change = nextval('local_changes')
           WHERE sid = $1",
     )
     .bind(sid)

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use crate::alerts::channels::ChannelStore;
 use crate::alerts::templates as alerts;
 use crate::domain::template::{Change, TemplateRecord, UNSUBMITTED};
+use crate::storage::sync_state;
 use crate::storage::templates::{self, ChangeRow, Filter, SyncState, TemplateRow};
 use crate::twilio::content::{ContentClient, Template};
 
@@ -56,6 +57,8 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 /// it, and the count of failures in a row) and returned.
 #[tracing::instrument(name = "templates.sync", skip_all)]
 pub async fn sync(pool: &PgPool, content: &ContentClient) -> anyhow::Result<Synced> {
+    // Before the read: what wadash changes at Twilio from here on may be newer than the list.
+    let mark = sync_state::mark(pool).await?;
     let fetched = match content.list_with_approvals().await {
         Ok(all) => all,
         Err(e) => {
@@ -73,7 +76,7 @@ pub async fn sync(pool: &PgPool, content: &ContentClient) -> anyhow::Result<Sync
         })
         .map(record)
         .collect();
-    let changes = templates::apply_catalogue(pool, &records).await?;
+    let changes = templates::apply_catalogue(pool, &records, mark).await?;
     tracing::info!(
         templates = records.len(),
         changes = changes.len(),

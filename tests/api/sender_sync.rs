@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::alerts::channels::ChannelStore;
+use wadash::domain::sender_health::SenderRecord;
 use wadash::onboarding::sync::{SyncContext, sync_and_alert};
+use wadash::storage::{sender_retire, sender_twilio, senders, sync_state};
 use wadash::twilio::messaging::MessagingClient;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -294,6 +296,113 @@ async fn console_senders_are_imported_and_their_health_is_kept_with_history_and_
     assert_eq!(gone.len(), 1, "{gone:?}");
     let a = find(&listed().await, "+15550000001");
     assert!(a["twilio_gone_at"].is_string(), "{a}");
+    app.stop().await;
+}
+
+fn listed(sid: &str, number: &str, service: Option<&str>) -> SenderRecord {
+    SenderRecord {
+        twilio_sid: sid.into(),
+        address: format!("whatsapp:{number}"),
+        status: "ONLINE".into(),
+        offline_reasons: vec![],
+        quality_rating: Some("HIGH".into()),
+        messaging_limit: Some("TIER_1K".into()),
+        callback_url: None,
+        status_callback_url: None,
+        waba_id: None,
+        display_name: Some("Owl Air".into()),
+        profile: json!({}),
+        messaging_service_sid: service.map(Into::into),
+    }
+}
+
+/// A sync whose list Twilio answered before wadash retired a sender or moved it into a
+/// Messaging Service leaves those senders as wadash left them (it used to bring the retired
+/// sender back and take the service away); the next sync writes Twilio's state as usual.
+#[sqlx::test(migrations = false)]
+async fn a_sync_that_read_twilio_before_a_retire_or_a_service_move_does_not_undo_it(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let pool = &app.pool;
+    let apply = |fresh: Vec<SenderRecord>, mark| async move {
+        sender_twilio::apply(pool, &fresh, None, 80.0, true, mark)
+            .await
+            .unwrap()
+    };
+    let state = |number: &'static str| async move {
+        sqlx::query_as::<_, (i64, String, bool, Option<String>)>(
+            "SELECT id, status, twilio_gone_at IS NOT NULL, messaging_service_sid
+               FROM senders WHERE address = $1",
+        )
+        .bind(format!("whatsapp:{number}"))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    let before_both = vec![
+        listed(A, "+15550001001", None),
+        listed(B, "+15550001002", None),
+    ];
+    apply(before_both.clone(), sync_state::mark(pool).await.unwrap()).await;
+    let (a, ..) = state("+15550001001").await;
+    let (b, ..) = state("+15550001002").await;
+
+    // A sync begins and reads Twilio; then wadash moves A into a service and retires B.
+    let read_before = sync_state::mark(pool).await.unwrap();
+    const SERVICE: &str = "MG00000000000000000000000000000001";
+    senders::set_messaging_service(pool, a, Some(SERVICE))
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    sender_retire::mark_deauthorized(&mut conn, b)
+        .await
+        .unwrap();
+    drop(conn);
+    let history = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM sender_changes")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    let recorded = history().await;
+
+    let changes = apply(before_both, read_before).await;
+    assert!(changes.is_empty(), "{changes:?}");
+    assert_eq!(
+        state("+15550001001").await,
+        (a, "active".into(), false, Some(SERVICE.into()))
+    );
+    assert_eq!(
+        state("+15550001002").await,
+        (b, "disabled".into(), true, None)
+    );
+    assert_eq!(history().await, recorded);
+
+    // The next sync read Twilio after both: A's service as Twilio has it, B no longer listed.
+    let changes = apply(
+        vec![listed(A, "+15550001001", Some(SERVICE))],
+        sync_state::mark(pool).await.unwrap(),
+    )
+    .await;
+    assert!(changes.is_empty(), "{changes:?}");
+    assert_eq!(
+        state("+15550001001").await,
+        (a, "active".into(), false, Some(SERVICE.into()))
+    );
+    assert_eq!(
+        state("+15550001002").await,
+        (b, "disabled".into(), true, None)
+    );
+
+    // A later list without A's service is Twilio's word: written.
+    apply(
+        vec![listed(A, "+15550001001", None)],
+        sync_state::mark(pool).await.unwrap(),
+    )
+    .await;
+    assert_eq!(state("+15550001001").await.3, None);
     app.stop().await;
 }
 

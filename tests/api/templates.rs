@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::alerts::channels::ChannelStore;
+use wadash::domain::template::{Known, TemplateRecord};
+use wadash::storage::sync_state;
 use wadash::storage::templates::{self, Filter};
 use wadash::twilio::content::ContentClient;
 use wiremock::matchers::{method, path};
@@ -16,6 +18,7 @@ use crate::helpers::TestApp;
 
 const A: &str = "HX00000000000000000000000000000001";
 const B: &str = "HX00000000000000000000000000000002";
+const C: &str = "HX00000000000000000000000000000003";
 
 fn content(server: &MockServer) -> ContentClient {
     crate::helpers::twilio_double(
@@ -211,6 +214,122 @@ async fn one_scheduled_sync_per_interval_however_many_instances_ask(
         .count();
     assert_eq!(done, 1);
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    app.stop().await;
+}
+
+fn stored(sid: &str, name: &str, status: &str) -> TemplateRecord {
+    TemplateRecord {
+        sid: sid.into(),
+        name: name.into(),
+        language: "en".into(),
+        types: json!({"twilio/text": {"body": "hi"}}),
+        variables: Default::default(),
+        status: status.into(),
+        category: (status != "unsubmitted").then(|| "utility".into()),
+        rejection_reason: None,
+        whatsapp_name: None,
+        updated_at: None,
+    }
+}
+
+/// What wadash did at Twilio while a sync was reading the catalogue is newer than what the
+/// sync read: the sync leaves those templates alone (it used to put the old status back, and
+/// mark a template created meanwhile deleted), and the next sync brings Twilio's state.
+#[sqlx::test(migrations = false)]
+async fn a_sync_that_read_twilio_before_a_submit_a_create_or_a_delete_does_not_undo_it(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let app = TestApp::spawn(opts).await;
+    let pool = &app.pool;
+    let status_of = |sid: &'static str| async move {
+        let t = templates::get(pool, sid).await.unwrap().unwrap();
+        (t.status, t.deleted_at.is_some())
+    };
+    let first = sync_state::mark(pool).await.unwrap();
+    let catalogue = [
+        stored(A, "order_update", "unsubmitted"),
+        stored(B, "spring_sale", "approved"),
+    ];
+    templates::apply_catalogue(pool, &catalogue, first)
+        .await
+        .unwrap();
+
+    // A sync begins and reads Twilio; then an admin submits A, deletes B and creates C.
+    let read_before = sync_state::mark(pool).await.unwrap();
+    let submitted = Known {
+        status: "received".into(),
+        category: Some("utility".into()),
+        deleted: false,
+    };
+    templates::set_state(pool, A, &submitted, Some("order_update"))
+        .await
+        .unwrap()
+        .unwrap();
+    let deleted = Known {
+        status: "approved".into(),
+        category: Some("utility".into()),
+        deleted: true,
+    };
+    templates::set_state(pool, B, &deleted, None)
+        .await
+        .unwrap()
+        .unwrap();
+    templates::insert_one(pool, &stored(C, "pickup_choice", "unsubmitted"))
+        .await
+        .unwrap();
+    let history_before: usize =
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM template_changes")
+            .fetch_one(pool)
+            .await
+            .unwrap() as usize;
+
+    // The sync writes what it read: none of the three is undone, and nothing is recorded.
+    let changes = templates::apply_catalogue(pool, &catalogue, read_before)
+        .await
+        .unwrap();
+    assert!(changes.is_empty(), "{changes:?}");
+    assert_eq!(status_of(A).await, ("received".into(), false));
+    assert_eq!(status_of(B).await, ("approved".into(), true));
+    assert_eq!(status_of(C).await, ("unsubmitted".into(), false));
+    let history_after: i64 = sqlx::query_scalar("SELECT count(*) FROM template_changes")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(history_after as usize, history_before);
+
+    // The next sync read Twilio after all three: its catalogue is written as usual.
+    let next = sync_state::mark(pool).await.unwrap();
+    let changes = templates::apply_catalogue(
+        pool,
+        &[
+            stored(A, "order_update", "approved"),
+            stored(C, "pickup_choice", "unsubmitted"),
+        ],
+        next,
+    )
+    .await
+    .unwrap();
+    let seen: Vec<_> = changes
+        .iter()
+        .map(|c| (c.sid.as_str(), c.field.as_str(), c.to.as_deref()))
+        .collect();
+    assert_eq!(seen, [(A, "status", Some("approved"))]);
+    assert_eq!(status_of(A).await, ("approved".into(), false));
+    assert_eq!(status_of(B).await, ("approved".into(), true));
+    assert_eq!(status_of(C).await, ("unsubmitted".into(), false));
+
+    // And a later sync that no longer lists C marks it deleted: the guard only covers what
+    // happened after the read.
+    let later = sync_state::mark(pool).await.unwrap();
+    let changes = templates::apply_catalogue(pool, &[stored(A, "order_update", "approved")], later)
+        .await
+        .unwrap();
+    let seen: Vec<_> = changes
+        .iter()
+        .map(|c| (c.sid.as_str(), c.field.as_str(), c.to.as_deref()))
+        .collect();
+    assert_eq!(seen, [(C, "presence", Some("deleted"))]);
     app.stop().await;
 }
 
