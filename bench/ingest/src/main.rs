@@ -175,6 +175,27 @@ fn errors_line(errors: &BTreeMap<String, usize>) -> String {
     }
 }
 
+/// The windows of due time with late answers and their late share, e.g.
+/// `22 s 6.85 %, 27 s 26.92 % (of 60 windows of 1 s; the others: none late)`.
+fn windows_line(windows: &[open::Window]) -> String {
+    let secs = open::WINDOW.as_secs();
+    let parts: Vec<String> = windows
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.late > 0)
+        .map(|(i, w)| {
+            let share = w.late as f64 * 100.0 / w.answered.max(1) as f64;
+            format!("{} s {share:.2} %", i as u64 * secs)
+        })
+        .collect();
+    let of = format!("of {} windows of {secs} s", windows.len());
+    if parts.is_empty() {
+        format!("none late ({of})")
+    } else {
+        format!("{} ({of}; the others: none late)", parts.join(", "))
+    }
+}
+
 /// CPU microseconds per acknowledged callback.
 fn per_callback(seconds: f64, acked: usize) -> f64 {
     if acked == 0 {
@@ -578,6 +599,7 @@ async fn run_open(args: &Args, url: &str, target: load::Target, rate: f64) -> an
         outcome.max_dispatch_lag.as_secs_f64() * 1000.0
     );
     print_cpu(outcome.cpu.as_ref(), acked_timed);
+    println!("late by due time {}", windows_line(&outcome.windows));
     if verdict.sustained {
         println!(
             "verdict         sustained=yes (p99 {} ms < {} ms, no errors, {:.1} % of the offered rate)",
@@ -636,6 +658,9 @@ async fn run_open(args: &Args, url: &str, target: load::Target, rate: f64) -> an
             "sustained": verdict.sustained,
             "verdict_reasons": verdict.reasons,
             "stopped_early": outcome.stopped,
+            "window_s": open::WINDOW.as_secs(),
+            "late_by_window": outcome.windows.iter().map(|w| w.late).collect::<Vec<_>>(),
+            "answered_by_window": outcome.windows.iter().map(|w| w.answered).collect::<Vec<_>>(),
         });
         print_json(
             line,

@@ -110,6 +110,36 @@ pub struct Outcome {
     /// Why the run stopped before sending everything, if it did.
     pub stopped: Option<String>,
     pub cpu: Option<cpu::Usage>,
+    /// Timed requests by their due time in [`WINDOW`]s from the first one: how many were
+    /// answered, and how many of those at or above the p99 limit. Says whether late answers
+    /// came steadily or in bursts: the early stop comes once the whole run's allowance is
+    /// used, so the point where a run stops says little about when its late answers came.
+    pub windows: Vec<Window>,
+}
+
+/// The length of one [`Outcome::windows`] entry.
+pub const WINDOW: Duration = Duration::from_secs(1);
+
+/// Timed requests due within one [`WINDOW`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub answered: usize,
+    pub late: usize,
+}
+
+/// Which [`WINDOW`] a request due `due` after the first timed one falls in.
+fn window_of(due: Duration) -> usize {
+    (due.as_nanos() / WINDOW.as_nanos()) as usize
+}
+
+/// Adds one answered timed request to `windows` (grown as needed).
+fn tally(windows: &mut Vec<Window>, due: Duration, late: bool) {
+    let w = window_of(due);
+    if windows.len() <= w {
+        windows.resize(w + 1, Window::default());
+    }
+    windows[w].answered += 1;
+    windows[w].late += usize::from(late);
 }
 
 /// State shared between the dispatcher and the connection tasks.
@@ -158,6 +188,7 @@ struct TaskResult {
     statuses: Vec<(usize, u16)>,
     latencies_us: Vec<u64>,
     service_us: Vec<u64>,
+    windows: Vec<Window>,
     last_answer: Option<Instant>,
     reconnects: usize,
 }
@@ -233,6 +264,7 @@ pub async fn run(
                 statuses: Vec::new(),
                 latencies_us: Vec::new(),
                 service_us: Vec::new(),
+                windows: Vec::new(),
                 last_answer: None,
                 reconnects: 0,
             };
@@ -263,9 +295,12 @@ pub async fn run(
                     out.latencies_us.push(latency.as_micros() as u64);
                     out.service_us.push(service.as_micros() as u64);
                     out.last_answer = Some(answered);
-                    if latency >= limit {
+                    let late = latency >= limit;
+                    if late {
                         shared.late.fetch_add(1, Ordering::AcqRel);
                     }
+                    let since_first = schedule.due(i).saturating_sub(schedule.due(warmup));
+                    tally(&mut out.windows, since_first, late);
                     if !(200..300).contains(&status) {
                         shared.failed.fetch_add(1, Ordering::AcqRel);
                     }
@@ -351,7 +386,15 @@ pub async fn run(
     let mut service_us = Vec::with_capacity(total - warmup);
     let mut reconnects = 0;
     let mut last_answer: Option<Instant> = None;
+    let mut windows: Vec<Window> = Vec::new();
     for r in results {
+        if windows.len() < r.windows.len() {
+            windows.resize(r.windows.len(), Window::default());
+        }
+        for (all, one) in windows.iter_mut().zip(&r.windows) {
+            all.answered += one.answered;
+            all.late += one.late;
+        }
         for (i, s) in r.statuses {
             statuses[i] = s;
         }
@@ -372,6 +415,7 @@ pub async fn run(
         max_dispatch_lag,
         stopped,
         cpu: cpu::Usage::between(&cpu_start, &cpu_end, !opts.server_pids.is_empty()),
+        windows,
     })
 }
 
@@ -539,6 +583,28 @@ mod tests {
         // The timed phase took at least the scheduled 0.6 s (a generous upper bound: the
         // schedule does not wait for answers).
         assert!(out.wall >= Duration::from_millis(595) && out.wall < Duration::from_secs(10));
+        // The windows hold every timed answer and exactly the late ones (all in the first
+        // window: the timed phase lasts 0.6 s).
+        let late = out.latencies_us.iter().filter(|&&us| us >= 25_000).count();
+        assert_eq!(
+            out.windows,
+            [Window {
+                answered: 120,
+                late
+            }]
+        );
+    }
+
+    #[test]
+    fn answers_are_tallied_by_the_window_they_were_due_in() {
+        let mut w = Vec::new();
+        tally(&mut w, Duration::ZERO, false);
+        tally(&mut w, WINDOW - Duration::from_nanos(1), true);
+        tally(&mut w, WINDOW * 3, true);
+        tally(&mut w, WINDOW * 3 + Duration::from_millis(1), false);
+        let (answered, late): (Vec<_>, Vec<_>) = w.iter().map(|x| (x.answered, x.late)).unzip();
+        assert_eq!(answered, [2, 0, 0, 2]);
+        assert_eq!(late, [1, 0, 0, 1]);
     }
 
     #[tokio::test]
