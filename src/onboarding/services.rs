@@ -125,6 +125,10 @@ pub async fn detach(
     messaging.detach_sender(service, &sid).await?;
     if row.twilio.messaging_service_sid.as_deref() == Some(service) {
         senders::set_messaging_service(pool, id, None).await?;
+    } else {
+        // The row is a sync behind (attached in the Console, say): a sync that read Twilio
+        // before the detach must not write that service back.
+        senders::changed_at_twilio(pool, id).await?;
     }
     tracing::info!(service, sender = %row.address, "sender taken out of a Messaging Service");
     Ok(())

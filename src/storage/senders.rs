@@ -178,6 +178,17 @@ pub async fn seed(pool: &PgPool, s: &NewSender) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Notes that wadash just changed sender `id` at Twilio without changing its row (a detach
+/// from a service the row did not show yet), so that a sync which read Twilio before the
+/// change leaves the row for the next one.
+pub async fn changed_at_twilio(pool: &PgPool, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE senders SET local_change = nextval('local_changes') WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
 /// Records the Messaging Service sender `id` is in at Twilio (None: in none), as an attach or
 /// detach just did; the next sender sync confirms it.
 pub async fn set_messaging_service(

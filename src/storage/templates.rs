@@ -121,7 +121,8 @@ pub async fn apply_catalogue(
     .await?;
     let marked: Vec<String> = sqlx::query_scalar(
         "UPDATE templates SET deleted_at = now()
-          WHERE sid = ANY($1) AND (local_change IS NULL OR local_change <= $2)
+          WHERE sid = ANY($1) AND deleted_at IS NULL
+            AND (local_change IS NULL OR local_change <= $2)
          RETURNING sid",
     )
     .bind(&gone)

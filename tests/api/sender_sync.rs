@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use wadash::alerts::channels::ChannelStore;
 use wadash::domain::sender_health::SenderRecord;
 use wadash::onboarding::sync::{SyncContext, sync_and_alert};
-use wadash::storage::{sender_retire, sender_twilio, senders, sync_state};
+use wadash::storage::{sender_registrations, sender_retire, sender_twilio, senders, sync_state};
 use wadash::twilio::messaging::MessagingClient;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -366,10 +366,47 @@ async fn a_sync_that_read_twilio_before_a_retire_or_a_service_move_does_not_undo
             .await
             .unwrap()
     };
+
+    // And a number registered with the wizard meanwhile: Twilio accepted it after the read,
+    // so the list does not have it; it is not marked gone.
+    let reg = sender_registrations::insert(
+        pool,
+        &sender_registrations::NewRegistration {
+            number: "+15550001003",
+            waba_id: "1234567",
+            verification_method: "sms",
+            profile: None,
+            created_by: "ada",
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    let c = sender_registrations::submitted(
+        pool,
+        reg,
+        &sender_registrations::Accepted {
+            address: "whatsapp:+15550001003",
+            label: "Owl Air 3",
+            mps: 80.0,
+            twilio_sid: "XE0000000000000000000000000000000c",
+            twilio_status: "CREATING",
+            waba_id: "1234567",
+            callback_url: "https://ops.example.com/wa",
+            status_callback_url: "https://ops.example.com/sts",
+            profile: json!({}),
+        },
+    )
+    .await
+    .unwrap();
     let recorded = history().await;
 
-    let changes = apply(before_both, read_before).await;
+    let changes = apply(before_both.clone(), read_before).await;
     assert!(changes.is_empty(), "{changes:?}");
+    assert_eq!(
+        state("+15550001003").await,
+        (c, "pending".into(), false, None)
+    );
     assert_eq!(
         state("+15550001001").await,
         (a, "active".into(), false, Some(SERVICE.into()))
@@ -380,13 +417,20 @@ async fn a_sync_that_read_twilio_before_a_retire_or_a_service_move_does_not_undo
     );
     assert_eq!(history().await, recorded);
 
-    // The next sync read Twilio after both: A's service as Twilio has it, B no longer listed.
+    // The next sync read Twilio after all three: A's service as Twilio has it, B no longer
+    // listed, and (to show the guard covered only that one sync) the registered number not
+    // listed either: now it is marked gone.
     let changes = apply(
         vec![listed(A, "+15550001001", Some(SERVICE))],
         sync_state::mark(pool).await.unwrap(),
     )
     .await;
-    assert!(changes.is_empty(), "{changes:?}");
+    let seen: Vec<_> = changes
+        .iter()
+        .map(|(id, c)| (*id, c.field.as_str(), c.to.as_deref()))
+        .collect();
+    assert_eq!(seen, [(c, "presence", Some("gone"))]);
+    assert!(state("+15550001003").await.2);
     assert_eq!(
         state("+15550001001").await,
         (a, "active".into(), false, Some(SERVICE.into()))
