@@ -34,8 +34,9 @@
 # and at least 99 % of the offered rate was acknowledged. For each target the script
 #   1. ramps: starts at the target's start rate, doubles while sustained (halves while not);
 #   2. bisects between the highest sustained and the lowest failed rate to within RATE_STEP %;
-#   3. confirms the best rate with a full OPEN_SECS run; if that fails, steps down RATE_STEP %
-#      and confirms again (at most CONFIRM_TRIES runs).
+#   3. confirms the best rate with a full OPEN_SECS run; if that fails, steps down CONFIRM_STEP %
+#      and confirms again (at most CONFIRM_TRIES runs). A 60 s run holds less than a 20 s probe
+#      (late answers come in stalls, see bench/README.md), so the step is coarser than RATE_STEP.
 # Every probe runs on a fresh database and a freshly started server, with WARMUP_SECS of
 # warm-up at the same rate first, and stops as soon as the rate cannot be sustained
 # (--stop-early); what was stored is verified after every probe. It prints the highest
@@ -45,7 +46,7 @@
 #   START_RATE=        first probe for every target; else per family:
 #   WADASH_START_RATE=8000 NAIVE_START_RATE=1500 FLASK_START_RATE=500
 #   RATE_STEP=5        bisection precision and confirmation step down, in %
-#   MIN_RATE=50 MAX_RATE=200000 CONFIRM_TRIES=5
+#   MIN_RATE=50 MAX_RATE=200000 CONFIRM_TRIES=6 CONFIRM_STEP=10
 #   CONCURRENCY=256    connections per target (at most; a request that finds all of them busy
 #                      waits, and the wait counts in its latency)
 #   N is not used: each run's workload is sized from rate x (warm-up + duration).
@@ -72,7 +73,8 @@ FLASK_START_RATE=${FLASK_START_RATE:-500}
 RATE_STEP=${RATE_STEP:-5}
 MIN_RATE=${MIN_RATE:-50}
 MAX_RATE=${MAX_RATE:-200000}
-CONFIRM_TRIES=${CONFIRM_TRIES:-5}
+CONFIRM_TRIES=${CONFIRM_TRIES:-6}
+CONFIRM_STEP=${CONFIRM_STEP:-10}
 TARGETS=${TARGETS:-"wadash wadash@require wadash@disable flask naive"}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_URL=${PG_URL%/}
@@ -226,7 +228,7 @@ declare -A PORT=([wadash]=$WADASH_PORT [flask]=$FLASK_PORT [naive]=$NAIVE_PORT)
     echo "host: $(nproc) cores, $(uname -sr)"
     echo "postgres: $pg_version synchronous_commit=$sync_commit fsync=$fsync ssl=$(admin_sql "SHOW ssl") sslmode (targets without @mode)=${PG_SSLMODE:-none in the URL}"
     if [[ "$MODE" == open ]]; then
-        echo "MODE=open CONCURRENCY=$CONCURRENCY OPEN_SECS=$OPEN_SECS PROBE_SECS=$PROBE_SECS WARMUP_SECS=$WARMUP_SECS P99_LIMIT_MS=$P99_LIMIT_MS RATE_STEP=$RATE_STEP BENCH_ARGS=$BENCH_ARGS"
+        echo "MODE=open CONCURRENCY=$CONCURRENCY OPEN_SECS=$OPEN_SECS PROBE_SECS=$PROBE_SECS WARMUP_SECS=$WARMUP_SECS P99_LIMIT_MS=$P99_LIMIT_MS RATE_STEP=$RATE_STEP CONFIRM_STEP=$CONFIRM_STEP CONFIRM_TRIES=$CONFIRM_TRIES BENCH_ARGS=$BENCH_ARGS"
         echo "start rates: ${START_RATE:-wadash $WADASH_START_RATE, naive $NAIVE_START_RATE, flask $FLASK_START_RATE}"
     else
         echo "N=$N CONCURRENCY=$CONCURRENCY BENCH_ARGS=$BENCH_ARGS"
@@ -330,7 +332,7 @@ EOF
                 if open_probe "$name" "$rate" "$PROBE_SECS" "probe$probe"; then ok=$rate; else bad=$rate; fi
             done
         fi
-        # Confirm with a full-length run, stepping down RATE_STEP % until one passes.
+        # Confirm with a full-length run, stepping down CONFIRM_STEP % until one passes.
         best=0
         if [[ $ok -gt 0 ]]; then
             rate=$ok
@@ -340,7 +342,7 @@ EOF
                     cp "$OUT/$name.open-confirm$try.json" "$OUT/$name.json"
                     break
                 fi
-                rate=$((rate * (100 - RATE_STEP) / 100))
+                rate=$((rate * (100 - CONFIRM_STEP) / 100))
                 [[ $rate -ge $MIN_RATE ]] || break
             done
         fi

@@ -1,6 +1,7 @@
 //! The alert evaluator: every `interval`, one instance (an advisory lock) checks the rules
 //! against the database and fires or resolves alerts. Each check reads a bounded, indexed
-//! range (messages created within the rule's window), never the whole history.
+//! range (messages created within the rule's window, or for the failure rate the window's
+//! roll-up rows), never the whole history.
 
 use std::time::Duration;
 
@@ -67,7 +68,7 @@ impl Evaluator {
             (
                 "failure_rate",
                 r.failure_rate.enabled,
-                failure_rate(&self.pool, &r).await?,
+                failure_rate(&self.pool, &r, now).await?,
             ),
             (
                 "error_code",
@@ -108,19 +109,16 @@ impl Evaluator {
     }
 }
 
-async fn failure_rate(pool: &PgPool, r: &Rules) -> sqlx::Result<Vec<Firing>> {
+/// Failed and undelivered messages per sender over the rule's window, from the roll-ups: the
+/// window is widened to the start of its first five-minute bucket (so by up to five minutes),
+/// which the message says.
+async fn failure_rate(pool: &PgPool, r: &Rules, now: DateTime<Utc>) -> sqlx::Result<Vec<Firing>> {
     let f = &r.failure_rate;
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT COALESCE(messaging_service_sid, from_addr, '') AS sender, \
-           count(*) FILTER (WHERE status IN ('failed', 'undelivered')), \
-           count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read', 'failed', 'undelivered')) \
-         FROM messages \
-         WHERE created_at >= now() - make_interval(mins => $1) AND direction = 'outbound' \
-         GROUP BY 1",
-    )
-    .bind(f.window_minutes as i32)
-    .fetch_all(pool)
-    .await?;
+    let since = crate::storage::rollups::bucket_of(
+        now - chrono::TimeDelta::minutes(f.window_minutes.into()),
+    );
+    let minutes = ((now - since).num_seconds() + 59) / 60;
+    let rows = crate::storage::rollups::failure_counts(pool, since).await?;
     Ok(rows
         .into_iter()
         .filter(|(_, failed, settled)| {
@@ -129,8 +127,7 @@ async fn failure_rate(pool: &PgPool, r: &Rules) -> sqlx::Result<Vec<Firing>> {
         .map(|(sender, failed, settled)| Firing {
             kind: "failure_rate",
             message: format!(
-                "{failed} of {settled} messages from {sender} failed in the last {} min ({:.0} %)",
-                f.window_minutes,
+                "{failed} of {settled} messages from {sender} failed in the last {minutes} min ({:.0} %)",
                 failed as f64 * 100.0 / settled as f64
             ),
             subject: sender,

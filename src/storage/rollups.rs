@@ -87,6 +87,10 @@ fn binned_messages(extra_filter: &str) -> String {
     )
 }
 
+/// Which outbound messages have settled, for the failure-rate alert: status now sent,
+/// delivered, read, failed or undelivered (over the alias `m`).
+const SETTLED: &str = "m.status IN ('sent', 'delivered', 'read', 'failed', 'undelivered')";
+
 /// The roll-up rows of `[$1, $2)` with each row's outbound failures by error code, in one
 /// scan of the messages: they are counted per bucket, sender, pair of histogram buckets and
 /// failure code first (`g`), so each row costs one hash lookup and the funnel's six counts;
@@ -110,7 +114,8 @@ fn aggregate_sql() -> &'static str {
                           count(*) FILTER (WHERE {}) AS delivered,
                           count(*) FILTER (WHERE {}) AS read,
                           count(*) FILTER (WHERE m.status = 'failed') AS failed,
-                          count(*) FILTER (WHERE m.status = 'undelivered') AS undelivered
+                          count(*) FILTER (WHERE m.status = 'undelivered') AS undelivered,
+                          count(*) FILTER (WHERE m.direction = 'outbound' AND {SETTLED}) AS settled
                    FROM {} m
                    GROUP BY 1, 2, 3, 4, 5, 6, 7),
                f AS (
@@ -131,6 +136,7 @@ fn aggregate_sql() -> &'static str {
                             sum(g.read)::int8 AS read,
                             sum(g.failed)::int8 AS failed,
                             sum(g.undelivered)::int8 AS undelivered,
+                            sum(g.settled)::int8 AS settled,
                             {} AS delivered_hist,
                             {} AS read_hist
                      FROM g
@@ -182,6 +188,9 @@ struct BucketAggregate {
     service_sid: String,
     #[sqlx(flatten)]
     counts: BucketCounts,
+    /// Outbound messages now sent, delivered, read, failed or undelivered (the alert rule's
+    /// denominator, see [`failure_counts`]).
+    settled: i64,
     /// Outbound failures by error code (-1: none given), with `fail_counts` alongside.
     fail_codes: Vec<i32>,
     fail_counts: Vec<i64>,
@@ -235,7 +244,7 @@ pub async fn recompute(
         for stats in stats.chunks(4000) {
             let mut q = sqlx::QueryBuilder::new(format!(
                 "INSERT INTO message_stats_5m (bucket, direction, business, service_sid, \
-                 {COUNT_COLUMNS}) "
+                 {COUNT_COLUMNS}, settled) "
             ));
             q.push_values(stats, |mut b, a| {
                 b.push_bind(a.bucket)
@@ -243,6 +252,7 @@ pub async fn recompute(
                     .push_bind(&a.business)
                     .push_bind(&a.service_sid);
                 a.counts.push_binds(&mut b);
+                b.push_bind(a.settled);
             });
             q.build().execute(&mut *tx).await?;
         }
@@ -293,6 +303,40 @@ pub struct Totals {
     pub read_hist: [i64; HIST_LEN],
     /// Messages per bucket, oldest first.
     pub traffic: Vec<super::overview::TrafficBucket>,
+}
+
+/// Outbound messages per sender (the messaging service, else the sending number) in the
+/// buckets from `since` (a bucket start) on: `(sender, failed or undelivered, settled)`.
+///
+/// Read from the roll-ups, so it costs a few rows per sender and bucket, however busy the
+/// window, and is as current as the roll-up's last pass. A bucket with a row that the previous
+/// binary wrote (its `settled` is NULL: a rolling upgrade) is counted from `messages` instead.
+pub async fn failure_counts(
+    pool: &PgPool,
+    since: DateTime<Utc>,
+) -> sqlx::Result<Vec<(String, i64, i64)>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH r AS (
+             SELECT bucket, CASE WHEN service_sid <> '' THEN service_sid ELSE business END AS sender,
+                    failed + undelivered AS failed, settled
+               FROM message_stats_5m
+              WHERE bucket >= $1 AND direction = 'outbound'),
+         stale AS (SELECT DISTINCT bucket FROM r WHERE settled IS NULL)
+         SELECT sender, sum(failed)::int8, sum(settled)::int8
+           FROM (SELECT sender, failed, settled FROM r
+                  WHERE bucket NOT IN (SELECT bucket FROM stale)
+                 UNION ALL
+                 SELECT COALESCE(m.messaging_service_sid, m.from_addr, ''),
+                        (m.status IN ('failed', 'undelivered'))::int::int8, ({SETTLED})::int::int8
+                   FROM stale s
+                   JOIN messages m ON m.created_at >= s.bucket
+                                  AND m.created_at < s.bucket + interval '5 minutes'
+                  WHERE m.direction = 'outbound') c
+          GROUP BY 1"
+    )))
+    .bind(since)
+    .fetch_all(pool)
+    .await
 }
 
 /// Sums the buckets in `[since, until)` (both bucket starts), optionally for one sender.

@@ -218,6 +218,40 @@ async fn credit_alerts_fire_once_resolve_and_reach_the_webhook_and_whatsapp(
     app.stop().await;
 }
 
+/// Brings the overview's roll-ups (which the failure-rate rule reads) up to date with the
+/// messages the tests insert directly (they are not in the change log the roll-up job
+/// follows): every bucket of the last three hours, once the job's first pass, which could
+/// otherwise write what it read before the inserts, has finished.
+async fn roll_up(app: &TestApp) {
+    let started = Instant::now();
+    while app
+        .count("SELECT count(*) FROM instance_settings WHERE key = 'rollup_position'")
+        .await
+        == 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no roll-up pass"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    recompute_recent(&app.pool).await;
+}
+
+async fn recompute_recent(pool: &sqlx::PgPool) {
+    use wadash::storage::rollups::{BUCKET, bucket_of, recompute};
+    let end = bucket_of(chrono::Utc::now()) + BUCKET;
+    let hours: Vec<_> = (1..=3)
+        .map(|h| {
+            (
+                end - chrono::TimeDelta::hours(h),
+                end - chrono::TimeDelta::hours(h - 1),
+            )
+        })
+        .collect();
+    recompute(pool, &hours).await.unwrap();
+}
+
 async fn message(app: &TestApp, n: u32, status: &str, error_code: Option<i32>, minutes_ago: i32) {
     sqlx::query(
         "INSERT INTO messages (sid, direction, from_addr, to_addr, status, error_code, created_at) \
@@ -282,6 +316,7 @@ async fn each_rule_fires_once_while_its_condition_holds_and_resolves_after(
     .await
     .unwrap();
 
+    roll_up(&app).await;
     let e = evaluator(&app);
     let now = chrono::Utc::now();
     e.run_once(now).await.unwrap().unwrap();
@@ -329,6 +364,7 @@ async fn each_rule_fires_once_while_its_condition_holds_and_resolves_after(
     )
     .await
     .unwrap();
+    roll_up(&app).await;
     e.run_once(chrono::Utc::now()).await.unwrap().unwrap();
     assert!(open_alerts(&app).await.is_empty());
     assert_eq!(
@@ -348,6 +384,7 @@ async fn admins_tune_the_rules_and_a_disabled_rule_resolves_its_alerts(
     for n in 0..20 {
         message(&app, n, "failed", Some(30008), 1).await;
     }
+    roll_up(&app).await;
     let e = evaluator(&app);
     e.run_once(chrono::Utc::now()).await.unwrap();
     assert_eq!(open_alerts(&app).await.len(), 2, "failure rate and 30008");
@@ -390,4 +427,86 @@ async fn admins_tune_the_rules_and_a_disabled_rule_resolves_its_alerts(
     assert_eq!(rules["failure_rate"]["enabled"], false);
     assert_eq!(rules["error_codes"]["count"], 5, "defaults kept");
     app.stop().await;
+}
+
+/// The failure-rate rule reads the roll-ups. What it reads equals a count made straight from
+/// `messages` over the same buckets, and a bucket whose rows the previous binary wrote (no
+/// `settled` count: a rolling upgrade) is counted from `messages`, with the same result.
+#[sqlx::test]
+async fn the_failure_rate_reads_the_roll_ups_and_counts_a_bucket_the_previous_binary_wrote_from_messages(
+    pool: sqlx::PgPool,
+) {
+    use wadash::storage::rollups::{BUCKET, bucket_of, failure_counts};
+    let statuses = [
+        "queued",
+        "sent",
+        "delivered",
+        "read",
+        "failed",
+        "undelivered",
+        "canceled",
+        "sending",
+    ];
+    for n in 0..240u32 {
+        let (from, service) = match n % 3 {
+            0 => ("whatsapp:+14155238886", None),
+            1 => ("whatsapp:+15550001111", None),
+            _ => (
+                "whatsapp:+15550002222",
+                Some("MG00000000000000000000000000000007"),
+            ),
+        };
+        let direction = if n % 11 == 0 { "inbound" } else { "outbound" };
+        sqlx::query(
+            "INSERT INTO messages (sid, direction, from_addr, to_addr, messaging_service_sid, \
+                                   status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, now() - make_interval(secs => $7))",
+        )
+        .bind(format!("SM{:032x}", 0xfa000 + n))
+        .bind(direction)
+        .bind(from)
+        .bind(format!("whatsapp:+9199{n:08}"))
+        .bind(service)
+        .bind(statuses[(n as usize * 7) % statuses.len()])
+        // Spread over the last 18 minutes: four or five buckets.
+        .bind(f64::from(n) * 4.5)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    recompute_recent(&pool).await;
+    let since = bucket_of(chrono::Utc::now() - chrono::TimeDelta::minutes(15));
+    let sorted = |mut v: Vec<(String, i64, i64)>| {
+        v.sort();
+        v
+    };
+    let from_messages: Vec<(String, i64, i64)> = sorted(
+        sqlx::query_as(
+            "SELECT COALESCE(messaging_service_sid, from_addr, ''), \
+                    count(*) FILTER (WHERE status IN ('failed', 'undelivered')), \
+                    count(*) FILTER (WHERE status IN ('sent', 'delivered', 'read', 'failed', 'undelivered')) \
+               FROM messages WHERE created_at >= $1 AND direction = 'outbound' GROUP BY 1",
+        )
+        .bind(since)
+        .fetch_all(&pool)
+        .await
+        .unwrap(),
+    );
+    assert_eq!(from_messages.len(), 3, "{from_messages:?}");
+    assert!(from_messages.iter().all(|(_, f, s)| *f > 0 && s > f));
+    let read = || async { sorted(failure_counts(&pool, since).await.unwrap()) };
+    assert_eq!(read().await, from_messages, "from the roll-ups");
+
+    // The previous binary rewrote one bucket, then all of them.
+    sqlx::query("UPDATE message_stats_5m SET settled = NULL WHERE bucket = $1")
+        .bind(since + BUCKET)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(read().await, from_messages, "one bucket from messages");
+    sqlx::query("UPDATE message_stats_5m SET settled = NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(read().await, from_messages, "every bucket from messages");
 }
