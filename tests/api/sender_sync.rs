@@ -400,6 +400,16 @@ async fn a_sync_that_read_twilio_before_a_retire_or_a_service_move_does_not_undo
     .await
     .unwrap();
     let recorded = history().await;
+    let as_wadash_left_them = async || {
+        assert_eq!(
+            state("+15550001001").await,
+            (a, "active".into(), false, Some(SERVICE.into()))
+        );
+        assert_eq!(
+            state("+15550001002").await,
+            (b, "disabled".into(), true, None)
+        );
+    };
 
     let changes = apply(before_both.clone(), read_before).await;
     assert!(changes.is_empty(), "{changes:?}");
@@ -407,14 +417,7 @@ async fn a_sync_that_read_twilio_before_a_retire_or_a_service_move_does_not_undo
         state("+15550001003").await,
         (c, "pending".into(), false, None)
     );
-    assert_eq!(
-        state("+15550001001").await,
-        (a, "active".into(), false, Some(SERVICE.into()))
-    );
-    assert_eq!(
-        state("+15550001002").await,
-        (b, "disabled".into(), true, None)
-    );
+    as_wadash_left_them().await;
     assert_eq!(history().await, recorded);
 
     // The next sync read Twilio after all three: A's service as Twilio has it, B no longer
@@ -431,14 +434,7 @@ async fn a_sync_that_read_twilio_before_a_retire_or_a_service_move_does_not_undo
         .collect();
     assert_eq!(seen, [(c, "presence", Some("gone"))]);
     assert!(state("+15550001003").await.2);
-    assert_eq!(
-        state("+15550001001").await,
-        (a, "active".into(), false, Some(SERVICE.into()))
-    );
-    assert_eq!(
-        state("+15550001002").await,
-        (b, "disabled".into(), true, None)
-    );
+    as_wadash_left_them().await;
 
     // A later list without A's service is Twilio's word: written.
     apply(

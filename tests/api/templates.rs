@@ -246,6 +246,12 @@ async fn a_sync_that_read_twilio_before_a_submit_a_create_or_a_delete_does_not_u
         let t = templates::get(pool, sid).await.unwrap().unwrap();
         (t.status, t.deleted_at.is_some())
     };
+    let seen = |changes: &[wadash::domain::template::Change]| {
+        changes
+            .iter()
+            .map(|c| (c.sid.clone(), c.field.as_str(), c.to.clone()))
+            .collect::<Vec<_>>()
+    };
     let first = sync_state::mark(pool).await.unwrap();
     let catalogue = [
         stored(A, "order_update", "unsubmitted"),
@@ -310,11 +316,10 @@ async fn a_sync_that_read_twilio_before_a_submit_a_create_or_a_delete_does_not_u
     )
     .await
     .unwrap();
-    let seen: Vec<_> = changes
-        .iter()
-        .map(|c| (c.sid.as_str(), c.field.as_str(), c.to.as_deref()))
-        .collect();
-    assert_eq!(seen, [(A, "status", Some("approved"))]);
+    assert_eq!(
+        seen(&changes),
+        [(A.to_owned(), "status", Some("approved".to_owned()))]
+    );
     assert_eq!(status_of(A).await, ("approved".into(), false));
     assert_eq!(status_of(B).await, ("approved".into(), true));
     assert_eq!(status_of(C).await, ("unsubmitted".into(), false));
@@ -325,11 +330,10 @@ async fn a_sync_that_read_twilio_before_a_submit_a_create_or_a_delete_does_not_u
     let changes = templates::apply_catalogue(pool, &[stored(A, "order_update", "approved")], later)
         .await
         .unwrap();
-    let seen: Vec<_> = changes
-        .iter()
-        .map(|c| (c.sid.as_str(), c.field.as_str(), c.to.as_deref()))
-        .collect();
-    assert_eq!(seen, [(C, "presence", Some("deleted"))]);
+    assert_eq!(
+        seen(&changes),
+        [(C.to_owned(), "presence", Some("deleted".to_owned()))]
+    );
     app.stop().await;
 }
 
