@@ -471,7 +471,10 @@ import sys, psycopg
 base, targets = sys.argv[1], sys.argv[2:]
 def rows(t):
     with psycopg.connect(f"{base}/wadash_bench_{t.replace('@', '_').replace('-', '_')}?sslmode=disable") as c:
-        ev = set(c.execute("SELECT message_sid, dedup_key, status, error_code, params::text FROM message_events").fetchall())
+        # Parameters compared as jsonb: wadash stores them as json text (params_json), the Flask
+        # peer as jsonb (params), as the prototype did.
+        ev = set(c.execute("SELECT message_sid, dedup_key, status, error_code, "
+                           "COALESCE(params_json::jsonb, params)::text FROM message_events").fetchall())
         ms = set(c.execute("SELECT sid, status, status_rank, error_code, account_sid, from_addr, to_addr, "
                            "sent_at IS NULL, delivered_at IS NULL, read_at IS NULL, failed_at IS NULL FROM messages").fetchall())
         return ev, ms

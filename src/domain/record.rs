@@ -65,8 +65,8 @@ pub struct EventRecord {
     pub facts: MessageFacts,
     pub report: StatusReport,
     /// Every parameter as received, as the text of a JSON object (repeated names become
-    /// arrays). Kept as text: PostgreSQL parses it into `jsonb` anyway, so building a
-    /// `serde_json::Value` on the hot path would only cost allocations.
+    /// arrays). Kept as text: it is stored as `json` text, which PostgreSQL only validates,
+    /// so building a `serde_json::Value` on the hot path would only cost allocations.
     pub params: String,
     pub source: EventSource,
     /// Identifies a duplicate: the same source and exactly the same parameters.

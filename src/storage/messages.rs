@@ -42,6 +42,8 @@ pub struct EventRow {
     pub status: String,
     pub error_code: Option<i32>,
     pub source: String,
+    /// The parameters as received: `params_json`, or `params` for an event the previous
+    /// binary stored (migration `20261207000034`).
     pub params: serde_json::Value,
     pub received_at: DateTime<Utc>,
 }
@@ -60,7 +62,8 @@ pub async fn get(pool: &PgPool, sid: &str) -> sqlx::Result<Option<MessageRow>> {
 /// Every event of a message in the order it was received.
 pub async fn events(pool: &PgPool, sid: &str) -> sqlx::Result<Vec<EventRow>> {
     sqlx::query_as(
-        "SELECT id, status, error_code, source, params, received_at FROM message_events \
+        "SELECT id, status, error_code, source, COALESCE(params_json, params::json) AS params, \
+           received_at FROM message_events \
          WHERE message_sid = $1 ORDER BY received_at, id",
     )
     .bind(sid)
@@ -450,11 +453,11 @@ pub struct LocationRow {
 
 pub async fn inbound_locations(pool: &PgPool, sids: &[String]) -> sqlx::Result<Vec<LocationRow>> {
     sqlx::query_as(
-        "SELECT message_sid AS sid, params->>'Latitude' AS latitude, \
-           params->>'Longitude' AS longitude, \
-           COALESCE(params->>'Label', params->>'Address') AS label \
-         FROM message_events \
-         WHERE message_sid = ANY($1) AND source = 'inbound' AND params ? 'Latitude'",
+        "SELECT sid, p->>'Latitude' AS latitude, p->>'Longitude' AS longitude, \
+           COALESCE(p->>'Label', p->>'Address') AS label \
+         FROM (SELECT message_sid AS sid, COALESCE(params_json, params::json) AS p \
+                 FROM message_events WHERE message_sid = ANY($1) AND source = 'inbound') e \
+         WHERE p->>'Latitude' IS NOT NULL",
     )
     .bind(sids)
     .fetch_all(pool)

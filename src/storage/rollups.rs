@@ -100,9 +100,10 @@ const SETTLED: &str = "m.status IN ('sent', 'delivered', 'read', 'failed', 'unde
 fn aggregate_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
+        let secs = BUCKET.num_seconds();
         format!(
             r#"WITH g AS MATERIALIZED (
-                   SELECT date_bin(interval '5 minutes', m.created_at, timestamptz 'epoch') AS bucket,
+                   SELECT date_bin(interval '{secs} seconds', m.created_at, timestamptz 'epoch') AS bucket,
                           m.direction,
                           COALESCE(CASE WHEN m.direction = 'inbound' THEN m.to_addr ELSE m.from_addr END, '') AS business,
                           COALESCE(m.messaging_service_sid, '') AS service_sid,
@@ -315,6 +316,7 @@ pub async fn failure_counts(
     pool: &PgPool,
     since: DateTime<Utc>,
 ) -> sqlx::Result<Vec<(String, i64, i64)>> {
+    let secs = BUCKET.num_seconds();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH r AS (
              SELECT bucket, CASE WHEN service_sid <> '' THEN service_sid ELSE business END AS sender,
@@ -330,7 +332,7 @@ pub async fn failure_counts(
                         (m.status IN ('failed', 'undelivered'))::int::int8, ({SETTLED})::int::int8
                    FROM stale s
                    JOIN messages m ON m.created_at >= s.bucket
-                                  AND m.created_at < s.bucket + interval '5 minutes'
+                                  AND m.created_at < s.bucket + interval '{secs} seconds'
                   WHERE m.direction = 'outbound') c
           GROUP BY 1"
     )))

@@ -89,7 +89,9 @@ pub(crate) async fn browser_with(driver: &Driver, extra: &[&str]) -> Client {
         .expect("a Chromium session")
 }
 
-/// Fills in and submits the login form on the page `c` shows, as the first admin.
+/// Fills in and submits the login form on the page `c` shows, as the first admin, and waits
+/// (up to 30 s) until the browser has left the login page: a navigation started before the
+/// login's answer arrives would abort it, and the session cookie with it.
 pub(crate) async fn log_in_as_admin(c: &Client) {
     c.find(Locator::Id("username"))
         .await
@@ -109,6 +111,18 @@ pub(crate) async fn log_in_as_admin(c: &Client) {
         .click()
         .await
         .unwrap();
+    let started = Instant::now();
+    loop {
+        let url = c.current_url().await.expect("the browser's URL");
+        if url.path() != "/login" {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still on the login page 30 s after submitting it: {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub(crate) async fn screenshot(c: &Client, name: &str) {

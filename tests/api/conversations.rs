@@ -81,6 +81,8 @@ async fn twilio_media_is_proxied_for_logged_in_users_only_and_other_urls_never(
     app.stop().await;
 }
 
+/// Also for an event the previous binary stored (parameters in `params`, `jsonb`, rather than
+/// `params_json`): its location and its parameters show as well during a rolling upgrade.
 #[sqlx::test(migrations = false)]
 async fn locations_show_coordinates_and_a_map_link(_: PgPoolOptions, opts: PgConnectOptions) {
     let app = TestApp::spawn(opts).await;
@@ -96,9 +98,41 @@ async fn locations_show_coordinates_and_a_map_link(_: PgPoolOptions, opts: PgCon
         ],
     );
     assert_eq!(app.post_signed("/wa", &p).await.status(), 200);
+    let older = "SM00000000000000000000000000000202";
+    let p = inbound(
+        older,
+        "+919900000201",
+        &[
+            ("Body", ""),
+            ("NumMedia", "0"),
+            ("Latitude", "28.6139"),
+            ("Longitude", "77.2095"),
+            ("Label", "India Gate"),
+        ],
+    );
+    assert_eq!(app.post_signed("/wa", &p).await.status(), 200);
+    let (fresh, stored): (serde_json::Value, Option<serde_json::Value>) = sqlx::query_as(
+        "SELECT params, params_json FROM message_events WHERE message_sid = $1",
+    )
+    .bind(older)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(fresh, serde_json::json!({}), "this binary leaves `params` empty");
+    assert_eq!(stored.unwrap()["Label"], "India Gate");
+    sqlx::query(
+        "UPDATE message_events SET params = params_json::jsonb, params_json = NULL \
+         WHERE message_sid = $1",
+    )
+    .bind(older)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let mut b = app.admin_browser().await;
     let (_, _, page) = b.get("/conversations/+919900000201").await;
     assert!(page.contains("12.9716, 77.5946"), "{page}");
+    assert!(page.contains("28.6139, 77.2095"), "the previous binary's row: {page}");
+    assert!(page.contains("India Gate"), "{page}");
     assert!(
         page.contains("MG Road &#60;Bengaluru&#62;"),
         "escaped: {page}"
@@ -109,6 +143,9 @@ async fn locations_show_coordinates_and_a_map_link(_: PgPoolOptions, opts: PgCon
         ),
         "{page}"
     );
+    let (status, _, page) = b.get(&format!("/messages/{older}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("India Gate"), "its parameters: {page}");
     app.stop().await;
 }
 

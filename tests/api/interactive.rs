@@ -115,7 +115,7 @@ async fn taps_and_list_selections_are_stored_as_sent_and_shown_escaped_on_pages_
     .unwrap();
     assert_eq!((payload_len, truncated), (1000, true));
     let whole: String = sqlx::query_scalar(
-        "SELECT params->>'ButtonPayload' FROM message_events WHERE message_sid = $1",
+        "SELECT params_json->>'ButtonPayload' FROM message_events WHERE message_sid = $1",
     )
     .bind(&huge)
     .fetch_one(&app.pool)

@@ -55,7 +55,7 @@ async fn simulate_sends_every_kind_of_inbound_message_signed(
             "SELECT count(*),
                     count(*) FILTER (WHERE num_media = 1 AND media->0->>'content_type' = 'image/jpeg'),
                     count(*) FILTER (WHERE EXISTS (SELECT 1 FROM message_events e
-                        WHERE e.message_sid = m.sid AND e.params ? 'Latitude')),
+                        WHERE e.message_sid = m.sid AND e.params_json->>'Latitude' IS NOT NULL)),
                     count(*) FILTER (WHERE body = 'STOP'),
                     count(*) FILTER (WHERE body = 'START'),
                     count(DISTINCT from_addr)

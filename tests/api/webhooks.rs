@@ -36,7 +36,7 @@ async fn inbound_seed_is_stored_and_answered_with_empty_twiml(
     assert_eq!(row.3.as_deref(), Some("Ranjit Sankar"));
     assert_eq!(row.4.as_deref(), Some("91990000000"));
     assert_eq!(row.5.as_deref(), Some("whatsapp:+919900000000"));
-    let raw: serde_json::Value = sqlx::query_scalar("SELECT params FROM message_events")
+    let raw: serde_json::Value = sqlx::query_scalar("SELECT params_json FROM message_events")
         .fetch_one(&app.pool)
         .await
         .unwrap();
@@ -65,7 +65,7 @@ async fn status_seed_creates_the_unknown_message_as_sent(_: PgPoolOptions, opts:
     assert_eq!(status, "sent");
     assert!(sent_at.is_some());
     let unknown_field: String =
-        sqlx::query_scalar("SELECT params->>'ChannelInstallSid' FROM message_events")
+        sqlx::query_scalar("SELECT params_json->>'ChannelInstallSid' FROM message_events")
             .fetch_one(&app.pool)
             .await
             .unwrap();
