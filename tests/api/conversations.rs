@@ -111,14 +111,17 @@ async fn locations_show_coordinates_and_a_map_link(_: PgPoolOptions, opts: PgCon
         ],
     );
     assert_eq!(app.post_signed("/wa", &p).await.status(), 200);
-    let (fresh, stored): (serde_json::Value, Option<serde_json::Value>) = sqlx::query_as(
-        "SELECT params, params_json FROM message_events WHERE message_sid = $1",
-    )
-    .bind(older)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(fresh, serde_json::json!({}), "this binary leaves `params` empty");
+    let (fresh, stored): (serde_json::Value, Option<serde_json::Value>) =
+        sqlx::query_as("SELECT params, params_json FROM message_events WHERE message_sid = $1")
+            .bind(older)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        fresh,
+        serde_json::json!({}),
+        "this binary leaves `params` empty"
+    );
     assert_eq!(stored.unwrap()["Label"], "India Gate");
     sqlx::query(
         "UPDATE message_events SET params = params_json::jsonb, params_json = NULL \
@@ -131,7 +134,10 @@ async fn locations_show_coordinates_and_a_map_link(_: PgPoolOptions, opts: PgCon
     let mut b = app.admin_browser().await;
     let (_, _, page) = b.get("/conversations/+919900000201").await;
     assert!(page.contains("12.9716, 77.5946"), "{page}");
-    assert!(page.contains("28.6139, 77.2095"), "the previous binary's row: {page}");
+    assert!(
+        page.contains("28.6139, 77.2095"),
+        "the previous binary's row: {page}"
+    );
     assert!(page.contains("India Gate"), "{page}");
     assert!(
         page.contains("MG Road &#60;Bengaluru&#62;"),
