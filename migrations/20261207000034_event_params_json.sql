@@ -9,6 +9,8 @@
 -- empty object; it reads `params_json` where set and `params` otherwise (rows the previous
 -- binary wrote). During a rolling upgrade the previous binary, which reads `params` only,
 -- shows an empty parameter list for events a new instance stored (docs/deploy.md). A later
--- contract migration drops `params`, once no release reads it.
+-- contract migration may drop `params` once no running release writes it, after copying it
+-- into `params_json` where that is NULL (rows stored before this migration); dropping it
+-- without that copy would lose those rows' parameters.
 ALTER TABLE message_events ADD COLUMN params_json json;
 ALTER TABLE message_events ALTER COLUMN params SET DEFAULT '{}';

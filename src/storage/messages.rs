@@ -456,7 +456,8 @@ pub async fn inbound_locations(pool: &PgPool, sids: &[String]) -> sqlx::Result<V
         "SELECT sid, p->>'Latitude' AS latitude, p->>'Longitude' AS longitude, \
            COALESCE(p->>'Label', p->>'Address') AS label \
          FROM (SELECT message_sid AS sid, COALESCE(params_json, params::json) AS p \
-                 FROM message_events WHERE message_sid = ANY($1) AND source = 'inbound') e \
+                 FROM message_events WHERE message_sid = ANY($1) AND source = 'inbound' \
+                 OFFSET 0) e \
          WHERE p->>'Latitude' IS NOT NULL",
     )
     .bind(sids)

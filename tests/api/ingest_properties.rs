@@ -127,7 +127,7 @@ async fn stored_events(
     prefix: &str,
 ) -> BTreeSet<(String, String, Option<i32>, String)> {
     let rows: Vec<(String, String, Option<i32>, String)> = sqlx::query_as(
-        "SELECT substr(message_sid, length($1) + 3), status, error_code, (params - 'MessageSid')::text \
+        "SELECT substr(message_sid, length($1) + 3), status, error_code, (COALESCE(params_json::jsonb, params) - 'MessageSid')::text \
          FROM message_events WHERE message_sid LIKE 'SM' || $1 || '%'",
     )
     .bind(prefix)
