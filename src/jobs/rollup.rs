@@ -37,7 +37,7 @@ struct Changed<'a> {
 /// a pass reads every change since the last one (about 9,000 messages a second under load),
 /// and building a map per message kept a runtime thread busy for tens of milliseconds once
 /// a second, long enough to delay the callbacks waiting on that core (bench/README.md,
-/// "What the roll-up pass cost the open loop").
+/// "What the open loop's stalls are").
 pub fn buckets_in(payload: &str, into: &mut BTreeSet<DateTime<Utc>>) {
     let Ok(items) = serde_json::from_str::<Vec<Changed<'_>>>(payload) else {
         return;
