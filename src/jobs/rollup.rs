@@ -1,12 +1,14 @@
-//! Keeps the overview's roll-ups current (`storage::rollups`, five-minute buckets).
+//! Keeps the overview's roll-ups current (`storage::rollups`: five-minute buckets summed from
+//! ten-second slices).
 //!
-//! One instance at a time (a session advisory lock) reads the change log after
-//! its saved position, collects the creation buckets of the messages that changed and
-//! recomputes those buckets from `messages`. Callbacks mostly concern messages of the last few
-//! minutes, so a pass reads about one bucket's messages, not the whole hour's. The first run —
-//! or a run after the change log was pruned past its position — recomputes everything, an
-//! hour at a time. Recomputing is idempotent, so reading a change twice is harmless and a
-//! crash loses nothing.
+//! One instance at a time (a session advisory lock) reads the change log after its saved
+//! position, collects the creation slices of the messages that changed and recomputes those
+//! slices from `messages`, then their buckets from the slices. Callbacks mostly concern
+//! messages of the last few seconds, so a pass reads a slice or two of messages, however long
+//! the traffic has lasted (a change to a message older than a day recomputes its whole bucket).
+//! The first run — or a run after the change log was pruned past its position — recomputes
+//! everything, an hour at a time. Recomputing is idempotent, so reading a change twice is
+//! harmless and a crash loses nothing.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -19,7 +21,10 @@ use crate::storage::live_log::{self, Position};
 use crate::storage::rollups;
 
 const LOCK: i64 = 0x7761_6461_7368_726f;
-const POSITION_KEY: &str = "rollup_position";
+/// The change-log position this binary has processed. Not the previous binary's
+/// `rollup_position`: that one does not keep slices, so a position it saved says nothing about
+/// them, and this binary's first pass fills them (migration 20261207000035).
+const POSITION_KEY: &str = "rollup_slices_position";
 /// Change-log rows read per step.
 const STEP: i64 = 5000;
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -31,14 +36,14 @@ struct Changed<'a> {
     created_at: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// Creation buckets named in a `messages` change-log payload (`[{"created_at": …}, …]`).
+/// Creation slices named in a `messages` change-log payload (`[{"created_at": …}, …]`).
 ///
 /// Read into borrowed fields, skipping the others, rather than into a `serde_json::Value`:
 /// a pass reads every change since the last one (about 9,000 messages a second under load),
 /// and building a map per message kept a runtime thread busy for tens of milliseconds once
 /// a second, long enough to delay the callbacks waiting on that core (bench/README.md,
 /// "What the open loop's stalls are").
-pub fn buckets_in(payload: &str, into: &mut BTreeSet<DateTime<Utc>>) {
+pub fn slices_in(payload: &str, into: &mut BTreeSet<DateTime<Utc>>) {
     let Ok(items) = serde_json::from_str::<Vec<Changed<'_>>>(payload) else {
         return;
     };
@@ -48,20 +53,28 @@ pub fn buckets_in(payload: &str, into: &mut BTreeSet<DateTime<Utc>>) {
             .as_deref()
             .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         {
-            into.insert(rollups::bucket_of(t.with_timezone(&Utc)));
+            into.insert(rollups::slice_of(t.with_timezone(&Utc)));
         }
     }
 }
 
-/// One pass. Returns how many buckets were recomputed, or `None` if another instance runs
-/// it.
-pub async fn run_once(pool: &PgPool) -> anyhow::Result<Option<usize>> {
+/// What one pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// Buckets rewritten.
+    pub buckets: usize,
+    /// Messages read to recompute them (a slice's or a bucket's messages each).
+    pub messages_read: i64,
+}
+
+/// One pass, or `None` if another instance runs it.
+pub async fn run_once(pool: &PgPool) -> anyhow::Result<Option<Pass>> {
     // A session lock rather than a transaction's: the work is many short transactions (see
     // `rollups::recompute`).
     crate::storage::with_session_lock(pool, LOCK, pass(pool)).await
 }
 
-async fn pass(pool: &PgPool) -> anyhow::Result<usize> {
+async fn pass(pool: &PgPool) -> anyhow::Result<Pass> {
     let saved: Option<String> =
         sqlx::query_scalar("SELECT value FROM instance_settings WHERE key = $1")
             .bind(POSITION_KEY)
@@ -70,15 +83,15 @@ async fn pass(pool: &PgPool) -> anyhow::Result<usize> {
     let saved = saved.as_deref().and_then(Position::parse);
     let pruned = live_log::pruned_before(pool).await?;
     let horizon = live_log::current_horizon(pool).await?;
-    let (ranges, buckets, next) = match saved {
+    let (done, next) = match saved {
         Some(pos) if pos.xid >= pruned => {
             let rows = live_log::after(pool, pos, horizon, STEP).await?;
-            let mut buckets = BTreeSet::new();
+            let mut slices = BTreeSet::new();
             for r in rows.iter().filter(|r| r.kind == "messages") {
-                buckets_in(&r.payload, &mut buckets);
+                slices_in(&r.payload, &mut slices);
             }
             let next = rows.last().map_or(pos, |r| r.pos);
-            (rollups::ranges(&buckets), buckets.len(), next)
+            (rollups::recompute_changed(pool, &slices).await?, next)
         }
         _ => {
             // Everything before `horizon` is in `messages` now; later changes come through
@@ -88,19 +101,15 @@ async fn pass(pool: &PgPool) -> anyhow::Result<usize> {
                 hours = all.len(),
                 "computing every bucket of the overview roll-ups, an hour at a time"
             );
-            let buckets = all.len()
-                * (rollups::MAX_RANGE.num_seconds() / rollups::BUCKET.num_seconds()) as usize;
-            (
-                all,
-                buckets,
-                Position {
-                    xid: horizon,
-                    id: 0,
-                },
-            )
+            let next = Position {
+                xid: horizon,
+                id: 0,
+            };
+            (rollups::recompute(pool, &all).await?, next)
         }
     };
-    rollups::recompute(pool, &ranges).await?;
+    rollups::prune_slices(pool, Utc::now()).await?;
+    let ranges = rollups::buckets_of(&done.buckets);
     if !ranges.is_empty() {
         // Tell live pages that figures changed (the overview refreshes on it).
         let list: Vec<[String; 2]> = ranges
@@ -120,14 +129,21 @@ async fn pass(pool: &PgPool) -> anyhow::Result<usize> {
     .bind(next.to_string())
     .execute(pool)
     .await?;
-    Ok(buckets)
+    Ok(Pass {
+        buckets: ranges
+            .iter()
+            .map(|(a, b)| ((*b - *a).num_seconds() / rollups::BUCKET.num_seconds()) as usize)
+            .sum(),
+        messages_read: done.messages_read,
+    })
 }
 
 /// How long to wait after a pass that took `took`: [`INTERVAL`], or four times the pass when
-/// that is longer. A pass re-reads every message of the buckets that changed, so under very
-/// heavy traffic (hundreds of thousands of messages in the current five minutes) one pass can
-/// take seconds; the job then stays busy at most a fifth of the time instead of keeping a
-/// database backend busy without pause, and the overview trails by a few seconds more.
+/// that is longer. A pass re-reads every message of the slices that changed, so when changes
+/// are spread over many slices (read receipts for a large broadcast of the last hour, or a
+/// backlog after an outage) one pass can take seconds; the job then stays busy at most a fifth
+/// of the time instead of keeping a database backend busy without pause, and the overview
+/// trails by a few seconds more.
 /// Changes wait in the log meanwhile, so nothing is skipped.
 pub fn pause_after(took: Duration) -> Duration {
     INTERVAL.max(took.saturating_mul(4))
@@ -152,24 +168,24 @@ mod tests {
     }
 
     #[test]
-    fn buckets_come_from_the_payload() {
+    fn slices_come_from_the_payload() {
         let mut h = BTreeSet::new();
-        buckets_in(
+        slices_in(
             r#"[{"sid":"SM1","created_at":"2026-11-24T10:17:42.123+00:00"},{"sid":"SM2","created_at":"2026-11-24T10:59:59Z"},{"sid":"SM3"}]"#,
             &mut h,
         );
         assert_eq!(h.len(), 2);
-        assert_eq!(h.first().unwrap().to_rfc3339(), "2026-11-24T10:15:00+00:00");
-        assert_eq!(h.last().unwrap().to_rfc3339(), "2026-11-24T10:55:00+00:00");
-        buckets_in("not json", &mut h);
-        buckets_in(r#"{"ranges": []}"#, &mut h);
-        buckets_in(
+        assert_eq!(h.first().unwrap().to_rfc3339(), "2026-11-24T10:17:40+00:00");
+        assert_eq!(h.last().unwrap().to_rfc3339(), "2026-11-24T10:59:50+00:00");
+        slices_in("not json", &mut h);
+        slices_in(r#"{"ranges": []}"#, &mut h);
+        slices_in(
             r#"[{"created_at": null}, {"created_at": "yesterday"}, {}]"#,
             &mut h,
         );
         assert_eq!(h.len(), 2);
         // An escaped string is read too (borrowed where it can be, copied where it must).
-        buckets_in(
+        slices_in(
             r#"[{"created_at":"2026-11-24T11:00:00\u002B00:00"}]"#,
             &mut h,
         );

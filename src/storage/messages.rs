@@ -59,13 +59,23 @@ pub async fn get(pool: &PgPool, sid: &str) -> sqlx::Result<Option<MessageRow>> {
     .await
 }
 
+/// An event's parameters: `params_json` as this binary stores them, else `params` (rows a
+/// binary before migration 20261207000034 stored). One place, so that the contract migration
+/// that drops `params` changes one line.
+macro_rules! event_params {
+    () => {
+        "COALESCE(params_json, params::json)"
+    };
+}
+
 /// Every event of a message in the order it was received.
 pub async fn events(pool: &PgPool, sid: &str) -> sqlx::Result<Vec<EventRow>> {
-    sqlx::query_as(
-        "SELECT id, status, error_code, source, COALESCE(params_json, params::json) AS params, \
-           received_at FROM message_events \
+    sqlx::query_as(concat!(
+        "SELECT id, status, error_code, source, ",
+        event_params!(),
+        " AS params, received_at FROM message_events \
          WHERE message_sid = $1 ORDER BY received_at, id",
-    )
+    ))
     .bind(sid)
     .fetch_all(pool)
     .await
@@ -452,14 +462,16 @@ pub struct LocationRow {
 }
 
 pub async fn inbound_locations(pool: &PgPool, sids: &[String]) -> sqlx::Result<Vec<LocationRow>> {
-    sqlx::query_as(
+    sqlx::query_as(concat!(
         "SELECT sid, p->>'Latitude' AS latitude, p->>'Longitude' AS longitude, \
            COALESCE(p->>'Label', p->>'Address') AS label \
-         FROM (SELECT message_sid AS sid, COALESCE(params_json, params::json) AS p \
+         FROM (SELECT message_sid AS sid, ",
+        event_params!(),
+        " AS p \
                  FROM message_events WHERE message_sid = ANY($1) AND source = 'inbound' \
                  OFFSET 0) e \
          WHERE p->>'Latitude' IS NOT NULL",
-    )
+    ))
     .bind(sids)
     .fetch_all(pool)
     .await

@@ -1,10 +1,12 @@
 //! Roll-ups of `messages` for the overview in five-minute buckets (`message_stats_5m`,
-//! `message_failures_5m`): recomputing ranges of whole buckets, and reading a window's totals.
+//! `message_failures_5m`), kept current through ten-second slices (`message_stats_slices`):
+//! recomputing changed slices and the buckets that hold them, and reading a window's totals.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use sqlx::{FromRow, PgExecutor, PgPool};
+use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
 
 use super::messages::Funnel;
 
@@ -12,25 +14,64 @@ use super::messages::Funnel;
 pub const BUCKET: TimeDelta = TimeDelta::minutes(5);
 /// Longest range read in one query (the full recompute goes an hour at a time).
 pub const MAX_RANGE: TimeDelta = TimeDelta::hours(1);
+/// The slices' granularity: a bucket holds thirty. A change to a recent message costs its
+/// slice's messages, not its bucket's.
+pub const SLICE: TimeDelta = TimeDelta::seconds(10);
+/// How far back slices are kept (from the current bucket): a change to a message created
+/// earlier recomputes its bucket from `messages` directly, as before slices.
+pub const SLICE_SPAN: TimeDelta = TimeDelta::days(1);
+/// Slices are deleted this long after they leave [`SLICE_SPAN`], so that instances whose
+/// clocks differ by less never read a bucket whose slices another one pruned.
+const SLICE_PRUNE_MARGIN: TimeDelta = TimeDelta::hours(1);
+
+/// A time range `[start, end)`.
+pub type Range = (DateTime<Utc>, DateTime<Utc>);
 
 /// The start of the bucket holding `t`.
 pub fn bucket_of(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(BUCKET).unwrap_or(t)
 }
 
+/// The start of the slice holding `t`.
+pub fn slice_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(SLICE).unwrap_or(t)
+}
+
+/// The first bucket whose slices are kept at `now`; earlier buckets are recomputed whole.
+pub fn slice_horizon(now: DateTime<Utc>) -> DateTime<Utc> {
+    bucket_of(now) - SLICE_SPAN
+}
+
 /// Merges bucket starts into ranges `[start, end)` of adjacent buckets, each at most
 /// [`MAX_RANGE`] long, in order.
-pub fn ranges(
-    buckets: &std::collections::BTreeSet<DateTime<Utc>>,
-) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let mut out: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-    for &b in buckets {
+pub fn ranges(buckets: &BTreeSet<DateTime<Utc>>) -> Vec<Range> {
+    merge(buckets, BUCKET)
+}
+
+/// Merges starts of periods `width` long into ranges of adjacent ones, each at most
+/// [`MAX_RANGE`] long, in order.
+fn merge(starts: &BTreeSet<DateTime<Utc>>, width: TimeDelta) -> Vec<Range> {
+    let mut out: Vec<Range> = Vec::new();
+    for &b in starts {
         match out.last_mut() {
-            Some(last) if last.1 == b && b + BUCKET - last.0 <= MAX_RANGE => last.1 = b + BUCKET,
-            _ => out.push((b, b + BUCKET)),
+            Some(last) if last.1 == b && b + width - last.0 <= MAX_RANGE => last.1 = b + width,
+            _ => out.push((b, b + width)),
         }
     }
     out
+}
+
+/// The buckets that hold part of any of `ranges_`, merged as [`ranges`] merges them.
+pub fn buckets_of(ranges_: &[Range]) -> Vec<Range> {
+    let mut buckets = BTreeSet::new();
+    for &(start, end) in ranges_ {
+        let mut b = bucket_of(start);
+        while b < end {
+            buckets.insert(b);
+            b += BUCKET;
+        }
+    }
+    ranges(&buckets)
 }
 
 /// Upper bounds (seconds) of the delivery-time histogram buckets; one more bucket holds the rest.
@@ -91,16 +132,32 @@ fn binned_messages(extra_filter: &str) -> String {
 /// delivered, read, failed or undelivered (over the alias `m`).
 const SETTLED: &str = "m.status IN ('sent', 'delivered', 'read', 'failed', 'undelivered')";
 
-/// The roll-up rows of `[$1, $2)` with each row's outbound failures by error code, in one
+/// What an aggregate groups messages by: their slice or their bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grain {
+    Slice,
+    Bucket,
+}
+
+/// The roll-up rows of `[$1, $2)` per `grain` with each row's outbound failures by error code,
+/// in one
 /// scan of the messages: they are counted per bucket, sender, pair of histogram buckets and
 /// failure code first (`g`), so each row costs one hash lookup and the funnel's six counts;
 /// the histograms and the failures are then assembled from those few groups. Counting each
 /// row into thirty histogram filters directly took about a quarter longer, and a second scan
 /// for the failures half as long again (bench/README.md, "The roll-up pass").
-fn aggregate_sql() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| {
-        let secs = BUCKET.num_seconds();
+fn aggregate_sql(grain: Grain) -> &'static str {
+    static SQL: OnceLock<[String; 2]> = OnceLock::new();
+    let [slice, bucket] = SQL.get_or_init(|| [SLICE, BUCKET].map(aggregate_sql_by));
+    match grain {
+        Grain::Slice => slice,
+        Grain::Bucket => bucket,
+    }
+}
+
+fn aggregate_sql_by(width: TimeDelta) -> String {
+    {
+        let secs = width.num_seconds();
         format!(
             r#"WITH g AS MATERIALIZED (
                    SELECT date_bin(interval '{secs} seconds', m.created_at, timestamptz 'epoch') AS bucket,
@@ -150,7 +207,7 @@ fn aggregate_sql() -> &'static str {
             hist_sql("g.delivered_bin", "sum(g.total)"),
             hist_sql("g.read_bin", "sum(g.total)"),
         )
-    })
+    }
 }
 
 /// The counts `message_stats_5m` keeps per bucket, direction and sender, read and written
@@ -197,88 +254,302 @@ struct BucketAggregate {
     fail_counts: Vec<i64>,
 }
 
+/// What a recompute did: the buckets it rewrote (as ranges) and how many messages it read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recomputed {
+    pub buckets: Vec<Range>,
+    pub messages_read: i64,
+}
+
+impl Recomputed {
+    fn add(&mut self, o: Recomputed) {
+        self.buckets.extend(o.buckets);
+        self.messages_read += o.messages_read;
+    }
+}
+
 /// Recomputes the buckets of each range `[start, end)` (bucket-aligned, see [`ranges`]) from
-/// `messages`.
-///
-/// The counting is a read (it takes no transaction id); only replacing the range's rows is a
-/// write, in a transaction of a few milliseconds, because a long write transaction would hold
-/// back the live horizon (src/storage/live_log.rs) and with it every browser's updates. Each
-/// range is read on its own, so the `created_at` index bounds the work. A message that changes
-/// between the read and the write is in the change log after the position being processed,
-/// so its bucket is recomputed again on the next run.
-pub async fn recompute(
-    pool: &PgPool,
-    ranges: &[(DateTime<Utc>, DateTime<Utc>)],
-) -> sqlx::Result<()> {
-    for &(start, end) in ranges {
-        let stats: Vec<BucketAggregate> = sqlx::query_as(sqlx::AssertSqlSafe(aggregate_sql()))
-            .bind(start)
-            .bind(end)
-            .fetch_all(pool)
-            .await?;
-        let fails: Vec<(DateTime<Utc>, String, String, i32, i64)> = stats
-            .iter()
-            .flat_map(|a| {
-                a.fail_codes.iter().zip(&a.fail_counts).map(|(code, n)| {
-                    (
-                        a.bucket,
-                        a.business.clone(),
-                        a.service_sid.clone(),
-                        *code,
-                        *n,
-                    )
-                })
-            })
-            .collect();
-        let mut tx = pool.begin().await?;
-        sqlx::query("DELETE FROM message_stats_5m WHERE bucket >= $1 AND bucket < $2")
-            .bind(start)
-            .bind(end)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM message_failures_5m WHERE bucket >= $1 AND bucket < $2")
-            .bind(start)
-            .bind(end)
-            .execute(&mut *tx)
-            .await?;
-        // Chunks keep the bind count under PostgreSQL's 65,535 however many senders there are.
-        for stats in stats.chunks(4000) {
-            let mut q = sqlx::QueryBuilder::new(format!(
-                "INSERT INTO message_stats_5m (bucket, direction, business, service_sid, \
-                 {COUNT_COLUMNS}, settled) "
-            ));
-            q.push_values(stats, |mut b, a| {
-                b.push_bind(a.bucket)
-                    .push_bind(&a.direction)
-                    .push_bind(&a.business)
-                    .push_bind(&a.service_sid);
-                a.counts.push_binds(&mut b);
-                b.push_bind(a.settled);
-            });
-            q.build().execute(&mut *tx).await?;
+/// `messages`: those within [`SLICE_SPAN`] through their slices (all of them recomputed), older
+/// ones directly. The first run, and tests, use it.
+pub async fn recompute(pool: &PgPool, ranges_: &[Range]) -> sqlx::Result<Recomputed> {
+    let horizon = slice_horizon(Utc::now());
+    let mut done = Recomputed::default();
+    for &(start, end) in ranges_ {
+        if start < horizon {
+            done.add(recompute_buckets(pool, &[(start, end.min(horizon))]).await?);
         }
-        for fails in fails.chunks(10_000) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO message_failures_5m (bucket, business, service_sid, error_code, messages) ",
-            );
-            q.push_values(fails, |mut b, (bucket, business, service, code, n)| {
-                b.push_bind(bucket)
-                    .push_bind(business)
-                    .push_bind(service)
-                    .push_bind(code)
-                    .push_bind(n);
-            });
-            q.build().execute(&mut *tx).await?;
+        if end > horizon {
+            done.add(recompute_slices(pool, &[(start.max(horizon), end)]).await?);
+        }
+    }
+    Ok(done)
+}
+
+/// Recomputes what the messages created at the slice starts `changed` count in: each changed
+/// slice from `messages` and then its bucket from its slices, or, for a slice older than
+/// [`SLICE_SPAN`], its whole bucket from `messages`. This is the roll-up pass's work: under
+/// sustained traffic the changes concern the last seconds, so a pass reads a slice or two of
+/// messages rather than the whole current bucket.
+pub async fn recompute_changed(
+    pool: &PgPool,
+    changed: &BTreeSet<DateTime<Utc>>,
+) -> sqlx::Result<Recomputed> {
+    let horizon = slice_horizon(Utc::now());
+    let old: BTreeSet<_> = changed.range(..horizon).map(|&s| bucket_of(s)).collect();
+    let recent: BTreeSet<_> = changed.range(horizon..).copied().collect();
+    let mut done = recompute_buckets(pool, &ranges(&old)).await?;
+    done.add(recompute_slices(pool, &merge(&recent, SLICE)).await?);
+    Ok(done)
+}
+
+/// Deletes slices older than any instance still reads (see [`SLICE_PRUNE_MARGIN`]).
+pub async fn prune_slices(pool: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM message_stats_slices WHERE slice < $1")
+            .bind(slice_horizon(now) - SLICE_PRUNE_MARGIN)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// The aggregates of messages created in `[start, end)`, per `grain`.
+///
+/// The counting is a read (it takes no transaction id); only replacing rows is a write, in a
+/// transaction of a few milliseconds, because a long write transaction would hold back the
+/// live horizon (src/storage/live_log.rs) and with it every browser's updates. Each range is
+/// read on its own, so the `created_at` index bounds the work. A message that changes between
+/// the read and the write is in the change log after the position being processed, so it is
+/// counted again on the next pass.
+async fn aggregate(
+    pool: &PgPool,
+    grain: Grain,
+    (start, end): Range,
+) -> sqlx::Result<Vec<BucketAggregate>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(aggregate_sql(grain)))
+        .bind(start)
+        .bind(end)
+        .fetch_all(pool)
+        .await
+}
+
+fn messages_in(rows: &[BucketAggregate]) -> i64 {
+    rows.iter().map(|a| a.counts.funnel.total).sum()
+}
+
+/// Recomputes whole buckets from `messages`, a range at a time.
+async fn recompute_buckets(pool: &PgPool, ranges_: &[Range]) -> sqlx::Result<Recomputed> {
+    let mut done = Recomputed::default();
+    for &range in ranges_ {
+        let rows = aggregate(pool, Grain::Bucket, range).await?;
+        done.messages_read += messages_in(&rows);
+        let mut tx = pool.begin().await?;
+        write_buckets(&mut tx, range, &rows).await?;
+        tx.commit().await?;
+        done.buckets.push(range);
+    }
+    Ok(done)
+}
+
+/// Recomputes the slices of `ranges_` (slice-aligned) from `messages`, then the buckets that
+/// hold them from their slices. Ranges are taken about an hour's span at a time, each group in
+/// one short transaction.
+async fn recompute_slices(pool: &PgPool, ranges_: &[Range]) -> sqlx::Result<Recomputed> {
+    let mut done = Recomputed::default();
+    let mut rest = ranges_;
+    while !rest.is_empty() {
+        let mut span = TimeDelta::zero();
+        let take = rest
+            .iter()
+            .take_while(|(a, b)| {
+                span += *b - *a;
+                span <= MAX_RANGE
+            })
+            .count()
+            .max(1);
+        let (group, later) = rest.split_at(take);
+        rest = later;
+        let mut computed = Vec::with_capacity(group.len());
+        for &range in group {
+            let rows = aggregate(pool, Grain::Slice, range).await?;
+            done.messages_read += messages_in(&rows);
+            computed.push((range, rows));
+        }
+        let buckets = buckets_of(group);
+        let mut tx = pool.begin().await?;
+        for (range, rows) in &computed {
+            write_slices(&mut tx, *range, rows).await?;
+        }
+        for &bucket_range in &buckets {
+            let slices: Vec<BucketAggregate> = sqlx::query_as(
+                "SELECT slice AS bucket, direction, business, service_sid, total, sent, delivered, \
+                        read, failed, undelivered, delivered_hist, read_hist, settled, \
+                        fail_codes, fail_counts \
+                 FROM message_stats_slices WHERE slice >= $1 AND slice < $2",
+            )
+            .bind(bucket_range.0)
+            .bind(bucket_range.1)
+            .fetch_all(&mut *tx)
+            .await?;
+            write_buckets(&mut tx, bucket_range, &sum_into_buckets(slices)).await?;
         }
         tx.commit().await?;
+        done.buckets.extend(buckets);
+    }
+    Ok(done)
+}
+
+/// Sums slice rows into their buckets' rows: counts, histograms (element by element) and
+/// failures by code. Ordered by bucket, direction, business and sender, codes ascending.
+fn sum_into_buckets(slices: Vec<BucketAggregate>) -> Vec<BucketAggregate> {
+    type Key = (DateTime<Utc>, String, String, String);
+    let mut sums: BTreeMap<Key, (BucketAggregate, BTreeMap<i32, i64>)> = BTreeMap::new();
+    for s in slices {
+        let key = (
+            bucket_of(s.bucket),
+            s.direction.clone(),
+            s.business.clone(),
+            s.service_sid.clone(),
+        );
+        let (sum, fails) = sums.entry(key).or_insert_with(|| {
+            (
+                BucketAggregate {
+                    bucket: bucket_of(s.bucket),
+                    direction: s.direction.clone(),
+                    business: s.business.clone(),
+                    service_sid: s.service_sid.clone(),
+                    counts: BucketCounts {
+                        funnel: Funnel::default(),
+                        delivered_hist: vec![0; HIST_LEN],
+                        read_hist: vec![0; HIST_LEN],
+                    },
+                    settled: 0,
+                    fail_codes: Vec::new(),
+                    fail_counts: Vec::new(),
+                },
+                BTreeMap::new(),
+            )
+        });
+        sum.counts.funnel += s.counts.funnel;
+        sum.settled += s.settled;
+        add_into(&mut sum.counts.delivered_hist, &s.counts.delivered_hist);
+        add_into(&mut sum.counts.read_hist, &s.counts.read_hist);
+        for (code, n) in s.fail_codes.iter().zip(&s.fail_counts) {
+            *fails.entry(*code).or_default() += n;
+        }
+    }
+    sums.into_values()
+        .map(|(mut sum, fails)| {
+            (sum.fail_codes, sum.fail_counts) = fails.into_iter().unzip();
+            sum
+        })
+        .collect()
+}
+
+/// Adds `from` into `into` element by element, growing `into` if `from` is longer.
+fn add_into(into: &mut Vec<i64>, from: &[i64]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), 0);
+    }
+    into.iter_mut().zip(from).for_each(|(a, b)| *a += b);
+}
+
+/// Replaces the slice rows of `[start, end)` with `rows`.
+async fn write_slices(
+    tx: &mut PgConnection,
+    (start, end): Range,
+    rows: &[BucketAggregate],
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM message_stats_slices WHERE slice >= $1 AND slice < $2")
+        .bind(start)
+        .bind(end)
+        .execute(&mut *tx)
+        .await?;
+    // 15 binds a row: chunks keep the count under PostgreSQL's 65,535.
+    for rows in rows.chunks(4000) {
+        let mut q = sqlx::QueryBuilder::new(format!(
+            "INSERT INTO message_stats_slices (slice, direction, business, service_sid, \
+             {COUNT_COLUMNS}, settled, fail_codes, fail_counts) "
+        ));
+        q.push_values(rows, |mut b, a| {
+            b.push_bind(a.bucket)
+                .push_bind(&a.direction)
+                .push_bind(&a.business)
+                .push_bind(&a.service_sid);
+            a.counts.push_binds(&mut b);
+            b.push_bind(a.settled)
+                .push_bind(&a.fail_codes)
+                .push_bind(&a.fail_counts);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Replaces the roll-up rows and failure rows of the buckets in `[start, end)` with `rows`.
+async fn write_buckets(
+    tx: &mut PgConnection,
+    (start, end): Range,
+    rows: &[BucketAggregate],
+) -> sqlx::Result<()> {
+    let fails: Vec<(DateTime<Utc>, &str, &str, i32, i64)> = rows
+        .iter()
+        .flat_map(|a| {
+            a.fail_codes.iter().zip(&a.fail_counts).map(|(code, n)| {
+                (
+                    a.bucket,
+                    a.business.as_str(),
+                    a.service_sid.as_str(),
+                    *code,
+                    *n,
+                )
+            })
+        })
+        .collect();
+    sqlx::query("DELETE FROM message_stats_5m WHERE bucket >= $1 AND bucket < $2")
+        .bind(start)
+        .bind(end)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM message_failures_5m WHERE bucket >= $1 AND bucket < $2")
+        .bind(start)
+        .bind(end)
+        .execute(&mut *tx)
+        .await?;
+    // Chunks keep the bind count under PostgreSQL's 65,535 however many senders there are.
+    for rows in rows.chunks(4000) {
+        let mut q = sqlx::QueryBuilder::new(format!(
+            "INSERT INTO message_stats_5m (bucket, direction, business, service_sid, \
+             {COUNT_COLUMNS}, settled) "
+        ));
+        q.push_values(rows, |mut b, a| {
+            b.push_bind(a.bucket)
+                .push_bind(&a.direction)
+                .push_bind(&a.business)
+                .push_bind(&a.service_sid);
+            a.counts.push_binds(&mut b);
+            b.push_bind(a.settled);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    for fails in fails.chunks(10_000) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO message_failures_5m (bucket, business, service_sid, error_code, messages) ",
+        );
+        q.push_values(fails, |mut b, (bucket, business, service, code, n)| {
+            b.push_bind(bucket)
+                .push_bind(business)
+                .push_bind(service)
+                .push_bind(code)
+                .push_bind(n);
+        });
+        q.build().execute(&mut *tx).await?;
     }
     Ok(())
 }
 
 /// Every hour from the oldest message to now, as ranges for [`recompute`] (the first run).
-pub async fn all_ranges<'e, E: PgExecutor<'e>>(
-    e: E,
-) -> sqlx::Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+pub async fn all_ranges<'e, E: PgExecutor<'e>>(e: E) -> sqlx::Result<Vec<Range>> {
     let hours: Vec<DateTime<Utc>> = sqlx::query_scalar(
         "SELECT generate_series(date_trunc('hour', min(created_at)), date_trunc('hour', now()), interval '1 hour') \
          FROM messages HAVING count(*) > 0",
@@ -494,6 +765,122 @@ mod tests {
         assert_eq!(r.len(), 24);
         assert!(r.iter().all(|(a, b)| *b - *a == MAX_RANGE));
         assert!(ranges(&Default::default()).is_empty());
+    }
+
+    fn slice_row(
+        at: &str,
+        business: &str,
+        total: i64,
+        hist_at: usize,
+        fails: &[(i32, i64)],
+    ) -> BucketAggregate {
+        let mut hist = vec![0; HIST_LEN];
+        hist[hist_at] = total;
+        BucketAggregate {
+            bucket: at.parse().unwrap(),
+            direction: "outbound".into(),
+            business: business.into(),
+            service_sid: String::new(),
+            counts: BucketCounts {
+                funnel: Funnel {
+                    total,
+                    sent: total,
+                    delivered: total - 1,
+                    read: 1,
+                    failed: fails.iter().map(|f| f.1).sum(),
+                    undelivered: 0,
+                },
+                delivered_hist: hist.clone(),
+                read_hist: hist,
+            },
+            settled: total,
+            fail_codes: fails.iter().map(|f| f.0).collect(),
+            fail_counts: fails.iter().map(|f| f.1).collect(),
+        }
+    }
+
+    #[test]
+    fn slices_sum_into_their_buckets() {
+        let a = "whatsapp:+14155238886";
+        let b = "whatsapp:+14155550100";
+        let sums = sum_into_buckets(vec![
+            slice_row("2026-11-24T10:04:50Z", a, 5, 1, &[(63016, 2)]),
+            slice_row("2026-11-24T10:00:00Z", a, 3, 2, &[(-1, 1), (63016, 1)]),
+            slice_row("2026-11-24T10:00:10Z", b, 4, 2, &[]),
+            slice_row("2026-11-24T10:05:00Z", a, 7, 0, &[(30008, 3)]),
+        ]);
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let keys: Vec<_> = sums
+            .iter()
+            .map(|s| (s.bucket, s.business.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (t("2026-11-24T10:00:00Z"), a),
+                (t("2026-11-24T10:00:00Z"), b),
+                (t("2026-11-24T10:05:00Z"), a),
+            ]
+        );
+        let first = &sums[0];
+        assert_eq!(
+            first.counts.funnel,
+            Funnel {
+                total: 8,
+                sent: 8,
+                delivered: 6,
+                read: 2,
+                failed: 4,
+                undelivered: 0
+            }
+        );
+        assert_eq!(first.settled, 8);
+        let mut hist = vec![0; HIST_LEN];
+        (hist[1], hist[2]) = (5, 3);
+        assert_eq!(first.counts.delivered_hist, hist);
+        assert_eq!(first.counts.read_hist, hist);
+        assert_eq!(first.fail_codes, [-1, 63016]);
+        assert_eq!(first.fail_counts, [1, 3]);
+        assert!(sums[1].fail_codes.is_empty() && sums[1].fail_counts.is_empty());
+        assert_eq!(
+            (
+                sums[2].fail_codes.as_slice(),
+                sums[2].fail_counts.as_slice()
+            ),
+            (&[30008][..], &[3][..])
+        );
+        assert!(sum_into_buckets(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn slices_and_horizons_align_with_buckets() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            slice_of(t("2026-11-24T10:17:49.999Z")),
+            t("2026-11-24T10:17:40Z")
+        );
+        assert_eq!(BUCKET.num_seconds() % SLICE.num_seconds(), 0);
+        assert_eq!(
+            slice_horizon(t("2026-11-24T10:17:49Z")),
+            t("2026-11-23T10:15:00Z")
+        );
+        let slices: BTreeSet<_> = [0, 10, 20, 290, 300, 600]
+            .into_iter()
+            .map(|s| t("2026-11-24T10:00:00Z") + TimeDelta::seconds(s))
+            .collect();
+        let r = merge(&slices, SLICE);
+        assert_eq!(
+            r,
+            [
+                (t("2026-11-24T10:00:00Z"), t("2026-11-24T10:00:30Z")),
+                (t("2026-11-24T10:04:50Z"), t("2026-11-24T10:05:10Z")),
+                (t("2026-11-24T10:10:00Z"), t("2026-11-24T10:10:10Z")),
+            ]
+        );
+        assert_eq!(
+            buckets_of(&r),
+            [(t("2026-11-24T10:00:00Z"), t("2026-11-24T10:15:00Z")),]
+        );
     }
 
     #[test]

@@ -225,7 +225,7 @@ async fn credit_alerts_fire_once_resolve_and_reach_the_webhook_and_whatsapp(
 async fn roll_up(app: &TestApp) {
     let started = Instant::now();
     while app
-        .count("SELECT count(*) FROM instance_settings WHERE key = 'rollup_position'")
+        .count("SELECT count(*) FROM instance_settings WHERE key = 'rollup_slices_position'")
         .await
         == 0
     {

@@ -3,6 +3,7 @@
 //! to this instance and to a second one on the same database — and hostile text shown as text.
 //! Screenshots of the main pages are saved under `target/screenshots/`.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,11 @@ use crate::helpers::{ADMIN_PASSWORD, TestApp, params};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// A ChromeDriver process for one test, killed when dropped.
+/// A ChromeDriver process for one test, killed when dropped together with every browser it
+/// started: ChromeDriver runs in a process group of its own, and the whole group is killed.
+/// Killing ChromeDriver alone leaves a Chromium behind whenever a test ends without closing
+/// its session (a failing assertion, or a forgotten `close`), and a browser left running takes
+/// CPU from later tests and benchmarks.
 pub(crate) struct Driver {
     child: Child,
     url: String,
@@ -29,6 +34,11 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        let _ = rustix::process::kill_process_group(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::KILL,
+        );
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -46,6 +56,7 @@ pub(crate) async fn driver() -> Driver {
         .port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -189,5 +189,6 @@ async fn in_a_browser_limited_fields_count_and_destructive_actions_confirm_then_
             .await
             .unwrap();
     assert_eq!(body.as_deref(), Some("9 to 5"));
+    c.close().await.unwrap();
     app.stop().await;
 }

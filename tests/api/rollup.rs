@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use sqlx::PgPool;
 use wadash::domain::record::{EventRecord, MessageFacts, dedup_key, params_json};
 use wadash::domain::{Direction, EventSource, MessageSid, MessageStatus, StatusReport};
-use wadash::storage::{messages, overview};
+use wadash::storage::{messages, overview, rollups};
 
 /// Messages over the last 30 hours with every status, some from a second sender.
 async fn seed(pool: &PgPool) {
@@ -70,11 +70,27 @@ async fn rollups_match_the_messages_and_follow_changes(pool: PgPool) {
     let step = std::time::Duration::from_secs(3600);
 
     // Nothing computed yet: the first run computes every bucket.
-    let hours = wadash::jobs::rollup::run_once(&pool)
+    let first = wadash::jobs::rollup::run_once(&pool)
         .await
         .unwrap()
         .unwrap();
-    assert!(hours >= 30, "{hours}");
+    assert!(first.buckets >= 30 * 12, "{first:?}");
+    assert_eq!(first.messages_read, 3000);
+    // Slices are kept for the last day's buckets only.
+    let oldest: DateTime<Utc> = sqlx::query_scalar("SELECT min(slice) FROM message_stats_slices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // (The horizon moves with the clock: between where it was before the pass and a bucket
+    // after where it is now.)
+    let (earliest, latest) = (
+        rollups::slice_horizon(now),
+        rollups::slice_horizon(Utc::now()) + rollups::BUCKET,
+    );
+    assert!(
+        oldest >= earliest && oldest < latest,
+        "{oldest} against {earliest}–{latest}"
+    );
     let check = |sender: Option<&'static str>| {
         let pool = pool.clone();
         async move {
@@ -116,28 +132,86 @@ async fn rollups_match_the_messages_and_follow_changes(pool: PgPool) {
     assert!(all.funnel.total > 1000 && all.funnel.failed > 0);
     check(Some("whatsapp:+14155550100")).await;
 
-    // A message from five hours ago is read now: its bucket is recomputed from the change log.
-    let sid: String = sqlx::query_scalar(
-        "SELECT sid FROM messages WHERE status = 'delivered' AND created_at < now() - interval '5 hours' \
-         AND created_at > now() - interval '6 hours' LIMIT 1",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    // A message from five hours ago is read now: its slice is recomputed from the change log,
+    // and its bucket from its slices.
+    let in_period = |hours: i32, width: Duration| {
+        let pool = pool.clone();
+        async move {
+            let (sid, created): (String, DateTime<Utc>) = sqlx::query_as(
+                "SELECT sid, created_at FROM messages WHERE status = 'delivered' \
+                 AND created_at < now() - make_interval(hours => $1) \
+                 AND created_at > now() - make_interval(hours => $1 + 1) LIMIT 1",
+            )
+            .bind(hours)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            let start = created.duration_trunc(width).unwrap();
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM messages WHERE created_at >= $1 AND created_at < $2",
+            )
+            .bind(start)
+            .bind(start + width)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (sid, n)
+        }
+    };
+    let (sid, in_slice) = in_period(5, rollups::SLICE).await;
     wadash::storage::events::apply_batch(&pool, &[read_callback(&sid, now)])
         .await
         .unwrap();
+    let pass = wadash::jobs::rollup::run_once(&pool)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pass.buckets, 1);
     assert_eq!(
-        wadash::jobs::rollup::run_once(&pool).await.unwrap(),
-        Some(1)
+        pass.messages_read, in_slice,
+        "only the changed slice is read"
     );
     let after = check(None).await;
     assert_eq!(after.funnel.read, all.funnel.read + 1);
-    // Nothing changed since: nothing recomputed.
+
+    // One from 26 hours ago, older than the slices: its whole bucket is recomputed.
+    let (sid, in_bucket) = in_period(26, rollups::BUCKET).await;
+    wadash::storage::events::apply_batch(&pool, &[read_callback(&sid, now)])
+        .await
+        .unwrap();
+    let pass = wadash::jobs::rollup::run_once(&pool)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((pass.buckets, pass.messages_read), (1, in_bucket));
+    assert!(in_bucket > 1, "{in_bucket}");
+    let since_26h = since - Duration::hours(6);
+    let via = overview::window_stats(&pool, since_26h, until, step, None, Utc::now())
+        .await
+        .unwrap();
+    let raw = messages::funnel(&pool, Some(since_26h), Some(until), None)
+        .await
+        .unwrap();
     assert_eq!(
-        wadash::jobs::rollup::run_once(&pool).await.unwrap(),
-        Some(0)
+        via.funnel, raw,
+        "30 hours, through the roll-ups and from the messages"
     );
+
+    // Nothing changed since: nothing recomputed.
+    let pass = wadash::jobs::rollup::run_once(&pool)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((pass.buckets, pass.messages_read), (0, 0));
+
+    // Slices that no instance reads any more are pruned.
+    let later = Utc::now() + rollups::SLICE_SPAN + Duration::hours(2);
+    assert!(rollups::prune_slices(&pool, later).await.unwrap() > 0);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM message_stats_slices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
 }
 
 /// A delivery or read time lands in the histogram bucket of the first bound at or above it,
@@ -146,7 +220,7 @@ async fn rollups_match_the_messages_and_follow_changes(pool: PgPool) {
 /// a missing one in none.
 #[sqlx::test]
 async fn times_fall_into_histogram_buckets_exactly_at_their_bounds(pool: PgPool) {
-    use wadash::storage::rollups::{self, BUCKET, HIST_BOUNDS, HIST_LEN};
+    use wadash::storage::rollups::{BUCKET, HIST_BOUNDS, HIST_LEN};
     let bucket = rollups::bucket_of(Utc::now()) - Duration::hours(2);
     let micros = |seconds: f64| (seconds * 1e6) as i64;
     let mut delays: Vec<Option<i64>> = vec![None, Some(-3_000_000), Some(0)];
@@ -197,11 +271,35 @@ async fn times_fall_into_histogram_buckets_exactly_at_their_bounds(pool: PgPool)
 /// (one behind a messaging service), both directions, every funnel status, delivery and read
 /// times drawn independently of each other (none, before creation, at and around the bounds,
 /// several days), over three buckets.
+///
+/// Three hours ago the buckets are summed from their slices; thirty hours ago, beyond the
+/// slices' day, they are counted from the messages directly.
 #[sqlx::test]
 async fn every_rollup_row_matches_counts_made_from_the_messages(pool: PgPool) {
-    use std::collections::BTreeMap;
-    use wadash::storage::rollups::{self, BUCKET, HIST_BOUNDS, HIST_LEN};
     let first = rollups::bucket_of(Utc::now()) - Duration::hours(3);
+    rows_match_counts_made_from_the_messages(&pool, first).await;
+    let slices: i64 = sqlx::query_scalar("SELECT count(*) FROM message_stats_slices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(slices >= 3 * 30, "{slices} slice rows");
+}
+
+#[sqlx::test]
+async fn every_rollup_row_older_than_the_slices_matches_the_messages(pool: PgPool) {
+    let first = rollups::bucket_of(Utc::now()) - Duration::hours(30);
+    rows_match_counts_made_from_the_messages(&pool, first).await;
+    let slices: i64 = sqlx::query_scalar("SELECT count(*) FROM message_stats_slices")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(slices, 0);
+}
+
+async fn rows_match_counts_made_from_the_messages(pool: &PgPool, first: DateTime<Utc>) {
+    use std::collections::BTreeMap;
+    use wadash::storage::rollups::{BUCKET, HIST_BOUNDS, HIST_LEN};
+    let pool = pool.clone();
     let micros = |seconds: f64| (seconds * 1e6) as i64;
     let mut delays: Vec<Option<i64>> = vec![None, Some(-1), Some(0), Some(micros(259_207.0))];
     for b in HIST_BOUNDS {
