@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let pool = PgPool::connect(&url).await?;
     sqlx::migrate!().run(&pool).await?;
     sqlx::query(
-        "TRUNCATE messages, events, live_log, message_stats_5m, message_failures_5m, \
+        "TRUNCATE messages, message_events, live_log, message_stats_5m, message_failures_5m, \
          message_stats_slices CASCADE",
     )
     .execute(&pool)

@@ -3,15 +3,17 @@
 -- The roll-up pass recomputed every changed five-minute bucket from `messages`: under
 -- sustained traffic each pass read every message of the current bucket, up to five minutes'
 -- worth, once a second. It now recomputes only the changed slices from `messages` and sums
--- the bucket's slices (at most thirty rows per sender) into `message_stats_5m`. Buckets older
--- than a day are still recomputed from `messages` directly; their slices are pruned.
+-- the bucket's slices (at most thirty rows per sender) into `message_stats_5m`. A change to a
+-- message older than a day still recomputes its whole bucket; slices older than a day and an
+-- hour are pruned.
 --
 -- A row holds what a `message_stats_5m` row holds, for one slice, with the slice's outbound
 -- failures by error code alongside (`fail_codes`, `fail_counts`: -1 for no code).
 --
--- Expand only. The previous binary neither reads nor writes this table; this binary keeps its
--- own change-log position (`rollup_slices_position`), so its first pass fills the slices from
--- `messages` whatever the previous binary processed.
+-- Expand only. The previous binary neither reads nor writes this table. This binary keeps its
+-- own change-log position (`rollup_slices_position`); its first pass fills the slices of the
+-- last day and an hour from `messages` and follows the log on from the previous binary's
+-- position (`rollup_position`), up to which older buckets are current (src/jobs/rollup.rs).
 CREATE TABLE message_stats_slices (
     slice          timestamptz NOT NULL,
     direction      text NOT NULL,

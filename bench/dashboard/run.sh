@@ -62,9 +62,10 @@ DATABASE_URL="$DB_URL" WADASH_BIND="127.0.0.1:$PORT" TWILIO_AUTH_TOKEN="$TOKEN" 
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
-# The overview's roll-ups are computed once on a new database; wait for them.
+# The overview's roll-ups are computed once on a new database; wait for them (the job's
+# position, jobs::rollup::POSITION_KEY).
 t0=$(date +%s)
-until [ -n "$(psql "$PG_URL/$DB" -Atqc "select value from instance_settings where key = 'rollup_position'" 2>/dev/null)" ]; do
+until [ -n "$(psql "$PG_URL/$DB" -Atqc "select value from instance_settings where key = 'rollup_slices_position'" 2>/dev/null)" ]; do
   sleep 1
   [ $(( $(date +%s) - t0 )) -lt 900 ] || { echo "roll-ups not computed after 15 min" >&2; exit 1; }
 done

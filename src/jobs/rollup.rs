@@ -21,10 +21,15 @@ use crate::storage::live_log::{self, Position};
 use crate::storage::rollups;
 
 const LOCK: i64 = 0x7761_6461_7368_726f;
-/// The change-log position this binary has processed. Not the previous binary's
-/// `rollup_position`: that one does not keep slices, so a position it saved says nothing about
-/// them, and this binary's first pass fills them (migration 20261207000035).
-const POSITION_KEY: &str = "rollup_slices_position";
+/// The change-log position this binary has processed (in `instance_settings`). Not the
+/// previous binary's [`PREVIOUS_POSITION_KEY`]: that one does not keep slices, so a position
+/// it saved says nothing about them (migration 20261207000035).
+pub const POSITION_KEY: &str = "rollup_slices_position";
+/// The position of binaries before slices. When this binary finds only that one (the first
+/// pass after an upgrade), the buckets before the slices are current up to it: the pass
+/// fills the slices of the last day and goes on from that position, instead of recomputing
+/// all history while holding the lock that both binaries' passes take.
+const PREVIOUS_POSITION_KEY: &str = "rollup_position";
 /// Change-log rows read per step.
 const STEP: i64 = 5000;
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -74,16 +79,21 @@ pub async fn run_once(pool: &PgPool) -> anyhow::Result<Option<Pass>> {
     crate::storage::with_session_lock(pool, LOCK, pass(pool)).await
 }
 
-async fn pass(pool: &PgPool) -> anyhow::Result<Pass> {
+async fn position(pool: &PgPool, key: &str) -> anyhow::Result<Option<Position>> {
     let saved: Option<String> =
         sqlx::query_scalar("SELECT value FROM instance_settings WHERE key = $1")
-            .bind(POSITION_KEY)
+            .bind(key)
             .fetch_optional(pool)
             .await?;
-    let saved = saved.as_deref().and_then(Position::parse);
+    Ok(saved.as_deref().and_then(Position::parse))
+}
+
+async fn pass(pool: &PgPool) -> anyhow::Result<Pass> {
+    // The database's clock places the slices' horizon, the same for every instance.
+    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
     let pruned = live_log::pruned_before(pool).await?;
     let horizon = live_log::current_horizon(pool).await?;
-    let (done, next) = match saved {
+    let (done, next) = match position(pool, POSITION_KEY).await? {
         Some(pos) if pos.xid >= pruned => {
             let rows = live_log::after(pool, pos, horizon, STEP).await?;
             let mut slices = BTreeSet::new();
@@ -91,24 +101,41 @@ async fn pass(pool: &PgPool) -> anyhow::Result<Pass> {
                 slices_in(&r.payload, &mut slices);
             }
             let next = rows.last().map_or(pos, |r| r.pos);
-            (rollups::recompute_changed(pool, &slices).await?, next)
+            (rollups::recompute_changed(pool, &slices, now).await?, next)
         }
-        _ => {
-            // Everything before `horizon` is in `messages` now; later changes come through
-            // the log from this position on.
-            let all = rollups::all_ranges(pool).await?;
-            tracing::info!(
-                hours = all.len(),
-                "computing every bucket of the overview roll-ups, an hour at a time"
-            );
-            let next = Position {
-                xid: horizon,
-                id: 0,
-            };
-            (rollups::recompute(pool, &all).await?, next)
-        }
+        _ => match position(pool, PREVIOUS_POSITION_KEY).await? {
+            Some(previous) if previous.xid >= pruned => {
+                // Buckets are current up to `previous`; changes after it come through the log.
+                let floor = rollups::slice_floor(now);
+                let recent: Vec<_> = rollups::all_ranges(pool)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.1 > floor)
+                    .map(|(a, b)| (a.max(floor), b))
+                    .collect();
+                tracing::info!(
+                    since = %floor,
+                    "filling the overview roll-ups' slices after an upgrade"
+                );
+                (rollups::recompute(pool, &recent, now).await?, previous)
+            }
+            _ => {
+                // Everything before `horizon` is in `messages` now; later changes come through
+                // the log from this position on.
+                let all = rollups::all_ranges(pool).await?;
+                tracing::info!(
+                    hours = all.len(),
+                    "computing every bucket of the overview roll-ups, an hour at a time"
+                );
+                let next = Position {
+                    xid: horizon,
+                    id: 0,
+                };
+                (rollups::recompute(pool, &all, now).await?, next)
+            }
+        },
     };
-    rollups::prune_slices(pool, Utc::now()).await?;
+    rollups::prune_slices(pool, now).await?;
     let ranges = rollups::buckets_of(&done.buckets);
     if !ranges.is_empty() {
         // Tell live pages that figures changed (the overview refreshes on it).

@@ -116,7 +116,8 @@ pub async fn choices_answered(
 /// reply's body and media (status callbacks carry neither, and the create answer of a
 /// Content send carries at most the question: a bot's choices show as their numbered text). Returns the reply's (from, to)
 /// when this call linked it; later callbacks for the same reply find it linked and change
-/// nothing.
+/// nothing. The change goes to the change log like a callback's (live pages, and the
+/// roll-ups, which group by the sender this may fill in).
 pub async fn link(
     pool: &PgPool,
     id: i64,
@@ -126,8 +127,8 @@ pub async fn link(
         "WITH r AS ( \
            UPDATE auto_replies SET message_sid = $2 \
            WHERE id = $1 AND message_sid IS NULL \
-           RETURNING body, media, from_addr, to_addr, choices) \
-         UPDATE messages m SET \
+           RETURNING body, media, from_addr, to_addr, choices), \
+         linked AS (UPDATE messages m SET \
            body = CASE WHEN r.choices IS NOT NULL THEN r.body \
              ELSE COALESCE(NULLIF(m.body, ''), r.body) END, \
            from_addr = COALESCE(m.from_addr, r.from_addr), \
@@ -138,7 +139,15 @@ pub async fn link(
                    '[]'::jsonb) FROM unnest(r.media) AS u) \
              ELSE m.media END \
          FROM r WHERE m.sid = $2 \
-         RETURNING r.from_addr::text, r.to_addr::text",
+         RETURNING m.sid, m.direction, m.status, m.error_code, m.from_addr, m.to_addr, \
+                   m.created_at, r.from_addr::text AS reply_from, r.to_addr::text AS reply_to), \
+         live AS ( \
+           INSERT INTO live_log (kind, payload) \
+           SELECT 'messages', json_agg(c) \
+           FROM (SELECT sid, direction, status, error_code, from_addr AS \"from\", \
+                        to_addr AS \"to\", created_at FROM linked) AS c \
+           HAVING count(*) > 0) \
+         SELECT reply_from, reply_to FROM linked",
     )
     .bind(id)
     .bind(message_sid)

@@ -17,12 +17,15 @@ pub const MAX_RANGE: TimeDelta = TimeDelta::hours(1);
 /// The slices' granularity: a bucket holds thirty. A change to a recent message costs its
 /// slice's messages, not its bucket's.
 pub const SLICE: TimeDelta = TimeDelta::seconds(10);
-/// How far back slices are kept (from the current bucket): a change to a message created
-/// earlier recomputes its bucket from `messages` directly, as before slices.
+/// How far back a change costs only its slice (from the current bucket); a change to a message
+/// created earlier recomputes its whole bucket.
 pub const SLICE_SPAN: TimeDelta = TimeDelta::days(1);
-/// Slices are deleted this long after they leave [`SLICE_SPAN`], so that instances whose
-/// clocks differ by less never read a bucket whose slices another one pruned.
-const SLICE_PRUNE_MARGIN: TimeDelta = TimeDelta::hours(1);
+/// How much further back slices are kept current (buckets there are recomputed whole, but
+/// through their slices), so that a pass that places the horizon a little earlier (the
+/// database's clock stepped back) still sums current slices. Older slices are pruned.
+const SLICE_MARGIN: TimeDelta = TimeDelta::hours(1);
+/// Ranges recomputed in one transaction at most (with at most [`MAX_RANGE`] of slices in all).
+const RANGES_PER_TRANSACTION: usize = 32;
 
 /// A time range `[start, end)`.
 pub type Range = (DateTime<Utc>, DateTime<Utc>);
@@ -37,9 +40,15 @@ pub fn slice_of(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(SLICE).unwrap_or(t)
 }
 
-/// The first bucket whose slices are kept at `now`; earlier buckets are recomputed whole.
+/// From this bucket on (at `now`, the database's clock), a change recomputes only its slice.
 pub fn slice_horizon(now: DateTime<Utc>) -> DateTime<Utc> {
     bucket_of(now) - SLICE_SPAN
+}
+
+/// From this bucket on, slices are kept current; earlier buckets are recomputed from
+/// `messages` directly and their slices pruned.
+pub fn slice_floor(now: DateTime<Utc>) -> DateTime<Utc> {
+    slice_horizon(now) - SLICE_MARGIN
 }
 
 /// Merges bucket starts into ranges `[start, end)` of adjacent buckets, each at most
@@ -269,44 +278,53 @@ impl Recomputed {
 }
 
 /// Recomputes the buckets of each range `[start, end)` (bucket-aligned, see [`ranges`]) from
-/// `messages`: those within [`SLICE_SPAN`] through their slices (all of them recomputed), older
-/// ones directly. The first run, and tests, use it.
-pub async fn recompute(pool: &PgPool, ranges_: &[Range]) -> sqlx::Result<Recomputed> {
-    let horizon = slice_horizon(Utc::now());
+/// `messages`: from [`slice_floor`] on through their slices (all of them recomputed), earlier
+/// ones directly. `now` is the database's clock. The first run, and tests, use it.
+pub async fn recompute(
+    pool: &PgPool,
+    ranges_: &[Range],
+    now: DateTime<Utc>,
+) -> sqlx::Result<Recomputed> {
+    let floor = slice_floor(now);
     let mut done = Recomputed::default();
     for &(start, end) in ranges_ {
-        if start < horizon {
-            done.add(recompute_buckets(pool, &[(start, end.min(horizon))]).await?);
+        if start < floor {
+            done.add(recompute_buckets(pool, &[(start, end.min(floor))]).await?);
         }
-        if end > horizon {
-            done.add(recompute_slices(pool, &[(start.max(horizon), end)]).await?);
+        if end > floor {
+            done.add(recompute_slices(pool, &[(start.max(floor), end)]).await?);
         }
     }
     Ok(done)
 }
 
-/// Recomputes what the messages created at the slice starts `changed` count in: each changed
-/// slice from `messages` and then its bucket from its slices, or, for a slice older than
-/// [`SLICE_SPAN`], its whole bucket from `messages`. This is the roll-up pass's work: under
-/// sustained traffic the changes concern the last seconds, so a pass reads a slice or two of
-/// messages rather than the whole current bucket.
+/// Recomputes what the messages created at the slice starts `changed` count in, at `now` (the
+/// database's clock): a slice from [`slice_horizon`] on is recomputed from `messages` and its
+/// bucket summed from its slices; an older one has its whole bucket recomputed (through its
+/// slices from [`slice_floor`] on, directly before). This is the roll-up pass's work: when
+/// callbacks concern the last seconds, as under sustained traffic, a pass reads a slice or two
+/// of messages rather than the whole current bucket.
 pub async fn recompute_changed(
     pool: &PgPool,
     changed: &BTreeSet<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<Recomputed> {
-    let horizon = slice_horizon(Utc::now());
-    let old: BTreeSet<_> = changed.range(..horizon).map(|&s| bucket_of(s)).collect();
+    let (floor, horizon) = (slice_floor(now), slice_horizon(now));
+    let whole = |r: std::collections::btree_set::Range<'_, DateTime<Utc>>| {
+        ranges(&r.map(|&s| bucket_of(s)).collect())
+    };
+    let mut done = recompute_buckets(pool, &whole(changed.range(..floor))).await?;
+    done.add(recompute_slices(pool, &whole(changed.range(floor..horizon))).await?);
     let recent: BTreeSet<_> = changed.range(horizon..).copied().collect();
-    let mut done = recompute_buckets(pool, &ranges(&old)).await?;
     done.add(recompute_slices(pool, &merge(&recent, SLICE)).await?);
     Ok(done)
 }
 
-/// Deletes slices older than any instance still reads (see [`SLICE_PRUNE_MARGIN`]).
+/// Deletes the slices before [`slice_floor`] at `now` (the database's clock).
 pub async fn prune_slices(pool: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64> {
     Ok(
         sqlx::query("DELETE FROM message_stats_slices WHERE slice < $1")
-            .bind(slice_horizon(now) - SLICE_PRUNE_MARGIN)
+            .bind(slice_floor(now))
             .execute(pool)
             .await?
             .rows_affected(),
@@ -352,8 +370,8 @@ async fn recompute_buckets(pool: &PgPool, ranges_: &[Range]) -> sqlx::Result<Rec
 }
 
 /// Recomputes the slices of `ranges_` (slice-aligned) from `messages`, then the buckets that
-/// hold them from their slices. Ranges are taken about an hour's span at a time, each group in
-/// one short transaction.
+/// hold them from their slices. Ranges are taken at most an hour's span and
+/// [`RANGES_PER_TRANSACTION`] at a time, each group in one short transaction.
 async fn recompute_slices(pool: &PgPool, ranges_: &[Range]) -> sqlx::Result<Recomputed> {
     let mut done = Recomputed::default();
     let mut rest = ranges_;
@@ -361,6 +379,7 @@ async fn recompute_slices(pool: &PgPool, ranges_: &[Range]) -> sqlx::Result<Reco
         let mut span = TimeDelta::zero();
         let take = rest
             .iter()
+            .take(RANGES_PER_TRANSACTION)
             .take_while(|(a, b)| {
                 span += *b - *a;
                 span <= MAX_RANGE
@@ -381,12 +400,11 @@ async fn recompute_slices(pool: &PgPool, ranges_: &[Range]) -> sqlx::Result<Reco
             write_slices(&mut tx, *range, rows).await?;
         }
         for &bucket_range in &buckets {
-            let slices: Vec<BucketAggregate> = sqlx::query_as(
-                "SELECT slice AS bucket, direction, business, service_sid, total, sent, delivered, \
-                        read, failed, undelivered, delivered_hist, read_hist, settled, \
-                        fail_codes, fail_counts \
-                 FROM message_stats_slices WHERE slice >= $1 AND slice < $2",
-            )
+            let slices: Vec<BucketAggregate> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT slice AS bucket, direction, business, service_sid, {COUNT_COLUMNS}, \
+                        settled, fail_codes, fail_counts \
+                 FROM message_stats_slices WHERE slice >= $1 AND slice < $2"
+            )))
             .bind(bucket_range.0)
             .bind(bucket_range.1)
             .fetch_all(&mut *tx)

@@ -224,11 +224,12 @@ async fn credit_alerts_fire_once_resolve_and_reach_the_webhook_and_whatsapp(
 /// otherwise write what it read before the inserts, has finished.
 async fn roll_up(app: &TestApp) {
     let started = Instant::now();
-    while app
-        .count("SELECT count(*) FROM instance_settings WHERE key = 'rollup_slices_position'")
-        .await
-        == 0
-    {
+    let passed = || {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM instance_settings WHERE key = $1")
+            .bind(wadash::jobs::rollup::POSITION_KEY)
+            .fetch_one(&app.pool)
+    };
+    while passed().await.unwrap() == 0 {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "no roll-up pass"
@@ -249,7 +250,7 @@ async fn recompute_recent(pool: &sqlx::PgPool) {
             )
         })
         .collect();
-    recompute(pool, &hours).await.unwrap();
+    recompute(pool, &hours, chrono::Utc::now()).await.unwrap();
 }
 
 async fn message(app: &TestApp, n: u32, status: &str, error_code: Option<i32>, minutes_ago: i32) {

@@ -19,7 +19,8 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// started: ChromeDriver runs in a process group of its own, and the whole group is killed.
 /// Killing ChromeDriver alone leaves a Chromium behind whenever a test ends without closing
 /// its session (a failing assertion, or a forgotten `close`), and a browser left running takes
-/// CPU from later tests and benchmarks.
+/// CPU from later tests and benchmarks. (Being in a group of its own, ChromeDriver does not
+/// get a terminal's Ctrl-C; the test process's end does not kill it either way.)
 pub(crate) struct Driver {
     child: Child,
     url: String,
