@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
 
     let now = rollups::bucket_of(Utc::now());
     let recent = now - TimeDelta::hours(1);
-    let old = now - rollups::SLICE_SPAN - TimeDelta::hours(1);
+    let old = rollups::slice_floor(Utc::now()) - TimeDelta::hours(1);
     seed(&pool, "a", recent, n).await?;
     seed(&pool, "b", old, n).await?;
     sqlx::query("VACUUM ANALYZE messages")

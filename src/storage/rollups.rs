@@ -263,6 +263,19 @@ struct BucketAggregate {
     fail_counts: Vec<i64>,
 }
 
+impl BucketAggregate {
+    /// Binds the key, the counts and `settled`, in the order of `message_stats_5m`'s
+    /// `(bucket, direction, business, service_sid, {COUNT_COLUMNS}, settled)`.
+    fn push_binds(&self, b: &mut sqlx::query_builder::Separated<'_, sqlx::Postgres, &str>) {
+        b.push_bind(self.bucket)
+            .push_bind(&self.direction)
+            .push_bind(&self.business)
+            .push_bind(&self.service_sid);
+        self.counts.push_binds(b);
+        b.push_bind(self.settled);
+    }
+}
+
 /// What a recompute did: the buckets it rewrote (as ranges) and how many messages it read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recomputed {
@@ -490,14 +503,8 @@ async fn write_slices(
              {COUNT_COLUMNS}, settled, fail_codes, fail_counts) "
         ));
         q.push_values(rows, |mut b, a| {
-            b.push_bind(a.bucket)
-                .push_bind(&a.direction)
-                .push_bind(&a.business)
-                .push_bind(&a.service_sid);
-            a.counts.push_binds(&mut b);
-            b.push_bind(a.settled)
-                .push_bind(&a.fail_codes)
-                .push_bind(&a.fail_counts);
+            a.push_binds(&mut b);
+            b.push_bind(&a.fail_codes).push_bind(&a.fail_counts);
         });
         q.build().execute(&mut *tx).await?;
     }
@@ -540,14 +547,7 @@ async fn write_buckets(
             "INSERT INTO message_stats_5m (bucket, direction, business, service_sid, \
              {COUNT_COLUMNS}, settled) "
         ));
-        q.push_values(rows, |mut b, a| {
-            b.push_bind(a.bucket)
-                .push_bind(&a.direction)
-                .push_bind(&a.business)
-                .push_bind(&a.service_sid);
-            a.counts.push_binds(&mut b);
-            b.push_bind(a.settled);
-        });
+        q.push_values(rows, |mut b, a| a.push_binds(&mut b));
         q.build().execute(&mut *tx).await?;
     }
     for fails in fails.chunks(10_000) {

@@ -39,6 +39,14 @@ async fn seed(pool: &PgPool) {
     .unwrap();
 }
 
+/// One roll-up pass (none other runs in these tests).
+async fn pass(pool: &PgPool) -> wadash::jobs::rollup::Pass {
+    wadash::jobs::rollup::run_once(pool)
+        .await
+        .unwrap()
+        .expect("no other instance holds the roll-up's lock")
+}
+
 fn read_callback(sid: &str, at: DateTime<Utc>) -> EventRecord {
     let pairs = vec![
         ("MessageSid".to_owned(), sid.to_owned()),
@@ -70,10 +78,7 @@ async fn rollups_match_the_messages_and_follow_changes(pool: PgPool) {
     let step = std::time::Duration::from_secs(3600);
 
     // Nothing computed yet: the first run computes every bucket.
-    let first = wadash::jobs::rollup::run_once(&pool)
-        .await
-        .unwrap()
-        .unwrap();
+    let first = pass(&pool).await;
     assert!(first.buckets >= 30 * 12, "{first:?}");
     assert_eq!(first.messages_read, 3000);
     // Slices are kept for the last day's buckets (and an hour before) only.
@@ -162,13 +167,10 @@ async fn rollups_match_the_messages_and_follow_changes(pool: PgPool) {
     wadash::storage::events::apply_batch(&pool, &[read_callback(&sid, now)])
         .await
         .unwrap();
-    let pass = wadash::jobs::rollup::run_once(&pool)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(pass.buckets, 1);
+    let done = pass(&pool).await;
+    assert_eq!(done.buckets, 1);
     assert_eq!(
-        pass.messages_read, in_slice,
+        done.messages_read, in_slice,
         "only the changed slice is read"
     );
     let after = check(None).await;
@@ -179,11 +181,8 @@ async fn rollups_match_the_messages_and_follow_changes(pool: PgPool) {
     wadash::storage::events::apply_batch(&pool, &[read_callback(&sid, now)])
         .await
         .unwrap();
-    let pass = wadash::jobs::rollup::run_once(&pool)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((pass.buckets, pass.messages_read), (1, in_bucket));
+    let done = pass(&pool).await;
+    assert_eq!((done.buckets, done.messages_read), (1, in_bucket));
     assert!(in_bucket > 1, "{in_bucket}");
     let since_26h = since - Duration::hours(6);
     let via = overview::window_stats(&pool, since_26h, until, step, None, Utc::now())
@@ -198,11 +197,8 @@ async fn rollups_match_the_messages_and_follow_changes(pool: PgPool) {
     );
 
     // Nothing changed since: nothing recomputed.
-    let pass = wadash::jobs::rollup::run_once(&pool)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((pass.buckets, pass.messages_read), (0, 0));
+    let done = pass(&pool).await;
+    assert_eq!((done.buckets, done.messages_read), (0, 0));
 
     // Slices that no instance reads any more are pruned.
     let later = Utc::now() + rollups::SLICE_SPAN + Duration::hours(2);
@@ -258,17 +254,14 @@ async fn after_an_upgrade_the_first_pass_fills_only_the_recent_slices_and_follow
                 .unwrap()
         }
     };
-    let pass = wadash::jobs::rollup::run_once(&pool)
-        .await
-        .unwrap()
-        .unwrap();
+    let done = pass(&pool).await;
     let after = Utc::now();
     // (The floor moves with the clock: between where it was before the pass and after.)
     let most = since(rollups::slice_floor(before)).await;
     let least = since(rollups::slice_floor(after)).await;
     assert!(
-        (least..=most).contains(&pass.messages_read) && most < 3000,
-        "{pass:?}: {least}–{most} messages since the slice floor"
+        (least..=most).contains(&done.messages_read) && most < 3000,
+        "{done:?}: {least}–{most} messages since the slice floor"
     );
     // The next pass follows the log from the previous binary's position: the read message's
     // bucket is recomputed whole.
@@ -281,11 +274,8 @@ async fn after_an_upgrade_the_first_pass_fills_only_the_recent_slices_and_follow
     .fetch_one(&pool)
     .await
     .unwrap();
-    let pass = wadash::jobs::rollup::run_once(&pool)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((pass.buckets, pass.messages_read), (1, in_bucket));
+    let done = pass(&pool).await;
+    assert_eq!((done.buckets, done.messages_read), (1, in_bucket));
     let until = Utc::now().duration_trunc(Duration::hours(1)).unwrap() + Duration::hours(1);
     let from = until - Duration::hours(32);
     let via = overview::window_stats(
