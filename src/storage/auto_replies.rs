@@ -123,7 +123,7 @@ pub async fn link(
     id: i64,
     message_sid: &str,
 ) -> sqlx::Result<Option<(String, String)>> {
-    sqlx::query_as(
+    sqlx::query_as(concat!(
         "WITH r AS ( \
            UPDATE auto_replies SET message_sid = $2 \
            WHERE id = $1 AND message_sid IS NULL \
@@ -141,14 +141,10 @@ pub async fn link(
          FROM r WHERE m.sid = $2 \
          RETURNING m.sid, m.direction, m.status, m.error_code, m.from_addr, m.to_addr, \
                    m.created_at, r.from_addr::text AS reply_from, r.to_addr::text AS reply_to), \
-         live AS ( \
-           INSERT INTO live_log (kind, payload) \
-           SELECT 'messages', json_agg(c) \
-           FROM (SELECT sid, direction, status, error_code, from_addr AS \"from\", \
-                        to_addr AS \"to\", created_at FROM linked) AS c \
-           HAVING count(*) > 0) \
-         SELECT reply_from, reply_to FROM linked",
-    )
+         live AS (",
+        live_log_messages!("linked"),
+        ") SELECT reply_from, reply_to FROM linked",
+    ))
     .bind(id)
     .bind(message_sid)
     .fetch_optional(pool)

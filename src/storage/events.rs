@@ -51,7 +51,8 @@ struct Aggregate<'a> {
 /// The messages upsert and its live-log row: the first part of both statements below.
 macro_rules! upsert_and_live {
     () => {
-        r#"
+        concat!(
+            r#"
 WITH upsert AS (
     INSERT INTO messages AS m (
         sid, direction, account_sid, messaging_service_sid, from_addr, to_addr, body,
@@ -109,17 +110,11 @@ WITH upsert AS (
        OR (m.media = '[]'::jsonb AND EXCLUDED.media <> '[]'::jsonb)
     RETURNING m.sid, m.direction, m.status, m.error_code, m.from_addr, m.to_addr, m.created_at
 ),
--- One change-log row per batch (never one per message) for live updates (src/live): an
--- array of {sid, direction, status, error_code, from, to, created_at}. `json_agg` of a row
--- writes the same objects as `json_build_object` per message, for a third fewer
--- instructions (json_build_object looks up each argument's type on every call).
-live AS (
-    INSERT INTO live_log (kind, payload)
-    SELECT 'messages', json_agg(c)
-    FROM (SELECT sid, direction, status, error_code, from_addr AS "from", to_addr AS "to",
-                 created_at FROM upsert) AS c
-    HAVING count(*) > 0
-)"#
+-- One change-log row per batch for live updates (src/live) and the roll-ups.
+live AS ("#,
+            live_log_messages!("upsert"),
+            ")"
+        )
     };
 }
 

@@ -485,17 +485,31 @@ fn add_into(into: &mut Vec<i64>, from: &[i64]) {
     into.iter_mut().zip(from).for_each(|(a, b)| *a += b);
 }
 
+/// Deletes the rows of roll-up `table` whose `column` lies in `[start, end)`, before they are
+/// written again. Both names are this module's constants, never input.
+async fn clear_range(
+    tx: &mut PgConnection,
+    table: &'static str,
+    column: &'static str,
+    (start, end): Range,
+) -> sqlx::Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE {column} >= $1 AND {column} < $2"
+    )))
+    .bind(start)
+    .bind(end)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Replaces the slice rows of `[start, end)` with `rows`.
 async fn write_slices(
     tx: &mut PgConnection,
     (start, end): Range,
     rows: &[BucketAggregate],
 ) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM message_stats_slices WHERE slice >= $1 AND slice < $2")
-        .bind(start)
-        .bind(end)
-        .execute(&mut *tx)
-        .await?;
+    clear_range(tx, "message_stats_slices", "slice", (start, end)).await?;
     // 15 binds a row: chunks keep the count under PostgreSQL's 65,535.
     for rows in rows.chunks(4000) {
         let mut q = sqlx::QueryBuilder::new(format!(
@@ -531,16 +545,8 @@ async fn write_buckets(
             })
         })
         .collect();
-    sqlx::query("DELETE FROM message_stats_5m WHERE bucket >= $1 AND bucket < $2")
-        .bind(start)
-        .bind(end)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM message_failures_5m WHERE bucket >= $1 AND bucket < $2")
-        .bind(start)
-        .bind(end)
-        .execute(&mut *tx)
-        .await?;
+    clear_range(tx, "message_stats_5m", "bucket", (start, end)).await?;
+    clear_range(tx, "message_failures_5m", "bucket", (start, end)).await?;
     // Chunks keep the bind count under PostgreSQL's 65,535 however many senders there are.
     for rows in rows.chunks(4000) {
         let mut q = sqlx::QueryBuilder::new(format!(

@@ -998,3 +998,69 @@ async fn rules_move_within_their_group_even_when_positions_tie(
     assert_eq!(order().await, ["c", "a", "b", "echo"]);
     app.stop().await;
 }
+
+/// Linking an automatic reply fills in its message's sender, recipient and body, which the
+/// roll-ups group by and live pages show: the change goes to the change log like a callback's,
+/// once. (In the flows above the reply's own status callback writes a change-log row too, so
+/// they cannot tell whether linking wrote one.)
+#[sqlx::test]
+async fn linking_a_reply_writes_its_change_to_the_change_log_once(pool: sqlx::PgPool) {
+    let sid = "SM0123456789abcdef0123456789abcdef";
+    sqlx::query(
+        "INSERT INTO messages (sid, direction, status, status_rank) \
+         VALUES ($1, 'outbound', 'sent', 40)",
+    )
+    .bind(sid)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO auto_replies (inbound_sid, position, reason, from_addr, to_addr, body) \
+         VALUES ('SMfedcba9876543210fedcba9876543210', 0, 'rule', $1, 'whatsapp:+919900000001', \
+                 'Thanks!') RETURNING id",
+    )
+    .bind(SANDBOX)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+
+    let linked = wadash::storage::auto_replies::link(&pool, id, sid)
+        .await
+        .unwrap();
+    assert_eq!(
+        linked,
+        Some((SANDBOX.to_owned(), "whatsapp:+919900000001".to_owned()))
+    );
+    let log: Vec<(String, Value)> =
+        sqlx::query_as("SELECT kind, payload::jsonb FROM live_log ORDER BY xid, id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].0, "messages");
+    let changed = &log[0].1;
+    assert_eq!(changed.as_array().map(Vec::len), Some(1), "{changed}");
+    assert_eq!(changed[0]["sid"], sid);
+    assert_eq!(changed[0]["direction"], "outbound");
+    assert_eq!(changed[0]["status"], "sent");
+    assert_eq!(changed[0]["from"], SANDBOX);
+    assert_eq!(changed[0]["to"], "whatsapp:+919900000001");
+    assert!(changed[0]["created_at"].is_string(), "{changed}");
+    let body: Option<String> = sqlx::query_scalar("SELECT body FROM messages WHERE sid = $1")
+        .bind(sid)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(body.as_deref(), Some("Thanks!"));
+
+    // Linked already: a later callback for the same reply changes nothing and logs nothing.
+    let again = wadash::storage::auto_replies::link(&pool, id, sid)
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM live_log")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+}
