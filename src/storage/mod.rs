@@ -6,7 +6,8 @@
 
 /// The change log's row for the messages a statement changed: `$changed` names a CTE that
 /// returns `sid, direction, status, error_code, from_addr, to_addr, created_at`. One row per
-/// statement (never one per message), in the shape live pages and the roll-ups read
+/// statement (never one per message): an array of `{sid, direction, status, error_code, from,
+/// to, created_at}`, the shape live pages and the roll-ups read
 /// (src/live, src/jobs/rollup.rs). `json_agg` of a row writes the same objects as
 /// `json_build_object` per message for a third fewer instructions (the latter looks up each
 /// argument's type on every call). Defined before the modules so that each can use it.
@@ -54,8 +55,6 @@ pub mod templates;
 pub mod tokens;
 pub mod users;
 
-/// True for errors after which the same work may succeed on a fresh connection or a second
-/// attempt: lost connections, deadlocks, serialization failures, a restarting server.
 /// `s` as a literal inside a `LIKE` pattern (`%`, `_` and the escape character escaped).
 pub fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -117,6 +116,8 @@ pub async fn with_session_lock<T, E: From<sqlx::Error>>(
     result.map(Some)
 }
 
+/// True for errors after which the same work may succeed on a fresh connection or a second
+/// attempt: lost connections, deadlocks, serialization failures, a restarting server.
 pub fn is_transient(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)

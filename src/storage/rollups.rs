@@ -486,7 +486,7 @@ fn add_into(into: &mut Vec<i64>, from: &[i64]) {
 }
 
 /// Deletes the rows of roll-up `table` whose `column` lies in `[start, end)`, before they are
-/// written again. Both names are this module's constants, never input.
+/// written again. Both names are string literals at the call sites, never input.
 async fn clear_range(
     tx: &mut PgConnection,
     table: &'static str,
