@@ -8,6 +8,12 @@
 # Usage: bash bench/ingest/run.sh            (from anywhere)
 # Knobs (environment):
 #   N=20000            messages (each yields 2-4 callbacks, ~10% sent twice)
+#   ROUNDS=3           closed loop: run every target this many times, round-robin (all targets,
+#                      then all again), and report each target's median round by throughput.
+#                      The machine's speed moves from one ten-second window to the next (the
+#                      hypervisor's steal reached 21 % in some, 0 % in others: bench/README.md,
+#                      "Rounds"), so one short run per target compares noise; rounds spread it
+#                      over every target alike. ROUNDS=1 for a quick run.
 #   CONCURRENCY=64     concurrent keep-alive connections
 #   TARGETS="wadash wadash@require wadash@disable flask naive"
 #                      a target is wadash, flask or naive, optionally @sslmode: without it the
@@ -60,6 +66,8 @@ cd "$ROOT"
 MODE=${MODE:-closed}
 [[ "$MODE" == closed || "$MODE" == open ]] || { echo "run.sh: MODE must be closed or open" >&2; exit 1; }
 N=${N:-20000}
+ROUNDS=${ROUNDS:-3}
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: ROUNDS must be a positive whole number" >&2; exit 1; }
 if [[ "$MODE" == open ]]; then CONCURRENCY=${CONCURRENCY:-256}; else CONCURRENCY=${CONCURRENCY:-64}; fi
 OPEN_SECS=${OPEN_SECS:-60}
 PROBE_SECS=${PROBE_SECS:-20}
@@ -231,7 +239,7 @@ declare -A PORT=([wadash]=$WADASH_PORT [flask]=$FLASK_PORT [naive]=$NAIVE_PORT)
         echo "MODE=open CONCURRENCY=$CONCURRENCY OPEN_SECS=$OPEN_SECS PROBE_SECS=$PROBE_SECS WARMUP_SECS=$WARMUP_SECS P99_LIMIT_MS=$P99_LIMIT_MS RATE_STEP=$RATE_STEP CONFIRM_STEP=$CONFIRM_STEP CONFIRM_TRIES=$CONFIRM_TRIES BENCH_ARGS=$BENCH_ARGS"
         echo "start rates: ${START_RATE:-wadash $WADASH_START_RATE, naive $NAIVE_START_RATE, flask $FLASK_START_RATE}"
     else
-        echo "N=$N CONCURRENCY=$CONCURRENCY BENCH_ARGS=$BENCH_ARGS"
+        echo "N=$N ROUNDS=$ROUNDS CONCURRENCY=$CONCURRENCY BENCH_ARGS=$BENCH_ARGS"
     fi
     echo "wadash env: $(env | grep -E '^WADASH_(WORKERS|INGEST_|DB_)' | tr '\n' ' ')"
     echo "flask: gunicorn $FLASK_WORKER_CLASS ${FLASK_WORKERS}x${FLASK_THREADS}, pool $FLASK_THREADS per worker"
@@ -433,6 +441,7 @@ EOF
 fi
 
 status=0
+for round in $(seq 1 "$ROUNDS"); do
 for name in $TARGETS; do
     base=$(base_of "$name")
     [[ -n "${PORT[$base]:-}" ]] || die "unknown target $name (use wadash, flask, naive, optionally @sslmode)"
@@ -445,23 +454,72 @@ for name in $TARGETS; do
     # The server's process tree (gunicorn: master and workers), for CPU accounting.
     pids=$SERVER_PID
     for p in $(pgrep -P "$SERVER_PID" 2>/dev/null || true); do pids="$pids,$p"; done
-    log "$name: sending (N=$N, concurrency $CONCURRENCY)"
+    log "$name: sending (N=$N, concurrency $CONCURRENCY, round $round of $ROUNDS)"
     # shellcheck disable=SC2086
     if "$BIN/wadash-ingest-bench" --url "http://127.0.0.1:$port" --token "$TOKEN" \
         --messages "$N" --concurrency "$CONCURRENCY" --database-url "$(admin_url "$db")" \
-        --server-pids "$pids" --label "$name" --json $BENCH_ARGS | tee "$OUT/$name.txt"; then
+        --server-pids "$pids" --label "$name" --json $BENCH_ARGS | tee "$OUT/$name.round$round.txt"; then
         :
     else
-        echo "run.sh: $name: the benchmark reported a failure" >&2
+        echo "run.sh: $name: the benchmark reported a failure in round $round" >&2
         status=1
     fi
-    tail -n 1 "$OUT/$name.txt" | grep '^{' >"$OUT/$name.json" || true
+    tail -n 1 "$OUT/$name.round$round.txt" | grep '^{' >"$OUT/$name.round$round.json" || true
     if [[ "$base" == wadash ]]; then
         "$PY" -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/metrics').read().decode())" \
-            >"$OUT/$name.metrics.txt" 2>/dev/null || true
+            >"$OUT/$name.round$round.metrics.txt" 2>/dev/null || true
     fi
     stop_server
+    mv -f "$OUT/$name.server.log" "$OUT/$name.round$round.server.log" 2>/dev/null || true
 done
+done
+
+# --- each target's median round --------------------------------------------------------------
+# The round with the median throughput stands for the target: its result, text and metrics
+# become $name.json, $name.txt, $name.metrics.txt and $name.server.log, which the report
+# below reads. A round without a result counts as the slowest. rounds.md lists every round and
+# the ratios within each round.
+"$PY" - "$OUT" "$ROUNDS" $TARGETS >"$OUT/rounds.md" <<'EOF'
+import json, os, shutil, sys
+out, rounds, targets = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def load(t, r):
+    try:
+        with open(os.path.join(out, f"{t}.round{r}.json")) as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+runs = {t: [load(t, r) for r in range(1, rounds + 1)] for t in targets}
+def rate(x):
+    return x["callbacks_per_s"] if x else -1.0
+picked = {}
+for t in targets:
+    order = sorted(range(rounds), key=lambda i: rate(runs[t][i]))
+    picked[t] = order[(rounds - 1) // 2] + 1  # the lower median for an even number of rounds
+    for ext in ("json", "txt", "metrics.txt", "server.log"):
+        src = os.path.join(out, f"{t}.round{picked[t]}.{ext}")
+        if os.path.exists(src):
+            shutil.copyfile(src, os.path.join(out, f"{t}.{ext}"))
+if rounds > 1:
+    print("Every round ran all targets in turn; each target's median round (marked *) is the "
+          "one reported above. Callbacks/s per round:\n")
+    print("| target | " + " | ".join(f"round {r}" for r in range(1, rounds + 1)) + " |")
+    print("|---|" + "---:|" * rounds)
+    for t in targets:
+        cells = [("-" if x is None else f"{x['callbacks_per_s']:.0f}") + ("*" if i + 1 == picked[t] else "")
+                 for i, x in enumerate(runs[t])]
+        print(f"| {t} | " + " | ".join(cells) + " |")
+    def ratio(a, b, i):
+        x, y = runs[a][i], runs[b][i]
+        return f"{x['callbacks_per_s'] / y['callbacks_per_s']:.2f}" if x and y and y["callbacks_per_s"] > 0 else "-"
+    pairs = [(a, b) for a, b in (("wadash", "flask"), ("wadash", "naive"),
+                                  ("wadash@require", "wadash@disable")) if a in targets and b in targets]
+    if pairs:
+        print("\nThroughput ratios within each round:\n")
+        print("| ratio | " + " | ".join(f"round {r}" for r in range(1, rounds + 1)) + " |")
+        print("|---|" + "---:|" * rounds)
+        for a, b in pairs:
+            print(f"| {a}/{b} | " + " | ".join(ratio(a, b, i) for i in range(rounds)) + " |")
+EOF
 
 # --- cross-check: every target should have stored the same rows -------------------------------
 # Same seed, same bodies: the event log (sid, dedup_key, status, params) and each message's
@@ -566,10 +624,17 @@ if w:
             print(f"- wadash, default URL vs {t}: {w['callbacks_per_s'] / r['callbacks_per_s']:.2f}x "
                   f"throughput, p99 {w['latency_ms']['p99']:.2f} vs {r['latency_ms']['p99']:.2f} ms")
 try:
+    with open(os.path.join(out, "rounds.md")) as f:
+        text = f.read().strip()
+    if text:
+        print("\n" + text)
+except OSError:
+    pass
+try:
     with open(os.path.join(out, "same-rows.txt")) as f:
         lines = [l.strip() for l in f if l.strip()]
     if lines:
-        print("\nStored rows compared across targets (same seed, same bodies):")
+        print("\nStored rows compared across targets (same seed, same bodies, last round):")
         for l in lines:
             print(f"- {l}")
 except OSError:
