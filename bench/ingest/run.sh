@@ -9,9 +9,11 @@
 # Knobs (environment):
 #   N=20000            messages (each yields 2-4 callbacks, ~10% sent twice)
 #   ROUNDS=3           closed loop: run every target this many times, round-robin (all targets,
-#                      then all again), and report each target's median round by throughput.
+#                      then all again, each round starting one target later), and report each
+#                      target's median round by throughput (the slower middle one for an even
+#                      number; a round with errors or a failed verification counts as slowest).
 #                      The machine's speed moves from one ten-second window to the next (the
-#                      hypervisor's steal reached 21 % in some, 0 % in others: bench/README.md,
+#                      hypervisor's steal reached 28 % in some, 0 % in others: bench/README.md,
 #                      "Rounds"), so one short run per target compares noise; rounds spread it
 #                      over every target alike. ROUNDS=1 for a quick run.
 #   CONCURRENCY=64     concurrent keep-alive connections
@@ -441,8 +443,12 @@ EOF
 fi
 
 status=0
+# Round k starts with the k-th target and wraps around, so that no target always runs first
+# (the targets of a run tend to get a little faster one after the other: bench/README.md).
+read -r -a TARGET_LIST <<<"$TARGETS"
 for round in $(seq 1 "$ROUNDS"); do
-for name in $TARGETS; do
+first=$(((round - 1) % ${#TARGET_LIST[@]}))
+for name in "${TARGET_LIST[@]:$first}" "${TARGET_LIST[@]:0:$first}"; do
     base=$(base_of "$name")
     [[ -n "${PORT[$base]:-}" ]] || die "unknown target $name (use wadash, flask, naive, optionally @sslmode)"
     db=$(db_of "$name")
@@ -475,50 +481,77 @@ done
 done
 
 # --- each target's median round --------------------------------------------------------------
-# The round with the median throughput stands for the target: its result, text and metrics
-# become $name.json, $name.txt, $name.metrics.txt and $name.server.log, which the report
-# below reads. A round without a result counts as the slowest. rounds.md lists every round and
-# the ratios within each round.
-"$PY" - "$OUT" "$ROUNDS" $TARGETS >"$OUT/rounds.md" <<'EOF'
-import json, os, shutil, sys
+# The round with the median throughput stands for the target (the slower middle one for an
+# even number of rounds): its result, text, metrics and server log become $name.json,
+# $name.txt, $name.metrics.txt and $name.server.log, which the report below reads. A round
+# without a result, with errors or whose stored rows failed verification counts as the
+# slowest, so it is picked only when most rounds failed, and the report then shows it failed.
+# rounds.md lists every round, the ratios within each round and their median.
+"$PY" - "$OUT" "$ROUNDS" $TARGETS >"$OUT/rounds.md" <<'EOF' || echo "run.sh: could not pick each target's median round" >&2
+import json, os, shutil, statistics, sys
 out, rounds, targets = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 def load(t, r):
     try:
         with open(os.path.join(out, f"{t}.round{r}.json")) as f:
-            return json.loads(f.read())
-    except (OSError, ValueError):
+            x = json.loads(f.read())
+        float(x["callbacks_per_s"])
+        return x
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+def failed(x):
+    return x is None or x.get("errors", 0) > 0 or x.get("verified") is False
 runs = {t: [load(t, r) for r in range(1, rounds + 1)] for t in targets}
-def rate(x):
-    return x["callbacks_per_s"] if x else -1.0
+def rank(x):
+    return -1.0 if failed(x) else x["callbacks_per_s"]
 picked = {}
 for t in targets:
-    order = sorted(range(rounds), key=lambda i: rate(runs[t][i]))
-    picked[t] = order[(rounds - 1) // 2] + 1  # the lower median for an even number of rounds
+    order = sorted(range(rounds), key=lambda i: rank(runs[t][i]))
+    picked[t] = order[(rounds - 1) // 2] + 1
     for ext in ("json", "txt", "metrics.txt", "server.log"):
         src = os.path.join(out, f"{t}.round{picked[t]}.{ext}")
         if os.path.exists(src):
             shutil.copyfile(src, os.path.join(out, f"{t}.{ext}"))
 if rounds > 1:
-    print("Every round ran all targets in turn; each target's median round (marked *) is the "
-          "one reported above. Callbacks/s per round:\n")
+    print("Every round ran all targets in turn, each round starting one target later; each "
+          "target's median round (marked *) is the one reported above; a failed round (errors, "
+          "failed verification or no result) is marked !. Callbacks/s per round:\n")
     print("| target | " + " | ".join(f"round {r}" for r in range(1, rounds + 1)) + " |")
     print("|---|" + "---:|" * rounds)
     for t in targets:
-        cells = [("-" if x is None else f"{x['callbacks_per_s']:.0f}") + ("*" if i + 1 == picked[t] else "")
-                 for i, x in enumerate(runs[t])]
+        cells = [("-" if x is None else f"{x['callbacks_per_s']:.0f}") + ("!" if failed(x) else "")
+                 + ("*" if i + 1 == picked[t] else "") for i, x in enumerate(runs[t])]
         print(f"| {t} | " + " | ".join(cells) + " |")
-    def ratio(a, b, i):
+    def cpu(x):
+        return ((x.get("cpu") or {}).get("us_per_callback") or {}).get("all")
+    def throughput(a, b, i):
         x, y = runs[a][i], runs[b][i]
-        return f"{x['callbacks_per_s'] / y['callbacks_per_s']:.2f}" if x and y and y["callbacks_per_s"] > 0 else "-"
-    pairs = [(a, b) for a, b in (("wadash", "flask"), ("wadash", "naive"),
-                                  ("wadash@require", "wadash@disable")) if a in targets and b in targets]
-    if pairs:
-        print("\nThroughput ratios within each round:\n")
-        print("| ratio | " + " | ".join(f"round {r}" for r in range(1, rounds + 1)) + " |")
-        print("|---|" + "---:|" * rounds)
-        for a, b in pairs:
-            print(f"| {a}/{b} | " + " | ".join(ratio(a, b, i) for i in range(rounds)) + " |")
+        if failed(x) or failed(y) or y["callbacks_per_s"] <= 0:
+            return None
+        return x["callbacks_per_s"] / y["callbacks_per_s"]
+    def cpu_less(a, b, i):
+        # How many times less CPU per callback a used than b.
+        x, y = runs[a][i], runs[b][i]
+        if failed(x) or failed(y) or not cpu(x) or not cpu(y):
+            return None
+        return cpu(y) / cpu(x)
+    rows = []
+    for a, b in (("wadash", "flask"), ("wadash", "naive"), ("wadash@require", "wadash@disable")):
+        if a in targets and b in targets:
+            rows.append((f"throughput {a}/{b}", lambda i, a=a, b=b: throughput(a, b, i)))
+    for b in ("flask", "naive"):
+        if "wadash" in targets and b in targets:
+            rows.append((f"CPU per callback, {b}/wadash", lambda i, b=b: cpu_less("wadash", b, i)))
+    if rows:
+        print("\nRatios within each round, and their median (the ratios above compare each "
+              "target's median round, which may come from different rounds):\n")
+        print("| ratio | " + " | ".join(f"round {r}" for r in range(1, rounds + 1)) + " | median |")
+        print("|---|" + "---:|" * (rounds + 1))
+        for label, f in rows:
+            vals = [f(i) for i in range(rounds)]
+            ok = [v for v in vals if v is not None]
+            cells = ["-" if v is None else f"{v:.2f}" for v in vals]
+            cells.append(f"{statistics.median(ok):.2f}" if ok else "-")
+            print(f"| {label} | " + " | ".join(cells) + " |")
 EOF
 
 # --- cross-check: every target should have stored the same rows -------------------------------
