@@ -13,9 +13,10 @@
 #                      target's median round by throughput (the slower middle one for an even
 #                      number; a round with errors or a failed verification counts as slowest).
 #                      The machine's speed moves from one ten-second window to the next (the
-#                      hypervisor's steal reached 28 % in some, 0 % in others: bench/README.md,
-#                      "Rounds"), so one short run per target compares noise; rounds spread it
-#                      over every target alike. ROUNDS=1 for a quick run.
+#                      hypervisor's steal reached 24–29 % in the worst ten-second windows of
+#                      some runs, 0 % in others: bench/README.md, "Rounds"), so one short run
+#                      per target compares noise; rounds spread it over every target alike.
+#                      ROUNDS=1 for a quick run.
 #   CONCURRENCY=64     concurrent keep-alive connections
 #   TARGETS="wadash wadash@require wadash@disable flask naive"
 #                      a target is wadash, flask or naive, optionally @sslmode: without it the
@@ -485,7 +486,8 @@ done
 # even number of rounds): its result, text, metrics and server log become $name.json,
 # $name.txt, $name.metrics.txt and $name.server.log, which the report below reads. A round
 # without a result, with errors or whose stored rows failed verification counts as the
-# slowest, so it is picked only when most rounds failed, and the report then shows it failed.
+# slowest, so it is picked only when at least half the rounds failed, and the report then
+# shows it failed.
 # rounds.md lists every round, the ratios within each round and their median.
 "$PY" - "$OUT" "$ROUNDS" $TARGETS >"$OUT/rounds.md" <<'EOF' || echo "run.sh: could not pick each target's median round" >&2
 import json, os, shutil, statistics, sys
